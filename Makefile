@@ -1,0 +1,147 @@
+# The call bridge: five daemons, callctl, simulators and tests.
+#
+#   make            every daemon, callctl and simulator into build/debug/bin/
+#   make test       unit + integration tests on a throwaway PostgreSQL
+#   make demo       one simulated call end to end
+#   make run        the five daemons and a local PostgreSQL in the foreground
+#   make bench      the audio-path load test (bounded in calls and time)
+#   make asan       the test suite under AddressSanitizer and UBSan
+#   make lint       clang-format check, cppcheck, banned calls
+#
+# MODE is one of: debug release asan tsan.  BUILD may be overridden so that
+# several builds can share one work tree.
+MODE	?= debug
+BUILD	?= build/$(MODE)
+GEN	:= $(BUILD)/gen
+BIN	:= $(BUILD)/bin
+
+CC	?= cc
+OPT.debug   := -O1
+OPT.release := -O2 -DNDEBUG
+OPT.asan    := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+	       -fno-sanitize-recover=undefined
+OPT.tsan    := -O1 -fsanitize=thread
+CFLAGS	:= -std=c11 -D_GNU_SOURCE -g -Icommon -I$(GEN) -Itests/lib \
+	   -Itests/sim/lib -MMD -MP -Wall -Wextra -Wshadow \
+	   -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+	   -Wno-unused-parameter $(OPT.$(MODE)) $(EXTRA_CFLAGS)
+LDFLAGS	:= $(filter -fsanitize=%,$(OPT.$(MODE)))
+# Debian's libnng-dev ships no pkg-config file.
+LDLIBS	:= -lnng -lwebsockets -lprotobuf-c -ljansson -lcurl -lpq -lssl \
+	   -lcrypto -lpthread -lm
+
+ifneq ($(V),1)
+Q_CC	= @echo "  CC      $@";
+Q_LD	= @echo "  LD      $@";
+Q_GEN	= @echo "  PROTOC  $<";
+endif
+
+SERVICES := media-edge ai-session reasoner rate-limiter persister callctl
+SIMS	 := $(notdir $(wildcard tests/sim/sim-*))
+
+PROTOS	 := $(wildcard proto/*.proto)
+PROTO_C	 := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+PROTO_H	 := $(PROTO_C:.c=.h)
+PROTO_O	 := $(PROTO_C:.c=.o)
+
+objs	  = $(addprefix $(BUILD)/,$(patsubst %.c,%.o,$(1)))
+COMMON_O := $(call objs,$(wildcard common/*.c)) $(PROTO_O)
+SIMLIB_O := $(call objs,$(wildcard tests/sim/lib/*.c))
+TESTLIB_O := $(call objs,$(wildcard tests/lib/*.c))
+svc_o	  = $(call objs,$(wildcard services/$(1)/*.c))
+svc_lib_o = $(filter-out %/main.o,$(call svc_o,$(1)))
+
+DAEMONS	:= $(addprefix $(BIN)/,$(SERVICES))
+SIMBINS	:= $(addprefix $(BIN)/,$(SIMS))
+UNIT_SRC := $(wildcard tests/unit/*_test.c tests/unit/*/*_test.c)
+INT_SRC	 := $(wildcard tests/integration/*_test.c)
+UNIT_BIN := $(patsubst %.c,$(BUILD)/%,$(UNIT_SRC))
+INT_BIN	 := $(patsubst %.c,$(BUILD)/%,$(INT_SRC))
+
+.PHONY: all deps proto test test-unit test-integration demo run bench asan \
+	tsan lint clean tests
+all: deps $(DAEMONS) $(SIMBINS)
+tests: all $(UNIT_BIN) $(INT_BIN)
+
+deps:
+	@scripts/deps.sh build
+
+proto: $(PROTO_C)
+
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
+	@mkdir -p $(GEN)
+	$(Q_GEN)protoc-c --proto_path=proto --c_out=$(GEN) $<
+
+$(GEN)/%.pb-c.o: $(GEN)/%.pb-c.c
+	$(Q_CC)$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(BUILD)/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(@D)
+	$(Q_CC)$(CC) $(CFLAGS) -c -o $@ $<
+
+.SECONDEXPANSION:
+$(BIN)/%: $$(call svc_o,$$*) $(COMMON_O)
+	@mkdir -p $(@D)
+	$(Q_LD)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/sim-%: $$(call objs,$$(wildcard tests/sim/sim-$$*/*.c)) $(SIMLIB_O) \
+	$(COMMON_O)
+	@mkdir -p $(@D)
+	$(Q_LD)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# tests/unit/foo_test.c links common/; tests/unit/<service>/foo_test.c also
+# links that service's objects minus main.o.
+$(BUILD)/tests/unit/%_test: $(BUILD)/tests/unit/%_test.o \
+	$$(call svc_lib_o,$$(patsubst %/,%,$$(dir $$*))) $(COMMON_O)
+	@mkdir -p $(@D)
+	$(Q_LD)$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+$(BUILD)/tests/integration/%_test: $(BUILD)/tests/integration/%_test.o \
+	$(TESTLIB_O) $(COMMON_O)
+	@mkdir -p $(@D)
+	$(Q_LD)$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+# The test runner starts a throwaway PostgreSQL unless TEST_PG_DSN is set.
+test: deps-test tests
+	@BUILD=$(BUILD) tests/run.sh all
+
+test-unit: deps-test tests
+	@BUILD=$(BUILD) tests/run.sh unit
+
+test-integration: deps-test tests
+	@BUILD=$(BUILD) tests/run.sh integration
+
+deps-test:
+	@scripts/deps.sh test
+
+demo: all
+	@BUILD=$(BUILD) scripts/demo.sh
+
+run: all
+	@BUILD=$(BUILD) scripts/run.sh
+
+bench:
+	@$(MAKE) --no-print-directory MODE=release all
+	@BUILD=build/release scripts/bench.sh
+
+asan:
+	@$(MAKE) --no-print-directory MODE=asan test
+
+tsan:
+	@$(MAKE) --no-print-directory MODE=tsan test
+
+LINT_SRC = $(shell git ls-files '*.c' '*.h')
+lint:
+	@clang-format --dry-run -Werror $(LINT_SRC)
+	@cppcheck --quiet --error-exitcode=1 --inline-suppr \
+		--enable=warning,portability --std=c11 \
+		--suppress=missingIncludeSystem -Icommon $(LINT_SRC)
+	@! grep -nwE 'sprintf|strcpy|strcat|gets|atoi|strtok|vsprintf' \
+		$(LINT_SRC) || { echo "lint: banned call"; exit 1; }
+	@echo "lint: ok"
+
+clean:
+	rm -rf build
+
+.PHONY: deps-test
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
