@@ -58,6 +58,9 @@ INT_SRC	 := $(wildcard tests/integration/*_test.c)
 UNIT_BIN := $(patsubst %.c,$(BUILD)/%,$(UNIT_SRC))
 INT_BIN	 := $(patsubst %.c,$(BUILD)/%,$(INT_SRC))
 
+# Keep generated sources and objects: nothing here is a throwaway.
+.SECONDARY:
+
 .PHONY: all deps proto test test-unit test-integration demo run bench asan \
 	tsan lint clean tests
 all: deps $(DAEMONS) $(SIMBINS)
