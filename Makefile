@@ -22,6 +22,7 @@ OPT.asan    := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	       -fno-sanitize-recover=undefined
 OPT.tsan    := -O1 -fsanitize=thread
 CFLAGS	:= -std=c11 -D_GNU_SOURCE -g -Icommon -I$(GEN) -Itests/lib \
+	   -I/usr/include/postgresql \
 	   -Itests/sim/lib -MMD -MP -Wall -Wextra -Wshadow \
 	   -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
 	   -Wno-unused-parameter $(OPT.$(MODE)) $(EXTRA_CFLAGS)

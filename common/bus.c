@@ -177,6 +177,12 @@ bus_unsubscribe(nng_socket s, const char *topic)
 }
 
 int
+bus_subscribe_all(nng_socket s)
+{
+	return (nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, "", 0));
+}
+
+int
 bus_set_buffers(nng_socket s, int recv, int send)
 {
 	int	rv = 0;

@@ -33,6 +33,8 @@ int	bus_dial(nng_socket, const char *url, nng_dialer *);
 /* Subscribe / unsubscribe to "<topic>\0" on a sub socket. */
 int	bus_subscribe(nng_socket, const char *topic);
 int	bus_unsubscribe(nng_socket, const char *topic);
+/* Every topic: for taps and tests. */
+int	bus_subscribe_all(nng_socket);
 /* Queue depths: how many messages a socket may hold before it drops. */
 int	bus_set_buffers(nng_socket, int recv, int send);
 
