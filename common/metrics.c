@@ -169,7 +169,8 @@ check_bounds(const char *name, const double *bounds, size_t nbounds)
 	if (nbounds > 0 && bounds == NULL)
 		fatalx("metrics: %s: NULL bounds", name);
 	for (i = 0; i < nbounds; i++) {
-		if (!isfinite(bounds[i]) || (i > 0 && bounds[i] <= bounds[i - 1]))
+		if (!isfinite(bounds[i]) ||
+		    (i > 0 && bounds[i] <= bounds[i - 1]))
 			fatalx("metrics: %s: bounds must be finite and rise",
 			    name);
 	}

@@ -20,11 +20,11 @@ enum metric_type {
 
 struct metric {
 	struct metric_family	*fam;
-	char			**values;	/* fam->nlabels label values */
-	_Atomic uint64_t	 bits;		/* counter, gauge: double bits */
-	_Atomic uint64_t	*counts;	/* histogram: nbounds + 1 buckets,
-						 * not cumulative */
-	_Atomic uint64_t	 sum;		/* histogram: double bits */
+	char			**values;	/* one per label name */
+	_Atomic uint64_t	 bits;		/* counter, gauge value */
+	_Atomic uint64_t	*counts;	/* histogram: nbounds + 1,
+						 * each not cumulative */
+	_Atomic uint64_t	 sum;		/* histogram: the double */
 	struct metric		*next;		/* {metrics_lock} */
 };
 
@@ -39,15 +39,14 @@ struct metric_family {
 	struct metric		*series;	/* {metrics_lock} */
 	struct metric		**tail;		/* {metrics_lock} */
 	size_t			 nseries;	/* {metrics_lock} */
-	struct metric		*overflow;	/* {metrics_lock}; not rendered */
+	struct metric		*overflow;	/* {metrics_lock}; hidden */
 	atomic_flag		 warned;	/* misuse logged once */
 	struct metric_family	*next;		/* {metrics_lock} */
 };
 
 extern pthread_mutex_t		 metrics_lock;
 extern struct metric_family	*metrics_families;	/* {metrics_lock} */
-
-extern const char *const	 metrics_type_names[];	/* by enum metric_type */
+extern const char *const	 metrics_type_names[];	/* by metric_type */
 
 double	metrics_bits_dbl(uint64_t);
 /* snake_case name without ':' ([a-z_][a-z0-9_]*)? */

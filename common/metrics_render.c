@@ -23,9 +23,10 @@
 #include "metrics_int.h"
 #include "xmalloc.h"
 
-static char	*build_name;		/* "<svc>_build_info"; {metrics_lock} */
-static char	*build_version;		/* {metrics_lock} */
-static double	 start_time;		/* unix seconds; {metrics_lock} */
+/* All three {metrics_lock}. */
+static char	*build_name;		/* "<svc>_build_info" */
+static char	*build_version;
+static double	 start_time;		/* unix seconds */
 
 /* Process start from /proc (kernel boot time + start ticks), else now. */
 static double
