@@ -20,7 +20,7 @@ static const char *const kind_names[KIND_COUNT]
 int
 mode_parse_fails(struct sim_mode *m, const char *list)
 {
-	int         fails[SIM_MAX_FAILS], n = 0;
+	int         fails[SIM_MAX_FAILS] = { 0 }, n = 0;
 	const char *p = list;
 	char       *end;
 	long        v;
@@ -63,6 +63,7 @@ mode_update(const char *body, size_t len, char *err, size_t errlen)
 	json_error_t    jerr;
 	json_t         *root, *v;
 	const char     *key;
+	void           *it;
 	int             rv = -1;
 
 	if ((root = json_loadb(body != NULL ? body : "", len, 0, &jerr))
@@ -71,8 +72,10 @@ mode_update(const char *body, size_t len, char *err, size_t errlen)
 		snprintf(err, errlen, "body must be a JSON object");
 		goto out;
 	}
-	json_object_foreach(root, key, v)
-	{
+	for (it = json_object_iter(root); it != NULL;
+	     it = json_object_iter_next(root, it)) {
+		key = json_object_iter_key(it);
+		v = json_object_iter_value(it);
 		if (strcmp(key, "down") == 0 && json_is_boolean(v))
 			m.down = json_is_true(v);
 		else if (strcmp(key, "fail") == 0 && json_is_string(v)) {
@@ -185,8 +188,10 @@ mode_record(const struct sim_req_info *info, int status, enum sim_kind kind)
 	if (sim.record == NULL)
 		return;
 	names = json_array();
-	json_array_foreach(info->tools, i, t)
-	    json_array_append(names, json_object_get(t, "name"));
+	for (i = 0; i < json_array_size(info->tools); i++) {
+		t = json_array_get(info->tools, i);
+		json_array_append(names, json_object_get(t, "name"));
+	}
 	line = json_pack("{s:I, s:s, s:i, s:s, s:s?, s:o, s:I, s:s?}", "ts",
 	    (json_int_t)time(NULL), "path", info->path, "status", status,
 	    "kind", kind_names[kind], "model", info->model, "tools", names,

@@ -122,8 +122,8 @@ text_append(char **buf, json_t *content)
 	char       *nb;
 
 	if (json_is_array(content)) {
-		json_array_foreach(content, i, blk)
-		{
+		for (i = 0; i < json_array_size(content); i++) {
+			blk = json_array_get(content, i);
 			if (json_is_object(blk)) {
 				text_append(buf, json_object_get(blk, "text"));
 				text_append(
@@ -176,8 +176,8 @@ validate(struct request *q, char *err, size_t errlen)
 		    "array)");
 		return (-1);
 	}
-	json_array_foreach(q->messages, i, m)
-	{
+	for (i = 0; i < json_array_size(q->messages); i++) {
+		m = json_array_get(q->messages, i);
 		name = json_string_value(json_object_get(m, "role"));
 		v = json_object_get(m, "content");
 		if (name == NULL
@@ -197,8 +197,8 @@ validate(struct request *q, char *err, size_t errlen)
 		snprintf(err, errlen, "tools: must be an array");
 		return (-1);
 	}
-	json_array_foreach(q->tools, i, v)
-	{
+	for (i = 0; i < json_array_size(q->tools); i++) {
+		v = json_array_get(q->tools, i);
 		if (json_string_value(json_object_get(v, "name")) == NULL
 		    || !json_is_object(json_object_get(v, "input_schema"))) {
 			snprintf(err, errlen,
@@ -214,8 +214,8 @@ validate(struct request *q, char *err, size_t errlen)
 		q->tool = json_array_get(q->tools, 0);
 	if (name != NULL && strcmp(name, "tool") == 0) {
 		name = json_string_value(json_object_get(tc, "name"));
-		json_array_foreach(q->tools, i, v)
-		{
+		for (i = 0; i < json_array_size(q->tools); i++) {
+			v = json_array_get(q->tools, i);
 			if (name != NULL
 			    && strcmp(name,
 			           json_string_value(
@@ -241,8 +241,8 @@ gather_text(struct request *q)
 	const char *role;
 	size_t      i;
 
-	json_array_foreach(q->messages, i, m)
-	{
+	for (i = 0; i < json_array_size(q->messages); i++) {
+		m = json_array_get(q->messages, i);
 		text_append(&q->transcript, json_object_get(m, "content"));
 		role = json_string_value(json_object_get(m, "role"));
 		if (role != NULL && strcmp(role, "user") == 0) {

@@ -38,7 +38,7 @@ enum sim_kind {
 
 /* Behaviour that tests may change at run time through POST /sim/mode. */
 struct sim_mode {
-	int down; /* every request gets 529 */
+	int down; /* every request is answered 529 */
 	int fails[SIM_MAX_FAILS]; /* statuses still to inject, in order */
 	int nfails;
 	int fail_next; /* index of the next one to inject */

@@ -15,7 +15,7 @@
  *                                             details naming the day
  *
  * Matching is case-insensitive; the first rule that matches wins.  An
- * enum gets the value whose name fits the outcome (so "callback" and
+ * enum is given the value whose name fits the outcome (so "callback" and
  * "callback_requested" both work).  Lws service thread only.
  */
 #include <ctype.h>
@@ -148,8 +148,8 @@ enum_pick(json_t *en, const char *const stems[])
 	int     k, hit;
 
 	for (k = 0; stems[k] != NULL; k++) {
-		json_array_foreach(en, i, v)
-		{
+		for (i = 0; i < json_array_size(en); i++) {
+			v = json_array_get(en, i);
 			if ((l = lower_dup(json_string_value(v))) == NULL)
 				continue;
 			hit = json_is_string(v) && strstr(l, stems[k]) != NULL;
@@ -232,8 +232,8 @@ schema_type(json_t *schema)
 
 	if (json_is_string(t))
 		return (json_string_value(t));
-	json_array_foreach(t, i, v)
-	{
+	for (i = 0; i < json_array_size(t); i++) {
+		v = json_array_get(t, i);
 		s = json_string_value(v);
 		if (s != NULL && strcmp(s, "null") != 0)
 			return (s);
@@ -349,12 +349,13 @@ object_new(json_t *schema, const struct facts *f, int depth, int all)
 {
 	json_t     *obj = json_object(), *props, *req, *sub, *v;
 	const char *key;
+	void       *it;
 	size_t      i;
 
 	props = json_object_get(schema, "properties");
 	req = json_object_get(schema, "required");
-	json_array_foreach(req, i, v)
-	{
+	for (i = 0; i < json_array_size(req); i++) {
+		v = json_array_get(req, i);
 		key = json_string_value(v);
 		if (key == NULL)
 			continue;
@@ -362,8 +363,10 @@ object_new(json_t *schema, const struct facts *f, int depth, int all)
 		json_object_set_new(
 		    obj, key, value_new(key, sub, f, depth + 1));
 	}
-	json_object_foreach(props, key, sub)
-	{
+	for (it = json_object_iter(props); it != NULL;
+	     it = json_object_iter_next(props, it)) {
+		key = json_object_iter_key(it);
+		sub = json_object_iter_value(it);
 		if (json_object_get(obj, key) != NULL)
 			continue;
 		if (all
@@ -447,8 +450,9 @@ tool_input_break(json_t *input, json_t *schema)
 	const char *key;
 	size_t      i;
 
-	json_array_foreach(json_object_get(schema, "required"), i, v)
-	{
+	for (i = 0; i < json_array_size(json_object_get(schema, "required"));
+	     i++) {
+		v = json_array_get(json_object_get(schema, "required"), i);
 		key = json_string_value(v);
 		if (key != NULL && json_object_get(input, key) != NULL) {
 			json_object_del(input, key);
