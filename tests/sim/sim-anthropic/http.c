@@ -157,6 +157,9 @@ request_done(struct pss *p)
 			sim_reply_error(&p->reply, 413, "request_too_large",
 			    "Request exceeds the maximum allowed size");
 			mode_count(413, KIND_REJECTED);
+			memset(&info, 0, sizeof(info));
+			info.path = p->path;
+			mode_record(&info, 413, KIND_REJECTED);
 		} else
 			sim_messages(
 			    p->key, p->version, p->body, p->len, &p->reply);
