@@ -186,7 +186,7 @@ series_new(struct metric_family *fam, const char *const *values)
 	m->fam = fam;
 	if (fam->nlabels > 0)
 		m->values = xcalloc(fam->nlabels, sizeof(*m->values));
-	for (i = 0; i < fam->nlabels; i++)
+	for (i = 0; values != NULL && i < fam->nlabels; i++)
 		m->values[i] = xstrdup(values[i] != NULL ? values[i] : "");
 	if (fam->type == METRIC_HISTOGRAM)
 		m->counts = xcalloc(fam->nbounds + 1, sizeof(*m->counts));

@@ -115,10 +115,10 @@ double	metric_value(struct metric *);
 
 /*
  * Render every family in the text exposition format 0.0.4 into a new
- * NUL-terminated string the caller frees; *lenp (if not NULL) gets its
- * length.  Reads /proc for the process_* series.  Returns NULL (logged)
- * if the buffer cannot be allocated.  Any thread; takes the registry
- * mutex while it walks the families.
+ * NUL-terminated string the caller frees; its length is stored in *lenp
+ * unless lenp is NULL.  Reads /proc for the process_* series.  Returns
+ * NULL (logged) if the buffer cannot be allocated.  Any thread; holds
+ * the registry mutex while it walks the families.
  */
 char	*metrics_render(size_t *lenp);
 

@@ -139,7 +139,7 @@ test_labels_escaped(void **state)
 	    "result,reason");
 	a = metric_get(fam, "ok", "");
 	b = metric_get(fam, "failed", "say \"hi\"\\now\nthen");
-	c = metric_get(fam, "ok", NULL);	/* NULL is "" */
+	c = metric_get(fam, "ok", (const char *)NULL);	/* "" */
 	assert_ptr_equal(a, c);
 	assert_ptr_not_equal(a, b);
 	assert_ptr_equal(metric_get(fam, "failed",
