@@ -118,6 +118,21 @@ method(struct lws *wsi)
 	return (lws_http_get_uri_and_method(wsi, &uri, &len));
 }
 
+/*
+ * A POST, PUT or PATCH without Content-Length: lws 4.1 then takes what
+ * follows on the connection as body, so a keep-alive client's next
+ * request would hang.  Such a connection is closed after the reply.
+ */
+static bool
+body_unbounded(struct lws *wsi)
+{
+	int	m = method(wsi);
+
+	return ((m == LWSHUMETH_POST || m == LWSHUMETH_PUT ||
+	    m == LWSHUMETH_PATCH) &&
+	    lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0);
+}
+
 /* Take ownership of body (malloc'd, or NULL when len is 0). */
 static int
 queue_reply(struct lws *wsi, struct httpd_sess *s, int status,
@@ -134,6 +149,7 @@ queue_reply(struct lws *wsi, struct httpd_sess *s, int status,
 	s->status = status;
 	s->ctype = ctype;
 	s->head = method(wsi) == LWSHUMETH_HEAD;
+	s->close = body_unbounded(wsi);
 	s->state = SESS_HEADERS;
 	lws_callback_on_writable(wsi);
 	return (0);
@@ -179,6 +195,8 @@ write_headers(struct lws *wsi, struct httpd_sess *s)
 	    add_header(wsi, "cache-control:", "no-store", &p, end) != 0 ||
 	    (s->status == 405 &&
 	    add_header(wsi, "allow:", "GET, HEAD", &p, end) != 0) ||
+	    (s->close &&
+	    add_header(wsi, "connection:", "close", &p, end) != 0) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end) != 0) {
 		log_warnx("httpd: cannot write the %d headers", s->status);
 		return (-1);
@@ -190,9 +208,11 @@ write_headers(struct lws *wsi, struct httpd_sess *s)
 static int
 finish(struct lws *wsi, struct httpd_sess *s)
 {
+	int	close = s->close;
+
 	httpd_sess_fini(s);
-	if (lws_http_transaction_completed(wsi) != 0)
-		return (-1);		/* no keep-alive: lws closes */
+	if (close || lws_http_transaction_completed(wsi) != 0)
+		return (-1);		/* lws closes the connection */
 	return (0);
 }
 
@@ -267,13 +287,12 @@ reply_health(struct lws *wsi, struct httpd_sess *s,
 	    uptime()) == -1)
 		status = 500;
 	buf[sizeof(buf) - 1] = '\0';
-	if (status < 200 || status > 599) {
-		log_warnx("httpd: health callback returned %d", status);
-		status = 500;
-	}
-	if (buf[0] == '\0')
-		return (httpd_reply(wsi, s, status, HTTPD_CT_JSON, body_500,
+	if (status < 200 || status > 599 || buf[0] == '\0') {
+		log_warnx("httpd: health callback returned %d and %zu bytes",
+		    status, strlen(buf));
+		return (httpd_reply(wsi, s, 500, HTTPD_CT_JSON, body_500,
 		    sizeof(body_500) - 1));
+	}
 	return (httpd_reply(wsi, s, status, HTTPD_CT_JSON, buf, strlen(buf)));
 }
 

@@ -25,13 +25,15 @@
  *
  * httpd_writeable() writes the headers, then the body in chunks, one
  * lws_write() per WRITEABLE, then completes the transaction so that
- * keep-alive connections serve the next request.  HEAD gets the headers
- * only.  A request with a body is answered once
+ * keep-alive connections serve the next request.  HEAD is answered
+ * with the headers only.  A request with a body is answered once
  * LWS_CALLBACK_HTTP_BODY_COMPLETION has run, or earlier, as the 405s
  * here are: lws 4.1 then reads and drops the rest of the body and keeps
- * the connection.  A handler that answers later must know the wsi is
- * still open (forget it in LWS_CALLBACK_CLOSED_HTTP) and should answer
- * within lws's HTTP timeout.
+ * the connection.  A POST, PUT or PATCH without Content-Length (chunked,
+ * or no body) is answered with "connection: close" and closed, because
+ * lws 4.1 would take the next request on it for body.  A handler that
+ * answers later must know the wsi is still open (forget it in
+ * LWS_CALLBACK_CLOSED_HTTP) and should answer within lws's HTTP timeout.
  *
  * Threads: everything but httpd_start(), httpd_stop() and
  * httpd_health_json() runs on the lws service thread only.  The health
@@ -73,6 +75,7 @@ struct httpd_sess {
 	const char	*ctype;		/* static string */
 	int		 status;
 	int		 head;		/* HEAD request: headers only */
+	int		 close;		/* close after this reply */
 	int		 state;		/* enum in httpd.c */
 };
 
@@ -104,7 +107,9 @@ void	httpd_log_init(void);
  * For LWS_CALLBACK_HTTP: if path is /health, /ready or /metrics, queue
  * the answer (405 for a method other than GET or HEAD) and return 1; else
  * return 0 and leave the request to the caller.  conf supplies the
- * health callback; its addr and port are not used.  Service thread.
+ * health callback (conf NULL: the default body, with the uptime counted
+ * from httpd_log_init()); its addr and port are not used.  Service
+ * thread.
  */
 int	httpd_builtin(struct lws *wsi, struct httpd_sess *s, const char *path,
 	    const struct httpd_conf *conf);
