@@ -3,6 +3,9 @@
  * libcurl: /health, /ready, /metrics (large enough to need many writes),
  * 404, 405 for POST with small and large bodies and on keep-alive,
  * a busy port refused, and the port free again after httpd_stop().
+ * Then the embedded mode, as media-edge uses it: our own lws context
+ * whose HTTP callback calls httpd_builtin(), and answers a POST with
+ * httpd_reply() once the body is in.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,6 +15,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +27,7 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <libwebsockets.h>
 
 #include "httpd.h"
 #include "log.h"
@@ -42,7 +47,22 @@ struct fixture {
 	struct httpd	*h;
 	int		 port;
 	atomic_int	 ready;
+	atomic_int	 broken;	/* health callback misbehaves */
 	atomic_int	 calls;		/* health callback invocations */
+};
+
+/* Embedded mode: what media-edge keeps per HTTP session. */
+struct embed_pss {
+	struct httpd_sess	 hs;
+	int			 echo;		/* POST /echo: count body */
+	size_t			 got;
+};
+
+struct embed {
+	struct lws_context	*ctx;
+	pthread_t		 thread;
+	atomic_bool		 stop;
+	int			 port;
 };
 
 /* lws service thread. */
@@ -52,6 +72,8 @@ health_cb(void *arg, int ready, char *buf, size_t len)
 	struct fixture	*fx = arg;
 
 	atomic_fetch_add(&fx->calls, 1);
+	if (atomic_load(&fx->broken))
+		return (0);
 	if (ready && !atomic_load(&fx->ready)) {
 		httpd_health_json(buf, len, "starting", 0, 1.5);
 		return (503);
@@ -184,7 +206,7 @@ teardown(void **state)
 
 	httpd_stop(fx->h);
 	metrics_fini();
-	/* Stopped means closed: a new listener gets the port at once. */
+	/* Stopped means closed: a new listener may take the port at once. */
 	if (try_listen(fx->port) != 0) {
 		print_error("port %d still taken after httpd_stop\n",
 		    fx->port);
@@ -224,6 +246,9 @@ test_health_ready(void **state)
 	expect(c, fx->port, NULL, "/ready?verbose=1", 200, HTTPD_CT_JSON,
 	    "{\"status\":\"healthy\",\"activeCalls\":3,\"uptime\":12.25}");
 	assert_int_equal(atomic_load(&fx->calls), 3);
+	atomic_store(&fx->broken, 1);
+	expect(c, fx->port, NULL, "/health", 500, HTTPD_CT_JSON,
+	    "{\"error\":\"internal error\"}");
 	curl_easy_cleanup(c);
 }
 
@@ -359,7 +384,7 @@ recv_until(int fd, const char *want)
 /* Answered before its 300 KB body was read, the connection stays usable:
  * lws reads and drops the rest (curl would just close instead). */
 static void
-test_keepalive_after_early_reply(void **state)
+test_early_reply(void **state)
 {
 	struct fixture	*fx = *state;
 	size_t		 blen = 300 * 1024;
@@ -373,11 +398,21 @@ test_keepalive_after_early_reply(void **state)
 	send_all(fd, head, strlen(head));
 	send_all(fd, body, blen);
 	recv_until(fd, "{\"error\":\"method not allowed\"}");
-	snprintf(head, sizeof(head), "GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+	snprintf(head, sizeof(head), "GET /health HTTP/1.1\r\n"
+	    "Host: t\r\n\r\n");
 	send_all(fd, head, strlen(head));
 	recv_until(fd, "\"activeCalls\":3");
 	close(fd);
 	free(body);
+
+	/* No Content-Length: lws would read on as body; we close instead. */
+	fd = connect_port(fx->port);
+	snprintf(head, sizeof(head), "PUT /ready HTTP/1.1\r\nHost: t\r\n\r\n");
+	send_all(fd, head, strlen(head));
+	recv_until(fd, "connection: close\r\n\r\n"
+	    "{\"error\":\"method not allowed\"}");
+	assert_int_equal(recv(fd, head, sizeof(head), 0), 0);
+	close(fd);
 }
 
 static void *
@@ -409,6 +444,108 @@ test_parallel_clients(void **state)
 		assert_int_equal(pthread_join(t[i], NULL), 0);
 }
 
+/* lws service thread of the embedded context. */
+static int
+embed_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct embed_pss	*pss = user;
+	char			 body[64];
+	char			*uri;
+	int			 n;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		if (httpd_builtin(wsi, &pss->hs, in, NULL))
+			return (0);
+		if (strcmp(in, "/echo") == 0 &&
+		    lws_http_get_uri_and_method(wsi, &uri, &n) ==
+		    LWSHUMETH_POST) {
+			pss->echo = 1;		/* answer after the body */
+			return (0);
+		}
+		return (httpd_reply(wsi, &pss->hs, 404, HTTPD_CT_JSON, "{}",
+		    2));
+	case LWS_CALLBACK_HTTP_BODY:
+		pss->got += len;
+		return (0);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (!pss->echo)
+			return (0);
+		n = snprintf(body, sizeof(body), "{\"bytes\":%zu}", pss->got);
+		return (httpd_reply(wsi, &pss->hs, 200, HTTPD_CT_JSON, body,
+		    (size_t)n));
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return (httpd_writeable(wsi, &pss->hs));
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		if (pss != NULL) {
+			httpd_sess_fini(&pss->hs);
+			pss->echo = 0;
+			pss->got = 0;
+		}
+		break;
+	default:
+		break;
+	}
+	return (lws_callback_http_dummy(wsi, reason, user, in, len));
+}
+
+static void *
+embed_main(void *arg)
+{
+	struct embed	*e = arg;
+
+	while (!atomic_load(&e->stop) && lws_service(e->ctx, 0) >= 0)
+		;
+	return (NULL);
+}
+
+static void
+test_embedded(void **state)
+{
+	static const struct lws_protocols protocols[] = {
+		{ "http", embed_cb, sizeof(struct embed_pss), 0, 0, NULL, 0 },
+		{ NULL, NULL, 0, 0, 0, NULL, 0 }
+	};
+	struct lws_context_creation_info	 info;
+	struct embed				 e;
+	CURL					*c = curl_easy_init();
+	struct resp				 r;
+	char					*big;
+
+	memset(&e, 0, sizeof(e));
+	memset(&info, 0, sizeof(info));
+	e.port = free_port();
+	info.port = e.port;
+	info.iface = "127.0.0.1";
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.protocols = protocols;
+	httpd_log_init();
+	assert_non_null(e.ctx = lws_create_context(&info));
+	assert_int_equal(pthread_create(&e.thread, NULL, embed_main, &e), 0);
+
+	expect(c, e.port, NULL, "/health", 200, HTTPD_CT_JSON, NULL);
+	expect(c, e.port, NULL, "/metrics", 200, HTTPD_CT_METRICS, NULL);
+	expect(c, e.port, "PUT", "/ready", 405, HTTPD_CT_JSON, NULL);
+	expect(c, e.port, NULL, "/other", 404, HTTPD_CT_JSON, "{}");
+	assert_non_null(big = malloc(100000));
+	memset(big, 'y', 100000);
+	fetch(c, e.port, NULL, "/echo", big, 100000, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "{\"bytes\":100000}");
+	free(r.body);
+	free(big);
+	expect(c, e.port, NULL, "/health", 200, HTTPD_CT_JSON, NULL);
+
+	atomic_store(&e.stop, true);
+	lws_cancel_service(e.ctx);
+	assert_int_equal(pthread_join(e.thread, NULL), 0);
+	lws_context_destroy(e.ctx);
+	curl_easy_cleanup(c);
+	assert_int_equal(try_listen(e.port), 0);
+}
+
 static void
 test_port_taken(void **state)
 {
@@ -435,13 +572,14 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_not_found_and_methods,
 		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keepalive_after_early_reply,
-		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_early_reply, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_clients, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_port_taken, setup,
 		    teardown),
+		cmocka_unit_test(test_embedded),
 	};
 	int	i, rv;
 
