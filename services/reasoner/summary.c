@@ -148,15 +148,6 @@ detail_field(json_t *in, const char *key, const char *const *keys,
 		return (-1);
 	}
 	out = json_object();
-	for (i = 0; keys[i] != NULL; i++) {
-		if ((s = string_field(v, keys[i], false, NULL, why,
-		    whylen)) == NULL) {
-			json_decref(out);
-			return (-1);
-		}
-		if (*s != '\0')
-			json_object_set_new(out, keys[i], json_string(s));
-	}
 	if (strcmp(key, "quote") == 0 &&
 	    (amt = json_object_get(v, "amount")) != NULL &&
 	    !json_is_null(amt)) {
@@ -167,6 +158,15 @@ detail_field(json_t *in, const char *key, const char *const *keys,
 			return (-1);
 		}
 		json_object_set(out, "amount", amt);
+	}
+	for (i = 0; keys[i] != NULL; i++) {
+		if ((s = string_field(v, keys[i], false, NULL, why,
+		    whylen)) == NULL) {
+			json_decref(out);
+			return (-1);
+		}
+		if (*s != '\0')
+			json_object_set_new(out, keys[i], json_string(s));
 	}
 	if (json_object_size(out) == 0) {
 		json_decref(out);
@@ -183,7 +183,7 @@ dump_or_empty(json_t *v)
 
 	if (json_is_null(v))
 		return (xstrdup(""));
-	if ((s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+	if ((s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
 		fatalx("json_dumps: out of memory");
 	return (s);
 }
