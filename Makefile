@@ -140,7 +140,7 @@ lint:
 	@cppcheck --quiet --error-exitcode=1 --inline-suppr \
 		--enable=warning,portability --std=c11 \
 		--suppress=missingIncludeSystem -Icommon $(LINT_SRC)
-	@! grep -nwE 'sprintf|strcpy|strcat|gets|atoi|strtok|vsprintf' \
+	@! grep -nE '\<(sprintf|strcpy|strcat|gets|atoi|strtok|vsprintf) *\(' \
 		$(LINT_SRC) || { echo "lint: banned call"; exit 1; }
 	@echo "lint: ok"
 
