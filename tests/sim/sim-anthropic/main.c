@@ -163,6 +163,7 @@ main(int argc, char *argv[])
 	struct lws_vhost                *vh;
 	pthread_t                        sig_thread;
 	sigset_t                         sigs;
+	int                              stopped;
 
 	parse_args(argc, argv);
 	sigemptyset(&sigs);
@@ -200,12 +201,16 @@ main(int argc, char *argv[])
 	while (!atomic_load(&stop_flag))
 		if (lws_service(ctx, 0) < 0)
 			break;
-	sim_log("info", "shutting down");
-	if (!atomic_load(&stop_flag))
+	stopped = atomic_load(&stop_flag);
+	if (stopped)
+		sim_log("info", "shutting down");
+	else {
+		sim_log("error", "lws_service failed");
 		pthread_cancel(sig_thread);
+	}
 	pthread_join(sig_thread, NULL);
 	lws_context_destroy(ctx);
 	if (sim.record != NULL)
 		fclose(sim.record);
-	return (0);
+	return (stopped ? 0 : 1);
 }
