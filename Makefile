@@ -37,7 +37,8 @@ Q_LD	= @echo "  LD      $@";
 Q_GEN	= @echo "  PROTOC  $<";
 endif
 
-SERVICES := media-edge ai-session reasoner rate-limiter persister callctl
+# Every services/<name>/ with a main.c is a program.
+SERVICES := $(patsubst services/%/main.c,%,$(wildcard services/*/main.c))
 SIMS	 := $(notdir $(wildcard tests/sim/sim-*))
 
 PROTOS	 := $(wildcard proto/*.proto)
