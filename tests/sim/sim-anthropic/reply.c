@@ -144,10 +144,60 @@ text_append(char **buf, json_t *content)
 	*buf = nb;
 }
 
+/* tools[] and tool_choice; sets q->tool when a tool is forced. */
+static int
+validate_tools(struct request *q, char *err, size_t errlen)
+{
+	json_t     *v, *tc;
+	const char *name;
+	size_t      i;
+
+	q->tools = json_object_get(q->root, "tools");
+	if (q->tools != NULL && !json_is_array(q->tools)) {
+		snprintf(err, errlen, "tools: must be an array");
+		return (-1);
+	}
+	for (i = 0; i < json_array_size(q->tools); i++) {
+		v = json_array_get(q->tools, i);
+		if (json_string_value(json_object_get(v, "name")) == NULL
+		    || !json_is_object(json_object_get(v, "input_schema"))) {
+			snprintf(err, errlen,
+			    "tools.%zu: name and "
+			    "input_schema are required",
+			    i);
+			return (-1);
+		}
+	}
+	tc = json_object_get(q->root, "tool_choice");
+	name = json_string_value(json_object_get(tc, "type"));
+	if (name != NULL && strcmp(name, "any") == 0)
+		q->tool = json_array_get(q->tools, 0);
+	if (name != NULL && strcmp(name, "tool") == 0) {
+		name = json_string_value(json_object_get(tc, "name"));
+		for (i = 0; i < json_array_size(q->tools); i++) {
+			v = json_array_get(q->tools, i);
+			if (name != NULL
+			    && strcmp(name,
+			           json_string_value(
+			               json_object_get(v, "name")))
+			        == 0)
+				q->tool = v;
+		}
+		if (q->tool == NULL) {
+			snprintf(err, errlen,
+			    "tool_choice.name: no tool "
+			    "named '%s' in tools",
+			    name ? name : "");
+			return (-1);
+		}
+	}
+	return (0);
+}
+
 static int
 validate(struct request *q, char *err, size_t errlen)
 {
-	json_t     *v, *m, *tc;
+	json_t     *v, *m;
 	const char *name;
 	size_t      i;
 
@@ -192,46 +242,7 @@ validate(struct request *q, char *err, size_t errlen)
 			return (-1);
 		}
 	}
-	q->tools = json_object_get(q->root, "tools");
-	if (q->tools != NULL && !json_is_array(q->tools)) {
-		snprintf(err, errlen, "tools: must be an array");
-		return (-1);
-	}
-	for (i = 0; i < json_array_size(q->tools); i++) {
-		v = json_array_get(q->tools, i);
-		if (json_string_value(json_object_get(v, "name")) == NULL
-		    || !json_is_object(json_object_get(v, "input_schema"))) {
-			snprintf(err, errlen,
-			    "tools.%zu: name and "
-			    "input_schema are required",
-			    i);
-			return (-1);
-		}
-	}
-	tc = json_object_get(q->root, "tool_choice");
-	name = json_string_value(json_object_get(tc, "type"));
-	if (name != NULL && strcmp(name, "any") == 0)
-		q->tool = json_array_get(q->tools, 0);
-	if (name != NULL && strcmp(name, "tool") == 0) {
-		name = json_string_value(json_object_get(tc, "name"));
-		for (i = 0; i < json_array_size(q->tools); i++) {
-			v = json_array_get(q->tools, i);
-			if (name != NULL
-			    && strcmp(name,
-			           json_string_value(
-			               json_object_get(v, "name")))
-			        == 0)
-				q->tool = v;
-		}
-		if (q->tool == NULL) {
-			snprintf(err, errlen,
-			    "tool_choice.name: no tool "
-			    "named '%s' in tools",
-			    name ? name : "");
-			return (-1);
-		}
-	}
-	return (0);
+	return (validate_tools(q, err, errlen));
 }
 
 static void
