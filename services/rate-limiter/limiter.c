@@ -1,0 +1,334 @@
+/*
+ * limiter - the rate-limiter daemon: start/stop, the RateCheck handler,
+ * the janitor thread and the metrics.
+ *
+ * A check first validates the number (a bad or foreign number is refused
+ * with a reason, never an error), replaces the number and the IP by their
+ * HMAC-SHA256 under RATE_LIMIT_HMAC_KEY, and asks PostgreSQL (store.c).
+ * When the database cannot answer, the in-memory window (window.c) does,
+ * and the reply says degraded.  Calls the database allowed are mirrored
+ * into memory, so an outage starts from what this process has seen.
+ *
+ * The janitor wakes every second: while the database is down it probes
+ * it and, when it answers again, tells the workers to reconnect at once
+ * (instead of waiting out their backoff); every RATE_LIMIT_CLEANUP_MS it
+ * deletes hits older than the longest window, in SQL and in memory.
+ *
+ * Threads: rl_handle on the svc worker threads (each owns a struct pg);
+ * the janitor owns its own struct pg; health on the lws thread reads
+ * atomics only.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cfg.h"
+#include "hmac.h"
+#include "httpd.h"
+#include "log.h"
+#include "metrics.h"
+#include "rate-limiter.h"
+#include "svc.h"
+#include "wire.h"
+#include "xmalloc.h"
+
+struct rl_worker {
+	struct rl	*rl;
+	struct pg	 pg;
+	int		 epoch;		/* last db_epoch seen */
+};
+
+static struct metric_family	*fam_decisions;
+static struct metric		*m_degraded, *m_db_up, *m_mem_keys;
+static _Atomic int		 db_epoch;	/* bumped when the db returns */
+static _Atomic int		 degraded;
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+static void
+set_degraded(int on)
+{
+	atomic_store(&degraded, on);
+	metric_set(m_degraded, on);
+	metric_set(m_db_up, !on);
+}
+
+static const char *
+kind_name(Bus__RateCheck__Kind k)
+{
+	switch (k) {
+	case BUS__RATE_CHECK__KIND__OUTBOUND:
+		return ("outbound");
+	case BUS__RATE_CHECK__KIND__INBOUND:
+		return ("inbound");
+	default:
+		return ("unspecified");
+	}
+}
+
+/* Build the keys of a check: the phone's and (if given) the IP's. */
+static int
+make_keys(struct rl *rl, const Bus__RateCheck *rc, struct rl_key *keys)
+{
+	char	*ipmsg;
+	int	 n = 0;
+
+	if (rl->cfg.phone_max > 0) {
+		keys[n].scope = "phone";
+		keys[n].rule.max = (int)rl->cfg.phone_max;
+		keys[n].rule.window_ms = rl->cfg.phone_window_ms;
+		if (hmac_sha256_hex(rl->cfg.hmac_key, rc->phone,
+		    strlen(rc->phone), keys[n].hash) == -1)
+			return (-1);
+		n++;
+	}
+	if (rl->cfg.ip_max > 0 && rc->client_ip[0] != '\0') {
+		keys[n].scope = "ip";
+		keys[n].rule.max = (int)rl->cfg.ip_max;
+		keys[n].rule.window_ms = rl->cfg.ip_window_ms;
+		/* a separate domain, so an IP never equals a number */
+		ipmsg = xasprintf("ip:%s", rc->client_ip);
+		if (hmac_sha256_hex(rl->cfg.hmac_key, ipmsg, strlen(ipmsg),
+		    keys[n].hash) == -1) {
+			free(ipmsg);
+			return (-1);
+		}
+		free(ipmsg);
+		n++;
+	}
+	return (n);
+}
+
+static void
+count(const char *reason, bool allowed, bool mem)
+{
+	metric_inc(metric_get(fam_decisions, allowed ? "allowed" : "refused",
+	    reason, mem ? "memory" : "database"));
+}
+
+static void
+answer(struct reply *out, const struct rl_verdict *v)
+{
+	Bus__RateDecision	*d = &out->u.rate_decision;
+
+	bus__rate_decision__init(d);
+	d->allowed = v->allowed;
+	d->remaining = v->remaining;
+	d->retry_after_s = v->retry_after_s;
+	d->reason = (char *)v->reason;
+	d->degraded = v->degraded;
+	reply_body(out, BUS__ENVELOPE__BODY_RATE_DECISION, d);
+}
+
+static int
+check(struct rl_worker *w, const Bus__RateCheck *rc, struct reply *out)
+{
+	struct rl		*rl = w->rl;
+	struct rl_key		 keys[2];
+	struct rl_verdict	 v = { 0 };
+	enum rl_phone_verdict	 pv;
+	int			 n, e;
+
+	pv = phone_check(rc->phone, &rl->countries);
+	if (pv != RL_PHONE_OK) {
+		v.reason = pv == RL_PHONE_INVALID ? "invalid_number" :
+		    "country_not_allowed";
+		log_info("rate check refused: %s", v.reason);
+		count(v.reason, false, false);
+		answer(out, &v);
+		return (0);
+	}
+	memset(keys, 0, sizeof(keys));
+	if ((n = make_keys(rl, rc, keys)) == -1)
+		return (-1);
+	if ((e = atomic_load(&db_epoch)) != w->epoch) {
+		w->epoch = e;
+		w->pg.next_try_ms = 0;	/* the janitor saw the db return */
+	}
+	if (store_take(&w->pg, keys, n, kind_name(rc->kind), rc->peek,
+	    &v) == 0) {
+		if (atomic_load(&degraded))
+			log_info("database answers again: rate checks exact");
+		set_degraded(0);
+		if (v.allowed && !rc->peek)
+			window_record(rl->mem, keys, n, mono_ms());
+	} else {
+		if (!atomic_load(&degraded))
+			log_warnx("database unavailable: rate checks answered "
+			    "from memory (degraded)");
+		set_degraded(1);
+		window_take(rl->mem, keys, n, mono_ms(), rc->peek, &v);
+		v.degraded = true;
+	}
+	log_debug("rate check %s phone=%.12s %s remaining=%u%s",
+	    kind_name(rc->kind), keys[0].hash, v.reason, v.remaining,
+	    v.degraded ? " degraded" : "");
+	count(v.reason, v.allowed, v.degraded);
+	answer(out, &v);
+	return (0);
+}
+
+/* svc handler: worker thread. */
+static int
+rl_handle(struct svc *s, const Bus__Envelope *in, struct reply *out,
+    void *worker)
+{
+	switch (in->body_case) {
+	case BUS__ENVELOPE__BODY_RATE_CHECK:
+		return (check(worker, in->rate_check, out));
+	default:
+		log_warnx("unsupported request %s",
+		    wire_type_name(in->body_case));
+		reply_error(out, BUS__ERROR__CODE__UNSUPPORTED,
+		    "rate-limiter does not handle %s",
+		    wire_type_name(in->body_case));
+		return (0);
+	}
+}
+
+/* svc: runs on the worker thread itself. */
+static void *
+rl_worker_init(struct svc *s, int n)
+{
+	struct rl_worker	*w = xcalloc(1, sizeof(*w));
+
+	w->rl = svc_arg(s);
+	if (pg_init(&w->pg, w->rl->cfg.database_url, "rate-limiter") == -1)
+		fatalx("worker %d: bad DATABASE_URL", n);
+	return (w);
+}
+
+static void
+rl_worker_fini(void *arg)
+{
+	struct rl_worker	*w = arg;
+
+	pg_fini(&w->pg);
+	free(w);
+}
+
+/* lws service thread: atomics only. */
+static int
+rl_health(struct svc *s, int ready, char *buf, size_t len)
+{
+	httpd_health_json(buf, len, atomic_load(&degraded) ? "degraded" :
+	    "healthy", svc_active(s), svc_uptime(s));
+	return (200);	/* degraded still answers: stay in service */
+}
+
+void
+rl_db_returned(void)
+{
+	atomic_fetch_add(&db_epoch, 1);
+	set_degraded(0);
+}
+
+bool
+rl_is_degraded(void)
+{
+	return (atomic_load(&degraded) != 0);
+}
+
+void
+rl_mem_keys(long n)
+{
+	metric_set(m_mem_keys, (double)n);
+}
+
+static void
+metrics_register(void)
+{
+	fam_decisions = metrics_counter("rate_limit_decisions_total",
+	    "Rate checks answered, by result, reason and source",
+	    "result,reason,source");
+	m_degraded = metrics_gauge1("rate_limit_degraded",
+	    "1 while checks are answered from memory (database down)");
+	m_db_up = metrics_gauge1("rate_limit_db_up",
+	    "1 while the database answers rate checks");
+	m_mem_keys = metrics_gauge1("rate_limit_memory_keys",
+	    "Keys held by the in-memory window");
+	metric_set(m_db_up, 1);
+}
+
+/* Check what the table cannot: the key, the countries, the limits. */
+static int
+check_config(struct rl *rl)
+{
+	int	rv = 0;
+
+	if (strlen(rl->cfg.hmac_key) < 16) {
+		log_warnx("RATE_LIMIT_HMAC_KEY must be at least 16 bytes "
+		    "(32 random bytes recommended)");
+		rv = -1;
+	}
+	if (phone_countries_parse(rl->cfg.countries, &rl->countries) == -1)
+		rv = -1;
+	if (rl->cfg.phone_max > RL_MAX_HITS || rl->cfg.ip_max > RL_MAX_HITS) {
+		log_warnx("rate limits above %d per window are not supported",
+		    RL_MAX_HITS);
+		rv = -1;
+	}
+	if (rl->cfg.phone_window_ms <= 0 || rl->cfg.ip_window_ms <= 0 ||
+	    rl->cfg.cleanup_ms <= 0 || rl->cfg.workers < 1) {
+		log_warnx("windows, cleanup interval and workers must be > 0");
+		rv = -1;
+	}
+	return (rv);
+}
+
+int
+rl_start(struct rl *rl)
+{
+	struct svc_conf	conf = { 0 };
+	struct pg	probe;
+
+	if (check_config(rl) == -1)
+		return (-1);
+	if (pg_init(&probe, rl->cfg.database_url, "rate-limiter") == -1)
+		return (-1);
+	pg_fini(&probe);
+	pthread_mutex_init(&rl->lock, NULL);
+	pthread_cond_init(&rl->cond, NULL);
+	rl->mem = window_new(rl->cfg.memory_max_keys);
+	metrics_register();
+	conf.name = "rate-limiter";
+	conf.about = "phone and IP rate limits on PostgreSQL";
+	conf.rep_url = rl->cfg.listen_url;
+	conf.workers = (int)rl->cfg.workers;
+	conf.handle = rl_handle;
+	conf.worker_init = rl_worker_init;
+	conf.worker_fini = rl_worker_fini;
+	conf.http_addr = rl->cfg.http_addr;
+	conf.http_port = rl->cfg.http_port;
+	conf.health = rl_health;
+	conf.arg = rl;
+	if (svc_start(&rl->svc, &conf) == -1)
+		return (-1);
+	if (janitor_start(rl) == -1)
+		return (-1);
+	log_info("listening on %s; phone %ld per %ld ms, ip %ld per %ld ms, "
+	    "%d country codes", rl->cfg.listen_url, rl->cfg.phone_max,
+	    rl->cfg.phone_window_ms, rl->cfg.ip_max, rl->cfg.ip_window_ms,
+	    rl->countries.n);
+	return (0);
+}
+
+void
+rl_stop(struct rl *rl)
+{
+	svc_stop(rl->svc);
+	rl->svc = NULL;
+	janitor_stop(rl);
+	window_free(rl->mem);
+	rl->mem = NULL;
+}
