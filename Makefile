@@ -85,14 +85,14 @@ $(BUILD)/%.o: %.c | $(PROTO_H)
 	$(Q_CC)$(CC) $(CFLAGS) -c -o $@ $<
 
 .SECONDEXPANSION:
-$(BIN)/%: $$(call svc_o,$$*) $(COMMON_O)
-	@mkdir -p $(@D)
-	$(Q_LD)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-$(BIN)/sim-%: $$(call objs,$$(wildcard tests/sim/sim-$$*/*.c)) $(SIMLIB_O) \
-	$(COMMON_O)
-	@mkdir -p $(@D)
-	$(Q_LD)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+define program
+$(BIN)/$(1): $(2) $(COMMON_O)
+	@mkdir -p $$(@D)
+	$$(Q_LD)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call program,$(s),$(call svc_o,$(s)))))
+$(foreach s,$(SIMS),$(eval $(call program,$(s),\
+	$(call objs,$(wildcard tests/sim/$(s)/*.c)) $(SIMLIB_O))))
 
 # tests/unit/foo_test.c links common/; tests/unit/<service>/foo_test.c also
 # links that service's objects minus main.o.
