@@ -22,7 +22,7 @@ usage(FILE *fp)
 	    "daemon\n"
 	    "  decode [--pub|--req] [FILE|-]   a captured message as JSON\n"
 	    "  tap SERVICE|URL [--call SID] [--type TYPE] [--count N]\n"
-	    "      [--seconds S] [--rates] [--payload] [--save DIR]\n"
+	    "      [--seconds S] [--rates] [--payload] [--save DIR] [--text]\n"
 	    "                                  print pub/sub traffic as "
 	    "JSON lines\n"
 	    "  req SERVICE|URL TYPE [JSON] [--call SID] [--key KEY]\n"

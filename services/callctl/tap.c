@@ -25,7 +25,7 @@ struct tap {
 	const char	*type;
 	const char	*save;
 	long		 count, seen;
-	int		 rates, payload;
+	int		 rates, payload, text;
 	long		 per_type[TAP_TYPES];
 	time_t		 last_rate;
 };
@@ -61,6 +61,22 @@ save_raw(struct tap *t, nng_msg *msg)
 	free(path);
 }
 
+/* --text: one readable line; transcript turns as "AI: ..." / "User: ...". */
+static void
+print_text(const Bus__Envelope *env)
+{
+	const Bus__Turn	*turn;
+
+	if (env->body_case == BUS__ENVELOPE__BODY_TRANSCRIPT_TURN &&
+	    (turn = env->transcript_turn->turn) != NULL)
+		printf("%s: %s\n", strcmp(turn->role, "assistant") == 0 ?
+		    "AI" : "User", turn->text);
+	else
+		printf("[%s] %s\n", env->call_sid,
+		    wire_type_name(env->body_case));
+	fflush(stdout);
+}
+
 static void
 one(struct tap *t, nng_msg *msg)
 {
@@ -80,6 +96,11 @@ one(struct tap *t, nng_msg *msg)
 		t->seen++;
 		if (t->save != NULL)
 			save_raw(t, msg);
+		if (t->text) {
+			print_text(env);
+			wire_free(env);
+			return;
+		}
 		j = envelope_json(env, t->payload);
 		json_object_set_new(j, "topic", json_string(topic));
 		json_object_set_new(j, "received_at_ms",
@@ -100,6 +121,7 @@ cmd_tap(int argc, char *argv[])
 		{ "rates", no_argument, NULL, 'r' },
 		{ "payload", no_argument, NULL, 'p' },
 		{ "save", required_argument, NULL, 'w' },
+		{ "text", no_argument, NULL, 'x' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct tap	 t = { 0 };
@@ -109,7 +131,7 @@ cmd_tap(int argc, char *argv[])
 	time_t		 end = 0, now;
 	int		 c, rv;
 
-	while ((c = getopt_long(argc, argv, "c:t:n:s:rpw:", longopts,
+	while ((c = getopt_long(argc, argv, "c:t:n:s:rpw:x", longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'c': call = optarg; break;
@@ -119,13 +141,14 @@ cmd_tap(int argc, char *argv[])
 		case 'r': t.rates = 1; break;
 		case 'p': t.payload = 1; break;
 		case 'w': t.save = optarg; break;
+		case 'x': t.text = 1; break;
 		default: return (EX_USAGE);
 		}
 	}
 	if (optind != argc - 1 || (url = config_pub_url(argv[optind])) == NULL) {
 		fprintf(stderr, "usage: callctl tap SERVICE|URL [--call SID] "
 		    "[--type TYPE] [--count N] [--seconds S] [--rates] "
-		    "[--payload] [--save DIR]\n"
+		    "[--payload] [--save DIR] [--text]\n"
 		    "SERVICE is media-edge or ai-session (the pub sockets)\n");
 		return (EX_USAGE);
 	}
