@@ -13,8 +13,10 @@
  * Environment read: BIN_DIR (where binaries are; default build/debug/bin,
  * relative paths resolved against TOP_DIR when set), TOP_DIR, KEEP_TMP.
  *
- * Not thread-safe: call from the test's main thread only (a child's
- * death signal is tied to the thread that forked it).  Functions returning
+ * Spawning, stopping and the scratch directory are for the test's main
+ * thread only (a child's death signal is tied to the thread that forked
+ * it); harness_http*(), harness_wait_for() and harness_now_ms() may be
+ * called from any thread.  Functions returning
  * int give 0 on success and -1 on failure, with the reason already printed
  * on stderr.
  */
