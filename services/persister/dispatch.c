@@ -98,12 +98,18 @@ handle_write(struct ps_worker *w, const Bus__Envelope *env,
 	const char	*type = wire_type_name(env->body_case);
 	char		 err[200];
 	enum store_rv	 r;
+	bool		 was_up;
 
 	if (!ps_migrated()) {
 		spool(w->ps, env, out);	/* the schema is not there yet */
 		return (0);
 	}
+	was_up = pg_is_up(&w->pg);
 	r = store_apply(&w->pg, w->ps->phone_key, env, err, sizeof(err));
+	if (r == STORE_UNAVAILABLE && was_up && !pg_is_up(&w->pg))
+		/* the connection died while idle: one fresh try */
+		r = store_apply(&w->pg, w->ps->phone_key, env, err,
+		    sizeof(err));
 	ps_set_db_up(r != STORE_UNAVAILABLE);
 	switch (r) {
 	case STORE_OK:

@@ -60,12 +60,13 @@ probe(struct rl *rl, struct pg *pg)
 {
 	PGresult	*res;
 
+	pg->next_try_ms = 0;	/* once a second is gentle enough */
 	if ((res = pg_exec(pg, "probe", sql_probe, 0, NULL, NULL, NULL)) ==
 	    NULL)
 		return;
 	PQclear(res);
-	log_info("database reachable again");
-	rl_db_returned();
+	if (rl_db_returned(pg) == 0)
+		log_info("database reachable again: rate checks exact");
 }
 
 static void *

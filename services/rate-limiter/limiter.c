@@ -46,6 +46,70 @@ static struct metric		*m_degraded, *m_db_up, *m_mem_keys;
 static _Atomic int		 db_epoch;	/* bumped when the db returns */
 static _Atomic int		 degraded;
 
+/* Calls allowed from memory, waiting for the database. {pending_lock} */
+#define RL_PENDING_MAX	100000
+static pthread_mutex_t		 pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rl_pending	*pending;
+static int			 npending, pending_cap;
+static bool			 pending_dropped;
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Worker thread.  Bounded: past RL_PENDING_MAX the oldest are kept. */
+static void
+pending_add(const struct rl_key *keys, int n, const char *kind)
+{
+	struct rl_pending	*p;
+	int64_t			 now = wall_ms();
+	int			 i;
+
+	pthread_mutex_lock(&pending_lock);
+	for (i = 0; i < n; i++) {
+		if (npending == RL_PENDING_MAX) {
+			if (!pending_dropped)
+				log_warnx("too many calls allowed from memory "
+				    "to remember; later ones are not "
+				    "written back");
+			pending_dropped = true;
+			break;
+		}
+		if (npending == pending_cap) {
+			pending_cap = pending_cap * 2 + 64;
+			pending = xrealloc(pending, (size_t)pending_cap *
+			    sizeof(*pending));
+		}
+		p = &pending[npending++];
+		snprintf(p->scope, sizeof(p->scope), "%s", keys[i].scope);
+		memcpy(p->hash, keys[i].hash, sizeof(p->hash));
+		snprintf(p->kind, sizeof(p->kind), "%s", kind);
+		p->at_ms = now;
+	}
+	pthread_mutex_unlock(&pending_lock);
+}
+
+/* The backfill failed: put its entries back in front. */
+static void
+pending_putback(struct rl_pending *p, int n)
+{
+	pthread_mutex_lock(&pending_lock);
+	if (npending > 0) {
+		p = xrealloc(p, (size_t)(n + npending) * sizeof(*p));
+		memcpy(p + n, pending, (size_t)npending * sizeof(*p));
+		free(pending);
+	}
+	pending = p;
+	npending += n;
+	pending_cap = npending;
+	pthread_mutex_unlock(&pending_lock);
+}
+
 static int64_t
 mono_ms(void)
 {
@@ -130,6 +194,23 @@ answer(struct reply *out, const struct rl_verdict *v)
 	reply_body(out, BUS__ENVELOPE__BODY_RATE_DECISION, d);
 }
 
+/* The database decision; a connection that died while idle (the server
+ * restarted) gets one fresh try before we call the database down. */
+static int
+take(struct rl_worker *w, struct rl_key *keys, int n,
+    const Bus__RateCheck *rc, struct rl_verdict *v)
+{
+	bool	was_up = pg_is_up(&w->pg);
+
+	if (store_take(&w->pg, keys, n, kind_name(rc->kind), rc->peek,
+	    v) == 0)
+		return (0);
+	if (!was_up || pg_is_up(&w->pg))
+		return (-1);
+	return (store_take(&w->pg, keys, n, kind_name(rc->kind), rc->peek,
+	    v));
+}
+
 static int
 check(struct rl_worker *w, const Bus__RateCheck *rc, struct reply *out)
 {
@@ -155,20 +236,20 @@ check(struct rl_worker *w, const Bus__RateCheck *rc, struct reply *out)
 		w->epoch = e;
 		w->pg.next_try_ms = 0;	/* the janitor saw the db return */
 	}
-	if (store_take(&w->pg, keys, n, kind_name(rc->kind), rc->peek,
-	    &v) == 0) {
-		if (atomic_load(&degraded))
-			log_info("database answers again: rate checks exact");
-		set_degraded(0);
+	/* Degraded is process-wide: only the janitor ends it, after the
+	 * hits allowed from memory are in the table. */
+	if (!atomic_load(&degraded) && take(w, keys, n, rc, &v) == 0) {
 		if (v.allowed && !rc->peek)
 			window_record(rl->mem, keys, n, mono_ms());
 	} else {
-		if (!atomic_load(&degraded))
+		if (atomic_exchange(&degraded, 1) == 0)
 			log_warnx("database unavailable: rate checks answered "
 			    "from memory (degraded)");
 		set_degraded(1);
 		window_take(rl->mem, keys, n, mono_ms(), rc->peek, &v);
 		v.degraded = true;
+		if (v.allowed && !rc->peek)
+			pending_add(keys, n, kind_name(rc->kind));
 	}
 	log_debug("rate check %s phone=%.12s %s remaining=%u%s",
 	    kind_name(rc->kind), keys[0].hash, v.reason, v.remaining,
@@ -226,11 +307,29 @@ rl_health(struct svc *s, int ready, char *buf, size_t len)
 	return (200);	/* degraded still answers: stay in service */
 }
 
-void
-rl_db_returned(void)
+int
+rl_db_returned(struct pg *pg)
 {
+	struct rl_pending	*p;
+	int			 n;
+
+	pthread_mutex_lock(&pending_lock);
+	p = pending;
+	n = npending;
+	pending = NULL;
+	npending = 0;
+	pthread_mutex_unlock(&pending_lock);
+	if (store_backfill(pg, p, n) == -1) {
+		pending_putback(p, n);
+		return (-1);
+	}
+	if (n > 0)
+		log_info("%d calls allowed from memory written to the "
+		    "database", n);
+	free(p);
 	atomic_fetch_add(&db_epoch, 1);
 	set_degraded(0);
+	return (0);
 }
 
 bool
@@ -331,4 +430,12 @@ rl_stop(struct rl *rl)
 	janitor_stop(rl);
 	window_free(rl->mem);
 	rl->mem = NULL;
+	pthread_mutex_lock(&pending_lock);
+	if (npending > 0)
+		log_warnx("%d calls allowed from memory were never written "
+		    "to the database", npending);
+	free(pending);
+	pending = NULL;
+	npending = pending_cap = 0;
+	pthread_mutex_unlock(&pending_lock);
 }

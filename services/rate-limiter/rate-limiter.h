@@ -131,6 +131,17 @@ long	window_keys(struct window *);
  */
 int	store_take(struct pg *, struct rl_key *keys, int nkeys,
 	    const char *kind, bool peek, struct rl_verdict *v);
+/* A call allowed from memory while the database was down, written to
+ * the table when it returns so that it still counts. */
+struct rl_pending {
+	char	scope[8];
+	char	hash[RL_HASH_HEX];
+	char	kind[16];
+	int64_t	at_ms;			/* wall clock, Unix ms */
+};
+
+/* Insert the pending hits in one transaction: 0 or -1 (logged). */
+int	store_backfill(struct pg *, const struct rl_pending *, int n);
 /* Delete hits older than max_window_ms, in bounded batches; returns the
  * number of rows deleted or -1. */
 long	store_cleanup(struct pg *, int64_t max_window_ms);
@@ -155,8 +166,10 @@ struct rl {
 int	rl_start(struct rl *);
 /* Stop everything rl_start started; blocks until the threads are gone. */
 void	rl_stop(struct rl *);
-/* The janitor saw the database answer again: workers reconnect now. */
-void	rl_db_returned(void);
+/* The janitor saw the database answer again: write the hits allowed
+ * from memory, then send the workers back to the database.  Returns 0,
+ * or -1 (still degraded) if the hits could not be written. */
+int	rl_db_returned(struct pg *);
 bool	rl_is_degraded(void);
 void	rl_mem_keys(long n);
 

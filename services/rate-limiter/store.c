@@ -60,6 +60,10 @@ static const char sql_insert[] =
     "FROM (VALUES ('phone', $1::text), ('ip', $2::text)) AS v(s, h) "
     "WHERE v.h IS NOT NULL";
 
+static const char sql_backfill[] =
+    "INSERT INTO rate_limit_hits (scope, key_hash, kind, hit_at) "
+    "VALUES ($1, $2, $3, to_timestamp($4::double precision / 1000))";
+
 static const char sql_cleanup[] =
     "DELETE FROM rate_limit_hits WHERE id IN (SELECT id FROM "
     "rate_limit_hits WHERE hit_at < clock_timestamp() - "
@@ -194,6 +198,35 @@ store_take(struct pg *pg, struct rl_key *keys, int nkeys, const char *kind,
  fail:
 	pg_rollback(pg);
 	return (-1);
+}
+
+int
+store_backfill(struct pg *pg, const struct rl_pending *p, int n)
+{
+	const char	*v[4];
+	char		 at[24];
+	int		 i;
+
+	if (n == 0)
+		return (0);
+	if (pg_begin(pg) == -1)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		snprintf(at, sizeof(at), "%lld", (long long)p[i].at_ms);
+		v[0] = p[i].scope;
+		v[1] = p[i].hash;
+		v[2] = p[i].kind;
+		v[3] = at;
+		if (pg_cmd(pg, "rate backfill", sql_backfill, 4, v) == -1) {
+			pg_rollback(pg);
+			return (-1);
+		}
+	}
+	if (pg_commit(pg) == -1) {
+		pg_rollback(pg);
+		return (-1);
+	}
+	return (0);
 }
 
 long
