@@ -105,6 +105,17 @@ connect_once(struct pg *pg)
 	return (conn);
 }
 
+/* libpq prints NOTICEs on stderr by default; keep our log JSON. */
+static void
+notice_cb(void *arg, const char *msg)
+{
+	size_t	n = strlen(msg);
+
+	if (n > 0 && msg[n - 1] == '\n')
+		n--;
+	log_debug("database notice: %.*s", (int)n, msg);
+}
+
 int
 pg_ensure(struct pg *pg)
 {
@@ -140,6 +151,7 @@ pg_ensure(struct pg *pg)
 	}
 	log_info("database connected (server %d, ssl %s)",
 	    PQserverVersion(conn), PQsslInUse(conn) ? "on" : "off");
+	PQsetNoticeProcessor(conn, notice_cb, NULL);
 	pg->conn = conn;
 	pg->was_up = true;
 	pg->backoff_ms = PG_BACKOFF_MIN_MS;
