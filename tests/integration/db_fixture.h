@@ -223,6 +223,28 @@ dbfx_turn(nng_socket s, const char *sid, unsigned seq, const char *text,
 	    code));
 }
 
+/* A CallEvent of call sid with seq, under key.  call_events has no
+ * unique column: only the idempotency key can stop a double. */
+DBFX_FN enum dbfx_ans
+dbfx_event(nng_socket s, const char *sid, unsigned seq, const char *key,
+    int timeout_ms, int *code)
+{
+	Bus__Envelope	env = BUS__ENVELOPE__INIT;
+	Bus__CallEvent	e = BUS__CALL_EVENT__INIT;
+	char		payload[64];
+
+	snprintf(payload, sizeof(payload), "{\"n\":%u}", seq);
+	e.kind = "edge";
+	e.status = "tick";
+	e.payload_json = payload;
+	e.at_ms = 1763700000000LL + seq;
+	e.seq = seq;
+	env.body_case = BUS__ENVELOPE__BODY_CALL_EVENT;
+	env.call_event = &e;
+	return (dbfx_answer(dbfx_request(s, &env, sid, key, timeout_ms, 1),
+	    code));
+}
+
 /* The value of an unlabelled series in /metrics, or -1. */
 DBFX_FN double
 dbfx_metric(const char *http, const char *series)
