@@ -114,8 +114,11 @@ replay_batch(struct ps *ps, struct pg *pg)
 	int	 i, r;
 
 	for (i = 0; i < REPLAY_BATCH; i++) {
-		if ((r = journal_peek(&ps->journal, &buf, &len, &next)) != 1)
+		if ((r = journal_peek(&ps->journal, &buf, &len, &next)) != 1) {
+			if (r == 0 && i > 0)
+				log_info("journal replayed: empty again");
 			return (r == 0 ? (i > 0) : -1);
+		}
 		r = replay_one(ps, pg, buf, len);
 		free(buf);
 		if (r == -1) {
@@ -143,6 +146,7 @@ maint_main(void *arg)
 		return (NULL);
 	next_expire = mono_ms() + 60 * 1000;
 	while (!stopping(ps)) {
+		pg.next_try_ms = 0;	/* at most one attempt per nap */
 		if (!ps_migrated()) {
 			if (migrate_run(&pg) == -1) {
 				(void)nap(ps, 1000);
