@@ -111,6 +111,9 @@ handle_write(struct ps_worker *w, const Bus__Envelope *env,
 		r = store_apply(&w->pg, w->ps->phone_key, env, err,
 		    sizeof(err));
 	ps_set_db_up(r != STORE_UNAVAILABLE);
+	log_debug("%s: %s", type, r == STORE_OK ? "stored" :
+	    r == STORE_DUPLICATE ? "duplicate key, nothing to do" :
+	    r == STORE_UNAVAILABLE ? "database unavailable" : "failed");
 	switch (r) {
 	case STORE_OK:
 		ps_count(type, "ok");
