@@ -1,0 +1,330 @@
+/*
+ * ops_deploy_test - the deployment files agree with the daemons.
+ *
+ * No container engine or cluster here, so everything that can be checked
+ * offline is: `docker-compose config` (Debian's docker-compose 1.29)
+ * resolves compose.yaml, `kubectl kustomize` renders every overlay, and
+ * ops_deploy_check.py checks the result structurally against the
+ * variables the built daemons declare (scripts/gen-config-doc.sh --list):
+ * required variables set, no unknown ones, secrets only as mounted files,
+ * no loopback address left in a container, probes, security contexts,
+ * grace periods longer than each daemon's shutdown timeout, a PDB and a
+ * NetworkPolicy per workload, one image tag.  docs/configuration.md must
+ * be exactly what the generator prints today.  Each checker is also fed
+ * a broken input and must reject it, so none of this can pass by
+ * checking nothing.
+ *
+ * Needs the five daemons and callctl in BIN_DIR: a daemon that is not
+ * built fails the test.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static char        top[4096];
+static char        bindir[4096];
+static char        vars[4096]; /* gen-config-doc.sh --list output */
+static const char *python = "python3";
+
+#define CHECKER "tests/integration/ops_deploy_check.py"
+
+/* Runs cmd with sh in top; *outp (if not NULL) is its stdout (commands
+ * add 2>&1 where stderr matters).
+ * Returns the exit status, or -1. */
+static int
+run(char **outp, const char *fmt, ...)
+{
+	char   *cmd, *out = NULL, buf[4096];
+	size_t  len = 0, n;
+	FILE   *p;
+	va_list ap;
+	int     st;
+
+	va_start(ap, fmt);
+	if (vasprintf(&cmd, fmt, ap) == -1)
+		abort();
+	va_end(ap);
+	if ((p = popen(cmd, "r")) == NULL) {
+		free(cmd);
+		return (-1);
+	}
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
+		if ((out = realloc(out, len + n + 1)) == NULL)
+			abort();
+		memcpy(out + len, buf, n);
+		len += n;
+	}
+	if (out == NULL && (out = calloc(1, 1)) == NULL)
+		abort();
+	out[len] = '\0';
+	st = pclose(p);
+	free(cmd);
+	if (outp != NULL)
+		*outp = out;
+	else {
+		if (st != 0)
+			fprintf(stderr, "%s", out);
+		free(out);
+	}
+	if (st == -1 || !WIFEXITED(st))
+		return (-1);
+	return (WEXITSTATUS(st));
+}
+
+/* Asserts rc == 0, printing the command's output otherwise. */
+static void
+run_ok(const char *what, int rc, char *out)
+{
+	if (rc != 0)
+		fprintf(stderr, "%s failed (rc %d):\n%s\n", what, rc, out);
+	else
+		printf("%s: ok\n%s", what, out);
+	free(out);
+	assert_int_equal(rc, 0);
+}
+
+static int
+setup(void **state)
+{
+	const char *t = getenv("TOP_DIR"), *b = getenv("BIN_DIR");
+
+	if (t == NULL && getcwd(top, sizeof(top)) == NULL)
+		return (-1);
+	if (t != NULL)
+		snprintf(top, sizeof(top), "%s", t);
+	if (chdir(top) != 0)
+		return (-1);
+	snprintf(
+	    bindir, sizeof(bindir), "%s", b != NULL ? b : "build/debug/bin");
+	/* Debian's python3 has python3-yaml (a docker-compose dependency). */
+	if (access("/usr/bin/python3", X_OK) == 0)
+		python = "/usr/bin/python3";
+	snprintf(vars, sizeof(vars), "%s/vars.tsv", harness_tmpdir());
+	if (run(NULL, "scripts/gen-config-doc.sh --list '%s' > '%s'", bindir,
+	        vars)
+	    != 0) {
+		fprintf(stderr,
+		    "cannot list the daemons' variables: are all "
+		    "five built in %s?\n",
+		    bindir);
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+test_config_doc_in_sync(void **state)
+{
+	char *out;
+	int   rc;
+
+	rc = run(&out,
+	    "scripts/gen-config-doc.sh '%s' > '%s/conf.md' && "
+	    "diff -u docs/configuration.md '%s/conf.md'",
+	    bindir, harness_tmpdir(), harness_tmpdir());
+	if (rc != 0)
+		fprintf(stderr,
+		    "docs/configuration.md is stale; regenerate it "
+		    "with scripts/gen-config-doc.sh:\n%s\n",
+		    out);
+	free(out);
+	assert_int_equal(rc, 0);
+}
+
+/* Every daemon declares variables, and the list has the shape the
+ * checker expects (so a --help format change is noticed here). */
+static void
+test_vars_cover_every_daemon(void **state)
+{
+	static const char *const daemons[] = { "media-edge", "ai-session",
+		"reasoner", "rate-limiter", "persister" };
+	char                    *out;
+	size_t                   i;
+	int                      rc;
+
+	for (i = 0; i < 5; i++) {
+		rc = run(&out,
+		    "grep -c '^%s\tSHUTDOWN_TIMEOUT_MS\t"
+		    "optional\tplain\t[0-9]' '%s'",
+		    daemons[i], vars);
+		if (rc != 0)
+			fprintf(stderr,
+			    "%s: no SHUTDOWN_TIMEOUT_MS in the "
+			    "list\n",
+			    daemons[i]);
+		free(out);
+		assert_int_equal(rc, 0);
+	}
+	/* A known required secret shows up as such. */
+	assert_int_equal(run(NULL,
+	                     "grep -q '^persister\tDATABASE_URL\t"
+	                     "required\tsecret' '%s'",
+	                     vars),
+	    0);
+}
+
+static void
+test_dockerfile(void **state)
+{
+	char *out;
+	int   rc;
+
+	rc = run(&out,
+	    "%s " CHECKER " dockerfile Dockerfile .dockerignore "
+	    "2>&1",
+	    python);
+	run_ok("dockerfile", rc, out);
+	/* A root USER and a wrong health port are caught. */
+	rc = run(&out,
+	    "sed 's/^USER 10001:10001/USER root/; "
+	    "s/:9104\\/health/:9999\\/health/' Dockerfile > '%s/Dockerfile' "
+	    "&& %s " CHECKER " dockerfile '%s/Dockerfile' .dockerignore 2>&1",
+	    harness_tmpdir(), python, harness_tmpdir());
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out, "non-root USER"));
+	assert_non_null(strstr(out, "target persister: no HEALTHCHECK"));
+	free(out);
+}
+
+/* docker-compose config with an empty env file, so a local .env does not
+ * change what is checked. */
+static int
+compose_config(char **outp, const char *env, const char *extra)
+{
+	return (run(outp,
+	    ": > '%s/empty.env' && env %s docker-compose "
+	    "--env-file '%s/empty.env' -f compose.yaml config %s 2>&1",
+	    harness_tmpdir(), env, harness_tmpdir(), extra));
+}
+
+static void
+test_compose(void **state)
+{
+	char *out, path[4200];
+	int   rc;
+
+	rc = compose_config(
+	    &out, "PUBLIC_URL=https://calls.example.com", "-q");
+	run_ok("docker-compose config -q", rc, out);
+	/* PUBLIC_URL is mandatory: without it compose refuses. */
+	rc = compose_config(&out, "-u PUBLIC_URL", "-q");
+	assert_int_not_equal(rc, 0);
+	assert_non_null(strstr(out, "PUBLIC_URL"));
+	free(out);
+
+	snprintf(path, sizeof(path), "%s/compose.out.yaml", harness_tmpdir());
+	rc = run(&out,
+	    "env PUBLIC_URL=https://calls.example.com "
+	    "docker-compose --env-file '%s/empty.env' -f compose.yaml config "
+	    "> '%s'",
+	    harness_tmpdir(), path);
+	run_ok("docker-compose config", rc, out);
+	rc = run(&out, "%s " CHECKER " --vars '%s' compose '%s' 2>&1", python,
+	    vars, path);
+	run_ok("compose check", rc, out);
+
+	/* The checker rejects a writable root, a misspelt variable and a
+	 * loopback address. */
+	rc = run(&out,
+	    "sed 's/read_only: true/read_only: false/; "
+	    "s/REASONER_URL: tcp:\\/\\/reasoner:7021/REASONER_URL: "
+	    "tcp:\\/\\/127.0.0.1:7021/; s/RATE_LIMIT_HMAC_KEY_FILE/"
+	    "RATE_LIMIT_HMAC_KEY_FLIE/' '%s' > '%s.bad' && %s " CHECKER
+	    " --vars '%s' compose '%s.bad' 2>&1",
+	    path, path, python, vars, path);
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out,
+	    "persister: root filesystem not "
+	    "read_only"));
+	assert_non_null(strstr(out, "REASONER_URL=tcp://127.0.0.1:7021"));
+	assert_non_null(strstr(out,
+	    "RATE_LIMIT_HMAC_KEY_FLIE: not a "
+	    "variable"));
+	assert_non_null(strstr(out, "required variable RATE_LIMIT_HMAC_KEY"));
+	free(out);
+}
+
+static void
+check_overlay(const char *dir, const char *name, const char *flags)
+{
+	char *out, path[4200];
+	int   rc;
+
+	snprintf(path, sizeof(path), "%s/k8s-%s.yaml", harness_tmpdir(), name);
+	rc = run(&out, "kubectl kustomize %s > '%s'", dir, path);
+	run_ok("kubectl kustomize", rc, out);
+	rc = run(&out, "%s " CHECKER " --vars '%s' k8s %s '%s' %s 2>&1",
+	    python, vars, name, path, flags);
+	run_ok(dir, rc, out);
+}
+
+static void
+test_k8s_base(void **state)
+{
+	check_overlay("k8s/base", "base", "");
+}
+
+static void
+test_k8s_dev(void **state)
+{
+	check_overlay("k8s/overlays/dev", "dev", "");
+}
+
+static void
+test_k8s_production(void **state)
+{
+	check_overlay("k8s/overlays/production", "production", "--pinned");
+}
+
+/* The k8s checker rejects a liveness probe on /ready, a writable root,
+ * a missing advertise address and an unpinned production image. */
+static void
+test_k8s_checker_rejects(void **state)
+{
+	char *out;
+	int   rc;
+
+	rc = run(&out,
+	    "kubectl kustomize k8s/overlays/production | sed "
+	    "'s|path: /health|path: /ready|; "
+	    "s|readOnlyRootFilesystem: true|readOnlyRootFilesystem: false|; "
+	    "/AI_PUB_ADVERTISE_URL/{N;d;}; "
+	    "s|media-edge:0.1.0|media-edge:latest|' > '%s/bad.yaml' && "
+	    "%s " CHECKER " --vars '%s' k8s production '%s/bad.yaml' "
+	    "--pinned 2>&1",
+	    harness_tmpdir(), python, vars, harness_tmpdir());
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out,
+	    "persister container persister: "
+	    "liveness/startup probe /ready"));
+	assert_non_null(strstr(out, "readOnlyRootFilesystem is not true"));
+	assert_non_null(strstr(out, "AI_PUB_ADVERTISE_URL is not set"));
+	assert_non_null(strstr(out, "is not pinned to a version"));
+	free(out);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vars_cover_every_daemon),
+		cmocka_unit_test(test_config_doc_in_sync),
+		cmocka_unit_test(test_dockerfile),
+		cmocka_unit_test(test_compose),
+		cmocka_unit_test(test_k8s_base),
+		cmocka_unit_test(test_k8s_dev),
+		cmocka_unit_test(test_k8s_production),
+		cmocka_unit_test(test_k8s_checker_rejects),
+	};
+
+	return (cmocka_run_group_tests(tests, setup, NULL));
+}
