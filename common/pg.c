@@ -17,15 +17,15 @@
 #include "pg.h"
 #include "xmalloc.h"
 
-#define PG_BACKOFF_MIN_MS	100
-#define PG_BACKOFF_MAX_MS	5000
-#define PG_CONNECT_TIMEOUT_S	"5"
-#define PG_MAX_OPTS		64
+#define PG_BACKOFF_MIN_MS 100
+#define PG_BACKOFF_MAX_MS 5000
+#define PG_CONNECT_TIMEOUT_S "5"
+#define PG_MAX_OPTS 64
 
 static int64_t
 mono_ms(void)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
@@ -40,8 +40,8 @@ set_state(struct pg *pg, const char *state)
 int
 pg_init(struct pg *pg, const char *dsn, const char *app_name)
 {
-	PQconninfoOption	*opts;
-	char			*err = NULL;
+	PQconninfoOption *opts;
+	char             *err = NULL;
 
 	memset(pg, 0, sizeof(*pg));
 	if ((opts = PQconninfoParse(dsn, &err)) == NULL) {
@@ -72,11 +72,11 @@ pg_fini(struct pg *pg)
 static PGconn *
 connect_once(struct pg *pg)
 {
-	PQconninfoOption	*opts, *o;
-	const char		*keys[PG_MAX_OPTS + 3], *vals[PG_MAX_OPTS + 3];
-	PGconn			*conn;
-	int			 n = 0;
-	int			 has_timeout = 0, has_app = 0;
+	PQconninfoOption *opts, *o;
+	const char       *keys[PG_MAX_OPTS + 3], *vals[PG_MAX_OPTS + 3];
+	PGconn           *conn;
+	int               n = 0;
+	int               has_timeout = 0, has_app = 0;
 
 	if ((opts = PQconninfoParse(pg->dsn, NULL)) == NULL)
 		return (NULL);
@@ -109,7 +109,7 @@ connect_once(struct pg *pg)
 static void
 notice_cb(void *arg, const char *msg)
 {
-	size_t	n = strlen(msg);
+	size_t n = strlen(msg);
 
 	if (n > 0 && msg[n - 1] == '\n')
 		n--;
@@ -119,8 +119,8 @@ notice_cb(void *arg, const char *msg)
 int
 pg_ensure(struct pg *pg)
 {
-	PGconn	*conn;
-	int64_t	 now;
+	PGconn *conn;
+	int64_t now;
 
 	if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK)
 		return (0);
@@ -137,8 +137,8 @@ pg_ensure(struct pg *pg)
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
 		if (pg->was_up || pg->backoff_ms == PG_BACKOFF_MIN_MS)
 			log_warnx("database connection failed: %s",
-			    conn != NULL ? PQerrorMessage(conn) :
-			    "out of memory");
+			    conn != NULL ? PQerrorMessage(conn)
+			                 : "out of memory");
 		if (conn != NULL)
 			PQfinish(conn);
 		pg->was_up = false;
@@ -179,7 +179,7 @@ pg_is_up(const struct pg *pg)
 static void
 fail(struct pg *pg, const char *what, const PGresult *res)
 {
-	const char	*state = NULL, *msg;
+	const char *state = NULL, *msg;
 
 	if (res != NULL)
 		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -205,13 +205,13 @@ PGresult *
 pg_exec(struct pg *pg, const char *what, const char *sql, int n,
     const char *const *values, const int *lengths, const int *formats)
 {
-	PGresult	*res;
-	int		 st;
+	PGresult *res;
+	int       st;
 
 	if (pg_ensure(pg) == -1)
 		return (NULL);
-	res = PQexecParams(pg->conn, sql, n, NULL, values, lengths, formats,
-	    0);
+	res = PQexecParams(
+	    pg->conn, sql, n, NULL, values, lengths, formats, 0);
 	st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 		pg->sqlstate[0] = '\0';
@@ -226,7 +226,7 @@ int
 pg_cmd(struct pg *pg, const char *what, const char *sql, int n,
     const char *const *values)
 {
-	PGresult	*res;
+	PGresult *res;
 
 	if ((res = pg_exec(pg, what, sql, n, values, NULL, NULL)) == NULL)
 		return (-1);
@@ -237,8 +237,8 @@ pg_cmd(struct pg *pg, const char *what, const char *sql, int n,
 int
 pg_script(struct pg *pg, const char *what, const char *sql)
 {
-	PGresult	*res;
-	int		 st;
+	PGresult *res;
+	int       st;
 
 	if (pg_ensure(pg) == -1)
 		return (-1);
@@ -270,13 +270,13 @@ pg_commit(struct pg *pg)
 void
 pg_rollback(struct pg *pg)
 {
-	PGresult	*res;
+	PGresult *res;
 
 	if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK)
 		return;
 	res = PQexec(pg->conn, "ROLLBACK");
-	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
-	    PQstatus(pg->conn) != CONNECTION_OK)
+	if (PQresultStatus(res) != PGRES_COMMAND_OK
+	    && PQstatus(pg->conn) != CONNECTION_OK)
 		pg_reset(pg);
 	PQclear(res);
 }
@@ -284,17 +284,17 @@ pg_rollback(struct pg *pg)
 bool
 pg_is_transient(const struct pg *pg)
 {
-	const char	*s = pg->sqlstate;
+	const char *s = pg->sqlstate;
 
 	if (s[0] == '\0')
 		return (false);
-	if (strncmp(s, "08", 2) == 0 ||		/* connection exception */
-	    strncmp(s, "53", 2) == 0 ||		/* insufficient resources */
-	    strncmp(s, "57P", 3) == 0 ||	/* shutdown, cannot connect */
-	    strcmp(s, "40001") == 0 ||		/* serialization failure */
-	    strcmp(s, "40P01") == 0 ||		/* deadlock detected */
-	    strcmp(s, "55P03") == 0 ||		/* lock not available */
-	    strcmp(s, "25P03") == 0)		/* idle in tx timeout */
+	if (strncmp(s, "08", 2) == 0 || /* connection exception */
+	    strncmp(s, "53", 2) == 0 || /* insufficient resources */
+	    strncmp(s, "57P", 3) == 0 || /* shutdown, cannot connect */
+	    strcmp(s, "40001") == 0 || /* serialization failure */
+	    strcmp(s, "40P01") == 0 || /* deadlock detected */
+	    strcmp(s, "55P03") == 0 || /* lock not available */
+	    strcmp(s, "25P03") == 0) /* idle in tx timeout */
 		return (true);
 	return (false);
 }
@@ -302,8 +302,8 @@ pg_is_transient(const struct pg *pg)
 const char *
 pg_value(const PGresult *res, int row, int col)
 {
-	if (res == NULL || row >= PQntuples(res) || col >= PQnfields(res) ||
-	    PQgetisnull(res, row, col))
+	if (res == NULL || row >= PQntuples(res) || col >= PQnfields(res)
+	    || PQgetisnull(res, row, col))
 		return (NULL);
 	return (PQgetvalue(res, row, col));
 }

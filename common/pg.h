@@ -31,20 +31,20 @@
 #include <libpq-fe.h>
 
 struct pg {
-	char		*dsn;		/* owned; secret */
-	const char	*name;		/* application_name, for logs */
-	PGconn		*conn;		/* NULL until connected */
-	int64_t		 next_try_ms;	/* no connect attempt before this */
-	int		 backoff_ms;
-	bool		 was_up;	/* for "lost"/"back" log lines */
-	char		 sqlstate[6];	/* of the last failure, "" if none */
+	char       *dsn; /* owned; secret */
+	const char *name; /* application_name, for logs */
+	PGconn     *conn; /* NULL until connected */
+	int64_t     next_try_ms; /* no connect attempt before this */
+	int         backoff_ms;
+	bool        was_up; /* for "lost"/"back" log lines */
+	char        sqlstate[6]; /* of the last failure, "" if none */
 };
 
 /* Fill pg (caller's storage); no connection yet.  dsn is copied.
  * Returns -1 (logged, without the DSN) if libpq cannot parse dsn. */
-int	pg_init(struct pg *, const char *dsn, const char *app_name);
+int pg_init(struct pg *, const char *dsn, const char *app_name);
 /* Close the connection and free the copy of the DSN. */
-void	pg_fini(struct pg *);
+void pg_fini(struct pg *);
 
 /*
  * Make sure pg->conn is usable: connect if there is none or it went bad,
@@ -52,12 +52,12 @@ void	pg_fini(struct pg *);
  * fail at once).  Returns 0, or -1 (logged once per outage).  Blocks up
  * to connect_timeout.
  */
-int	pg_ensure(struct pg *);
+int pg_ensure(struct pg *);
 /* Drop the connection (after a protocol error); the next pg_ensure
  * reconnects at once. */
-void	pg_reset(struct pg *);
+void pg_reset(struct pg *);
 /* True if the last pg_ensure() or pg_exec() found the server reachable. */
-bool	pg_is_up(const struct pg *);
+bool pg_is_up(const struct pg *);
 
 /*
  * Run sql with n text parameters (values[i] NULL is SQL NULL).  lengths
@@ -69,19 +69,19 @@ bool	pg_is_up(const struct pg *);
  * pg_ensure() first.  Blocks.
  */
 PGresult *pg_exec(struct pg *, const char *what, const char *sql, int n,
-	    const char *const *values, const int *lengths, const int *formats);
+    const char *const *values, const int *lengths, const int *formats);
 /* pg_exec() for statements whose rows are not wanted: 0 or -1. */
-int	pg_cmd(struct pg *, const char *what, const char *sql, int n,
-	    const char *const *values);
+int pg_cmd(struct pg *, const char *what, const char *sql, int n,
+    const char *const *values);
 /* Several statements without parameters (a migration file) through the
  * simple query protocol: 0 or -1 (logged). */
-int	pg_script(struct pg *, const char *what, const char *sql);
+int pg_script(struct pg *, const char *what, const char *sql);
 
 /* BEGIN / COMMIT / ROLLBACK: 0 or -1 (logged).  pg_rollback() is quiet
  * when the connection is gone (the server rolls back by itself). */
-int	pg_begin(struct pg *);
-int	pg_commit(struct pg *);
-void	pg_rollback(struct pg *);
+int  pg_begin(struct pg *);
+int  pg_commit(struct pg *);
+void pg_rollback(struct pg *);
 
 /*
  * True when the last failure means "try again later": no connection,
@@ -89,7 +89,7 @@ void	pg_rollback(struct pg *);
  * connections, out of resources, serialization failure or deadlock.
  * False for errors in the statement or the data (class 22, 23, 42...).
  */
-bool	pg_is_transient(const struct pg *);
+bool pg_is_transient(const struct pg *);
 
 /* Column col of row 0 as a C string, or NULL if absent or SQL NULL. */
 const char *pg_value(const PGresult *, int row, int col);

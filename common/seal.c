@@ -29,9 +29,9 @@ hexval(int c)
 int
 seal_key_parse(const char *text, unsigned char key[SEAL_KEY_LEN])
 {
-	unsigned char	buf[CODEC_B64_DEC_MAX(64)];
-	size_t		len = strlen(text);
-	int		i, hi, lo, n;
+	unsigned char buf[CODEC_B64_DEC_MAX(64)];
+	size_t        len = strlen(text);
+	int           i, hi, lo, n;
 
 	if (len == 2 * SEAL_KEY_LEN) {
 		for (i = 0; i < SEAL_KEY_LEN; i++) {
@@ -47,52 +47,57 @@ seal_key_parse(const char *text, unsigned char key[SEAL_KEY_LEN])
 			return (0);
 		}
 	}
-	if (len <= 64 &&
-	    (n = codec_b64_decode(text, len, buf, sizeof(buf))) ==
-	    SEAL_KEY_LEN) {
+	if (len <= 64
+	    && (n = codec_b64_decode(text, len, buf, sizeof(buf)))
+	        == SEAL_KEY_LEN) {
 		memcpy(key, buf, SEAL_KEY_LEN);
 		OPENSSL_cleanse(buf, sizeof(buf));
 		return (0);
 	}
 	OPENSSL_cleanse(buf, sizeof(buf));
 	log_warnx("encryption key must be 64 hex digits or base64 of 32 "
-	    "bytes (got %zu characters)", len);
+	          "bytes (got %zu characters)",
+	    len);
 	return (-1);
 }
 
 int
-seal_encrypt(const unsigned char key[SEAL_KEY_LEN], const void *pt,
-    size_t n, const char *aad, unsigned char *out, size_t outlen)
+seal_encrypt(const unsigned char key[SEAL_KEY_LEN], const void *pt, size_t n,
+    const char *aad, unsigned char *out, size_t outlen)
 {
-	EVP_CIPHER_CTX	*ctx;
-	unsigned char	*nonce = out + 1, *ct = out + 1 + SEAL_NONCE_LEN;
-	int		 len, rv = -1;
+	EVP_CIPHER_CTX *ctx;
+	unsigned char  *nonce = out + 1, *ct = out + 1 + SEAL_NONCE_LEN;
+	int             len, rv = -1;
 
-	if (n > (size_t)0x7fffffff - SEAL_OVERHEAD ||
-	    outlen < n + SEAL_OVERHEAD) {
+	if (n > (size_t)0x7fffffff - SEAL_OVERHEAD
+	    || outlen < n + SEAL_OVERHEAD) {
 		log_warnx("seal: output buffer too small");
 		return (-1);
 	}
 	if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
 		goto out;
 	out[0] = SEAL_VERSION;
-	if (RAND_bytes(nonce, SEAL_NONCE_LEN) != 1 ||
-	    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) !=
-	    1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN,
-	    NULL) != 1 ||
-	    EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) != 1)
+	if (RAND_bytes(nonce, SEAL_NONCE_LEN) != 1
+	    || EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL)
+	        != 1
+	    || EVP_CIPHER_CTX_ctrl(
+	           ctx, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN, NULL)
+	        != 1
+	    || EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) != 1)
 		goto out;
-	if (aad != NULL && EVP_EncryptUpdate(ctx, NULL, &len,
-	    (const unsigned char *)aad, (int)strlen(aad)) != 1)
+	if (aad != NULL
+	    && EVP_EncryptUpdate(ctx, NULL, &len, (const unsigned char *)aad,
+	           (int)strlen(aad))
+	        != 1)
 		goto out;
-	if (EVP_EncryptUpdate(ctx, ct, &len, pt, (int)n) != 1 ||
-	    EVP_EncryptFinal_ex(ctx, ct + len, &len) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_LEN,
-	    ct + n) != 1)
+	if (EVP_EncryptUpdate(ctx, ct, &len, pt, (int)n) != 1
+	    || EVP_EncryptFinal_ex(ctx, ct + len, &len) != 1
+	    || EVP_CIPHER_CTX_ctrl(
+	           ctx, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_LEN, ct + n)
+	        != 1)
 		goto out;
 	rv = (int)(n + SEAL_OVERHEAD);
- out:
+out:
 	if (rv == -1)
 		log_warnx("seal: AES-256-GCM encryption failed");
 	EVP_CIPHER_CTX_free(ctx);
@@ -100,42 +105,46 @@ seal_encrypt(const unsigned char key[SEAL_KEY_LEN], const void *pt,
 }
 
 int
-seal_decrypt(const unsigned char key[SEAL_KEY_LEN], const void *in,
-    size_t n, const char *aad, unsigned char *out, size_t outlen)
+seal_decrypt(const unsigned char key[SEAL_KEY_LEN], const void *in, size_t n,
+    const char *aad, unsigned char *out, size_t outlen)
 {
-	EVP_CIPHER_CTX		*ctx = NULL;
-	const unsigned char	*p = in, *nonce = p + 1;
-	const unsigned char	*ct = p + 1 + SEAL_NONCE_LEN;
-	unsigned char		 tag[SEAL_TAG_LEN];
-	size_t			 ctlen;
-	int			 len, rv = -1;
+	EVP_CIPHER_CTX      *ctx = NULL;
+	const unsigned char *p = in, *nonce = p + 1;
+	const unsigned char *ct = p + 1 + SEAL_NONCE_LEN;
+	unsigned char        tag[SEAL_TAG_LEN];
+	size_t               ctlen;
+	int                  len, rv = -1;
 
-	if (n < SEAL_OVERHEAD || p[0] != SEAL_VERSION ||
-	    n - SEAL_OVERHEAD > outlen || n > 0x7fffffff) {
+	if (n < SEAL_OVERHEAD || p[0] != SEAL_VERSION
+	    || n - SEAL_OVERHEAD > outlen || n > 0x7fffffff) {
 		log_warnx("seal: not a sealed value (%zu bytes)", n);
 		return (-1);
 	}
 	ctlen = n - SEAL_OVERHEAD;
 	memcpy(tag, ct + ctlen, SEAL_TAG_LEN);
-	if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
-	    EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) !=
-	    1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN,
-	    NULL) != 1 ||
-	    EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) != 1)
+	if ((ctx = EVP_CIPHER_CTX_new()) == NULL
+	    || EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL)
+	        != 1
+	    || EVP_CIPHER_CTX_ctrl(
+	           ctx, EVP_CTRL_GCM_SET_IVLEN, SEAL_NONCE_LEN, NULL)
+	        != 1
+	    || EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) != 1)
 		goto out;
-	if (aad != NULL && EVP_DecryptUpdate(ctx, NULL, &len,
-	    (const unsigned char *)aad, (int)strlen(aad)) != 1)
+	if (aad != NULL
+	    && EVP_DecryptUpdate(ctx, NULL, &len, (const unsigned char *)aad,
+	           (int)strlen(aad))
+	        != 1)
 		goto out;
-	if (EVP_DecryptUpdate(ctx, out, &len, ct, (int)ctlen) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN,
-	    tag) != 1)
+	if (EVP_DecryptUpdate(ctx, out, &len, ct, (int)ctlen) != 1
+	    || EVP_CIPHER_CTX_ctrl(
+	           ctx, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN, tag)
+	        != 1)
 		goto out;
 	/* Final checks the tag: the only verdict on authenticity. */
 	if (EVP_DecryptFinal_ex(ctx, out + len, &len) != 1)
 		goto out;
 	rv = (int)ctlen;
- out:
+out:
 	if (rv == -1) {
 		OPENSSL_cleanse(out, ctlen < outlen ? ctlen : outlen);
 		log_warnx("seal: value failed authentication (%zu bytes)", n);

@@ -19,23 +19,23 @@
 
 #include <stddef.h>
 
-#define SEAL_KEY_LEN	32
-#define SEAL_NONCE_LEN	12
-#define SEAL_TAG_LEN	16
-#define SEAL_VERSION	0x01
-#define SEAL_OVERHEAD	(1 + SEAL_NONCE_LEN + SEAL_TAG_LEN)
+#define SEAL_KEY_LEN 32
+#define SEAL_NONCE_LEN 12
+#define SEAL_TAG_LEN 16
+#define SEAL_VERSION 0x01
+#define SEAL_OVERHEAD (1 + SEAL_NONCE_LEN + SEAL_TAG_LEN)
 
 /* Parse 64 hex digits or base64 of exactly 32 bytes into key.  Returns 0,
  * or -1 (logged without the text) if it is neither. */
-int	seal_key_parse(const char *text, unsigned char key[SEAL_KEY_LEN]);
+int seal_key_parse(const char *text, unsigned char key[SEAL_KEY_LEN]);
 
 /*
  * Seal n bytes of pt into out (outlen >= n + SEAL_OVERHEAD).  aad may be
  * NULL.  Returns the sealed length, or -1 (logged) on a short buffer or
  * an OpenSSL failure.
  */
-int	seal_encrypt(const unsigned char key[SEAL_KEY_LEN], const void *pt,
-	    size_t n, const char *aad, unsigned char *out, size_t outlen);
+int seal_encrypt(const unsigned char key[SEAL_KEY_LEN], const void *pt,
+    size_t n, const char *aad, unsigned char *out, size_t outlen);
 
 /*
  * Open a sealed value into out (outlen >= n - SEAL_OVERHEAD; one more
@@ -43,7 +43,7 @@ int	seal_encrypt(const unsigned char key[SEAL_KEY_LEN], const void *pt,
  * length, or -1 if the value is malformed, of another version, or was
  * altered (tag mismatch): the failure is logged without any content.
  */
-int	seal_decrypt(const unsigned char key[SEAL_KEY_LEN], const void *in,
-	    size_t n, const char *aad, unsigned char *out, size_t outlen);
+int seal_decrypt(const unsigned char key[SEAL_KEY_LEN], const void *in,
+    size_t n, const char *aad, unsigned char *out, size_t outlen);
 
 #endif

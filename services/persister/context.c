@@ -14,30 +14,30 @@
 #include "svc.h"
 #include "xmalloc.h"
 
-static const char sql_call[] =
-    "SELECT c.direction, coalesce(c.lead_id, ''), coalesce(l.name, ''), "
-    " coalesce(b.name, ''), coalesce(b.description, ''), c.objective, "
-    " coalesce(c.context::text, ''), coalesce(b.voicemail_message, '') "
-    "FROM calls c "
-    "LEFT JOIN leads l ON l.id = c.lead_id "
-    "LEFT JOIN businesses b ON b.id = coalesce(c.business_id, "
-    " l.business_id) "
-    "WHERE c.call_sid = $1";
+static const char sql_call[]
+    = "SELECT c.direction, coalesce(c.lead_id, ''), coalesce(l.name, ''), "
+      " coalesce(b.name, ''), coalesce(b.description, ''), c.objective, "
+      " coalesce(c.context::text, ''), coalesce(b.voicemail_message, '') "
+      "FROM calls c "
+      "LEFT JOIN leads l ON l.id = c.lead_id "
+      "LEFT JOIN businesses b ON b.id = coalesce(c.business_id, "
+      " l.business_id) "
+      "WHERE c.call_sid = $1";
 
-static const char sql_turns[] =
-    "SELECT role, text, seq, (extract(epoch FROM at) * 1000)::bigint "
-    "FROM transcript_turns WHERE call_sid = $1 ORDER BY seq LIMIT 10000";
+static const char sql_turns[]
+    = "SELECT role, text, seq, (extract(epoch FROM at) * 1000)::bigint "
+      "FROM transcript_turns WHERE call_sid = $1 ORDER BY seq LIMIT 10000";
 
 struct ctx_hold {
-	PGresult	*call, *turns;
-	Bus__Turn	*tv;
-	Bus__Turn	**tp;
+	PGresult   *call, *turns;
+	Bus__Turn  *tv;
+	Bus__Turn **tp;
 };
 
 static void
 ctx_free(void *arg)
 {
-	struct ctx_hold	*h = arg;
+	struct ctx_hold *h = arg;
 
 	PQclear(h->call);
 	PQclear(h->turns);
@@ -59,7 +59,7 @@ direction_of(const char *s)
 static void
 fill_turns(struct ctx_hold *h, Bus__CallContext *c)
 {
-	int	i, n = PQntuples(h->turns);
+	int i, n = PQntuples(h->turns);
 
 	if (n == 0)
 		return;
@@ -69,10 +69,9 @@ fill_turns(struct ctx_hold *h, Bus__CallContext *c)
 		bus__turn__init(&h->tv[i]);
 		h->tv[i].role = PQgetvalue(h->turns, i, 0);
 		h->tv[i].text = PQgetvalue(h->turns, i, 1);
-		h->tv[i].seq = (uint32_t)strtoul(PQgetvalue(h->turns, i, 2),
-		    NULL, 10);
-		h->tv[i].at_ms = strtoll(PQgetvalue(h->turns, i, 3), NULL,
-		    10);
+		h->tv[i].seq
+		    = (uint32_t)strtoul(PQgetvalue(h->turns, i, 2), NULL, 10);
+		h->tv[i].at_ms = strtoll(PQgetvalue(h->turns, i, 3), NULL, 10);
 		h->tp[i] = &h->tv[i];
 	}
 	c->n_turns = (size_t)n;
@@ -82,17 +81,18 @@ fill_turns(struct ctx_hold *h, Bus__CallContext *c)
 enum store_rv
 context_get(struct pg *pg, const char *call_sid, struct reply *out)
 {
-	Bus__CallContext	*c = &out->u.call_context;
-	struct ctx_hold		*h = xcalloc(1, sizeof(*h));
-	const char		*v[1] = { call_sid };
+	Bus__CallContext *c = &out->u.call_context;
+	struct ctx_hold  *h = xcalloc(1, sizeof(*h));
+	const char       *v[1] = { call_sid };
 
-	if ((h->call = pg_exec(pg, "call context", sql_call, 1, v, NULL,
-	    NULL)) == NULL ||
-	    (h->turns = pg_exec(pg, "call turns", sql_turns, 1, v, NULL,
-	    NULL)) == NULL) {
+	if ((h->call = pg_exec(pg, "call context", sql_call, 1, v, NULL, NULL))
+	        == NULL
+	    || (h->turns
+	           = pg_exec(pg, "call turns", sql_turns, 1, v, NULL, NULL))
+	        == NULL) {
 		ctx_free(h);
-		return (pg_is_transient(pg) ? STORE_UNAVAILABLE :
-		    STORE_FAILED);
+		return (
+		    pg_is_transient(pg) ? STORE_UNAVAILABLE : STORE_FAILED);
 	}
 	bus__call_context__init(c);
 	if (PQntuples(h->call) > 0) {

@@ -26,14 +26,14 @@
 #include "xmalloc.h"
 
 struct ps_worker {
-	struct ps	*ps;
-	struct pg	 pg;
+	struct ps *ps;
+	struct pg  pg;
 };
 
 void *
 ps_worker_init(struct svc *s, int n)
 {
-	struct ps_worker	*w = xcalloc(1, sizeof(*w));
+	struct ps_worker *w = xcalloc(1, sizeof(*w));
 
 	w->ps = svc_arg(s);
 	if (pg_init(&w->pg, w->ps->cfg.database_url, "persister") == -1)
@@ -44,7 +44,7 @@ ps_worker_init(struct svc *s, int n)
 void
 ps_worker_fini(void *arg)
 {
-	struct ps_worker	*w = arg;
+	struct ps_worker *w = arg;
 
 	pg_fini(&w->pg);
 	free(w);
@@ -54,15 +54,15 @@ ps_worker_fini(void *arg)
 static void
 spool(struct ps *ps, const Bus__Envelope *env, struct reply *out)
 {
-	const char	*type = wire_type_name(env->body_case);
-	nng_msg		*msg;
-	enum journal_rv	 r = JOURNAL_IOERR;
-	off_t		 bytes;
-	long		 recs;
+	const char     *type = wire_type_name(env->body_case);
+	nng_msg        *msg;
+	enum journal_rv r = JOURNAL_IOERR;
+	off_t           bytes;
+	long            recs;
 
 	if (wire_pack(env, &msg) == 0) {
-		r = journal_append(&ps->journal, nng_msg_body(msg),
-		    nng_msg_len(msg));
+		r = journal_append(
+		    &ps->journal, nng_msg_body(msg), nng_msg_len(msg));
 		nng_msg_free(msg);
 	}
 	ps_journal_gauges(ps);
@@ -76,7 +76,8 @@ spool(struct ps *ps, const Bus__Envelope *env, struct reply *out)
 		journal_depth(&ps->journal, &bytes, &recs);
 		ps_count(type, "refused");
 		log_warnx("%s refused: database unavailable and spool full "
-		    "(%lld bytes, %ld records)", type, (long long)bytes, recs);
+		          "(%lld bytes, %ld records)",
+		    type, (long long)bytes, recs);
 		reply_error(out, BUS__ERROR__CODE__UNAVAILABLE,
 		    "database unavailable and local spool full "
 		    "(PERSISTER_SPOOL_MAX_BYTES=%ld); retry later",
@@ -92,28 +93,29 @@ spool(struct ps *ps, const Bus__Envelope *env, struct reply *out)
 }
 
 static int
-handle_write(struct ps_worker *w, const Bus__Envelope *env,
-    struct reply *out)
+handle_write(struct ps_worker *w, const Bus__Envelope *env, struct reply *out)
 {
-	const char	*type = wire_type_name(env->body_case);
-	char		 err[200];
-	enum store_rv	 r;
-	bool		 was_up;
+	const char   *type = wire_type_name(env->body_case);
+	char          err[200];
+	enum store_rv r;
+	bool          was_up;
 
 	if (!ps_migrated()) {
-		spool(w->ps, env, out);	/* the schema is not there yet */
+		spool(w->ps, env, out); /* the schema is not there yet */
 		return (0);
 	}
 	was_up = pg_is_up(&w->pg);
 	r = store_apply(&w->pg, w->ps->phone_key, env, err, sizeof(err));
 	if (r == STORE_UNAVAILABLE && was_up && !pg_is_up(&w->pg))
 		/* the connection died while idle: one fresh try */
-		r = store_apply(&w->pg, w->ps->phone_key, env, err,
-		    sizeof(err));
+		r = store_apply(
+		    &w->pg, w->ps->phone_key, env, err, sizeof(err));
 	ps_set_db_up(r != STORE_UNAVAILABLE);
-	log_debug("%s: %s", type, r == STORE_OK ? "stored" :
-	    r == STORE_DUPLICATE ? "duplicate key, nothing to do" :
-	    r == STORE_UNAVAILABLE ? "database unavailable" : "failed");
+	log_debug("%s: %s", type,
+	    r == STORE_OK                ? "stored"
+	        : r == STORE_DUPLICATE   ? "duplicate key, nothing to do"
+	        : r == STORE_UNAVAILABLE ? "database unavailable"
+	                                 : "failed");
 	switch (r) {
 	case STORE_OK:
 		ps_count(type, "ok");
@@ -140,10 +142,10 @@ handle_write(struct ps_worker *w, const Bus__Envelope *env,
 }
 
 static int
-handle_context(struct ps_worker *w, const Bus__Envelope *env,
-    struct reply *out)
+handle_context(
+    struct ps_worker *w, const Bus__Envelope *env, struct reply *out)
 {
-	enum store_rv	r;
+	enum store_rv r;
 
 	if (env->call_sid == NULL || env->call_sid[0] == '\0') {
 		reply_error(out, BUS__ERROR__CODE__BAD_REQUEST,
@@ -163,8 +165,8 @@ handle_context(struct ps_worker *w, const Bus__Envelope *env,
 }
 
 int
-ps_handle(struct svc *s, const Bus__Envelope *env, struct reply *out,
-    void *worker)
+ps_handle(
+    struct svc *s, const Bus__Envelope *env, struct reply *out, void *worker)
 {
 	switch (env->body_case) {
 	case BUS__ENVELOPE__BODY_CALL_OPEN:
@@ -175,8 +177,8 @@ ps_handle(struct svc *s, const Bus__Envelope *env, struct reply *out,
 	case BUS__ENVELOPE__BODY_GET_CALL_CONTEXT:
 		return (handle_context(worker, env, out));
 	default:
-		log_warnx("unsupported request %s",
-		    wire_type_name(env->body_case));
+		log_warnx(
+		    "unsupported request %s", wire_type_name(env->body_case));
 		ps_count(wire_type_name(env->body_case), "unsupported");
 		reply_error(out, BUS__ERROR__CODE__UNSUPPORTED,
 		    "persister does not handle %s",

@@ -34,21 +34,21 @@
 #include "persister.h"
 #include "xmalloc.h"
 
-#define JOURNAL_MAGIC	0x314a5350u	/* "PSJ1" little-endian */
-#define JOURNAL_HDR	16
-#define JOURNAL_MAX_REC	(8 * 1024 * 1024)
+#define JOURNAL_MAGIC 0x314a5350u /* "PSJ1" little-endian */
+#define JOURNAL_HDR 16
+#define JOURNAL_MAX_REC (8 * 1024 * 1024)
 
 struct rec_hdr {
-	uint32_t	magic;
-	uint32_t	len;
-	unsigned char	digest[8];
+	uint32_t      magic;
+	uint32_t      len;
+	unsigned char digest[8];
 };
 
 static int
 digest8(const void *buf, size_t len, unsigned char out[8])
 {
-	unsigned char	md[EVP_MAX_MD_SIZE];
-	unsigned int	mdlen;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int  mdlen;
 
 	if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) != 1)
 		return (-1);
@@ -60,8 +60,8 @@ digest8(const void *buf, size_t len, unsigned char out[8])
 static int
 read_at(int fd, void *buf, size_t len, off_t off)
 {
-	ssize_t	n;
-	size_t	got = 0;
+	ssize_t n;
+	size_t  got = 0;
 
 	while (got < len) {
 		n = pread(fd, (char *)buf + got, len - got, off + (off_t)got);
@@ -81,18 +81,18 @@ read_at(int fd, void *buf, size_t len, off_t off)
 static int
 read_rec(int fd, off_t off, void **bufp, size_t *lenp)
 {
-	struct rec_hdr	h;
-	unsigned char	d[8];
-	void		*buf;
-	int		 r;
+	struct rec_hdr h;
+	unsigned char  d[8];
+	void          *buf;
+	int            r;
 
 	if ((r = read_at(fd, &h, sizeof(h), off)) != 1)
 		return (r);
 	if (h.magic != JOURNAL_MAGIC || h.len > JOURNAL_MAX_REC)
 		return (0);
 	buf = xmalloc(h.len > 0 ? h.len : 1);
-	if ((r = read_at(fd, buf, h.len, off + JOURNAL_HDR)) != 1 ||
-	    digest8(buf, h.len, d) == -1 || memcmp(d, h.digest, 8) != 0) {
+	if ((r = read_at(fd, buf, h.len, off + JOURNAL_HDR)) != 1
+	    || digest8(buf, h.len, d) == -1 || memcmp(d, h.digest, 8) != 0) {
 		free(buf);
 		return (r == -1 ? -1 : 0);
 	}
@@ -108,23 +108,23 @@ read_rec(int fd, off_t off, void **bufp, size_t *lenp)
 static int
 scan(struct journal *j)
 {
-	struct stat	st;
-	off_t		off = 0;
-	size_t		len;
-	int		r;
+	struct stat st;
+	off_t       off = 0;
+	size_t      len;
+	int         r;
 
 	if (fstat(j->fd, &st) == -1) {
 		log_warn("journal %s: fstat", j->path);
 		return (-1);
 	}
-	while (off < st.st_size &&
-	    (r = read_rec(j->fd, off, NULL, &len)) == 1) {
+	while (
+	    off < st.st_size && (r = read_rec(j->fd, off, NULL, &len)) == 1) {
 		off += JOURNAL_HDR + (off_t)len;
 		j->records++;
 	}
 	if (off < st.st_size) {
 		log_warnx("journal %s: dropping %lld bytes of a torn or "
-		    "corrupt record at offset %lld (never acknowledged)",
+		          "corrupt record at offset %lld (never acknowledged)",
 		    j->path, (long long)(st.st_size - off), (long long)off);
 		if (ftruncate(j->fd, off) == -1 || fsync(j->fd) == -1) {
 			log_warn("journal %s: truncate", j->path);
@@ -148,15 +148,15 @@ journal_open(struct journal *j, const char *dir, long max_bytes)
 		return (-1);
 	}
 	j->path = xasprintf("%s/journal", dir);
-	if ((j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    (j->fd = open(j->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) ==
-	    -1) {
+	if ((j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1
+	    || (j->fd = open(j->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600))
+	        == -1) {
 		log_warn("journal %s: open", j->path);
 		return (-1);
 	}
 	if (flock(j->fd, LOCK_EX | LOCK_NB) == -1) {
 		log_warn("journal %s is in use by another process "
-		    "(each persister needs its own PERSISTER_SPOOL_DIR)",
+		         "(each persister needs its own PERSISTER_SPOOL_DIR)",
 		    j->path);
 		return (-1);
 	}
@@ -172,7 +172,7 @@ void
 journal_close(struct journal *j)
 {
 	if (j->fd != -1)
-		close(j->fd);	/* releases the flock */
+		close(j->fd); /* releases the flock */
 	if (j->dirfd != -1)
 		close(j->dirfd);
 	j->fd = j->dirfd = -1;
@@ -184,8 +184,8 @@ journal_close(struct journal *j)
 static int
 write_all(int fd, const void *buf, size_t len, off_t off)
 {
-	ssize_t	n;
-	size_t	done = 0;
+	ssize_t n;
+	size_t  done = 0;
 
 	while (done < len) {
 		n = pwrite(fd, (const char *)buf + done, len - done,
@@ -202,8 +202,8 @@ write_all(int fd, const void *buf, size_t len, off_t off)
 enum journal_rv
 journal_append(struct journal *j, const void *buf, size_t len)
 {
-	struct rec_hdr	h;
-	enum journal_rv	rv = JOURNAL_OK;
+	struct rec_hdr  h;
+	enum journal_rv rv = JOURNAL_OK;
 
 	if (len > JOURNAL_MAX_REC)
 		return (JOURNAL_IOERR);
@@ -216,9 +216,9 @@ journal_append(struct journal *j, const void *buf, size_t len)
 		rv = JOURNAL_FULL;
 		goto out;
 	}
-	if (write_all(j->fd, &h, sizeof(h), j->size) == -1 ||
-	    write_all(j->fd, buf, len, j->size + JOURNAL_HDR) == -1 ||
-	    fdatasync(j->fd) == -1) {
+	if (write_all(j->fd, &h, sizeof(h), j->size) == -1
+	    || write_all(j->fd, buf, len, j->size + JOURNAL_HDR) == -1
+	    || fdatasync(j->fd) == -1) {
 		log_warn("journal %s: append", j->path);
 		/* leave no half record behind a later good one */
 		if (ftruncate(j->fd, j->size) == -1)
@@ -228,7 +228,7 @@ journal_append(struct journal *j, const void *buf, size_t len)
 	}
 	j->size += JOURNAL_HDR + (off_t)len;
 	j->records++;
- out:
+out:
 	pthread_mutex_unlock(&j->lock);
 	return (rv);
 }
@@ -236,9 +236,9 @@ journal_append(struct journal *j, const void *buf, size_t len)
 int
 journal_peek(struct journal *j, void **bufp, size_t *lenp, off_t *nextp)
 {
-	void	*buf = NULL;
-	size_t	 len = 0;
-	int	 r;
+	void  *buf = NULL;
+	size_t len = 0;
+	int    r;
 
 	pthread_mutex_lock(&j->lock);
 	if (j->head >= j->size) {
@@ -262,7 +262,7 @@ journal_peek(struct journal *j, void **bufp, size_t *lenp, off_t *nextp)
 int
 journal_consume(struct journal *j, off_t next)
 {
-	int	rv = 0;
+	int rv = 0;
 
 	pthread_mutex_lock(&j->lock);
 	if (next > j->head && next <= j->size) {

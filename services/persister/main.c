@@ -19,21 +19,22 @@ static const char about[] = "call records on PostgreSQL, never lost";
 int
 main(int argc, char *argv[])
 {
-	static struct ps	ps;
-	sigset_t		sigs;
-	int			rv;
+	static struct ps ps;
+	sigset_t         sigs;
+	int              rv;
 
 	log_init("persister");
-	if ((rv = cfg_main(argc, argv, "persister", about, ps_cfg_opts,
-	    &ps.cfg)) != -1)
+	if ((rv = cfg_main(
+	         argc, argv, "persister", about, ps_cfg_opts, &ps.cfg))
+	    != -1)
 		return (rv);
 	if (log_set_level(ps.cfg.log_level) == -1)
-		log_warnx("LOG_LEVEL \"%s\" unknown; using info",
-		    ps.cfg.log_level);
-	sig_block(&sigs);		/* before the first thread exists */
+		log_warnx(
+		    "LOG_LEVEL \"%s\" unknown; using info", ps.cfg.log_level);
+	sig_block(&sigs); /* before the first thread exists */
 	if (ps_start(&ps) == -1)
 		fatalx("startup failed");
-	log_info("ready");		/* the test harness waits for this */
+	log_info("ready"); /* the test harness waits for this */
 	sig_wait(&sigs);
 	log_info("shutting down");
 	sig_watchdog(ps.cfg.shutdown_timeout_ms);

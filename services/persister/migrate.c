@@ -22,45 +22,45 @@
 #include "log.h"
 #include "persister.h"
 
-#define MIGRATION(sym, file)                                                 \
-	__asm__(".section .rodata\n"                                         \
-		".global " #sym "\n"                                         \
-		".type " #sym ", @object\n"                                  \
-		".balign 16\n" #sym ":\n"                                    \
-		".incbin \"services/persister/migrations/" file "\"\n"      \
-		".byte 0\n"                                                  \
-		".previous\n")
+#define MIGRATION(sym, file)                                                  \
+	__asm__(".section .rodata\n"                                          \
+	        ".global " #sym "\n"                                          \
+	        ".type " #sym ", @object\n"                                   \
+	        ".balign 16\n" #sym ":\n"                                     \
+	        ".incbin \"services/persister/migrations/" file "\"\n"        \
+	        ".byte 0\n"                                                   \
+	        ".previous\n")
 
 MIGRATION(ps_migration_001, "001_init.sql");
 
 extern const char ps_migration_001[];
 
 struct migration {
-	int		 version;
-	const char	*name;
-	const char	*sql;
+	int         version;
+	const char *name;
+	const char *sql;
 };
 
 static const struct migration migrations[] = {
 	{ 1, "001_init", ps_migration_001 },
 };
 
-#define NMIGRATIONS	(sizeof(migrations) / sizeof(migrations[0]))
+#define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
-static const char sql_lock[] =
-    "SELECT pg_advisory_xact_lock(hashtext('persister.migrate'), "
-    "hashtext(coalesce(current_schema(), '')))";
-static const char sql_table[] =
-    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    " version integer PRIMARY KEY,"
-    " name text NOT NULL,"
-    " applied_at timestamptz NOT NULL DEFAULT now());"
-    "ALTER TABLE schema_migrations ENABLE ROW LEVEL SECURITY";
-static const char sql_applied[] =
-    "SELECT 1 FROM schema_migrations WHERE version = $1::integer";
-static const char sql_record[] =
-    "INSERT INTO schema_migrations (version, name) "
-    "VALUES ($1::integer, $2)";
+static const char sql_lock[]
+    = "SELECT pg_advisory_xact_lock(hashtext('persister.migrate'), "
+      "hashtext(coalesce(current_schema(), '')))";
+static const char sql_table[]
+    = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+      " version integer PRIMARY KEY,"
+      " name text NOT NULL,"
+      " applied_at timestamptz NOT NULL DEFAULT now());"
+      "ALTER TABLE schema_migrations ENABLE ROW LEVEL SECURITY";
+static const char sql_applied[]
+    = "SELECT 1 FROM schema_migrations WHERE version = $1::integer";
+static const char sql_record[]
+    = "INSERT INTO schema_migrations (version, name) "
+      "VALUES ($1::integer, $2)";
 
 int
 migrate_latest(void)
@@ -72,21 +72,22 @@ migrate_latest(void)
 static int
 apply_one(struct pg *pg, const struct migration *m)
 {
-	PGresult	*res;
-	char		 ver[16];
-	const char	*v[2] = { ver, m->name };
-	int		 have;
+	PGresult   *res;
+	char        ver[16];
+	const char *v[2] = { ver, m->name };
+	int         have;
 
 	snprintf(ver, sizeof(ver), "%d", m->version);
-	if ((res = pg_exec(pg, "migration check", sql_applied, 1, v, NULL,
-	    NULL)) == NULL)
+	if ((res = pg_exec(
+	         pg, "migration check", sql_applied, 1, v, NULL, NULL))
+	    == NULL)
 		return (-1);
 	have = PQntuples(res) > 0;
 	PQclear(res);
 	if (have)
 		return (0);
-	if (pg_script(pg, m->name, m->sql) == -1 ||
-	    pg_cmd(pg, "migration record", sql_record, 2, v) == -1)
+	if (pg_script(pg, m->name, m->sql) == -1
+	    || pg_cmd(pg, "migration record", sql_record, 2, v) == -1)
 		return (-1);
 	log_info("migration %s applied", m->name);
 	return (1);
@@ -95,13 +96,13 @@ apply_one(struct pg *pg, const struct migration *m)
 int
 migrate_run(struct pg *pg)
 {
-	size_t	i;
-	int	n = 0, r;
+	size_t i;
+	int    n = 0, r;
 
 	if (pg_begin(pg) == -1)
 		return (-1);
-	if (pg_cmd(pg, "migration lock", sql_lock, 0, NULL) == -1 ||
-	    pg_script(pg, "schema_migrations", sql_table) == -1)
+	if (pg_cmd(pg, "migration lock", sql_lock, 0, NULL) == -1
+	    || pg_script(pg, "schema_migrations", sql_table) == -1)
 		goto fail;
 	for (i = 0; i < NMIGRATIONS; i++) {
 		if ((r = apply_one(pg, &migrations[i])) == -1)
@@ -113,7 +114,7 @@ migrate_run(struct pg *pg)
 	log_info("schema at version %d (%d migration%s applied now)",
 	    migrate_latest(), n, n == 1 ? "" : "s");
 	return (0);
- fail:
+fail:
 	pg_rollback(pg);
 	log_warnx("migrations not applied; will retry");
 	return (-1);

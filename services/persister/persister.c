@@ -26,11 +26,11 @@
 #include "persister.h"
 #include "svc.h"
 
-static struct metric_family	*fam_writes;
-static struct metric		*m_jbytes, *m_jrecords, *m_db_up;
-static _Atomic int		 migrated;
-static _Atomic int		 db_up = 1;
-static _Atomic long		 spool_free = 1;
+static struct metric_family *fam_writes;
+static struct metric        *m_jbytes, *m_jrecords, *m_db_up;
+static _Atomic int           migrated;
+static _Atomic int           db_up = 1;
+static _Atomic long          spool_free = 1;
 
 void
 ps_count(const char *type, const char *result)
@@ -54,16 +54,17 @@ void
 ps_set_db_up(bool up)
 {
 	if (atomic_exchange(&db_up, up) != up)
-		log_info("database %s", up ? "reachable again" :
-		    "unreachable: writes go to the journal");
+		log_info("database %s",
+		    up ? "reachable again"
+		       : "unreachable: writes go to the journal");
 	metric_set(m_db_up, up);
 }
 
 void
 ps_journal_gauges(struct ps *ps)
 {
-	off_t	bytes;
-	long	recs;
+	off_t bytes;
+	long  recs;
 
 	journal_depth(&ps->journal, &bytes, &recs);
 	metric_set(m_jbytes, (double)bytes);
@@ -83,26 +84,26 @@ ps_kick(struct ps *ps)
 static int
 ps_health(struct svc *s, int ready, char *buf, size_t len)
 {
-	int	up = atomic_load(&db_up) && atomic_load(&migrated);
+	int up = atomic_load(&db_up) && atomic_load(&migrated);
 
 	if (!ready) {
-		httpd_health_json(buf, len, "healthy", svc_active(s),
-		    svc_uptime(s));
+		httpd_health_json(
+		    buf, len, "healthy", svc_active(s), svc_uptime(s));
 		return (200);
 	}
 	if (up) {
-		httpd_health_json(buf, len, "ready", svc_active(s),
-		    svc_uptime(s));
+		httpd_health_json(
+		    buf, len, "ready", svc_active(s), svc_uptime(s));
 		return (200);
 	}
 	/* spooling still takes writes while the journal has room */
 	if (atomic_load(&spool_free) > 64 * 1024) {
-		httpd_health_json(buf, len, "spooling", svc_active(s),
-		    svc_uptime(s));
+		httpd_health_json(
+		    buf, len, "spooling", svc_active(s), svc_uptime(s));
 		return (200);
 	}
-	httpd_health_json(buf, len, "unavailable", svc_active(s),
-	    svc_uptime(s));
+	httpd_health_json(
+	    buf, len, "unavailable", svc_active(s), svc_uptime(s));
 	return (503);
 }
 
@@ -111,13 +112,14 @@ metrics_register(void)
 {
 	fam_writes = metrics_counter("persister_writes_total",
 	    "Requests handled and journal records replayed, by type and "
-	    "result", "type,result");
+	    "result",
+	    "type,result");
 	m_jbytes = metrics_gauge1("persister_journal_bytes",
 	    "Bytes in the local journal not yet replayed");
 	m_jrecords = metrics_gauge1("persister_journal_records",
 	    "Records in the local journal not yet replayed");
-	m_db_up = metrics_gauge1("persister_db_up",
-	    "1 while the database takes writes");
+	m_db_up = metrics_gauge1(
+	    "persister_db_up", "1 while the database takes writes");
 	metric_set(m_db_up, 1);
 }
 
@@ -125,7 +127,7 @@ metrics_register(void)
 static int
 prepare(struct ps *ps)
 {
-	struct pg	pg;
+	struct pg pg;
 
 	if (seal_key_parse(ps->cfg.phone_key, ps->phone_key) == -1) {
 		log_warnx("PHONE_ENCRYPTION_KEY is not a 32-byte key");
@@ -134,11 +136,12 @@ prepare(struct ps *ps)
 	OPENSSL_cleanse(ps->cfg.phone_key, strlen(ps->cfg.phone_key));
 	if (ps->cfg.spool_max_bytes < 4096 || ps->cfg.workers < 1) {
 		log_warnx("PERSISTER_SPOOL_MAX_BYTES must be >= 4096 and "
-		    "PERSISTER_WORKERS >= 1");
+		          "PERSISTER_WORKERS >= 1");
 		return (-1);
 	}
-	if (journal_open(&ps->journal, ps->cfg.spool_dir,
-	    ps->cfg.spool_max_bytes) == -1)
+	if (journal_open(
+	        &ps->journal, ps->cfg.spool_dir, ps->cfg.spool_max_bytes)
+	    == -1)
 		return (-1);
 	ps_journal_gauges(ps);
 	if (pg_init(&pg, ps->cfg.database_url, "persister") == -1)
@@ -148,7 +151,7 @@ prepare(struct ps *ps)
 	else {
 		ps_set_db_up(false);
 		log_warnx("database not ready at start: writes are spooled "
-		    "until the migrations can run");
+		          "until the migrations can run");
 	}
 	pg_fini(&pg);
 	return (0);
@@ -157,7 +160,7 @@ prepare(struct ps *ps)
 int
 ps_start(struct ps *ps)
 {
-	struct svc_conf	conf = { 0 };
+	struct svc_conf conf = { 0 };
 
 	pthread_mutex_init(&ps->lock, NULL);
 	pthread_cond_init(&ps->cond, NULL);

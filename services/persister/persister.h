@@ -23,17 +23,17 @@
 #include "seal.h"
 
 struct ps_cfg {
-	char	*listen_url;
-	char	*http_addr;
-	long	 http_port;
-	long	 workers;
-	char	*database_url;		/* secret */
-	char	*phone_key;		/* secret: PHONE_ENCRYPTION_KEY */
-	char	*spool_dir;
-	long	 spool_max_bytes;
-	long	 idempotency_ttl_ms;
-	char	*log_level;
-	long	 shutdown_timeout_ms;
+	char *listen_url;
+	char *http_addr;
+	long  http_port;
+	long  workers;
+	char *database_url; /* secret */
+	char *phone_key; /* secret: PHONE_ENCRYPTION_KEY */
+	char *spool_dir;
+	long  spool_max_bytes;
+	long  idempotency_ttl_ms;
+	char *log_level;
+	long  shutdown_timeout_ms;
 };
 
 extern const struct cfg_opt ps_cfg_opts[];
@@ -45,9 +45,9 @@ extern const struct cfg_opt ps_cfg_opts[];
  * in one transaction under an advisory lock (several persisters may start
  * at once).  Returns 0, or -1 (logged).  Blocks.
  */
-int	migrate_run(struct pg *);
+int migrate_run(struct pg *);
 /* Highest embedded migration version. */
-int	migrate_latest(void);
+int migrate_latest(void);
 
 /* ---- journal.c: the local spool ------------------------------------- */
 
@@ -61,50 +61,48 @@ int	migrate_latest(void);
  * Threads: every call takes j->lock; any thread.
  */
 struct journal {
-	pthread_mutex_t	 lock;
-	int		 fd;		/* {lock} */
-	int		 dirfd;
-	char		*path;
-	off_t		 size;		/* bytes in the file {lock} */
-	off_t		 head;		/* first unconsumed byte {lock} */
-	long		 records;	/* unconsumed records {lock} */
-	long		 max_bytes;
+	pthread_mutex_t lock;
+	int             fd; /* {lock} */
+	int             dirfd;
+	char           *path;
+	off_t           size; /* bytes in the file {lock} */
+	off_t           head; /* first unconsumed byte {lock} */
+	long            records; /* unconsumed records {lock} */
+	long            max_bytes;
 };
 
 enum journal_rv {
 	JOURNAL_OK = 0,
-	JOURNAL_FULL = -2,		/* append would pass max_bytes */
-	JOURNAL_IOERR = -1		/* logged */
+	JOURNAL_FULL = -2, /* append would pass max_bytes */
+	JOURNAL_IOERR = -1 /* logged */
 };
 
 /* Open (create) dir/journal, lock it against a second process, drop a
  * torn tail.  Returns 0 or -1 (logged). */
-int	journal_open(struct journal *, const char *dir, long max_bytes);
-void	journal_close(struct journal *);
+int  journal_open(struct journal *, const char *dir, long max_bytes);
+void journal_close(struct journal *);
 /* Append one record and fsync it. */
-enum journal_rv journal_append(struct journal *, const void *buf,
-	    size_t len);
+enum journal_rv journal_append(struct journal *, const void *buf, size_t len);
 /*
  * Copy the first unconsumed record into a new buffer (*bufp, free()),
  * *lenp its length, *nextp the offset to pass to journal_consume().
  * Returns 1 with a record, 0 when there is none, -1 on a read error.
  */
-int	journal_peek(struct journal *, void **bufp, size_t *lenp,
-	    off_t *nextp);
+int journal_peek(struct journal *, void **bufp, size_t *lenp, off_t *nextp);
 /* Mark everything before next consumed; truncate the file when that is
  * all of it.  0 or -1 (logged). */
-int	journal_consume(struct journal *, off_t next);
+int journal_consume(struct journal *, off_t next);
 /* Unconsumed bytes and records (for metrics and the spool decision). */
-void	journal_depth(struct journal *, off_t *bytes, long *records);
+void journal_depth(struct journal *, off_t *bytes, long *records);
 
 /* ---- store.c: writes and reads -------------------------------------- */
 
 enum store_rv {
 	STORE_OK = 0,
-	STORE_DUPLICATE,		/* key applied before: nothing done */
-	STORE_UNAVAILABLE,		/* database unreachable: spool */
-	STORE_BAD,			/* the request is wrong: do not retry */
-	STORE_FAILED			/* SQL failed otherwise: retry later */
+	STORE_DUPLICATE, /* key applied before: nothing done */
+	STORE_UNAVAILABLE, /* database unreachable: spool */
+	STORE_BAD, /* the request is wrong: do not retry */
+	STORE_FAILED /* SQL failed otherwise: retry later */
 };
 
 /*
@@ -112,54 +110,54 @@ enum store_rv {
  * errbuf receives a reason for STORE_BAD / STORE_FAILED.  Blocks.
  */
 enum store_rv store_apply(struct pg *, const unsigned char *key,
-	    const Bus__Envelope *, char *errbuf, size_t errlen);
+    const Bus__Envelope *, char *errbuf, size_t errlen);
 /* True for the body cases store_apply() handles. */
-bool	store_is_write(int body_case);
+bool store_is_write(int body_case);
 /* Delete idempotency keys older than ttl_ms; rows deleted or -1. */
-long	store_expire_keys(struct pg *, long ttl_ms);
+long store_expire_keys(struct pg *, long ttl_ms);
 
 /* context.c: GetCallContext.  Fills out (found or not); cleanup set on
  * out frees what it points at.  Returns STORE_OK, STORE_UNAVAILABLE or
  * STORE_FAILED. */
 struct reply;
-enum store_rv context_get(struct pg *, const char *call_sid,
-	    struct reply *out);
+enum store_rv context_get(
+    struct pg *, const char *call_sid, struct reply *out);
 
 /* ---- persister.c: the daemon ---------------------------------------- */
 
 struct ps {
-	struct ps_cfg		 cfg;
-	unsigned char		 phone_key[SEAL_KEY_LEN];
-	struct journal		 journal;
-	struct svc		*svc;
-	pthread_t		 maint;
-	bool			 maint_started;
-	pthread_mutex_t		 lock;
-	pthread_cond_t		 cond;		/* wakes the maint thread */
-	bool			 stopping;	/* {lock} */
+	struct ps_cfg   cfg;
+	unsigned char   phone_key[SEAL_KEY_LEN];
+	struct journal  journal;
+	struct svc     *svc;
+	pthread_t       maint;
+	bool            maint_started;
+	pthread_mutex_t lock;
+	pthread_cond_t  cond; /* wakes the maint thread */
+	bool            stopping; /* {lock} */
 };
 
-int	ps_start(struct ps *);
-void	ps_stop(struct ps *);
+int  ps_start(struct ps *);
+void ps_stop(struct ps *);
 /* Wake the maintenance thread (a record was spooled). */
-void	ps_kick(struct ps *);
+void ps_kick(struct ps *);
 /* Set by the maintenance thread once migrations are applied. */
-bool	ps_migrated(void);
-void	ps_set_migrated(void);
-void	ps_set_db_up(bool up);
+bool ps_migrated(void);
+void ps_set_migrated(void);
+void ps_set_db_up(bool up);
 /* Refresh the journal depth gauges. */
-void	ps_journal_gauges(struct ps *);
+void ps_journal_gauges(struct ps *);
 /* Count one write: type, result ("ok", "duplicate", "spooled", ...). */
-void	ps_count(const char *type, const char *result);
+void ps_count(const char *type, const char *result);
 
 /* dispatch.c: the svc handler (worker threads). */
-int	ps_handle(struct svc *, const Bus__Envelope *, struct reply *,
-	    void *worker);
-void	*ps_worker_init(struct svc *, int n);
-void	ps_worker_fini(void *);
+int ps_handle(
+    struct svc *, const Bus__Envelope *, struct reply *, void *worker);
+void *ps_worker_init(struct svc *, int n);
+void  ps_worker_fini(void *);
 
 /* replay.c: the maintenance thread: migrations, replay, expiry. */
-int	replay_start(struct ps *);
-void	replay_stop(struct ps *);
+int  replay_start(struct ps *);
+void replay_stop(struct ps *);
 
 #endif

@@ -22,13 +22,13 @@
 #include "persister.h"
 #include "wire.h"
 
-#define REPLAY_BATCH		100
-#define EXPIRE_EVERY_MS		(3600 * 1000)
+#define REPLAY_BATCH 100
+#define EXPIRE_EVERY_MS (3600 * 1000)
 
 static int64_t
 mono_ms(void)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
@@ -38,8 +38,8 @@ mono_ms(void)
 static bool
 nap(struct ps *ps, long ms)
 {
-	struct timespec	ts;
-	bool		stop;
+	struct timespec ts;
+	bool            stop;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += ms / 1000;
@@ -59,7 +59,7 @@ nap(struct ps *ps, long ms)
 static bool
 stopping(struct ps *ps)
 {
-	bool	stop;
+	bool stop;
 
 	pthread_mutex_lock(&ps->lock);
 	stop = ps->stopping;
@@ -71,14 +71,14 @@ stopping(struct ps *ps)
 static int
 replay_one(struct ps *ps, struct pg *pg, const void *buf, size_t len)
 {
-	Bus__Envelope	*env;
-	enum store_rv	 r;
-	const char	*type;
-	char		 err[200];
+	Bus__Envelope *env;
+	enum store_rv  r;
+	const char    *type;
+	char           err[200];
 
 	if (wire_unpack_buf(buf, len, &env) != 0) {
 		log_warnx("journal: a record that is not an envelope; "
-		    "skipped");
+		          "skipped");
 		ps_count("unknown", "replay_dropped");
 		return (1);
 	}
@@ -92,8 +92,8 @@ replay_one(struct ps *ps, struct pg *pg, const void *buf, size_t len)
 		ps_count(type, "replay_duplicate");
 		break;
 	case STORE_BAD:
-		log_warnx("journal: %s rejected on replay, skipped: %s",
-		    type, err);
+		log_warnx(
+		    "journal: %s rejected on replay, skipped: %s", type, err);
 		ps_count(type, "replay_dropped");
 		break;
 	default:
@@ -108,10 +108,10 @@ replay_one(struct ps *ps, struct pg *pg, const void *buf, size_t len)
 static int
 replay_batch(struct ps *ps, struct pg *pg)
 {
-	void	*buf;
-	size_t	 len;
-	off_t	 next;
-	int	 i, r;
+	void  *buf;
+	size_t len;
+	off_t  next;
+	int    i, r;
 
 	for (i = 0; i < REPLAY_BATCH; i++) {
 		if ((r = journal_peek(&ps->journal, &buf, &len, &next)) != 1) {
@@ -136,17 +136,17 @@ replay_batch(struct ps *ps, struct pg *pg)
 static void *
 maint_main(void *arg)
 {
-	struct ps	*ps = arg;
-	struct pg	 pg;
-	int64_t		 next_expire;
-	long		 n;
-	int		 r;
+	struct ps *ps = arg;
+	struct pg  pg;
+	int64_t    next_expire;
+	long       n;
+	int        r;
 
 	if (pg_init(&pg, ps->cfg.database_url, "persister-replay") == -1)
 		return (NULL);
 	next_expire = mono_ms() + 60 * 1000;
 	while (!stopping(ps)) {
-		pg.next_try_ms = 0;	/* at most one attempt per nap */
+		pg.next_try_ms = 0; /* at most one attempt per nap */
 		if (!ps_migrated()) {
 			if (migrate_run(&pg) == -1) {
 				(void)nap(ps, 1000);
@@ -158,8 +158,9 @@ maint_main(void *arg)
 			continue;
 		if (r == 0 && mono_ms() >= next_expire) {
 			next_expire = mono_ms() + EXPIRE_EVERY_MS;
-			if ((n = store_expire_keys(&pg,
-			    ps->cfg.idempotency_ttl_ms)) > 0)
+			if ((n = store_expire_keys(
+			         &pg, ps->cfg.idempotency_ttl_ms))
+			    > 0)
 				log_info("expired %ld idempotency keys", n);
 		}
 		(void)nap(ps, r == -1 ? 500 : 1000);

@@ -31,90 +31,90 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define BAD	(-2)
+#define BAD (-2)
 
-static const char sql_key[] =
-    "INSERT INTO idempotency_keys (key, kind, call_sid) "
-    "VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING";
+static const char sql_key[]
+    = "INSERT INTO idempotency_keys (key, kind, call_sid) "
+      "VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING";
 
-static const char sql_open[] =
-    "INSERT INTO calls (call_sid, direction, provider, lead_id, "
-    " business_id, objective, context, to_phone_enc, from_phone_enc, "
-    " created_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, "
-    " coalesce(to_timestamp($10::double precision / 1000), now())) "
-    "ON CONFLICT (call_sid) DO UPDATE SET "
-    " direction = CASE WHEN EXCLUDED.direction <> 'unspecified' "
-    "  THEN EXCLUDED.direction ELSE calls.direction END, "
-    " provider = EXCLUDED.provider, "
-    " lead_id = coalesce(EXCLUDED.lead_id, calls.lead_id), "
-    " business_id = coalesce(EXCLUDED.business_id, calls.business_id), "
-    " objective = EXCLUDED.objective, "
-    " context = coalesce(EXCLUDED.context, calls.context), "
-    " to_phone_enc = coalesce(EXCLUDED.to_phone_enc, calls.to_phone_enc), "
-    " from_phone_enc = coalesce(EXCLUDED.from_phone_enc, "
-    "  calls.from_phone_enc), "
-    " created_at = least(EXCLUDED.created_at, calls.created_at), "
-    " updated_at = now()";
+static const char sql_open[]
+    = "INSERT INTO calls (call_sid, direction, provider, lead_id, "
+      " business_id, objective, context, to_phone_enc, from_phone_enc, "
+      " created_at) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, "
+      " coalesce(to_timestamp($10::double precision / 1000), now())) "
+      "ON CONFLICT (call_sid) DO UPDATE SET "
+      " direction = CASE WHEN EXCLUDED.direction <> 'unspecified' "
+      "  THEN EXCLUDED.direction ELSE calls.direction END, "
+      " provider = EXCLUDED.provider, "
+      " lead_id = coalesce(EXCLUDED.lead_id, calls.lead_id), "
+      " business_id = coalesce(EXCLUDED.business_id, calls.business_id), "
+      " objective = EXCLUDED.objective, "
+      " context = coalesce(EXCLUDED.context, calls.context), "
+      " to_phone_enc = coalesce(EXCLUDED.to_phone_enc, calls.to_phone_enc), "
+      " from_phone_enc = coalesce(EXCLUDED.from_phone_enc, "
+      "  calls.from_phone_enc), "
+      " created_at = least(EXCLUDED.created_at, calls.created_at), "
+      " updated_at = now()";
 
-static const char sql_event[] =
-    "INSERT INTO call_events (call_sid, kind, status, payload, seq, at) "
-    "VALUES ($1, $2, $3, $4::jsonb, $5::integer, "
-    " coalesce(to_timestamp($6::double precision / 1000), now()))";
+static const char sql_event[]
+    = "INSERT INTO call_events (call_sid, kind, status, payload, seq, at) "
+      "VALUES ($1, $2, $3, $4::jsonb, $5::integer, "
+      " coalesce(to_timestamp($6::double precision / 1000), now()))";
 /* A provider status moves the call's status until the record is in. */
-static const char sql_event_status[] =
-    "UPDATE calls SET status = $2, updated_at = now() "
-    "WHERE call_sid = $1 AND ended_at IS NULL";
+static const char sql_event_status[]
+    = "UPDATE calls SET status = $2, updated_at = now() "
+      "WHERE call_sid = $1 AND ended_at IS NULL";
 
-static const char sql_turn[] =
-    "INSERT INTO transcript_turns (call_sid, seq, role, text, item_id, at) "
-    "VALUES ($1, $2::integer, $3, $4, $5, "
-    " coalesce(to_timestamp($6::double precision / 1000), now())) "
-    "ON CONFLICT (call_sid, seq) DO UPDATE SET role = EXCLUDED.role, "
-    " text = EXCLUDED.text, item_id = EXCLUDED.item_id, at = EXCLUDED.at";
+static const char sql_turn[]
+    = "INSERT INTO transcript_turns (call_sid, seq, role, text, item_id, at) "
+      "VALUES ($1, $2::integer, $3, $4, $5, "
+      " coalesce(to_timestamp($6::double precision / 1000), now())) "
+      "ON CONFLICT (call_sid, seq) DO UPDATE SET role = EXCLUDED.role, "
+      " text = EXCLUDED.text, item_id = EXCLUDED.item_id, at = EXCLUDED.at";
 
-static const char sql_record[] =
-    "INSERT INTO calls (call_sid, direction, status, started_at, ended_at, "
-    " duration_s, transcript, summary, summary_pending, outcome, "
-    " interest_level, next_action, appointment, quote, end_reason, "
-    " answered_by) "
-    "VALUES ($1, $2, $3, to_timestamp($4::double precision / 1000), "
-    " to_timestamp($5::double precision / 1000), $6::integer, $7, "
-    " $8::jsonb, $9::boolean, $10, $11, $12, $13, $14, $15, $16) "
-    "ON CONFLICT (call_sid) DO UPDATE SET "
-    " direction = CASE WHEN EXCLUDED.direction <> 'unspecified' "
-    "  THEN EXCLUDED.direction ELSE calls.direction END, "
-    " status = EXCLUDED.status, "
-    " started_at = coalesce(EXCLUDED.started_at, calls.started_at), "
-    " ended_at = coalesce(EXCLUDED.ended_at, calls.ended_at), "
-    " duration_s = EXCLUDED.duration_s, "
-    " transcript = coalesce(EXCLUDED.transcript, calls.transcript), "
-    " summary = coalesce(EXCLUDED.summary, calls.summary), "
-    " summary_pending = EXCLUDED.summary_pending, "
-    " outcome = coalesce(EXCLUDED.outcome, calls.outcome), "
-    " interest_level = coalesce(EXCLUDED.interest_level, "
-    "  calls.interest_level), "
-    " next_action = coalesce(EXCLUDED.next_action, calls.next_action), "
-    " appointment = coalesce(EXCLUDED.appointment, calls.appointment), "
-    " quote = coalesce(EXCLUDED.quote, calls.quote), "
-    " end_reason = coalesce(EXCLUDED.end_reason, calls.end_reason), "
-    " answered_by = coalesce(EXCLUDED.answered_by, calls.answered_by), "
-    " updated_at = now() "
-    "RETURNING lead_id";
-static const char sql_lead[] =
-    "UPDATE leads SET status = $2, updated_at = now() WHERE id = $1";
+static const char sql_record[]
+    = "INSERT INTO calls (call_sid, direction, status, started_at, ended_at, "
+      " duration_s, transcript, summary, summary_pending, outcome, "
+      " interest_level, next_action, appointment, quote, end_reason, "
+      " answered_by) "
+      "VALUES ($1, $2, $3, to_timestamp($4::double precision / 1000), "
+      " to_timestamp($5::double precision / 1000), $6::integer, $7, "
+      " $8::jsonb, $9::boolean, $10, $11, $12, $13, $14, $15, $16) "
+      "ON CONFLICT (call_sid) DO UPDATE SET "
+      " direction = CASE WHEN EXCLUDED.direction <> 'unspecified' "
+      "  THEN EXCLUDED.direction ELSE calls.direction END, "
+      " status = EXCLUDED.status, "
+      " started_at = coalesce(EXCLUDED.started_at, calls.started_at), "
+      " ended_at = coalesce(EXCLUDED.ended_at, calls.ended_at), "
+      " duration_s = EXCLUDED.duration_s, "
+      " transcript = coalesce(EXCLUDED.transcript, calls.transcript), "
+      " summary = coalesce(EXCLUDED.summary, calls.summary), "
+      " summary_pending = EXCLUDED.summary_pending, "
+      " outcome = coalesce(EXCLUDED.outcome, calls.outcome), "
+      " interest_level = coalesce(EXCLUDED.interest_level, "
+      "  calls.interest_level), "
+      " next_action = coalesce(EXCLUDED.next_action, calls.next_action), "
+      " appointment = coalesce(EXCLUDED.appointment, calls.appointment), "
+      " quote = coalesce(EXCLUDED.quote, calls.quote), "
+      " end_reason = coalesce(EXCLUDED.end_reason, calls.end_reason), "
+      " answered_by = coalesce(EXCLUDED.answered_by, calls.answered_by), "
+      " updated_at = now() "
+      "RETURNING lead_id";
+static const char sql_lead[]
+    = "UPDATE leads SET status = $2, updated_at = now() WHERE id = $1";
 
-static const char sql_expire[] =
-    "DELETE FROM idempotency_keys WHERE created_at < now() - "
-    "$1::bigint * interval '1 millisecond'";
+static const char sql_expire[]
+    = "DELETE FROM idempotency_keys WHERE created_at < now() - "
+      "$1::bigint * interval '1 millisecond'";
 
 bool
 store_is_write(int c)
 {
-	return (c == BUS__ENVELOPE__BODY_CALL_OPEN ||
-	    c == BUS__ENVELOPE__BODY_CALL_EVENT ||
-	    c == BUS__ENVELOPE__BODY_TRANSCRIPT_TURN ||
-	    c == BUS__ENVELOPE__BODY_CALL_RECORD);
+	return (c == BUS__ENVELOPE__BODY_CALL_OPEN
+	    || c == BUS__ENVELOPE__BODY_CALL_EVENT
+	    || c == BUS__ENVELOPE__BODY_TRANSCRIPT_TURN
+	    || c == BUS__ENVELOPE__BODY_CALL_RECORD);
 }
 
 static const char *
@@ -163,8 +163,8 @@ ms_text(char *buf, size_t len, int64_t ms)
 static int
 json_ok(const char *s, const char *field, char *err, size_t errlen)
 {
-	json_error_t	 e;
-	json_t		*j;
+	json_error_t e;
+	json_t      *j;
 
 	if (s == NULL || s[0] == '\0')
 		return (0);
@@ -179,19 +179,19 @@ json_ok(const char *s, const char *field, char *err, size_t errlen)
 
 /* Seal a phone number for column col; NULL when there is none. */
 static unsigned char *
-seal_phone(const unsigned char *key, const char *phone, const char *col,
-    int *lenp)
+seal_phone(
+    const unsigned char *key, const char *phone, const char *col, int *lenp)
 {
-	unsigned char	*buf;
-	size_t		 n;
-	int		 len;
+	unsigned char *buf;
+	size_t         n;
+	int            len;
 
 	if (phone == NULL || phone[0] == '\0')
 		return (NULL);
 	n = strlen(phone) + SEAL_OVERHEAD;
 	buf = xmalloc(n);
-	if ((len = seal_encrypt(key, phone, strlen(phone), col, buf, n)) ==
-	    -1) {
+	if ((len = seal_encrypt(key, phone, strlen(phone), col, buf, n))
+	    == -1) {
 		free(buf);
 		return (NULL);
 	}
@@ -203,19 +203,19 @@ static int
 write_open(struct pg *pg, const unsigned char *key, const Bus__Envelope *env,
     char *err, size_t errlen)
 {
-	const Bus__CallOpen	*o = env->call_open;
-	unsigned char		*to, *from;
-	const char		*v[10];
-	int			 len[10] = { 0 }, fmt[10] = { 0 };
-	char			 at[24];
-	PGresult		*res;
+	const Bus__CallOpen *o = env->call_open;
+	unsigned char       *to, *from;
+	const char          *v[10];
+	int                  len[10] = { 0 }, fmt[10] = { 0 };
+	char                 at[24];
+	PGresult            *res;
 
 	if (json_ok(o->context_json, "context_json", err, errlen) == BAD)
 		return (BAD);
 	to = seal_phone(key, o->to_phone, "calls.to_phone", &len[7]);
 	from = seal_phone(key, o->from_phone, "calls.from_phone", &len[8]);
-	if ((nz(o->to_phone) && to == NULL) ||
-	    (nz(o->from_phone) && from == NULL)) {
+	if ((nz(o->to_phone) && to == NULL)
+	    || (nz(o->from_phone) && from == NULL)) {
 		free(to);
 		free(from);
 		snprintf(err, errlen, "cannot encrypt a phone number");
@@ -231,7 +231,7 @@ write_open(struct pg *pg, const unsigned char *key, const Bus__Envelope *env,
 	v[7] = (const char *)to;
 	v[8] = (const char *)from;
 	v[9] = ms_text(at, sizeof(at), o->created_at_ms);
-	fmt[7] = fmt[8] = 1;		/* bytea, binary */
+	fmt[7] = fmt[8] = 1; /* bytea, binary */
 	res = pg_exec(pg, "call open", sql_open, 10, v, len, fmt);
 	free(to);
 	free(from);
@@ -242,12 +242,11 @@ write_open(struct pg *pg, const unsigned char *key, const Bus__Envelope *env,
 }
 
 static int
-write_event(struct pg *pg, const Bus__Envelope *env, char *err,
-    size_t errlen)
+write_event(struct pg *pg, const Bus__Envelope *env, char *err, size_t errlen)
 {
-	const Bus__CallEvent	*e = env->call_event;
-	const char		*v[6];
-	char			 seq[16], at[24];
+	const Bus__CallEvent *e = env->call_event;
+	const char           *v[6];
+	char                  seq[16], at[24];
 
 	if (e->kind == NULL || e->kind[0] == '\0') {
 		snprintf(err, errlen, "call_event.kind is empty");
@@ -271,15 +270,14 @@ write_event(struct pg *pg, const Bus__Envelope *env, char *err,
 }
 
 static int
-write_turn(struct pg *pg, const Bus__Envelope *env, char *err,
-    size_t errlen)
+write_turn(struct pg *pg, const Bus__Envelope *env, char *err, size_t errlen)
 {
-	const Bus__TranscriptTurn	*t = env->transcript_turn;
-	const char			*v[6];
-	char				 seq[16], at[24];
+	const Bus__TranscriptTurn *t = env->transcript_turn;
+	const char                *v[6];
+	char                       seq[16], at[24];
 
-	if (t->turn == NULL || t->turn->role == NULL ||
-	    t->turn->role[0] == '\0') {
+	if (t->turn == NULL || t->turn->role == NULL
+	    || t->turn->role[0] == '\0') {
 		snprintf(err, errlen, "transcript_turn.turn.role is empty");
 		return (BAD);
 	}
@@ -298,13 +296,13 @@ write_turn(struct pg *pg, const Bus__Envelope *env, char *err,
 static char *
 summary_json(const Bus__Summary *s)
 {
-	json_t	*j;
-	char	*out;
+	json_t *j;
+	char   *out;
 
 	if (s == NULL)
 		return (NULL);
-	if (nz(s->json) != NULL &&
-	    (j = json_loads(s->json, 0, NULL)) != NULL) {
+	if (nz(s->json) != NULL
+	    && (j = json_loads(s->json, 0, NULL)) != NULL) {
 		if (json_is_object(j)) {
 			out = json_dumps(j, JSON_COMPACT);
 			json_decref(j);
@@ -328,12 +326,12 @@ summary_json(const Bus__Summary *s)
 static int
 write_record(struct pg *pg, const Bus__Envelope *env)
 {
-	const Bus__CallRecord	*r = env->call_record;
-	const Bus__Summary	*s = r->summary;
-	const char		*v[16], *lead;
-	char			 t0[24], t1[24], dur[16], *sj;
-	PGresult		*res;
-	int			 rv = -1;
+	const Bus__CallRecord *r = env->call_record;
+	const Bus__Summary    *s = r->summary;
+	const char            *v[16], *lead;
+	char                   t0[24], t1[24], dur[16], *sj;
+	PGresult              *res;
+	int                    rv = -1;
 
 	sj = summary_json(s);
 	snprintf(dur, sizeof(dur), "%u", r->duration_s);
@@ -365,7 +363,7 @@ write_record(struct pg *pg, const Bus__Envelope *env)
 			goto out;
 	}
 	rv = 0;
- out:
+out:
 	PQclear(res);
 	return (rv);
 }
@@ -395,10 +393,12 @@ classify(struct pg *pg, const char *type, char *err, size_t errlen)
 {
 	if (pg_is_transient(pg))
 		return (STORE_UNAVAILABLE);
-	if (strncmp(pg->sqlstate, "22", 2) == 0 ||
-	    strncmp(pg->sqlstate, "23", 2) == 0) {
-		snprintf(err, errlen, "%s rejected by the database "
-		    "(sqlstate %s)", type, pg->sqlstate);
+	if (strncmp(pg->sqlstate, "22", 2) == 0
+	    || strncmp(pg->sqlstate, "23", 2) == 0) {
+		snprintf(err, errlen,
+		    "%s rejected by the database "
+		    "(sqlstate %s)",
+		    type, pg->sqlstate);
 		return (STORE_BAD);
 	}
 	if (err[0] == '\0')
@@ -411,11 +411,11 @@ enum store_rv
 store_apply(struct pg *pg, const unsigned char *key, const Bus__Envelope *env,
     char *err, size_t errlen)
 {
-	const char	*type = wire_type_name(env->body_case);
-	const char	*v[3];
-	char		 mkey[64];
-	PGresult	*res;
-	int		 r;
+	const char *type = wire_type_name(env->body_case);
+	const char *v[3];
+	char        mkey[64];
+	PGresult   *res;
+	int         r;
 
 	err[0] = '\0';
 	if (env->call_sid == NULL || env->call_sid[0] == '\0') {
@@ -436,8 +436,8 @@ store_apply(struct pg *pg, const unsigned char *key, const Bus__Envelope *env,
 	v[2] = env->call_sid;
 	if (pg_begin(pg) == -1)
 		return (classify(pg, type, err, errlen));
-	if ((res = pg_exec(pg, "idempotency key", sql_key, 3, v, NULL,
-	    NULL)) == NULL)
+	if ((res = pg_exec(pg, "idempotency key", sql_key, 3, v, NULL, NULL))
+	    == NULL)
 		goto fail;
 	r = strcmp(PQcmdTuples(res), "1") == 0;
 	PQclear(res);
@@ -452,7 +452,7 @@ store_apply(struct pg *pg, const unsigned char *key, const Bus__Envelope *env,
 	if (r == -1 || pg_commit(pg) == -1)
 		goto fail;
 	return (STORE_OK);
- fail:
+fail:
 	pg_rollback(pg);
 	return (classify(pg, type, err, errlen));
 }
@@ -460,15 +460,15 @@ store_apply(struct pg *pg, const unsigned char *key, const Bus__Envelope *env,
 long
 store_expire_keys(struct pg *pg, long ttl_ms)
 {
-	const char	*v[1];
-	char		 ms[24];
-	PGresult	*res;
-	long		 n;
+	const char *v[1];
+	char        ms[24];
+	PGresult   *res;
+	long        n;
 
 	snprintf(ms, sizeof(ms), "%ld", ttl_ms);
 	v[0] = ms;
-	if ((res = pg_exec(pg, "expire keys", sql_expire, 1, v, NULL,
-	    NULL)) == NULL)
+	if ((res = pg_exec(pg, "expire keys", sql_expire, 1, v, NULL, NULL))
+	    == NULL)
 		return (-1);
 	n = strtol(PQcmdTuples(res), NULL, 10);
 	PQclear(res);

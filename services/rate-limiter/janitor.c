@@ -24,7 +24,7 @@ static const char sql_probe[] = "SELECT 1 FROM rate_limit_hits LIMIT 1";
 static int64_t
 mono_ms(void)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
@@ -34,8 +34,8 @@ mono_ms(void)
 static bool
 nap(struct rl *rl, long ms)
 {
-	struct timespec	ts;
-	bool		stop;
+	struct timespec ts;
+	bool            stop;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += ms / 1000;
@@ -46,8 +46,8 @@ nap(struct rl *rl, long ms)
 	}
 	pthread_mutex_lock(&rl->lock);
 	while (!rl->stopping) {
-		if (pthread_cond_timedwait(&rl->cond, &rl->lock, &ts) ==
-		    ETIMEDOUT)
+		if (pthread_cond_timedwait(&rl->cond, &rl->lock, &ts)
+		    == ETIMEDOUT)
 			break;
 	}
 	stop = rl->stopping;
@@ -58,11 +58,11 @@ nap(struct rl *rl, long ms)
 static void
 probe(struct rl *rl, struct pg *pg)
 {
-	PGresult	*res;
+	PGresult *res;
 
-	pg->next_try_ms = 0;	/* once a second is gentle enough */
-	if ((res = pg_exec(pg, "probe", sql_probe, 0, NULL, NULL, NULL)) ==
-	    NULL)
+	pg->next_try_ms = 0; /* once a second is gentle enough */
+	if ((res = pg_exec(pg, "probe", sql_probe, 0, NULL, NULL, NULL))
+	    == NULL)
 		return;
 	PQclear(res);
 	if (rl_db_returned(pg) == 0)
@@ -72,15 +72,16 @@ probe(struct rl *rl, struct pg *pg)
 static void *
 janitor_main(void *arg)
 {
-	struct rl	*rl = arg;
-	struct pg	 pg;
-	int64_t		 longest, next_clean = 0, now;
-	long		 n;
+	struct rl *rl = arg;
+	struct pg  pg;
+	int64_t    longest, next_clean = 0, now;
+	long       n;
 
 	if (pg_init(&pg, rl->cfg.database_url, "rate-limiter-janitor") == -1)
 		return (NULL);
-	longest = rl->cfg.phone_window_ms > rl->cfg.ip_window_ms ?
-	    rl->cfg.phone_window_ms : rl->cfg.ip_window_ms;
+	longest = rl->cfg.phone_window_ms > rl->cfg.ip_window_ms
+	    ? rl->cfg.phone_window_ms
+	    : rl->cfg.ip_window_ms;
 	while (!nap(rl, 1000)) {
 		if (rl_is_degraded())
 			probe(rl, &pg);
@@ -91,7 +92,8 @@ janitor_main(void *arg)
 		window_prune(rl->mem, now, longest);
 		rl_mem_keys(window_keys(rl->mem));
 		if (!rl_is_degraded() && (n = store_cleanup(&pg, longest)) > 0)
-			log_info("cleanup: %ld old rate-limit rows deleted", n);
+			log_info(
+			    "cleanup: %ld old rate-limit rows deleted", n);
 	}
 	pg_fini(&pg);
 	return (NULL);

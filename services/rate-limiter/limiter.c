@@ -36,27 +36,27 @@
 #include "xmalloc.h"
 
 struct rl_worker {
-	struct rl	*rl;
-	struct pg	 pg;
-	int		 epoch;		/* last db_epoch seen */
+	struct rl *rl;
+	struct pg  pg;
+	int        epoch; /* last db_epoch seen */
 };
 
-static struct metric_family	*fam_decisions;
-static struct metric		*m_degraded, *m_db_up, *m_mem_keys;
-static _Atomic int		 db_epoch;	/* bumped when the db returns */
-static _Atomic int		 degraded;
+static struct metric_family *fam_decisions;
+static struct metric        *m_degraded, *m_db_up, *m_mem_keys;
+static _Atomic int           db_epoch; /* bumped when the db returns */
+static _Atomic int           degraded;
 
 /* Calls allowed from memory, waiting for the database. {pending_lock} */
-#define RL_PENDING_MAX	100000
-static pthread_mutex_t		 pending_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct rl_pending	*pending;
-static int			 npending, pending_cap;
-static bool			 pending_dropped;
+#define RL_PENDING_MAX 100000
+static pthread_mutex_t    pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rl_pending *pending;
+static int                npending, pending_cap;
+static bool               pending_dropped;
 
 static int64_t
 wall_ms(void)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
@@ -66,24 +66,24 @@ wall_ms(void)
 static void
 pending_add(const struct rl_key *keys, int n, const char *kind)
 {
-	struct rl_pending	*p;
-	int64_t			 now = wall_ms();
-	int			 i;
+	struct rl_pending *p;
+	int64_t            now = wall_ms();
+	int                i;
 
 	pthread_mutex_lock(&pending_lock);
 	for (i = 0; i < n; i++) {
 		if (npending == RL_PENDING_MAX) {
 			if (!pending_dropped)
 				log_warnx("too many calls allowed from memory "
-				    "to remember; later ones are not "
-				    "written back");
+				          "to remember; later ones are not "
+				          "written back");
 			pending_dropped = true;
 			break;
 		}
 		if (npending == pending_cap) {
 			pending_cap = pending_cap * 2 + 64;
-			pending = xrealloc(pending, (size_t)pending_cap *
-			    sizeof(*pending));
+			pending = xrealloc(
+			    pending, (size_t)pending_cap * sizeof(*pending));
 		}
 		p = &pending[npending++];
 		snprintf(p->scope, sizeof(p->scope), "%s", keys[i].scope);
@@ -113,7 +113,7 @@ pending_putback(struct rl_pending *p, int n)
 static int64_t
 mono_ms(void)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
@@ -144,15 +144,16 @@ kind_name(Bus__RateCheck__Kind k)
 static int
 make_keys(struct rl *rl, const Bus__RateCheck *rc, struct rl_key *keys)
 {
-	char	*ipmsg;
-	int	 n = 0;
+	char *ipmsg;
+	int   n = 0;
 
 	if (rl->cfg.phone_max > 0) {
 		keys[n].scope = "phone";
 		keys[n].rule.max = (int)rl->cfg.phone_max;
 		keys[n].rule.window_ms = rl->cfg.phone_window_ms;
 		if (hmac_sha256_hex(rl->cfg.hmac_key, rc->phone,
-		    strlen(rc->phone), keys[n].hash) == -1)
+		        strlen(rc->phone), keys[n].hash)
+		    == -1)
 			return (-1);
 		n++;
 	}
@@ -162,8 +163,9 @@ make_keys(struct rl *rl, const Bus__RateCheck *rc, struct rl_key *keys)
 		keys[n].rule.window_ms = rl->cfg.ip_window_ms;
 		/* a separate domain, so an IP never equals a number */
 		ipmsg = xasprintf("ip:%s", rc->client_ip);
-		if (hmac_sha256_hex(rl->cfg.hmac_key, ipmsg, strlen(ipmsg),
-		    keys[n].hash) == -1) {
+		if (hmac_sha256_hex(
+		        rl->cfg.hmac_key, ipmsg, strlen(ipmsg), keys[n].hash)
+		    == -1) {
 			free(ipmsg);
 			return (-1);
 		}
@@ -183,7 +185,7 @@ count(const char *reason, bool allowed, bool mem)
 static void
 answer(struct reply *out, const struct rl_verdict *v)
 {
-	Bus__RateDecision	*d = &out->u.rate_decision;
+	Bus__RateDecision *d = &out->u.rate_decision;
 
 	bus__rate_decision__init(d);
 	d->allowed = v->allowed;
@@ -197,33 +199,31 @@ answer(struct reply *out, const struct rl_verdict *v)
 /* The database decision; a connection that died while idle (the server
  * restarted) gets one fresh try before we call the database down. */
 static int
-take(struct rl_worker *w, struct rl_key *keys, int n,
-    const Bus__RateCheck *rc, struct rl_verdict *v)
+take(struct rl_worker *w, struct rl_key *keys, int n, const Bus__RateCheck *rc,
+    struct rl_verdict *v)
 {
-	bool	was_up = pg_is_up(&w->pg);
+	bool was_up = pg_is_up(&w->pg);
 
-	if (store_take(&w->pg, keys, n, kind_name(rc->kind), rc->peek,
-	    v) == 0)
+	if (store_take(&w->pg, keys, n, kind_name(rc->kind), rc->peek, v) == 0)
 		return (0);
 	if (!was_up || pg_is_up(&w->pg))
 		return (-1);
-	return (store_take(&w->pg, keys, n, kind_name(rc->kind), rc->peek,
-	    v));
+	return (store_take(&w->pg, keys, n, kind_name(rc->kind), rc->peek, v));
 }
 
 static int
 check(struct rl_worker *w, const Bus__RateCheck *rc, struct reply *out)
 {
-	struct rl		*rl = w->rl;
-	struct rl_key		 keys[2];
-	struct rl_verdict	 v = { 0 };
-	enum rl_phone_verdict	 pv;
-	int			 n, e;
+	struct rl            *rl = w->rl;
+	struct rl_key         keys[2];
+	struct rl_verdict     v = { 0 };
+	enum rl_phone_verdict pv;
+	int                   n, e;
 
 	pv = phone_check(rc->phone, &rl->countries);
 	if (pv != RL_PHONE_OK) {
-		v.reason = pv == RL_PHONE_INVALID ? "invalid_number" :
-		    "country_not_allowed";
+		v.reason = pv == RL_PHONE_INVALID ? "invalid_number"
+		                                  : "country_not_allowed";
 		log_info("rate check refused: %s", v.reason);
 		count(v.reason, false, false);
 		answer(out, &v);
@@ -234,7 +234,7 @@ check(struct rl_worker *w, const Bus__RateCheck *rc, struct reply *out)
 		return (-1);
 	if ((e = atomic_load(&db_epoch)) != w->epoch) {
 		w->epoch = e;
-		w->pg.next_try_ms = 0;	/* the janitor saw the db return */
+		w->pg.next_try_ms = 0; /* the janitor saw the db return */
 	}
 	/* Degraded is process-wide: only the janitor ends it, after the
 	 * hits allowed from memory are in the table. */
@@ -244,7 +244,7 @@ check(struct rl_worker *w, const Bus__RateCheck *rc, struct reply *out)
 	} else {
 		if (atomic_exchange(&degraded, 1) == 0)
 			log_warnx("database unavailable: rate checks answered "
-			    "from memory (degraded)");
+			          "from memory (degraded)");
 		set_degraded(1);
 		window_take(rl->mem, keys, n, mono_ms(), rc->peek, &v);
 		v.degraded = true;
@@ -261,15 +261,15 @@ check(struct rl_worker *w, const Bus__RateCheck *rc, struct reply *out)
 
 /* svc handler: worker thread. */
 static int
-rl_handle(struct svc *s, const Bus__Envelope *in, struct reply *out,
-    void *worker)
+rl_handle(
+    struct svc *s, const Bus__Envelope *in, struct reply *out, void *worker)
 {
 	switch (in->body_case) {
 	case BUS__ENVELOPE__BODY_RATE_CHECK:
 		return (check(worker, in->rate_check, out));
 	default:
-		log_warnx("unsupported request %s",
-		    wire_type_name(in->body_case));
+		log_warnx(
+		    "unsupported request %s", wire_type_name(in->body_case));
 		reply_error(out, BUS__ERROR__CODE__UNSUPPORTED,
 		    "rate-limiter does not handle %s",
 		    wire_type_name(in->body_case));
@@ -281,7 +281,7 @@ rl_handle(struct svc *s, const Bus__Envelope *in, struct reply *out,
 static void *
 rl_worker_init(struct svc *s, int n)
 {
-	struct rl_worker	*w = xcalloc(1, sizeof(*w));
+	struct rl_worker *w = xcalloc(1, sizeof(*w));
 
 	w->rl = svc_arg(s);
 	if (pg_init(&w->pg, w->rl->cfg.database_url, "rate-limiter") == -1)
@@ -292,7 +292,7 @@ rl_worker_init(struct svc *s, int n)
 static void
 rl_worker_fini(void *arg)
 {
-	struct rl_worker	*w = arg;
+	struct rl_worker *w = arg;
 
 	pg_fini(&w->pg);
 	free(w);
@@ -302,16 +302,17 @@ rl_worker_fini(void *arg)
 static int
 rl_health(struct svc *s, int ready, char *buf, size_t len)
 {
-	httpd_health_json(buf, len, atomic_load(&degraded) ? "degraded" :
-	    "healthy", svc_active(s), svc_uptime(s));
-	return (200);	/* degraded still answers: stay in service */
+	httpd_health_json(buf, len,
+	    atomic_load(&degraded) ? "degraded" : "healthy", svc_active(s),
+	    svc_uptime(s));
+	return (200); /* degraded still answers: stay in service */
 }
 
 int
 rl_db_returned(struct pg *pg)
 {
-	struct rl_pending	*p;
-	int			 n;
+	struct rl_pending *p;
+	int                n;
 
 	pthread_mutex_lock(&pending_lock);
 	p = pending;
@@ -325,7 +326,8 @@ rl_db_returned(struct pg *pg)
 	}
 	if (n > 0)
 		log_info("%d calls allowed from memory written to the "
-		    "database", n);
+		         "database",
+		    n);
 	free(p);
 	atomic_fetch_add(&db_epoch, 1);
 	set_degraded(0);
@@ -352,10 +354,10 @@ metrics_register(void)
 	    "result,reason,source");
 	m_degraded = metrics_gauge1("rate_limit_degraded",
 	    "1 while checks are answered from memory (database down)");
-	m_db_up = metrics_gauge1("rate_limit_db_up",
-	    "1 while the database answers rate checks");
-	m_mem_keys = metrics_gauge1("rate_limit_memory_keys",
-	    "Keys held by the in-memory window");
+	m_db_up = metrics_gauge1(
+	    "rate_limit_db_up", "1 while the database answers rate checks");
+	m_mem_keys = metrics_gauge1(
+	    "rate_limit_memory_keys", "Keys held by the in-memory window");
 	metric_set(m_db_up, 1);
 }
 
@@ -363,11 +365,11 @@ metrics_register(void)
 static int
 check_config(struct rl *rl)
 {
-	int	rv = 0;
+	int rv = 0;
 
 	if (strlen(rl->cfg.hmac_key) < 16) {
 		log_warnx("RATE_LIMIT_HMAC_KEY must be at least 16 bytes "
-		    "(32 random bytes recommended)");
+		          "(32 random bytes recommended)");
 		rv = -1;
 	}
 	if (phone_countries_parse(rl->cfg.countries, &rl->countries) == -1)
@@ -377,8 +379,8 @@ check_config(struct rl *rl)
 		    RL_MAX_HITS);
 		rv = -1;
 	}
-	if (rl->cfg.phone_window_ms <= 0 || rl->cfg.ip_window_ms <= 0 ||
-	    rl->cfg.cleanup_ms <= 0 || rl->cfg.workers < 1) {
+	if (rl->cfg.phone_window_ms <= 0 || rl->cfg.ip_window_ms <= 0
+	    || rl->cfg.cleanup_ms <= 0 || rl->cfg.workers < 1) {
 		log_warnx("windows, cleanup interval and workers must be > 0");
 		rv = -1;
 	}
@@ -388,8 +390,8 @@ check_config(struct rl *rl)
 int
 rl_start(struct rl *rl)
 {
-	struct svc_conf	conf = { 0 };
-	struct pg	probe;
+	struct svc_conf conf = { 0 };
+	struct pg       probe;
 
 	if (check_config(rl) == -1)
 		return (-1);
@@ -416,9 +418,9 @@ rl_start(struct rl *rl)
 	if (janitor_start(rl) == -1)
 		return (-1);
 	log_info("listening on %s; phone %ld per %ld ms, ip %ld per %ld ms, "
-	    "%d country codes", rl->cfg.listen_url, rl->cfg.phone_max,
-	    rl->cfg.phone_window_ms, rl->cfg.ip_max, rl->cfg.ip_window_ms,
-	    rl->countries.n);
+	         "%d country codes",
+	    rl->cfg.listen_url, rl->cfg.phone_max, rl->cfg.phone_window_ms,
+	    rl->cfg.ip_max, rl->cfg.ip_window_ms, rl->countries.n);
 	return (0);
 }
 
@@ -433,7 +435,8 @@ rl_stop(struct rl *rl)
 	pthread_mutex_lock(&pending_lock);
 	if (npending > 0)
 		log_warnx("%d calls allowed from memory were never written "
-		    "to the database", npending);
+		          "to the database",
+		    npending);
 	free(pending);
 	pending = NULL;
 	npending = pending_cap = 0;

@@ -19,21 +19,22 @@ static const char about[] = "phone and IP call limits on PostgreSQL";
 int
 main(int argc, char *argv[])
 {
-	static struct rl	rl;
-	sigset_t		sigs;
-	int			rv;
+	static struct rl rl;
+	sigset_t         sigs;
+	int              rv;
 
 	log_init("rate-limiter");
-	if ((rv = cfg_main(argc, argv, "rate-limiter", about, rl_cfg_opts,
-	    &rl.cfg)) != -1)
+	if ((rv = cfg_main(
+	         argc, argv, "rate-limiter", about, rl_cfg_opts, &rl.cfg))
+	    != -1)
 		return (rv);
 	if (log_set_level(rl.cfg.log_level) == -1)
-		log_warnx("LOG_LEVEL \"%s\" unknown; using info",
-		    rl.cfg.log_level);
-	sig_block(&sigs);		/* before the first thread exists */
+		log_warnx(
+		    "LOG_LEVEL \"%s\" unknown; using info", rl.cfg.log_level);
+	sig_block(&sigs); /* before the first thread exists */
 	if (rl_start(&rl) == -1)
 		fatalx("startup failed");
-	log_info("ready");		/* the test harness waits for this */
+	log_info("ready"); /* the test harness waits for this */
 	sig_wait(&sigs);
 	log_info("shutting down");
 	sig_watchdog(rl.cfg.shutdown_timeout_ms);

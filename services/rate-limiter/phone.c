@@ -21,31 +21,25 @@
 #include "rate-limiter.h"
 
 struct country {
-	const char	*iso;
-	const char	*code;
-	int		 nmin, nmax;	/* national significant number */
+	const char *iso;
+	const char *code;
+	int         nmin, nmax; /* national significant number */
 };
 
-static const struct country countries[] = {
-	{ "US", "1", 10, 10 }, { "CA", "1", 10, 10 },
-	{ "GB", "44", 9, 10 }, { "AU", "61", 9, 9 },
-	{ "IN", "91", 10, 10 }, { "NZ", "64", 8, 10 },
-	{ "IE", "353", 7, 9 }, { "DE", "49", 6, 13 },
-	{ "FR", "33", 9, 9 }, { "ES", "34", 9, 9 },
-	{ "IT", "39", 6, 11 }, { "NL", "31", 9, 9 },
-	{ "BE", "32", 8, 9 }, { "SE", "46", 7, 9 },
-	{ "NO", "47", 8, 8 }, { "DK", "45", 8, 8 },
-	{ "MX", "52", 10, 10 }, { "BR", "55", 10, 11 },
-	{ "ZA", "27", 9, 9 }, { "SG", "65", 8, 8 },
-	{ "JP", "81", 9, 10 }, { "PH", "63", 10, 10 },
-	{ "AE", "971", 8, 9 }, { "IL", "972", 8, 9 },
-	{ NULL, NULL, 0, 0 }
-};
+static const struct country countries[] = { { "US", "1", 10, 10 },
+	{ "CA", "1", 10, 10 }, { "GB", "44", 9, 10 }, { "AU", "61", 9, 9 },
+	{ "IN", "91", 10, 10 }, { "NZ", "64", 8, 10 }, { "IE", "353", 7, 9 },
+	{ "DE", "49", 6, 13 }, { "FR", "33", 9, 9 }, { "ES", "34", 9, 9 },
+	{ "IT", "39", 6, 11 }, { "NL", "31", 9, 9 }, { "BE", "32", 8, 9 },
+	{ "SE", "46", 7, 9 }, { "NO", "47", 8, 8 }, { "DK", "45", 8, 8 },
+	{ "MX", "52", 10, 10 }, { "BR", "55", 10, 11 }, { "ZA", "27", 9, 9 },
+	{ "SG", "65", 8, 8 }, { "JP", "81", 9, 10 }, { "PH", "63", 10, 10 },
+	{ "AE", "971", 8, 9 }, { "IL", "972", 8, 9 }, { NULL, NULL, 0, 0 } };
 
 static const struct country *
 by_iso(const char *iso)
 {
-	const struct country	*c;
+	const struct country *c;
 
 	for (c = countries; c->iso != NULL; c++) {
 		if (strcasecmp(c->iso, iso) == 0)
@@ -57,7 +51,7 @@ by_iso(const char *iso)
 static const struct country *
 by_code(const char *code)
 {
-	const struct country	*c;
+	const struct country *c;
 
 	for (c = countries; c->iso != NULL; c++) {
 		if (strcmp(c->code, code) == 0)
@@ -69,7 +63,7 @@ by_code(const char *code)
 static int
 add_code(struct rl_countries *c, const char *code)
 {
-	int	i;
+	int i;
 
 	for (i = 0; i < c->n; i++) {
 		if (strcmp(c->codes[i], code) == 0)
@@ -85,9 +79,9 @@ add_code(struct rl_countries *c, const char *code)
 static int
 parse_one(const char *tok, struct rl_countries *c)
 {
-	const struct country	*k;
-	const char		*d = tok[0] == '+' ? tok + 1 : tok;
-	size_t			 i, n = strlen(d);
+	const struct country *k;
+	const char           *d = tok[0] == '+' ? tok + 1 : tok;
+	size_t                i, n = strlen(d);
 
 	if (n >= 1 && n <= 3 && d[0] != '0') {
 		for (i = 0; i < n && isdigit((unsigned char)d[i]); i++)
@@ -98,16 +92,17 @@ parse_one(const char *tok, struct rl_countries *c)
 	if (tok[0] != '+' && (k = by_iso(tok)) != NULL)
 		return (add_code(c, k->code));
 	log_warnx("RATE_LIMIT_COUNTRIES: unknown country \"%.16s\" (use an "
-	    "ISO alpha-2 code we know or +<calling code>)", tok);
+	          "ISO alpha-2 code we know or +<calling code>)",
+	    tok);
 	return (-1);
 }
 
 int
 phone_countries_parse(const char *list, struct rl_countries *c)
 {
-	char	tok[16];
-	size_t	n;
-	int	rv = 0;
+	char   tok[16];
+	size_t n;
+	int    rv = 0;
 
 	memset(c, 0, sizeof(*c));
 	while (*list != '\0') {
@@ -134,9 +129,9 @@ phone_countries_parse(const char *list, struct rl_countries *c)
 enum rl_phone_verdict
 phone_check(const char *s, const struct rl_countries *c)
 {
-	const struct country	*k;
-	const char		*d;
-	size_t			 n, cl, i;
+	const struct country *k;
+	const char           *d;
+	size_t                n, cl, i;
 
 	if (s == NULL || s[0] != '+')
 		return (RL_PHONE_INVALID);
@@ -153,8 +148,8 @@ phone_check(const char *s, const struct rl_countries *c)
 		if (strncmp(d, c->codes[i], cl) != 0)
 			continue;
 		k = by_code(c->codes[i]);
-		if (k != NULL && (n - cl < (size_t)k->nmin ||
-		    n - cl > (size_t)k->nmax))
+		if (k != NULL
+		    && (n - cl < (size_t)k->nmin || n - cl > (size_t)k->nmax))
 			return (RL_PHONE_INVALID);
 		return (RL_PHONE_OK);
 	}

@@ -29,52 +29,52 @@
 #include "log.h"
 #include "rate-limiter.h"
 
-#define RL_MAX_KEYS	2
+#define RL_MAX_KEYS 2
 
-static const char sql_lock1[] =
-    "SELECT pg_advisory_xact_lock(1, hashtext($1)), "
-    "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
-static const char sql_lock2[] =
-    "SELECT pg_advisory_xact_lock(1, hashtext($1)), "
-    "pg_advisory_xact_lock(2, hashtext($2)), "
-    "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
-static const char sql_lock_ip[] =
-    "SELECT pg_advisory_xact_lock(2, hashtext($1)), "
-    "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
-static const char sql_now[] =
-    "SELECT 0, (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+static const char sql_lock1[]
+    = "SELECT pg_advisory_xact_lock(1, hashtext($1)), "
+      "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+static const char sql_lock2[]
+    = "SELECT pg_advisory_xact_lock(1, hashtext($1)), "
+      "pg_advisory_xact_lock(2, hashtext($2)), "
+      "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+static const char sql_lock_ip[]
+    = "SELECT pg_advisory_xact_lock(2, hashtext($1)), "
+      "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+static const char sql_now[]
+    = "SELECT 0, (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
 /* Hits inside each key's window, newest first.  $1/$3 may be NULL. */
-static const char sql_hits[] =
-    "SELECT scope, (extract(epoch FROM hit_at) * 1000)::bigint "
-    "FROM rate_limit_hits "
-    "WHERE (scope = 'phone' AND key_hash = $1 "
-    "       AND hit_at > to_timestamp($2::double precision / 1000)) "
-    "   OR (scope = 'ip' AND key_hash = $3 "
-    "       AND hit_at > to_timestamp($4::double precision / 1000)) "
-    "ORDER BY hit_at DESC LIMIT 4000";
+static const char sql_hits[]
+    = "SELECT scope, (extract(epoch FROM hit_at) * 1000)::bigint "
+      "FROM rate_limit_hits "
+      "WHERE (scope = 'phone' AND key_hash = $1 "
+      "       AND hit_at > to_timestamp($2::double precision / 1000)) "
+      "   OR (scope = 'ip' AND key_hash = $3 "
+      "       AND hit_at > to_timestamp($4::double precision / 1000)) "
+      "ORDER BY hit_at DESC LIMIT 4000";
 
-static const char sql_insert[] =
-    "INSERT INTO rate_limit_hits (scope, key_hash, kind, hit_at) "
-    "SELECT v.s, v.h, $3, to_timestamp($4::double precision / 1000) "
-    "FROM (VALUES ('phone', $1::text), ('ip', $2::text)) AS v(s, h) "
-    "WHERE v.h IS NOT NULL";
+static const char sql_insert[]
+    = "INSERT INTO rate_limit_hits (scope, key_hash, kind, hit_at) "
+      "SELECT v.s, v.h, $3, to_timestamp($4::double precision / 1000) "
+      "FROM (VALUES ('phone', $1::text), ('ip', $2::text)) AS v(s, h) "
+      "WHERE v.h IS NOT NULL";
 
-static const char sql_backfill[] =
-    "INSERT INTO rate_limit_hits (scope, key_hash, kind, hit_at) "
-    "VALUES ($1, $2, $3, to_timestamp($4::double precision / 1000))";
+static const char sql_backfill[]
+    = "INSERT INTO rate_limit_hits (scope, key_hash, kind, hit_at) "
+      "VALUES ($1, $2, $3, to_timestamp($4::double precision / 1000))";
 
-static const char sql_cleanup[] =
-    "DELETE FROM rate_limit_hits WHERE id IN (SELECT id FROM "
-    "rate_limit_hits WHERE hit_at < clock_timestamp() - "
-    "$1::bigint * interval '1 millisecond' LIMIT 10000)";
+static const char sql_cleanup[]
+    = "DELETE FROM rate_limit_hits WHERE id IN (SELECT id FROM "
+      "rate_limit_hits WHERE hit_at < clock_timestamp() - "
+      "$1::bigint * interval '1 millisecond' LIMIT 10000)";
 
 /* The phone key's hash (or NULL) and the IP key's hash (or NULL). */
 static void
-split_keys(struct rl_key *keys, int nkeys, const char **phone,
-    const char **ip, int *pi, int *ii)
+split_keys(struct rl_key *keys, int nkeys, const char **phone, const char **ip,
+    int *pi, int *ii)
 {
-	int	i;
+	int i;
 
 	*phone = *ip = NULL;
 	*pi = *ii = -1;
@@ -91,20 +91,20 @@ split_keys(struct rl_key *keys, int nkeys, const char **phone,
 
 /* Lock (unless peek) and read the database clock. */
 static int
-lock_keys(struct pg *pg, const char *phone, const char *ip, bool peek,
-    int64_t *nowp)
+lock_keys(
+    struct pg *pg, const char *phone, const char *ip, bool peek, int64_t *nowp)
 {
-	const char	*v[2] = { phone, ip };
-	PGresult	*res;
-	const char	*s;
+	const char *v[2] = { phone, ip };
+	PGresult   *res;
+	const char *s;
 
 	if (peek || (phone == NULL && ip == NULL))
 		res = pg_exec(pg, "rate clock", sql_now, 0, NULL, NULL, NULL);
 	else if (ip == NULL)
 		res = pg_exec(pg, "rate lock", sql_lock1, 1, v, NULL, NULL);
 	else if (phone == NULL)
-		res = pg_exec(pg, "rate lock", sql_lock_ip, 1, v + 1, NULL,
-		    NULL);
+		res = pg_exec(
+		    pg, "rate lock", sql_lock_ip, 1, v + 1, NULL, NULL);
 	else
 		res = pg_exec(pg, "rate lock", sql_lock2, 2, v, NULL, NULL);
 	if (res == NULL)
@@ -120,23 +120,23 @@ lock_keys(struct pg *pg, const char *phone, const char *ip, bool peek,
 static int
 read_hits(struct pg *pg, struct rl_key *keys, int nkeys, int64_t now)
 {
-	int64_t		 hits[RL_MAX_KEYS][RL_MAX_HITS];
-	int		 nh[RL_MAX_KEYS] = { 0 }, pi, ii, k, r;
-	const char	*phone, *ip, *v[4];
-	char		 since[2][24];
-	PGresult	*res;
+	int64_t     hits[RL_MAX_KEYS][RL_MAX_HITS];
+	int         nh[RL_MAX_KEYS] = { 0 }, pi, ii, k, r;
+	const char *phone, *ip, *v[4];
+	char        since[2][24];
+	PGresult   *res;
 
 	split_keys(keys, nkeys, &phone, &ip, &pi, &ii);
-	snprintf(since[0], sizeof(since[0]), "%lld", (long long)(now -
-	    (pi >= 0 ? keys[pi].rule.window_ms : 0)));
-	snprintf(since[1], sizeof(since[1]), "%lld", (long long)(now -
-	    (ii >= 0 ? keys[ii].rule.window_ms : 0)));
+	snprintf(since[0], sizeof(since[0]), "%lld",
+	    (long long)(now - (pi >= 0 ? keys[pi].rule.window_ms : 0)));
+	snprintf(since[1], sizeof(since[1]), "%lld",
+	    (long long)(now - (ii >= 0 ? keys[ii].rule.window_ms : 0)));
 	v[0] = phone;
 	v[1] = since[0];
 	v[2] = ip;
 	v[3] = since[1];
-	if ((res = pg_exec(pg, "rate hits", sql_hits, 4, v, NULL, NULL)) ==
-	    NULL)
+	if ((res = pg_exec(pg, "rate hits", sql_hits, 4, v, NULL, NULL))
+	    == NULL)
 		return (-1);
 	for (r = 0; r < PQntuples(res); r++) {
 		k = strcmp(PQgetvalue(res, r, 0), "ip") == 0 ? ii : pi;
@@ -154,9 +154,9 @@ static int
 insert_hits(struct pg *pg, struct rl_key *keys, int nkeys, const char *kind,
     int64_t now)
 {
-	const char	*phone, *ip, *v[4];
-	char		 at[24];
-	int		 pi, ii;
+	const char *phone, *ip, *v[4];
+	char        at[24];
+	int         pi, ii;
 
 	split_keys(keys, nkeys, &phone, &ip, &pi, &ii);
 	snprintf(at, sizeof(at), "%lld", (long long)now);
@@ -171,31 +171,31 @@ int
 store_take(struct pg *pg, struct rl_key *keys, int nkeys, const char *kind,
     bool peek, struct rl_verdict *v)
 {
-	const char	*phone, *ip;
-	int64_t		 now;
-	bool		 fits = true;
-	int		 i, pi, ii;
+	const char *phone, *ip;
+	int64_t     now;
+	bool        fits = true;
+	int         i, pi, ii;
 
 	if (nkeys > RL_MAX_KEYS)
 		return (-1);
 	split_keys(keys, nkeys, &phone, &ip, &pi, &ii);
 	if (pg_begin(pg) == -1)
 		return (-1);
-	if (lock_keys(pg, phone, ip, peek, &now) == -1 ||
-	    read_hits(pg, keys, nkeys, now) == -1)
+	if (lock_keys(pg, phone, ip, peek, &now) == -1
+	    || read_hits(pg, keys, nkeys, now) == -1)
 		goto fail;
 	for (i = 0; i < nkeys; i++) {
 		if (keys[i].rule.max > 0 && keys[i].count >= keys[i].rule.max)
 			fits = false;
 	}
-	if (fits && !peek && nkeys > 0 &&
-	    insert_hits(pg, keys, nkeys, kind, now) == -1)
+	if (fits && !peek && nkeys > 0
+	    && insert_hits(pg, keys, nkeys, kind, now) == -1)
 		goto fail;
 	if (pg_commit(pg) == -1)
 		goto fail;
 	rl_decide(keys, nkeys, fits && !peek, v);
 	return (0);
- fail:
+fail:
 	pg_rollback(pg);
 	return (-1);
 }
@@ -203,9 +203,9 @@ store_take(struct pg *pg, struct rl_key *keys, int nkeys, const char *kind,
 int
 store_backfill(struct pg *pg, const struct rl_pending *p, int n)
 {
-	const char	*v[4];
-	char		 at[24];
-	int		 i;
+	const char *v[4];
+	char        at[24];
+	int         i;
 
 	if (n == 0)
 		return (0);
@@ -232,18 +232,18 @@ store_backfill(struct pg *pg, const struct rl_pending *p, int n)
 long
 store_cleanup(struct pg *pg, int64_t max_window_ms)
 {
-	const char	*v[1];
-	char		 ms[24];
-	PGresult	*res;
-	long		 total = 0, n;
-	int		 batch;
+	const char *v[1];
+	char        ms[24];
+	PGresult   *res;
+	long        total = 0, n;
+	int         batch;
 
 	snprintf(ms, sizeof(ms), "%lld", (long long)max_window_ms);
 	v[0] = ms;
 	/* bounded: at most 100 batches of 10,000 per round */
 	for (batch = 0; batch < 100; batch++) {
-		res = pg_exec(pg, "rate cleanup", sql_cleanup, 1, v, NULL,
-		    NULL);
+		res = pg_exec(
+		    pg, "rate cleanup", sql_cleanup, 1, v, NULL, NULL);
 		if (res == NULL)
 			return (total > 0 ? total : -1);
 		n = strtol(PQcmdTuples(res), NULL, 10);

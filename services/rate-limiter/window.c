@@ -18,27 +18,27 @@
 #include "rate-limiter.h"
 #include "xmalloc.h"
 
-#define WINDOW_BUCKETS	4096
+#define WINDOW_BUCKETS 4096
 
 struct entry {
-	struct entry	*next;
-	char		 scope;		/* 'p' or 'i' */
-	char		 hash[RL_HASH_HEX];
-	int		 n, cap;
-	int64_t		*hits;		/* newest first, n of them */
+	struct entry *next;
+	char          scope; /* 'p' or 'i' */
+	char          hash[RL_HASH_HEX];
+	int           n, cap;
+	int64_t      *hits; /* newest first, n of them */
 };
 
 struct window {
-	pthread_mutex_t	 lock;
-	struct entry	*buckets[WINDOW_BUCKETS];	/* {lock} */
-	long		 nkeys, max_keys;		/* {lock} */
-	unsigned	 evict_cursor;			/* {lock} */
+	pthread_mutex_t lock;
+	struct entry   *buckets[WINDOW_BUCKETS]; /* {lock} */
+	long            nkeys, max_keys; /* {lock} */
+	unsigned        evict_cursor; /* {lock} */
 };
 
 void
 rl_eval(struct rl_key *k, const int64_t *hits, int n, int64_t now)
 {
-	int	i;
+	int i;
 
 	for (i = 0; i < n && hits[i] > now - k->rule.window_ms; i++)
 		;
@@ -49,24 +49,25 @@ rl_eval(struct rl_key *k, const int64_t *hits, int n, int64_t now)
 }
 
 void
-rl_decide(const struct rl_key *keys, int nkeys, bool counted,
-    struct rl_verdict *v)
+rl_decide(
+    const struct rl_key *keys, int nkeys, bool counted, struct rl_verdict *v)
 {
-	int64_t		retry = 0;
-	long		left, rem = -1;
-	const char	*reason = "ok";
-	int		i;
+	int64_t     retry = 0;
+	long        left, rem = -1;
+	const char *reason = "ok";
+	int         i;
 
 	for (i = 0; i < nkeys; i++) {
-		const struct rl_key	*k = &keys[i];
+		const struct rl_key *k = &keys[i];
 
 		if (k->rule.max <= 0)
 			continue;
 		left = k->rule.max - k->count;
 		if (left <= 0) {
 			if (strcmp(reason, "ok") == 0)
-				reason = strcmp(k->scope, "ip") == 0 ?
-				    "ip_limit" : "phone_limit";
+				reason = strcmp(k->scope, "ip") == 0
+				    ? "ip_limit"
+				    : "phone_limit";
 			if (k->retry_ms > retry)
 				retry = k->retry_ms;
 			left = 0;
@@ -87,7 +88,7 @@ rl_decide(const struct rl_key *keys, int nkeys, bool counted,
 struct window *
 window_new(long max_keys)
 {
-	struct window	*w = xcalloc(1, sizeof(*w));
+	struct window *w = xcalloc(1, sizeof(*w));
 
 	pthread_mutex_init(&w->lock, NULL);
 	w->max_keys = max_keys > 0 ? max_keys : 1;
@@ -104,8 +105,8 @@ entry_free(struct entry *e)
 void
 window_free(struct window *w)
 {
-	struct entry	*e, *next;
-	int		 i;
+	struct entry *e, *next;
+	int           i;
 
 	if (w == NULL)
 		return;
@@ -122,8 +123,8 @@ window_free(struct window *w)
 static unsigned
 bucket_of(const struct rl_key *k)
 {
-	unsigned	h = 2166136261u;	/* FNV-1a of an HMAC: uniform */
-	const char	*p;
+	unsigned    h = 2166136261u; /* FNV-1a of an HMAC: uniform */
+	const char *p;
 
 	for (p = k->hash; *p != '\0'; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
@@ -134,8 +135,8 @@ bucket_of(const struct rl_key *k)
 static void
 evict_one(struct window *w)
 {
-	struct entry	*e;
-	int		 i;
+	struct entry *e;
+	int           i;
 
 	for (i = 0; i < WINDOW_BUCKETS; i++) {
 		w->evict_cursor = (w->evict_cursor + 1) % WINDOW_BUCKETS;
@@ -152,8 +153,8 @@ evict_one(struct window *w)
 static struct entry *
 lookup(struct window *w, const struct rl_key *k, bool create)
 {
-	struct entry	*e;
-	unsigned	 b = bucket_of(k);
+	struct entry *e;
+	unsigned      b = bucket_of(k);
 
 	for (e = w->buckets[b]; e != NULL; e = e->next) {
 		if (e->scope == k->scope[0] && strcmp(e->hash, k->hash) == 0)
@@ -178,7 +179,7 @@ lookup(struct window *w, const struct rl_key *k, bool create)
 static void
 entry_add(struct entry *e, int64_t now)
 {
-	int	keep = e->n < e->cap ? e->n : e->cap - 1;
+	int keep = e->n < e->cap ? e->n : e->cap - 1;
 
 	memmove(e->hits + 1, e->hits, (size_t)keep * sizeof(*e->hits));
 	e->hits[0] = now;
@@ -189,9 +190,9 @@ void
 window_take(struct window *w, struct rl_key *keys, int nkeys, int64_t now,
     bool peek, struct rl_verdict *v)
 {
-	struct entry	*e;
-	bool		 fits = true;
-	int		 i;
+	struct entry *e;
+	bool          fits = true;
+	int           i;
 
 	pthread_mutex_lock(&w->lock);
 	for (i = 0; i < nkeys; i++) {
@@ -210,11 +211,11 @@ window_take(struct window *w, struct rl_key *keys, int nkeys, int64_t now,
 }
 
 void
-window_record(struct window *w, const struct rl_key *keys, int nkeys,
-    int64_t now)
+window_record(
+    struct window *w, const struct rl_key *keys, int nkeys, int64_t now)
 {
-	struct entry	*e;
-	int		 i;
+	struct entry *e;
+	int           i;
 
 	pthread_mutex_lock(&w->lock);
 	for (i = 0; i < nkeys; i++) {
@@ -227,14 +228,14 @@ window_record(struct window *w, const struct rl_key *keys, int nkeys,
 void
 window_prune(struct window *w, int64_t now, int64_t max_window_ms)
 {
-	struct entry	**ep, *e;
-	int		  i, j;
+	struct entry **ep, *e;
+	int            i, j;
 
 	pthread_mutex_lock(&w->lock);
 	for (i = 0; i < WINDOW_BUCKETS; i++) {
 		for (ep = &w->buckets[i]; (e = *ep) != NULL;) {
-			for (j = 0; j < e->n && e->hits[j] > now -
-			    max_window_ms; j++)
+			for (j = 0;
+			     j < e->n && e->hits[j] > now - max_window_ms; j++)
 				;
 			e->n = j;
 			if (e->n == 0) {
@@ -251,7 +252,7 @@ window_prune(struct window *w, int64_t now, int64_t max_window_ms)
 long
 window_keys(struct window *w)
 {
-	long	n;
+	long n;
 
 	pthread_mutex_lock(&w->lock);
 	n = w->nkeys;

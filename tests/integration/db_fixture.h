@@ -28,20 +28,21 @@
 #include "pgtest.h"
 #include "wire.h"
 
-#define DBFX_FN		static __attribute__((unused))
-#define DBFX_MAX_ENV	32
-#define DBFX_HMAC_KEY	"rl-test-hmac-key-4f0c2a9e7b15d3c8"
-#define DBFX_PHONE_KEY	"8d3f1a2b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7"
+#define DBFX_FN static __attribute__((unused))
+#define DBFX_MAX_ENV 32
+#define DBFX_HMAC_KEY "rl-test-hmac-key-4f0c2a9e7b15d3c8"
+#define DBFX_PHONE_KEY                                                        \
+	"8d3f1a2b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7"
 
 struct dbfx_proc {
-	const char		*name;		/* "rate-limiter", "persister" */
-	struct harness_proc	*p;
-	const char		*url;		/* its request socket */
-	char			 http[64];	/* http://127.0.0.1:port */
-	const char		*env[DBFX_MAX_ENV];
-	char			 envbuf[8][512];
-	nng_socket		 req;
-	bool			 dialled;
+	const char          *name; /* "rate-limiter", "persister" */
+	struct harness_proc *p;
+	const char          *url; /* its request socket */
+	char                 http[64]; /* http://127.0.0.1:port */
+	const char          *env[DBFX_MAX_ENV];
+	char                 envbuf[8][512];
+	nng_socket           req;
+	bool                 dialled;
 };
 
 /* Start (or restart, same addresses) the daemon with its env. */
@@ -65,11 +66,11 @@ DBFX_FN int
 dbfx_start(struct dbfx_proc *d, const char *name, const char *tag,
     const char *dsn, const char *spool, const char *const *extra)
 {
-	const char	*pre = strcmp(name, "persister") == 0 ? "PERSISTER" :
-			    "RATE_LIMITER";
-	const char	*defs[12];
-	size_t		 n = 0, i, j, len;
-	int		 port, k = 0, dup;
+	const char *pre
+	    = strcmp(name, "persister") == 0 ? "PERSISTER" : "RATE_LIMITER";
+	const char *defs[12];
+	size_t      n = 0, i, j, len;
+	int         port, k = 0, dup;
 
 	memset(d, 0, sizeof(*d));
 	d->name = name;
@@ -91,7 +92,7 @@ dbfx_start(struct dbfx_proc *d, const char *name, const char *tag,
 	}
 	defs[n++] = "RATE_LIMIT_HMAC_KEY=" DBFX_HMAC_KEY;
 	defs[n++] = "PHONE_ENCRYPTION_KEY=" DBFX_PHONE_KEY;
-	defs[n++] = "LOG_LEVEL=debug";	/* the most the logs ever say */
+	defs[n++] = "LOG_LEVEL=debug"; /* the most the logs ever say */
 	defs[n] = NULL;
 	n = 0;
 	for (i = 0; defs[i] != NULL; i++) {
@@ -113,7 +114,7 @@ DBFX_FN void
 dbfx_stop(struct dbfx_proc *d)
 {
 	if (d->p == NULL)
-		return;		/* never started: setup failed */
+		return; /* never started: setup failed */
 	assert_int_equal(harness_stop(d->p, 10000), 0);
 }
 
@@ -125,8 +126,8 @@ DBFX_FN Bus__Envelope *
 dbfx_request(nng_socket s, Bus__Envelope *env, const char *call_sid,
     const char *key, int timeout_ms, int attempts)
 {
-	struct wire_ids	 ids;
-	Bus__Envelope	*rep = NULL;
+	struct wire_ids ids;
+	Bus__Envelope  *rep = NULL;
 
 	wire_env_init(env, &ids, call_sid, NULL);
 	env->idempotency_key = (char *)(key != NULL ? key : "");
@@ -140,10 +141,10 @@ DBFX_FN int
 dbfx_rate(nng_socket s, const char *phone, const char *ip, bool peek,
     Bus__RateDecision *out)
 {
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT;
-	Bus__RateCheck	 rc = BUS__RATE_CHECK__INIT;
-	Bus__Envelope	*rep;
-	int		 rv = -1;
+	Bus__Envelope  env = BUS__ENVELOPE__INIT;
+	Bus__RateCheck rc = BUS__RATE_CHECK__INIT;
+	Bus__Envelope *rep;
+	int            rv = -1;
 
 	rc.phone = (char *)phone;
 	rc.client_ip = (char *)(ip != NULL ? ip : "");
@@ -155,16 +156,16 @@ dbfx_rate(nng_socket s, const char *phone, const char *ip, bool peek,
 		return (-1);
 	if (rep->body_case == BUS__ENVELOPE__BODY_RATE_DECISION) {
 		*out = *rep->rate_decision;
-		out->reason = NULL;	/* points into rep */
+		out->reason = NULL; /* points into rep */
 		if (strcmp(rep->rate_decision->reason, "ok") == 0)
 			out->reason = "ok";
-		else if (strcmp(rep->rate_decision->reason, "phone_limit") ==
-		    0)
+		else if (strcmp(rep->rate_decision->reason, "phone_limit")
+		    == 0)
 			out->reason = "phone_limit";
 		else if (strcmp(rep->rate_decision->reason, "ip_limit") == 0)
 			out->reason = "ip_limit";
-		else if (strcmp(rep->rate_decision->reason,
-		    "invalid_number") == 0)
+		else if (strcmp(rep->rate_decision->reason, "invalid_number")
+		    == 0)
 			out->reason = "invalid_number";
 		else
 			out->reason = "other";
@@ -176,23 +177,24 @@ dbfx_rate(nng_socket s, const char *phone, const char *ip, bool peek,
 
 /* What a write was answered. */
 enum dbfx_ans {
-	DBFX_NONE = 0,		/* no reply (timeout, peer gone) */
+	DBFX_NONE = 0, /* no reply (timeout, peer gone) */
 	DBFX_ACK,
 	DBFX_DUP,
 	DBFX_SPOOLED,
-	DBFX_ERROR		/* *code says which */
+	DBFX_ERROR /* *code says which */
 };
 
 DBFX_FN enum dbfx_ans
 dbfx_answer(Bus__Envelope *rep, int *code)
 {
-	enum dbfx_ans	a = DBFX_NONE;
+	enum dbfx_ans a = DBFX_NONE;
 
 	if (rep == NULL)
 		return (DBFX_NONE);
 	if (rep->body_case == BUS__ENVELOPE__BODY_ACK)
-		a = rep->ack->duplicate ? DBFX_DUP : rep->ack->spooled ?
-		    DBFX_SPOOLED : DBFX_ACK;
+		a = rep->ack->duplicate ? DBFX_DUP
+		    : rep->ack->spooled ? DBFX_SPOOLED
+		                        : DBFX_ACK;
 	else if (rep->body_case == BUS__ENVELOPE__BODY_ERROR) {
 		a = DBFX_ERROR;
 		if (code != NULL)
@@ -207,9 +209,9 @@ DBFX_FN enum dbfx_ans
 dbfx_turn(nng_socket s, const char *sid, unsigned seq, const char *text,
     const char *key, int timeout_ms, int *code)
 {
-	Bus__Envelope		env = BUS__ENVELOPE__INIT;
-	Bus__TranscriptTurn	tt = BUS__TRANSCRIPT_TURN__INIT;
-	Bus__Turn		t = BUS__TURN__INIT;
+	Bus__Envelope       env = BUS__ENVELOPE__INIT;
+	Bus__TranscriptTurn tt = BUS__TRANSCRIPT_TURN__INIT;
+	Bus__Turn           t = BUS__TURN__INIT;
 
 	t.role = seq % 2 ? "user" : "assistant";
 	t.text = (char *)text;
@@ -219,8 +221,8 @@ dbfx_turn(nng_socket s, const char *sid, unsigned seq, const char *text,
 	tt.item_id = "item_x";
 	env.body_case = BUS__ENVELOPE__BODY_TRANSCRIPT_TURN;
 	env.transcript_turn = &tt;
-	return (dbfx_answer(dbfx_request(s, &env, sid, key, timeout_ms, 1),
-	    code));
+	return (
+	    dbfx_answer(dbfx_request(s, &env, sid, key, timeout_ms, 1), code));
 }
 
 /* A CallEvent of call sid with seq, under key.  call_events has no
@@ -229,9 +231,9 @@ DBFX_FN enum dbfx_ans
 dbfx_event(nng_socket s, const char *sid, unsigned seq, const char *key,
     int timeout_ms, int *code)
 {
-	Bus__Envelope	env = BUS__ENVELOPE__INIT;
-	Bus__CallEvent	e = BUS__CALL_EVENT__INIT;
-	char		payload[64];
+	Bus__Envelope  env = BUS__ENVELOPE__INIT;
+	Bus__CallEvent e = BUS__CALL_EVENT__INIT;
+	char           payload[64];
 
 	snprintf(payload, sizeof(payload), "{\"n\":%u}", seq);
 	e.kind = "edge";
@@ -241,22 +243,22 @@ dbfx_event(nng_socket s, const char *sid, unsigned seq, const char *key,
 	e.seq = seq;
 	env.body_case = BUS__ENVELOPE__BODY_CALL_EVENT;
 	env.call_event = &e;
-	return (dbfx_answer(dbfx_request(s, &env, sid, key, timeout_ms, 1),
-	    code));
+	return (
+	    dbfx_answer(dbfx_request(s, &env, sid, key, timeout_ms, 1), code));
 }
 
 /* The value of an unlabelled series in /metrics, or -1. */
 DBFX_FN double
 dbfx_metric(const char *http, const char *series)
 {
-	char	url[128], *body = NULL, *p;
-	long	status = 0;
-	double	v = -1;
-	size_t	n = strlen(series);
+	char   url[128], *body = NULL, *p;
+	long   status = 0;
+	double v = -1;
+	size_t n = strlen(series);
 
 	snprintf(url, sizeof(url), "%s/metrics", http);
-	if (harness_http("GET", url, NULL, NULL, &status, &body) != 0 ||
-	    status != 200) {
+	if (harness_http("GET", url, NULL, NULL, &status, &body) != 0
+	    || status != 200) {
 		free(body);
 		return (-1);
 	}
@@ -275,7 +277,7 @@ dbfx_metric(const char *http, const char *series)
 DBFX_FN long
 dbfx_count(const char *dsn, const char *sql)
 {
-	long	n = -1;
+	long n = -1;
 
 	if (pgtest_query_int(dsn, sql, &n) != 0)
 		fail_msg("query failed: %s", sql);
@@ -286,14 +288,16 @@ dbfx_count(const char *dsn, const char *sql)
 DBFX_FN int
 dbfx_migrate(const char *dsn)
 {
-	const char	*top = getenv("TOP_DIR");
-	char		 path[512], *sql;
-	FILE		*f;
-	long		 len;
-	int		 rv;
+	const char *top = getenv("TOP_DIR");
+	char        path[512], *sql;
+	FILE       *f;
+	long        len;
+	int         rv;
 
-	snprintf(path, sizeof(path), "%s/services/persister/migrations/"
-	    "001_init.sql", top != NULL ? top : ".");
+	snprintf(path, sizeof(path),
+	    "%s/services/persister/migrations/"
+	    "001_init.sql",
+	    top != NULL ? top : ".");
 	if ((f = fopen(path, "r")) == NULL)
 		return (-1);
 	fseek(f, 0, SEEK_END);
@@ -312,9 +316,9 @@ dbfx_migrate(const char *dsn)
 DBFX_FN char *
 dbfx_dump(const char *dsn, const char *schema)
 {
-	char	cmd[1024], *buf = NULL;
-	size_t	cap = 0, len = 0, n;
-	FILE	*p;
+	char   cmd[1024], *buf = NULL;
+	size_t cap = 0, len = 0, n;
+	FILE  *p;
 
 	snprintf(cmd, sizeof(cmd), "pg_dump --data-only %s%s -d '%s'",
 	    schema != NULL ? "-n " : "", schema != NULL ? schema : "", dsn);
@@ -341,10 +345,10 @@ dbfx_dump(const char *dsn, const char *schema)
 DBFX_FN int
 dbfx_file_contains(const char *path, const char *s)
 {
-	char	*buf;
-	FILE	*f;
-	long	 len;
-	int	 hit;
+	char *buf;
+	FILE *f;
+	long  len;
+	int   hit;
 
 	if ((f = fopen(path, "r")) == NULL)
 		return (0);

@@ -15,37 +15,38 @@
 
 #include "db_fixture.h"
 
-#define SID		"CAcrash000000000000000000000000001"
-#define NSENDERS	4
-#define PER_SENDER	250
-#define NWRITES		(NSENDERS * PER_SENDER)
-#define DEADLINE_MS	90000
+#define SID "CAcrash000000000000000000000000001"
+#define NSENDERS 4
+#define PER_SENDER 250
+#define NWRITES (NSENDERS * PER_SENDER)
+#define DEADLINE_MS 90000
 
-static struct pgtest_schema	schema;
-static struct dbfx_proc		ps;
-static _Atomic int		acked, dups, retries, failed;
+static struct pgtest_schema schema;
+static struct dbfx_proc     ps;
+static _Atomic int          acked, dups, retries, failed;
 
 struct sender {
-	int		n;
-	pthread_t	t;
+	int       n;
+	pthread_t t;
 };
 
 static void *
 send_all(void *arg)
 {
-	struct sender	*s = arg;
-	char		 key[32];
-	unsigned	 seq;
-	long long	 end = harness_now_ms() + DEADLINE_MS;
-	enum dbfx_ans	 a;
-	int		 i;
+	struct sender *s = arg;
+	char           key[32];
+	unsigned       seq;
+	long long      end = harness_now_ms() + DEADLINE_MS;
+	enum dbfx_ans  a;
+	int            i;
 
 	for (i = 0; i < PER_SENDER; i++) {
 		seq = (unsigned)(s->n * PER_SENDER + i + 1);
 		snprintf(key, sizeof(key), "crash-%u", seq);
 		/* unacknowledged: keep it and try again, same key */
-		while ((a = dbfx_event(ps.req, SID, seq, key, 1000,
-		    NULL)) != DBFX_ACK && a != DBFX_DUP && a != DBFX_SPOOLED) {
+		while ((a = dbfx_event(ps.req, SID, seq, key, 1000, NULL))
+		        != DBFX_ACK
+		    && a != DBFX_DUP && a != DBFX_SPOOLED) {
 			atomic_fetch_add(&retries, 1);
 			if (harness_now_ms() > end) {
 				atomic_fetch_add(&failed, 1);
@@ -63,13 +64,12 @@ send_all(void *arg)
 static int
 setup(void **state)
 {
-	char	spool[256];
+	char spool[256];
 
 	if (pgtest_schema_new(&schema, 1) != 0)
 		return (-1);
 	snprintf(spool, sizeof(spool), "%s/spool", harness_tmpdir());
-	return (dbfx_start(&ps, "persister", "psc", schema.dsn, spool,
-	    NULL));
+	return (dbfx_start(&ps, "persister", "psc", schema.dsn, spool, NULL));
 }
 
 static int
@@ -82,8 +82,8 @@ teardown(void **state)
 static void
 kill_at(int acks)
 {
-	long long	end = harness_now_ms() + DEADLINE_MS;
-	int		st;
+	long long end = harness_now_ms() + DEADLINE_MS;
+	int       st;
 
 	while (atomic_load(&acked) < acks && harness_now_ms() < end)
 		usleep(1000);
@@ -91,39 +91,48 @@ kill_at(int acks)
 	assert_int_equal(st, 128 + 9);
 	print_message("killed persister with SIGKILL after %d acks\n",
 	    atomic_load(&acked));
-	assert_int_equal(dbfx_run(&ps), 0);	/* same address, same spool */
+	assert_int_equal(dbfx_run(&ps), 0); /* same address, same spool */
 }
 
 static void
 test_kill9_during_writes(void **state)
 {
-	struct sender	s[NSENDERS];
-	long long	t0 = harness_now_ms();
-	int		i;
+	struct sender s[NSENDERS];
+	long long     t0 = harness_now_ms();
+	int           i;
 
 	for (i = 0; i < NSENDERS; i++) {
 		s[i].n = i;
-		assert_int_equal(pthread_create(&s[i].t, NULL, send_all,
-		    &s[i]), 0);
+		assert_int_equal(
+		    pthread_create(&s[i].t, NULL, send_all, &s[i]), 0);
 	}
 	kill_at(300);
 	kill_at(700);
 	for (i = 0; i < NSENDERS; i++)
 		pthread_join(s[i].t, NULL);
 	print_message("%d writes acknowledged in %lld ms; %d retries, %d "
-	    "answered duplicate\n", atomic_load(&acked),
-	    harness_now_ms() - t0, atomic_load(&retries), atomic_load(&dups));
+	              "answered duplicate\n",
+	    atomic_load(&acked), harness_now_ms() - t0, atomic_load(&retries),
+	    atomic_load(&dups));
 	assert_int_equal(atomic_load(&failed), 0);
 	assert_int_equal(atomic_load(&acked), NWRITES);
 	/* nothing lost, nothing doubled */
-	assert_int_equal(dbfx_count(schema.dsn, "SELECT count(*) FROM "
-	    "call_events"), NWRITES);
-	assert_int_equal(dbfx_count(schema.dsn, "SELECT count(DISTINCT seq) "
-	    "FROM call_events WHERE seq BETWEEN 1 AND 1000"), NWRITES);
-	assert_int_equal(dbfx_count(schema.dsn, "SELECT count(*) FROM "
-	    "call_events WHERE (payload->>'n')::int <> seq"), 0);
-	assert_int_equal(dbfx_count(schema.dsn, "SELECT count(*) FROM "
-	    "idempotency_keys"), NWRITES);
+	assert_int_equal(dbfx_count(schema.dsn,
+	                     "SELECT count(*) FROM "
+	                     "call_events"),
+	    NWRITES);
+	assert_int_equal(dbfx_count(schema.dsn,
+	                     "SELECT count(DISTINCT seq) "
+	                     "FROM call_events WHERE seq BETWEEN 1 AND 1000"),
+	    NWRITES);
+	assert_int_equal(dbfx_count(schema.dsn,
+	                     "SELECT count(*) FROM "
+	                     "call_events WHERE (payload->>'n')::int <> seq"),
+	    0);
+	assert_int_equal(dbfx_count(schema.dsn,
+	                     "SELECT count(*) FROM "
+	                     "idempotency_keys"),
+	    NWRITES);
 }
 
 int

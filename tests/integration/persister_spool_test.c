@@ -11,16 +11,16 @@
 
 #include "db_fixture.h"
 
-#define SID	"CAspool000000000000000000000000001"
-#define SID2	"CAspool000000000000000000000000002"
+#define SID "CAspool000000000000000000000000001"
+#define SID2 "CAspool000000000000000000000000002"
 
-static struct pgtest_cluster	cl;
-static struct dbfx_proc		ps;
+static struct pgtest_cluster cl;
+static struct dbfx_proc      ps;
 
 static int
 setup(void **state)
 {
-	char	spool[256];
+	char spool[256];
 
 	if (pgtest_cluster_start(&cl) != 0)
 		return (-1);
@@ -41,62 +41,63 @@ static void
 events(nng_socket s, const char *sid, unsigned from, unsigned to,
     enum dbfx_ans want)
 {
-	char		key[32];
-	enum dbfx_ans	a;
-	unsigned	i;
+	char          key[32];
+	enum dbfx_ans a;
+	unsigned      i;
 
 	for (i = from; i < to; i++) {
 		snprintf(key, sizeof(key), "sp-%s-%u", sid + 20, i);
 		if ((a = dbfx_event(s, sid, i, key, 5000, NULL)) != want)
-			fail_msg("event %u answered %d, wanted %d", i, a,
-			    want);
+			fail_msg(
+			    "event %u answered %d, wanted %d", i, a, want);
 	}
 }
 
 static enum dbfx_ans
 record(nng_socket s)
 {
-	Bus__Envelope	env = BUS__ENVELOPE__INIT;
-	Bus__CallRecord	r = BUS__CALL_RECORD__INIT;
+	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__CallRecord r = BUS__CALL_RECORD__INIT;
 
 	r.direction = BUS__DIRECTION__INBOUND;
 	r.status = "completed";
 	r.duration_s = 33;
-	r.summary_pending = true;	/* the reasoner was down too */
+	r.summary_pending = true; /* the reasoner was down too */
 	r.transcript = "AI: Hello\nUser: It's me";
 	env.body_case = BUS__ENVELOPE__BODY_CALL_RECORD;
 	env.call_record = &r;
-	return (dbfx_answer(dbfx_request(s, &env, SID, "sp-record", 5000, 1),
-	    NULL));
+	return (dbfx_answer(
+	    dbfx_request(s, &env, SID, "sp-record", 5000, 1), NULL));
 }
 
 static int
 drained(void *arg)
 {
-	struct dbfx_proc	*p = arg;
+	struct dbfx_proc *p = arg;
 
-	return (dbfx_metric(p->http, "persister_journal_records") == 0 &&
-	    dbfx_metric(p->http, "persister_journal_bytes") == 0);
+	return (dbfx_metric(p->http, "persister_journal_records") == 0
+	    && dbfx_metric(p->http, "persister_journal_bytes") == 0);
 }
 
 static void
 test_outage_kill_restart_drain(void **state)
 {
-	char		url[128], *body = NULL;
-	long		status = 0;
-	long long	t0;
+	char      url[128], *body = NULL;
+	long      status = 0;
+	long long t0;
 
 	events(ps.req, SID, 1, 11, DBFX_ACK);
 	assert_int_equal(pgtest_cluster_stop(&cl), 0);
 	events(ps.req, SID, 11, 311, DBFX_SPOOLED);
 	assert_int_equal(record(ps.req), DBFX_SPOOLED);
 	assert_true(dbfx_metric(ps.http, "persister_journal_records") == 301);
-	assert_true(dbfx_metric(ps.http, "persister_journal_bytes") > 301 * 16);
+	assert_true(
+	    dbfx_metric(ps.http, "persister_journal_bytes") > 301 * 16);
 	assert_true(dbfx_metric(ps.http, "persister_db_up") == 0);
 	snprintf(url, sizeof(url), "%s/ready", ps.http);
-	assert_int_equal(harness_http("GET", url, NULL, NULL, &status,
-	    &body), 0);
-	assert_int_equal(status, 200);		/* still takes writes */
+	assert_int_equal(
+	    harness_http("GET", url, NULL, NULL, &status, &body), 0);
+	assert_int_equal(status, 200); /* still takes writes */
 	assert_non_null(strstr(body, "spooling"));
 	free(body);
 
@@ -112,14 +113,22 @@ test_outage_kill_restart_drain(void **state)
 	t0 = harness_now_ms();
 	assert_int_equal(harness_wait_for(drained, &ps, 30000), 0);
 	print_message("journal of 412 records drained %lld ms after the "
-	    "database started\n", harness_now_ms() - t0);
-	assert_int_equal(dbfx_count(cl.dsn, "SELECT count(*) FROM "
-	    "call_events"), 410);
-	assert_int_equal(dbfx_count(cl.dsn, "SELECT count(DISTINCT seq) FROM "
-	    "call_events WHERE seq BETWEEN 1 AND 410"), 410);
-	assert_int_equal(dbfx_count(cl.dsn, "SELECT count(*) FROM calls "
-	    "WHERE call_sid = '" SID "' AND summary_pending AND "
-	    "duration_s = 33 AND direction = 'inbound'"), 1);
+	              "database started\n",
+	    harness_now_ms() - t0);
+	assert_int_equal(dbfx_count(cl.dsn,
+	                     "SELECT count(*) FROM "
+	                     "call_events"),
+	    410);
+	assert_int_equal(dbfx_count(cl.dsn,
+	                     "SELECT count(DISTINCT seq) FROM "
+	                     "call_events WHERE seq BETWEEN 1 AND 410"),
+	    410);
+	assert_int_equal(
+	    dbfx_count(cl.dsn,
+	        "SELECT count(*) FROM calls "
+	        "WHERE call_sid = '" SID "' AND summary_pending AND "
+	        "duration_s = 33 AND direction = 'inbound'"),
+	    1);
 	assert_true(dbfx_metric(ps.http, "persister_db_up") == 1);
 	/* the keys were recorded by the replay: resending is a no-op */
 	events(ps.req, SID, 300, 320, DBFX_DUP);
@@ -131,17 +140,17 @@ test_outage_kill_restart_drain(void **state)
 static void
 test_full_spool_refuses(void **state)
 {
-	static const char *const small[] = {
-		"PERSISTER_SPOOL_MAX_BYTES=4096", NULL };
-	struct dbfx_proc	p2;
-	Bus__Envelope		env = BUS__ENVELOPE__INIT, *rep;
-	Bus__CallEvent		e = BUS__CALL_EVENT__INIT;
-	char			spool[256], key[32];
-	unsigned		i, spooled = 0, refused = 0;
+	static const char *const small[]
+	    = { "PERSISTER_SPOOL_MAX_BYTES=4096", NULL };
+	struct dbfx_proc p2;
+	Bus__Envelope    env = BUS__ENVELOPE__INIT, *rep;
+	Bus__CallEvent   e = BUS__CALL_EVENT__INIT;
+	char             spool[256], key[32];
+	unsigned         i, spooled = 0, refused = 0;
 
 	snprintf(spool, sizeof(spool), "%s/small", harness_tmpdir());
-	assert_int_equal(dbfx_start(&p2, "persister", "small", cl.dsn, spool,
-	    small), 0);
+	assert_int_equal(
+	    dbfx_start(&p2, "persister", "small", cl.dsn, spool, small), 0);
 	assert_int_equal(pgtest_cluster_stop(&cl), 0);
 	for (i = 1; i <= 100; i++) {
 		snprintf(key, sizeof(key), "full-%u", i);
@@ -153,21 +162,21 @@ test_full_spool_refuses(void **state)
 		assert_non_null(rep);
 		if (rep->body_case == BUS__ENVELOPE__BODY_ACK) {
 			assert_true(rep->ack->spooled);
-			assert_int_equal(refused, 0);	/* no gaps */
+			assert_int_equal(refused, 0); /* no gaps */
 			spooled++;
 		} else {
-			assert_int_equal(rep->body_case,
-			    BUS__ENVELOPE__BODY_ERROR);
-			assert_int_equal(rep->error->code,
-			    BUS__ERROR__CODE__UNAVAILABLE);
-			assert_non_null(strstr(rep->error->message,
-			    "spool full"));
+			assert_int_equal(
+			    rep->body_case, BUS__ENVELOPE__BODY_ERROR);
+			assert_int_equal(
+			    rep->error->code, BUS__ERROR__CODE__UNAVAILABLE);
+			assert_non_null(
+			    strstr(rep->error->message, "spool full"));
 			refused++;
 		}
 		wire_free(rep);
 	}
-	print_message("4096-byte journal: %u spooled, %u refused\n", spooled,
-	    refused);
+	print_message(
+	    "4096-byte journal: %u spooled, %u refused\n", spooled, refused);
 	assert_true(spooled >= 10 && refused > 0);
 	assert_true(dbfx_metric(p2.http, "persister_journal_bytes") <= 4096);
 	assert_int_equal(pgtest_cluster_restart(&cl), 0);
@@ -175,12 +184,15 @@ test_full_spool_refuses(void **state)
 	/* the senders retry what was refused */
 	for (i = spooled + 1; i <= 100; i++) {
 		snprintf(key, sizeof(key), "full-%u", i);
-		if (dbfx_event(p2.req, SID2, i, key, 5000, NULL) != DBFX_ACK &&
-		    dbfx_event(p2.req, SID2, i, key, 5000, NULL) != DBFX_DUP)
+		if (dbfx_event(p2.req, SID2, i, key, 5000, NULL) != DBFX_ACK
+		    && dbfx_event(p2.req, SID2, i, key, 5000, NULL)
+		        != DBFX_DUP)
 			fail_msg("retry of %u not applied", i);
 	}
-	assert_int_equal(dbfx_count(cl.dsn, "SELECT count(*) FROM call_events "
-	    "WHERE call_sid = '" SID2 "'"), 100);
+	assert_int_equal(dbfx_count(cl.dsn,
+	                     "SELECT count(*) FROM call_events "
+	                     "WHERE call_sid = '" SID2 "'"),
+	    100);
 	nng_close(p2.req);
 	dbfx_stop(&p2);
 }

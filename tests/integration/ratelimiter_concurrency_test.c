@@ -10,24 +10,24 @@
 
 #include "db_fixture.h"
 
-#define NREQ	100
+#define NREQ 100
 
-static struct pgtest_schema	schema;
-static struct dbfx_proc		rl[2];
+static struct pgtest_schema schema;
+static struct dbfx_proc     rl[2];
 
 struct shot {
-	pthread_barrier_t	*go;
-	nng_socket		 s;
-	char			 phone[32];
-	char			 ip[32];
-	Bus__RateDecision	 d;
-	int			 rv;
+	pthread_barrier_t *go;
+	nng_socket         s;
+	char               phone[32];
+	char               ip[32];
+	Bus__RateDecision  d;
+	int                rv;
 };
 
 static void *
 shoot(void *arg)
 {
-	struct shot	*s = arg;
+	struct shot *s = arg;
 
 	pthread_barrier_wait(s->go);
 	s->rv = dbfx_rate(s->s, s->phone, s->ip, false, &s->d);
@@ -38,17 +38,17 @@ shoot(void *arg)
 static int
 volley(struct shot *shots, int *degraded)
 {
-	pthread_barrier_t	go;
-	pthread_t		t[NREQ];
-	int			i, allowed = 0;
+	pthread_barrier_t go;
+	pthread_t         t[NREQ];
+	int               i, allowed = 0;
 
 	pthread_barrier_init(&go, NULL, NREQ);
 	*degraded = 0;
 	for (i = 0; i < NREQ; i++) {
 		shots[i].go = &go;
 		shots[i].s = rl[i % 2].req;
-		assert_int_equal(pthread_create(&t[i], NULL, shoot,
-		    &shots[i]), 0);
+		assert_int_equal(
+		    pthread_create(&t[i], NULL, shoot, &shots[i]), 0);
 	}
 	for (i = 0; i < NREQ; i++)
 		pthread_join(t[i], NULL);
@@ -66,10 +66,11 @@ setup(void **state)
 {
 	if (pgtest_schema_new(&schema, 1) != 0)
 		return (-1);
-	if (dbfx_start(&rl[0], "rate-limiter", "rl0", schema.dsn, NULL,
-	    NULL) != 0 ||
-	    dbfx_start(&rl[1], "rate-limiter", "rl1", schema.dsn, NULL,
-	    NULL) != 0)
+	if (dbfx_start(&rl[0], "rate-limiter", "rl0", schema.dsn, NULL, NULL)
+	        != 0
+	    || dbfx_start(
+	           &rl[1], "rate-limiter", "rl1", schema.dsn, NULL, NULL)
+	        != 0)
 		return (-1);
 	return (0);
 }
@@ -85,12 +86,12 @@ teardown(void **state)
 static void
 test_one_number_two_processes(void **state)
 {
-	static struct shot	shots[NREQ];
-	int			i, degraded, allowed;
+	static struct shot shots[NREQ];
+	int                i, degraded, allowed;
 
 	for (i = 0; i < NREQ; i++) {
-		snprintf(shots[i].phone, sizeof(shots[i].phone),
-		    "+14155550100");
+		snprintf(
+		    shots[i].phone, sizeof(shots[i].phone), "+14155550100");
 		snprintf(shots[i].ip, sizeof(shots[i].ip), "10.0.%d.%d",
 		    i / 200, i % 200);
 	}
@@ -102,15 +103,20 @@ test_one_number_two_processes(void **state)
 			continue;
 		assert_string_equal(shots[i].d.reason, "phone_limit");
 		assert_int_equal(shots[i].d.remaining, 0);
-		assert_true(shots[i].d.retry_after_s > 3500 &&
-		    shots[i].d.retry_after_s <= 3600);
+		assert_true(shots[i].d.retry_after_s > 3500
+		    && shots[i].d.retry_after_s <= 3600);
 	}
-	assert_int_equal(dbfx_count(schema.dsn, "SELECT count(*) FROM "
-	    "rate_limit_hits WHERE scope = 'phone'"), 2);
+	assert_int_equal(dbfx_count(schema.dsn,
+	                     "SELECT count(*) FROM "
+	                     "rate_limit_hits WHERE scope = 'phone'"),
+	    2);
 	/* the table holds a 64-hex-digit HMAC, never the number */
-	assert_int_equal(dbfx_count(schema.dsn, "SELECT count(*) FROM "
-	    "rate_limit_hits WHERE key_hash !~ '^[0-9a-f]{64}$' OR "
-	    "key_hash LIKE '%4155550100%'"), 0);
+	assert_int_equal(
+	    dbfx_count(schema.dsn,
+	        "SELECT count(*) FROM "
+	        "rate_limit_hits WHERE key_hash !~ '^[0-9a-f]{64}$' OR "
+	        "key_hash LIKE '%4155550100%'"),
+	    0);
 	/* the metric agrees: 2 allowed, 98 refused */
 	assert_true(dbfx_metric(rl[0].http, "rate_limit_degraded") == 0);
 	assert_true(dbfx_metric(rl[1].http, "rate_limit_db_up") == 1);
@@ -119,8 +125,8 @@ test_one_number_two_processes(void **state)
 static void
 test_one_ip_many_numbers(void **state)
 {
-	static struct shot	shots[NREQ];
-	int			i, degraded, allowed;
+	static struct shot shots[NREQ];
+	int                i, degraded, allowed;
 
 	for (i = 0; i < NREQ; i++) {
 		snprintf(shots[i].phone, sizeof(shots[i].phone),
@@ -139,28 +145,28 @@ test_one_ip_many_numbers(void **state)
 static void
 test_peek_and_remaining(void **state)
 {
-	Bus__RateDecision	d;
+	Bus__RateDecision d;
 
-	assert_int_equal(dbfx_rate(rl[0].req, "+447911123456", "", true, &d),
-	    0);
+	assert_int_equal(
+	    dbfx_rate(rl[0].req, "+447911123456", "", true, &d), 0);
 	assert_true(d.allowed);
 	assert_int_equal(d.remaining, 2);
-	assert_int_equal(dbfx_rate(rl[1].req, "+447911123456", "", true, &d),
-	    0);
-	assert_int_equal(d.remaining, 2);	/* peek counted nothing */
-	assert_int_equal(dbfx_rate(rl[0].req, "+447911123456", "", false,
-	    &d), 0);
+	assert_int_equal(
+	    dbfx_rate(rl[1].req, "+447911123456", "", true, &d), 0);
+	assert_int_equal(d.remaining, 2); /* peek counted nothing */
+	assert_int_equal(
+	    dbfx_rate(rl[0].req, "+447911123456", "", false, &d), 0);
 	assert_true(d.allowed);
 	assert_int_equal(d.remaining, 1);
-	assert_int_equal(dbfx_rate(rl[1].req, "+447911123456", "", true, &d),
-	    0);
+	assert_int_equal(
+	    dbfx_rate(rl[1].req, "+447911123456", "", true, &d), 0);
 	assert_int_equal(d.remaining, 1);
-	assert_int_equal(dbfx_rate(rl[1].req, "+447911123456", "", false,
-	    &d), 0);
+	assert_int_equal(
+	    dbfx_rate(rl[1].req, "+447911123456", "", false, &d), 0);
 	assert_true(d.allowed);
 	assert_int_equal(d.remaining, 0);
-	assert_int_equal(dbfx_rate(rl[0].req, "+447911123456", "", false,
-	    &d), 0);
+	assert_int_equal(
+	    dbfx_rate(rl[0].req, "+447911123456", "", false, &d), 0);
 	assert_false(d.allowed);
 	assert_false(d.degraded);
 }
@@ -168,19 +174,18 @@ test_peek_and_remaining(void **state)
 static void
 test_refusals(void **state)
 {
-	Bus__RateDecision	d;
-	Bus__Envelope		env = BUS__ENVELOPE__INIT, *rep;
-	Bus__Ping		ping = BUS__PING__INIT;
-	Bus__CallEvent		ev = BUS__CALL_EVENT__INIT;
+	Bus__RateDecision d;
+	Bus__Envelope     env = BUS__ENVELOPE__INIT, *rep;
+	Bus__Ping         ping = BUS__PING__INIT;
+	Bus__CallEvent    ev = BUS__CALL_EVENT__INIT;
 
-	assert_int_equal(dbfx_rate(rl[0].req, "4155550100", "", false, &d),
-	    0);
+	assert_int_equal(dbfx_rate(rl[0].req, "4155550100", "", false, &d), 0);
 	assert_false(d.allowed);
 	assert_string_equal(d.reason, "invalid_number");
-	assert_int_equal(dbfx_rate(rl[0].req, "+33612345678", "", false, &d),
-	    0);
+	assert_int_equal(
+	    dbfx_rate(rl[0].req, "+33612345678", "", false, &d), 0);
 	assert_false(d.allowed);
-	assert_string_equal(d.reason, "other");	/* country_not_allowed */
+	assert_string_equal(d.reason, "other"); /* country_not_allowed */
 	env.body_case = BUS__ENVELOPE__BODY_PING;
 	env.ping = &ping;
 	rep = dbfx_request(rl[1].req, &env, "", NULL, 2000, 2);

@@ -8,8 +8,8 @@
  */
 #include "db_fixture.h"
 
-static struct pgtest_cluster	cl;
-static struct dbfx_proc		rl;
+static struct pgtest_cluster cl;
+static struct dbfx_proc      rl;
 
 static int
 setup(void **state)
@@ -31,30 +31,31 @@ static void
 expect(const char *phone, const char *ip, bool allowed, bool degraded,
     const char *reason)
 {
-	Bus__RateDecision	d;
+	Bus__RateDecision d;
 
 	assert_int_equal(dbfx_rate(rl.req, phone, ip, false, &d), 0);
-	if (d.allowed != allowed || d.degraded != degraded ||
-	    strcmp(d.reason, reason) != 0)
+	if (d.allowed != allowed || d.degraded != degraded
+	    || strcmp(d.reason, reason) != 0)
 		fail_msg("%s: allowed %d degraded %d reason %s; wanted %d %d "
-		    "%s", phone, d.allowed, d.degraded, d.reason, allowed,
-		    degraded, reason);
+		         "%s",
+		    phone, d.allowed, d.degraded, d.reason, allowed, degraded,
+		    reason);
 }
 
 static int
 answers_exact(void *arg)
 {
-	Bus__RateDecision	d;
+	Bus__RateDecision d;
 
-	return (dbfx_rate(rl.req, "+61412345999", "", true, &d) == 0 &&
-	    !d.degraded);
+	return (dbfx_rate(rl.req, "+61412345999", "", true, &d) == 0
+	    && !d.degraded);
 }
 
 static void
 test_outage_and_recovery(void **state)
 {
-	char		url[128], *body = NULL;
-	long		status = 0, t0;
+	char url[128], *body = NULL;
+	long status = 0, t0;
 
 	/* database up: exact */
 	expect("+14155550111", "198.51.100.1", true, false, "ok");
@@ -72,14 +73,14 @@ test_outage_and_recovery(void **state)
 	assert_true(dbfx_metric(rl.http, "rate_limit_db_up") == 0);
 	/* liveness and readiness never wait for the database */
 	snprintf(url, sizeof(url), "%s/health", rl.http);
-	assert_int_equal(harness_http("GET", url, NULL, NULL, &status,
-	    &body), 0);
+	assert_int_equal(
+	    harness_http("GET", url, NULL, NULL, &status, &body), 0);
 	assert_int_equal(status, 200);
 	assert_non_null(strstr(body, "degraded"));
 	free(body);
 	snprintf(url, sizeof(url), "%s/ready", rl.http);
-	assert_int_equal(harness_http("GET", url, NULL, NULL, &status,
-	    NULL), 0);
+	assert_int_equal(
+	    harness_http("GET", url, NULL, NULL, &status, NULL), 0);
 	assert_int_equal(status, 200);
 
 	assert_int_equal(pgtest_cluster_restart(&cl), 0);
@@ -90,8 +91,10 @@ test_outage_and_recovery(void **state)
 	assert_true(dbfx_metric(rl.http, "rate_limit_degraded") == 0);
 	assert_true(dbfx_metric(rl.http, "rate_limit_db_up") == 1);
 	/* the three calls allowed from memory were written back */
-	assert_int_equal(dbfx_count(cl.dsn, "SELECT count(*) FROM "
-	    "rate_limit_hits WHERE scope = 'phone'"), 4);
+	assert_int_equal(dbfx_count(cl.dsn,
+	                     "SELECT count(*) FROM "
+	                     "rate_limit_hits WHERE scope = 'phone'"),
+	    4);
 	expect("+14155550111", "198.51.100.1", false, false, "phone_limit");
 	expect("+14155550222", "198.51.100.2", false, false, "phone_limit");
 	expect("+14155550333", "198.51.100.3", true, false, "ok");
@@ -100,33 +103,41 @@ test_outage_and_recovery(void **state)
 static int
 old_rows_gone(void *arg)
 {
-	long	n = -1;
+	long n = -1;
 
-	return (pgtest_query_int(cl.dsn, "SELECT count(*) FROM "
-	    "rate_limit_hits WHERE hit_at < now() - interval '1 hour'",
-	    &n) == 0 && n == 0);
+	return (pgtest_query_int(cl.dsn,
+	            "SELECT count(*) FROM "
+	            "rate_limit_hits WHERE hit_at < now() - interval '1 hour'",
+	            &n)
+	        == 0
+	    && n == 0);
 }
 
 static void
 test_cleanup_keeps_recent(void **state)
 {
-	static const char *const fast[] = { "RATE_LIMIT_CLEANUP_MS=200",
-		NULL };
-	long	recent;
+	static const char *const fast[]
+	    = { "RATE_LIMIT_CLEANUP_MS=200", NULL };
+	long recent;
 
 	recent = dbfx_count(cl.dsn, "SELECT count(*) FROM rate_limit_hits");
 	assert_true(recent >= 5);
-	assert_int_equal(pgtest_exec(cl.dsn, "INSERT INTO rate_limit_hits "
-	    "(scope, key_hash, hit_at) SELECT 'phone', md5(g::text) || "
-	    "md5(g::text), now() - interval '2 hours' "
-	    "FROM generate_series(1, 25000) g"), 0);
+	assert_int_equal(
+	    pgtest_exec(cl.dsn,
+	        "INSERT INTO rate_limit_hits "
+	        "(scope, key_hash, hit_at) SELECT 'phone', md5(g::text) || "
+	        "md5(g::text), now() - interval '2 hours' "
+	        "FROM generate_series(1, 25000) g"),
+	    0);
 	/* a second process with a fast janitor: batches of 10,000 */
 	dbfx_stop(&rl);
-	assert_int_equal(dbfx_start(&rl, "rate-limiter", "rl2", cl.dsn, NULL,
-	    fast), 0);
+	assert_int_equal(
+	    dbfx_start(&rl, "rate-limiter", "rl2", cl.dsn, NULL, fast), 0);
 	assert_int_equal(harness_wait_for(old_rows_gone, NULL, 10000), 0);
-	assert_int_equal(dbfx_count(cl.dsn, "SELECT count(*) FROM "
-	    "rate_limit_hits"), recent);
+	assert_int_equal(dbfx_count(cl.dsn,
+	                     "SELECT count(*) FROM "
+	                     "rate_limit_hits"),
+	    recent);
 }
 
 int

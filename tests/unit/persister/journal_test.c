@@ -21,9 +21,9 @@
 #include "../../../services/persister/persister.h"
 #include "log.h"
 
-#define HDR	16
+#define HDR 16
 
-static char	dir[64];
+static char dir[64];
 
 static int
 setup(void **state)
@@ -37,7 +37,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char	cmd[128];
+	char cmd[128];
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return (system(cmd) == 0 ? 0 : -1);
@@ -46,8 +46,8 @@ teardown(void **state)
 static off_t
 file_size(void)
 {
-	struct stat	st;
-	char		path[128];
+	struct stat st;
+	char        path[128];
 
 	snprintf(path, sizeof(path), "%s/journal", dir);
 	if (stat(path, &st) == -1)
@@ -58,13 +58,13 @@ file_size(void)
 static void
 append_n(struct journal *j, int from, int to)
 {
-	char	rec[32];
-	int	i;
+	char rec[32];
+	int  i;
 
 	for (i = from; i < to; i++) {
 		snprintf(rec, sizeof(rec), "record-%04d", i);
-		assert_int_equal(journal_append(j, rec, strlen(rec)),
-		    JOURNAL_OK);
+		assert_int_equal(
+		    journal_append(j, rec, strlen(rec)), JOURNAL_OK);
 	}
 }
 
@@ -72,10 +72,10 @@ append_n(struct journal *j, int from, int to)
 static off_t
 expect(struct journal *j, int i)
 {
-	char	want[32];
-	void	*buf;
-	size_t	 len;
-	off_t	 next;
+	char   want[32];
+	void  *buf;
+	size_t len;
+	off_t  next;
 
 	snprintf(want, sizeof(want), "record-%04d", i);
 	assert_int_equal(journal_peek(j, &buf, &len, &next), 1);
@@ -88,12 +88,12 @@ expect(struct journal *j, int i)
 static void
 test_append_replay_truncate(void **state)
 {
-	struct journal	j;
-	off_t		bytes, next;
-	long		recs;
-	void		*buf;
-	size_t		len;
-	int		i;
+	struct journal j;
+	off_t          bytes, next;
+	long           recs;
+	void          *buf;
+	size_t         len;
+	int            i;
 
 	assert_int_equal(journal_open(&j, dir, 1 << 20), 0);
 	assert_int_equal(journal_peek(&j, &buf, &len, &next), 0);
@@ -103,19 +103,19 @@ test_append_replay_truncate(void **state)
 	assert_int_equal(bytes, 10 * (HDR + 11));
 	for (i = 0; i < 5; i++) {
 		next = expect(&j, i);
-		expect(&j, i);		/* peek again: same record */
+		expect(&j, i); /* peek again: same record */
 		assert_int_equal(journal_consume(&j, next), 0);
 	}
 	journal_depth(&j, &bytes, &recs);
 	assert_int_equal(recs, 5);
-	assert_int_equal(file_size(), 10 * (HDR + 11));	/* not yet cut */
-	append_n(&j, 10, 12);		/* appends during replay */
+	assert_int_equal(file_size(), 10 * (HDR + 11)); /* not yet cut */
+	append_n(&j, 10, 12); /* appends during replay */
 	for (i = 5; i < 12; i++)
 		assert_int_equal(journal_consume(&j, expect(&j, i)), 0);
 	journal_depth(&j, &bytes, &recs);
 	assert_int_equal(recs, 0);
 	assert_int_equal(bytes, 0);
-	assert_int_equal(file_size(), 0);	/* all replayed: truncated */
+	assert_int_equal(file_size(), 0); /* all replayed: truncated */
 	append_n(&j, 20, 21);
 	assert_int_equal(journal_consume(&j, expect(&j, 20)), 0);
 	journal_close(&j);
@@ -124,10 +124,10 @@ test_append_replay_truncate(void **state)
 static void
 test_reopen_keeps_records(void **state)
 {
-	struct journal	j;
-	off_t		bytes;
-	long		recs;
-	int		i;
+	struct journal j;
+	off_t          bytes;
+	long           recs;
+	int            i;
 
 	assert_int_equal(journal_open(&j, dir, 1 << 20), 0);
 	append_n(&j, 0, 3);
@@ -146,11 +146,11 @@ test_reopen_keeps_records(void **state)
 static void
 torn(void (*damage)(int fd, off_t end))
 {
-	struct journal	j;
-	off_t		bytes, end;
-	long		recs;
-	char		path[128];
-	int		fd, i;
+	struct journal j;
+	off_t          bytes, end;
+	long           recs;
+	char           path[128];
+	int            fd, i;
 
 	assert_int_equal(journal_open(&j, dir, 1 << 20), 0);
 	append_n(&j, 0, 4);
@@ -188,7 +188,7 @@ cut_payload(int fd, off_t end)
 static void
 flip_payload(int fd, off_t end)
 {
-	char	c = 'X';
+	char c = 'X';
 
 	assert_int_equal(pwrite(fd, &c, 1, end + HDR + 2), 1);
 }
@@ -227,8 +227,8 @@ test_garbage_tail(void **state)
 static void
 test_bound(void **state)
 {
-	struct journal	j;
-	char		rec[100];
+	struct journal j;
+	char           rec[100];
 
 	memset(rec, 'r', sizeof(rec));
 	assert_int_equal(journal_open(&j, dir, 4 * (HDR + 100)), 0);
@@ -244,13 +244,13 @@ test_bound(void **state)
 static void
 test_second_process_refused(void **state)
 {
-	struct journal	j;
-	pid_t		pid;
-	int		st;
+	struct journal j;
+	pid_t          pid;
+	int            st;
 
 	assert_int_equal(journal_open(&j, dir, 1 << 20), 0);
 	if ((pid = fork()) == 0) {
-		struct journal	j2;
+		struct journal j2;
 
 		/* flock is per open file: another process is refused */
 		_exit(journal_open(&j2, dir, 1 << 20) == -1 ? 0 : 1);
@@ -266,21 +266,21 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_append_replay_truncate,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reopen_keeps_records,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_torn_header, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_torn_payload, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_payload, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_garbage_tail, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_append_replay_truncate, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_reopen_keeps_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_torn_header, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_torn_payload, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_corrupt_payload, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_garbage_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bound, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_second_process_refused,
-		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_second_process_refused, setup, teardown),
 	};
 
 	log_init("journal_test");

@@ -16,8 +16,8 @@
 #include "log.h"
 #include "../../../services/rate-limiter/rate-limiter.h"
 
-#define HOUR	(3600 * 1000LL)
-#define MIN15	(900 * 1000LL)
+#define HOUR (3600 * 1000LL)
+#define MIN15 (900 * 1000LL)
 
 static void
 keys_init(struct rl_key *k, const char *phone, const char *ip)
@@ -36,16 +36,16 @@ keys_init(struct rl_key *k, const char *phone, const char *ip)
 static void
 test_eval(void **state)
 {
-	struct rl_key	k = { .scope = "phone", .rule = { 2, 1000 } };
-	int64_t		hits[] = { 900, 500, 100 };
+	struct rl_key k = { .scope = "phone", .rule = { 2, 1000 } };
+	int64_t       hits[] = { 900, 500, 100 };
 
 	rl_eval(&k, hits, 3, 1000);
 	assert_int_equal(k.count, 3);
-	assert_int_equal(k.retry_ms, 500);	/* 500 + 1000 - 1000 */
-	rl_eval(&k, hits, 3, 1100);		/* 100 left the window */
+	assert_int_equal(k.retry_ms, 500); /* 500 + 1000 - 1000 */
+	rl_eval(&k, hits, 3, 1100); /* 100 left the window */
 	assert_int_equal(k.count, 2);
 	assert_int_equal(k.retry_ms, 400);
-	rl_eval(&k, hits, 3, 1500);		/* > now - window only */
+	rl_eval(&k, hits, 3, 1500); /* > now - window only */
 	assert_int_equal(k.count, 1);
 	assert_int_equal(k.retry_ms, 0);
 	rl_eval(&k, NULL, 0, 1500);
@@ -55,10 +55,10 @@ test_eval(void **state)
 static void
 test_phone_limit(void **state)
 {
-	struct window		*w = window_new(100);
-	struct rl_key		 k[2];
-	struct rl_verdict	 v;
-	int64_t			 t = 5 * HOUR;
+	struct window    *w = window_new(100);
+	struct rl_key     k[2];
+	struct rl_verdict v;
+	int64_t           t = 5 * HOUR;
 
 	keys_init(k, "aa", "ip1");
 	window_take(w, k, 2, t, false, &v);
@@ -77,7 +77,7 @@ test_phone_limit(void **state)
 	assert_true(v.allowed);
 	window_take(w, k, 2, t + HOUR + 10, false, &v);
 	assert_false(v.allowed);
-	assert_int_equal(v.retry_after_s, 1);	/* t+1000+HOUR - now, up */
+	assert_int_equal(v.retry_after_s, 1); /* t+1000+HOUR - now, up */
 	/* the IP saw 3 counted calls */
 	assert_int_equal(window_keys(w), 2);
 	window_free(w);
@@ -86,11 +86,11 @@ test_phone_limit(void **state)
 static void
 test_ip_limit_and_peek(void **state)
 {
-	struct window		*w = window_new(1000);
-	struct rl_key		 k[2];
-	struct rl_verdict	 v;
-	char			 phone[16];
-	int			 i;
+	struct window    *w = window_new(1000);
+	struct rl_key     k[2];
+	struct rl_verdict v;
+	char              phone[16];
+	int               i;
 
 	for (i = 0; i < 10; i++) {
 		snprintf(phone, sizeof(phone), "p%d", i);
@@ -104,12 +104,12 @@ test_ip_limit_and_peek(void **state)
 	assert_string_equal(v.reason, "ip_limit");
 	assert_int_equal(v.retry_after_s, 900);
 	keys_init(k, "p99", "ip2");
-	window_take(w, k, 2, 1000100, true, &v);	/* peek: not counted */
+	window_take(w, k, 2, 1000100, true, &v); /* peek: not counted */
 	assert_true(v.allowed);
 	assert_int_equal(v.remaining, 2);
 	window_take(w, k, 2, 1000100, true, &v);
 	assert_int_equal(v.remaining, 2);
-	window_take(w, k, 1, 1000100, false, &v);	/* phone key only */
+	window_take(w, k, 1, 1000100, false, &v); /* phone key only */
 	assert_int_equal(v.remaining, 1);
 	window_free(w);
 }
@@ -117,18 +117,18 @@ test_ip_limit_and_peek(void **state)
 static void
 test_record_and_prune(void **state)
 {
-	struct window		*w = window_new(100);
-	struct rl_key		 k[2];
-	struct rl_verdict	 v;
+	struct window    *w = window_new(100);
+	struct rl_key     k[2];
+	struct rl_verdict v;
 
 	keys_init(k, "bb", "ip9");
 	window_record(w, k, 2, 1000);
 	window_record(w, k, 2, 2000);
 	window_take(w, k, 2, 3000, false, &v);
-	assert_false(v.allowed);		/* the db allowed two */
-	window_prune(w, 2000 + MIN15, HOUR);	/* longest window: kept */
+	assert_false(v.allowed); /* the db allowed two */
+	window_prune(w, 2000 + MIN15, HOUR); /* longest window: kept */
 	assert_int_equal(window_keys(w), 2);
-	window_prune(w, 1999 + HOUR, HOUR);	/* the 1000 hit is gone */
+	window_prune(w, 1999 + HOUR, HOUR); /* the 1000 hit is gone */
 	assert_int_equal(window_keys(w), 2);
 	window_take(w, k, 1, 1999 + HOUR, true, &v);
 	assert_int_equal(k[0].count, 1);
@@ -140,11 +140,11 @@ test_record_and_prune(void **state)
 static void
 test_eviction(void **state)
 {
-	struct window		*w = window_new(50);
-	struct rl_key		 k[2];
-	struct rl_verdict	 v;
-	char			 phone[16];
-	int			 i;
+	struct window    *w = window_new(50);
+	struct rl_key     k[2];
+	struct rl_verdict v;
+	char              phone[16];
+	int               i;
 
 	for (i = 0; i < 500; i++) {
 		snprintf(phone, sizeof(phone), "e%d", i);
@@ -157,18 +157,18 @@ test_eviction(void **state)
 }
 
 struct race {
-	struct window	*w;
-	int		 allowed;
-	pthread_mutex_t	 lock;
+	struct window  *w;
+	int             allowed;
+	pthread_mutex_t lock;
 };
 
 static void *
 racer(void *arg)
 {
-	struct race		*r = arg;
-	struct rl_key		 k[2];
-	struct rl_verdict	 v;
-	int			 i;
+	struct race      *r = arg;
+	struct rl_key     k[2];
+	struct rl_verdict v;
+	int               i;
 
 	for (i = 0; i < 100; i++) {
 		keys_init(k, "hot", "iphot");
@@ -186,9 +186,9 @@ racer(void *arg)
 static void
 test_threads_exact(void **state)
 {
-	struct race	r = { .w = window_new(100) };
-	pthread_t	t[8];
-	int		i;
+	struct race r = { .w = window_new(100) };
+	pthread_t   t[8];
+	int         i;
 
 	pthread_mutex_init(&r.lock, NULL);
 	for (i = 0; i < 8; i++)
