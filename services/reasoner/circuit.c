@@ -75,15 +75,15 @@ tick(struct circuit *c, int64_t now)
 {
 	if (c->state == CIRCUIT_OPEN && now - c->opened_ms >= c->open_ms)
 		set_state(c, CIRCUIT_HALF_OPEN, now);
-	if (c->state == CIRCUIT_HALF_OPEN && c->probing &&
-	    now - c->probe_ms >= c->open_ms)
-		c->probing = false;	/* lost probe: allow another */
+	if (c->state == CIRCUIT_HALF_OPEN && c->probing
+	    && now - c->probe_ms >= c->open_ms)
+		c->probing = false; /* lost probe: allow another */
 }
 
 bool
 circuit_allow(struct circuit *c, int64_t now, bool *probe)
 {
-	bool	ok = false, pr = false;
+	bool ok = false, pr = false;
 
 	pthread_mutex_lock(&c->lock);
 	tick(c, now);
@@ -107,8 +107,8 @@ circuit_allow(struct circuit *c, int64_t now, bool *probe)
 }
 
 void
-circuit_report(struct circuit *c, int64_t now, bool probe,
-    enum circuit_result res)
+circuit_report(
+    struct circuit *c, int64_t now, bool probe, enum circuit_result res)
 {
 	pthread_mutex_lock(&c->lock);
 	tick(c, now);
@@ -130,7 +130,7 @@ circuit_report(struct circuit *c, int64_t now, bool probe,
 		if (++c->failures >= c->threshold)
 			set_state(c, CIRCUIT_OPEN, now);
 	}
- out:
+out:
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -17,27 +17,28 @@
 #include "reasoner.h"
 #include "xmalloc.h"
 
-static const char decision_system[] =
-    "You advise an AI voice agent that is in the middle of a live phone "
-    "call. The agent will read your answer aloud to the caller, word for "
-    "word. Answer in one or two short, natural spoken sentences. Plain "
-    "words only: no markdown, no lists, no headings, no emojis, no stage "
-    "directions, no quotation marks around the answer. If you are not "
-    "sure, give the safest short thing to say.";
+static const char decision_system[]
+    = "You advise an AI voice agent that is in the middle of a live phone "
+      "call. The agent will read your answer aloud to the caller, word for "
+      "word. Answer in one or two short, natural spoken sentences. Plain "
+      "words only: no markdown, no lists, no headings, no emojis, no stage "
+      "directions, no quotation marks around the answer. If you are not "
+      "sure, give the safest short thing to say.";
 
 static bool
 list_marker(const char *p, size_t *skip)
 {
-	size_t	n = 0;
+	size_t n = 0;
 
-	if ((*p == '-' || *p == '*' || *p == '+' || *p == '>' ||
-	    *p == '#') && (p[1] == ' ' || p[1] == '#')) {
+	if ((*p == '-' || *p == '*' || *p == '+' || *p == '>' || *p == '#')
+	    && (p[1] == ' ' || p[1] == '#')) {
 		*skip = 1;
 		return (true);
 	}
 	while (isdigit((unsigned char)p[n]))
 		n++;
-	if (n > 0 && n < 3 && (p[n] == '.' || p[n] == ')') && p[n + 1] == ' ') {
+	if (n > 0 && n < 3 && (p[n] == '.' || p[n] == ')')
+	    && p[n + 1] == ' ') {
 		*skip = n + 1;
 		return (true);
 	}
@@ -48,13 +49,13 @@ list_marker(const char *p, size_t *skip)
 static size_t
 bound(char *t, size_t len, size_t max)
 {
-	size_t	i, cut = 0;
+	size_t i, cut = 0;
 
 	if (len <= max)
 		return (len);
 	for (i = max; i > max / 3; i--)
-		if ((t[i - 1] == '.' || t[i - 1] == '!' || t[i - 1] == '?') &&
-		    t[i] == ' ') {
+		if ((t[i - 1] == '.' || t[i - 1] == '!' || t[i - 1] == '?')
+		    && t[i] == ' ') {
 			cut = i;
 			break;
 		}
@@ -64,7 +65,7 @@ bound(char *t, size_t len, size_t max)
 	if (cut == 0) {
 		cut = max;
 		while (cut > 0 && ((unsigned char)t[cut] & 0xc0) == 0x80)
-			cut--;	/* never split a UTF-8 sequence */
+			cut--; /* never split a UTF-8 sequence */
 	}
 	t[cut] = '\0';
 	return (cut);
@@ -73,8 +74,8 @@ bound(char *t, size_t len, size_t max)
 size_t
 decision_clean(char *t, size_t max)
 {
-	size_t	r = 0, w = 0, skip;
-	bool	line_start = true, space = false;
+	size_t r = 0, w = 0, skip;
+	bool   line_start = true, space = false;
 
 	while (t[r] != '\0') {
 		char c = t[r];
@@ -121,9 +122,9 @@ decision_free(struct decision *d)
 int
 decision_check(json_t *msg, void *out, char *why, size_t whylen)
 {
-	struct decision	*d = out;
-	const char	*stop = prompt_stop_reason(msg);
-	char		*text;
+	struct decision *d = out;
+	const char      *stop = prompt_stop_reason(msg);
+	char            *text;
 
 	if (strcmp(stop, "max_tokens") == 0) {
 		snprintf(why, whylen, "answer truncated (max_tokens)");
@@ -148,17 +149,18 @@ char *
 decision_body(const struct reasoner_cfg *c, const Bus__ReasonRequest *q,
     char *why, size_t whylen)
 {
-	char	*turns, *text, *body;
+	char *turns, *text, *body;
 
 	if (q->question[0] == '\0') {
 		snprintf(why, whylen, "question is empty");
 		return (NULL);
 	}
-	if ((turns = prompt_transcript(q->recent_turns, q->n_recent_turns,
-	    why, whylen)) == NULL)
+	if ((turns = prompt_transcript(
+	         q->recent_turns, q->n_recent_turns, why, whylen))
+	    == NULL)
 		return (NULL);
 	text = xasprintf("Call situation:\n%s\n\nRecent turns:\n%s\n"
-	    "Question from the voice agent:\n%s\n",
+	                 "Question from the voice agent:\n%s\n",
 	    q->situation[0] != '\0' ? q->situation : "(none given)",
 	    turns[0] != '\0' ? turns : "(none)\n", q->question);
 	body = prompt_body(c, c->decision_max_tokens, decision_system, text,
@@ -176,14 +178,14 @@ reply_cleanup(void *arg)
 }
 
 int
-decision_handle(struct worker *w, const Bus__ReasonRequest *q,
-    struct reply *rep)
+decision_handle(
+    struct worker *w, const Bus__ReasonRequest *q, struct reply *rep)
 {
-	struct reasoner_cfg	*c = &w->r->cfg;
-	struct decision		*d;
-	char			 why[200], *body;
-	long			 ms;
-	int			 rv;
+	struct reasoner_cfg *c = &w->r->cfg;
+	struct decision     *d;
+	char                 why[200], *body;
+	long                 ms;
+	int                  rv;
 
 	if ((body = decision_body(c, q, why, sizeof(why))) == NULL) {
 		log_warnx("bad ReasonRequest: %s", why);
@@ -199,13 +201,14 @@ decision_handle(struct worker *w, const Bus__ReasonRequest *q,
 	free(body);
 	if (rv == -1) {
 		free(d);
-		return (0);	/* exch_run put the error in rep */
+		return (0); /* exch_run put the error in rep */
 	}
-	rep->u.reason_decision = (Bus__ReasonDecision)BUS__REASON_DECISION__INIT;
+	rep->u.reason_decision
+	    = (Bus__ReasonDecision)BUS__REASON_DECISION__INIT;
 	rep->u.reason_decision.answer = d->answer;
 	rep->u.reason_decision.model = d->model;
-	reply_body(rep, BUS__ENVELOPE__BODY_REASON_DECISION,
-	    &rep->u.reason_decision);
+	reply_body(
+	    rep, BUS__ENVELOPE__BODY_REASON_DECISION, &rep->u.reason_decision);
 	rep->cleanup = reply_cleanup;
 	rep->cleanup_arg = d;
 	return (0);

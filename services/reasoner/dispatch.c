@@ -9,11 +9,20 @@
  * try again later (a summary), instead of waiting for a slot behind
  * requests that may each take seconds.  Worker threads.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "reasoner.h"
 #include "wire.h"
+#include "xmalloc.h"
+
+/* The handler's own cleanup, wrapped so we learn when the reply is out. */
+struct done {
+	struct reasoner *r;
+	void (*cleanup)(void *);
+	void *cleanup_arg;
+};
 
 static const char *
 result_name(const struct reply *rep)
@@ -34,13 +43,23 @@ result_name(const struct reply *rep)
 	}
 }
 
-int
-dispatch(struct svc *svc, const Bus__Envelope *env, struct reply *rep,
-    void *arg)
+/* Runs after svc has sent the reply: the request is over. */
+static void
+done_cb(void *arg)
 {
-	struct worker	*w = arg;
-	struct reasoner	*r = svc_arg(svc);
-	const char	*kind;
+	struct done *d = arg;
+
+	if (d->cleanup != NULL)
+		d->cleanup(d->cleanup_arg);
+	atomic_fetch_sub(&d->r->busy, 1);
+	free(d);
+}
+
+static void
+serve(struct svc *svc, struct reasoner *r, struct worker *w,
+    const Bus__Envelope *env, struct reply *rep)
+{
+	const char *kind;
 
 	switch (env->body_case) {
 	case BUS__ENVELOPE__BODY_REASON_REQUEST:
@@ -51,18 +70,19 @@ dispatch(struct svc *svc, const Bus__Envelope *env, struct reply *rep,
 		break;
 	default:
 		log_warnx("request of type %s is not ours; answered "
-		    "UNSUPPORTED", wire_type_name(env->body_case));
+		          "UNSUPPORTED",
+		    wire_type_name(env->body_case));
 		reply_error(rep, BUS__ERROR__CODE__UNSUPPORTED,
 		    "the reasoner does not handle %s",
 		    wire_type_name(env->body_case));
 		stats_request("other", "unsupported");
-		return (0);
+		return;
 	}
 	if (w == NULL || atomic_load(&r->stopping)) {
 		reply_error(rep, BUS__ERROR__CODE__UNAVAILABLE, "%s",
 		    w == NULL ? "worker has no HTTP client" : "shutting down");
 		stats_request(kind, result_name(rep));
-		return (0);
+		return;
 	}
 	if (atomic_fetch_add(&r->inflight, 1) >= r->cfg.max_inflight) {
 		atomic_fetch_sub(&r->inflight, 1);
@@ -72,7 +92,7 @@ dispatch(struct svc *svc, const Bus__Envelope *env, struct reply *rep,
 		    "reasoner at capacity (%ld in flight)",
 		    r->cfg.max_inflight);
 		stats_request(kind, result_name(rep));
-		return (0);
+		return;
 	}
 	stats_inflight(1);
 	svc_active_add(svc, 1);
@@ -84,5 +104,24 @@ dispatch(struct svc *svc, const Bus__Envelope *env, struct reply *rep,
 	stats_inflight(-1);
 	atomic_fetch_sub(&r->inflight, 1);
 	stats_request(kind, result_name(rep));
+}
+
+int
+dispatch(
+    struct svc *svc, const Bus__Envelope *env, struct reply *rep, void *arg)
+{
+	struct reasoner *r = svc_arg(svc);
+	struct done     *d = xcalloc(1, sizeof(*d));
+
+	/* busy counts requests until their reply is sent, so that
+	 * reasoner_stop() closes the socket only once the requests it woke
+	 * have been answered. */
+	atomic_fetch_add(&r->busy, 1);
+	serve(svc, r, arg, env, rep);
+	d->r = r;
+	d->cleanup = rep->cleanup;
+	d->cleanup_arg = rep->cleanup_arg;
+	rep->cleanup = done_cb;
+	rep->cleanup_arg = d;
 	return (0);
 }

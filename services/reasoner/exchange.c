@@ -14,7 +14,7 @@
  *
  * A retry waits retry_wait_ms() (retry-after honoured, else backoff with
  * jitter), at most REASONER_MAX_RETRIES times, and never when the wait
- * plus a minimal attempt would pass the deadline: then the caller gets
+ * plus a minimal attempt would pass the deadline: then the caller receives
  * the last failure at once rather than after the deadline.
  *
  * For the circuit, a 2xx is success (upstream is alive even if the model
@@ -28,18 +28,12 @@
 #include "log.h"
 #include "reasoner.h"
 
-enum outcome {
-	OUT_OK,
-	OUT_INVALID,
-	OUT_RETRYABLE,
-	OUT_FATAL,
-	OUT_CANCELLED
-};
+enum outcome { OUT_OK, OUT_INVALID, OUT_RETRYABLE, OUT_FATAL, OUT_CANCELLED };
 
 /* What the caller hears if this failure is the last. */
 struct failure {
 	Bus__Error__Code code;
-	char		 what[200];
+	char             what[200];
 };
 
 static const char *
@@ -47,15 +41,14 @@ error_type(json_t *msg)
 {
 	const char *t;
 
-	t = json_string_value(json_object_get(json_object_get(msg, "error"),
-	    "type"));
+	t = json_string_value(
+	    json_object_get(json_object_get(msg, "error"), "type"));
 	return (t != NULL ? t : "");
 }
 
 /* The status label for metrics: "529", "timeout", "connect", ... */
 static void
-status_label(const struct attempt *a, enum outcome o, char *buf,
-    size_t len)
+status_label(const struct attempt *a, enum outcome o, char *buf, size_t len)
 {
 	if (o == OUT_CANCELLED)
 		snprintf(buf, len, "cancelled");
@@ -70,10 +63,9 @@ status_label(const struct attempt *a, enum outcome o, char *buf,
 }
 
 static enum outcome
-classify(struct attempt *a, exch_check_fn check, void *out,
-    struct failure *f)
+classify(struct attempt *a, exch_check_fn check, void *out, struct failure *f)
 {
-	char	why[160];
+	char why[160];
 
 	if (a->cancelled) {
 		f->code = BUS__ERROR__CODE__UNAVAILABLE;
@@ -81,8 +73,9 @@ classify(struct attempt *a, exch_check_fn check, void *out,
 		return (OUT_CANCELLED);
 	}
 	if (a->cc != CURLE_OK) {
-		f->code = a->cc == CURLE_OPERATION_TIMEDOUT ?
-		    BUS__ERROR__CODE__TIMEOUT : BUS__ERROR__CODE__UNAVAILABLE;
+		f->code = a->cc == CURLE_OPERATION_TIMEDOUT
+		    ? BUS__ERROR__CODE__TIMEOUT
+		    : BUS__ERROR__CODE__UNAVAILABLE;
 		snprintf(f->what, sizeof(f->what), "anthropic unreachable: %s",
 		    curl_easy_strerror(a->cc));
 		return (OUT_RETRYABLE);
@@ -93,8 +86,8 @@ classify(struct attempt *a, exch_check_fn check, void *out,
 		else if (check(a->msg, out, why, sizeof(why)) == 0)
 			return (OUT_OK);
 		f->code = BUS__ERROR__CODE__UNAVAILABLE;
-		snprintf(f->what, sizeof(f->what), "invalid model output: %s",
-		    why);
+		snprintf(
+		    f->what, sizeof(f->what), "invalid model output: %s", why);
 		return (OUT_INVALID);
 	}
 	snprintf(f->what, sizeof(f->what), "anthropic answered %ld %s",
@@ -105,8 +98,9 @@ classify(struct attempt *a, exch_check_fn check, void *out,
 	}
 	/* Our credentials are wrong (try later, once fixed); or our request
 	 * is, which no retry by the caller will mend. */
-	f->code = a->status == 401 || a->status == 403 ?
-	    BUS__ERROR__CODE__UNAVAILABLE : BUS__ERROR__CODE__INTERNAL;
+	f->code = a->status == 401 || a->status == 403
+	    ? BUS__ERROR__CODE__UNAVAILABLE
+	    : BUS__ERROR__CODE__INTERNAL;
 	return (OUT_FATAL);
 }
 
@@ -119,27 +113,27 @@ circuit_result(const struct attempt *a, enum outcome o)
 		return (CIRCUIT_FAIL);
 	if (a->status >= 200 && a->status < 300)
 		return (CIRCUIT_OK);
-	if (a->status == 408 || a->status == 409 || a->status == 429 ||
-	    a->status >= 500)
+	if (a->status == 408 || a->status == 409 || a->status == 429
+	    || a->status >= 500)
 		return (CIRCUIT_FAIL);
 	return (CIRCUIT_NEUTRAL);
 }
 
 /* Sizes and ids only: never the prompt, the answer or the key. */
 static void
-log_attempt(const char *kind, int n, const struct attempt *a,
-    enum outcome o, const char *label, const char *what, size_t sent,
-    size_t got)
+log_attempt(const char *kind, int n, const struct attempt *a, enum outcome o,
+    const char *label, const char *what, size_t sent, size_t got)
 {
 	if (o == OUT_OK)
 		log_info("anthropic %s attempt %d: %s request_id=%s "
-		    "elapsed_ms=%.0f sent_bytes=%zu recv_bytes=%zu", kind, n,
-		    label, a->request_id, a->elapsed_s * 1000, sent, got);
+		         "elapsed_ms=%.0f sent_bytes=%zu recv_bytes=%zu",
+		    kind, n, label, a->request_id, a->elapsed_s * 1000, sent,
+		    got);
 	else
 		log_warnx("anthropic %s attempt %d: %s: %s request_id=%s "
-		    "elapsed_ms=%.0f sent_bytes=%zu recv_bytes=%zu", kind, n,
-		    label, what, a->request_id, a->elapsed_s * 1000, sent,
-		    got);
+		          "elapsed_ms=%.0f sent_bytes=%zu recv_bytes=%zu",
+		    kind, n, label, what, a->request_id, a->elapsed_s * 1000,
+		    sent, got);
 }
 
 /* One attempt; returns its outcome, f filled unless OUT_OK. */
@@ -148,9 +142,9 @@ attempt_once(struct worker *w, const char *kind, int n, const char *body,
     long left, exch_check_fn check, void *out, struct failure *f,
     struct attempt *a, char *label, size_t labellen)
 {
-	struct reasoner	*r = w->r;
-	enum outcome	 o;
-	bool		 probe;
+	struct reasoner *r = w->r;
+	enum outcome     o;
+	bool             probe;
 
 	memset(a, 0, sizeof(*a));
 	snprintf(label, labellen, "circuit_open");
@@ -161,8 +155,8 @@ attempt_once(struct worker *w, const char *kind, int n, const char *body,
 	}
 	upstream_post(w, body, left, a);
 	o = classify(a, check, out, f);
-	circuit_report(&r->circuit, reasoner_now_ms(), probe,
-	    circuit_result(a, o));
+	circuit_report(
+	    &r->circuit, reasoner_now_ms(), probe, circuit_result(a, o));
 	status_label(a, o, label, labellen);
 	if (o != OUT_CANCELLED)
 		stats_upstream(kind, label, a->elapsed_s);
@@ -184,14 +178,14 @@ int
 exch_run(struct worker *w, const char *kind, const char *body,
     int64_t deadline, exch_check_fn check, void *out, struct reply *rep)
 {
-	struct reasoner	*r = w->r;
-	struct failure	 f = { BUS__ERROR__CODE__TIMEOUT, "deadline passed" };
-	struct attempt	 a;
-	enum outcome	 o;
-	int64_t		 left;
-	long		 wait;
-	char		 label[32];
-	int		 n;
+	struct reasoner *r = w->r;
+	struct failure   f = { BUS__ERROR__CODE__TIMEOUT, "deadline passed" };
+	struct attempt   a;
+	enum outcome     o;
+	int64_t          left;
+	long             wait;
+	char             label[32];
+	int              n;
 
 	for (n = 0;; n++) {
 		left = deadline - reasoner_now_ms();
@@ -210,16 +204,20 @@ exch_run(struct worker *w, const char *kind, const char *body,
 			return (fail(rep, &f));
 		if (n >= r->cfg.max_retries)
 			return (fail(rep, &f));
-		if (circuit_get(&r->circuit, reasoner_now_ms()) ==
-		    CIRCUIT_OPEN) {
+		if (circuit_get(&r->circuit, reasoner_now_ms())
+		    == CIRCUIT_OPEN) {
 			/* no point waiting for an attempt it will refuse */
-			snprintf(f.what, sizeof(f.what), "anthropic circuit "
+			snprintf(f.what, sizeof(f.what),
+			    "anthropic circuit "
 			    "open");
 			return (fail(rep, &f));
 		}
-		if (reasoner_now_ms() + wait + EXCH_MIN_ATTEMPT_MS > deadline) {
-			log_warnx("anthropic %s: no retry, a %ld ms wait would "
-			    "pass the deadline", kind, wait);
+		if (reasoner_now_ms() + wait + EXCH_MIN_ATTEMPT_MS
+		    > deadline) {
+			log_warnx(
+			    "anthropic %s: no retry, a %ld ms wait would "
+			    "pass the deadline",
+			    kind, wait);
 			return (fail(rep, &f));
 		}
 		stats_retry(label);

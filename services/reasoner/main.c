@@ -19,29 +19,33 @@
 int
 main(int argc, char *argv[])
 {
-	struct reasoner	 r = { 0 };
-	sigset_t	 sigs;
-	int		 rv;
+	struct reasoner r = { 0 };
+	sigset_t        sigs;
+	int             rv;
 
 	log_init(REASONER_NAME);
 	if ((rv = cfg_main(argc, argv, REASONER_NAME,
-	    "Anthropic Messages API: in-call decisions and summaries",
-	    reasoner_cfg_opts, &r.cfg)) != -1)
+	         "Anthropic Messages API: in-call decisions and summaries",
+	         reasoner_cfg_opts, &r.cfg))
+	    != -1) {
+		cfg_free(reasoner_cfg_opts, &r.cfg); /* NULL-safe fields */
 		return (rv);
+	}
 	if (log_set_level(r.cfg.log_level) == -1)
-		log_warnx("LOG_LEVEL=%s: unknown, using info",
-		    r.cfg.log_level);
+		log_warnx(
+		    "LOG_LEVEL=%s: unknown, using info", r.cfg.log_level);
 	if (config_check(&r.cfg) == -1) {
 		log_errorx("configuration has errors; see the lines above");
+		cfg_free(reasoner_cfg_opts, &r.cfg);
 		return (EX_CONFIG);
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("curl_global_init failed");
 	stats_init();
-	sig_block(&sigs);		/* before the first thread exists */
+	sig_block(&sigs); /* before the first thread exists */
 	if (reasoner_start(&r) == -1)
 		fatalx("startup failed");
-	log_info("ready");		/* the test harness waits for this */
+	log_info("ready"); /* the test harness waits for this */
 	(void)sig_wait(&sigs);
 	log_info("shutting down");
 	sig_watchdog(r.cfg.shutdown_timeout_ms);

@@ -30,17 +30,19 @@ speaker(const char *role)
 char *
 prompt_transcript(Bus__Turn **turns, size_t n, char *why, size_t whylen)
 {
-	const char	*who;
-	char		*text, *line;
-	size_t		 i, len = 0, cap = 256, add;
+	const char *who;
+	char       *text, *line;
+	size_t      i, len = 0, cap = 256, add;
 
 	text = xmalloc(cap);
 	text[0] = '\0';
 	for (i = 0; i < n; i++) {
-		if (turns[i] == NULL || (who = speaker(turns[i]->role)) ==
-		    NULL) {
-			snprintf(why, whylen, "turn %zu: role must be "
-			    "\"assistant\" or \"user\"", i);
+		if (turns[i] == NULL
+		    || (who = speaker(turns[i]->role)) == NULL) {
+			snprintf(why, whylen,
+			    "turn %zu: role must be "
+			    "\"assistant\" or \"user\"",
+			    i);
 			free(text);
 			return (NULL);
 		}
@@ -60,21 +62,20 @@ prompt_transcript(Bus__Turn **turns, size_t n, char *why, size_t whylen)
 }
 
 char *
-prompt_body(const struct reasoner_cfg *c, long max_tokens,
-    const char *system, const char *text, json_t *extra, char *why,
-    size_t whylen)
+prompt_body(const struct reasoner_cfg *c, long max_tokens, const char *system,
+    const char *text, json_t *extra, char *why, size_t whylen)
 {
-	json_t	*req, *content;
-	char	*body;
+	json_t *req, *content;
+	char   *body;
 
 	if ((content = json_string(text)) == NULL) {
 		snprintf(why, whylen, "text is not valid UTF-8");
 		return (NULL);
 	}
-	req = json_pack("{s:s, s:I, s:s, s:f, s:[{s:s, s:o}]}",
-	    "model", c->model, "max_tokens", (json_int_t)max_tokens,
-	    "system", system, "temperature", 0.2,
-	    "messages", "role", "user", "content", content);
+	req = json_pack("{s:s, s:I, s:s, s:f, s:[{s:s, s:o}]}", "model",
+	    c->model, "max_tokens", (json_int_t)max_tokens, "system", system,
+	    "temperature", 0.2, "messages", "role", "user", "content",
+	    content);
 	if (req == NULL) {
 		snprintf(why, whylen, "cannot build the request");
 		return (NULL);
@@ -88,9 +89,10 @@ prompt_body(const struct reasoner_cfg *c, long max_tokens,
 		return (NULL);
 	}
 	if ((long)strlen(body) > c->max_input_bytes) {
-		snprintf(why, whylen, "request of %zu bytes is over "
-		    "REASONER_MAX_INPUT_BYTES (%ld)", strlen(body),
-		    c->max_input_bytes);
+		snprintf(why, whylen,
+		    "request of %zu bytes is over "
+		    "REASONER_MAX_INPUT_BYTES (%ld)",
+		    strlen(body), c->max_input_bytes);
 		free(body);
 		return (NULL);
 	}
@@ -100,17 +102,18 @@ prompt_body(const struct reasoner_cfg *c, long max_tokens,
 char *
 prompt_text_of(json_t *msg)
 {
-	json_t		*blk;
-	const char	*t, *type;
-	char		*out, *next;
-	size_t		 i;
+	json_t     *blk;
+	const char *t, *type;
+	char       *out, *next;
+	size_t      i;
 
 	out = xstrdup("");
-	json_array_foreach(json_object_get(msg, "content"), i, blk) {
+	json_array_foreach(json_object_get(msg, "content"), i, blk)
+	{
 		type = json_string_value(json_object_get(blk, "type"));
 		t = json_string_value(json_object_get(blk, "text"));
 		if (type == NULL || strcmp(type, "text") != 0 || t == NULL)
-			continue;	/* other block types are ignored */
+			continue; /* other block types are ignored */
 		next = xasprintf("%s%s%s", out, *out != '\0' ? " " : "", t);
 		free(out);
 		out = next;

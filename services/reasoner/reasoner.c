@@ -18,10 +18,13 @@
 #include "reasoner.h"
 #include "xmalloc.h"
 
+/* Longest wait for woken requests to be answered before closing. */
+#define STOP_DRAIN_MS 2000
+
 int64_t
 reasoner_now_ms(void)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
@@ -30,8 +33,8 @@ reasoner_now_ms(void)
 int
 reasoner_sleep(struct reasoner *r, long ms)
 {
-	struct timespec	until;
-	int		rv = 0;
+	struct timespec until;
+	int             rv = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += ms / 1000;
@@ -43,7 +46,7 @@ reasoner_sleep(struct reasoner *r, long ms)
 	pthread_mutex_lock(&r->lock);
 	while (!atomic_load(&r->stopping)) {
 		if (pthread_cond_timedwait(&r->wake, &r->lock, &until) != 0)
-			break;		/* ETIMEDOUT */
+			break; /* ETIMEDOUT */
 	}
 	if (atomic_load(&r->stopping))
 		rv = -1;
@@ -55,14 +58,14 @@ reasoner_sleep(struct reasoner *r, long ms)
 static void *
 worker_init(struct svc *svc, int n)
 {
-	struct reasoner	*r = svc_arg(svc);
-	struct worker	*w = xcalloc(1, sizeof(*w));
+	struct reasoner *r = svc_arg(svc);
+	struct worker   *w = xcalloc(1, sizeof(*w));
 
 	w->r = r;
 	w->seed = (unsigned int)(time(NULL) ^ getpid() ^ (n * 2654435761u));
 	if (upstream_init(w, &r->cfg) == -1) {
 		free(w);
-		return (NULL);	/* dispatch answers UNAVAILABLE */
+		return (NULL); /* dispatch answers UNAVAILABLE */
 	}
 	pthread_mutex_lock(&r->lock);
 	w->next = r->workers;
@@ -75,7 +78,7 @@ worker_init(struct svc *svc, int n)
 static void
 worker_fini(void *arg)
 {
-	struct worker	*w = arg, **pp;
+	struct worker *w = arg, **pp;
 
 	if (w == NULL)
 		return;
@@ -93,8 +96,8 @@ worker_fini(void *arg)
 int
 reasoner_start(struct reasoner *r)
 {
-	struct svc_conf		sc = { 0 };
-	pthread_condattr_t	ca;
+	struct svc_conf    sc = { 0 };
+	pthread_condattr_t ca;
 
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -103,8 +106,9 @@ reasoner_start(struct reasoner *r)
 	pthread_condattr_destroy(&ca);
 	atomic_init(&r->inflight, 0);
 	atomic_init(&r->stopping, 0);
-	circuit_init(&r->circuit, (int)r->cfg.circuit_failures,
-	    r->cfg.circuit_open_ms);
+	atomic_init(&r->busy, 0);
+	circuit_init(
+	    &r->circuit, (int)r->cfg.circuit_failures, r->cfg.circuit_open_ms);
 	r->circuit.on_change = stats_circuit;
 	sc.name = REASONER_NAME;
 	sc.about = "Anthropic Messages API: in-call decisions and summaries";
@@ -119,15 +123,17 @@ reasoner_start(struct reasoner *r)
 	if (svc_start(&r->svc, &sc) == -1)
 		return (-1);
 	log_info("listening on %s, %ld workers, at most %ld in flight, "
-	    "model %s at %s", r->cfg.listen_url, r->cfg.workers,
-	    r->cfg.max_inflight, r->cfg.model, r->cfg.base_url);
+	         "model %s at %s",
+	    r->cfg.listen_url, r->cfg.workers, r->cfg.max_inflight,
+	    r->cfg.model, r->cfg.base_url);
 	return (0);
 }
 
 void
 reasoner_stop(struct reasoner *r)
 {
-	struct worker	*w;
+	struct worker *w;
+	int            i;
 
 	pthread_mutex_lock(&r->lock);
 	atomic_store(&r->stopping, 1);
@@ -135,6 +141,11 @@ reasoner_stop(struct reasoner *r)
 	for (w = r->workers; w != NULL; w = w->next)
 		upstream_wake(w);
 	pthread_mutex_unlock(&r->lock);
+	/* Let the woken requests send their "shutting down" replies before
+	 * the socket closes under them (nng 1.5.2 can abort when a context
+	 * sends while its socket is being closed). */
+	for (i = 0; atomic_load(&r->busy) > 0 && i < STOP_DRAIN_MS; i += 5)
+		usleep(5000);
 	svc_stop(r->svc);
 	r->svc = NULL;
 	circuit_fini(&r->circuit);

@@ -21,9 +21,9 @@
 
 #include "reasoner.h"
 
-#define RETRY_INITIAL_S		0.5
-#define RETRY_MAX_S		8.0
-#define RETRY_AFTER_MAX_S	60.0
+#define RETRY_INITIAL_S 0.5
+#define RETRY_MAX_S 8.0
+#define RETRY_AFTER_MAX_S 60.0
 
 bool
 retry_status(long status, const char *should_retry)
@@ -44,8 +44,8 @@ retry_status(long status, const char *should_retry)
 static int
 parse_number(const char *s, double *out)
 {
-	char	*end;
-	double	 v;
+	char  *end;
+	double v;
 
 	while (isspace((unsigned char)*s))
 		s++;
@@ -73,8 +73,8 @@ in_range(double s)
 double
 retry_after(const char *after_ms, const char *after, time_t now)
 {
-	double	v;
-	time_t	when;
+	double v;
+	time_t when;
 
 	if (after_ms != NULL && parse_number(after_ms, &v) == 0)
 		return (in_range(v / 1000.0));
@@ -93,12 +93,12 @@ retry_after(const char *after_ms, const char *after, time_t now)
 double
 retry_backoff(int attempt, double u)
 {
-	double	s;
+	double s;
 
 	if (attempt < 0)
 		attempt = 0;
 	if (attempt > 30)
-		attempt = 30;	/* 2^30 is far past the cap already */
+		attempt = 30; /* 2^30 is far past the cap already */
 	s = RETRY_INITIAL_S * ldexp(1.0, attempt);
 	if (s > RETRY_MAX_S)
 		s = RETRY_MAX_S;
@@ -108,10 +108,10 @@ retry_backoff(int attempt, double u)
 }
 
 long
-retry_wait_ms(int attempt, const char *after_ms, const char *after,
-    time_t now, double u)
+retry_wait_ms(
+    int attempt, const char *after_ms, const char *after, time_t now, double u)
 {
-	double	s;
+	double s;
 
 	if ((s = retry_after(after_ms, after, now)) < 0.0)
 		s = retry_backoff(attempt, u);

@@ -16,17 +16,17 @@
 #include "metrics.h"
 #include "reasoner.h"
 
-static struct metric_family	*fam_requests, *fam_upstream, *fam_retries;
-static struct metric_family	*fam_latency, *fam_transitions;
-static struct metric		*m_inflight, *m_circuit;
+static struct metric_family *fam_requests, *fam_upstream, *fam_retries;
+static struct metric_family *fam_latency, *fam_transitions;
+static struct metric        *m_inflight, *m_circuit;
 
 void
 stats_init(void)
 {
-	static const double bounds[] = { 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8,
-	    15, 30, 60 };
+	static const double bounds[]
+	    = { 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60 };
 	static const char *const kinds[] = { "decision", "summary" };
-	size_t	i;
+	size_t                   i;
 
 	fam_requests = metrics_counter("reasoner_requests_total",
 	    "Requests answered, by kind and result", "kind,result");
@@ -34,13 +34,11 @@ stats_init(void)
 	    "HTTP attempts to the Messages API, by kind and status",
 	    "kind,status");
 	fam_retries = metrics_counter("reasoner_retries_total",
-	    "Attempts retried, by the status that caused the retry",
-	    "status");
+	    "Attempts retried, by the status that caused the retry", "status");
 	fam_latency = metrics_histogram("reasoner_upstream_latency_seconds",
-	    "Duration of one HTTP attempt to the Messages API", "kind",
-	    bounds, sizeof(bounds) / sizeof(bounds[0]));
-	fam_transitions = metrics_counter(
-	    "reasoner_circuit_transitions_total",
+	    "Duration of one HTTP attempt to the Messages API", "kind", bounds,
+	    sizeof(bounds) / sizeof(bounds[0]));
+	fam_transitions = metrics_counter("reasoner_circuit_transitions_total",
 	    "Circuit breaker state changes, by new state", "to");
 	m_inflight = metrics_gauge1("reasoner_inflight",
 	    "Requests in progress past the concurrency cap check");

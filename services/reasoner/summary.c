@@ -22,29 +22,29 @@
 #include "xmalloc.h"
 
 /* Longest text we accept in any one field of the tool input. */
-#define SUMMARY_FIELD_MAX	8000
+#define SUMMARY_FIELD_MAX 8000
 
-static const char *const outcomes[] = { "goal_achieved",
-	"callback_requested", "not_interested", "voicemail", "no_answer",
-	"wrong_number", "failed", "other", NULL };
+static const char *const outcomes[]
+    = { "goal_achieved", "callback_requested", "not_interested", "voicemail",
+	      "no_answer", "wrong_number", "failed", "other", NULL };
 static const char *const levels[] = { "high", "medium", "low", NULL };
 /* The keys kept in appointment and quote objects, with their types. */
 static const char *const appt_keys[] = { "date", "time", "notes", NULL };
 static const char *const quote_keys[] = { "currency", "details", NULL };
 
-static const char summary_system[] =
-    "You summarise phone calls that an AI voice agent made or answered "
-    "for a business. Record the result by calling the record_call_summary "
-    "tool exactly once. Base every field only on the transcript and the "
-    "facts given. Use null for appointment and quote unless the caller "
-    "agreed to one. If nobody spoke, choose no_answer or voicemail as the "
-    "facts show. Keep the summary to two or three sentences.";
+static const char summary_system[]
+    = "You summarise phone calls that an AI voice agent made or answered "
+      "for a business. Record the result by calling the record_call_summary "
+      "tool exactly once. Base every field only on the transcript and the "
+      "facts given. Use null for appointment and quote unless the caller "
+      "agreed to one. If nobody spoke, choose no_answer or voicemail as the "
+      "facts show. Keep the summary to two or three sentences.";
 
 static json_t *
 enum_schema(const char *const *values, const char *desc)
 {
-	json_t	*en = json_array();
-	size_t	 i;
+	json_t *en = json_array();
+	size_t  i;
 
 	for (i = 0; values[i] != NULL; i++)
 		json_array_append_new(en, json_string(values[i]));
@@ -55,26 +55,25 @@ enum_schema(const char *const *values, const char *desc)
 json_t *
 summary_tool(void)
 {
-	json_t	*props, *schema;
+	json_t *props, *schema;
 
-	props = json_pack("{s:o, s:o, s:{s:s, s:s}, s:{s:[s,s], s:s, s:{"
+	props = json_pack(
+	    "{s:o, s:o, s:{s:s, s:s}, s:{s:[s,s], s:s, s:{"
 	    "s:{s:s}, s:{s:s}, s:{s:s}}}, s:{s:[s,s], s:s, s:{s:{s:s}, "
 	    "s:{s:s}, s:{s:s}}}, s:{s:s, s:s}}",
 	    "outcome", enum_schema(outcomes, "How the call ended"),
-	    "interest_level", enum_schema(levels,
-	    "The caller's interest in the offer"),
+	    "interest_level",
+	    enum_schema(levels, "The caller's interest in the offer"),
 	    "next_action", "type", "string", "description",
-	    "What the business should do next, one sentence",
-	    "appointment", "type", "object", "null", "description",
-	    "The appointment agreed on the call, or null",
-	    "properties", "date", "type", "string", "time", "type", "string",
-	    "notes", "type", "string",
-	    "quote", "type", "object", "null", "description",
-	    "The price quoted or asked for on the call, or null",
-	    "properties", "amount", "type", "number", "currency", "type",
-	    "string", "details", "type", "string",
-	    "summary", "type", "string", "description",
-	    "Two or three sentences on what happened");
+	    "What the business should do next, one sentence", "appointment",
+	    "type", "object", "null", "description",
+	    "The appointment agreed on the call, or null", "properties",
+	    "date", "type", "string", "time", "type", "string", "notes",
+	    "type", "string", "quote", "type", "object", "null", "description",
+	    "The price quoted or asked for on the call, or null", "properties",
+	    "amount", "type", "number", "currency", "type", "string",
+	    "details", "type", "string", "summary", "type", "string",
+	    "description", "Two or three sentences on what happened");
 	if (props == NULL)
 		fatalx("summary tool schema does not build");
 	schema = json_pack("{s:s, s:o, s:[s,s,s,s], s:b}", "type", "object",
@@ -88,7 +87,7 @@ summary_tool(void)
 static bool
 in_list(const char *s, const char *const *list)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; list[i] != NULL; i++)
 		if (strcmp(s, list[i]) == 0)
@@ -101,8 +100,8 @@ static const char *
 string_field(json_t *obj, const char *key, bool required,
     const char *const *list, char *why, size_t whylen)
 {
-	json_t		*v = json_object_get(obj, key);
-	const char	*s;
+	json_t     *v = json_object_get(obj, key);
+	const char *s;
 
 	if (v == NULL || json_is_null(v)) {
 		if (required)
@@ -135,9 +134,9 @@ static int
 detail_field(json_t *in, const char *key, const char *const *keys,
     json_t **outp, char *why, size_t whylen)
 {
-	json_t		*v = json_object_get(in, key), *out, *amt;
-	const char	*s;
-	size_t		 i;
+	json_t     *v = json_object_get(in, key), *out, *amt;
+	const char *s;
+	size_t      i;
 
 	if (v == NULL || json_is_null(v)) {
 		*outp = json_null();
@@ -148,11 +147,12 @@ detail_field(json_t *in, const char *key, const char *const *keys,
 		return (-1);
 	}
 	out = json_object();
-	if (strcmp(key, "quote") == 0 &&
-	    (amt = json_object_get(v, "amount")) != NULL &&
-	    !json_is_null(amt)) {
+	if (strcmp(key, "quote") == 0
+	    && (amt = json_object_get(v, "amount")) != NULL
+	    && !json_is_null(amt)) {
 		if (!json_is_number(amt) || json_number_value(amt) < 0) {
-			snprintf(why, whylen, "quote.amount: not a number "
+			snprintf(why, whylen,
+			    "quote.amount: not a number "
 			    ">= 0");
 			json_decref(out);
 			return (-1);
@@ -160,8 +160,8 @@ detail_field(json_t *in, const char *key, const char *const *keys,
 		json_object_set(out, "amount", amt);
 	}
 	for (i = 0; keys[i] != NULL; i++) {
-		if ((s = string_field(v, keys[i], false, NULL, why,
-		    whylen)) == NULL) {
+		if ((s = string_field(v, keys[i], false, NULL, why, whylen))
+		    == NULL) {
 			json_decref(out);
 			return (-1);
 		}
@@ -179,7 +179,7 @@ detail_field(json_t *in, const char *key, const char *const *keys,
 static char *
 dump_or_empty(json_t *v)
 {
-	char	*s;
+	char *s;
 
 	if (json_is_null(v))
 		return (xstrdup(""));
@@ -191,29 +191,32 @@ dump_or_empty(json_t *v)
 int
 summary_validate(json_t *in, struct summary *s, char *why, size_t whylen)
 {
-	const char	*outcome, *level, *next, *text;
-	json_t		*appt = NULL, *quote = NULL, *all;
-	char		*json;
+	const char *outcome, *level, *next, *text;
+	json_t     *appt = NULL, *quote = NULL, *all;
+	char       *json;
 
 	if (!json_is_object(in)) {
 		snprintf(why, whylen, "tool input is not an object");
 		return (-1);
 	}
-	if ((outcome = string_field(in, "outcome", true, outcomes, why,
-	    whylen)) == NULL ||
-	    (level = string_field(in, "interest_level", true, levels, why,
-	    whylen)) == NULL ||
-	    (next = string_field(in, "next_action", true, NULL, why,
-	    whylen)) == NULL ||
-	    (text = string_field(in, "summary", true, NULL, why,
-	    whylen)) == NULL)
+	if ((outcome
+	        = string_field(in, "outcome", true, outcomes, why, whylen))
+	        == NULL
+	    || (level = string_field(
+	            in, "interest_level", true, levels, why, whylen))
+	        == NULL
+	    || (next
+	           = string_field(in, "next_action", true, NULL, why, whylen))
+	        == NULL
+	    || (text = string_field(in, "summary", true, NULL, why, whylen))
+	        == NULL)
 		return (-1);
 	if (*text == '\0') {
 		snprintf(why, whylen, "summary: empty");
 		return (-1);
 	}
-	if (detail_field(in, "appointment", appt_keys, &appt, why,
-	    whylen) == -1)
+	if (detail_field(in, "appointment", appt_keys, &appt, why, whylen)
+	    == -1)
 		return (-1);
 	if (detail_field(in, "quote", quote_keys, &quote, why, whylen) == -1) {
 		json_decref(appt);
@@ -222,8 +225,9 @@ summary_validate(json_t *in, struct summary *s, char *why, size_t whylen)
 	all = json_pack("{s:s, s:s, s:s, s:O, s:O, s:s}", "outcome", outcome,
 	    "interest_level", level, "next_action", next, "appointment", appt,
 	    "quote", quote, "summary", text);
-	if (all == NULL || (json = json_dumps(all, JSON_COMPACT |
-	    JSON_PRESERVE_ORDER)) == NULL)
+	if (all == NULL
+	    || (json = json_dumps(all, JSON_COMPACT | JSON_PRESERVE_ORDER))
+	        == NULL)
 		fatalx("summary: cannot serialise a validated object");
 	json_decref(all);
 	s->outcome = xstrdup(outcome);
@@ -255,20 +259,21 @@ summary_free(struct summary *s)
 int
 summary_check(json_t *msg, void *out, char *why, size_t whylen)
 {
-	struct summary	 s = { 0 };
-	json_t		*blk, *input = NULL;
-	const char	*type, *name;
-	size_t		 i;
+	struct summary s = { 0 };
+	json_t        *blk, *input = NULL;
+	const char    *type, *name;
+	size_t         i;
 
 	if (strcmp(prompt_stop_reason(msg), "max_tokens") == 0) {
 		snprintf(why, whylen, "truncated (max_tokens)");
 		return (-1);
 	}
-	json_array_foreach(json_object_get(msg, "content"), i, blk) {
+	json_array_foreach(json_object_get(msg, "content"), i, blk)
+	{
 		type = json_string_value(json_object_get(blk, "type"));
 		name = json_string_value(json_object_get(blk, "name"));
-		if (type != NULL && strcmp(type, "tool_use") == 0 &&
-		    name != NULL && strcmp(name, SUMMARY_TOOL) == 0) {
+		if (type != NULL && strcmp(type, "tool_use") == 0
+		    && name != NULL && strcmp(name, SUMMARY_TOOL) == 0) {
 			input = json_object_get(blk, "input");
 			break;
 		}
@@ -288,18 +293,18 @@ char *
 summary_body(const struct reasoner_cfg *c, const Bus__SummarizeRequest *q,
     char *why, size_t whylen)
 {
-	json_t	*extra;
-	char	*turns, *text, *body;
+	json_t *extra;
+	char   *turns, *text, *body;
 
-	if ((turns = prompt_transcript(q->turns, q->n_turns, why,
-	    whylen)) == NULL)
+	if ((turns = prompt_transcript(q->turns, q->n_turns, why, whylen))
+	    == NULL)
 		return (NULL);
-	text = xasprintf("Call objective:\n%s\n\nAnswering machine "
+	text = xasprintf(
+	    "Call objective:\n%s\n\nAnswering machine "
 	    "detection: %s\nCall duration: %u seconds\n\nTranscript:\n%s",
 	    q->objective[0] != '\0' ? q->objective : "(none given)",
 	    q->answered_by[0] != '\0' ? q->answered_by : "(none)",
-	    q->duration_s, turns[0] != '\0' ? turns :
-	    "(nobody spoke)\n");
+	    q->duration_s, turns[0] != '\0' ? turns : "(nobody spoke)\n");
 	extra = json_pack("{s:[o], s:{s:s, s:s}}", "tools", summary_tool(),
 	    "tool_choice", "type", "tool", "name", SUMMARY_TOOL);
 	body = prompt_body(c, c->summary_max_tokens, summary_system, text,
@@ -318,14 +323,14 @@ reply_cleanup(void *arg)
 }
 
 int
-summary_handle(struct worker *w, const Bus__SummarizeRequest *q,
-    struct reply *rep)
+summary_handle(
+    struct worker *w, const Bus__SummarizeRequest *q, struct reply *rep)
 {
-	struct reasoner_cfg	*c = &w->r->cfg;
-	Bus__Summary		*out = &rep->u.summary;
-	struct summary		*s;
-	char			 why[200], *body;
-	int			 rv;
+	struct reasoner_cfg *c = &w->r->cfg;
+	Bus__Summary        *out = &rep->u.summary;
+	struct summary      *s;
+	char                 why[200], *body;
+	int                  rv;
 
 	if ((body = summary_body(c, q, why, sizeof(why))) == NULL) {
 		log_warnx("bad SummarizeRequest: %s", why);
@@ -333,12 +338,12 @@ summary_handle(struct worker *w, const Bus__SummarizeRequest *q,
 		return (0);
 	}
 	s = xcalloc(1, sizeof(*s));
-	rv = exch_run(w, "summary", body, reasoner_now_ms() +
-	    c->summary_timeout_ms, summary_check, s, rep);
+	rv = exch_run(w, "summary", body,
+	    reasoner_now_ms() + c->summary_timeout_ms, summary_check, s, rep);
 	free(body);
 	if (rv == -1) {
 		free(s);
-		return (0);	/* exch_run put the error in rep */
+		return (0); /* exch_run put the error in rep */
 	}
 	log_info("summary: outcome=%s interest=%s json_bytes=%zu", s->outcome,
 	    s->interest_level, strlen(s->json));

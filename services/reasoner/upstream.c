@@ -24,16 +24,16 @@
 #include "xmalloc.h"
 
 /* Larger answers are cut off and treated as a transport error. */
-#define UPSTREAM_MAX_BODY	(4 * 1024 * 1024)
+#define UPSTREAM_MAX_BODY (4 * 1024 * 1024)
 
 static size_t
 write_cb(char *data, size_t size, size_t n, void *arg)
 {
-	struct worker	*w = arg;
-	size_t		 len = size * n;
+	struct worker *w = arg;
+	size_t         len = size * n;
 
 	if (w->len + len > UPSTREAM_MAX_BODY)
-		return (0);		/* CURLE_WRITE_ERROR */
+		return (0); /* CURLE_WRITE_ERROR */
 	if (w->len + len + 1 > w->cap) {
 		w->cap = (w->len + len + 1) * 2;
 		w->body = xrealloc(w->body, w->cap);
@@ -57,12 +57,12 @@ header_add(struct curl_slist *list, const char *line)
 int
 upstream_init(struct worker *w, const struct reasoner_cfg *c)
 {
-	struct curl_slist	*h = NULL;
-	char			*line;
-	size_t			 n;
+	struct curl_slist *h = NULL;
+	char              *line;
+	size_t             n;
 
-	if ((w->easy = curl_easy_init()) == NULL ||
-	    (w->multi = curl_multi_init()) == NULL) {
+	if ((w->easy = curl_easy_init()) == NULL
+	    || (w->multi = curl_multi_init()) == NULL) {
 		log_warnx("curl init failed");
 		upstream_fini(w);
 		return (-1);
@@ -73,7 +73,7 @@ upstream_init(struct worker *w, const struct reasoner_cfg *c)
 	w->url = xasprintf("%.*s/v1/messages", (int)n, c->base_url);
 	h = header_add(h, "content-type: application/json");
 	h = header_add(h, "accept: application/json");
-	h = header_add(h, "Expect:");	/* no 100-continue round trip */
+	h = header_add(h, "Expect:"); /* no 100-continue round trip */
 	line = xasprintf("anthropic-version: %s", c->api_version);
 	h = header_add(h, line);
 	free(line);
@@ -86,11 +86,10 @@ upstream_init(struct worker *w, const struct reasoner_cfg *c)
 	curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, w->headers);
 	curl_easy_setopt(w->easy, CURLOPT_POST, 1L);
 	curl_easy_setopt(w->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(w->easy, CURLOPT_CONNECTTIMEOUT_MS,
-	    c->connect_timeout_ms);
+	curl_easy_setopt(
+	    w->easy, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
 	curl_easy_setopt(w->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(w->easy, CURLOPT_USERAGENT,
-	    "callbridge-reasoner/1");
+	curl_easy_setopt(w->easy, CURLOPT_USERAGENT, "callbridge-reasoner/1");
 	curl_easy_setopt(w->easy, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(w->easy, CURLOPT_WRITEDATA, w);
 	curl_easy_setopt(w->easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -104,7 +103,7 @@ upstream_fini(struct worker *w)
 		curl_multi_cleanup(w->multi);
 	if (w->easy != NULL)
 		curl_easy_cleanup(w->easy);
-	curl_slist_free_all(w->headers);	/* NULL-safe */
+	curl_slist_free_all(w->headers); /* NULL-safe */
 	free(w->url);
 	free(w->body);
 	w->multi = NULL;
@@ -124,7 +123,7 @@ upstream_wake(struct worker *w)
 void
 attempt_fini(struct attempt *a)
 {
-	json_decref(a->msg);	/* NULL-safe */
+	json_decref(a->msg); /* NULL-safe */
 	a->msg = NULL;
 }
 
@@ -132,7 +131,7 @@ attempt_fini(struct attempt *a)
 static void
 header_get(CURL *e, const char *name, char *out, size_t len)
 {
-	struct curl_header	*h;
+	struct curl_header *h;
 
 	out[0] = '\0';
 	if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
@@ -143,22 +142,21 @@ header_get(CURL *e, const char *name, char *out, size_t len)
 static CURLcode
 run(struct worker *w, bool *cancelled)
 {
-	CURLMsg		*m;
-	CURLcode	 cc = CURLE_RECV_ERROR;
-	int		 running = 1, left;
+	CURLMsg *m;
+	CURLcode cc = CURLE_RECV_ERROR;
+	int      running = 1, left;
 
 	if (curl_multi_add_handle(w->multi, w->easy) != CURLM_OK)
 		return (CURLE_FAILED_INIT);
 	for (;;) {
-		if (curl_multi_perform(w->multi, &running) != CURLM_OK ||
-		    running == 0)
+		if (curl_multi_perform(w->multi, &running) != CURLM_OK
+		    || running == 0)
 			break;
 		if (atomic_load(&w->r->stopping)) {
 			*cancelled = true;
 			break;
 		}
-		if (curl_multi_poll(w->multi, NULL, 0, 1000, NULL) !=
-		    CURLM_OK)
+		if (curl_multi_poll(w->multi, NULL, 0, 1000, NULL) != CURLM_OK)
 			break;
 	}
 	while ((m = curl_multi_info_read(w->multi, &left)) != NULL)
@@ -171,11 +169,11 @@ run(struct worker *w, bool *cancelled)
 }
 
 void
-upstream_post(struct worker *w, const char *body, long timeout_ms,
-    struct attempt *a)
+upstream_post(
+    struct worker *w, const char *body, long timeout_ms, struct attempt *a)
 {
-	struct timespec	 t0, t1;
-	json_error_t	 jerr;
+	struct timespec t0, t1;
+	json_error_t    jerr;
 
 	memset(a, 0, sizeof(*a));
 	w->len = 0;
@@ -183,20 +181,20 @@ upstream_post(struct worker *w, const char *body, long timeout_ms,
 		w->body[0] = '\0';
 	curl_easy_setopt(w->easy, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(w->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	curl_easy_setopt(w->easy, CURLOPT_TIMEOUT_MS,
-	    timeout_ms > 0 ? timeout_ms : 1L);
+	curl_easy_setopt(
+	    w->easy, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	a->cc = run(w, &a->cancelled);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	a->elapsed_s = (double)(t1.tv_sec - t0.tv_sec) +
-	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	a->elapsed_s = (double)(t1.tv_sec - t0.tv_sec)
+	    + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	if (a->cc != CURLE_OK)
 		return;
 	curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &a->status);
-	header_get(w->easy, "request-id", a->request_id,
-	    sizeof(a->request_id));
-	header_get(w->easy, "retry-after", a->retry_after,
-	    sizeof(a->retry_after));
+	header_get(
+	    w->easy, "request-id", a->request_id, sizeof(a->request_id));
+	header_get(
+	    w->easy, "retry-after", a->retry_after, sizeof(a->retry_after));
 	header_get(w->easy, "retry-after-ms", a->retry_after_ms,
 	    sizeof(a->retry_after_ms));
 	header_get(w->easy, "x-should-retry", a->should_retry,

@@ -1,6 +1,6 @@
 /*
  * reasoner_circuit_test - Anthropic down for good: the first request
- * gets Error{UNAVAILABLE} within its deadline after its bounded retries,
+ * receives Error{UNAVAILABLE} within its deadline after its bounded retries,
  * the circuit opens (reasoner_circuit_open 1 in /metrics) and later
  * requests are refused at once without reaching upstream; once the sim
  * is back up, nothing changes until the open period is over, then one
@@ -20,7 +20,7 @@
 
 #include "reasoner_fixture.h"
 
-#define OPEN_MS	1500
+#define OPEN_MS 1500
 
 static const char *const env[] = { "REASONER_CIRCUIT_FAILURES=3",
 	"REASONER_CIRCUIT_OPEN_MS=1500", "REASONER_MAX_RETRIES=2", NULL };
@@ -28,8 +28,8 @@ static const char *const env[] = { "REASONER_CIRCUIT_FAILURES=3",
 static Bus__Envelope *
 timed_decision(struct fx *f, unsigned deadline, long long *ms)
 {
-	long long	 t0 = harness_now_ms();
-	Bus__Envelope	*rep = fx_decision(f, "What now?", deadline, 10000);
+	long long      t0 = harness_now_ms();
+	Bus__Envelope *rep = fx_decision(f, "What now?", deadline, 10000);
 
 	*ms = harness_now_ms() - t0;
 	return (rep);
@@ -39,9 +39,9 @@ static void
 test_down_open_recover(void **state)
 {
 	const char *const sim[] = { "--down", NULL };
-	struct fx	 f;
-	Bus__Envelope	*rep;
-	long long	 ms, opened;
+	struct fx         f;
+	Bus__Envelope    *rep;
+	long long         ms, opened;
 
 	(void)state;
 	assert_int_equal(fx_start(&f, sim, env), 0);
@@ -56,8 +56,10 @@ test_down_open_recover(void **state)
 	assert_true(ms < 4000);
 	assert_int_equal(fx_sim_requests(&f), 3);
 	assert_true(fx_metric(&f, "reasoner_circuit_open") == 1);
-	assert_true(fx_metric(&f, "reasoner_circuit_transitions_total{to="
-	    "\"open\"}") == 1);
+	assert_true(fx_metric(&f,
+	                "reasoner_circuit_transitions_total{to="
+	                "\"open\"}")
+	    == 1);
 
 	/* open: refused at once, nothing sent */
 	rep = timed_decision(&f, 4000, &ms);
@@ -79,32 +81,35 @@ test_down_open_recover(void **state)
 	assert_true(harness_now_ms() - opened < OPEN_MS);
 
 	/* after it: the probe succeeds and the circuit closes */
-	usleep((useconds_t)(OPEN_MS - (harness_now_ms() - opened) + 100) *
-	    1000);
+	usleep(
+	    (useconds_t)(OPEN_MS - (harness_now_ms() - opened) + 100) * 1000);
 	rep = timed_decision(&f, 4000, &ms);
 	assert_non_null(rep);
 	assert_int_equal(rep->body_case, BUS__ENVELOPE__BODY_REASON_DECISION);
 	wire_free(rep);
 	assert_int_equal(fx_sim_requests(&f), 4);
 	assert_true(fx_metric(&f, "reasoner_circuit_open") == 0);
-	assert_true(fx_metric(&f, "reasoner_circuit_transitions_total{to="
-	    "\"closed\"}") == 1);
+	assert_true(fx_metric(&f,
+	                "reasoner_circuit_transitions_total{to="
+	                "\"closed\"}")
+	    == 1);
 	rep = fx_summary(&f, "Not interested.", 10000);
 	assert_non_null(rep);
 	assert_int_equal(rep->body_case, BUS__ENVELOPE__BODY_SUMMARY);
 	wire_free(rep);
 	fx_stop(&f);
 	assert_true(harness_log_contains(f.rsn, "circuit closed -> open"));
-	assert_true(harness_log_contains(f.rsn, "circuit half_open -> closed"));
+	assert_true(
+	    harness_log_contains(f.rsn, "circuit half_open -> closed"));
 }
 
 static void
 test_failed_probe(void **state)
 {
 	const char *const sim[] = { "--down", NULL };
-	struct fx	 f;
-	Bus__Envelope	*rep;
-	long long	 ms;
+	struct fx         f;
+	Bus__Envelope    *rep;
+	long long         ms;
 
 	(void)state;
 	assert_int_equal(fx_start(&f, sim, env), 0);
@@ -121,8 +126,10 @@ test_failed_probe(void **state)
 	assert_true(ms < 300);
 	assert_int_equal(fx_sim_requests(&f), 4);
 	assert_true(fx_metric(&f, "reasoner_circuit_open") == 1);
-	assert_true(fx_metric(&f, "reasoner_circuit_transitions_total{to="
-	    "\"open\"}") == 2);
+	assert_true(fx_metric(&f,
+	                "reasoner_circuit_transitions_total{to="
+	                "\"open\"}")
+	    == 2);
 	rep = timed_decision(&f, 4000, &ms);
 	fx_expect_error(rep, BUS__ERROR__CODE__UNAVAILABLE);
 	wire_free(rep);

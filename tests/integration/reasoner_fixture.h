@@ -26,27 +26,26 @@
 #include "harness.h"
 #include "wire.h"
 
-#define FX_KEY		"sk-ant-test-7f3a9c"
-#define FX_MAX_ENV	32
+#define FX_KEY "sk-ant-test-7f3a9c"
+#define FX_MAX_ENV 32
 /* Not every test uses every helper. */
-#define FX_FN		static __attribute__((unused))
+#define FX_FN static __attribute__((unused))
 
 struct fx {
-	struct harness_proc	*sim;
-	struct harness_proc	*rsn;
-	char			 sim_base[64];
-	char			 http_base[64];
-	const char		*url;		/* reasoner request socket */
-	nng_socket		 req;
+	struct harness_proc *sim;
+	struct harness_proc *rsn;
+	char                 sim_base[64];
+	char                 http_base[64];
+	const char          *url; /* reasoner request socket */
+	nng_socket           req;
 };
 
 /* env: defaults, then extra (NAME=value) replacing same-named ones. */
 FX_FN void
-fx_env(const char **out, const char *const *defs,
-    const char *const *extra)
+fx_env(const char **out, const char *const *defs, const char *const *extra)
 {
-	size_t	n = 0, i, j, len;
-	int	replaced;
+	size_t n = 0, i, j, len;
+	int    replaced;
 
 	for (i = 0; defs[i] != NULL; i++) {
 		len = strcspn(defs[i], "=");
@@ -65,14 +64,14 @@ fx_env(const char **out, const char *const *defs,
 
 /* Start the sim (sim_args: extra flags) and only then the reasoner. */
 FX_FN int
-fx_start(struct fx *f, const char *const *sim_args,
-    const char *const *extra_env)
+fx_start(
+    struct fx *f, const char *const *sim_args, const char *const *extra_env)
 {
-	static int	 n;
-	const char	*argv[24] = { "--port", "0", "--api-key", FX_KEY };
-	const char	*env[FX_MAX_ENV];
-	char		 name[32], base[96], port[48];
-	int		 i, k = 4, hp;
+	static int  n;
+	const char *argv[24] = { "--port", "0", "--api-key", FX_KEY };
+	const char *env[FX_MAX_ENV];
+	char        name[32], base[96], port[48];
+	int         i, k = 4, hp;
 
 	memset(f, 0, sizeof(*f));
 	for (i = 0; sim_args != NULL && sim_args[i] != NULL && k < 23; i++)
@@ -86,19 +85,19 @@ fx_start(struct fx *f, const char *const *sim_args,
 	f->url = harness_ipc_url(name);
 	if ((hp = harness_free_port()) < 0)
 		return (-1);
-	snprintf(f->http_base, sizeof(f->http_base), "http://127.0.0.1:%d",
-	    hp);
+	snprintf(
+	    f->http_base, sizeof(f->http_base), "http://127.0.0.1:%d", hp);
 	{
-		char	listen[300];
+		char        listen[300];
 		const char *defs[] = { listen, "REASONER_HTTP_ADDR=127.0.0.1",
-		    port, base, "ANTHROPIC_API_KEY=" FX_KEY,
-		    "LOG_LEVEL=info", NULL };
+			port, base, "ANTHROPIC_API_KEY=" FX_KEY,
+			"LOG_LEVEL=info", NULL };
 
-		snprintf(listen, sizeof(listen), "REASONER_LISTEN_URL=%s",
-		    f->url);
+		snprintf(
+		    listen, sizeof(listen), "REASONER_LISTEN_URL=%s", f->url);
 		snprintf(port, sizeof(port), "REASONER_HTTP_PORT=%d", hp);
-		snprintf(base, sizeof(base), "ANTHROPIC_BASE_URL=%s",
-		    f->sim_base);
+		snprintf(
+		    base, sizeof(base), "ANTHROPIC_BASE_URL=%s", f->sim_base);
 		fx_env(env, defs, extra_env);
 		if ((f->rsn = harness_spawn("reasoner", env)) == NULL)
 			return (-1);
@@ -121,9 +120,9 @@ fx_stop(struct fx *f)
 FX_FN Bus__Envelope *
 fx_request(struct fx *f, Bus__Envelope *env, int timeout_ms)
 {
-	struct wire_ids	 ids;
-	Bus__Envelope	*rep = NULL;
-	char		 key[33];
+	struct wire_ids ids;
+	Bus__Envelope  *rep = NULL;
+	char            key[33];
 
 	wire_env_init(env, &ids, "CAtest0001", NULL);
 	snprintf(key, sizeof(key), "%s", ids.msg_id);
@@ -134,12 +133,12 @@ fx_request(struct fx *f, Bus__Envelope *env, int timeout_ms)
 }
 
 FX_FN Bus__Envelope *
-fx_decision(struct fx *f, const char *question, unsigned deadline_ms,
-    int timeout_ms)
+fx_decision(
+    struct fx *f, const char *question, unsigned deadline_ms, int timeout_ms)
 {
-	Bus__Envelope		env = BUS__ENVELOPE__INIT;
-	Bus__ReasonRequest	q = BUS__REASON_REQUEST__INIT;
-	Bus__Turn		t = BUS__TURN__INIT, *turns[] = { &t };
+	Bus__Envelope      env = BUS__ENVELOPE__INIT;
+	Bus__ReasonRequest q = BUS__REASON_REQUEST__INIT;
+	Bus__Turn          t = BUS__TURN__INIT, *turns[] = { &t };
 
 	t.role = "user";
 	t.text = "Could we do Thursday at 10am instead?";
@@ -157,10 +156,10 @@ fx_decision(struct fx *f, const char *question, unsigned deadline_ms,
 FX_FN Bus__Envelope *
 fx_summary(struct fx *f, const char *user_text, int timeout_ms)
 {
-	Bus__Envelope		env = BUS__ENVELOPE__INIT;
-	Bus__SummarizeRequest	q = BUS__SUMMARIZE_REQUEST__INIT;
-	Bus__Turn		a = BUS__TURN__INIT, u = BUS__TURN__INIT;
-	Bus__Turn		*turns[] = { &a, &u };
+	Bus__Envelope         env = BUS__ENVELOPE__INIT;
+	Bus__SummarizeRequest q = BUS__SUMMARIZE_REQUEST__INIT;
+	Bus__Turn             a = BUS__TURN__INIT, u = BUS__TURN__INIT;
+	Bus__Turn            *turns[] = { &a, &u };
 
 	a.role = "assistant";
 	a.text = "Hi, this is Sam from Acme Solar. Could we book a survey?";
@@ -192,14 +191,14 @@ fx_expect_error(Bus__Envelope *rep, Bus__Error__Code code)
 FX_FN json_t *
 fx_sim_stats(struct fx *f)
 {
-	json_error_t	 err;
-	json_t		*v;
-	char		 url[128], *body = NULL;
-	long		 status = 0;
+	json_error_t err;
+	json_t      *v;
+	char         url[128], *body = NULL;
+	long         status = 0;
 
 	snprintf(url, sizeof(url), "%s/sim/stats", f->sim_base);
-	assert_int_equal(harness_http("GET", url, NULL, NULL, &status,
-	    &body), 0);
+	assert_int_equal(
+	    harness_http("GET", url, NULL, NULL, &status, &body), 0);
 	assert_int_equal(status, 200);
 	v = json_loads(body, 0, &err);
 	free(body);
@@ -210,8 +209,8 @@ fx_sim_stats(struct fx *f)
 FX_FN long
 fx_sim_requests(struct fx *f)
 {
-	json_t	*s = fx_sim_stats(f);
-	long	 n = (long)json_integer_value(json_object_get(s, "requests"));
+	json_t *s = fx_sim_stats(f);
+	long    n = (long)json_integer_value(json_object_get(s, "requests"));
 
 	json_decref(s);
 	return (n);
@@ -220,12 +219,12 @@ fx_sim_requests(struct fx *f)
 FX_FN void
 fx_sim_mode(struct fx *f, const char *json)
 {
-	char	 url[128], *body = NULL;
-	long	 status = 0;
+	char url[128], *body = NULL;
+	long status = 0;
 
 	snprintf(url, sizeof(url), "%s/sim/mode", f->sim_base);
-	assert_int_equal(harness_http("POST", url, NULL, json, &status,
-	    &body), 0);
+	assert_int_equal(
+	    harness_http("POST", url, NULL, json, &status, &body), 0);
 	if (status != 200)
 		fail_msg("/sim/mode %s: %ld %s", json, status,
 		    body != NULL ? body : "");
@@ -236,14 +235,14 @@ fx_sim_mode(struct fx *f, const char *json)
 FX_FN double
 fx_metric(struct fx *f, const char *series)
 {
-	char	 url[128], *body = NULL, *p;
-	long	 status = 0;
-	double	 v = -1;
-	size_t	 n = strlen(series);
+	char   url[128], *body = NULL, *p;
+	long   status = 0;
+	double v = -1;
+	size_t n = strlen(series);
 
 	snprintf(url, sizeof(url), "%s/metrics", f->http_base);
-	if (harness_http("GET", url, NULL, NULL, &status, &body) != 0 ||
-	    status != 200) {
+	if (harness_http("GET", url, NULL, NULL, &status, &body) != 0
+	    || status != 200) {
 		free(body);
 		return (-1);
 	}

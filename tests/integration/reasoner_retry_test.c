@@ -22,7 +22,7 @@
 static long long
 timed_summary(struct fx *f, const char *text, Bus__Envelope **repp)
 {
-	long long	t0 = harness_now_ms();
+	long long t0 = harness_now_ms();
 
 	*repp = fx_summary(f, text, 20000);
 	return (harness_now_ms() - t0);
@@ -35,8 +35,9 @@ expect_summary(Bus__Envelope *rep)
 	if (rep->body_case != BUS__ENVELOPE__BODY_SUMMARY)
 		fail_msg("expected a Summary, got %s %s",
 		    wire_type_name(rep->body_case),
-		    rep->body_case == BUS__ENVELOPE__BODY_ERROR ?
-		    rep->error->message : "");
+		    rep->body_case == BUS__ENVELOPE__BODY_ERROR
+		        ? rep->error->message
+		        : "");
 	assert_string_equal(rep->summary->outcome, "not_interested");
 	assert_true(strlen(rep->summary->json) > 0);
 }
@@ -45,10 +46,10 @@ static void
 test_overloaded_then_ok(void **state)
 {
 	const char *const sim[] = { "--fail", "529,529", NULL };
-	struct fx	 f;
-	Bus__Envelope	*rep;
-	long long	 ms;
-	json_t		*st;
+	struct fx         f;
+	Bus__Envelope    *rep;
+	long long         ms;
+	json_t           *st;
 
 	(void)state;
 	assert_int_equal(fx_start(&f, sim, NULL), 0);
@@ -56,19 +57,22 @@ test_overloaded_then_ok(void **state)
 	expect_summary(rep);
 	wire_free(rep);
 	st = fx_sim_stats(&f);
-	assert_int_equal(json_integer_value(json_object_get(st, "requests")),
-	    3);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(
-	    st, "by_status"), "529")), 2);
+	assert_int_equal(
+	    json_integer_value(json_object_get(st, "requests")), 3);
+	assert_int_equal(json_integer_value(json_object_get(
+	                     json_object_get(st, "by_status"), "529")),
+	    2);
 	json_decref(st);
 	/* backoff 0.5 s then 1 s, each times a jitter in (0.75, 1] */
 	print_message("529,529,200 took %lld ms\n", ms);
 	assert_true(ms >= 1125);
 	assert_true(ms < 2500);
-	assert_true(fx_metric(&f, "reasoner_retries_total{status=\"529\"}") ==
-	    2);
-	assert_true(fx_metric(&f, "reasoner_upstream_requests_total{kind="
-	    "\"summary\",status=\"529\"}") == 2);
+	assert_true(
+	    fx_metric(&f, "reasoner_retries_total{status=\"529\"}") == 2);
+	assert_true(fx_metric(&f,
+	                "reasoner_upstream_requests_total{kind="
+	                "\"summary\",status=\"529\"}")
+	    == 2);
 	assert_true(fx_metric(&f, "reasoner_circuit_open") == 0);
 	fx_stop(&f);
 }
@@ -76,11 +80,11 @@ test_overloaded_then_ok(void **state)
 static void
 test_retry_after_honoured(void **state)
 {
-	const char *const sim[] = { "--retry-after", "2", "--fail", "429",
-	    NULL };
-	struct fx	 f;
-	Bus__Envelope	*rep;
-	long long	 ms;
+	const char *const sim[]
+	    = { "--retry-after", "2", "--fail", "429", NULL };
+	struct fx      f;
+	Bus__Envelope *rep;
+	long long      ms;
 
 	(void)state;
 	assert_int_equal(fx_start(&f, sim, NULL), 0);
@@ -92,19 +96,19 @@ test_retry_after_honoured(void **state)
 	assert_true(ms >= 2000);
 	assert_true(ms < 2800);
 	assert_int_equal(fx_sim_requests(&f), 2);
-	assert_true(fx_metric(&f, "reasoner_retries_total{status=\"429\"}") ==
-	    1);
+	assert_true(
+	    fx_metric(&f, "reasoner_retries_total{status=\"429\"}") == 1);
 	fx_stop(&f);
 }
 
 static void
 test_retry_after_out_of_range(void **state)
 {
-	const char *const sim[] = { "--retry-after", "120", "--fail", "429",
-	    NULL };
-	struct fx	 f;
-	Bus__Envelope	*rep;
-	long long	 ms;
+	const char *const sim[]
+	    = { "--retry-after", "120", "--fail", "429", NULL };
+	struct fx      f;
+	Bus__Envelope *rep;
+	long long      ms;
 
 	(void)state;
 	assert_int_equal(fx_start(&f, sim, NULL), 0);
@@ -121,9 +125,9 @@ test_retry_after_out_of_range(void **state)
 static void
 test_bad_output_retried(void **state)
 {
-	struct fx	 f;
-	Bus__Envelope	*rep;
-	json_t		*st;
+	struct fx      f;
+	Bus__Envelope *rep;
+	json_t        *st;
 
 	(void)state;
 	assert_int_equal(fx_start(&f, NULL, NULL), 0);
@@ -139,10 +143,11 @@ test_bad_output_retried(void **state)
 	expect_summary(rep);
 	wire_free(rep);
 	st = fx_sim_stats(&f);
-	assert_int_equal(json_integer_value(json_object_get(st, "requests")),
-	    5);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(
-	    st, "by_kind"), "bad_output")), 3);
+	assert_int_equal(
+	    json_integer_value(json_object_get(st, "requests")), 5);
+	assert_int_equal(json_integer_value(json_object_get(
+	                     json_object_get(st, "by_kind"), "bad_output")),
+	    3);
 	json_decref(st);
 	/* three times with two retries allowed: an error, not garbage */
 	fx_sim_mode(&f, "{\"bad_output\":3}");
@@ -151,8 +156,10 @@ test_bad_output_retried(void **state)
 	assert_non_null(strstr(rep->error->message, "invalid model output"));
 	wire_free(rep);
 	assert_int_equal(fx_sim_requests(&f), 8);
-	assert_true(fx_metric(&f, "reasoner_retries_total{status="
-	    "\"invalid_output\"}") == 5);
+	assert_true(fx_metric(&f,
+	                "reasoner_retries_total{status="
+	                "\"invalid_output\"}")
+	    == 5);
 	/* invalid output is no sign of an outage: circuit stays closed */
 	assert_true(fx_metric(&f, "reasoner_circuit_open") == 0);
 	fx_stop(&f);
@@ -161,8 +168,8 @@ test_bad_output_retried(void **state)
 static void
 test_not_retried(void **state)
 {
-	struct fx	 f;
-	Bus__Envelope	*rep;
+	struct fx      f;
+	Bus__Envelope *rep;
 
 	(void)state;
 	assert_int_equal(fx_start(&f, NULL, NULL), 0);
@@ -185,9 +192,9 @@ static void
 test_deadline(void **state)
 {
 	const char *const env[] = { "REASONER_CIRCUIT_FAILURES=50", NULL };
-	struct fx	 f;
-	Bus__Envelope	*rep;
-	long long	 t0, ms;
+	struct fx         f;
+	Bus__Envelope    *rep;
+	long long         t0, ms;
 
 	(void)state;
 	assert_int_equal(fx_start(&f, NULL, env), 0);
@@ -196,8 +203,7 @@ test_deadline(void **state)
 	t0 = harness_now_ms();
 	rep = fx_decision(&f, "What now?", 500, 5000);
 	ms = harness_now_ms() - t0;
-	print_message("decision, deadline 500 ms, sim 3000 ms: %lld ms\n",
-	    ms);
+	print_message("decision, deadline 500 ms, sim 3000 ms: %lld ms\n", ms);
 	fx_expect_error(rep, BUS__ERROR__CODE__TIMEOUT);
 	wire_free(rep);
 	assert_true(ms >= 450 && ms < 900);

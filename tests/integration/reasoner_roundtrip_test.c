@@ -22,9 +22,9 @@
 static void
 test_ping(void **state)
 {
-	struct fx	 f;
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT, *rep;
-	Bus__Ping	 ping = BUS__PING__INIT;
+	struct fx     f;
+	Bus__Envelope env = BUS__ENVELOPE__INIT, *rep;
+	Bus__Ping     ping = BUS__PING__INIT;
 
 	(void)state;
 	assert_int_equal(fx_start(&f, NULL, NULL), 0);
@@ -41,36 +41,44 @@ test_ping(void **state)
 static void
 test_decision(void **state)
 {
-	struct fx	 f;
-	Bus__Envelope	*rep;
-	json_t		*st;
+	struct fx      f;
+	Bus__Envelope *rep;
+	json_t        *st;
 
 	(void)state;
 	assert_int_equal(fx_start(&f, NULL, NULL), 0);
-	rep = fx_decision(&f, "The caller proposes Thursday at 10am. What "
-	    "do I say?", 5000, 10000);
+	rep = fx_decision(&f,
+	    "The caller proposes Thursday at 10am. What "
+	    "do I say?",
+	    5000, 10000);
 	assert_non_null(rep);
 	if (rep->body_case != BUS__ENVELOPE__BODY_REASON_DECISION)
 		fail_msg("got %s: %s", wire_type_name(rep->body_case),
-		    rep->body_case == BUS__ENVELOPE__BODY_ERROR ?
-		    rep->error->message : "");
+		    rep->body_case == BUS__ENVELOPE__BODY_ERROR
+		        ? rep->error->message
+		        : "");
 	/* the sim answers "Yes, <day> at <time> works." from the prompt */
-	assert_string_equal(rep->reason_decision->answer,
-	    "Yes, Thursday at 10am works.");
+	assert_string_equal(
+	    rep->reason_decision->answer, "Yes, Thursday at 10am works.");
 	assert_string_equal(rep->reason_decision->model, "claude-sonnet-4-5");
 	assert_string_equal(rep->call_sid, "CAtest0001");
 	wire_free(rep);
 	/* one text request, accepted with our key and version */
 	st = fx_sim_stats(&f);
-	assert_int_equal(json_integer_value(json_object_get(st, "requests")),
+	assert_int_equal(
+	    json_integer_value(json_object_get(st, "requests")), 1);
+	assert_int_equal(json_integer_value(json_object_get(
+	                     json_object_get(st, "by_kind"), "text")),
 	    1);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(
-	    st, "by_kind"), "text")), 1);
 	json_decref(st);
-	assert_true(fx_metric(&f, "reasoner_requests_total{kind=\"decision\","
-	    "result=\"ok\"}") == 1);
-	assert_true(fx_metric(&f, "reasoner_upstream_requests_total{kind="
-	    "\"decision\",status=\"200\"}") == 1);
+	assert_true(fx_metric(&f,
+	                "reasoner_requests_total{kind=\"decision\","
+	                "result=\"ok\"}")
+	    == 1);
+	assert_true(fx_metric(&f,
+	                "reasoner_upstream_requests_total{kind="
+	                "\"decision\",status=\"200\"}")
+	    == 1);
 	fx_stop(&f);
 	assert_true(harness_log_contains(f.rsn, "request_id=req_sim"));
 	assert_false(harness_log_contains(f.rsn, FX_KEY));
@@ -80,16 +88,16 @@ test_decision(void **state)
 static void
 test_summary(void **state)
 {
-	struct fx	 f;
-	Bus__Envelope	*rep;
-	Bus__Summary	*s;
-	json_error_t	 err;
-	json_t		*j;
+	struct fx      f;
+	Bus__Envelope *rep;
+	Bus__Summary  *s;
+	json_error_t   err;
+	json_t        *j;
 
 	(void)state;
 	assert_int_equal(fx_start(&f, NULL, NULL), 0);
-	rep = fx_summary(&f, "Yes please, book me for Thursday at 3pm.",
-	    10000);
+	rep = fx_summary(
+	    &f, "Yes please, book me for Thursday at 3pm.", 10000);
 	assert_non_null(rep);
 	if (rep->body_case != BUS__ENVELOPE__BODY_SUMMARY)
 		fail_msg("got %s", wire_type_name(rep->body_case));
@@ -102,17 +110,17 @@ test_summary(void **state)
 	/* the appointment the caller agreed to, as a JSON object */
 	j = json_loads(s->appointment, 0, &err);
 	assert_non_null(j);
-	assert_string_equal(json_string_value(json_object_get(j, "date")),
-	    "Thursday");
-	assert_string_equal(json_string_value(json_object_get(j, "time")),
-	    "3pm");
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "date")), "Thursday");
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "time")), "3pm");
 	json_decref(j);
 	assert_string_equal(s->quote, "");
 	/* json: the whole validated object */
 	j = json_loads(s->json, 0, &err);
 	assert_non_null(j);
-	assert_string_equal(json_string_value(json_object_get(j, "outcome")),
-	    "goal_achieved");
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "outcome")), "goal_achieved");
 	assert_true(json_is_null(json_object_get(j, "quote")));
 	assert_true(json_is_object(json_object_get(j, "appointment")));
 	assert_int_equal(json_object_size(j), 6);
@@ -134,9 +142,9 @@ test_summary(void **state)
 static Bus__Envelope *
 raw_request(struct fx *f, const void *buf, size_t len)
 {
-	nng_socket	 s;
-	nng_msg		*m;
-	Bus__Envelope	*rep = NULL;
+	nng_socket     s;
+	nng_msg       *m;
+	Bus__Envelope *rep = NULL;
 
 	assert_int_equal(bus_req_dial(&s, "raw", f->url), 0);
 	assert_int_equal(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000), 0);
@@ -153,13 +161,13 @@ raw_request(struct fx *f, const void *buf, size_t len)
 static void
 test_bad_input(void **state)
 {
-	static const unsigned char garbage[] = { 0xff, 0xfe, 0x00, 0x13,
-	    0x37, 0x80, 0x80, 0x80, 0x01, 0x42 };
-	struct fx		 f;
-	Bus__Envelope		 env = BUS__ENVELOPE__INIT, *rep;
-	Bus__ReasonRequest	 q = BUS__REASON_REQUEST__INIT;
-	Bus__Turn		 t = BUS__TURN__INIT, *turns[] = { &t };
-	Bus__Ack		 ack = BUS__ACK__INIT;
+	static const unsigned char garbage[]
+	    = { 0xff, 0xfe, 0x00, 0x13, 0x37, 0x80, 0x80, 0x80, 0x01, 0x42 };
+	struct fx          f;
+	Bus__Envelope      env = BUS__ENVELOPE__INIT, *rep;
+	Bus__ReasonRequest q = BUS__REASON_REQUEST__INIT;
+	Bus__Turn          t = BUS__TURN__INIT, *turns[] = { &t };
+	Bus__Ack           ack = BUS__ACK__INIT;
 
 	(void)state;
 	assert_int_equal(fx_start(&f, NULL, NULL), 0);
@@ -205,8 +213,10 @@ test_bad_input(void **state)
 	assert_non_null(rep);
 	assert_int_equal(rep->body_case, BUS__ENVELOPE__BODY_REASON_DECISION);
 	wire_free(rep);
-	assert_true(fx_metric(&f, "reasoner_requests_total{kind=\"decision\","
-	    "result=\"bad_request\"}") == 3);
+	assert_true(fx_metric(&f,
+	                "reasoner_requests_total{kind=\"decision\","
+	                "result=\"bad_request\"}")
+	    == 3);
 	assert_true(fx_metric(&f, "bus_bad_messages_total") == 1);
 	fx_stop(&f);
 }
@@ -214,9 +224,9 @@ test_bad_input(void **state)
 static void
 test_config_errors(void **state)
 {
-	const char *const bad[] = { "ANTHROPIC_API_KEY=k",
-	    "REASONER_WORKERS=4", "REASONER_MAX_INFLIGHT=8", NULL };
-	const char *const nokey[] = { "ANTHROPIC_API_KEY", NULL };
+	const char *const    bad[] = { "ANTHROPIC_API_KEY=k",
+		   "REASONER_WORKERS=4", "REASONER_MAX_INFLIGHT=8", NULL };
+	const char *const    nokey[] = { "ANTHROPIC_API_KEY", NULL };
 	struct harness_proc *p;
 
 	(void)state;

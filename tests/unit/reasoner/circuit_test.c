@@ -15,9 +15,9 @@
 #include "log.h"
 #include "../../../services/reasoner/reasoner.h"
 
-#define OPEN_MS	1000
+#define OPEN_MS 1000
 
-static int	changes[3];
+static int changes[3];
 
 static void
 on_change(enum circuit_state s, void *arg)
@@ -29,7 +29,7 @@ on_change(enum circuit_state s, void *arg)
 static int
 setup(void **state)
 {
-	struct circuit	*c = test_malloc(sizeof(*c));
+	struct circuit *c = test_malloc(sizeof(*c));
 
 	circuit_init(c, 3, OPEN_MS);
 	c->on_change = on_change;
@@ -50,7 +50,7 @@ teardown(void **state)
 static bool
 attempt(struct circuit *c, int64_t now, enum circuit_result res)
 {
-	bool	probe;
+	bool probe;
 
 	if (!circuit_allow(c, now, &probe))
 		return (false);
@@ -61,7 +61,7 @@ attempt(struct circuit *c, int64_t now, enum circuit_result res)
 static void
 test_opens_after_threshold(void **state)
 {
-	struct circuit	*c = *state;
+	struct circuit *c = *state;
 
 	assert_true(attempt(c, 0, CIRCUIT_FAIL));
 	assert_true(attempt(c, 1, CIRCUIT_FAIL));
@@ -78,8 +78,8 @@ test_opens_after_threshold(void **state)
 static void
 test_success_resets_count(void **state)
 {
-	struct circuit	*c = *state;
-	int		 i;
+	struct circuit *c = *state;
+	int             i;
 
 	for (i = 0; i < 10; i++) {
 		assert_true(attempt(c, i * 3, CIRCUIT_FAIL));
@@ -108,8 +108,8 @@ open_it(struct circuit *c)
 static void
 test_half_open_single_probe(void **state)
 {
-	struct circuit	*c = *state;
-	bool		 probe, p2;
+	struct circuit *c = *state;
+	bool            probe, p2;
 
 	open_it(c);
 	assert_int_equal(circuit_get(c, OPEN_MS), CIRCUIT_HALF_OPEN);
@@ -133,9 +133,9 @@ test_half_open_single_probe(void **state)
 static void
 test_bad_probe_reopens(void **state)
 {
-	struct circuit	*c = *state;
-	int64_t		 t = OPEN_MS;
-	bool		 probe;
+	struct circuit *c = *state;
+	int64_t         t = OPEN_MS;
+	bool            probe;
 
 	open_it(c);
 	assert_true(circuit_allow(c, t, &probe));
@@ -159,8 +159,8 @@ test_bad_probe_reopens(void **state)
 static void
 test_lost_probe_replaced(void **state)
 {
-	struct circuit	*c = *state;
-	bool		 probe;
+	struct circuit *c = *state;
+	bool            probe;
 
 	open_it(c);
 	assert_true(circuit_allow(c, OPEN_MS, &probe));
@@ -174,8 +174,8 @@ test_lost_probe_replaced(void **state)
 static void
 test_late_success_closes(void **state)
 {
-	struct circuit	*c = *state;
-	bool		 early;
+	struct circuit *c = *state;
+	bool            early;
 
 	/* an attempt let through while closed ends after the circuit has
 	 * opened: its success shows upstream is alive */
@@ -189,18 +189,18 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_opens_after_threshold,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_success_resets_count,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_half_open_single_probe,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_probe_reopens, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_lost_probe_replaced,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_late_success_closes,
-		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_opens_after_threshold, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_success_resets_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_half_open_single_probe, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_bad_probe_reopens, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_lost_probe_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_late_success_closes, setup, teardown),
 	};
 
 	log_init("circuit_test");

@@ -20,8 +20,8 @@
 static void
 clean_is(const char *in, size_t max, const char *want)
 {
-	char	*t = strdup(in);
-	size_t	 n = decision_clean(t, max);
+	char  *t = strdup(in);
+	size_t n = decision_clean(t, max);
 
 	if (strcmp(t, want) != 0)
 		fail_msg("clean(\"%s\") = \"%s\", want \"%s\"", in, t, want);
@@ -34,14 +34,14 @@ test_clean(void **state)
 {
 	(void)state;
 	clean_is("Yes, Thursday works.", 100, "Yes, Thursday works.");
-	clean_is("  **Yes**, `Thursday`\nworks.  ", 100,
-	    "Yes, Thursday works.");
+	clean_is(
+	    "  **Yes**, `Thursday`\nworks.  ", 100, "Yes, Thursday works.");
 	clean_is("- Offer Thursday.\n- Or Friday.", 100,
 	    "Offer Thursday. Or Friday.");
 	clean_is("1. Say hello.\n2) Ask for a time.", 100,
 	    "Say hello. Ask for a time.");
-	clean_is("## Answer\nSay: we open at 9.", 100,
-	    "Answer Say: we open at 9.");
+	clean_is(
+	    "## Answer\nSay: we open at 9.", 100, "Answer Say: we open at 9.");
 	clean_is("\"Happy to help.\"", 100, "Happy to help.");
 	clean_is("It costs 12.50 - about that.", 100,
 	    "It costs 12.50 - about that.");
@@ -63,9 +63,9 @@ reply(const char *text, const char *stop)
 static void
 test_check(void **state)
 {
-	struct decision	 d = { 0 };
-	json_t		*msg;
-	char		 why[160];
+	struct decision d = { 0 };
+	json_t         *msg;
+	char            why[160];
 
 	(void)state;
 	msg = reply("Tell them *Thursday* works.", "end_turn");
@@ -100,14 +100,14 @@ test_check(void **state)
 static void
 test_body(void **state)
 {
-	struct reasoner_cfg	 c = { 0 };
-	Bus__ReasonRequest	 q = BUS__REASON_REQUEST__INIT;
-	Bus__Turn		 t = BUS__TURN__INIT;
-	Bus__Turn		*turns[] = { &t };
-	json_error_t		 err;
-	json_t			*req;
-	const char		*text;
-	char			*body, why[160];
+	struct reasoner_cfg c = { 0 };
+	Bus__ReasonRequest  q = BUS__REASON_REQUEST__INIT;
+	Bus__Turn           t = BUS__TURN__INIT;
+	Bus__Turn          *turns[] = { &t };
+	json_error_t        err;
+	json_t             *req;
+	const char         *text;
+	char               *body, why[160];
 
 	(void)state;
 	c.model = "claude-sonnet-4-5";
@@ -126,17 +126,18 @@ test_body(void **state)
 	assert_string_equal(json_string_value(json_object_get(req, "model")),
 	    "claude-sonnet-4-5");
 	assert_null(json_object_get(req, "tools"));
-	assert_non_null(strstr(json_string_value(json_object_get(req,
-	    "system")), "one or two short"));
-	text = json_string_value(json_object_get(json_array_get(
-	    json_object_get(req, "messages"), 0), "content"));
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(req, "system")),
+	        "one or two short"));
+	text = json_string_value(json_object_get(
+	    json_array_get(json_object_get(req, "messages"), 0), "content"));
 	assert_non_null(strstr(text, "Booking a boiler service."));
 	assert_non_null(strstr(text, "User: How much is it?"));
 	assert_non_null(strstr(text, "What do I say?"));
 	json_decref(req);
 	free(body);
 
-	t.text = "caf\xc3";		/* cut UTF-8 */
+	t.text = "caf\xc3"; /* cut UTF-8 */
 	assert_null(decision_body(&c, &q, why, sizeof(why)));
 	assert_non_null(strstr(why, "UTF-8"));
 	t.text = "ok";

@@ -17,7 +17,7 @@
 #include "../../../services/reasoner/reasoner.h"
 
 /* Sun, 06 Nov 1994 08:49:37 GMT, the RFC 9110 example date. */
-#define T0	((time_t)784111777)
+#define T0 ((time_t)784111777)
 
 static void
 test_after_ms(void **state)
@@ -60,20 +60,24 @@ test_after_date(void **state)
 {
 	(void)state;
 	/* 10 s after T0 */
-	assert_true(fabs(retry_after(NULL, "Sun, 06 Nov 1994 08:49:47 GMT",
-	    T0) - 10.0) < 1e-9);
+	assert_true(
+	    fabs(retry_after(NULL, "Sun, 06 Nov 1994 08:49:47 GMT", T0) - 10.0)
+	    < 1e-9);
 	/* RFC 850 and asctime forms are HTTP dates too */
-	assert_true(fabs(retry_after(NULL, "Sunday, 06-Nov-94 08:49:57 GMT",
-	    T0) - 20.0) < 1e-9);
-	assert_true(fabs(retry_after(NULL, "Sun Nov  6 08:50:07 1994",
-	    T0) - 30.0) < 1e-9);
+	assert_true(
+	    fabs(
+	        retry_after(NULL, "Sunday, 06-Nov-94 08:49:57 GMT", T0) - 20.0)
+	    < 1e-9);
+	assert_true(
+	    fabs(retry_after(NULL, "Sun Nov  6 08:50:07 1994", T0) - 30.0)
+	    < 1e-9);
 	/* in the past, or more than 60 s ahead: ignored */
-	assert_true(retry_after(NULL, "Sun, 06 Nov 1994 08:49:00 GMT",
-	    T0) < 0);
-	assert_true(retry_after(NULL, "Sun, 06 Nov 1994 08:51:00 GMT",
-	    T0) < 0);
-	assert_true(retry_after(NULL, "Sun, 06 Nov 1994 08:49:37 GMT",
-	    T0) < 0);
+	assert_true(
+	    retry_after(NULL, "Sun, 06 Nov 1994 08:49:00 GMT", T0) < 0);
+	assert_true(
+	    retry_after(NULL, "Sun, 06 Nov 1994 08:51:00 GMT", T0) < 0);
+	assert_true(
+	    retry_after(NULL, "Sun, 06 Nov 1994 08:49:37 GMT", T0) < 0);
 	assert_true(retry_after(NULL, "tomorrow", T0) < 0);
 	assert_true(retry_after(NULL, "Sun, 99 Foo 1994 xx GMT", T0) < 0);
 }
@@ -81,8 +85,8 @@ test_after_date(void **state)
 static void
 test_backoff_bounds(void **state)
 {
-	double	u;
-	int	a;
+	double u;
+	int    a;
 
 	(void)state;
 	/* no jitter (u = 0): exactly 0.5, 1, 2, 4, 8, 8, ... */
@@ -97,8 +101,8 @@ test_backoff_bounds(void **state)
 	/* jitter factor is in (0.75, 1]: never below 3/4 of the base */
 	for (a = 0; a < 8; a++)
 		for (u = 0.0; u < 1.0; u += 0.01) {
-			double	base = fmin(0.5 * pow(2, a), 8.0);
-			double	s = retry_backoff(a, u);
+			double base = fmin(0.5 * pow(2, a), 8.0);
+			double s = retry_backoff(a, u);
 
 			assert_true(s <= base + 1e-12);
 			assert_true(s > base * 0.75);
@@ -124,10 +128,10 @@ test_wait_ms(void **state)
 static void
 test_should_retry(void **state)
 {
-	static const long yes[] = { 408, 409, 429, 500, 502, 503, 504, 529,
-	    599 };
+	static const long yes[]
+	    = { 408, 409, 429, 500, 502, 503, 504, 529, 599 };
 	static const long no[] = { 200, 400, 401, 402, 403, 404, 413, 422 };
-	size_t	i;
+	size_t            i;
 
 	(void)state;
 	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
@@ -135,12 +139,12 @@ test_should_retry(void **state)
 		assert_true(retry_status(yes[i], ""));
 		assert_false(retry_status(yes[i], "false"));
 		assert_false(retry_status(yes[i], "FALSE"));
-		assert_true(retry_status(yes[i], "maybe"));	/* ignored */
+		assert_true(retry_status(yes[i], "maybe")); /* ignored */
 	}
 	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
 		assert_false(retry_status(no[i], NULL));
 		assert_true(retry_status(no[i], "true"));
-		assert_false(retry_status(no[i], "yes"));	/* ignored */
+		assert_false(retry_status(no[i], "yes")); /* ignored */
 	}
 }
 

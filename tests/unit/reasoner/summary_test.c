@@ -17,19 +17,19 @@
 #include "log.h"
 #include "../../../services/reasoner/reasoner.h"
 
-static const char good_input[] =
-    "{\"outcome\":\"goal_achieved\",\"interest_level\":\"high\","
-    "\"next_action\":\"Send the confirmation\","
-    "\"appointment\":{\"date\":\"2030-01-03\",\"time\":\"10am\","
-    "\"location\":\"ignored\"},"
-    "\"quote\":{\"amount\":1200.5,\"currency\":\"EUR\"},"
-    "\"summary\":\"Booked a visit.\",\"extra\":\"dropped\"}";
+static const char good_input[]
+    = "{\"outcome\":\"goal_achieved\",\"interest_level\":\"high\","
+      "\"next_action\":\"Send the confirmation\","
+      "\"appointment\":{\"date\":\"2030-01-03\",\"time\":\"10am\","
+      "\"location\":\"ignored\"},"
+      "\"quote\":{\"amount\":1200.5,\"currency\":\"EUR\"},"
+      "\"summary\":\"Booked a visit.\",\"extra\":\"dropped\"}";
 
 static json_t *
 load(const char *text)
 {
-	json_error_t	 err;
-	json_t		*v = json_loads(text, 0, &err);
+	json_error_t err;
+	json_t      *v = json_loads(text, 0, &err);
 
 	if (v == NULL)
 		fail_msg("bad test JSON: %s", err.text);
@@ -40,20 +40,20 @@ load(const char *text)
 static json_t *
 message(const char *input, const char *stop)
 {
-	json_t	*in = load(input);
+	json_t *in = load(input);
 
-	return (json_pack("{s:s, s:s, s:[{s:s, s:s, s:s, s:o}], s:s}",
-	    "type", "message", "model", "claude-sonnet-4-5-20250929",
-	    "content", "type", "tool_use", "id", "toolu_1", "name",
-	    SUMMARY_TOOL, "input", in, "stop_reason", stop));
+	return (json_pack("{s:s, s:s, s:[{s:s, s:s, s:s, s:o}], s:s}", "type",
+	    "message", "model", "claude-sonnet-4-5-20250929", "content",
+	    "type", "tool_use", "id", "toolu_1", "name", SUMMARY_TOOL, "input",
+	    in, "stop_reason", stop));
 }
 
 static void
 test_good(void **state)
 {
-	struct summary	 s = { 0 };
-	json_t		*msg = message(good_input, "tool_use"), *back;
-	char		 why[160] = "";
+	struct summary s = { 0 };
+	json_t        *msg = message(good_input, "tool_use"), *back;
+	char           why[160] = "";
 
 	(void)state;
 	assert_int_equal(summary_check(msg, &s, why, sizeof(why)), 0);
@@ -62,10 +62,10 @@ test_good(void **state)
 	assert_string_equal(s.next_action, "Send the confirmation");
 	assert_string_equal(s.summary, "Booked a visit.");
 	assert_string_equal(s.model, "claude-sonnet-4-5-20250929");
-	assert_string_equal(s.appointment,
-	    "{\"date\":\"2030-01-03\",\"time\":\"10am\"}");
-	assert_string_equal(s.quote,
-	    "{\"amount\":1200.5,\"currency\":\"EUR\"}");
+	assert_string_equal(
+	    s.appointment, "{\"date\":\"2030-01-03\",\"time\":\"10am\"}");
+	assert_string_equal(
+	    s.quote, "{\"amount\":1200.5,\"currency\":\"EUR\"}");
 	/* json: the canonical object, unknown keys dropped, in order */
 	assert_string_equal(s.json,
 	    "{\"outcome\":\"goal_achieved\",\"interest_level\":\"high\","
@@ -83,15 +83,15 @@ test_good(void **state)
 static void
 test_nulls(void **state)
 {
-	struct summary	 s = { 0 };
-	json_t		*in;
-	char		 why[160];
+	struct summary s = { 0 };
+	json_t        *in;
+	char           why[160];
 
 	(void)state;
 	/* null, absent and empty objects all mean "none" */
 	in = load("{\"outcome\":\"voicemail\",\"interest_level\":\"low\","
-	    "\"next_action\":\"\",\"appointment\":null,\"quote\":{},"
-	    "\"summary\":\"Left a message.\"}");
+	          "\"next_action\":\"\",\"appointment\":null,\"quote\":{},"
+	          "\"summary\":\"Left a message.\"}");
 	assert_int_equal(summary_validate(in, &s, why, sizeof(why)), 0);
 	assert_string_equal(s.appointment, "");
 	assert_string_equal(s.quote, "");
@@ -105,14 +105,14 @@ test_nulls(void **state)
 static void
 refused(const char *input, const char *part)
 {
-	struct summary	 s = { 0 };
-	json_t		*in = load(input);
-	char		 why[160] = "";
+	struct summary s = { 0 };
+	json_t        *in = load(input);
+	char           why[160] = "";
 
 	assert_int_equal(summary_validate(in, &s, why, sizeof(why)), -1);
 	if (strstr(why, part) == NULL)
 		fail_msg("why \"%s\" lacks \"%s\"", why, part);
-	assert_null(s.json);		/* nothing half-filled */
+	assert_null(s.json); /* nothing half-filled */
 	json_decref(in);
 }
 
@@ -121,17 +121,23 @@ test_missing_fields(void **state)
 {
 	(void)state;
 	refused("{\"interest_level\":\"high\",\"next_action\":\"x\","
-	    "\"summary\":\"y\"}", "outcome: missing");
+	        "\"summary\":\"y\"}",
+	    "outcome: missing");
 	refused("{\"outcome\":\"other\",\"next_action\":\"x\","
-	    "\"summary\":\"y\"}", "interest_level: missing");
+	        "\"summary\":\"y\"}",
+	    "interest_level: missing");
 	refused("{\"outcome\":\"other\",\"interest_level\":\"low\","
-	    "\"summary\":\"y\"}", "next_action: missing");
+	        "\"summary\":\"y\"}",
+	    "next_action: missing");
 	refused("{\"outcome\":\"other\",\"interest_level\":\"low\","
-	    "\"next_action\":\"x\"}", "summary: missing");
+	        "\"next_action\":\"x\"}",
+	    "summary: missing");
 	refused("{\"outcome\":\"other\",\"interest_level\":\"low\","
-	    "\"next_action\":\"x\",\"summary\":null}", "summary: missing");
+	        "\"next_action\":\"x\",\"summary\":null}",
+	    "summary: missing");
 	refused("{\"outcome\":\"other\",\"interest_level\":\"low\","
-	    "\"next_action\":\"x\",\"summary\":\"\"}", "summary: empty");
+	        "\"next_action\":\"x\",\"summary\":\"\"}",
+	    "summary: empty");
 	refused("{}", "outcome: missing");
 	refused("[]", "not an object");
 }
@@ -141,37 +147,44 @@ test_bad_enums_and_types(void **state)
 {
 	(void)state;
 	refused("{\"outcome\":\"callback\",\"interest_level\":\"high\","
-	    "\"next_action\":\"x\",\"summary\":\"y\"}", "outcome: \"callback\"");
+	        "\"next_action\":\"x\",\"summary\":\"y\"}",
+	    "outcome: \"callback\"");
 	refused("{\"outcome\":\"Goal_Achieved\",\"interest_level\":\"high\","
-	    "\"next_action\":\"x\",\"summary\":\"y\"}", "outcome");
+	        "\"next_action\":\"x\",\"summary\":\"y\"}",
+	    "outcome");
 	refused("{\"outcome\":\"other\",\"interest_level\":7,"
-	    "\"next_action\":\"x\",\"summary\":\"y\"}",
+	        "\"next_action\":\"x\",\"summary\":\"y\"}",
 	    "interest_level: not a string");
 	refused("{\"outcome\":\"other\",\"interest_level\":\"very high\","
-	    "\"next_action\":\"x\",\"summary\":\"y\"}", "interest_level");
+	        "\"next_action\":\"x\",\"summary\":\"y\"}",
+	    "interest_level");
 	refused("{\"outcome\":\"other\",\"interest_level\":\"low\","
-	    "\"next_action\":[\"x\"],\"summary\":\"y\"}",
+	        "\"next_action\":[\"x\"],\"summary\":\"y\"}",
 	    "next_action: not a string");
 	refused("{\"outcome\":\"other\",\"interest_level\":\"low\","
-	    "\"next_action\":\"x\",\"summary\":\"y\",\"appointment\":"
-	    "\"Thursday\"}", "appointment: neither");
+	        "\"next_action\":\"x\",\"summary\":\"y\",\"appointment\":"
+	        "\"Thursday\"}",
+	    "appointment: neither");
 	refused("{\"outcome\":\"other\",\"interest_level\":\"low\","
-	    "\"next_action\":\"x\",\"summary\":\"y\",\"appointment\":"
-	    "{\"date\":3}}", "date: not a string");
+	        "\"next_action\":\"x\",\"summary\":\"y\",\"appointment\":"
+	        "{\"date\":3}}",
+	    "date: not a string");
 	refused("{\"outcome\":\"other\",\"interest_level\":\"low\","
-	    "\"next_action\":\"x\",\"summary\":\"y\",\"quote\":"
-	    "{\"amount\":\"100\"}}", "quote.amount");
+	        "\"next_action\":\"x\",\"summary\":\"y\",\"quote\":"
+	        "{\"amount\":\"100\"}}",
+	    "quote.amount");
 	refused("{\"outcome\":\"other\",\"interest_level\":\"low\","
-	    "\"next_action\":\"x\",\"summary\":\"y\",\"quote\":"
-	    "{\"amount\":-1}}", "quote.amount");
+	        "\"next_action\":\"x\",\"summary\":\"y\",\"quote\":"
+	        "{\"amount\":-1}}",
+	    "quote.amount");
 }
 
 static void
 test_truncated_and_missing_block(void **state)
 {
-	struct summary	 s = { 0 };
-	json_t		*msg;
-	char		 why[160];
+	struct summary s = { 0 };
+	json_t        *msg;
+	char           why[160];
 
 	(void)state;
 	/* a valid-looking input is still refused when cut off */
@@ -181,8 +194,8 @@ test_truncated_and_missing_block(void **state)
 	json_decref(msg);
 	/* text only, or another tool's block: refused */
 	msg = load("{\"content\":[{\"type\":\"text\",\"text\":\"{}\"},"
-	    "{\"type\":\"tool_use\",\"name\":\"other\",\"input\":{}}],"
-	    "\"stop_reason\":\"tool_use\"}");
+	           "{\"type\":\"tool_use\",\"name\":\"other\",\"input\":{}}],"
+	           "\"stop_reason\":\"tool_use\"}");
 	assert_int_equal(summary_check(msg, &s, why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "no record_call_summary"));
 	json_decref(msg);
@@ -198,13 +211,13 @@ test_truncated_and_missing_block(void **state)
 static void
 test_body(void **state)
 {
-	struct reasoner_cfg	 c = { 0 };
-	Bus__SummarizeRequest	 q = BUS__SUMMARIZE_REQUEST__INIT;
-	Bus__Turn		 t1 = BUS__TURN__INIT, t2 = BUS__TURN__INIT;
-	Bus__Turn		*turns[] = { &t1, &t2 };
-	json_t			*req, *en, *schema;
-	char			*body, why[160];
-	size_t			 i;
+	struct reasoner_cfg   c = { 0 };
+	Bus__SummarizeRequest q = BUS__SUMMARIZE_REQUEST__INIT;
+	Bus__Turn             t1 = BUS__TURN__INIT, t2 = BUS__TURN__INIT;
+	Bus__Turn            *turns[] = { &t1, &t2 };
+	json_t               *req, *en, *schema;
+	char                 *body, why[160];
+	size_t                i;
 
 	(void)state;
 	c.model = "claude-sonnet-4-5";
@@ -221,29 +234,34 @@ test_body(void **state)
 	body = summary_body(&c, &q, why, sizeof(why));
 	assert_non_null(body);
 	req = load(body);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(
-	    req, "tool_choice"), "name")), SUMMARY_TOOL);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(
-	    req, "tool_choice"), "type")), "tool");
-	assert_int_equal(json_integer_value(json_object_get(req,
-	    "max_tokens")), 1500);
-	assert_non_null(strstr(json_string_value(json_object_get(
-	    json_array_get(json_object_get(req, "messages"), 0), "content")),
-	    "AI: Hello, this is Sam.\nUser: Not interested, thanks.\n"));
-	schema = json_object_get(json_array_get(json_object_get(req, "tools"),
-	    0), "input_schema");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(req, "tool_choice"), "name")),
+	    SUMMARY_TOOL);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(req, "tool_choice"), "type")),
+	    "tool");
+	assert_int_equal(
+	    json_integer_value(json_object_get(req, "max_tokens")), 1500);
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(
+	               json_array_get(json_object_get(req, "messages"), 0),
+	               "content")),
+	        "AI: Hello, this is Sam.\nUser: Not interested, thanks.\n"));
+	schema = json_object_get(
+	    json_array_get(json_object_get(req, "tools"), 0), "input_schema");
 	/* every enum value offered in the schema passes validation */
-	en = json_object_get(json_object_get(json_object_get(schema,
-	    "properties"), "outcome"), "enum");
+	en = json_object_get(
+	    json_object_get(json_object_get(schema, "properties"), "outcome"),
+	    "enum");
 	assert_int_equal(json_array_size(en), 8);
 	for (i = 0; i < json_array_size(en); i++) {
-		struct summary	 s = { 0 };
-		json_t		*in = json_pack("{s:O, s:s, s:s, s:s}",
-		    "outcome", json_array_get(en, i), "interest_level",
-		    "medium", "next_action", "x", "summary", "y");
+		struct summary s = { 0 };
+		json_t *in = json_pack("{s:O, s:s, s:s, s:s}", "outcome",
+		    json_array_get(en, i), "interest_level", "medium",
+		    "next_action", "x", "summary", "y");
 
-		assert_int_equal(summary_validate(in, &s, why, sizeof(why)),
-		    0);
+		assert_int_equal(
+		    summary_validate(in, &s, why, sizeof(why)), 0);
 		summary_free(&s);
 		json_decref(in);
 	}
