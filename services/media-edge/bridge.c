@@ -1,0 +1,318 @@
+/*
+ * bridge.c - the request workers: SessionStart and SessionEnd to
+ * ai-session over req/rep, so the lws thread never waits on another
+ * daemon.
+ *
+ * The req socket dials every AI_SESSION_URL (comma-separated); nng
+ * spreads requests over the connected instances.  SessionStart is tried
+ * up to EDGE_SESSION_ATTEMPTS times with backoff while the answer is
+ * OVERLOADED, UNAVAILABLE or a timeout, each retry landing on the next
+ * instance, always with the same idempotency key.  After SessionStarted
+ * the worker makes sure our sub socket is connected to the instance's
+ * pub socket before telling the lws thread, so the first model audio is
+ * not published into a pipe that is not there yet.  SessionEnd is
+ * retried the same way; NOT_FOUND from an instance that does not hold
+ * the call is retried too, so that with several instances it reaches
+ * the owner.
+ *
+ * Threads: bridge_submit() from the lws thread; the workers block.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "bus.h"
+#include "edge.h"
+#include "log.h"
+#include "metrics.h"
+#include "wire.h"
+#include "xmalloc.h"
+
+#define END_NOT_FOUND_TRIES	4
+
+static void
+job_free(struct job *j)
+{
+	json_decref(j->params);
+	free(j);
+}
+
+void
+bridge_submit(struct bridge *b, struct job *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&b->lock);
+	if (b->last != NULL)
+		b->last->next = j;
+	else
+		b->first = j;
+	b->last = j;
+	pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void
+result(struct edge *e, struct job *j, enum ev_kind kind, const char *url,
+    const char *text)
+{
+	struct ev	*ev = xcalloc(1, sizeof(*ev));
+
+	ev->kind = kind;
+	ev->call_id = j->call_id;
+	memcpy(ev->call_sid, j->call_sid, sizeof(ev->call_sid));
+	snprintf(ev->url, sizeof(ev->url), "%s", url != NULL ? url : "");
+	snprintf(ev->text, sizeof(ev->text), "%s", text != NULL ? text : "");
+	evq_push(&e->evq, ev);
+}
+
+static void
+count(struct edge *e, const char *type, const char *res)
+{
+	metric_inc(metric_get(e->m.session_req, type, res));
+}
+
+static void
+backoff(int attempt)
+{
+	nng_msleep(50 << (attempt < 4 ? attempt : 4));
+}
+
+/* params as the SessionStart map; entries point into j->params. */
+static Bus__SessionStart__ParamsEntry **
+build_params(struct job *j, Bus__SessionStart__ParamsEntry *ents,
+    size_t max, size_t *np)
+{
+	Bus__SessionStart__ParamsEntry	**ptrs;
+	const char			 *k;
+	json_t				 *v;
+	size_t				  n = 0;
+
+	ptrs = xcalloc(max + 1, sizeof(*ptrs));
+	json_object_foreach(j->params, k, v) {
+		if (n == max || !json_is_string(v))
+			continue;
+		bus__session_start__params_entry__init(&ents[n]);
+		ents[n].key = (char *)k;
+		ents[n].value = (char *)json_string_value(v);
+		ptrs[n] = &ents[n];
+		n++;
+	}
+	*np = n;
+	return (ptrs);
+}
+
+static void
+run_start(struct bridge *b, struct job *j)
+{
+	struct edge			*e = b->edge;
+	Bus__Envelope			 env = BUS__ENVELOPE__INIT, *rep;
+	Bus__SessionStart		 ss = BUS__SESSION_START__INIT;
+	Bus__SessionStart__ParamsEntry	 ents[32], **ptrs;
+	struct wire_ids			 ids;
+	struct log_ctx			 lc = { j->call_sid, j->trace_id };
+	const char			*why = "timeout";
+	char				 url[EDGE_URL_MAX], inst[128];
+	int				 i, rv;
+
+	wire_env_init(&env, &ids, j->call_sid, j->trace_id);
+	env.idempotency_key = j->key;
+	ss.stream_sid = j->stream_sid;
+	ss.account_sid = j->account_sid;
+	ss.provider = j->provider;
+	ss.direction = j->direction;
+	ss.edge_pub_url = (char *)e->pub_adv;
+	ss.edge_ctl_url = (char *)e->ctl_adv;
+	ss.started_at_ms = j->at_ms;
+	ss.resume = j->resume;
+	ptrs = build_params(j, ents, 32, &ss.n_params);
+	ss.params = ptrs;
+	env.body_case = BUS__ENVELOPE__BODY_SESSION_START;
+	env.session_start = &ss;
+	for (i = 0; i < e->cfg.session_attempts; i++) {
+		if (i > 0)
+			backoff(i);
+		rv = bus_request(b->req, &env, &rep,
+		    (int)e->cfg.session_timeout_ms, 1);
+		if (rv == NNG_ECLOSED)
+			break;
+		if (rv != 0) {
+			why = "timeout";
+			count(e, "start", "timeout");
+			logc_warnx(&lc, "SessionStart attempt %d: %s", i + 1,
+			    nng_strerror(rv));
+			continue;
+		}
+		if (rep->body_case == BUS__ENVELOPE__BODY_SESSION_STARTED &&
+		    rep->session_started->ai_pub_url[0] != '\0') {
+			snprintf(url, sizeof(url), "%s",
+			    rep->session_started->ai_pub_url);
+			snprintf(inst, sizeof(inst), "%s",
+			    rep->session_started->instance);
+			wire_free(rep);
+			count(e, "start", "ok");
+			if (sub_connect(&e->sub, url,
+			    (int)e->cfg.connect_wait_ms) == -1)
+				logc_warnx(&lc, "no pipe to %s yet; model "
+				    "audio may be lost", url);
+			result(e, j, EV_STARTED, url, inst);
+			free(ptrs);
+			return;
+		}
+		if (rep->body_case == BUS__ENVELOPE__BODY_ERROR &&
+		    (rep->error->code == BUS__ERROR__CODE__OVERLOADED ||
+		    rep->error->code == BUS__ERROR__CODE__UNAVAILABLE ||
+		    rep->error->code == BUS__ERROR__CODE__TIMEOUT)) {
+			why = rep->error->code == BUS__ERROR__CODE__OVERLOADED ?
+			    "overloaded" : "unavailable";
+			count(e, "start", why);
+			logc_info(&lc, "SessionStart attempt %d: %s (%s)",
+			    i + 1, why, rep->error->message);
+			wire_free(rep);
+			continue;
+		}
+		logc_warnx(&lc, "SessionStart refused: %s %s",
+		    wire_type_name(rep->body_case),
+		    rep->body_case == BUS__ENVELOPE__BODY_ERROR ?
+		    rep->error->message : "");
+		why = "refused";
+		wire_free(rep);
+		break;
+	}
+	count(e, "start", "failed");
+	result(e, j, EV_START_FAILED, NULL, why);
+	free(ptrs);
+}
+
+static void
+run_end(struct bridge *b, struct job *j)
+{
+	struct edge	*e = b->edge;
+	Bus__Envelope	 env = BUS__ENVELOPE__INIT, *rep;
+	Bus__SessionEnd	 se = BUS__SESSION_END__INIT;
+	struct wire_ids	 ids;
+	struct log_ctx	 lc = { j->call_sid, j->trace_id };
+	int		 i, rv, notfound = 0;
+
+	wire_env_init(&env, &ids, j->call_sid, j->trace_id);
+	env.idempotency_key = j->key;
+	se.reason = j->reason;
+	se.ended_at_ms = j->at_ms;
+	env.body_case = BUS__ENVELOPE__BODY_SESSION_END;
+	env.session_end = &se;
+	for (i = 0; i < e->cfg.session_attempts; i++) {
+		if (i > 0)
+			backoff(i);
+		rv = bus_request(b->req, &env, &rep,
+		    (int)e->cfg.session_timeout_ms, 1);
+		if (rv == NNG_ECLOSED)
+			break;
+		if (rv != 0) {
+			count(e, "end", "timeout");
+			continue;
+		}
+		if (rep->body_case == BUS__ENVELOPE__BODY_ERROR &&
+		    rep->error->code == BUS__ERROR__CODE__NOT_FOUND &&
+		    ++notfound < END_NOT_FOUND_TRIES) {
+			wire_free(rep);
+			continue;	/* maybe another instance has it */
+		}
+		if (rep->body_case == BUS__ENVELOPE__BODY_ERROR &&
+		    rep->error->code != BUS__ERROR__CODE__NOT_FOUND &&
+		    rep->error->code != BUS__ERROR__CODE__BAD_REQUEST) {
+			wire_free(rep);
+			continue;
+		}
+		count(e, "end", rep->body_case == BUS__ENVELOPE__BODY_ERROR ?
+		    "not_found" : "ok");
+		wire_free(rep);
+		return;
+	}
+	count(e, "end", "failed");
+	logc_warnx(&lc, "SessionEnd not delivered after %d attempts", i);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct bridge	*b = arg;
+	struct job	*j;
+
+	for (;;) {
+		pthread_mutex_lock(&b->lock);
+		while (b->first == NULL && !b->stopping)
+			pthread_cond_wait(&b->cond, &b->lock);
+		if ((j = b->first) == NULL) {
+			pthread_mutex_unlock(&b->lock);
+			break;		/* stopping, and nothing left */
+		}
+		if ((b->first = j->next) == NULL)
+			b->last = NULL;
+		pthread_mutex_unlock(&b->lock);
+		if (j->kind == JOB_START)
+			run_start(b, j);
+		else
+			run_end(b, j);
+		job_free(j);
+	}
+	return (NULL);
+}
+
+static int
+dial_all(struct bridge *b, const char *list)
+{
+	char	*copy = xstrdup(list), *p, *url;
+	int	 rv = -1;
+
+	if (bus_req_dial(&b->req, "ai_session", strtok_r(copy, ",", &p)) !=
+	    0)
+		goto out;
+	while ((url = strtok_r(NULL, ",", &p)) != NULL)
+		if (bus_dial(b->req, url, NULL) != 0)
+			goto out;
+	rv = 0;
+ out:
+	free(copy);
+	return (rv);
+}
+
+int
+bridge_start(struct edge *e)
+{
+	struct bridge	*b = &e->bridge;
+	int		 i;
+
+	b->edge = e;
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->cond, NULL);
+	if (dial_all(b, e->cfg.ai_session_url) == -1)
+		return (-1);
+	b->threads = xcalloc((size_t)e->cfg.req_workers, sizeof(pthread_t));
+	for (i = 0; i < e->cfg.req_workers; i++) {
+		if (pthread_create(&b->threads[i], NULL, worker_main, b) != 0) {
+			log_warnx("cannot start request worker %d", i);
+			return (-1);
+		}
+		b->nthreads++;
+	}
+	return (0);
+}
+
+/* Let the workers finish what is queued (SessionEnds), then join. */
+void
+bridge_stop(struct bridge *b)
+{
+	int	i;
+
+	pthread_mutex_lock(&b->lock);
+	b->stopping = true;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	for (i = 0; i < b->nthreads; i++)
+		pthread_join(b->threads[i], NULL);
+	free(b->threads);
+	b->threads = NULL;
+	b->nthreads = 0;
+	nng_close(b->req);
+}

@@ -1,0 +1,498 @@
+/*
+ * calls.c - one struct call per media stream: the call table, caller
+ * audio towards the ai-session (published, or held until the session is
+ * ready), model audio and controls towards the caller, and the call's
+ * single teardown path.
+ *
+ * A call is reachable by call sid once its start was accepted.  Other
+ * threads refer to a call by its serial id only, so a result for a call
+ * that has gone in the meantime finds nothing (and a SessionStart that
+ * raced with the hang-up is followed by its SessionEnd).
+ *
+ * lws service thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "edge.h"
+#include "log.h"
+#include "metrics.h"
+#include "svc.h"
+#include "wire.h"
+#include "xmalloc.h"
+
+#define PEND_HDR	12	/* u32 ts, u32 seq, u32 len */
+
+static uint32_t
+hash_sid(const char *s)
+{
+	uint32_t	h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return (h);
+}
+
+int
+calls_init(struct edge *e)
+{
+	size_t	n = 64;
+
+	while (n < (size_t)e->cfg.max_calls * 2)
+		n *= 2;
+	e->table = xcalloc(n, sizeof(*e->table));
+	e->table_mask = n - 1;
+	return (0);
+}
+
+void
+calls_fini(struct edge *e)
+{
+	free(e->table);
+	e->table = NULL;
+}
+
+struct call *
+call_find(struct edge *e, const char *sid)
+{
+	struct call	*c;
+
+	for (c = e->table[hash_sid(sid) & e->table_mask]; c != NULL;
+	    c = c->hnext)
+		if (strcmp(c->call_sid, sid) == 0)
+			return (c);
+	return (NULL);
+}
+
+struct call *
+call_find_id(struct edge *e, uint64_t id)
+{
+	struct call	*c;
+
+	for (c = e->calls; c != NULL; c = c->next)
+		if (c->id == id)
+			return (c);
+	return (NULL);
+}
+
+struct call *
+call_new(struct edge *e, struct lws *wsi)
+{
+	struct call	*c = xcalloc(1, sizeof(*c));
+
+	c->edge = e;
+	c->wsi = wsi;
+	c->id = ++e->next_id;
+	outq_init(&c->out, (size_t)e->cfg.out_queue_bytes);
+	c->pend.limit = (size_t)e->cfg.start_buffer_bytes;
+	c->next = e->calls;
+	if (e->calls != NULL)
+		e->calls->prev = c;
+	e->calls = c;
+	e->ncalls++;
+	return (c);
+}
+
+/* 0 registered; -1 another stream already has this call sid. */
+int
+call_register(struct call *c)
+{
+	struct edge	*e = c->edge;
+	size_t		 b = hash_sid(c->call_sid) & e->table_mask;
+
+	if (call_find(e, c->call_sid) != NULL)
+		return (-1);
+	c->hnext = e->table[b];
+	e->table[b] = c;
+	c->in_table = true;
+	metric_inc(e->m.active_calls);
+	svc_active_add(e->svc, 1);
+	return (0);
+}
+
+static void
+unregister(struct call *c)
+{
+	struct edge	 *e = c->edge;
+	struct call	**pp;
+
+	if (!c->in_table)
+		return;
+	for (pp = &e->table[hash_sid(c->call_sid) & e->table_mask];
+	    *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == c) {
+			*pp = c->hnext;
+			break;
+		}
+	c->in_table = false;
+	metric_dec(e->m.active_calls);
+	svc_active_add(e->svc, -1);
+}
+
+static void
+submit_end(struct edge *e, const char *sid, const char *trace,
+    const char *reason)
+{
+	struct job	*j = xcalloc(1, sizeof(*j));
+
+	j->kind = JOB_END;
+	snprintf(j->call_sid, sizeof(j->call_sid), "%s", sid);
+	snprintf(j->trace_id, sizeof(j->trace_id), "%s", trace);
+	(void)codec_rand_hex(j->key, 16);
+	snprintf(j->reason, sizeof(j->reason), "%s", reason);
+	j->at_ms = wire_now_ms();
+	bridge_submit(&e->bridge, j);
+}
+
+/* The socket is gone (LWS_CALLBACK_CLOSED). */
+void
+call_free(struct call *c)
+{
+	struct edge	*e = c->edge;
+	struct log_ctx	 lc = { c->call_sid, c->trace_id };
+
+	unregister(c);
+	/* A start still in flight sends its own SessionEnd when its result
+	 * finds the call gone (loop.c), so the two never cross. */
+	if (c->session_sent && !c->end_sent && !c->start_inflight) {
+		submit_end(e, c->call_sid, c->trace_id,
+		    c->end_reason != NULL ? c->end_reason : "socket closed");
+		c->end_sent = true;
+	}
+	if (c->call_sid[0] != '\0')
+		logc_info(&lc, "stream closed: %s",
+		    c->close_why != NULL ? c->close_why :
+		    c->end_reason != NULL ? c->end_reason : "socket closed");
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		e->calls = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	e->ncalls--;
+	json_decref(c->params);
+	free(c->pend.buf);
+	free(c->rx);
+	outq_fini(&c->out);
+	free(c);
+}
+
+void
+call_close(struct call *c, int code, const char *why)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->state = CALL_ENDED;
+	c->close_code = code;
+	c->close_why = why;
+	metric_inc(metric_get(c->edge->m.closes, why));
+	lws_callback_on_writable(c->wsi);
+	/* a peer that never lets us write still goes away */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 5);
+}
+
+void
+call_kill(struct call *c, const char *why)
+{
+	if (!c->closing)
+		metric_inc(metric_get(c->edge->m.closes, why));
+	c->closing = true;
+	c->kill = true;
+	c->state = CALL_ENDED;
+	c->close_why = why;
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+static void
+publish_audio(struct call *c, const unsigned char *p, size_t len,
+    uint32_t ts, uint32_t seq)
+{
+	Bus__Envelope	env = BUS__ENVELOPE__INIT;
+	Bus__AudioFrame	af = BUS__AUDIO_FRAME__INIT;
+
+	af.payload.data = (uint8_t *)p;
+	af.payload.len = len;
+	af.timestamp_ms = ts;
+	af.seq = seq;
+	env.call_sid = c->call_sid;
+	env.trace_id = c->trace_id;
+	env.sent_at_ms = wire_now_ms();
+	env.body_case = BUS__ENVELOPE__BODY_AUDIO;
+	env.audio = &af;
+	if (wire_publish(c->edge->pub, c->call_sid, &env) != 0)
+		edge_dropped(c->edge, "publish", 1);
+}
+
+void
+call_publish_simple(struct call *c, Bus__Envelope *env)
+{
+	env->call_sid = c->call_sid;
+	env->trace_id = c->trace_id;
+	env->sent_at_ms = wire_now_ms();
+	if (wire_publish(c->edge->pub, c->call_sid, env) != 0)
+		edge_dropped(c->edge, "publish", 1);
+}
+
+static void
+pend_add(struct call *c, const unsigned char *p, size_t len, uint32_t ts,
+    uint32_t seq)
+{
+	struct pend	*pd = &c->pend;
+	uint32_t	 hdr[3] = { ts, seq, (uint32_t)len };
+	size_t		 need = PEND_HDR + len;
+
+	if (pd->len + need > pd->limit) {
+		edge_dropped(c->edge, "start_buffer_full", 1);
+		return;
+	}
+	if (pd->len + need > pd->cap) {
+		pd->cap = pd->cap == 0 ? 2048 : pd->cap;
+		while (pd->cap < pd->len + need)
+			pd->cap *= 2;
+		pd->buf = xrealloc(pd->buf, pd->cap);
+	}
+	memcpy(pd->buf + pd->len, hdr, PEND_HDR);
+	memcpy(pd->buf + pd->len + PEND_HDR, p, len);
+	pd->len += need;
+}
+
+static void
+pend_flush(struct call *c)
+{
+	struct pend	*pd = &c->pend;
+	uint32_t	 hdr[3];
+	size_t		 off = 0;
+
+	while (off + PEND_HDR <= pd->len) {
+		memcpy(hdr, pd->buf + off, PEND_HDR);
+		publish_audio(c, pd->buf + off + PEND_HDR, hdr[2], hdr[0],
+		    hdr[1]);
+		off += PEND_HDR + hdr[2];
+	}
+	free(pd->buf);
+	pd->buf = NULL;
+	pd->len = pd->cap = 0;
+}
+
+static void
+deliver(struct call *c, const unsigned char *p, size_t len, uint32_t ts)
+{
+	uint32_t	seq = ++c->seq;
+
+	if (c->state == CALL_ACTIVE)
+		publish_audio(c, p, len, ts, seq);
+	else
+		pend_add(c, p, len, ts, seq);
+}
+
+/*
+ * Caller audio.  A jump in media.timestamp means the provider lost
+ * audio; the gap is filled with mu-law silence so the model's clock (and
+ * the barge-in arithmetic built on it) stays right.
+ */
+void
+call_audio_in(struct call *c, const unsigned char *p, size_t len,
+    uint32_t ts, bool have_ts)
+{
+	static const unsigned char silence[EDGE_FRAME_BYTES] = {
+		[0 ... EDGE_FRAME_BYTES - 1] = EDGE_ULAW_SILENCE
+	};
+	struct edge	*e = c->edge;
+	uint32_t	 gap, chunk, padded = 0;
+
+	if (c->state == CALL_ENDED)
+		return;
+	metric_inc(e->m.frames_in);
+	if (!have_ts) {
+		deliver(c, p, len, c->next_ts);
+		c->next_ts += (uint32_t)(len / 8);
+		return;
+	}
+	if (c->have_ts && ts > c->next_ts &&
+	    (gap = ts - c->next_ts) >= EDGE_FRAME_BYTES / 8) {
+		if (gap > (uint32_t)e->cfg.max_pad_ms)
+			gap = (uint32_t)e->cfg.max_pad_ms;
+		while (gap > 0) {
+			chunk = gap > EDGE_FRAME_BYTES / 8 ?
+			    EDGE_FRAME_BYTES / 8 : gap;
+			deliver(c, silence, chunk * 8, c->next_ts + padded);
+			padded += chunk;
+			gap -= chunk;
+			metric_inc(e->m.frames_padded);
+		}
+	}
+	deliver(c, p, len, ts);
+	if (!c->have_ts || ts + (uint32_t)(len / 8) > c->next_ts)
+		c->next_ts = ts + (uint32_t)(len / 8);
+	c->have_ts = true;
+}
+
+void
+call_started(struct call *c, const char *ai_url, const char *inst)
+{
+	struct log_ctx	lc = { c->call_sid, c->trace_id };
+	bool		first = c->state == CALL_STARTING;
+
+	c->start_inflight = false;
+	snprintf(c->ai_url, sizeof(c->ai_url), "%s", ai_url);
+	if (c->state != CALL_STARTING && c->state != CALL_RESUMING)
+		return;			/* ended meanwhile */
+	c->state = CALL_ACTIVE;
+	if (first)
+		metric_observe(c->edge->m.setup_seconds,
+		    (double)(edge_mono_us() - c->started_us) / 1e6);
+	logc_info(&lc, "session %s on %s (%s), %zu bytes held",
+	    first ? "started" : "resumed", inst, ai_url, c->pend.len);
+	pend_flush(c);
+}
+
+void
+call_start_failed(struct call *c, const char *why)
+{
+	struct log_ctx	lc = { c->call_sid, c->trace_id };
+
+	c->start_inflight = false;
+	logc_warnx(&lc, "no ai-session took the call: %s", why);
+	c->end_reason = "no ai-session";
+	call_close(c, EDGE_CLOSE_ERROR, "session_failed");
+}
+
+void
+call_request_session(struct call *c, bool resume)
+{
+	struct job	*j = xcalloc(1, sizeof(*j));
+
+	j->kind = JOB_START;
+	j->call_id = c->id;
+	memcpy(j->call_sid, c->call_sid, sizeof(j->call_sid));
+	memcpy(j->trace_id, c->trace_id, sizeof(j->trace_id));
+	(void)codec_rand_hex(j->key, 16);
+	memcpy(j->stream_sid, c->stream_sid, sizeof(j->stream_sid));
+	memcpy(j->account_sid, c->account_sid, sizeof(j->account_sid));
+	j->provider = c->provider;
+	j->direction = c->direction;
+	j->resume = resume;
+	j->at_ms = c->started_ms;
+	j->params = json_incref(c->params);
+	c->session_sent = true;
+	c->start_inflight = true;
+	c->state = resume ? CALL_RESUMING : CALL_STARTING;
+	bridge_submit(&c->edge->bridge, j);
+}
+
+/* A sub pipe to url went away: that ai-session is gone, or restarting. */
+void
+call_ai_gone(struct edge *e, const char *url)
+{
+	struct call	*c;
+	struct log_ctx	 lc;
+
+	for (c = e->calls; c != NULL; c = c->next) {
+		if (c->state != CALL_ACTIVE || strcmp(c->ai_url, url) != 0)
+			continue;
+		lc.call_sid = c->call_sid;
+		lc.trace_id = c->trace_id;
+		logc_warnx(&lc, "ai-session at %s went away; resuming", url);
+		metric_inc(e->m.resumes);
+		call_request_session(c, true);
+	}
+}
+
+/* Queue one record; false (and the caller cut off) when over the limit. */
+static unsigned char *
+reserve(struct call *c, size_t len)
+{
+	unsigned char	*p;
+
+	if (c->closing)
+		return (NULL);
+	if ((p = outq_reserve(&c->out, len)) == NULL) {
+		struct log_ctx	lc = { c->call_sid, c->trace_id };
+
+		logc_warnx(&lc, "caller not reading: %zu bytes queued; "
+		    "cutting it off", outq_bytes(&c->out));
+		metric_inc(c->edge->m.slow_reader);
+		edge_dropped(c->edge, "slow_reader", c->out.count);
+		call_kill(c, "slow_reader");
+	}
+	return (p);
+}
+
+static void
+commit(struct call *c, size_t len, enum outq_kind kind)
+{
+	bool	was_empty = c->out.count == 0;
+
+	outq_commit(&c->out, len, kind);
+	if (was_empty)
+		lws_callback_on_writable(c->wsi);
+}
+
+static size_t
+put(unsigned char *p, const char *s)
+{
+	size_t	n = strlen(s);
+
+	memcpy(p, s, n);
+	return (n);
+}
+
+void
+call_send_media(struct call *c, const unsigned char *ulaw, size_t len)
+{
+	unsigned char	*p;
+	size_t		 n;
+	int		 b;
+
+	p = reserve(c, 64 + strlen(c->stream_sid) + CODEC_B64_LEN(len));
+	if (p == NULL)
+		return;
+	n = put(p, "{\"event\":\"media\",\"streamSid\":\"");
+	n += put(p + n, c->stream_sid);
+	n += put(p + n, "\",\"media\":{\"payload\":\"");
+	b = codec_b64_encode(ulaw, len, (char *)p + n, CODEC_B64_LEN(len));
+	if (b < 0)
+		return;
+	n += (size_t)b;
+	n += put(p + n, "\"}}");
+	commit(c, n, OUTQ_MEDIA);
+}
+
+void
+call_send_mark(struct call *c, const char *name)
+{
+	char		 esc[512];
+	unsigned char	*p;
+	size_t		 n;
+
+	(void)log_json_escape(esc, sizeof(esc), name);
+	p = reserve(c, 64 + strlen(c->stream_sid) + strlen(esc));
+	if (p == NULL)
+		return;
+	n = put(p, "{\"event\":\"mark\",\"streamSid\":\"");
+	n += put(p + n, c->stream_sid);
+	n += put(p + n, "\",\"mark\":{\"name\":\"");
+	n += put(p + n, esc);
+	n += put(p + n, "\"}}");
+	commit(c, n, OUTQ_MARK);
+}
+
+void
+call_send_clear(struct call *c)
+{
+	unsigned char	*p;
+	unsigned	 dropped;
+	size_t		 n;
+
+	if ((dropped = outq_drop_media(&c->out)) > 0)
+		edge_dropped(c->edge, "cleared", dropped);
+	p = reserve(c, 48 + strlen(c->stream_sid));
+	if (p == NULL)
+		return;
+	n = put(p, "{\"event\":\"clear\",\"streamSid\":\"");
+	n += put(p + n, c->stream_sid);
+	n += put(p + n, "\"}");
+	commit(c, n, OUTQ_CLEAR);
+}

@@ -1,0 +1,117 @@
+/*
+ * config.c - media-edge's environment table (see README.md for each
+ * variable) and the checks cfg_load() cannot make alone.  main only.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "edge.h"
+#include "log.h"
+
+#define O(f)	CFG_OFF(struct edge_cfg, f)
+
+const struct cfg_opt edge_cfg_opts[] = {
+	{ "EDGE_HTTP_ADDR", CFG_STR, O(http_addr), "0.0.0.0",
+	    "address of the public HTTP port" },
+	{ "EDGE_HTTP_PORT", CFG_INT, O(http_port), "8080",
+	    "public HTTP port: /media, webhooks, /health, /metrics" },
+	{ "EDGE_LISTEN_URL", CFG_STR, O(listen_url), "tcp://127.0.0.1:7001",
+	    "request socket (Ping, HangUp)" },
+	{ "EDGE_CTL_ADVERTISE_URL", CFG_STR, O(ctl_advertise_url), "",
+	    "request socket address given to ai-session (default: listen)" },
+	{ "EDGE_PUB_URL", CFG_STR, O(pub_url), "tcp://127.0.0.1:7002",
+	    "pub socket: caller audio, marks, dtmf" },
+	{ "EDGE_PUB_ADVERTISE_URL", CFG_STR, O(pub_advertise_url), "",
+	    "pub address given to ai-session (default: EDGE_PUB_URL)" },
+	{ "AI_SESSION_URL", CFG_STR, O(ai_session_url),
+	    "tcp://127.0.0.1:7011",
+	    "ai-session request socket(s), comma-separated" },
+	{ "EDGE_PUBLIC_URL", CFG_STR, O(public_url), "http://127.0.0.1:8080",
+	    "our public base URL as the provider sees it" },
+	{ "EDGE_STREAM_TOKEN_SECRET", CFG_STR | CFG_SECRET,
+	    O(stream_token_secret), NULL, "HMAC key of the stream tokens" },
+	{ "EDGE_TWILIO_AUTH_TOKEN", CFG_STR | CFG_SECRET,
+	    O(edge_twilio_auth_token), "",
+	    "key for x-twilio-signature on /media (else TWILIO_AUTH_TOKEN)" },
+	{ "TWILIO_AUTH_TOKEN", CFG_STR | CFG_SECRET, O(twilio_auth_token), "",
+	    "Twilio auth token" },
+	{ "LOG_LEVEL", CFG_STR, O(log_level), "info",
+	    "debug, info, warn or error" },
+	{ "EDGE_MAX_CALLS", CFG_INT, O(max_calls), "2000",
+	    "streams served at once; more are refused" },
+	{ "EDGE_REQ_WORKERS", CFG_INT, O(req_workers), "16",
+	    "threads sending SessionStart / SessionEnd" },
+	{ "EDGE_SESSION_TIMEOUT_MS", CFG_INT, O(session_timeout_ms), "5000",
+	    "per-attempt timeout of SessionStart / SessionEnd" },
+	{ "EDGE_SESSION_ATTEMPTS", CFG_INT, O(session_attempts), "6",
+	    "attempts of SessionStart (OVERLOADED, timeouts)" },
+	{ "EDGE_START_BUFFER_BYTES", CFG_INT, O(start_buffer_bytes), "64000",
+	    "caller audio held per call until the ai-session is ready" },
+	{ "EDGE_OUT_QUEUE_BYTES", CFG_INT, O(out_queue_bytes), "524288",
+	    "queued output per call before a slow reader is cut off" },
+	{ "EDGE_MAX_PAD_MS", CFG_INT, O(max_pad_ms), "2000",
+	    "largest timestamp gap padded with silence" },
+	{ "EDGE_TOKEN_CACHE", CFG_INT, O(token_cache), "65536",
+	    "used stream tokens remembered until they expire" },
+	{ "EDGE_STREAM_TOKEN_MAX_TTL_S", CFG_INT, O(token_max_ttl_s), "3600",
+	    "tokens expiring later than this are refused" },
+	{ "EDGE_DRAIN_TIMEOUT_MS", CFG_INT, O(drain_timeout_ms), "30000",
+	    "on SIGTERM, time calls in progress get to finish" },
+	{ "SHUTDOWN_TIMEOUT_MS", CFG_INT, O(shutdown_timeout_ms), "45000",
+	    "hard limit on the whole shutdown (drain included)" },
+	{ "EDGE_PUB_SENDBUF", CFG_INT, O(pub_sendbuf), "4096",
+	    "messages queued per subscriber before pub drops" },
+	{ "EDGE_SUB_RECVBUF", CFG_INT, O(sub_recvbuf), "4096",
+	    "messages queued on the sub socket before it drops" },
+	{ "EDGE_EVQ_MSGS", CFG_INT, O(evq_msgs), "65536",
+	    "bus messages waiting for the WebSocket thread" },
+	{ "EDGE_CONNECT_WAIT_MS", CFG_INT, O(connect_wait_ms), "2000",
+	    "wait for the sub pipe to an ai-session before sending audio" },
+	{ NULL, 0, 0, NULL, NULL }
+};
+
+static int
+positive(const char *name, long v, long min)
+{
+	if (v < min) {
+		log_errorx("%s: must be at least %ld", name, min);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+edge_config_check(struct edge_cfg *c)
+{
+	int	rv = 0;
+
+	if (log_set_level(c->log_level) == -1) {
+		log_errorx("LOG_LEVEL: unknown level");
+		rv = -1;
+	}
+	if (c->http_port < 0 || c->http_port > 65535) {
+		log_errorx("EDGE_HTTP_PORT: out of range");
+		rv = -1;
+	}
+	if (strlen(c->stream_token_secret) < 16) {
+		log_errorx("EDGE_STREAM_TOKEN_SECRET: use at least 16 bytes");
+		rv = -1;
+	}
+	if (positive("EDGE_MAX_CALLS", c->max_calls, 1) == -1 ||
+	    positive("EDGE_REQ_WORKERS", c->req_workers, 1) == -1 ||
+	    positive("EDGE_SESSION_TIMEOUT_MS", c->session_timeout_ms, 10) ==
+	    -1 ||
+	    positive("EDGE_SESSION_ATTEMPTS", c->session_attempts, 1) == -1 ||
+	    positive("EDGE_START_BUFFER_BYTES", c->start_buffer_bytes, 0) ==
+	    -1 ||
+	    positive("EDGE_OUT_QUEUE_BYTES", c->out_queue_bytes, 1024) == -1 ||
+	    positive("EDGE_TOKEN_CACHE", c->token_cache, 16) == -1 ||
+	    positive("EDGE_EVQ_MSGS", c->evq_msgs, 16) == -1)
+		rv = -1;
+	if (strlen(c->ai_session_url) == 0) {
+		log_errorx("AI_SESSION_URL: empty");
+		rv = -1;
+	}
+	return (rv);
+}

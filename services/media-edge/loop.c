@@ -1,0 +1,321 @@
+/*
+ * loop.c - the libwebsockets context and its one service thread: the
+ * protocol callback (HTTP and the media WebSocket share one protocol, as
+ * Twilio names no subprotocol), the hand-off from other threads, and the
+ * drain on SIGTERM.
+ *
+ * Drain: main sets e->draining and wakes the loop.  From then on /ready
+ * answers 503, upgrades and starts are refused, and calls in progress
+ * may finish for EDGE_DRAIN_TIMEOUT_MS; the rest are closed with 1001.
+ * The thread leaves its loop when no call is left (or two seconds after
+ * the close frames went out), and main destroys the context.
+ *
+ * Every function here runs on the lws service thread except
+ * loop_start(), loop_drain() and loop_stop() (main).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "edge.h"
+#include "httpd.h"
+#include "log.h"
+#include "metrics.h"
+#include "svc.h"
+#include "wire.h"
+#include "xmalloc.h"
+
+#define LOOP_BATCH	4096	/* bus messages handled per wake-up */
+#define LOOP_GRACE_US	(2 * LWS_US_PER_SEC)
+
+static const char	body_404[] = "{\"error\":\"not found\"}";
+
+static void
+bus_message(struct edge *e, nng_msg *msg)
+{
+	Bus__Envelope	*env;
+	const char	*topic;
+	struct call	*c;
+
+	if (wire_unpack_pub(msg, &topic, &env) != 0) {
+		log_warnx("bad input on the sub socket (bus_garbage): %zu "
+		    "bytes that are not a topic and an envelope",
+		    nng_msg_len(msg));
+		edge_bad_input(e, "bus_garbage");
+		return;
+	}
+	if ((c = call_find(e, topic)) == NULL || c->closing) {
+		edge_dropped(e, "unrouted", 1);
+		wire_free(env);
+		return;
+	}
+	switch (env->body_case) {
+	case BUS__ENVELOPE__BODY_AUDIO:
+		if (env->audio->payload.len > 0)
+			call_send_media(c, env->audio->payload.data,
+			    env->audio->payload.len);
+		break;
+	case BUS__ENVELOPE__BODY_MARK:
+		call_send_mark(c, env->mark->name);
+		break;
+	case BUS__ENVELOPE__BODY_CLEAR:
+		call_send_clear(c);
+		break;
+	case BUS__ENVELOPE__BODY_TRANSCRIPT_TURN:
+		break;			/* for /events (phase 2) */
+	default:
+		log_warnx("bad input on the sub socket (bus_unexpected): %s",
+		    wire_type_name(env->body_case));
+		edge_bad_input(e, "bus_unexpected");
+		break;
+	}
+	wire_free(env);
+}
+
+static void
+control_event(struct edge *e, struct ev *ev)
+{
+	struct call	*c;
+	struct job	*j;
+
+	switch (ev->kind) {
+	case EV_STARTED:
+		if ((c = call_find_id(e, ev->call_id)) != NULL) {
+			call_started(c, ev->url, ev->text);
+			break;
+		}
+		/* the caller hung up while the session was starting */
+		j = xcalloc(1, sizeof(*j));
+		j->kind = JOB_END;
+		memcpy(j->call_sid, ev->call_sid, sizeof(j->call_sid));
+		snprintf(j->reason, sizeof(j->reason), "socket closed");
+		(void)codec_rand_hex(j->key, 16);
+		j->at_ms = wire_now_ms();
+		bridge_submit(&e->bridge, j);
+		break;
+	case EV_START_FAILED:
+		if ((c = call_find_id(e, ev->call_id)) != NULL)
+			call_start_failed(c, ev->text);
+		break;
+	case EV_AI_GONE:
+		call_ai_gone(e, ev->url);
+		break;
+	case EV_HANGUP:
+		if ((c = call_find(e, ev->call_sid)) != NULL) {
+			struct log_ctx	lc = { c->call_sid, c->trace_id };
+
+			logc_info(&lc, "hang-up from ai-session: %s", ev->text);
+			c->end_reason = "hang-up";
+			call_close(c, EDGE_CLOSE_NORMAL, "hang_up");
+		} else
+			log_info("hang-up for a call not here");
+		break;
+	}
+}
+
+static void
+drain_deadline_cb(lws_sorted_usec_list_t *sul)
+{
+	struct edge	*e = lws_container_of(sul, struct edge, drain_sul);
+	struct call	*c;
+
+	if (e->ncalls == 0) {
+		e->loop_exit = true;
+		return;
+	}
+	if (e->drain_closing) {
+		log_warnx("drain: %ld streams did not close; leaving",
+		    e->ncalls);
+		e->loop_exit = true;
+		lws_cancel_service(e->ctx);
+		return;
+	}
+	log_info("drain timeout: closing %ld streams", e->ncalls);
+	for (c = e->calls; c != NULL; c = c->next) {
+		if (c->end_reason == NULL)
+			c->end_reason = "edge shutting down";
+		call_close(c, EDGE_CLOSE_AWAY, "shutdown");
+	}
+	e->drain_closing = true;
+	lws_sul_schedule(e->ctx, 0, &e->drain_sul, drain_deadline_cb,
+	    LOOP_GRACE_US);
+}
+
+static void
+drain_check(struct edge *e)
+{
+	if (atomic_load(&e->draining) && !e->drain_started) {
+		e->drain_started = true;
+		log_info("draining: %ld streams in progress, %ld ms to finish",
+		    e->ncalls, e->cfg.drain_timeout_ms);
+		lws_sul_schedule(e->ctx, 0, &e->drain_sul, drain_deadline_cb,
+		    e->cfg.drain_timeout_ms * LWS_US_PER_MS);
+	}
+	if (e->drain_started && e->ncalls == 0)
+		e->loop_exit = true;
+}
+
+static void
+events(struct edge *e)
+{
+	struct ev	*ev, *next;
+	size_t		 i, n;
+
+	n = evq_take(&e->evq, e->batch, LOOP_BATCH, &ev);
+	for (i = 0; i < n; i++) {
+		bus_message(e, e->batch[i]);
+		nng_msg_free(e->batch[i]);
+	}
+	for (; ev != NULL; ev = next) {
+		next = ev->next;
+		control_event(e, ev);
+		free(ev);
+	}
+	drain_check(e);
+}
+
+static int
+http_request(struct edge *e, struct lws *wsi, struct pss *pss,
+    const char *path)
+{
+	if (httpd_builtin(wsi, &pss->hs, path, &e->hconf))
+		return (0);
+	return (httpd_reply(wsi, &pss->hs, 404, HTTPD_CT_JSON, body_404,
+	    sizeof(body_404) - 1));
+}
+
+static int
+edge_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct edge	*e = lws_context_user(lws_get_context(wsi));
+	struct pss	*pss = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		return (http_request(e, wsi, pss, in));
+	case LWS_CALLBACK_HTTP_BODY:
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		return (0);
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return (httpd_writeable(wsi, &pss->hs));
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		if (pss != NULL)
+			httpd_sess_fini(&pss->hs);
+		break;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return (ws_filter(e, wsi));
+	case LWS_CALLBACK_ESTABLISHED:
+		return (ws_established(e, wsi, pss));
+	case LWS_CALLBACK_RECEIVE:
+		return (ws_receive(wsi, pss, in, len));
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return (ws_writeable(wsi, pss));
+	case LWS_CALLBACK_CLOSED:
+		ws_closed(e, pss);
+		drain_check(e);
+		break;
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		events(e);
+		break;
+	default:
+		break;
+	}
+	return (lws_callback_http_dummy(wsi, reason, user, in, len));
+}
+
+static const struct lws_protocols protocols[] = {
+	{ "edge", edge_cb, sizeof(struct pss), 4096, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static void *
+loop_main(void *arg)
+{
+	struct edge	*e = arg;
+
+	while (!e->loop_exit)
+		if (lws_service(e->ctx, 0) < 0)
+			break;
+	return (NULL);
+}
+
+int
+edge_health(void *arg, int ready, char *buf, size_t len)
+{
+	struct edge	*e = arg;
+	bool		 up = atomic_load(&e->ready) &&
+			    !atomic_load(&e->draining);
+	double		 uptime = 0;
+
+	if (e->svc != NULL)
+		uptime = svc_uptime(e->svc);
+	if (ready && !up) {
+		(void)httpd_health_json(buf, len, "draining",
+		    (long)metric_value(e->m.active_calls), uptime);
+		return (503);
+	}
+	(void)httpd_health_json(buf, len, "healthy",
+	    (long)metric_value(e->m.active_calls), uptime);
+	return (200);
+}
+
+int
+loop_start(struct edge *e)
+{
+	struct lws_context_creation_info	info;
+
+	memset(&info, 0, sizeof(info));
+	info.port = (int)e->cfg.http_port;
+	info.iface = e->cfg.http_addr[0] != '\0' ? e->cfg.http_addr : NULL;
+	info.protocols = protocols;
+	info.user = e;
+	info.count_threads = 1;
+	info.timeout_secs = 10;
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 |
+	    LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+	e->hconf.health = edge_health;
+	e->hconf.arg = e;
+	e->batch = xcalloc(LOOP_BATCH, sizeof(*e->batch));
+	e->scratch = xmalloc(EDGE_MAX_MSG);
+	e->scratch2 = xmalloc(EDGE_MAX_MSG);
+	httpd_log_init();
+	if ((e->ctx = lws_create_context(&info)) == NULL) {
+		log_warnx("cannot listen on %s:%ld", e->cfg.http_addr,
+		    e->cfg.http_port);
+		return (-1);
+	}
+	evq_set_ctx(&e->evq, e->ctx);
+	if (pthread_create(&e->lws_thread, NULL, loop_main, e) != 0) {
+		log_warnx("cannot start the WebSocket thread");
+		return (-1);
+	}
+	e->lws_running = true;
+	return (0);
+}
+
+void
+loop_drain(struct edge *e)
+{
+	atomic_store(&e->draining, true);
+	if (e->ctx != NULL)
+		lws_cancel_service(e->ctx);
+	if (e->lws_running) {
+		pthread_join(e->lws_thread, NULL);
+		e->lws_running = false;
+	}
+}
+
+void
+loop_stop(struct edge *e)
+{
+	if (e->ctx != NULL) {
+		evq_set_ctx(&e->evq, NULL);
+		lws_context_destroy(e->ctx);
+		e->ctx = NULL;
+	}
+	free(e->batch);
+	free(e->scratch);
+	free(e->scratch2);
+}

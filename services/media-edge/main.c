@@ -1,0 +1,119 @@
+/*
+ * media-edge - the public face of the call bridge.
+ *
+ * HTTP on EDGE_HTTP_ADDR:EDGE_HTTP_PORT (libwebsockets, one service
+ * thread): the provider's media WebSocket at /media, /health, /ready,
+ * /metrics.  PUB EDGE_PUB_URL: caller audio, mark echoes and dtmf,
+ * topic = call sid.  SUB to each ai-session's pub socket: model audio,
+ * marks, clears.  REQ AI_SESSION_URL: SessionStart / SessionEnd from a
+ * pool of request threads.  REP EDGE_LISTEN_URL (common/svc): Ping and
+ * HangUp.
+ *
+ * SIGTERM drains: /ready turns 503, new streams are refused, calls in
+ * progress get EDGE_DRAIN_TIMEOUT_MS, then the rest are closed with 1001
+ * and the process exits 0 within SHUTDOWN_TIMEOUT_MS.
+ */
+#include <sysexits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bus.h"
+#include "cfg.h"
+#include "edge.h"
+#include "log.h"
+#include "metrics.h"
+#include "sig.h"
+#include "svc.h"
+
+#define ABOUT	"media-edge: provider media streams <-> ai-session"
+
+static struct edge	edge;
+
+int64_t
+edge_mono_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+}
+
+static int
+edge_start(struct edge *e)
+{
+	struct svc_conf	sc = { 0 };
+
+	e->pub_adv = e->cfg.pub_advertise_url[0] != '\0' ?
+	    e->cfg.pub_advertise_url : e->cfg.pub_url;
+	e->ctl_adv = e->cfg.ctl_advertise_url[0] != '\0' ?
+	    e->cfg.ctl_advertise_url : e->cfg.listen_url;
+	e->twilio_key = e->cfg.edge_twilio_auth_token[0] != '\0' ?
+	    e->cfg.edge_twilio_auth_token :
+	    e->cfg.twilio_auth_token[0] != '\0' ?
+	    e->cfg.twilio_auth_token : NULL;
+	evq_init(&e->evq, (size_t)e->cfg.evq_msgs);
+	tokens_init(&e->tokens, (size_t)e->cfg.token_cache);
+	calls_init(e);
+	sc.name = "media-edge";
+	sc.about = ABOUT;
+	sc.rep_url = e->cfg.listen_url;
+	sc.workers = 2;
+	sc.handle = ctl_handle;
+	sc.arg = e;
+	if (svc_start(&e->svc, &sc) != 0)
+		return (-1);
+	edge_metrics_init(&e->m);
+	if (bus_pub_listen(&e->pub, "pub", e->cfg.pub_url) != 0)
+		return (-1);
+	e->pub_open = true;
+	(void)bus_set_buffers(e->pub, 0, (int)e->cfg.pub_sendbuf);
+	if (sub_start(e) == -1 || bridge_start(e) == -1 ||
+	    loop_start(e) == -1)
+		return (-1);
+	if (e->twilio_key == NULL)
+		log_info("no Twilio auth token: x-twilio-signature on /media "
+		    "is not checked (stream tokens still are)");
+	atomic_store(&e->ready, true);
+	return (0);
+}
+
+static void
+edge_stop(struct edge *e)
+{
+	loop_drain(e);		/* calls finish or are closed */
+	loop_stop(e);		/* closes what is left: SessionEnds queued */
+	bridge_stop(&e->bridge);	/* sends them */
+	sub_stop(&e->sub);
+	svc_stop(e->svc);
+	if (e->pub_open)
+		nng_close(e->pub);
+	evq_fini(&e->evq);
+	tokens_fini(&e->tokens);
+	calls_fini(e);
+}
+
+int
+main(int argc, char *argv[])
+{
+	sigset_t	sigs;
+	int		rv;
+
+	log_init("media-edge");
+	if ((rv = cfg_main(argc, argv, "media-edge", ABOUT, edge_cfg_opts,
+	    &edge.cfg)) != -1)
+		return (rv);
+	if (edge_config_check(&edge.cfg) == -1)
+		return (EX_CONFIG);
+	sig_block(&sigs);
+	if (edge_start(&edge) == -1)
+		fatalx("startup failed");
+	log_info("ready");
+	(void)sig_wait(&sigs);
+	sig_watchdog(edge.cfg.shutdown_timeout_ms);
+	log_info("shutting down");
+	edge_stop(&edge);
+	log_info("stopped");
+	cfg_free(edge_cfg_opts, &edge.cfg);
+	return (0);
+}

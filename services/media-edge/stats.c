@@ -1,0 +1,72 @@
+/*
+ * stats.c - media-edge's Prometheus series.  No call sid or phone
+ * number is ever a label: labels are small fixed sets (reasons,
+ * directions).  Registration runs in main before any thread; the
+ * helpers may be called from any thread (metric_get takes the registry
+ * lock, so they are for rare events, never per frame).
+ */
+#include "edge.h"
+#include "metrics.h"
+
+static const double setup_bounds[] = {
+	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
+};
+
+void
+edge_metrics_init(struct edge_metrics *m)
+{
+	struct metric_family	*frames;
+
+	m->active_calls = metrics_gauge1("edge_active_calls",
+	    "Media streams with an accepted start, in progress");
+	m->setup_seconds = metrics_histogram1("edge_call_setup_seconds",
+	    "From the stream's start to SessionStarted", setup_bounds,
+	    sizeof(setup_bounds) / sizeof(setup_bounds[0]));
+	frames = metrics_counter("edge_audio_frames_total",
+	    "Audio frames: in from callers, out to callers, padded silence",
+	    "direction");
+	m->frames_in = metric_get(frames, "in");
+	m->frames_out = metric_get(frames, "out");
+	m->frames_padded = metric_get(frames, "padded");
+	m->marks_out = metrics_counter1("edge_marks_sent_total",
+	    "mark messages written to callers");
+	m->clears_out = metrics_counter1("edge_clears_sent_total",
+	    "clear messages written to callers");
+	m->dropped = metrics_counter("edge_audio_frames_dropped_total",
+	    "Frames or messages dropped, by reason", "reason");
+	m->bad_input = metrics_counter("edge_bad_input_total",
+	    "Rejected input, by reason", "reason");
+	m->auth_fail = metrics_counter("edge_stream_auth_failures_total",
+	    "Media streams refused by authentication, by reason", "reason");
+	m->session_req = metrics_counter("edge_session_requests_total",
+	    "SessionStart / SessionEnd attempts by result", "type,result");
+	m->closes = metrics_counter("edge_stream_closes_total",
+	    "Streams closed or refused by media-edge, by reason", "reason");
+	m->slow_reader = metrics_counter1("edge_slow_reader_cutoffs_total",
+	    "Callers cut off because they stopped reading");
+	m->resumes = metrics_counter1("edge_session_resumes_total",
+	    "Calls handed to another ai-session after one went away");
+	m->streams = metrics_counter1("edge_streams_total",
+	    "Media streams whose start was accepted");
+	(void)metric_get(m->bad_input, "malformed_json");
+	(void)metric_get(m->auth_fail, "bad_signature");
+	(void)metric_get(m->dropped, "slow_reader");
+}
+
+void
+edge_bad_input(struct edge *e, const char *reason)
+{
+	metric_inc(metric_get(e->m.bad_input, reason));
+}
+
+void
+edge_dropped(struct edge *e, const char *reason, double n)
+{
+	metric_add(metric_get(e->m.dropped, reason), n);
+}
+
+void
+edge_auth_fail(struct edge *e, const char *reason)
+{
+	metric_inc(metric_get(e->m.auth_fail, reason));
+}

@@ -1,0 +1,178 @@
+/*
+ * ws.c - the media WebSocket at /media: admission, message reassembly,
+ * writing one queued message per WRITEABLE, and closing.
+ *
+ * Admission happens at the upgrade (path, drain, capacity, and the
+ * provider's x-twilio-signature when present); the stream token is
+ * checked later, on `start` (stream.c).  Messages arrive in pieces when
+ * they are larger than lws's rx buffer; they are reassembled up to
+ * EDGE_MAX_MSG, and a larger or binary message is discarded whole and
+ * counted, without ending the call.
+ *
+ * lws service thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "edge.h"
+#include "log.h"
+#include "metrics.h"
+#include "xmalloc.h"
+
+int
+ws_filter(struct edge *e, struct lws *wsi)
+{
+	char	path[128];
+	int	n;
+
+	n = lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
+	if (n <= 0 || strcmp(path, "/media") != 0) {
+		log_warnx("websocket upgrade refused: unknown path");
+		edge_bad_input(e, "bad_path");
+		return (-1);
+	}
+	if (atomic_load(&e->draining)) {
+		log_info("websocket upgrade refused: draining");
+		metric_inc(metric_get(e->m.closes, "draining"));
+		return (-1);
+	}
+	if (e->ncalls >= e->cfg.max_calls) {
+		log_warnx("websocket upgrade refused: %ld streams (the limit)",
+		    e->ncalls);
+		metric_inc(metric_get(e->m.closes, "full"));
+		return (-1);
+	}
+	if (token_check_upgrade(e, wsi, path) == -1) {
+		log_warnx("websocket upgrade refused: bad x-twilio-signature");
+		edge_auth_fail(e, "upgrade_signature");
+		return (-1);
+	}
+	return (0);
+}
+
+int
+ws_established(struct edge *e, struct lws *wsi, struct pss *pss)
+{
+	pss->call = call_new(e, wsi);
+	return (0);
+}
+
+void
+ws_closed(struct edge *e, struct pss *pss)
+{
+	(void)e;
+	if (pss->call != NULL) {
+		call_free(pss->call);
+		pss->call = NULL;
+	}
+}
+
+static void
+rx_reset(struct call *c)
+{
+	c->rx_len = 0;
+	c->rx_busy = false;
+	c->rx_skip = false;
+	c->rx_binary = false;
+}
+
+static void
+rx_discard_done(struct call *c)
+{
+	struct log_ctx	lc = { c->call_sid, c->trace_id };
+
+	if (c->rx_binary) {
+		logc_warnx(&lc, "bad input from caller (binary_frame): "
+		    "binary message dropped");
+		edge_bad_input(c->edge, "binary_frame");
+	} else {
+		logc_warnx(&lc, "bad input from caller (oversize): message "
+		    "over %d bytes dropped", EDGE_MAX_MSG);
+		edge_bad_input(c->edge, "oversize");
+	}
+}
+
+int
+ws_receive(struct lws *wsi, struct pss *pss, const void *in, size_t len)
+{
+	struct call	*c = pss->call;
+	bool		 final = lws_is_final_fragment(wsi);
+
+	if (c == NULL)
+		return (-1);
+	if (!c->rx_busy) {
+		c->rx_busy = true;
+		if (lws_frame_is_binary(wsi)) {
+			c->rx_skip = true;
+			c->rx_binary = true;
+		}
+	}
+	if (!c->rx_skip && c->rx_len == 0 && final) {
+		/* the usual case: the whole message in one piece */
+		if (len > EDGE_MAX_MSG)
+			c->rx_skip = true;
+		else if (!c->closing)
+			stream_message(c, in, len);
+	} else if (!c->rx_skip) {
+		if (c->rx_len + len > EDGE_MAX_MSG) {
+			c->rx_skip = true;
+			free(c->rx);
+			c->rx = NULL;
+		} else {
+			if (c->rx == NULL)
+				c->rx = xmalloc(EDGE_MAX_MSG);
+			memcpy(c->rx + c->rx_len, in, len);
+			c->rx_len += len;
+		}
+	}
+	if (!final)
+		return (0);
+	if (c->rx_skip)
+		rx_discard_done(c);
+	else if (c->rx_len > 0 && !c->closing)
+		stream_message(c, (const char *)c->rx, c->rx_len);
+	if (c->rx != NULL) {
+		free(c->rx);
+		c->rx = NULL;
+	}
+	rx_reset(c);
+	return (0);
+}
+
+int
+ws_writeable(struct lws *wsi, struct pss *pss)
+{
+	struct call	*c = pss->call;
+	struct edge	*e;
+	unsigned char	*p;
+	size_t		 len;
+	enum outq_kind	 kind;
+
+	if (c == NULL)
+		return (0);
+	e = c->edge;
+	if (c->kill)
+		return (-1);
+	if (outq_peek(&c->out, &p, &len, &kind)) {
+		if (lws_write(wsi, p, len, LWS_WRITE_TEXT) < (int)len) {
+			c->close_why = "write failed";
+			return (-1);
+		}
+		if (kind == OUTQ_MEDIA)
+			metric_inc(e->m.frames_out);
+		else if (kind == OUTQ_MARK)
+			metric_inc(e->m.marks_out);
+		else
+			metric_inc(e->m.clears_out);
+		outq_pop(&c->out);
+		if (c->out.count > 0 || c->closing)
+			lws_callback_on_writable(wsi);
+		return (0);
+	}
+	if (c->closing) {
+		lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+		    (unsigned char *)c->close_why, strlen(c->close_why));
+		return (-1);
+	}
+	return (0);
+}
