@@ -87,10 +87,11 @@ tick_cb(lws_sorted_usec_list_t *sul)
 	struct stream_call *sc;
 	int64_t             now = stream_now_us();
 
-	TAILQ_FOREACH(sc, &hub->active, entry)
-	if (sc->wsi != NULL && sc->st.connected && stream_tx_due(sc, now))
-		lws_callback_on_writable(sc->wsi);
-	if (TAILQ_EMPTY(&hub->active)) {
+	for (sc = hub->active; sc != NULL; sc = sc->next)
+		if (sc->wsi != NULL && sc->st.connected
+		    && stream_tx_due(sc, now))
+			lws_callback_on_writable(sc->wsi);
+	if (hub->active == NULL) {
 		hub->ticking = false; /* restarted by the next call */
 		return;
 	}
@@ -107,7 +108,6 @@ stream_hub_init(struct stream_hub *hub, struct lws_context *ctx,
 	hub->ctx = ctx;
 	hub->vhost = vhost;
 	hub->cfg = cfg;
-	TAILQ_INIT(&hub->active);
 	hub->tx = stream_xcalloc(LWS_PRE + STREAM_TX_MAX, 1);
 	memset(silence, STREAM_SILENCE, sizeof(silence));
 	EVP_EncodeBlock(
@@ -121,7 +121,7 @@ stream_hub_abort(struct stream_hub *hub)
 {
 	struct stream_call *sc;
 
-	while ((sc = TAILQ_FIRST(&hub->active)) != NULL) {
+	while ((sc = hub->active) != NULL) {
 		sc->st.timed_out = true;
 		stream_finish(sc, "timed out");
 		lws_sul_cancel(&sc->done_sul); /* no callbacks now */
@@ -189,6 +189,30 @@ call_ids(struct stream_call *sc, const struct stream_call_opts *o)
 		memcpy(hub->first_token, sc->token, sizeof(hub->first_token));
 	}
 	return (0);
+}
+
+static void
+active_link(struct stream_call *sc)
+{
+	struct stream_hub *hub = sc->hub;
+
+	sc->prev = NULL;
+	sc->next = hub->active;
+	if (hub->active != NULL)
+		hub->active->prev = sc;
+	hub->active = sc;
+}
+
+static void
+active_unlink(struct stream_call *sc)
+{
+	if (sc->prev != NULL)
+		sc->prev->next = sc->next;
+	else
+		sc->hub->active = sc->next;
+	if (sc->next != NULL)
+		sc->next->prev = sc->prev;
+	sc->prev = sc->next = NULL;
 }
 
 static void
@@ -261,7 +285,7 @@ stream_call_new(struct stream_hub *hub, const struct stream_call_opts *o)
 	    : 0;
 	sc->params
 	    = o->params != NULL ? json_deep_copy(o->params) : json_object();
-	TAILQ_INSERT_TAIL(&hub->active, sc, entry);
+	active_link(sc);
 	if (!hub->ticking) {
 		hub->ticking = true;
 		lws_sul_schedule(
@@ -296,7 +320,7 @@ stream_finish(struct stream_call *sc, const char *why)
 		stream_tags_count_lost(sc);
 	stream_totals_add(sc->hub, sc);
 	stream_record(sc, "end", json_pack("{s:s}", "why", why));
-	TAILQ_REMOVE(&sc->hub->active, sc, entry);
+	active_unlink(sc);
 	if (sc->wsi != NULL)
 		lws_set_opaque_user_data(sc->wsi, NULL);
 	free(sc->rx);
@@ -448,7 +472,7 @@ stream_call_free(struct stream_call *sc)
 	if (sc == NULL)
 		return;
 	if (!sc->finished) {
-		TAILQ_REMOVE(&sc->hub->active, sc, entry);
+		active_unlink(sc);
 		if (sc->wsi != NULL)
 			lws_set_opaque_user_data(sc->wsi, NULL);
 		free(sc->rx);

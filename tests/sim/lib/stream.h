@@ -21,7 +21,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/queue.h>
 
 #include <jansson.h>
 #include <libwebsockets.h>
@@ -138,17 +137,17 @@ struct stream_hub {
 	struct lws_context      *ctx;
 	struct lws_vhost        *vhost; /* NULL: the default vhost */
 	const struct stream_cfg *cfg;
-	TAILQ_HEAD(, stream_call) active;
-	lws_sorted_usec_list_t tick; /* pacing and mark clock */
-	bool                   ticking;
-	struct stream_totals   tot;
-	unsigned char         *tx; /* LWS_PRE + STREAM_TX_MAX */
-	char                   silence_b64[STREAM_FRAME_B64 + 1];
-	unsigned char         *dec; /* base64 decode scratch */
-	size_t                 deccap;
-	char                   first_call[STREAM_SID_LEN + 1];
-	char                   first_account[STREAM_SID_LEN + 1];
-	char                   first_token[STREAM_TOKEN_LEN + 1];
+	struct stream_call      *active; /* open calls, doubly linked */
+	lws_sorted_usec_list_t   tick; /* pacing and mark clock */
+	bool                     ticking;
+	struct stream_totals     tot;
+	unsigned char           *tx; /* LWS_PRE + STREAM_TX_MAX */
+	char                     silence_b64[STREAM_FRAME_B64 + 1];
+	unsigned char           *dec; /* base64 decode scratch */
+	size_t                   deccap;
+	char                     first_call[STREAM_SID_LEN + 1];
+	char                     first_account[STREAM_SID_LEN + 1];
+	char                     first_token[STREAM_TOKEN_LEN + 1];
 };
 
 struct stream_call_opts {

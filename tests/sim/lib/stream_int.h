@@ -25,20 +25,20 @@ struct stream_mark {
 };
 
 struct stream_call {
-	TAILQ_ENTRY(stream_call) entry; /* hub->active while open */
-	struct stream_hub *hub;
-	struct lws        *wsi;
-	int                id;
-	bool               finished; /* accounted; no more I/O */
-	char               call_sid[STREAM_SID_LEN + 1];
-	char               account_sid[STREAM_SID_LEN + 1];
-	char               stream_sid[STREAM_SID_LEN + 1];
-	char               token[STREAM_TOKEN_LEN + 1];
-	json_t            *params; /* customParameters sent */
-	struct stream_url  url;
-	char               host_hdr[300];
-	char               sig[32]; /* x-twilio-signature or "" */
-	char              *bearer;
+	struct stream_call *prev, *next; /* hub->active while open */
+	struct stream_hub  *hub;
+	struct lws         *wsi;
+	int                 id;
+	bool                finished; /* accounted; no more I/O */
+	char                call_sid[STREAM_SID_LEN + 1];
+	char                account_sid[STREAM_SID_LEN + 1];
+	char                stream_sid[STREAM_SID_LEN + 1];
+	char                token[STREAM_TOKEN_LEN + 1];
+	json_t             *params; /* customParameters sent */
+	struct stream_url   url;
+	char                host_hdr[300];
+	char                sig[32]; /* x-twilio-signature or "" */
+	char               *bearer;
 	void (*done_cb)(struct stream_call *, void *);
 	void                  *arg;
 	lws_sorted_usec_list_t done_sul;
