@@ -1,0 +1,82 @@
+/*
+ * config.c - ai-session's environment table.  Read once at startup by
+ * cfg_main() in main.c; every variable is listed in README.md.
+ */
+#include <stddef.h>
+
+#include "ai.h"
+#include "cfg.h"
+
+#define O(f)	CFG_OFF(struct ai_cfg, f)
+
+struct ai_cfg	cfg;
+
+const struct cfg_opt ai_cfg_opts[] = {
+	{ "AI_LISTEN_URL", CFG_STR, O(listen_url), "tcp://127.0.0.1:7011",
+	    "request socket (SessionStart, SessionEnd, Ping)" },
+	{ "AI_PUB_URL", CFG_STR, O(pub_url), "tcp://127.0.0.1:7012",
+	    "pub socket: model audio, marks, clears, turns (topic = call sid)" },
+	{ "AI_PUB_ADVERTISE_URL", CFG_STR, O(pub_advertise_url), "",
+	    "pub URL media-edge dials (empty: AI_PUB_URL)" },
+	{ "AI_HTTP_ADDR", CFG_STR, O(http_addr), "0.0.0.0",
+	    "address of /health, /ready and /metrics" },
+	{ "AI_HTTP_PORT", CFG_INT, O(http_port), "9101",
+	    "port of /health, /ready and /metrics (0: any)" },
+	{ "AI_WORKERS", CFG_INT, O(workers), "4",
+	    "threads answering the request socket" },
+	{ "AI_JOB_WORKERS", CFG_INT, O(job_workers), "4",
+	    "threads for HangUp, persister and reasoner requests" },
+	{ "AI_MAX_CALLS", CFG_INT, O(max_calls), "1000",
+	    "calls taken at once; more get Error{OVERLOADED}" },
+	{ "AI_START_BUFFER_MS", CFG_INT, O(start_buffer_ms), "5000",
+	    "caller audio kept while the model session is being set up" },
+	{ "AI_DIAL_TIMEOUT_MS", CFG_INT, O(dial_timeout_ms), "2000",
+	    "wait for the connection to media-edge's pub socket" },
+	{ "AI_SETUP_TIMEOUT_MS", CFG_INT, O(setup_timeout_ms), "10000",
+	    "model socket opened and configured within this, or the call "
+	    "ends" },
+	{ "AI_MARK_MIN_MS", CFG_INT, O(mark_min_ms), "100",
+	    "model audio between two marks (0: a mark after every chunk)" },
+	{ "AI_REQUEST_TIMEOUT_MS", CFG_INT, O(request_timeout_ms), "2000",
+	    "timeout of one request to media-edge or persister" },
+	{ "AI_PUB_BUFFER", CFG_INT, O(pub_buffer), "8192",
+	    "messages the pub socket queues per peer before dropping" },
+	{ "SHUTDOWN_TIMEOUT_MS", CFG_INT, O(shutdown_timeout_ms), "10000",
+	    "hard limit on shutdown" },
+	{ "LOG_LEVEL", CFG_STR, O(log_level), "info",
+	    "debug, info, warn or error" },
+	{ "OPENAI_REALTIME_URL", CFG_STR, O(openai_url),
+	    "wss://api.openai.com/v1/realtime?model=gpt-realtime",
+	    "Realtime API WebSocket (ws:// only for local simulators)" },
+	{ "OPENAI_API_KEY", CFG_STR | CFG_SECRET, O(openai_key), NULL,
+	    "API key, sent as Authorization: Bearer" },
+	{ "OPENAI_VOICE", CFG_STR, O(openai_voice), "alloy",
+	    "voice of the model" },
+	{ "OPENAI_CA_FILE", CFG_STR, O(openai_ca_file), "",
+	    "PEM trust store for wss (empty: the system's)" },
+	{ "AI_TRANSCRIBE_MODEL", CFG_STR, O(transcribe_model),
+	    "gpt-4o-mini-transcribe",
+	    "model transcribing the caller (empty: off)" },
+	{ "AI_INSTRUCTIONS", CFG_STR, O(instructions),
+	    "You are a friendly, concise phone assistant. Speak naturally, "
+	    "one or two sentences at a time.",
+	    "base instructions; the call context is appended" },
+	{ "PERSISTER_URL", CFG_STR, O(persister_url), "tcp://127.0.0.1:7041",
+	    "persister request socket (empty: no call context, no records)" },
+	{ "REASONER_URL", CFG_STR, O(reasoner_url), "tcp://127.0.0.1:7021",
+	    "reasoner request socket (empty: no consult_reasoner, no "
+	    "summary)" },
+	{ "AI_VOICEMAIL_MESSAGE", CFG_STR, O(voicemail_message),
+	    "Hello, this is a courtesy call. We will try you again later. "
+	    "Goodbye.",
+	    "message left on an answering machine" },
+	{ "AI_REASON_TIMEOUT_MS", CFG_INT, O(reason_timeout_ms), "8000",
+	    "deadline of one consult_reasoner request" },
+	{ "AI_RECORD_RETRY_MAX_MS", CFG_INT, O(record_retry_max_ms), "30000",
+	    "longest pause between two tries of a call record" },
+	{ "AI_MAX_PENDING_RECORDS", CFG_INT, O(max_pending_records), "10000",
+	    "call records kept in memory until persister acknowledges them" },
+	{ "AI_SUMMARY_RETRY_MS", CFG_INT, O(summary_retry_ms), "30000",
+	    "pause before asking the reasoner again for a pending summary" },
+	{ NULL, 0, 0, NULL, NULL }
+};

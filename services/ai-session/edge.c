@@ -1,0 +1,336 @@
+/*
+ * edge.c - the pub/sub half of the audio path (wave-2 contract 2-6).
+ *
+ * Our pub socket (AI_PUB_URL) carries model audio, marks, clears and
+ * transcript turns to media-edge, topic = call sid.  One sub socket dials
+ * every media-edge pub socket we are told about (once per distinct URL)
+ * and subscribes to the sid of each call we hold.
+ *
+ * SessionStart must not be answered before the sub socket is connected
+ * to that media-edge, or the caller frames it flushes right after our
+ * reply would be lost.  So each URL gets its own dialer, created (and
+ * its id recorded) before it is started, and a pipe notification marks
+ * the peer up; edge_attach() waits on a condition variable, bounded.
+ * (This is why edge.c creates its dialers itself instead of bus_dial():
+ * the notification must be able to name the dialer.)  The notification
+ * also keeps bus_peers_connected{socket="edge_sub"} right, which bus.c's
+ * own notifier would otherwise do.
+ *
+ * Threads: edge_attach/edge_subscribe on svc workers; sub_cb on nng's
+ * threads (must not block: it only hands the message to loop.c); the
+ * edge_pub_* functions on the lws service thread.  {mtx} guards peers.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "ai.h"
+#include "bus.h"
+#include "codec.h"
+#include "metrics.h"
+#include "wire.h"
+#include "xmalloc.h"
+
+#define SUB_RECV_BUF	8192	/* messages nng may hold for the callback */
+#define SETTLE_MS	10	/* first pipe: let the pub side attach it */
+
+struct peer {
+	struct peer	*next;
+	char		*url;
+	nng_dialer	 d;
+	int		 up;		/* pipes open on this dialer */
+	bool		 settled;
+};
+
+static struct {
+	nng_socket	 pub;
+	nng_socket	 sub;
+	bool		 open_pub, open_sub;
+	nng_aio		*aio;
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cv;
+	struct peer	*peers;		/* {mtx} */
+	struct metric	*gauge;
+	char		 id_prefix[17];
+	uint64_t	 id_next;	/* lws thread */
+} e = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+/* nng callback: must not block. */
+static void
+pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	nng_dialer	 d = nng_pipe_dialer(p);
+	struct peer	*pe;
+
+	(void)arg;
+	metric_add(e.gauge, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
+	pthread_mutex_lock(&e.mtx);
+	for (pe = e.peers; pe != NULL; pe = pe->next) {
+		if (nng_dialer_id(pe->d) != nng_dialer_id(d))
+			continue;
+		pe->up += ev == NNG_PIPE_EV_ADD_POST ? 1 : -1;
+		if (ev == NNG_PIPE_EV_REM_POST)
+			log_info("media-edge pub %s: disconnected", pe->url);
+		break;
+	}
+	pthread_cond_broadcast(&e.cv);
+	pthread_mutex_unlock(&e.mtx);
+}
+
+/* nng callback: must not block; the lws thread does the work. */
+static void
+sub_cb(void *arg)
+{
+	int	rv;
+
+	(void)arg;
+	if ((rv = nng_aio_result(e.aio)) != 0) {
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+			return;
+	} else
+		loop_push_msg(nng_aio_get_msg(e.aio));
+	nng_recv_aio(e.sub, e.aio);
+}
+
+int
+edge_open(void)
+{
+	struct metric_family	*fam;
+	int			 rv;
+
+	(void)codec_rand_hex(e.id_prefix, 8);
+	fam = metrics_gauge("bus_peers_connected",
+	    "NNG pipes (peer connections) open on a socket", "socket");
+	e.gauge = metric_get(fam, "edge_sub");
+	if ((rv = bus_pub_listen(&e.pub, "ai_pub", cfg.pub_url)) != 0)
+		return (-1);
+	e.open_pub = true;
+	if ((rv = bus_set_buffers(e.pub, 0, (int)cfg.pub_buffer)) != 0)
+		log_warnx("ai pub: send buffer: %s", nng_strerror(rv));
+	if ((rv = bus_sub_open(&e.sub, "edge_sub")) != 0)
+		return (-1);
+	e.open_sub = true;
+	if ((rv = bus_set_buffers(e.sub, SUB_RECV_BUF, 0)) != 0 ||
+	    (rv = nng_pipe_notify(e.sub, NNG_PIPE_EV_ADD_POST, pipe_cb,
+	    NULL)) != 0 ||
+	    (rv = nng_pipe_notify(e.sub, NNG_PIPE_EV_REM_POST, pipe_cb,
+	    NULL)) != 0 ||
+	    (rv = nng_aio_alloc(&e.aio, sub_cb, NULL)) != 0) {
+		log_warnx("edge sub: setup: %s", nng_strerror(rv));
+		return (-1);
+	}
+	nng_recv_aio(e.sub, e.aio);
+	return (0);
+}
+
+void
+edge_close(void)
+{
+	struct peer	*pe;
+
+	if (e.open_sub)
+		nng_close(e.sub);
+	if (e.aio != NULL) {
+		nng_aio_stop(e.aio);
+		nng_aio_free(e.aio);
+		e.aio = NULL;
+	}
+	if (e.open_pub)
+		nng_close(e.pub);
+	e.open_sub = e.open_pub = false;
+	while ((pe = e.peers) != NULL) {
+		e.peers = pe->next;
+		free(pe->url);
+		free(pe);
+	}
+}
+
+const char *
+edge_advertise_url(void)
+{
+	if (cfg.pub_advertise_url != NULL && cfg.pub_advertise_url[0] != '\0')
+		return (cfg.pub_advertise_url);
+	return (cfg.pub_url);
+}
+
+/* Under mtx: the peer for url, created and dialled on first use. */
+static struct peer *
+peer_get(const char *url)
+{
+	struct peer	*pe;
+	int		 rv;
+
+	for (pe = e.peers; pe != NULL; pe = pe->next)
+		if (strcmp(pe->url, url) == 0)
+			return (pe);
+	pe = xcalloc(1, sizeof(*pe));
+	if ((rv = nng_dialer_create(&pe->d, e.sub, url)) != 0) {
+		log_warnx("edge sub: bad url %s: %s", url, nng_strerror(rv));
+		free(pe);
+		return (NULL);
+	}
+	pe->url = xstrdup(url);
+	pe->next = e.peers;
+	e.peers = pe;
+	/* NONBLOCK: a peer that is down is redialled with backoff, and the
+	 * notification may only run once we release mtx. */
+	if ((rv = nng_dialer_start(pe->d, NNG_FLAG_NONBLOCK)) != 0)
+		log_warnx("edge sub: dial %s: %s", url, nng_strerror(rv));
+	log_info("media-edge pub %s: dialling", url);
+	return (pe);
+}
+
+int
+edge_attach(const char *url, long timeout_ms)
+{
+	struct peer	*pe;
+	struct timespec	 ts;
+	bool		 first = false;
+	int		 rv = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&e.mtx);
+	if ((pe = peer_get(url)) == NULL)
+		rv = -1;
+	while (rv == 0 && pe->up <= 0)
+		if (pthread_cond_timedwait(&e.cv, &e.mtx, &ts) != 0 &&
+		    pe->up <= 0)
+			rv = -1;
+	if (rv == 0 && !pe->settled)
+		first = pe->settled = true;
+	pthread_mutex_unlock(&e.mtx);
+	if (rv == -1 && pe != NULL)
+		log_warnx("media-edge pub %s: not connected within %ld ms",
+		    url, timeout_ms);
+	if (first)
+		nng_msleep(SETTLE_MS);
+	return (rv);
+}
+
+int
+edge_subscribe(const char *sid)
+{
+	int	rv;
+
+	if ((rv = bus_subscribe(e.sub, sid)) != 0)
+		log_warnx("edge sub: subscribe: %s", nng_strerror(rv));
+	return (rv != 0 ? -1 : 0);
+}
+
+int
+edge_unsubscribe(const char *sid)
+{
+	return (bus_unsubscribe(e.sub, sid) != 0 ? -1 : 0);
+}
+
+/* lws thread: a cheap unique msg_id (random prefix + counter), since the
+ * audio path publishes tens of thousands of envelopes a second. */
+static void
+env_init(Bus__Envelope *env, struct call *c, char *id)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	uint64_t		 n = ++e.id_next;
+	int			 i;
+
+	memcpy(id, e.id_prefix, 16);
+	for (i = 31; i >= 16; i--, n >>= 4)
+		id[i] = hex[n & 0xf];
+	id[32] = '\0';
+	env->msg_id = id;
+	env->call_sid = c->sid;
+	env->trace_id = c->trace;
+	env->sent_at_ms = wire_now_ms();
+}
+
+static int
+publish(struct call *c, Bus__Envelope *env)
+{
+	int	rv;
+
+	if ((rv = wire_publish(e.pub, c->sid, env)) != 0) {
+		metric_inc(st.drop_pub);
+		logc_debug(&c->lc, "ai pub: %s dropped: %s",
+		    wire_type_name(env->body_case), nng_strerror(rv));
+		return (-1);
+	}
+	return (0);
+}
+
+int
+edge_pub_audio(struct call *c, const uint8_t *p, size_t n)
+{
+	Bus__Envelope	env = BUS__ENVELOPE__INIT;
+	Bus__AudioFrame	af = BUS__AUDIO_FRAME__INIT;
+	char		id[WIRE_ID_LEN + 1];
+
+	env_init(&env, c, id);
+	af.payload.data = (uint8_t *)p;
+	af.payload.len = n;
+	af.seq = ++c->out_seq;
+	env.body_case = BUS__ENVELOPE__BODY_AUDIO;
+	env.audio = &af;
+	if (publish(c, &env) != 0)
+		return (-1);
+	metric_inc(st.frames_out);
+	return (0);
+}
+
+int
+edge_pub_mark(struct call *c, const char *name)
+{
+	Bus__Envelope	env = BUS__ENVELOPE__INIT;
+	Bus__Mark	mk = BUS__MARK__INIT;
+	char		id[WIRE_ID_LEN + 1];
+
+	env_init(&env, c, id);
+	mk.name = (char *)name;
+	env.body_case = BUS__ENVELOPE__BODY_MARK;
+	env.mark = &mk;
+	if (publish(c, &env) != 0)
+		return (-1);
+	metric_inc(st.marks_sent);
+	return (0);
+}
+
+int
+edge_pub_clear(struct call *c)
+{
+	Bus__Envelope	env = BUS__ENVELOPE__INIT;
+	Bus__Clear	cl = BUS__CLEAR__INIT;
+	char		id[WIRE_ID_LEN + 1];
+
+	env_init(&env, c, id);
+	env.body_case = BUS__ENVELOPE__BODY_CLEAR;
+	env.clear = &cl;
+	return (publish(c, &env));
+}
+
+int
+edge_pub_turn(struct call *c, const struct turn *t)
+{
+	Bus__Envelope		env = BUS__ENVELOPE__INIT;
+	Bus__TranscriptTurn	tt = BUS__TRANSCRIPT_TURN__INIT;
+	Bus__Turn		tu = BUS__TURN__INIT;
+	char			id[WIRE_ID_LEN + 1];
+
+	env_init(&env, c, id);
+	tu.role = t->role == RT_ASSISTANT ? "assistant" : "user";
+	tu.text = t->text;
+	tu.seq = t->seq;
+	tu.at_ms = t->at_ms;
+	tt.turn = &tu;
+	tt.item_id = t->item_id;
+	env.body_case = BUS__ENVELOPE__BODY_TRANSCRIPT_TURN;
+	env.transcript_turn = &tt;
+	return (publish(c, &env));
+}

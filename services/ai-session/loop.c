@@ -1,0 +1,321 @@
+/*
+ * loop.c - the lws service thread that owns every call and every model
+ * socket, and its inbox.
+ *
+ * Other threads never touch a call: they push onto the inbox and wake
+ * the thread with lws_cancel_service() (the only lws call allowed off the
+ * service thread).  The inbox has two parts under one mutex: the
+ * published messages from media-edge (caller frames, mark echoes; kept as
+ * nng_msg pointers in an array that is swapped with a spare on each
+ * drain, so the hot path allocates nothing) and a list of commands
+ * (start, end, results of blocking work).  A producer wakes the thread
+ * only when the inbox was empty, so a burst costs one wakeup.  Commands
+ * are handled before messages of the same drain: a call's CMD_START is
+ * always queued before media-edge can publish its frames.
+ *
+ * Per-call timers are lws sorted-usec-list entries on this thread.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "ai.h"
+#include "httpd.h"
+#include "metrics.h"
+#include "wire.h"
+#include "xmalloc.h"
+
+#define INBOX_MAX	65536	/* messages waiting for the thread */
+#define STOP_GRACE_MS	1000	/* close frames at shutdown */
+
+struct timer {
+	lws_sorted_usec_list_t	 sul;	/* first: cast from the callback */
+	void			(*fn)(struct call *);
+	struct call		*call;
+	void			**slot;
+};
+
+static struct {
+	struct lws_context	*ctx;
+	pthread_t		 thread;
+	bool			 started;
+	pthread_mutex_t		 mtx;
+	nng_msg			**msgs;		/* {mtx} */
+	size_t			 nmsgs;		/* {mtx} */
+	size_t			 capmsgs;	/* {mtx} */
+	struct cmd		*cmds;		/* {mtx} */
+	struct cmd		**cmds_tail;	/* {mtx} */
+	nng_msg			**spare;	/* lws thread */
+	size_t			 capspare;
+	atomic_bool		 stop;
+} lp = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+
+struct lws_context *
+loop_context(void)
+{
+	return (lp.ctx);
+}
+
+bool
+loop_is_lws_thread(void)
+{
+	return (lp.started && pthread_equal(pthread_self(), lp.thread));
+}
+
+struct cmd *
+cmd_new(enum cmd_kind kind, const char *sid, const char *text)
+{
+	struct cmd	*c = xcalloc(1, sizeof(*c));
+
+	c->kind = kind;
+	snprintf(c->sid, sizeof(c->sid), "%s", sid != NULL ? sid : "");
+	c->text = text != NULL ? xstrdup(text) : NULL;
+	return (c);
+}
+
+void
+cmd_free(struct cmd *c)
+{
+	if (c == NULL)
+		return;
+	free(c->text);
+	free(c->text2);
+	if (c->ptr != NULL && c->ptr_free != NULL)
+		c->ptr_free(c->ptr);
+	free(c);
+}
+
+void
+loop_push_msg(nng_msg *m)
+{
+	bool	wake;
+
+	pthread_mutex_lock(&lp.mtx);
+	if (lp.nmsgs >= INBOX_MAX) {
+		pthread_mutex_unlock(&lp.mtx);
+		nng_msg_free(m);
+		metric_inc(st.drop_inbox);
+		return;
+	}
+	if (lp.nmsgs == lp.capmsgs) {
+		lp.capmsgs = lp.capmsgs == 0 ? 256 : lp.capmsgs * 2;
+		lp.msgs = xrealloc(lp.msgs, lp.capmsgs * sizeof(*lp.msgs));
+	}
+	lp.msgs[lp.nmsgs++] = m;
+	wake = lp.nmsgs == 1 && lp.cmds == NULL;
+	pthread_mutex_unlock(&lp.mtx);
+	if (wake && lp.ctx != NULL)
+		lws_cancel_service(lp.ctx);
+}
+
+void
+loop_push_cmd(struct cmd *c)
+{
+	bool	wake;
+
+	c->next = NULL;
+	pthread_mutex_lock(&lp.mtx);
+	wake = lp.nmsgs == 0 && lp.cmds == NULL;
+	*lp.cmds_tail = c;
+	lp.cmds_tail = &c->next;
+	pthread_mutex_unlock(&lp.mtx);
+	if (wake && lp.ctx != NULL)
+		lws_cancel_service(lp.ctx);
+}
+
+/* lws thread: one published message from media-edge. */
+static void
+handle_msg(nng_msg *m)
+{
+	Bus__Envelope	*env;
+	const char	*topic;
+	struct call	*c;
+
+	if (wire_unpack_pub(m, &topic, &env) != 0) {
+		metric_inc(st.bad_bus);
+		log_warnx("edge sub: %zu bytes that are not a topic and an "
+		    "envelope; dropped", nng_msg_len(m));
+		return;
+	}
+	if ((c = calls_find_live(topic)) == NULL) {
+		if (env->body_case == BUS__ENVELOPE__BODY_AUDIO)
+			metric_inc(st.drop_unknown);
+		wire_free(env);
+		return;
+	}
+	switch (env->body_case) {
+	case BUS__ENVELOPE__BODY_AUDIO:
+		session_frame(c, env->audio);
+		break;
+	case BUS__ENVELOPE__BODY_MARK_ECHO:
+		session_mark_echo(c, env->mark_echo->name);
+		break;
+	case BUS__ENVELOPE__BODY_DTMF:
+		session_dtmf(c, env->dtmf);
+		break;
+	case BUS__ENVELOPE__BODY_CALL_EVENT:
+		session_event(c, env->call_event);
+		break;
+	default:
+		metric_inc(st.bad_bus);
+		logc_warnx(&c->lc, "edge sub: unexpected %s; dropped",
+		    wire_type_name(env->body_case));
+		break;
+	}
+	wire_free(env);
+}
+
+/* lws thread: called on EVENT_WAIT_CANCELLED. */
+static void
+drain(void)
+{
+	struct cmd	*cmds, *c, *next;
+	nng_msg		**msgs;
+	size_t		 n, i, cap;
+
+	pthread_mutex_lock(&lp.mtx);
+	cmds = lp.cmds;
+	lp.cmds = NULL;
+	lp.cmds_tail = &lp.cmds;
+	msgs = lp.msgs;
+	n = lp.nmsgs;
+	cap = lp.capmsgs;
+	lp.msgs = lp.spare;
+	lp.capmsgs = lp.capspare;
+	lp.nmsgs = 0;
+	pthread_mutex_unlock(&lp.mtx);
+	lp.spare = msgs;
+	lp.capspare = cap;
+
+	for (c = cmds; c != NULL; c = next) {
+		next = c->next;
+		session_command(c);
+		cmd_free(c);
+	}
+	for (i = 0; i < n; i++) {
+		handle_msg(msgs[i]);
+		nng_msg_free(msgs[i]);
+	}
+}
+
+static void
+timer_cb(lws_sorted_usec_list_t *sul)
+{
+	struct timer	*t = (struct timer *)sul;
+	struct call	*c = t->call;
+	void		(*fn)(struct call *) = t->fn;
+
+	*t->slot = NULL;
+	free(t);
+	fn(c);
+}
+
+void
+loop_timer(void **slot, long ms, void (*fn)(struct call *), struct call *c)
+{
+	struct timer	*t = *slot;
+
+	if (t == NULL) {
+		t = xcalloc(1, sizeof(*t));
+		*slot = t;
+	}
+	t->fn = fn;
+	t->call = c;
+	t->slot = slot;
+	lws_sul_schedule(lp.ctx, 0, &t->sul, timer_cb,
+	    (lws_usec_t)ms * LWS_US_PER_MS);
+}
+
+void
+loop_timer_cancel(void **slot)
+{
+	struct timer	*t = *slot;
+
+	if (t == NULL)
+		return;
+	lws_sul_cancel(&t->sul);
+	free(t);
+	*slot = NULL;
+}
+
+static void *
+loop_main(void *arg)
+{
+	int64_t	deadline;
+
+	(void)arg;
+	while (!atomic_load(&lp.stop))
+		if (lws_service(lp.ctx, 0) < 0)
+			break;
+	/* calls are ended; let the close frames go out */
+	deadline = ai_mono_ms() + STOP_GRACE_MS;
+	while (ws_count() > 0 && ai_mono_ms() < deadline)
+		lws_service(lp.ctx, 0);
+	lws_context_destroy(lp.ctx);
+	lp.ctx = NULL;
+	return (NULL);
+}
+
+int
+loop_start(void)
+{
+	static struct lws_protocols	 protos[2];
+	struct lws_context_creation_info info;
+
+	lp.cmds_tail = &lp.cmds;
+	protos[0] = ws_protocol;
+	memset(&protos[1], 0, sizeof(protos[1]));
+	ws_set_wakeup(drain);
+	httpd_log_init();
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = protos;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.count_threads = 1;
+	if (cfg.openai_ca_file != NULL && cfg.openai_ca_file[0] != '\0')
+		info.client_ssl_ca_filepath = cfg.openai_ca_file;
+	if ((lp.ctx = lws_create_context(&info)) == NULL) {
+		log_warnx("cannot create the lws context");
+		return (-1);
+	}
+	if (pthread_create(&lp.thread, NULL, loop_main, NULL) != 0) {
+		log_warnx("cannot start the lws service thread");
+		lws_context_destroy(lp.ctx);
+		lp.ctx = NULL;
+		return (-1);
+	}
+	lp.started = true;
+	return (0);
+}
+
+void
+loop_stop(void)
+{
+	size_t	i;
+
+	if (!lp.started)
+		return;
+	loop_push_cmd(cmd_new(CMD_SHUTDOWN, NULL, NULL));
+	pthread_join(lp.thread, NULL);
+	lp.started = false;
+	for (i = 0; i < lp.nmsgs; i++)
+		nng_msg_free(lp.msgs[i]);
+	free(lp.msgs);
+	free(lp.spare);
+	while (lp.cmds != NULL) {
+		struct cmd *c = lp.cmds;
+
+		lp.cmds = c->next;
+		cmd_free(c);
+	}
+}
+
+/* lws thread: CMD_SHUTDOWN ends the loop after the calls. */
+void
+loop_request_stop(void)
+{
+	atomic_store(&lp.stop, true);
+}

@@ -1,0 +1,117 @@
+/*
+ * ai-session - one realtime model session per call.
+ *
+ * REP AI_LISTEN_URL: SessionStart / SessionEnd from media-edge (svc.c
+ * workers, dispatch.c).  SUB to each media-edge's pub socket: caller
+ * audio, mark echoes.  PUB AI_PUB_URL: model audio, marks, clears,
+ * transcript turns.  One lws service thread (loop.c) owns every call and
+ * every model WebSocket; job threads talk to media-edge (HangUp),
+ * persister and reasoner.  /health, /ready and /metrics on AI_HTTP_PORT.
+ */
+#include <string.h>
+#include <sys/resource.h>
+
+#include <curl/curl.h>
+
+#include "ai.h"
+#include "cfg.h"
+#include "httpd.h"
+#include "metrics.h"
+#include "sig.h"
+#include "svc.h"
+
+#define ABOUT	"ai-session: bridges each call's audio to a realtime " \
+		"speech model (OpenAI Realtime), with barge-in, transcript, " \
+		"tools and the end-of-call record."
+
+static int
+health(struct svc *s, int ready, char *buf, size_t len)
+{
+	const char	*status = "healthy";
+	int		 code = 200;
+
+	if (ready && record_backlogged()) {
+		status = "backlogged";
+		code = 503;
+	}
+	httpd_health_json(buf, len, status, calls_count(), svc_uptime(s));
+	return (code);
+}
+
+static void
+raise_fd_limit(void)
+{
+	struct rlimit	rl;
+
+	/* a model socket per call, plus the bus */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int
+ai_start(void)
+{
+	struct svc_conf	sc;
+
+	if (edge_open() != 0 || jobs_start((int)cfg.job_workers) != 0 ||
+	    record_start() != 0 || loop_start() != 0)
+		return (-1);
+	memset(&sc, 0, sizeof(sc));
+	sc.name = "ai-session";
+	sc.about = ABOUT;
+	sc.rep_url = cfg.listen_url;
+	sc.workers = (int)cfg.workers;
+	sc.handle = dispatch;
+	sc.http_addr = cfg.http_addr;
+	sc.http_port = cfg.http_port;
+	sc.health = health;
+	return (svc_start(&ai_svc, &sc));
+}
+
+static void
+ai_stop(void)
+{
+	long	grace = cfg.shutdown_timeout_ms / 2;
+
+	loop_stop();		/* ends every call: records are queued */
+	svc_stop(ai_svc);
+	ai_svc = NULL;
+	calls_free_all();	/* taken while the loop was stopping */
+	jobs_stop(grace);
+	record_stop();
+	jobs_close();
+	edge_close();
+}
+
+int
+main(int argc, char *argv[])
+{
+	sigset_t	sigs;
+	int		rv;
+
+	log_init("ai-session");
+	if ((rv = cfg_main(argc, argv, "ai-session", ABOUT, ai_cfg_opts,
+	    &cfg)) != -1)
+		return (rv);
+	if (log_set_level(cfg.log_level) == -1)
+		log_warnx("LOG_LEVEL %s unknown; using info", cfg.log_level);
+	sig_block(&sigs);	/* before the first thread */
+	raise_fd_limit();
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	metrics_init("ai-session", cfg_version);
+	stats_init();
+	if (ai_start() == -1)
+		fatalx("startup failed");
+	log_info("ready");
+	rv = sig_wait(&sigs);
+	log_info("shutting down (signal %d)", rv);
+	sig_watchdog(cfg.shutdown_timeout_ms);
+	ai_stop();
+	cfg_free(ai_cfg_opts, &cfg);
+	metrics_fini();
+	curl_global_cleanup();
+	log_info("stopped");
+	return (0);
+}

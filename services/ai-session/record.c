@@ -1,0 +1,460 @@
+/*
+ * record.c - what persister keeps of a call.
+ *
+ * Turns: each finished turn is sent as TranscriptTurn when it happens
+ * (idempotency key "<sid>:turn:<seq>", a few bounded tries), so a crash
+ * loses at most the turn in flight.
+ *
+ * The call record: when a call ends, a job thread asks the reasoner for
+ * the summary (SummarizeRequest), then sends the CallRecord (transcript
+ * "AI: ..." / "User: ...", summary, duration, outcome, end reason).  A
+ * record persister has not acknowledged is kept in memory and retried by
+ * the record thread with backoff (RETRY_MIN_MS doubling to
+ * AI_RECORD_RETRY_MAX_MS) for as long as the process lives; while more
+ * than AI_MAX_PENDING_RECORDS wait, ai-session takes no new calls
+ * (record_backlogged), so the bound is kept without dropping any.  When
+ * the reasoner cannot summarise, the record is stored with
+ * summary_pending, the summary is retried every AI_SUMMARY_RETRY_MS, and
+ * the record is sent again (same call sid, key "<sid>:record:<n+1>")
+ * with the summary.
+ *
+ * Threads: record_turn/record_finish on the lws thread (they only copy
+ * and queue); the work on job threads and the record thread.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "ai.h"
+#include "bus.h"
+#include "metrics.h"
+#include "wire.h"
+#include "xmalloc.h"
+
+#define TURN_ATTEMPTS	3
+#define SEND_ATTEMPTS	2
+#define RETRY_MIN_MS	250
+
+enum rec_state {
+	REC_SEND,		/* the current version is not acknowledged */
+	REC_SUMMARY		/* stored; summary still to fetch */
+};
+
+struct rec {
+	struct rec	*next;
+	char		 sid[AI_SID_MAX];
+	char		 trace[33];
+	Bus__Direction	 direction;
+	int64_t		 started_at_ms;
+	int64_t		 ended_at_ms;
+	struct transcript tr;
+	char		*objective;
+	char		*answered_by;
+	char		*end_reason;
+	char		*outcome;	/* ours (voicemail), until summarised */
+	bool		 failed;	/* the call never got going */
+	Bus__Summary	*summary;	/* unpacked reply, or NULL */
+	Bus__Envelope	*summary_env;
+	unsigned	 version;
+	enum rec_state	 state;
+	int64_t		 next_try;
+	long		 backoff;
+};
+
+static struct {
+	pthread_mutex_t	 mtx;
+	pthread_cond_t	 cv;
+	struct rec	*list;		/* {mtx} */
+	long		 n;		/* {mtx} */
+	bool		 stop;		/* {mtx} */
+	pthread_t	 thread;
+	bool		 started;
+	struct metric	*pending, *sent, *failed, *turns_failed;
+} rq = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static const char *
+lead_status(const char *outcome)
+{
+	static const char *map[][2] = {
+		{ "goal_achieved", "won" }, { "callback_requested", "callback" },
+		{ "not_interested", "lost" }, { "wrong_number", "invalid" },
+		{ "voicemail", "voicemail" }, { "no_answer", "no_answer" },
+		{ "failed", "retry" }, { NULL, NULL }
+	};
+	int	i;
+
+	if (outcome == NULL || outcome[0] == '\0')
+		return ("contacted");
+	for (i = 0; map[i][0] != NULL; i++)
+		if (strcmp(map[i][0], outcome) == 0)
+			return (map[i][1]);
+	return ("contacted");
+}
+
+static void
+rec_free(struct rec *r)
+{
+	transcript_fini(&r->tr);
+	free(r->objective);
+	free(r->answered_by);
+	free(r->end_reason);
+	free(r->outcome);
+	wire_free(r->summary_env);
+	free(r);
+}
+
+/* Job or record thread: 0 once the reasoner has summarised. */
+static int
+summarize(struct rec *r)
+{
+	Bus__Envelope		 env = BUS__ENVELOPE__INIT, *rep = NULL;
+	Bus__SummarizeRequest	 sr = BUS__SUMMARIZE_REQUEST__INIT;
+	Bus__Turn		*tp, **tpp;
+	struct wire_ids		 ids;
+	struct log_ctx		 lc = { r->sid, r->trace };
+	nng_socket		 s;
+	size_t			 i;
+	int			 rv = -1;
+
+	if (cfg.reasoner_url[0] == '\0')
+		return (-1);
+	tp = xcalloc(r->tr.n + 1, sizeof(*tp));
+	tpp = xcalloc(r->tr.n + 1, sizeof(*tpp));
+	for (i = 0; i < r->tr.n; i++) {
+		bus__turn__init(&tp[i]);
+		tp[i].role = r->tr.turns[i].role == RT_ASSISTANT ?
+		    "assistant" : "user";
+		tp[i].text = r->tr.turns[i].text;
+		tp[i].seq = r->tr.turns[i].seq;
+		tp[i].at_ms = r->tr.turns[i].at_ms;
+		tpp[i] = &tp[i];
+	}
+	wire_env_init(&env, &ids, r->sid, r->trace);
+	sr.objective = r->objective != NULL ? r->objective : "";
+	sr.turns = tpp;
+	sr.n_turns = r->tr.n;
+	sr.answered_by = r->answered_by != NULL ? r->answered_by : "";
+	sr.duration_s = (uint32_t)((r->ended_at_ms - r->started_at_ms) / 1000);
+	env.body_case = BUS__ENVELOPE__BODY_SUMMARIZE_REQUEST;
+	env.summarize_request = &sr;
+	if (jobs_req_socket(cfg.reasoner_url, &s) == 0 &&
+	    bus_request(s, &env, &rep, (int)cfg.reason_timeout_ms * 2, 1) ==
+	    0 && rep->body_case == BUS__ENVELOPE__BODY_SUMMARY) {
+		wire_free(r->summary_env);
+		r->summary_env = rep;
+		r->summary = rep->summary;
+		rep = NULL;
+		rv = 0;
+		logc_info(&lc, "summary: outcome %s", r->summary->outcome);
+	} else
+		logc_warnx(&lc, "summary: reasoner did not summarise (%s)",
+		    rep != NULL ? wire_type_name(rep->body_case) :
+		    "no answer");
+	wire_free(rep);
+	free(tp);
+	free(tpp);
+	return (rv);
+}
+
+/* 0 once persister acknowledged this version of the record. */
+static int
+send_record(struct rec *r)
+{
+	Bus__Envelope	 env = BUS__ENVELOPE__INIT, *rep = NULL;
+	Bus__CallRecord	 cr = BUS__CALL_RECORD__INIT;
+	Bus__Summary	 pend = BUS__SUMMARY__INIT;
+	struct wire_ids	 ids;
+	struct log_ctx	 lc = { r->sid, r->trace };
+	nng_socket	 s;
+	char		 key[AI_SID_MAX + 24], *text;
+	const char	*outcome;
+	int		 rv = -1;
+
+	text = transcript_format(&r->tr);
+	wire_env_init(&env, &ids, r->sid, r->trace);
+	snprintf(key, sizeof(key), "%s:record:%u", r->sid, r->version);
+	env.idempotency_key = key;
+	cr.direction = r->direction;
+	cr.status = r->failed ? "failed" : "completed";
+	cr.started_at_ms = r->started_at_ms;
+	cr.ended_at_ms = r->ended_at_ms;
+	cr.duration_s = (uint32_t)((r->ended_at_ms - r->started_at_ms) / 1000);
+	cr.transcript = text;
+	cr.end_reason = r->end_reason;
+	cr.answered_by = r->answered_by != NULL ? r->answered_by : "";
+	if (r->summary != NULL)
+		cr.summary = r->summary;
+	else {
+		pend.outcome = r->outcome != NULL ? r->outcome :
+		    (r->failed ? "failed" : "");
+		cr.summary = &pend;
+		cr.summary_pending = true;
+	}
+	outcome = cr.summary->outcome;
+	cr.lead_status = (char *)lead_status(outcome);
+	env.body_case = BUS__ENVELOPE__BODY_CALL_RECORD;
+	env.call_record = &cr;
+	if (jobs_req_socket(cfg.persister_url, &s) == 0 &&
+	    bus_request(s, &env, &rep, (int)cfg.request_timeout_ms,
+	    SEND_ATTEMPTS) == 0 && rep->body_case == BUS__ENVELOPE__BODY_ACK) {
+		rv = 0;
+		metric_inc(rq.sent);
+		logc_info(&lc, "call record stored (version %u%s)", r->version,
+		    cr.summary_pending ? ", summary pending" : "");
+	} else
+		logc_warnx(&lc, "call record not acknowledged (%s); kept",
+		    rep != NULL ? wire_type_name(rep->body_case) :
+		    "no answer");
+	wire_free(rep);
+	free(text);
+	return (rv);
+}
+
+/* Put r on the retry list (or free it when it is done). */
+static void
+retry_later(struct rec *r, long delay_ms)
+{
+	r->next_try = ai_mono_ms() + delay_ms;
+	pthread_mutex_lock(&rq.mtx);
+	r->next = rq.list;
+	rq.list = r;
+	rq.n++;
+	metric_set(rq.pending, (double)rq.n);
+	pthread_cond_signal(&rq.cv);
+	pthread_mutex_unlock(&rq.mtx);
+}
+
+/* One step for r; returns true when r is finished with. */
+static bool
+step(struct rec *r)
+{
+	if (r->state == REC_SUMMARY) {
+		if (summarize(r) != 0)
+			return (false);
+		r->version++;		/* a new write: new key */
+		r->state = REC_SEND;
+	}
+	if (send_record(r) != 0)
+		return (false);
+	if (r->summary == NULL && cfg.reasoner_url[0] != '\0') {
+		r->state = REC_SUMMARY;
+		r->backoff = cfg.summary_retry_ms;
+		return (false);
+	}
+	return (true);
+}
+
+static long
+next_backoff(struct rec *r)
+{
+	if (r->state == REC_SUMMARY)
+		return (cfg.summary_retry_ms);
+	r->backoff = r->backoff < RETRY_MIN_MS ? RETRY_MIN_MS :
+	    r->backoff * 2;
+	if (r->backoff > cfg.record_retry_max_ms)
+		r->backoff = cfg.record_retry_max_ms;
+	return (r->backoff);
+}
+
+/* Job thread: the first attempt, right after the call. */
+static void
+record_first(void *arg)
+{
+	struct rec	*r = arg;
+
+	if (cfg.reasoner_url[0] != '\0')
+		(void)summarize(r);
+	if (step(r))
+		rec_free(r);
+	else
+		retry_later(r, next_backoff(r));
+}
+
+/* The record thread: retries whatever is due, one at a time. */
+static void *
+record_main(void *arg)
+{
+	struct rec	**pp, *r;
+	struct timespec	 ts;
+	int64_t		 now, first;
+
+	(void)arg;
+	pthread_mutex_lock(&rq.mtx);
+	while (!rq.stop) {
+		now = ai_mono_ms();
+		first = now + 1000;
+		for (pp = &rq.list; (r = *pp) != NULL; pp = &r->next) {
+			if (r->next_try <= now)
+				break;
+			if (r->next_try < first)
+				first = r->next_try;
+		}
+		if (r == NULL) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (first - now) * 1000000;
+			ts.tv_sec += ts.tv_nsec / 1000000000;
+			ts.tv_nsec %= 1000000000;
+			pthread_cond_timedwait(&rq.cv, &rq.mtx, &ts);
+			continue;
+		}
+		*pp = r->next;
+		rq.n--;
+		pthread_mutex_unlock(&rq.mtx);
+		if (step(r)) {
+			rec_free(r);
+			pthread_mutex_lock(&rq.mtx);
+			metric_set(rq.pending, (double)rq.n);
+			continue;
+		}
+		retry_later(r, next_backoff(r));
+		pthread_mutex_lock(&rq.mtx);
+	}
+	pthread_mutex_unlock(&rq.mtx);
+	return (NULL);
+}
+
+int
+record_start(void)
+{
+	rq.pending = metrics_gauge1("ai_records_pending",
+	    "Call records or summaries waiting for persister or reasoner");
+	rq.sent = metrics_counter1("ai_records_stored_total",
+	    "Call records acknowledged by persister");
+	rq.failed = metrics_counter1("ai_records_lost_total",
+	    "Call records still unacknowledged when the process stopped");
+	rq.turns_failed = metrics_counter1("ai_turns_unstored_total",
+	    "Transcript turns persister did not acknowledge");
+	if (pthread_create(&rq.thread, NULL, record_main, NULL) != 0) {
+		log_warnx("cannot start the record thread");
+		return (-1);
+	}
+	rq.started = true;
+	return (0);
+}
+
+void
+record_stop(void)
+{
+	struct rec	*r;
+
+	if (!rq.started)
+		return;
+	pthread_mutex_lock(&rq.mtx);
+	rq.stop = true;
+	pthread_cond_broadcast(&rq.cv);
+	pthread_mutex_unlock(&rq.mtx);
+	pthread_join(rq.thread, NULL);
+	/* One last try each; what still fails is lost with this process. */
+	while ((r = rq.list) != NULL) {
+		struct log_ctx	lc = { r->sid, r->trace };
+
+		rq.list = r->next;
+		if (r->state == REC_SEND && send_record(r) != 0) {
+			metric_inc(rq.failed);
+			logc_errorx(&lc, "call record lost at shutdown");
+		}
+		rec_free(r);
+	}
+	rq.n = 0;
+}
+
+bool
+record_backlogged(void)
+{
+	bool	b;
+
+	pthread_mutex_lock(&rq.mtx);
+	b = rq.n >= cfg.max_pending_records;
+	pthread_mutex_unlock(&rq.mtx);
+	return (b);
+}
+
+struct turn_job {
+	char		 sid[AI_SID_MAX];
+	char		 trace[33];
+	struct turn	 t;
+};
+
+/* Job thread. */
+static void
+turn_run(void *arg)
+{
+	struct turn_job		*j = arg;
+	Bus__Envelope		 env = BUS__ENVELOPE__INIT, *rep = NULL;
+	Bus__TranscriptTurn	 tt = BUS__TRANSCRIPT_TURN__INIT;
+	Bus__Turn		 tu = BUS__TURN__INIT;
+	struct wire_ids		 ids;
+	struct log_ctx		 lc = { j->sid, j->trace };
+	nng_socket		 s;
+	char			 key[AI_SID_MAX + 24];
+
+	wire_env_init(&env, &ids, j->sid, j->trace);
+	snprintf(key, sizeof(key), "%s:turn:%u", j->sid, j->t.seq);
+	env.idempotency_key = key;
+	tu.role = j->t.role == RT_ASSISTANT ? "assistant" : "user";
+	tu.text = j->t.text;
+	tu.seq = j->t.seq;
+	tu.at_ms = j->t.at_ms;
+	tt.turn = &tu;
+	tt.item_id = j->t.item_id;
+	env.body_case = BUS__ENVELOPE__BODY_TRANSCRIPT_TURN;
+	env.transcript_turn = &tt;
+	if (jobs_req_socket(cfg.persister_url, &s) != 0 ||
+	    bus_request(s, &env, &rep, (int)cfg.request_timeout_ms,
+	    TURN_ATTEMPTS) != 0 || rep->body_case != BUS__ENVELOPE__BODY_ACK) {
+		metric_inc(rq.turns_failed);
+		logc_warnx(&lc, "turn %u not stored (it stays in the call "
+		    "record)", j->t.seq);
+	}
+	wire_free(rep);
+	free(j->t.text);
+	free(j->t.item_id);
+	free(j);
+}
+
+void
+record_turn(struct call *c, const struct turn *t)
+{
+	struct turn_job	*j;
+
+	if (cfg.persister_url[0] == '\0')
+		return;
+	j = xcalloc(1, sizeof(*j));
+	snprintf(j->sid, sizeof(j->sid), "%s", c->sid);
+	snprintf(j->trace, sizeof(j->trace), "%s", c->trace);
+	j->t = *t;
+	j->t.text = xstrdup(t->text);
+	j->t.item_id = xstrdup(t->item_id);
+	jobs_push(turn_run, j);
+}
+
+void
+record_finish(struct call *c, const char *why)
+{
+	struct rec	*r;
+
+	if (cfg.persister_url[0] == '\0')
+		return;
+	r = xcalloc(1, sizeof(*r));
+	snprintf(r->sid, sizeof(r->sid), "%s", c->sid);
+	snprintf(r->trace, sizeof(r->trace), "%s", c->trace);
+	r->direction = c->direction;
+	r->started_at_ms = c->started_at_ms;
+	r->ended_at_ms = wire_now_ms();
+	if (r->started_at_ms <= 0 || r->started_at_ms > r->ended_at_ms)
+		r->started_at_ms = r->ended_at_ms - (ai_mono_ms() - c->t_start);
+	r->tr = c->tr;			/* moved */
+	transcript_init(&c->tr, 1);
+	r->objective = c->objective != NULL ? xstrdup(c->objective) : NULL;
+	r->answered_by = c->answered_by != NULL ? xstrdup(c->answered_by) :
+	    NULL;
+	r->end_reason = xstrdup(c->end_reason != NULL ? c->end_reason : why);
+	r->outcome = c->outcome != NULL ? xstrdup(c->outcome) : NULL;
+	r->failed = r->tr.n == 0 && (strcmp(why, "connect_failed") == 0 ||
+	    strcmp(why, "setup_timeout") == 0 ||
+	    strcmp(why, "model_error") == 0);
+	jobs_push(record_first, r);
+}

@@ -1,0 +1,342 @@
+/*
+ * session.c - the life of one call on the lws service thread: caller
+ * frames in, model events out, barge-in, transcript, the end.
+ *
+ * Start (CMD_START): open the model session through the provider and arm
+ * the setup timer.  Caller frames are queued in the call's ring from the
+ * first one; the provider pulls them once the model is configured, so
+ * the audio sent before session.updated reaches the model in order.
+ *
+ * Model audio: each chunk goes to media-edge as an AudioFrame, followed
+ * by a mark when barge.c asks for one; deltas of interrupted responses
+ * are dropped.  Speech start with audio still playing publishes Clear and
+ * sends one truncate per playing item with what the caller heard.
+ *
+ * End (session_end, exactly once per call, with a reason): the model
+ * socket is closed, the sid unsubscribed, media-edge told with HangUp
+ * when the end did not come from it, the record handed to record.c, and
+ * the call freed.  A dropped model socket ends the call (no reconnect: a
+ * new model session would not know the conversation, and media-edge
+ * then hangs up cleanly instead of leaving the caller in silence).
+ *
+ * lws service thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ai.h"
+#include "metrics.h"
+#include "svc.h"
+#include "wire.h"
+#include "xmalloc.h"
+
+const struct rt_provider	*session_provider = &rt_openai;
+
+static void
+ev_ready(void *arg)
+{
+	struct call	*c = arg;
+
+	if (c->state != CALL_STARTING)
+		return;
+	c->state = CALL_READY;
+	loop_timer_cancel(&c->setup_timer);
+	metric_observe(st.setup_s, (double)(ai_mono_ms() - c->t_start) /
+	    1000.0);
+	logc_info(&c->lc, "model session ready after %lld ms; %u caller "
+	    "frames waiting", (long long)(ai_mono_ms() - c->t_start),
+	    c->inq.frames);
+	if (c->inq.frames > 0)
+		session_provider->audio_available(c->rt);
+	session_ready_hook(c);
+}
+
+static size_t
+ev_pull_audio(void *arg, uint8_t *buf, size_t len, bool *more)
+{
+	struct call	*c = arg;
+	size_t		 n;
+
+	n = ring_pop(&c->inq, buf, len);
+	*more = c->inq.frames > 0;
+	return (n);
+}
+
+static void
+ev_audio(void *arg, const char *item, const char *resp, const uint8_t *p,
+    size_t n)
+{
+	struct call		*c = arg;
+	char			 mark[AI_MARK_MAX];
+	enum barge_verdict	 v;
+
+	v = barge_delta(&c->barge, item, resp, n, mark, sizeof(mark));
+	if (v == BARGE_DROP) {
+		metric_inc(st.drop_late);
+		return;
+	}
+	if (c->t_speech_stopped != 0) {
+		metric_observe(st.latency_s, (double)(ai_mono_ms() -
+		    c->t_speech_stopped) / 1000.0);
+		c->t_speech_stopped = 0;
+	}
+	if (edge_pub_audio(c, p, n) == 0 && v == BARGE_PLAY_MARK)
+		(void)edge_pub_mark(c, mark);
+}
+
+static void
+ev_audio_done(void *arg, const char *item, const char *resp)
+{
+	struct call	*c = arg;
+	char		 mark[AI_MARK_MAX];
+
+	if (barge_audio_done(&c->barge, item, resp, mark, sizeof(mark)))
+		(void)edge_pub_mark(c, mark);
+}
+
+static void
+ev_speech_started(void *arg)
+{
+	struct call		*c = arg;
+	struct barge_trunc	 tr[BARGE_TRUNC_MAX];
+	int			 n, i;
+
+	if ((n = barge_interrupt(&c->barge, tr, BARGE_TRUNC_MAX)) == 0)
+		return;
+	/* Clear first: every 20 ms here is model audio over the caller. */
+	(void)edge_pub_clear(c);
+	metric_inc(st.bargeins);
+	for (i = 0; i < n; i++) {
+		if (session_provider->truncate(c->rt, tr[i].item_id,
+		    tr[i].ms) == 0)
+			metric_inc(st.truncates);
+		logc_info(&c->lc, "barge-in: cleared; item %s truncated at "
+		    "%u ms", tr[i].item_id, tr[i].ms);
+	}
+	session_bargein_hook(c);
+}
+
+static void
+ev_speech_stopped(void *arg)
+{
+	struct call	*c = arg;
+
+	c->t_speech_stopped = ai_mono_ms();
+}
+
+static void
+ev_response_created(void *arg, const char *resp)
+{
+	struct call	*c = arg;
+
+	barge_response_created(&c->barge, resp);
+}
+
+static void
+ev_response_done(void *arg, const char *resp, const char *status)
+{
+	struct call	*c = arg;
+
+	barge_response_done(&c->barge, resp, strcmp(status, "cancelled") == 0);
+	if (strcmp(status, "failed") == 0)
+		logc_warnx(&c->lc, "model response %s failed", resp);
+	session_response_hook(c);
+}
+
+static void
+ev_transcript(void *arg, enum rt_role role, const char *item,
+    const char *text)
+{
+	struct call		*c = arg;
+	const struct turn	*t;
+
+	if ((t = transcript_add(&c->tr, role, item, text,
+	    wire_now_ms())) == NULL)
+		return;
+	metric_inc(st.turns);
+	(void)edge_pub_turn(c, t);
+	session_turn_hook(c, t);
+}
+
+static void
+ev_error(void *arg, const char *code, const char *message, bool fatal)
+{
+	struct call	*c = arg;
+
+	logc_warnx(&c->lc, "model error %s: %.300s%s", code, message,
+	    fatal ? "; ending the call" : "");
+	if (fatal)
+		session_end(c, "model_error", code, true);
+}
+
+static void
+ev_closed(void *arg, const char *reason)
+{
+	struct call	*c = arg;
+
+	metric_inc(st.model_closed);
+	logc_warnx(&c->lc, "model socket: %s", reason);
+	session_end(c, "model_closed", reason, true);
+}
+
+static const struct rt_events events = {
+	ev_ready, ev_pull_audio, ev_audio, ev_audio_done, ev_speech_started,
+	ev_speech_stopped, ev_response_created, ev_response_done,
+	ev_transcript, ev_tool_call, ev_error, ev_closed
+};
+
+static void
+setup_timeout(struct call *c)
+{
+	logc_warnx(&c->lc, "model session not ready within %ld ms",
+	    cfg.setup_timeout_ms);
+	session_end(c, "setup_timeout", "model setup timeout", true);
+}
+
+/* Open the model session; instructions are final by now. */
+void
+session_connect(struct call *c)
+{
+	struct rt_session	s;
+
+	memset(&s, 0, sizeof(s));
+	s.url = cfg.openai_url;
+	s.api_key = cfg.openai_key;
+	s.instructions = c->instructions != NULL ? c->instructions :
+	    cfg.instructions;
+	s.voice = cfg.openai_voice;
+	s.transcribe_model = cfg.transcribe_model;
+	s.tools = true;
+	if (session_provider->connect(&c->rt, &s, &events, c, &c->lc) != 0) {
+		session_end(c, "connect_failed", "cannot open the model socket",
+		    true);
+		return;
+	}
+}
+
+void
+session_start(struct call *c)
+{
+	c->state = CALL_STARTING;
+	loop_timer(&c->setup_timer, cfg.setup_timeout_ms, setup_timeout, c);
+	session_prepare(c);	/* context.c: then session_connect() */
+}
+
+void
+session_frame(struct call *c, const Bus__AudioFrame *af)
+{
+	const uint8_t	*p = af->payload.data;
+	size_t		 left = af->payload.len, n;
+
+	if (c->state == CALL_ENDING)
+		return;
+	if (af->seq != 0) {
+		if (c->in_seq != 0 && af->seq > c->in_seq + 1)
+			metric_add(st.frame_gaps, af->seq - c->in_seq - 1);
+		c->in_seq = af->seq;
+	}
+	while (left > 0) {
+		n = left > AI_FRAME_MAX ? AI_FRAME_MAX : left;
+		if (ring_push(&c->inq, p, n) != 0) {
+			metric_inc(st.drop_queue);
+			logc_debug(&c->lc, "caller frame dropped: queue full");
+		}
+		p += n;
+		left -= n;
+	}
+	if (c->state == CALL_READY)
+		session_provider->audio_available(c->rt);
+}
+
+void
+session_mark_echo(struct call *c, const char *name)
+{
+	switch (barge_echo(&c->barge, name)) {
+	case BARGE_ECHO_OK:
+		metric_inc(st.marks_echoed);
+		session_echo_hook(c);
+		break;
+	case BARGE_ECHO_STALE:
+		metric_inc(st.marks_stale);
+		break;
+	case BARGE_ECHO_BAD:
+		metric_inc(st.bad_bus);
+		logc_debug(&c->lc, "mark echo %.80s is not one of ours",
+		    name != NULL ? name : "");
+		break;
+	}
+}
+
+void
+session_dtmf(struct call *c, const Bus__Dtmf *d)
+{
+	logc_debug(&c->lc, "caller pressed a key (%zu chars)",
+	    d->digit != NULL ? strlen(d->digit) : 0);
+}
+
+void
+session_end(struct call *c, const char *why, const char *detail,
+    bool tell_edge)
+{
+	if (c->state == CALL_ENDING)
+		return;
+	c->state = CALL_ENDING;
+	loop_timer_cancel(&c->setup_timer);
+	loop_timer_cancel(&c->hangup_timer);
+	session_provider->close(c->rt);
+	c->rt = NULL;
+	(void)edge_unsubscribe(c->sid);
+	stats_ended(why);
+	logc_info(&c->lc, "call ended (%s: %.200s) after %lld ms, %zu turns",
+	    why, detail != NULL ? detail : "", (long long)(ai_mono_ms() -
+	    c->t_start), c->tr.n);
+	if (tell_edge)
+		jobs_hangup(c->edge_ctl_url, c->sid, c->trace,
+		    detail != NULL ? detail : why);
+	free(c->end_reason);
+	c->end_reason = xstrdup(detail != NULL ? detail : why);
+	record_finish(c, why);	/* record.c: takes the transcript */
+	calls_remove(c);
+	metric_dec(st.active);
+	if (ai_svc != NULL)
+		svc_active_add(ai_svc, -1);
+	call_free(c);
+}
+
+static void
+end_one(struct call *c, void *arg)
+{
+	(void)arg;
+	session_end(c, "shutdown", "ai-session shutting down", false);
+}
+
+void
+session_shutdown_all(void)
+{
+	calls_foreach_live(end_one, NULL);
+}
+
+void
+session_command(struct cmd *cmd)
+{
+	struct call	*c = NULL;
+
+	if (cmd->kind == CMD_SHUTDOWN) {
+		session_shutdown_all();
+		loop_request_stop();
+		return;
+	}
+	if ((c = calls_find_live(cmd->sid)) == NULL)
+		return;		/* ended meanwhile */
+	switch (cmd->kind) {
+	case CMD_START:
+		session_start(c);
+		break;
+	case CMD_END:
+		session_end(c, "edge", cmd->text, false);
+		break;
+	default:
+		session_command_more(c, cmd);	/* context.c, tools.c */
+		break;
+	}
+}

@@ -1,0 +1,101 @@
+/*
+ * stats.c - ai-session's Prometheus series.  Registered once at startup
+ * (stats_init, main thread); updated lock-free from any thread.  Series
+ * with a label that comes from outside (model error codes, end reasons)
+ * are looked up per event, which takes the registry mutex: they are rare.
+ */
+#include <time.h>
+
+#include "ai.h"
+#include "metrics.h"
+
+struct ai_stats	st;
+
+int64_t
+ai_mono_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+static struct metric *
+frames(struct metric_family *f, const char *dir)
+{
+	return (metric_get(f, dir));
+}
+
+void
+stats_init(void)
+{
+	static const double	setup_b[] = { 0.05, 0.1, 0.25, 0.5, 1, 2, 5,
+		10 };
+	static const double	lat_b[] = { 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5,
+		2, 3, 5 };
+	struct metric_family	*fr, *drop, *marks, *calls, *bad;
+
+	st.active = metrics_gauge1("ai_calls_active", "Calls in progress");
+	calls = metrics_counter("ai_calls_total",
+	    "SessionStart requests by result", "result");
+	st.started = metric_get(calls, "started");
+	st.overloaded = metric_get(calls, "overloaded");
+	st.start_failed = metric_get(calls, "failed");
+	st.setup_s = metrics_histogram1("ai_session_setup_seconds",
+	    "SessionStart to a configured model session", setup_b,
+	    sizeof(setup_b) / sizeof(setup_b[0]));
+	st.latency_s = metrics_histogram1("ai_model_latency_seconds",
+	    "End of the caller's speech to the model's first audio", lat_b,
+	    sizeof(lat_b) / sizeof(lat_b[0]));
+	fr = metrics_counter("ai_frames_total",
+	    "Audio frames: in = caller to model, out = model to caller",
+	    "direction");
+	st.frames_in = frames(fr, "in");
+	st.frames_out = frames(fr, "out");
+	drop = metrics_counter("ai_frames_dropped_total",
+	    "Audio frames dropped, by reason", "reason");
+	st.drop_queue = metric_get(drop, "queue_full");
+	st.drop_unknown = metric_get(drop, "unknown_call");
+	st.drop_late = metric_get(drop, "late_delta");
+	st.drop_pub = metric_get(drop, "pub_full");
+	st.drop_inbox = metric_get(drop, "inbox_full");
+	st.frame_gaps = metrics_counter1("ai_frame_gaps_total",
+	    "Caller frames missing by seq (lost before reaching us)");
+	st.bargeins = metrics_counter1("ai_bargeins_total",
+	    "Caller spoke over model audio that was still playing");
+	st.truncates = metrics_counter1("ai_truncates_total",
+	    "conversation.item.truncate sent");
+	marks = metrics_counter("ai_marks_total", "Marks, by what happened",
+	    "result");
+	st.marks_sent = metric_get(marks, "sent");
+	st.marks_echoed = metric_get(marks, "echoed");
+	st.marks_stale = metric_get(marks, "stale");
+	bad = metrics_counter("ai_bad_input_total",
+	    "Input that was not understood, by source", "source");
+	st.bad_bus = metric_get(bad, "bus");
+	st.bad_model_json = metric_get(bad, "model_json");
+	st.unknown_events = metrics_counter1("ai_model_unknown_events_total",
+	    "Model events of a type we do not know (ignored)");
+	st.turns = metrics_counter1("ai_turns_total", "Transcript turns");
+	st.model_closed = metrics_counter1("ai_model_disconnects_total",
+	    "Model sockets that went away while the call was on");
+	st.model_errors = metrics_counter("ai_model_errors_total",
+	    "Error events from the model, by code", "code");
+	st.ended = metrics_counter("ai_calls_ended_total",
+	    "Calls ended, by reason", "reason");
+	st.tools = metrics_counter("ai_tool_calls_total",
+	    "Tool calls by name and result", "name,result");
+}
+
+void
+stats_model_error(const char *code)
+{
+	metric_inc(metric_get(st.model_errors, code != NULL && code[0] != '\0' ?
+	    code : "unknown"));
+}
+
+void
+stats_ended(const char *reason)
+{
+	metric_inc(metric_get(st.ended, reason));
+}

@@ -1,0 +1,361 @@
+/*
+ * tools.c - what the model may do besides talking, and how calls end
+ * from our side.
+ *
+ * consult_reasoner: a job thread sends ReasonRequest (situation, recent
+ * turns, question) to the reasoner while the call goes on; the tool's
+ * description tells the model to say it is checking first, so the caller
+ * hears no dead air.  The answer (or an error the model can speak
+ * around) returns as CMD_TOOL_RESULT and goes back as
+ * function_call_output, then response.create (deferred until no response
+ * is active: only one may write to the conversation at a time).
+ *
+ * end_call, and voicemail: the call is hung up (HangUp to media-edge)
+ * only after the goodbye or the voicemail message has played: after the
+ * response that carries it is done and every mark of it has come back.
+ * A timer bounds the wait.  Voicemail is recognised from the provider's
+ * answering-machine result (SessionStart.params answered_by, or a
+ * CallEvent of kind "amd") or from voicemail phrases in the first turns
+ * of the callee; the configured message is spoken and the outcome is
+ * voicemail.
+ *
+ * lws service thread, except reason_run (job thread).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "ai.h"
+#include "bus.h"
+#include "metrics.h"
+#include "wire.h"
+#include "xmalloc.h"
+
+#define HANGUP_WAIT_MS	20000	/* goodbye audio must play within this */
+#define REASON_TURNS	12	/* recent turns sent to the reasoner */
+#define VM_USER_TURNS	2	/* voicemail phrases count this early */
+
+static const char *vm_phrases[] = {
+	"leave a message", "leave your message", "after the tone",
+	"after the beep", "voicemail", "voice mail", "mailbox",
+	"not available to take your call", "can't take your call",
+	"cannot take your call", "record your message", NULL
+};
+
+struct reason_job {
+	char		 sid[AI_SID_MAX];
+	char		 trace[33];
+	char		*call_id;
+	char		*question;
+	char		*situation;
+	Bus__Turn	*turns;
+	size_t		 nturns;
+};
+
+static void
+tool_metric(const char *name, const char *result)
+{
+	metric_inc(metric_get(st.tools, name, result));
+}
+
+/* Ask for a response now, or once the active one is done. */
+static void
+want_response(struct call *c)
+{
+	if (c->barge.active_resp[0] != '\0') {
+		c->response_wanted = true;
+		return;
+	}
+	c->response_wanted = false;
+	(void)session_provider->request_response(c->rt, NULL);
+}
+
+static void
+maybe_hangup(struct call *c)
+{
+	if (!c->hangup_after_audio || barge_pending(&c->barge))
+		return;
+	session_end(c, c->voicemail ? "voicemail" : "end_call",
+	    c->hangup_reason != NULL ? c->hangup_reason : "end_call", true);
+}
+
+static void
+hangup_timeout(struct call *c)
+{
+	logc_warnx(&c->lc, "goodbye audio not confirmed played within %d "
+	    "ms; hanging up", HANGUP_WAIT_MS);
+	session_end(c, c->voicemail ? "voicemail" : "end_call",
+	    c->hangup_reason != NULL ? c->hangup_reason : "end_call", true);
+}
+
+/* Hang up once the response in progress (or the next one, if none is)
+ * has been spoken and heard. */
+static void
+hangup_after_speech(struct call *c, const char *reason)
+{
+	free(c->hangup_reason);
+	c->hangup_reason = xstrdup(reason);
+	if (c->barge.active_resp[0] != '\0')
+		c->hangup_armed = true;
+	else
+		c->hangup_after_audio = true;
+	loop_timer(&c->hangup_timer, HANGUP_WAIT_MS, hangup_timeout, c);
+	maybe_hangup(c);
+}
+
+static void
+speak_voicemail(struct call *c)
+{
+	const char	*msg = c->voicemail_message != NULL ?
+	    c->voicemail_message : cfg.voicemail_message;
+	char		*ins;
+
+	c->voicemail_wanted = false;
+	ins = xasprintf("You reached an answering machine. Say exactly this "
+	    "message, then stop: \"%s\"", msg);
+	(void)session_provider->request_response(c->rt, ins);
+	free(ins);
+	free(c->hangup_reason);
+	c->hangup_reason = xstrdup("voicemail");
+	c->hangup_armed = true;		/* after the response asked for */
+	loop_timer(&c->hangup_timer, HANGUP_WAIT_MS, hangup_timeout, c);
+}
+
+static void
+start_voicemail(struct call *c, const char *why)
+{
+	if (c->voicemail || c->state != CALL_READY)
+		return;
+	c->voicemail = true;
+	free(c->outcome);
+	c->outcome = xstrdup("voicemail");
+	logc_info(&c->lc, "voicemail (%s): leaving the message", why);
+	if (c->barge.active_resp[0] != '\0')
+		c->voicemail_wanted = true;	/* after the current one */
+	else
+		speak_voicemail(c);
+}
+
+static bool
+is_machine(const char *answered_by)
+{
+	return (answered_by != NULL && (strncasecmp(answered_by, "machine",
+	    7) == 0 || strcasecmp(answered_by, "fax") == 0));
+}
+
+void
+session_ready_hook(struct call *c)
+{
+	if (is_machine(c->answered_by))
+		start_voicemail(c, c->answered_by);
+	else if (c->direction == BUS__DIRECTION__INBOUND || c->resume)
+		want_response(c);	/* we speak first */
+}
+
+void
+session_event(struct call *c, const Bus__CallEvent *ev)
+{
+	if (ev->kind == NULL || strcmp(ev->kind, "amd") != 0)
+		return;
+	free(c->answered_by);
+	c->answered_by = xstrdup(ev->status != NULL ? ev->status : "");
+	if (is_machine(ev->status))
+		start_voicemail(c, ev->status);
+}
+
+void
+session_turn_hook(struct call *c, const struct turn *t)
+{
+	size_t	i;
+
+	record_turn(c, t);
+	if (t->role != RT_USER || c->voicemail ||
+	    ++c->user_turns > VM_USER_TURNS)
+		return;
+	for (i = 0; vm_phrases[i] != NULL; i++) {
+		if (strcasestr(t->text, vm_phrases[i]) != NULL) {
+			start_voicemail(c, "voicemail greeting heard");
+			return;
+		}
+	}
+}
+
+void
+session_echo_hook(struct call *c)
+{
+	maybe_hangup(c);
+}
+
+void
+session_bargein_hook(struct call *c)
+{
+	(void)c;
+}
+
+void
+session_response_hook(struct call *c)
+{
+	const char	*active = c->barge.active_resp;
+
+	if (active[0] != '\0')
+		return;
+	if (c->voicemail_wanted) {
+		speak_voicemail(c);
+		return;
+	}
+	if (c->hangup_armed) {
+		/* the response carrying the goodbye is done */
+		c->hangup_armed = false;
+		c->hangup_after_audio = true;
+		maybe_hangup(c);
+		return;
+	}
+	if (c->response_wanted)
+		want_response(c);
+}
+
+/* Job thread: ask the reasoner; the answer goes back as a command. */
+static void
+reason_run(void *arg)
+{
+	struct reason_job	*j = arg;
+	Bus__Envelope		 env = BUS__ENVELOPE__INIT, *rep = NULL;
+	Bus__ReasonRequest	 rr = BUS__REASON_REQUEST__INIT;
+	Bus__Turn		*tp[REASON_TURNS];
+	struct wire_ids		 ids;
+	struct log_ctx		 lc = { j->sid, j->trace };
+	struct cmd		*cmd;
+	nng_socket		 s;
+	json_t			*out = NULL;
+	size_t			 i;
+	int			 rv = -1;
+
+	wire_env_init(&env, &ids, j->sid, j->trace);
+	rr.situation = j->situation;
+	rr.question = j->question;
+	rr.deadline_ms = (uint32_t)cfg.reason_timeout_ms;
+	for (i = 0; i < j->nturns; i++)
+		tp[i] = &j->turns[i];
+	rr.recent_turns = tp;
+	rr.n_recent_turns = j->nturns;
+	env.body_case = BUS__ENVELOPE__BODY_REASON_REQUEST;
+	env.reason_request = &rr;
+	if (jobs_req_socket(cfg.reasoner_url, &s) == 0 &&
+	    (rv = bus_request(s, &env, &rep, (int)cfg.reason_timeout_ms + 1000,
+	    1)) == 0 && rep->body_case == BUS__ENVELOPE__BODY_REASON_DECISION)
+		out = json_pack("{s:s}", "answer", rep->reason_decision->answer);
+	else {
+		logc_warnx(&lc, "consult_reasoner: no answer (%s)", rv != 0 ?
+		    nng_strerror(rv) : wire_type_name(rep->body_case));
+		out = json_pack("{s:s}", "error", "The colleague could not be "
+		    "reached. Apologise, say you will follow up, and go on.");
+	}
+	cmd = cmd_new(CMD_TOOL_RESULT, j->sid, NULL);
+	cmd->text = out != NULL ? json_dumps(out, JSON_COMPACT) : NULL;
+	cmd->text2 = j->call_id;
+	cmd->ptr = (void *)(rep != NULL &&
+	    rep->body_case == BUS__ENVELOPE__BODY_REASON_DECISION ? "ok" :
+	    "error");
+	loop_push_cmd(cmd);
+	json_decref(out);
+	wire_free(rep);
+	for (i = 0; i < j->nturns; i++)
+		free(j->turns[i].text);
+	free(j->turns);
+	free(j->question);
+	free(j->situation);
+	free(j);
+}
+
+static void
+consult(struct call *c, const char *call_id, json_t *args)
+{
+	struct reason_job	*j;
+	const char		*q = json_string_value(json_object_get(args,
+	    "question"));
+	size_t			 i, first;
+
+	if (cfg.reasoner_url[0] == '\0' || q == NULL) {
+		tool_metric("consult_reasoner", q == NULL ? "bad_args" :
+		    "unavailable");
+		(void)session_provider->send_tool_output(c->rt, call_id,
+		    "{\"error\":\"No colleague is available. Answer as best "
+		    "you can.\"}");
+		want_response(c);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	snprintf(j->sid, sizeof(j->sid), "%s", c->sid);
+	snprintf(j->trace, sizeof(j->trace), "%s", c->trace);
+	j->call_id = xstrdup(call_id);
+	j->question = xstrdup(q);
+	j->situation = xstrdup(c->objective != NULL ? c->objective :
+	    (c->instructions != NULL ? c->instructions : ""));
+	first = c->tr.n > REASON_TURNS ? c->tr.n - REASON_TURNS : 0;
+	j->turns = xcalloc(c->tr.n - first + 1, sizeof(*j->turns));
+	for (i = first; i < c->tr.n; i++) {
+		Bus__Turn	*t = &j->turns[j->nturns++];
+
+		bus__turn__init(t);
+		t->role = c->tr.turns[i].role == RT_ASSISTANT ? "assistant" :
+		    "user";
+		t->text = xstrdup(c->tr.turns[i].text);
+		t->seq = c->tr.turns[i].seq;
+		t->at_ms = c->tr.turns[i].at_ms;
+	}
+	c->tools_running++;
+	logc_info(&c->lc, "consult_reasoner: asking (%zu chars)", strlen(q));
+	jobs_push(reason_run, j);
+}
+
+void
+ev_tool_call(void *arg, const char *call_id, const char *name,
+    const char *args)
+{
+	struct call	*c = arg;
+	json_t		*a = json_loads(args, 0, NULL);
+	const char	*why;
+
+	if (strcmp(name, "consult_reasoner") == 0)
+		consult(c, call_id, a);
+	else if (strcmp(name, "end_call") == 0) {
+		why = json_string_value(json_object_get(a, "reason"));
+		tool_metric(name, "ok");
+		(void)session_provider->send_tool_output(c->rt, call_id,
+		    "{\"ok\":true}");
+		if (why != NULL && strcmp(why, "voicemail") == 0) {
+			c->voicemail = true;
+			free(c->outcome);
+			c->outcome = xstrdup("voicemail");
+		}
+		logc_info(&c->lc, "end_call (%.60s): hanging up after the "
+		    "goodbye", why != NULL ? why : "done");
+		hangup_after_speech(c, why != NULL ? why : "end_call");
+	} else {
+		tool_metric("unknown", "error");
+		logc_warnx(&c->lc, "model called unknown tool %.60s", name);
+		(void)session_provider->send_tool_output(c->rt, call_id,
+		    "{\"error\":\"no such tool\"}");
+		want_response(c);
+	}
+	json_decref(a);
+}
+
+void
+tools_result(struct call *c, struct cmd *cmd)
+{
+	const char	*result = cmd->ptr;
+
+	cmd->ptr = NULL;
+	if (c->tools_running > 0)
+		c->tools_running--;
+	tool_metric("consult_reasoner", result);
+	if (c->rt == NULL || cmd->text == NULL || cmd->text2 == NULL)
+		return;
+	/* The call item exists, so the output is valid even if the caller
+	 * spoke meanwhile; the answer is then spoken at the next turn. */
+	(void)session_provider->send_tool_output(c->rt, cmd->text2, cmd->text);
+	want_response(c);
+}
