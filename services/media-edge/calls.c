@@ -13,6 +13,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "codec.h"
 #include "edge.h"
@@ -23,6 +24,15 @@
 #include "xmalloc.h"
 
 #define PEND_HDR	12	/* u32 ts, u32 seq, u32 len */
+
+int64_t
+edge_mono_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+}
 
 static uint32_t
 hash_sid(const char *s)

@@ -387,7 +387,21 @@ void	stream_message(struct call *, const char *buf, size_t len);
 void	stream_media(struct call *, const char *b64, size_t len, uint32_t ts,
 	    bool have_ts);
 
-/* fastjson.c: 0 handled a plain `media` message, -1 use jansson. */
+/*
+ * fastjson.c: fj_media() reads event, media.payload and media.timestamp
+ * of a `media` message: 0, or -1 when the message is anything else or
+ * needs jansson.  The payload points into buf, or into scratch when it
+ * had escapes.  Pure; any thread.  stream_media_fast(): lws thread, 0
+ * handled, -1 use jansson.
+ */
+struct fj_media {
+	const char	*payload;
+	size_t		 len;
+	uint32_t	 ts;
+	bool		 have_ts;
+};
+int	fj_media(const char *buf, size_t len, char *scratch, size_t cap,
+	    struct fj_media *out);
 int	stream_media_fast(struct call *, const char *buf, size_t len);
 
 /* ws.c: lws service thread. */

@@ -345,14 +345,11 @@ unescape(const struct fj_str *s, char *buf, size_t cap, size_t *lenp)
 }
 
 int
-stream_media_fast(struct call *c, const char *buf, size_t len)
+fj_media(const char *buf, size_t len, char *scratch, size_t cap,
+    struct fj_media *out)
 {
 	struct fj	 f = { buf, buf + len };
 	struct fields	 fl;
-	const char	*payload;
-	size_t		 plen;
-	uint32_t	 ts = 0;
-	bool		 have_ts = false;
 
 	memset(&fl, 0, sizeof(fl));
 	ws(&f);
@@ -363,19 +360,31 @@ stream_media_fast(struct call *c, const char *buf, size_t len)
 	    fl.event.len != 5 || memcmp(fl.event.s, "media", 5) != 0 ||
 	    !fl.media_seen || !fl.payload.set)
 		return (-1);
+	out->ts = 0;
+	out->have_ts = false;
 	if (fl.ts.set) {
-		if (!ts_value(&fl.ts, fl.ts_is_num, &ts))
+		if (!ts_value(&fl.ts, fl.ts_is_num, &out->ts))
 			return (-1);
-		have_ts = true;
+		out->have_ts = true;
 	}
-	payload = fl.payload.s;
-	plen = fl.payload.len;
+	out->payload = fl.payload.s;
+	out->len = fl.payload.len;
 	if (fl.payload.escaped) {
-		if (!unescape(&fl.payload, (char *)c->edge->scratch2,
-		    EDGE_MAX_MSG, &plen))
+		if (!unescape(&fl.payload, scratch, cap, &out->len))
 			return (-1);
-		payload = (const char *)c->edge->scratch2;
+		out->payload = scratch;
 	}
-	stream_media(c, payload, plen, ts, have_ts);
+	return (0);
+}
+
+int
+stream_media_fast(struct call *c, const char *buf, size_t len)
+{
+	struct fj_media	m;
+
+	if (fj_media(buf, len, (char *)c->edge->scratch2, EDGE_MAX_MSG, &m) ==
+	    -1)
+		return (-1);
+	stream_media(c, m.payload, m.len, m.ts, m.have_ts);
 	return (0);
 }

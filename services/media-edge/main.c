@@ -30,15 +30,6 @@
 
 static struct edge	edge;
 
-int64_t
-edge_mono_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
-}
-
 static int
 edge_start(struct edge *e)
 {
