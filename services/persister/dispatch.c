@@ -50,6 +50,22 @@ ps_worker_fini(void *arg)
 	free(w);
 }
 
+/* Seal the packed envelope (it holds phone numbers) and append it. */
+static enum journal_rv
+journal_put(struct ps *ps, const void *buf, size_t len)
+{
+	unsigned char  *sealed = xmalloc(len + SEAL_OVERHEAD);
+	enum journal_rv r = JOURNAL_IOERR;
+	int             n;
+
+	n = seal_encrypt(ps->phone_key, buf, len, PS_JOURNAL_AAD, sealed,
+	    len + SEAL_OVERHEAD);
+	if (n != -1)
+		r = journal_append(&ps->journal, sealed, (size_t)n);
+	free(sealed);
+	return (r);
+}
+
 /* Append the envelope to the journal and answer for it. */
 static void
 spool(struct ps *ps, const Bus__Envelope *env, struct reply *out)
@@ -61,8 +77,7 @@ spool(struct ps *ps, const Bus__Envelope *env, struct reply *out)
 	long            recs;
 
 	if (wire_pack(env, &msg) == 0) {
-		r = journal_append(
-		    &ps->journal, nng_msg_body(msg), nng_msg_len(msg));
+		r = journal_put(ps, nng_msg_body(msg), nng_msg_len(msg));
 		nng_msg_free(msg);
 	}
 	ps_journal_gauges(ps);

@@ -95,6 +95,9 @@ int journal_consume(struct journal *, off_t next);
 /* Unconsumed bytes and records (for metrics and the spool decision). */
 void journal_depth(struct journal *, off_t *bytes, long *records);
 
+/* Associated data of sealed journal records (dispatch.c, replay.c). */
+#define PS_JOURNAL_AAD "persister.journal"
+
 /* ---- store.c: writes and reads -------------------------------------- */
 
 enum store_rv {

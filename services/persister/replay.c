@@ -21,6 +21,7 @@
 #include "log.h"
 #include "persister.h"
 #include "wire.h"
+#include "xmalloc.h"
 
 #define REPLAY_BATCH 100
 #define EXPIRE_EVERY_MS (3600 * 1000)
@@ -75,8 +76,21 @@ replay_one(struct ps *ps, struct pg *pg, const void *buf, size_t len)
 	enum store_rv  r;
 	const char    *type;
 	char           err[200];
+	unsigned char *plain;
+	int            n, rv;
 
-	if (wire_unpack_buf(buf, len, &env) != 0) {
+	plain = xmalloc(len);
+	n = seal_decrypt(ps->phone_key, buf, len, PS_JOURNAL_AAD, plain, len);
+	if (n == -1) {
+		/* whole (digest checked) but will not open: another key */
+		log_errorx("journal: a record does not open with "
+		           "PHONE_ENCRYPTION_KEY; replay stopped");
+		free(plain);
+		return (-1);
+	}
+	rv = wire_unpack_buf(plain, (size_t)n, &env);
+	free(plain);
+	if (rv != 0) {
 		log_warnx("journal: a record that is not an envelope; "
 		          "skipped");
 		ps_count("unknown", "replay_dropped");

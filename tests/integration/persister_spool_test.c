@@ -70,6 +70,23 @@ record(nng_socket s)
 	    dbfx_request(s, &env, SID, "sp-record", 5000, 1), NULL));
 }
 
+#define PHONE "+14155550177"
+
+static enum dbfx_ans
+open_call(nng_socket s)
+{
+	Bus__Envelope env = BUS__ENVELOPE__INIT;
+	Bus__CallOpen o = BUS__CALL_OPEN__INIT;
+
+	o.direction = BUS__DIRECTION__INBOUND;
+	o.from_phone = PHONE;
+	o.objective = "Take a message";
+	env.body_case = BUS__ENVELOPE__BODY_CALL_OPEN;
+	env.call_open = &o;
+	return (
+	    dbfx_answer(dbfx_request(s, &env, SID, "sp-open", 5000, 1), NULL));
+}
+
 static int
 drained(void *arg)
 {
@@ -82,17 +99,22 @@ drained(void *arg)
 static void
 test_outage_kill_restart_drain(void **state)
 {
-	char      url[128], *body = NULL;
+	char      url[128], path[300], *body = NULL;
 	long      status = 0;
 	long long t0;
 
 	events(ps.req, SID, 1, 11, DBFX_ACK);
 	assert_int_equal(pgtest_cluster_stop(&cl), 0);
-	events(ps.req, SID, 11, 311, DBFX_SPOOLED);
+	events(ps.req, SID, 11, 310, DBFX_SPOOLED);
 	assert_int_equal(record(ps.req), DBFX_SPOOLED);
+	assert_int_equal(open_call(ps.req), DBFX_SPOOLED);
 	assert_true(dbfx_metric(ps.http, "persister_journal_records") == 301);
 	assert_true(
 	    dbfx_metric(ps.http, "persister_journal_bytes") > 301 * 16);
+	/* the journal is at rest too: sealed, no number in it */
+	snprintf(path, sizeof(path), "%s/spool/journal", harness_tmpdir());
+	assert_false(dbfx_file_contains(path, PHONE));
+	assert_false(dbfx_file_contains(path, "Take a message"));
 	assert_true(dbfx_metric(ps.http, "persister_db_up") == 0);
 	snprintf(url, sizeof(url), "%s/ready", ps.http);
 	assert_int_equal(
@@ -118,20 +140,21 @@ test_outage_kill_restart_drain(void **state)
 	assert_int_equal(dbfx_count(cl.dsn,
 	                     "SELECT count(*) FROM "
 	                     "call_events"),
-	    410);
+	    409);
 	assert_int_equal(dbfx_count(cl.dsn,
 	                     "SELECT count(DISTINCT seq) FROM "
 	                     "call_events WHERE seq BETWEEN 1 AND 410"),
-	    410);
+	    409);
 	assert_int_equal(
 	    dbfx_count(cl.dsn,
 	        "SELECT count(*) FROM calls "
 	        "WHERE call_sid = '" SID "' AND summary_pending AND "
-	        "duration_s = 33 AND direction = 'inbound'"),
+	        "duration_s = 33 AND direction = 'inbound' AND "
+	        "from_phone_enc IS NOT NULL AND objective = 'Take a message'"),
 	    1);
 	assert_true(dbfx_metric(ps.http, "persister_db_up") == 1);
 	/* the keys were recorded by the replay: resending is a no-op */
-	events(ps.req, SID, 300, 320, DBFX_DUP);
+	events(ps.req, SID, 300, 310, DBFX_DUP);
 	assert_int_equal(record(ps.req), DBFX_DUP);
 	/* and new writes go straight to the database again */
 	events(ps.req, SID, 411, 421, DBFX_ACK);
