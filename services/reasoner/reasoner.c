@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "httpd.h"
 #include "log.h"
 #include "reasoner.h"
 #include "xmalloc.h"
@@ -93,6 +94,28 @@ worker_fini(void *arg)
 	free(w);
 }
 
+/*
+ * /health and /ready: always 200, since every instance shares the one
+ * upstream and taking them all out of service would only turn fast
+ * UNAVAILABLE answers into connection errors; the body says "degraded"
+ * while the circuit is open.  lws service thread: the circuit lock is
+ * held for a few instructions only.
+ */
+static int
+health(struct svc *svc, int ready, char *buf, size_t len)
+{
+	struct reasoner *r = svc_arg(svc);
+	const char      *status = "healthy";
+
+	(void)ready;
+	if (atomic_load(&r->stopping))
+		status = "stopping";
+	else if (circuit_get(&r->circuit, reasoner_now_ms()) != CIRCUIT_CLOSED)
+		status = "degraded";
+	httpd_health_json(buf, len, status, svc_active(svc), svc_uptime(svc));
+	return (200);
+}
+
 int
 reasoner_start(struct reasoner *r)
 {
@@ -119,6 +142,7 @@ reasoner_start(struct reasoner *r)
 	sc.worker_fini = worker_fini;
 	sc.http_addr = r->cfg.http_addr;
 	sc.http_port = r->cfg.http_port;
+	sc.health = health;
 	sc.arg = r;
 	if (svc_start(&r->svc, &sc) == -1)
 		return (-1);

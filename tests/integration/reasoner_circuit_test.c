@@ -25,6 +25,23 @@
 static const char *const env[] = { "REASONER_CIRCUIT_FAILURES=3",
 	"REASONER_CIRCUIT_OPEN_MS=1500", "REASONER_MAX_RETRIES=2", NULL };
 
+/* /health answers 200 whatever the circuit; its status tells. */
+static void
+health_is(struct fx *f, const char *status)
+{
+	char url[128], want[64], *body = NULL;
+	long code = 0;
+
+	snprintf(url, sizeof(url), "%s/health", f->http_base);
+	snprintf(want, sizeof(want), "\"status\":\"%s\"", status);
+	assert_int_equal(
+	    harness_http("GET", url, NULL, NULL, &code, &body), 0);
+	assert_int_equal(code, 200);
+	if (body == NULL || strstr(body, want) == NULL)
+		fail_msg("/health: %s, want %s", body ? body : "", want);
+	free(body);
+}
+
 static Bus__Envelope *
 timed_decision(struct fx *f, unsigned deadline, long long *ms)
 {
@@ -60,6 +77,7 @@ test_down_open_recover(void **state)
 	                "reasoner_circuit_transitions_total{to="
 	                "\"open\"}")
 	    == 1);
+	health_is(&f, "degraded");
 
 	/* open: refused at once, nothing sent */
 	rep = timed_decision(&f, 4000, &ms);
@@ -93,6 +111,7 @@ test_down_open_recover(void **state)
 	                "reasoner_circuit_transitions_total{to="
 	                "\"closed\"}")
 	    == 1);
+	health_is(&f, "healthy");
 	rep = fx_summary(&f, "Not interested.", 10000);
 	assert_non_null(rep);
 	assert_int_equal(rep->body_case, BUS__ENVELOPE__BODY_SUMMARY);

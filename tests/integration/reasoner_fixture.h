@@ -62,6 +62,35 @@ fx_env(const char **out, const char *const *defs, const char *const *extra)
 	out[n] = NULL;
 }
 
+/*
+ * Spawn the reasoner on a fresh HTTP port; other tests on the machine may
+ * take a port between harness_free_port() and our bind, so a failed start
+ * is tried again (at most 3 times) with another port.
+ */
+FX_FN int
+fx_spawn_reasoner(struct fx *f, const char *const *extra_env)
+{
+	const char *env[FX_MAX_ENV];
+	char        listen[300], base[96], port[48];
+	int         hp, tries;
+	const char *defs[] = { listen, "REASONER_HTTP_ADDR=127.0.0.1", port,
+		base, "ANTHROPIC_API_KEY=" FX_KEY, "LOG_LEVEL=info", NULL };
+
+	snprintf(listen, sizeof(listen), "REASONER_LISTEN_URL=%s", f->url);
+	snprintf(base, sizeof(base), "ANTHROPIC_BASE_URL=%s", f->sim_base);
+	for (tries = 0; tries < 3; tries++) {
+		if ((hp = harness_free_port()) < 0)
+			return (-1);
+		snprintf(port, sizeof(port), "REASONER_HTTP_PORT=%d", hp);
+		snprintf(f->http_base, sizeof(f->http_base),
+		    "http://127.0.0.1:%d", hp);
+		fx_env(env, defs, extra_env);
+		if ((f->rsn = harness_spawn("reasoner", env)) != NULL)
+			return (0);
+	}
+	return (-1);
+}
+
 /* Start the sim (sim_args: extra flags) and only then the reasoner. */
 FX_FN int
 fx_start(
@@ -69,9 +98,8 @@ fx_start(
 {
 	static int  n;
 	const char *argv[24] = { "--port", "0", "--api-key", FX_KEY };
-	const char *env[FX_MAX_ENV];
-	char        name[32], base[96], port[48];
-	int         i, k = 4, hp;
+	char        name[32];
+	int         i, k = 4;
 
 	memset(f, 0, sizeof(*f));
 	for (i = 0; sim_args != NULL && sim_args[i] != NULL && k < 23; i++)
@@ -83,25 +111,8 @@ fx_start(
 	    harness_ready_port(f->sim));
 	snprintf(name, sizeof(name), "reasoner%d", n++);
 	f->url = harness_ipc_url(name);
-	if ((hp = harness_free_port()) < 0)
+	if (fx_spawn_reasoner(f, extra_env) == -1)
 		return (-1);
-	snprintf(
-	    f->http_base, sizeof(f->http_base), "http://127.0.0.1:%d", hp);
-	{
-		char        listen[300];
-		const char *defs[] = { listen, "REASONER_HTTP_ADDR=127.0.0.1",
-			port, base, "ANTHROPIC_API_KEY=" FX_KEY,
-			"LOG_LEVEL=info", NULL };
-
-		snprintf(
-		    listen, sizeof(listen), "REASONER_LISTEN_URL=%s", f->url);
-		snprintf(port, sizeof(port), "REASONER_HTTP_PORT=%d", hp);
-		snprintf(
-		    base, sizeof(base), "ANTHROPIC_BASE_URL=%s", f->sim_base);
-		fx_env(env, defs, extra_env);
-		if ((f->rsn = harness_spawn("reasoner", env)) == NULL)
-			return (-1);
-	}
 	if (bus_req_dial(&f->req, "test", f->url) != 0)
 		return (-1);
 	return (0);
