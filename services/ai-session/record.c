@@ -165,7 +165,7 @@ send_record(struct rec *r)
 {
 	Bus__Envelope	 env = BUS__ENVELOPE__INIT, *rep = NULL;
 	Bus__CallRecord	 cr = BUS__CALL_RECORD__INIT;
-	Bus__Summary	 pend = BUS__SUMMARY__INIT;
+	Bus__Summary	 pend = BUS__SUMMARY__INIT, ours;
 	struct wire_ids	 ids;
 	struct log_ctx	 lc = { r->sid, r->trace };
 	nng_socket	 s;
@@ -185,9 +185,13 @@ send_record(struct rec *r)
 	cr.transcript = text;
 	cr.end_reason = r->end_reason;
 	cr.answered_by = r->answered_by != NULL ? r->answered_by : "";
-	if (r->summary != NULL)
-		cr.summary = r->summary;
-	else {
+	if (r->summary != NULL) {
+		/* what we saw ourselves (voicemail) beats a guess from text */
+		ours = *r->summary;
+		if (r->outcome != NULL)
+			ours.outcome = r->outcome;
+		cr.summary = &ours;
+	} else {
 		pend.outcome = r->outcome != NULL ? r->outcome :
 		    (r->failed ? "failed" : "");
 		cr.summary = &pend;

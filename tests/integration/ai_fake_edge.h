@@ -35,6 +35,9 @@
 #include "harness.h"
 #include "wire.h"
 
+/* Not every test uses every helper. */
+#define FE_FN	static __attribute__((unused))
+
 #define FE_MAX_MARKS	4096
 #define FE_MAX_TAGS	20000
 
@@ -70,13 +73,13 @@ struct fedge {
 	uint32_t	 pub_seq;
 };
 
-static long long
+FE_FN long long
 fe_now(void)
 {
 	return (harness_now_ms());
 }
 
-static void
+FE_FN void
 fe_publish(struct fedge *fe, const char *sid, Bus__Envelope *env)
 {
 	struct wire_ids	ids;
@@ -85,7 +88,7 @@ fe_publish(struct fedge *fe, const char *sid, Bus__Envelope *env)
 	(void)wire_publish(fe->pub, sid, env);
 }
 
-static void
+FE_FN void
 fe_echo(struct fedge *fe, const char *sid, const char *name)
 {
 	Bus__Envelope	env = BUS__ENVELOPE__INIT;
@@ -98,7 +101,7 @@ fe_echo(struct fedge *fe, const char *sid, const char *name)
 }
 
 /* Under mtx: echo the marks whose audio has played (all if force). */
-static void
+FE_FN void
 fe_flush_marks(struct fedge *fe, const char *sid, bool force)
 {
 	long long	now = fe_now();
@@ -116,7 +119,7 @@ fe_flush_marks(struct fedge *fe, const char *sid, bool force)
 
 static char	fe_sid[64];	/* the one call a test runs at a time */
 
-static void
+FE_FN void
 fe_on_msg(struct fedge *fe, const Bus__Envelope *env)
 {
 	long long	now = fe_now();
@@ -168,7 +171,7 @@ fe_on_msg(struct fedge *fe, const Bus__Envelope *env)
 	pthread_mutex_unlock(&fe->mtx);
 }
 
-static void *
+FE_FN void *
 fe_rx_main(void *arg)
 {
 	struct fedge	*fe = arg;
@@ -191,7 +194,7 @@ fe_rx_main(void *arg)
 	return (NULL);
 }
 
-static void *
+FE_FN void *
 fe_ctl_main(void *arg)
 {
 	struct fedge	*fe = arg;
@@ -226,7 +229,7 @@ fe_ctl_main(void *arg)
 }
 
 /* Bind the edge sockets; ai_url/ai_pub_url are ai-session's. */
-static int
+FE_FN int
 fe_open(struct fedge *fe, const char *ai_url, const char *ai_pub_url)
 {
 	static int	n;
@@ -260,7 +263,7 @@ fe_open(struct fedge *fe, const char *ai_url, const char *ai_pub_url)
 	return (0);
 }
 
-static void
+FE_FN void
 fe_close(struct fedge *fe)
 {
 	atomic_store(&fe->stop, true);
@@ -273,7 +276,7 @@ fe_close(struct fedge *fe)
 }
 
 /* One request; *repp freed with wire_free.  0 or an nng error. */
-static int
+FE_FN int
 fe_request(struct fedge *fe, const char *sid, Bus__Envelope *env,
     Bus__Envelope **repp)
 {
@@ -286,7 +289,7 @@ fe_request(struct fedge *fe, const char *sid, Bus__Envelope *env,
 
 /* SessionStart; returns the reply's body case (or -1), and the error
  * code in *code for an Error reply. */
-static int
+FE_FN int
 fe_start(struct fedge *fe, const char *sid, const char *answered_by,
     int *code)
 {
@@ -319,7 +322,7 @@ fe_start(struct fedge *fe, const char *sid, const char *answered_by,
 	return (bc);
 }
 
-static int
+FE_FN int
 fe_end(struct fedge *fe, const char *sid)
 {
 	Bus__Envelope	 env = BUS__ENVELOPE__INIT, *rep = NULL;
@@ -338,7 +341,7 @@ fe_end(struct fedge *fe, const char *sid)
 
 /* Publish one caller frame of n bytes: the tag (big-endian, if tag > 0)
  * then `fill` bytes, or a 440 Hz tone when tone is set. */
-static void
+FE_FN void
 fe_frame(struct fedge *fe, const char *sid, uint32_t tag, bool tone,
     size_t n)
 {
@@ -368,7 +371,7 @@ fe_frame(struct fedge *fe, const char *sid, uint32_t tag, bool tone,
 	fe_publish(fe, sid, &env);
 }
 
-static long
+FE_FN long
 fe_get(struct fedge *fe, long *field)
 {
 	long	v;
@@ -380,7 +383,7 @@ fe_get(struct fedge *fe, long *field)
 }
 
 /* Wait until *field >= want; 0 or -1 after timeout_ms. */
-static int
+FE_FN int
 fe_wait(struct fedge *fe, long *field, long want, int timeout_ms)
 {
 	long long	end = fe_now() + timeout_ms;
@@ -397,7 +400,7 @@ fe_wait(struct fedge *fe, long *field, long want, int timeout_ms)
  * decrefs); the file is re-read each time. */
 #include <jansson.h>
 
-static json_t *
+FE_FN json_t *
 fe_records(const char *path, const char *type)
 {
 	json_t	*out = json_array(), *line;
@@ -420,7 +423,7 @@ fe_records(const char *path, const char *type)
 }
 
 /* Wait for at least n record lines of a type. */
-static json_t *
+FE_FN json_t *
 fe_records_wait(const char *path, const char *type, size_t n,
     int timeout_ms)
 {
@@ -437,7 +440,7 @@ fe_records_wait(const char *path, const char *type, size_t n,
 }
 
 /* GET /metrics and the value of one series line (exact prefix). */
-static double
+FE_FN double
 fe_metric(int port, const char *series)
 {
 	char	 url[64], *body = NULL, *p;

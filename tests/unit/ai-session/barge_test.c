@@ -261,7 +261,7 @@ static void
 test_eviction_and_long_ids(void **state)
 {
 	struct barge	b;
-	char		id[16], mark[AI_MARK_MAX], big[AI_ID_MAX + 10];
+	char		id[32], mark[AI_MARK_MAX], big[AI_ID_MAX + 10];
 	int		i;
 
 	(void)state;

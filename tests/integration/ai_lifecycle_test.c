@@ -1,0 +1,355 @@
+/*
+ * ai_lifecycle_test - a whole call through the real ai-session, persister
+ * (on the test PostgreSQL) and reasoner (on sim-anthropic), with
+ * sim-openai as the model and this process as media-edge.
+ *
+ *   conversation: the call context from persister reaches the model's
+ *                 instructions; consult_reasoner asks the reasoner and the
+ *                 answer goes back to the model; end_call hangs up after
+ *                 the goodbye; each turn is stored as it happens; the call
+ *                 record has the transcript ("AI: ..."/"User: ..."), the
+ *                 summary, the outcome and the duration, and the lead's
+ *                 status changed.
+ *   voicemail:    an answering machine (answered_by) gets the configured
+ *                 message, then HangUp; outcome voicemail.
+ *   summary late: Anthropic down for the whole call: the record is stored
+ *                 with summary_pending, and completed once it is back.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "ai_fake_edge.h"
+#include "db_fixture.h"
+#include "pgtest.h"
+#include "reasoner_fixture.h"
+
+#define FRAME	160
+
+struct life {
+	struct pgtest_schema	 db;
+	struct dbfx_proc	 per;
+	struct fx		 rsn;
+	struct harness_proc	*oai, *ai;
+	struct fedge		 fe;
+	char			 rec[512];
+	char			 ai_url[256], ai_pub[256];
+	int			 http_port;
+};
+
+static int	nlife;
+
+static void
+seed(struct life *l, const char *sid)
+{
+	char	sql[1024];
+
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO businesses (id, name, description, voicemail_message)"
+	    " VALUES ('biz1', 'Acme Plumbing', 'Boilers and heating', "
+	    "'Hi, this is Acme Plumbing about your boiler service. Please call "
+	    "us back.') ON CONFLICT DO NOTHING;"
+	    "INSERT INTO leads (id, business_id, name) VALUES ('lead1', "
+	    "'biz1', 'Dana') ON CONFLICT DO NOTHING;"
+	    "INSERT INTO calls (call_sid, direction, lead_id, business_id, "
+	    "objective) VALUES ('%s', 'outbound', 'lead1', 'biz1', "
+	    "'Book the yearly boiler service.')", sid);
+	assert_int_equal(pgtest_exec(l->db.dsn, sql), 0);
+}
+
+static void
+life_up(struct life *l, const char *script, const char *const *oai_args,
+    const char *const *anth_args)
+{
+	const char	*argv[16], *envv[32];
+	char		 url[160], lu[300], pu[300], port[48], per[300], rsn[300];
+	char		 name[32];
+	int		 i = 0, j = 0;
+
+	memset(l, 0, sizeof(*l));
+	nlife++;
+	assert_int_equal(pgtest_schema_new(&l->db, 1), 0);
+	snprintf(name, sizeof(name), "per%d", nlife);
+	{
+		char	spool[300];
+
+		snprintf(spool, sizeof(spool), "%s/spool%d", harness_tmpdir(),
+		    nlife);
+		assert_int_equal(dbfx_start(&l->per, "persister", name,
+		    l->db.dsn, spool, NULL), 0);
+	}
+	assert_int_equal(fx_start(&l->rsn, anth_args, (const char *[]){
+	    "REASONER_CIRCUIT_OPEN_MS=300", "REASONER_MAX_RETRIES=0",
+	    NULL }), 0);
+
+	snprintf(l->rec, sizeof(l->rec), "%s/life%d.jsonl", harness_tmpdir(),
+	    nlife);
+	argv[i++] = "--port";
+	argv[i++] = "0";
+	argv[i++] = "--record";
+	argv[i++] = l->rec;
+	if (script != NULL) {
+		argv[i++] = "--script";
+		argv[i++] = script;
+	}
+	while (oai_args != NULL && *oai_args != NULL)
+		argv[i++] = *oai_args++;
+	argv[i] = NULL;
+	l->oai = harness_spawn_args("sim-openai", argv, NULL);
+	assert_non_null(l->oai);
+
+	snprintf(name, sizeof(name), "lai%d", nlife);
+	snprintf(l->ai_url, sizeof(l->ai_url), "%s", harness_ipc_url(name));
+	snprintf(name, sizeof(name), "laipub%d", nlife);
+	snprintf(l->ai_pub, sizeof(l->ai_pub), "%s", harness_ipc_url(name));
+	l->http_port = harness_free_port();
+	snprintf(url, sizeof(url), "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
+	    "v1/realtime?model=gpt-realtime", harness_ready_port(l->oai));
+	snprintf(lu, sizeof(lu), "AI_LISTEN_URL=%s", l->ai_url);
+	snprintf(pu, sizeof(pu), "AI_PUB_URL=%s", l->ai_pub);
+	snprintf(port, sizeof(port), "AI_HTTP_PORT=%d", l->http_port);
+	snprintf(per, sizeof(per), "PERSISTER_URL=%s", l->per.url);
+	snprintf(rsn, sizeof(rsn), "REASONER_URL=%s", l->rsn.url);
+	envv[j++] = url;
+	envv[j++] = lu;
+	envv[j++] = pu;
+	envv[j++] = port;
+	envv[j++] = per;
+	envv[j++] = rsn;
+	envv[j++] = "AI_HTTP_ADDR=127.0.0.1";
+	envv[j++] = "OPENAI_API_KEY=sk-test";
+	envv[j++] = "AI_SUMMARY_RETRY_MS=300";
+	envv[j++] = "AI_RECORD_RETRY_MAX_MS=500";
+	envv[j++] = "AI_REASON_TIMEOUT_MS=3000";
+	envv[j++] = "LOG_LEVEL=debug";
+	envv[j] = NULL;
+	l->ai = harness_spawn("ai-session", envv);
+	assert_non_null(l->ai);
+	assert_int_equal(fe_open(&l->fe, l->ai_url, l->ai_pub), 0);
+}
+
+static void
+life_down(struct life *l)
+{
+	fe_close(&l->fe);
+	assert_int_equal(harness_stop(l->ai, 10000), 0);
+	assert_int_equal(harness_stop(l->oai, 5000), 0);
+	fx_stop(&l->rsn);
+	dbfx_stop(&l->per);
+	nng_close(l->per.req);
+	pgtest_schema_drop(&l->db);
+}
+
+static void
+speak(struct life *l, const char *sid, bool tone, int ms)
+{
+	long long	next = fe_now();
+	int		i;
+
+	for (i = 0; i < ms / 20; i++) {
+		fe_frame(&l->fe, sid, 0, tone, FRAME);
+		next += 20;
+		while (fe_now() < next)
+			nng_msleep(1);
+	}
+}
+
+/* The caller says something, then listens until the model has answered
+ * and its audio has played (or until_ms passed). */
+static void
+turn(struct life *l, const char *sid, int until_ms)
+{
+	long	before = fe_get(&l->fe, &l->fe.audio_frames);
+	long long end;
+
+	speak(l, sid, true, 500);
+	end = fe_now() + until_ms;
+	while (fe_now() < end) {
+		speak(l, sid, false, 100);
+		if (fe_get(&l->fe, &l->fe.audio_frames) > before) {
+			/* answering: let it finish playing */
+			pthread_mutex_lock(&l->fe.mtx);
+			if (l->fe.play_end_ms + 300 < fe_now() &&
+			    l->fe.npending == 0) {
+				pthread_mutex_unlock(&l->fe.mtx);
+				return;
+			}
+			pthread_mutex_unlock(&l->fe.mtx);
+		}
+	}
+}
+
+static char *
+db_text(struct life *l, const char *sql)
+{
+	char	*out = NULL;
+
+	if (pgtest_query_text(l->db.dsn, sql, &out) != 0)
+		return (NULL);
+	return (out);
+}
+
+/* Wait until sql returns a non-NULL text (or timeout); the text or NULL. */
+static char *
+db_wait(struct life *l, const char *sql, int timeout_ms)
+{
+	long long	 end = fe_now() + timeout_ms;
+	char		*s;
+
+	for (;;) {
+		if ((s = db_text(l, sql)) != NULL)
+			return (s);
+		if (fe_now() > end)
+			return (NULL);
+		nng_msleep(50);
+	}
+}
+
+static void
+test_conversation(void **state)
+{
+	struct life	 l;
+	json_t		*a;
+	char		 script[600], *s;
+	FILE		*f;
+	long		 n;
+
+	(void)state;
+	snprintf(script, sizeof(script), "%s/life.json", harness_tmpdir());
+	f = fopen(script, "w");
+	assert_non_null(f);
+	fprintf(f, "{\"steps\":["
+	    "{\"say\":\"Hi Dana, this is Sam from Acme Plumbing.\","
+	    "\"audio_ms\":600},"
+	    "{\"call\":\"consult_reasoner\",\"arguments\":{\"question\":"
+	    "\"Is Thursday at ten free?\"}},"
+	    "{\"say_output\":true,\"audio_ms\":600},"
+	    "{\"call\":\"end_call\",\"arguments\":{\"reason\":\"done\"}}],"
+	    "\"heard\":[\"Hello?\",\"Can you come Thursday?\","
+	    "\"Great, thanks, bye.\"]}\n");
+	fclose(f);
+	life_up(&l, script, NULL, NULL);
+	seed(&l, "CAlife1");
+	assert_int_equal(fe_start(&l.fe, "CAlife1", NULL, NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	turn(&l, "CAlife1", 4000);	/* greeting */
+	turn(&l, "CAlife1", 6000);	/* tool call, then the answer */
+	a = fe_records_wait(l.rec, "conversation.item.create", 1, 5000);
+	assert_int_equal(json_array_size(a), 1);
+	s = (char *)json_string_value(json_object_get(json_array_get(a, 0),
+	    "output"));
+	assert_non_null(s);
+	assert_non_null(strstr(s, "answer"));
+	json_decref(a);
+	turn(&l, "CAlife1", 3000);	/* end_call */
+	assert_int_equal(fe_wait(&l.fe, &l.fe.hangups, 1, 8000), 0);
+	print_message("hangup: %s\n", l.fe.hangup_reason);
+
+	/* the instructions carried the call context */
+	a = fe_records(l.rec, "session.update");
+	assert_true(json_integer_value(json_object_get(json_array_get(a, 0),
+	    "instructions_len")) > 400);
+	json_decref(a);
+
+	s = db_wait(&l, "SELECT transcript FROM calls WHERE call_sid = "
+	    "'CAlife1' AND summary IS NOT NULL AND NOT summary_pending",
+	    10000);
+	assert_non_null(s);
+	print_message("transcript:\n%s\n", s);
+	assert_true(strncmp(s, "User: Hello?", 12) == 0 ||
+	    strncmp(s, "AI: ", 4) == 0);
+	assert_non_null(strstr(s, "AI: Hi Dana"));
+	assert_non_null(strstr(s, "User: Can you come Thursday?"));
+	free(s);
+	s = db_text(&l, "SELECT outcome FROM calls WHERE call_sid = "
+	    "'CAlife1'");
+	assert_non_null(s);
+	print_message("outcome: %s\n", s);
+	free(s);
+	assert_int_equal(pgtest_query_int(l.db.dsn, "SELECT duration_s FROM "
+	    "calls WHERE call_sid = 'CAlife1' AND duration_s >= 1", &n), 0);
+	s = db_text(&l, "SELECT status FROM leads WHERE id = 'lead1'");
+	assert_non_null(s);
+	assert_string_not_equal(s, "new");
+	free(s);
+	/* each turn was stored as it happened */
+	assert_int_equal(pgtest_query_int(l.db.dsn, "SELECT count(*) FROM "
+	    "transcript_turns WHERE call_sid = 'CAlife1'", &n), 0);
+	assert_true(n >= 4);
+	life_down(&l);
+}
+
+static void
+test_voicemail(void **state)
+{
+	struct life	 l;
+	char		*s;
+	long long	 end;
+
+	(void)state;
+	life_up(&l, NULL, NULL, NULL);
+	seed(&l, "CAvm1");
+	assert_int_equal(fe_start(&l.fe, "CAvm1", "machine_end_beep", NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	end = fe_now() + 8000;
+	while (fe_get(&l.fe, &l.fe.hangups) == 0 && fe_now() < end)
+		speak(&l, "CAvm1", false, 100);
+	assert_int_equal(fe_get(&l.fe, &l.fe.hangups), 1);
+	assert_string_equal(l.fe.hangup_reason, "voicemail");
+	/* the message was spoken before the hang-up */
+	assert_true(fe_get(&l.fe, &l.fe.audio_frames) > 10);
+	s = db_wait(&l, "SELECT outcome FROM calls WHERE call_sid = 'CAvm1' "
+	    "AND outcome IS NOT NULL AND ended_at IS NOT NULL", 10000);
+	assert_non_null(s);
+	assert_string_equal(s, "voicemail");
+	free(s);
+	s = db_text(&l, "SELECT answered_by FROM calls WHERE call_sid = "
+	    "'CAvm1'");
+	assert_string_equal(s, "machine_end_beep");
+	free(s);
+	life_down(&l);
+}
+
+static void
+test_summary_later(void **state)
+{
+	struct life	 l;
+	char		*s;
+
+	(void)state;
+	life_up(&l, NULL, NULL, (const char *[]){ "--down", NULL });
+	seed(&l, "CAlate1");
+	assert_int_equal(fe_start(&l.fe, "CAlate1", NULL, NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	turn(&l, "CAlate1", 4000);
+	assert_int_equal(fe_end(&l.fe, "CAlate1"), BUS__ENVELOPE__BODY_ACK);
+	/* stored at once, summary pending */
+	s = db_wait(&l, "SELECT transcript FROM calls WHERE call_sid = "
+	    "'CAlate1' AND summary_pending AND ended_at IS NOT NULL", 10000);
+	assert_non_null(s);
+	free(s);
+	/* no hang-up: media-edge ended the call */
+	assert_int_equal(fe_get(&l.fe, &l.fe.hangups), 0);
+	fx_sim_mode(&l.rsn, "{\"down\":false}");
+	s = db_wait(&l, "SELECT summary::text FROM calls WHERE call_sid = "
+	    "'CAlate1' AND NOT summary_pending", 15000);
+	assert_non_null(s);
+	print_message("summary later: %s\n", s);
+	free(s);
+	life_down(&l);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_conversation),
+		cmocka_unit_test(test_voicemail),
+		cmocka_unit_test(test_summary_later),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
