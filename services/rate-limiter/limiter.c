@@ -62,8 +62,12 @@ wall_ms(void)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
-/* Worker thread.  Bounded: past RL_PENDING_MAX the oldest are kept. */
-static void
+/*
+ * Worker thread.  Bounded: past RL_PENDING_MAX the oldest are kept.
+ * Returns false if degraded mode ended meanwhile (the janitor has
+ * drained the list): the caller writes its hits itself.
+ */
+static bool
 pending_add(const struct rl_key *keys, int n, const char *kind)
 {
 	struct rl_pending *p;
@@ -71,6 +75,10 @@ pending_add(const struct rl_key *keys, int n, const char *kind)
 	int                i;
 
 	pthread_mutex_lock(&pending_lock);
+	if (!atomic_load(&degraded)) {
+		pthread_mutex_unlock(&pending_lock);
+		return (false);
+	}
 	for (i = 0; i < n; i++) {
 		if (npending == RL_PENDING_MAX) {
 			if (!pending_dropped)
@@ -92,6 +100,7 @@ pending_add(const struct rl_key *keys, int n, const char *kind)
 		p->at_ms = now;
 	}
 	pthread_mutex_unlock(&pending_lock);
+	return (true);
 }
 
 /* The backfill failed: put its entries back in front. */
@@ -196,6 +205,28 @@ answer(struct reply *out, const struct rl_verdict *v)
 	reply_body(out, BUS__ENVELOPE__BODY_RATE_DECISION, d);
 }
 
+/* Degraded mode ended while this call was answered from memory: write
+ * its hits now, as the janitor did for the others. */
+static void
+write_now(
+    struct rl_worker *w, const struct rl_key *keys, int n, const char *kind)
+{
+	struct rl_pending p[2];
+	int64_t           now = wall_ms();
+	int               i;
+
+	memset(p, 0, sizeof(p));
+	for (i = 0; i < n && i < 2; i++) {
+		snprintf(p[i].scope, sizeof(p[i].scope), "%s", keys[i].scope);
+		memcpy(p[i].hash, keys[i].hash, sizeof(p[i].hash));
+		snprintf(p[i].kind, sizeof(p[i].kind), "%s", kind);
+		p[i].at_ms = now;
+	}
+	if (store_backfill(&w->pg, p, i) == -1)
+		log_warnx("a call allowed from memory could not be written "
+		          "to the database");
+}
+
 /* The database decision; a connection that died while idle (the server
  * restarted) gets one fresh try before we call the database down. */
 static int
@@ -248,8 +279,9 @@ check(struct rl_worker *w, const Bus__RateCheck *rc, struct reply *out)
 		set_degraded(1);
 		window_take(rl->mem, keys, n, mono_ms(), rc->peek, &v);
 		v.degraded = true;
-		if (v.allowed && !rc->peek)
-			pending_add(keys, n, kind_name(rc->kind));
+		if (v.allowed && !rc->peek
+		    && !pending_add(keys, n, kind_name(rc->kind)))
+			write_now(w, keys, n, kind_name(rc->kind));
 	}
 	log_debug("rate check %s phone=%.12s %s remaining=%u%s",
 	    kind_name(rc->kind), keys[0].hash, v.reason, v.remaining,
@@ -312,25 +344,37 @@ int
 rl_db_returned(struct pg *pg)
 {
 	struct rl_pending *p;
-	int                n;
+	int                n, total = 0, round;
 
-	pthread_mutex_lock(&pending_lock);
-	p = pending;
-	n = npending;
-	pending = NULL;
-	npending = 0;
-	pthread_mutex_unlock(&pending_lock);
-	if (store_backfill(pg, p, n) == -1) {
-		pending_putback(p, n);
-		return (-1);
+	/* Drain until nothing is pending, then leave degraded mode under
+	 * the same lock, so no worker can add a hit that is never written
+	 * (pending_add checks the flag under that lock too). */
+	for (round = 0; round < 10; round++) {
+		pthread_mutex_lock(&pending_lock);
+		if (npending == 0) {
+			set_degraded(0);
+			pthread_mutex_unlock(&pending_lock);
+			break;
+		}
+		p = pending;
+		n = npending;
+		pending = NULL;
+		npending = pending_cap = 0;
+		pthread_mutex_unlock(&pending_lock);
+		if (store_backfill(pg, p, n) == -1) {
+			pending_putback(p, n);
+			return (-1);
+		}
+		free(p);
+		total += n;
 	}
-	if (n > 0)
+	if (rl_is_degraded())
+		return (-1); /* hits keep coming: next probe */
+	if (total > 0)
 		log_info("%d calls allowed from memory written to the "
 		         "database",
-		    n);
-	free(p);
+		    total);
 	atomic_fetch_add(&db_epoch, 1);
-	set_degraded(0);
 	return (0);
 }
 

@@ -31,15 +31,24 @@
 
 #define RL_MAX_KEYS 2
 
+/*
+ * The bounds come first in the select list (evaluated left to right) and
+ * hold for this transaction only: no lock wait beyond 2 s (a stuck
+ * holder makes us degraded, not hung) and no later statement beyond 5 s.
+ */
+#define RL_BOUNDS                                                             \
+	"set_config('lock_timeout', '2000', true), "                          \
+	"set_config('statement_timeout', '5000', true), "
+
 static const char sql_lock1[]
-    = "SELECT pg_advisory_xact_lock(1, hashtext($1)), "
+    = "SELECT " RL_BOUNDS "pg_advisory_xact_lock(1, hashtext($1)), "
       "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 static const char sql_lock2[]
-    = "SELECT pg_advisory_xact_lock(1, hashtext($1)), "
+    = "SELECT " RL_BOUNDS "pg_advisory_xact_lock(1, hashtext($1)), "
       "pg_advisory_xact_lock(2, hashtext($2)), "
       "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 static const char sql_lock_ip[]
-    = "SELECT pg_advisory_xact_lock(2, hashtext($1)), "
+    = "SELECT " RL_BOUNDS "pg_advisory_xact_lock(2, hashtext($1)), "
       "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 static const char sql_now[]
     = "SELECT 0, (extract(epoch FROM clock_timestamp()) * 1000)::bigint";

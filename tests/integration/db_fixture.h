@@ -326,8 +326,15 @@ dbfx_dump(const char *dsn, const char *schema)
 		return (NULL);
 	for (;;) {
 		if (cap - len < 4096) {
+			char *nbuf;
+
 			cap = cap * 2 + 65536;
-			buf = realloc(buf, cap);
+			if ((nbuf = realloc(buf, cap)) == NULL) {
+				free(buf);
+				pclose(p);
+				return (NULL);
+			}
+			buf = nbuf;
 		}
 		if ((n = fread(buf + len, 1, cap - len - 1, p)) == 0)
 			break;

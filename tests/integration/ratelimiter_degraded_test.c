@@ -6,7 +6,10 @@
  * itself, the calls it allowed from memory are written to the table so
  * they still count, and the answers are exact again.
  */
+#include <libpq-fe.h>
+
 #include "db_fixture.h"
+#include "hmac.h"
 
 static struct pgtest_cluster cl;
 static struct dbfx_proc      rl;
@@ -140,11 +143,47 @@ test_cleanup_keeps_recent(void **state)
 	    recent);
 }
 
+/* A session that holds a number's lock and hangs: bounded, degraded. */
+static void
+test_stuck_lock_holder(void **state)
+{
+	Bus__RateDecision d;
+	PGconn           *c;
+	PGresult         *r;
+	char              h[65];
+	const char       *v[1] = { h };
+	long long         t0;
+
+	assert_int_equal(
+	    hmac_sha256_hex(DBFX_HMAC_KEY, "+14155550444", 12, h), 0);
+	c = PQconnectdb(cl.dsn);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PQclear(PQexec(c, "BEGIN"));
+	r = PQexecParams(c, "SELECT pg_advisory_xact_lock(1, hashtext($1))", 1,
+	    NULL, v, NULL, NULL, 0);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	PQclear(r);
+	t0 = harness_now_ms();
+	assert_int_equal(dbfx_rate(rl.req, "+14155550444", "", false, &d), 0);
+	print_message("answered in %lld ms behind a stuck lock holder\n",
+	    harness_now_ms() - t0);
+	assert_true(harness_now_ms() - t0 < 4000);
+	assert_true(d.degraded);
+	assert_true(d.allowed);
+	PQfinish(c); /* the holder goes away: exact again */
+	assert_int_equal(harness_wait_for(answers_exact, NULL, 10000), 0);
+	/* the call allowed from memory was written back */
+	assert_int_equal(dbfx_rate(rl.req, "+14155550444", "", true, &d), 0);
+	assert_false(d.degraded);
+	assert_int_equal(d.remaining, 1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_outage_and_recovery),
+		cmocka_unit_test(test_stuck_lock_holder),
 		cmocka_unit_test(test_cleanup_keeps_recent),
 	};
 
