@@ -172,7 +172,8 @@ test_sigterm_in_flight(void **state)
 	print_message("SIGTERM with 5 in flight: exit %d after %lld ms\n", rv,
 	    harness_now_ms() - t0);
 	assert_int_equal(rv, 0);
-	assert_true(harness_now_ms() - t0 < 1000);
+	/* ~20 ms normally; ThreadSanitizer alone sleeps 1 s at exit */
+	assert_true(harness_now_ms() - t0 < 2000);
 	for (i = 0; i < 5; i++) {
 		pthread_join(th[i], NULL);
 		/* the "shutting down" answer (or none, should the socket
