@@ -172,7 +172,11 @@ int64_t reasoner_now_ms(void);
 int dispatch(
     struct svc *, const Bus__Envelope *, struct reply *, void *worker);
 
-/* decision.c (worker threads) */
+/*
+ * decision.c (worker threads).  decision_handle() answers one request:
+ * rep gets a ReasonDecision or an Error (BAD_REQUEST, or whatever
+ * exch_run decided); returns 0.  Blocks up to the request's deadline.
+ */
 int decision_handle(
     struct worker *, const Bus__ReasonRequest *, struct reply *);
 /* Request body for a decision; NULL with why if the input is unusable. */
@@ -185,14 +189,16 @@ void decision_free(struct decision *);
  * Returns the new length. */
 size_t decision_clean(char *text, size_t max);
 
-/* summary.c (worker threads; summary_parse is pure) */
+/* summary.c (worker threads; summary_validate is pure).  summary_handle()
+ * is decision_handle() for summaries. */
 int summary_handle(
     struct worker *, const Bus__SummarizeRequest *, struct reply *);
 char *summary_body(const struct reasoner_cfg *, const Bus__SummarizeRequest *,
     char *why, size_t whylen);
 /* exch_check_fn for summaries: out is struct summary *. */
 int summary_check(json_t *msg, void *out, char *why, size_t whylen);
-/* Validate the tool input object strictly and fill s; -1 with why. */
+/* Validate the tool input object strictly and fill s (written only on
+ * success; free with summary_free); -1 with why. */
 int summary_validate(
     json_t *input, struct summary *s, char *why, size_t whylen);
 void summary_free(struct summary *);
@@ -218,7 +224,12 @@ char *prompt_text_of(json_t *msg);
 const char *prompt_stop_reason(json_t *msg);
 const char *prompt_model(json_t *msg);
 
-/* exchange.c: one logical request with retries.  Worker threads. */
+/*
+ * exchange.c: one logical request with retries.  Worker threads; blocks
+ * until deadline_ms (monotonic, reasoner_now_ms) at the latest, less on
+ * shutdown.  Returns 0 with out filled by check, or -1 with the Error
+ * already in rep.
+ */
 int exch_run(struct worker *, const char *kind, const char *body,
     int64_t deadline_ms, exch_check_fn check, void *out, struct reply *rep);
 
