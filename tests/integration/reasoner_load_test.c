@@ -74,16 +74,15 @@ static void
 test_fifty_at_once(void **state)
 {
 	const char *const sim[] = { "--latency-ms", "200", NULL };
-	const char *const env[]
-	    = { "REASONER_WORKERS=72", "REASONER_MAX_INFLIGHT=64", NULL };
-	struct job jobs[MAXN];
-	pthread_t  th[MAXN];
-	struct fx  f;
-	long long  ms;
-	int        i, ok = 0;
+	struct job        jobs[MAXN];
+	pthread_t         th[MAXN];
+	struct fx         f;
+	long long         ms;
+	int               i, ok = 0;
 
 	(void)state;
-	assert_int_equal(fx_start(&f, sim, env), 0);
+	/* the default configuration */
+	assert_int_equal(fx_start(&f, sim, NULL), 0);
 	ms = burst(&f, jobs, th, 50, 5000, 10000, 1);
 	for (i = 0; i < 50; i++) {
 		if (jobs[i].rep != NULL
