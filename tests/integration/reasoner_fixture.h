@@ -40,7 +40,8 @@ struct fx {
 	nng_socket           req;
 };
 
-/* env: defaults, then extra (NAME=value) replacing same-named ones. */
+/* env: defaults, then extra ("NAME=value", or "NAME" to unset)
+ * replacing same-named ones. */
 FX_FN void
 fx_env(const char **out, const char *const *defs, const char *const *extra)
 {
@@ -51,8 +52,9 @@ fx_env(const char **out, const char *const *defs, const char *const *extra)
 		len = strcspn(defs[i], "=");
 		replaced = 0;
 		for (j = 0; extra != NULL && extra[j] != NULL; j++)
-			if (strncmp(defs[i], extra[j], len + 1) == 0)
-				replaced = 1;
+			if (strcspn(extra[j], "=") == len
+			    && strncmp(defs[i], extra[j], len) == 0)
+				replaced = 1; /* "NAME=v" or "NAME" (unset) */
 		if (!replaced && n < FX_MAX_ENV - 1)
 			out[n++] = defs[i];
 	}

@@ -5,7 +5,8 @@
  * socket (garbage bytes, empty question, a bad role, invalid UTF-8, a
  * message type that is not ours) answered with a clear Error while the
  * daemon stays up; the API key and the prompt text never in the log;
- * clean exit 0 on SIGTERM.
+ * the key read from ANTHROPIC_API_KEY_FILE; configuration errors refused
+ * at start; clean exit 0 on SIGTERM.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -221,6 +222,47 @@ test_bad_input(void **state)
 	fx_stop(&f);
 }
 
+/* The key from ANTHROPIC_API_KEY_FILE (trailing newline stripped) goes
+ * out as x-api-key; sim-anthropic checks it and answers 401 otherwise. */
+static void
+test_key_file(void **state)
+{
+	char           good[300], bad[300], genv[340], benv[340];
+	const char    *env[] = { "ANTHROPIC_API_KEY", genv, NULL };
+	struct fx      f;
+	Bus__Envelope *rep;
+	FILE          *fp;
+
+	(void)state;
+	snprintf(good, sizeof(good), "%s/key.good", harness_tmpdir());
+	snprintf(bad, sizeof(bad), "%s/key.bad", harness_tmpdir());
+	assert_non_null(fp = fopen(good, "w"));
+	fputs(FX_KEY "\n", fp);
+	fclose(fp);
+	assert_non_null(fp = fopen(bad, "w"));
+	fputs("sk-ant-wrong\n", fp);
+	fclose(fp);
+	snprintf(genv, sizeof(genv), "ANTHROPIC_API_KEY_FILE=%s", good);
+	snprintf(benv, sizeof(benv), "ANTHROPIC_API_KEY_FILE=%s", bad);
+
+	assert_int_equal(fx_start(&f, NULL, env), 0);
+	rep = fx_decision(&f, "What now?", 5000, 10000);
+	assert_non_null(rep);
+	assert_int_equal(rep->body_case, BUS__ENVELOPE__BODY_REASON_DECISION);
+	wire_free(rep);
+	fx_stop(&f);
+
+	env[1] = benv;
+	assert_int_equal(fx_start(&f, NULL, env), 0);
+	rep = fx_decision(&f, "What now?", 5000, 10000);
+	fx_expect_error(rep, BUS__ERROR__CODE__UNAVAILABLE);
+	assert_non_null(strstr(rep->error->message, "401"));
+	wire_free(rep);
+	assert_int_equal(fx_sim_requests(&f), 1); /* not retried */
+	fx_stop(&f);
+	assert_false(harness_log_contains(f.rsn, "sk-ant-wrong"));
+}
+
 static void
 test_config_errors(void **state)
 {
@@ -245,6 +287,7 @@ main(void)
 		cmocka_unit_test(test_decision),
 		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_key_file),
 		cmocka_unit_test(test_config_errors),
 	};
 
