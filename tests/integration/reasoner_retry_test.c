@@ -5,7 +5,7 @@
  * honoured (measured), and ignored when out of range; invalid or
  * truncated tool output is retried and never returned; non-retryable
  * statuses fail at once; the deadline bounds both one slow attempt and
- * the retries.
+ * the retries; a refused connection is retried, then UNAVAILABLE.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -221,6 +221,29 @@ test_deadline(void **state)
 	fx_stop(&f);
 }
 
+static void
+test_connection_refused(void **state)
+{
+	struct fx      f;
+	Bus__Envelope *rep;
+	long long      ms;
+
+	(void)state;
+	assert_int_equal(fx_start(&f, NULL, NULL), 0);
+	/* nobody listens on the sim's port any more */
+	assert_int_equal(harness_stop(f.sim, 5000), 0);
+	ms = timed_summary(&f, "Not interested.", &rep);
+	print_message("connection refused: answer after %lld ms\n", ms);
+	fx_expect_error(rep, BUS__ERROR__CODE__UNAVAILABLE);
+	assert_non_null(strstr(rep->error->message, "unreachable"));
+	wire_free(rep);
+	/* retried like a 5xx: two backoff waits */
+	assert_true(ms >= 1125 && ms < 2500);
+	assert_true(
+	    fx_metric(&f, "reasoner_retries_total{status=\"connect\"}") == 2);
+	fx_stop(&f);
+}
+
 int
 main(void)
 {
@@ -231,6 +254,7 @@ main(void)
 		cmocka_unit_test(test_bad_output_retried),
 		cmocka_unit_test(test_not_retried),
 		cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_connection_refused),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
