@@ -46,6 +46,18 @@ error_type(json_t *msg)
 	return (t != NULL ? t : "");
 }
 
+/* Anthropic's own words on a refused request ("prompt is too long..."):
+ * about our request, never a copy of it, so safe to pass on and log. */
+static const char *
+error_message(json_t *msg)
+{
+	const char *m;
+
+	m = json_string_value(
+	    json_object_get(json_object_get(msg, "error"), "message"));
+	return (m != NULL ? m : "");
+}
+
 /* The status label for metrics: "529", "timeout", "connect", ... */
 static void
 status_label(const struct attempt *a, enum outcome o, char *buf, size_t len)
@@ -96,6 +108,8 @@ classify(struct attempt *a, exch_check_fn check, void *out, struct failure *f)
 		f->code = BUS__ERROR__CODE__UNAVAILABLE;
 		return (OUT_RETRYABLE);
 	}
+	snprintf(f->what + strlen(f->what), sizeof(f->what) - strlen(f->what),
+	    ": %.100s", error_message(a->msg));
 	/* Our credentials are wrong (try later, once fixed); or our request
 	 * is, which no retry by the caller will mend. */
 	f->code = a->status == 401 || a->status == 403
