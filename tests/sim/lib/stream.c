@@ -232,6 +232,7 @@ call_connect(struct stream_call *sc, const char *url, const char *sig_url)
 	struct lws_client_connect_info ci;
 	bool                           dflt;
 
+	sc->url_str = stream_xstrdup(url);
 	if (stream_url_split(url, &sc->url) == -1)
 		return (-1);
 	dflt = sc->url.port == (sc->url.tls ? 443 : 80);
@@ -482,6 +483,7 @@ stream_call_free(struct stream_call *sc)
 	}
 	lws_sul_cancel(&sc->done_sul);
 	json_decref(sc->params);
+	free(sc->url_str);
 	free(sc->bearer);
 	free(sc);
 }

@@ -128,6 +128,7 @@ struct stream_totals {
 	uint64_t  code_n[STREAM_MAX_CODES]; /* ... and count */
 	char      samples[STREAM_MAX_SAMPLES][208];
 	int       nsamples;
+	char      connect_error[160]; /* first failed upgrade */
 	uint32_t *rtt_hist;
 	uint64_t  rtt_samples;
 	int64_t   rtt_max_us;

@@ -35,7 +35,8 @@ struct stream_call {
 	char                stream_sid[STREAM_SID_LEN + 1];
 	char                token[STREAM_TOKEN_LEN + 1];
 	json_t             *params; /* customParameters sent */
-	struct stream_url   url;
+	char               *url_str; /* as given */
+	struct stream_url   url; /* split copy */
 	char                host_hdr[300];
 	char                sig[32]; /* x-twilio-signature or "" */
 	char               *bearer;

@@ -114,6 +114,9 @@ stream_totals_add(struct stream_hub *hub, const struct stream_call *sc)
 	t->connected += s->connected;
 	t->completed += s->completed;
 	t->failed_connect += s->failed_connect && !s->connected;
+	if (s->failed_connect && !s->connected && t->connect_error[0] == '\0')
+		snprintf(t->connect_error, sizeof(t->connect_error), "%s",
+		    s->error);
 	t->timed_out += s->timed_out;
 	if (s->closed_by_peer) {
 		t->closed_by_peer++;
@@ -217,6 +220,9 @@ stream_hub_report(const struct stream_hub *hub)
 	json_object_set_new(r, "errors", json_integer((json_int_t)t->errors));
 	json_object_set_new(r, "error_kinds", kinds);
 	json_object_set_new(r, "error_samples", samples);
+	json_object_set_new(r, "first_connect_error",
+	    t->connect_error[0] != '\0' ? json_string(t->connect_error)
+	                                : json_null());
 	return (r);
 }
 
@@ -228,10 +234,10 @@ stream_call_json(const struct stream_call *sc)
 
 	r = json_pack("{s:s, s:s, s:s, s:O, s:b, s:b, s:b, s:b, s:i}",
 	    "call_sid", sc->call_sid, "stream_sid", sc->stream_sid, "url",
-	    sc->url.buf, "custom_parameters", sc->params, "connected",
-	    s->connected, "completed", s->completed, "closed_by_peer",
-	    s->closed_by_peer, "open", !sc->finished, "close_code",
-	    s->close_code);
+	    sc->url_str != NULL ? sc->url_str : "", "custom_parameters",
+	    sc->params, "connected", s->connected, "completed", s->completed,
+	    "closed_by_peer", s->closed_by_peer, "open", !sc->finished,
+	    "close_code", s->close_code);
 	if (r == NULL)
 		return (json_object());
 	json_object_set_new(
