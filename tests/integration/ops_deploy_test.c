@@ -140,6 +140,32 @@ test_config_doc_in_sync(void **state)
 	assert_int_equal(rc, 0);
 }
 
+/* docs/ipc.md's message reference is what proto/bus.proto says today. */
+static void
+test_ipc_doc_in_sync(void **state)
+{
+	char *out;
+	int   rc;
+
+	rc = run(&out,
+	    "sed -n '/^<!-- BEGIN generated: scripts\\/gen-ipc-doc.sh -->$/,"
+	    "/^<!-- END generated -->$/p' docs/ipc.md | sed '1d;$d' > "
+	    "'%s/ipc.md' && scripts/gen-ipc-doc.sh > '%s/ipc.gen' && "
+	    "test -s '%s/ipc.gen' && diff -u '%s/ipc.md' '%s/ipc.gen'",
+	    harness_tmpdir(), harness_tmpdir(), harness_tmpdir(),
+	    harness_tmpdir(), harness_tmpdir());
+	if (rc != 0)
+		fprintf(stderr,
+		    "docs/ipc.md's message reference is stale; "
+		    "regenerate it with scripts/gen-ipc-doc.sh:\n%s\n",
+		    out);
+	free(out);
+	assert_int_equal(rc, 0);
+	/* Every message type of the envelope is listed. */
+	assert_int_equal(
+	    run(NULL, "grep -q '^| `call_open` | 65 |' docs/ipc.md"), 0);
+}
+
 /* Every daemon declares variables, and the list has the shape the
  * checker expects (so a --help format change is noticed here). */
 static void
@@ -318,6 +344,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vars_cover_every_daemon),
 		cmocka_unit_test(test_config_doc_in_sync),
+		cmocka_unit_test(test_ipc_doc_in_sync),
 		cmocka_unit_test(test_dockerfile),
 		cmocka_unit_test(test_compose),
 		cmocka_unit_test(test_k8s_base),
