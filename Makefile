@@ -150,3 +150,7 @@ clean:
 
 .PHONY: deps-test
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# persister embeds its migrations with .incbin.
+$(BUILD)/services/persister/migrate.o: \
+	$(wildcard services/persister/migrations/*.sql)

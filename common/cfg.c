@@ -246,10 +246,12 @@ cfg_main(int argc, char *argv[], const char *prog, const char *about,
 	}
 	if (cfg_load(opts, cfg) == -1) {
 		log_errorx("configuration has errors; see the lines above");
+		cfg_free(opts, cfg);
 		return (EX_CONFIG);
 	}
 	if (check) {
 		cfg_dump(opts, cfg, stdout);
+		cfg_free(opts, cfg);
 		return (0);
 	}
 	return (-1);

@@ -217,8 +217,9 @@ worker_main(void *arg)
 	for (;;) {
 		nng_ctx_recv(w->ctx, w->aio);
 		nng_aio_wait(w->aio);
-		if ((rv = nng_aio_result(w->aio)) == NNG_ECLOSED)
-			break;
+		rv = nng_aio_result(w->aio);
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+			break;		/* svc_stop: the aio was stopped */
 		if (rv != 0)
 			continue;
 		serve_one(w, nng_aio_get_msg(w->aio));
@@ -302,6 +303,13 @@ svc_start(struct svc **sp, const struct svc_conf *conf)
 	return (-1);
 }
 
+/*
+ * Stop every worker's aio first: a pending receive ends with ECANCELED and
+ * any later operation on a stopped aio fails at once, so a worker that is
+ * still inside a handler cannot touch its context after this.  Only when
+ * every worker has left is the socket closed (closing it under a worker
+ * that is sending makes nng 1.5 abort).
+ */
 void
 svc_stop(struct svc *s)
 {
@@ -309,17 +317,18 @@ svc_stop(struct svc *s)
 
 	if (s == NULL)
 		return;
-	nng_close(s->rep);
+	for (i = 0; s->workers != NULL && i < s->conf.workers; i++)
+		if (s->workers[i].aio != NULL)
+			nng_aio_stop(s->workers[i].aio);
 	for (i = 0; s->workers != NULL && i < s->conf.workers; i++) {
 		struct worker	*w = &s->workers[i];
 
-		if (w->aio == NULL)
-			continue;
 		if (w->thread != 0)
 			pthread_join(w->thread, NULL);
-		nng_aio_stop(w->aio);
-		nng_aio_free(w->aio);
+		if (w->aio != NULL)
+			nng_aio_free(w->aio);
 	}
+	nng_close(s->rep);
 	free(s->workers);
 	if (s->httpd != NULL)
 		httpd_stop(s->httpd);
