@@ -51,6 +51,7 @@ init_secrets() {
 	put_secret "$dir/phone_encryption_key" "$(rand_hex)"
 	put_secret "$dir/rate_limit_hmac_key" "$(rand_hex)"
 	put_secret "$dir/stream_token_secret" "$(rand_hex)"
+	put_secret "$dir/edge_api_token" "$(rand_hex)"
 	for k in twilio_auth_token openai_api_key anthropic_api_key; do
 		if [ ! -s "$dir/$k" ]; then
 			: >"$dir/$k"
@@ -107,6 +108,7 @@ local_secret() {	# VAR file
 local_secret EDGE_STREAM_TOKEN_SECRET stream-token-secret
 local_secret RATE_LIMIT_HMAC_KEY rate-limit-hmac-key
 local_secret PHONE_ENCRYPTION_KEY phone-encryption-key
+local_secret EDGE_API_TOKEN edge-api-token
 
 # Provider and model keys cannot be made up: start without them (health,
 # metrics and callctl work) and say so.
@@ -223,6 +225,7 @@ The call bridge is running (logs: $logs/):
   rate-limiter  request ${RATE_LIMITER_LISTEN_URL:-tcp://127.0.0.1:7031}   http :${RATE_LIMITER_HTTP_PORT:-9103}
   persister     request ${PERSISTER_LISTEN_URL:-tcp://127.0.0.1:7041}   http :${PERSISTER_HTTP_PORT:-9104}
 Public URL: ${EDGE_PUBLIC_URL:-http://127.0.0.1:8080 (not reachable by a provider)}
+POST /calls bearer token: ${EDGE_API_TOKEN_FILE:-(EDGE_API_TOKEN as set)}
 Check them:  $BIN/callctl health      Watch a call:  $BIN/callctl tap ai-session --call CA...
 Ctrl-C stops everything.
 
