@@ -343,6 +343,12 @@ static void
 call_closed(struct stream_call *sc)
 {
 	sc->wsi = NULL;
+	if (!sc->st.connected) {
+		sc->st.failed_connect = true;
+		if (sc->st.error[0] == '\0')
+			snprintf(sc->st.error, sizeof(sc->st.error),
+			    "closed before the upgrade completed");
+	}
 	if (sc->st.connected && !sc->st.completed && !sc->hangup) {
 		sc->st.closed_by_peer = true;
 		if (sc->st.close_code == 0)
@@ -431,6 +437,7 @@ stream_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		sc->st.close_code = len >= 2 ? (c[0] << 8 | c[1]) : 1005;
 		break;
 	case LWS_CALLBACK_CLIENT_CLOSED:
+	case LWS_CALLBACK_CLOSED_CLIENT_HTTP: /* killed before the upgrade */
 	case LWS_CALLBACK_WSI_DESTROY:
 		call_closed(sc);
 		break;
