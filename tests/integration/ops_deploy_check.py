@@ -122,9 +122,26 @@ def check_compose(path, cvars):
     with open(path) as f:
         doc = yaml.safe_load(f)
     svcs = doc.get("services", {})
-    want = set(DAEMONS) | {"postgres"}
+    want = set(DAEMONS) | {"postgres", "callctl"}
     if set(svcs) != want:
         bad(path, "services are %s, want %s" % (sorted(svcs), sorted(want)))
+    tool = svcs.pop("callctl", None)
+    if tool is not None:
+        # The operators' tool: on demand only, same hardening, and every
+        # address it reads pointed at a service, not at itself.
+        if "tools" not in (tool.get("profiles") or []):
+            bad("compose callctl", "not behind a profile: would start "
+                "with the stack")
+        if tool.get("read_only") is not True or tool.get("ports"):
+            bad("compose callctl", "writable root or published ports")
+        for k, v in (tool.get("environment") or {}).items():
+            if "127.0.0.1" in str(v) or "0.0.0.0" in str(v):
+                bad("compose callctl", "%s=%s is not a service address"
+                    % (k, v))
+        if len([k for k in (tool.get("environment") or {})
+                if k.endswith("_URL")]) < 12:
+            bad("compose callctl", "does not set every address callctl "
+                "reads")
     secrets = doc.get("secrets", {})
     for name, s in svcs.items():
         w = "compose %s" % name
