@@ -311,6 +311,42 @@ test_k8s_production(void **state)
 	check_overlay("k8s/overlays/production", "production", "--pinned");
 }
 
+/* Every metric an autoscaler reads is one prometheus-adapter serves. */
+static void
+test_hpa_metrics_served(void **state)
+{
+	char *out, *line, *save = NULL, dep[64], metric[128];
+	int   n = 0;
+
+	assert_int_equal(run(&out,
+	                     "kubectl kustomize k8s/base > '%s/hpa.yaml' && "
+	                     "%s " CHECKER " hpa-metrics '%s/hpa.yaml'",
+	                     harness_tmpdir(), python, harness_tmpdir()),
+	    0);
+	for (line = strtok_r(out, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		assert_int_equal(sscanf(line, "%63s %127s", dep, metric), 2);
+		if (run(NULL,
+		        "grep -q 'as: \"%s\"' "
+		        "k8s/monitoring/prometheus-adapter-values.yaml",
+		        metric)
+		    != 0)
+			fprintf(stderr,
+			    "HPA %s: %s is not served by the "
+			    "adapter rules\n",
+			    dep, metric);
+		assert_int_equal(run(NULL,
+		                     "grep -q 'as: \"%s\"' "
+		                     "k8s/monitoring/"
+		                     "prometheus-adapter-values.yaml",
+		                     metric),
+		    0);
+		n++;
+	}
+	free(out);
+	assert_int_equal(n, 2);
+}
+
 /* The k8s checker rejects a liveness probe on /ready, a writable root,
  * a missing advertise address and an unpinned production image. */
 static void
@@ -350,6 +386,7 @@ main(void)
 		cmocka_unit_test(test_k8s_base),
 		cmocka_unit_test(test_k8s_dev),
 		cmocka_unit_test(test_k8s_production),
+		cmocka_unit_test(test_hpa_metrics_served),
 		cmocka_unit_test(test_k8s_checker_rejects),
 	};
 
