@@ -388,6 +388,11 @@ void	edge_close(void);
  * a pipe is up.  0, or -1 logged. */
 int	edge_attach(const char *url, long timeout_ms);
 int	edge_subscribe(const char *sid);
+/* The sub socket's pollable descriptor (never read it: poll only). */
+int	edge_recv_fd(void);
+/* lws thread: receive up to max waiting messages without blocking and
+ * pass each to fn (the message is freed afterwards); how many. */
+size_t	edge_drain(void (*fn)(nng_msg *), size_t max);
 int	edge_unsubscribe(const char *sid);
 /* lws thread: publish to media-edge under the call sid. */
 int	edge_pub_audio(struct call *, const uint8_t *, size_t);

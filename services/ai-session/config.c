@@ -35,7 +35,7 @@ const struct cfg_opt ai_cfg_opts[] = {
 	{ "AI_SETUP_TIMEOUT_MS", CFG_INT, O(setup_timeout_ms), "10000",
 	    "model socket opened and configured within this, or the call "
 	    "ends" },
-	{ "AI_MARK_MIN_MS", CFG_INT, O(mark_min_ms), "100",
+	{ "AI_MARK_MIN_MS", CFG_INT, O(mark_min_ms), "200",
 	    "model audio between two marks (0: a mark after every chunk)" },
 	{ "AI_REQUEST_TIMEOUT_MS", CFG_INT, O(request_timeout_ms), "2000",
 	    "timeout of one request to media-edge or persister" },

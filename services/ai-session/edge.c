@@ -16,9 +16,14 @@
  * also keeps bus_peers_connected{socket="edge_sub"} right, which bus.c's
  * own notifier would otherwise do.
  *
- * Threads: edge_attach/edge_subscribe on svc workers; sub_cb on nng's
- * threads (must not block: it only hands the message to loop.c); the
- * edge_pub_* functions on the lws service thread.  {mtx} guards peers.
+ * Receiving: the lws service thread polls the sub socket's NNG_OPT_RECVFD
+ * (adopted into lws as a raw file, loop.c) and takes what is queued with
+ * non-blocking receives, so a caller frame reaches its call without a
+ * hand-over between threads.
+ *
+ * Threads: edge_attach/edge_subscribe on svc workers; pipe_cb on nng's
+ * threads (must not block); edge_drain and the edge_pub_* functions on
+ * the lws service thread.  {mtx} guards peers.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -50,7 +55,7 @@ static struct {
 	nng_socket	 pub;
 	nng_socket	 sub;
 	bool		 open_pub, open_sub;
-	nng_aio		*aio;
+	int		 recvfd;	/* readable while messages wait */
 	pthread_mutex_t	 mtx;
 	pthread_cond_t	 cv;
 	struct peer	*peers;		/* {mtx} */
@@ -81,21 +86,6 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	pthread_mutex_unlock(&e.mtx);
 }
 
-/* nng callback: must not block; the lws thread does the work. */
-static void
-sub_cb(void *arg)
-{
-	int	rv;
-
-	(void)arg;
-	if ((rv = nng_aio_result(e.aio)) != 0) {
-		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
-			return;
-	} else
-		loop_push_msg(nng_aio_get_msg(e.aio));
-	nng_recv_aio(e.sub, e.aio);
-}
-
 int
 edge_open(void)
 {
@@ -119,11 +109,11 @@ edge_open(void)
 	    NULL)) != 0 ||
 	    (rv = nng_pipe_notify(e.sub, NNG_PIPE_EV_REM_POST, pipe_cb,
 	    NULL)) != 0 ||
-	    (rv = nng_aio_alloc(&e.aio, sub_cb, NULL)) != 0) {
+	    (rv = nng_socket_get_int(e.sub, NNG_OPT_RECVFD, &e.recvfd)) !=
+	    0) {
 		log_warnx("edge sub: setup: %s", nng_strerror(rv));
 		return (-1);
 	}
-	nng_recv_aio(e.sub, e.aio);
 	return (0);
 }
 
@@ -134,11 +124,6 @@ edge_close(void)
 
 	if (e.open_sub)
 		nng_close(e.sub);
-	if (e.aio != NULL) {
-		nng_aio_stop(e.aio);
-		nng_aio_free(e.aio);
-		e.aio = NULL;
-	}
 	if (e.open_pub)
 		nng_close(e.pub);
 	e.open_sub = e.open_pub = false;
@@ -147,6 +132,27 @@ edge_close(void)
 		free(pe->url);
 		free(pe);
 	}
+}
+
+int
+edge_recv_fd(void)
+{
+	return (e.recvfd);
+}
+
+size_t
+edge_drain(void (*fn)(nng_msg *), size_t max)
+{
+	nng_msg	*m;
+	size_t	 n;
+
+	for (n = 0; n < max; n++) {
+		if (nng_recvmsg(e.sub, &m, NNG_FLAG_NONBLOCK) != 0)
+			break;
+		fn(m);
+		nng_msg_free(m);
+	}
+	return (n);
 }
 
 const char *

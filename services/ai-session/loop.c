@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libwebsockets.h>
 
@@ -29,6 +30,7 @@
 #include "xmalloc.h"
 
 #define INBOX_MAX	65536	/* messages waiting for the thread */
+#define SUB_BATCH	512	/* caller frames taken per poll wakeup */
 #define STOP_GRACE_MS	1000	/* close frames at shutdown */
 
 struct timer {
@@ -126,7 +128,7 @@ loop_push_cmd(struct cmd *c)
 		lws_cancel_service(lp.ctx);
 }
 
-/* lws thread: one published message from media-edge. */
+/* lws thread: one published message from media-edge (not consumed). */
 static void
 handle_msg(nng_msg *m)
 {
@@ -201,6 +203,46 @@ drain(void)
 	}
 }
 
+/* lws service thread: the sub socket has messages (or nng closed it). */
+static int
+sub_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		/* bounded, so model sockets get their turn; the descriptor
+		 * stays readable while more wait */
+		(void)edge_drain(handle_msg, SUB_BATCH);
+		return (0);
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		return (0);
+	default:
+		break;
+	}
+	return (lws_callback_http_dummy(wsi, reason, user, in, len));
+}
+
+/* Poll a duplicate of nng's descriptor: lws closes what it adopted. */
+static int
+adopt_sub(void)
+{
+	lws_sock_file_fd_type	 fd;
+	struct lws_vhost	*vh;
+
+	if ((fd.filefd = dup(edge_recv_fd())) == -1) {
+		log_warn("edge sub: dup");
+		return (-1);
+	}
+	if ((vh = lws_get_vhost_by_name(lp.ctx, "default")) == NULL ||
+	    lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, fd,
+	    "ai-edge-sub", NULL) == NULL) {
+		log_warnx("edge sub: cannot poll it from the lws thread");
+		close(fd.filefd);
+		return (-1);
+	}
+	return (0);
+}
+
 static void
 timer_cb(lws_sorted_usec_list_t *sul)
 {
@@ -262,12 +304,14 @@ loop_main(void *arg)
 int
 loop_start(void)
 {
-	static struct lws_protocols	 protos[2];
+	static struct lws_protocols	 protos[3];
 	struct lws_context_creation_info info;
 
 	lp.cmds_tail = &lp.cmds;
 	protos[0] = ws_protocol;
-	memset(&protos[1], 0, sizeof(protos[1]));
+	memset(&protos[1], 0, 2 * sizeof(protos[1]));
+	protos[1].name = "ai-edge-sub";
+	protos[1].callback = sub_callback;
 	ws_set_wakeup(drain);
 	httpd_log_init();
 	memset(&info, 0, sizeof(info));
@@ -279,6 +323,11 @@ loop_start(void)
 		info.client_ssl_ca_filepath = cfg.openai_ca_file;
 	if ((lp.ctx = lws_create_context(&info)) == NULL) {
 		log_warnx("cannot create the lws context");
+		return (-1);
+	}
+	if (adopt_sub() == -1) {
+		lws_context_destroy(lp.ctx);
+		lp.ctx = NULL;
 		return (-1);
 	}
 	if (pthread_create(&lp.thread, NULL, loop_main, NULL) != 0) {

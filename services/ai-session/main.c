@@ -104,7 +104,9 @@ main(int argc, char *argv[])
 	stats_init();
 	if (ai_start() == -1)
 		fatalx("startup failed");
-	log_info("ready");
+	/* always written, whatever LOG_LEVEL: tests and operators wait
+	 * for it */
+	log_emit(LOG_LVL_INFO, NULL, 0, "ready");
 	rv = sig_wait(&sigs);
 	log_info("shutting down (signal %d)", rv);
 	sig_watchdog(cfg.shutdown_timeout_ms);
