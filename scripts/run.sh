@@ -24,7 +24,15 @@
 set -u
 
 BUILD=${BUILD:-build/debug}
-BIN=$BUILD/bin
+# RUN_BIN: the programs; RUN_DIR: secrets, logs, journal, PostgreSQL;
+# RUN_ENV_FILE: the settings file.  Tests point them elsewhere.
+BIN=${RUN_BIN:-$BUILD/bin}
+STATE=${RUN_DIR:-$BUILD}
+ENV_FILE=${RUN_ENV_FILE:-.env}
+case $STATE in
+/*) ;;
+*) STATE=$PWD/$STATE ;;
+esac
 DAEMONS="persister rate-limiter reasoner ai-session media-edge"
 READY_TIMEOUT_S=${RUN_READY_TIMEOUT_S:-20}
 
@@ -75,14 +83,14 @@ for d in $DAEMONS callctl; do
 done
 
 # .env: NAME=value lines; the environment wins.
-if [ -f .env ]; then
+if [ -f "$ENV_FILE" ]; then
 	while IFS= read -r line || [ -n "$line" ]; do
 		case $line in
 		'' | '#'*) continue ;;
 		esac
 		name=${line%%=*}
 		case $name in
-		*[!A-Za-z0-9_]* | [0-9]*) say ".env: ignoring: $name"; continue ;;
+		*[!A-Za-z0-9_]* | [0-9]*) say "$ENV_FILE: ignoring: $name"; continue ;;
 		esac
 		[ -n "${!name+x}" ] && continue
 		val=${line#*=}
@@ -92,17 +100,17 @@ if [ -f .env ]; then
 		\'*\') val=${val#\'}; val=${val%\'} ;;
 		esac
 		export "$name=$val"
-	done <.env
-	say "loaded .env"
+	done <"$ENV_FILE"
+	say "loaded $ENV_FILE"
 fi
 
 # Internal secrets: generated once, kept in $BUILD/run-secrets.
-secrets=$BUILD/run-secrets
+secrets=$STATE/run-secrets
 mkdir -p "$secrets" && chmod 700 "$secrets"
 local_secret() {	# VAR file
 	if [ -z "${!1:-}" ] && [ -z "$(eval echo "\${$1_FILE:-}")" ]; then
 		put_secret "$secrets/$2" "$(rand_hex)"
-		export "$1_FILE=$PWD/$secrets/$2"
+		export "$1_FILE=$secrets/$2"
 	fi
 }
 local_secret EDGE_STREAM_TOKEN_SECRET stream-token-secret
@@ -131,7 +139,7 @@ fi
     "providers cannot reach this machine (webhooks, media streams)."
 
 # Local defaults a one-host run wants (the environment wins).
-: "${PERSISTER_SPOOL_DIR:=$PWD/$BUILD/run-spool}"
+: "${PERSISTER_SPOOL_DIR:=$STATE/run-spool}"
 : "${EDGE_DRAIN_TIMEOUT_MS:=10000}"
 export PERSISTER_SPOOL_DIR EDGE_DRAIN_TIMEOUT_MS
 mkdir -p "$PERSISTER_SPOOL_DIR"
@@ -140,7 +148,7 @@ pg_started=""
 pids=()
 names=()
 tail_pid=""
-logs=$BUILD/run-logs
+logs=$STATE/run-logs
 mkdir -p "$logs"
 
 stop_all() {
@@ -161,7 +169,7 @@ stop_all() {
 	fi
 	if [ -n "$pg_started" ]; then
 		say "stopping PostgreSQL"
-		tests/pg.sh stop "$BUILD/run-pg" >/dev/null 2>&1
+		tests/pg.sh stop "$STATE/run-pg" >/dev/null 2>&1
 	fi
 }
 
@@ -173,11 +181,11 @@ on_signal() {
 trap on_signal INT TERM HUP
 
 if [ -z "${DATABASE_URL:-}" ] && [ -z "${DATABASE_URL_FILE:-}" ]; then
-	DATABASE_URL=$(tests/pg.sh start "$BUILD/run-pg") ||
-		die "cannot start PostgreSQL in $BUILD/run-pg"
+	DATABASE_URL=$(tests/pg.sh start "$STATE/run-pg") ||
+		die "cannot start PostgreSQL in $STATE/run-pg"
 	export DATABASE_URL
 	pg_started=1
-	say "PostgreSQL: $DATABASE_URL (log $BUILD/run-pg/postgres.log)"
+	say "PostgreSQL: $DATABASE_URL (log $STATE/run-pg/postgres.log)"
 fi
 
 # Starts one daemon, waits for its "ready" line.
