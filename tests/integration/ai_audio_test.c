@@ -134,7 +134,7 @@ test_order(void **state)
 	pthread_mutex_lock(&r.fe.mtx);
 	for (i = 0; i < r.fe.ntags; i++)
 		assert_int_equal(r.fe.tags[i], (uint32_t)(i + 1));
-	assert_true(r.fe.marks >= 20);		/* every 100 ms of audio */
+	assert_true(r.fe.marks >= 10);		/* every 200 ms of audio */
 	pthread_mutex_unlock(&r.fe.mtx);
 	assert_int_equal(fe_end(&r.fe, "CAorder1"), BUS__ENVELOPE__BODY_ACK);
 	c = closed_record(&r);
@@ -382,6 +382,38 @@ test_overload(void **state)
 	rig_down(&r);
 }
 
+/* media-edge reports an answering machine: the message, then HangUp. */
+static void
+test_amd_event(void **state)
+{
+	struct rig	 r;
+	Bus__Envelope	 env = BUS__ENVELOPE__INIT;
+	Bus__CallEvent	 ev = BUS__CALL_EVENT__INIT;
+	long long	 end;
+
+	(void)state;
+	rig_up(&r, NULL, NULL);
+	assert_int_equal(fe_start(&r.fe, "CAamd1", NULL, NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	speak(&r, "CAamd1", false, 300);
+	ev.kind = "amd";
+	ev.status = "machine_end_beep";
+	env.body_case = BUS__ENVELOPE__BODY_CALL_EVENT;
+	env.call_event = &ev;
+	fe_publish(&r.fe, "CAamd1", &env);
+	end = fe_now() + 8000;
+	while (fe_get(&r.fe, &r.fe.hangups) == 0 && fe_now() < end)
+		speak(&r, "CAamd1", false, 100);
+	assert_int_equal(fe_get(&r.fe, &r.fe.hangups), 1);
+	assert_string_equal(r.fe.hangup_reason, "voicemail");
+	/* the message was played (its marks came back) before hanging up */
+	assert_true(fe_get(&r.fe, &r.fe.audio_frames) > 10);
+	assert_true(fe_get(&r.fe, &r.fe.echoed) > 0);
+	assert_true(fe_metric(r.http_port,
+	    "ai_calls_ended_total{reason=\"voicemail\"}") == 1);
+	rig_down(&r);
+}
+
 int
 main(void)
 {
@@ -392,6 +424,7 @@ main(void)
 		cmocka_unit_test(test_model_drop),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_overload),
+		cmocka_unit_test(test_amd_event),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
