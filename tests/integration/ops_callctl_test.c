@@ -29,51 +29,12 @@
 
 static struct ops_stack S;
 
-/* Runs a shell command; *outp is its stdout (malloc'd).  Exit status or
- * -1. */
-static int
-sh(char **outp, const char *fmt, ...)
-{
-	char   *cmd, *out = NULL, buf[4096];
-	size_t  len = 0, n;
-	FILE   *p;
-	va_list ap;
-	int     st;
-
-	va_start(ap, fmt);
-	if (vasprintf(&cmd, fmt, ap) == -1)
-		abort();
-	va_end(ap);
-	if ((p = popen(cmd, "r")) == NULL)
-		abort();
-	while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
-		if ((out = realloc(out, len + n + 1)) == NULL)
-			abort();
-		memcpy(out + len, buf, n);
-		len += n;
-	}
-	if (out == NULL && (out = calloc(1, 1)) == NULL)
-		abort();
-	out[len] = '\0';
-	st = pclose(p);
-	if (getenv("OPS_TEST_VERBOSE") != NULL)
-		fprintf(stderr, "$ %s\n%s", cmd, out);
-	free(cmd);
-	if (outp != NULL)
-		*outp = out;
-	else
-		free(out);
-	if (st == -1 || !WIFEXITED(st))
-		return (-1);
-	return (WEXITSTATUS(st));
-}
-
 /* callctl ARGS with the stack's environment; stderr to stdout if
  * with_err. */
 static int
 callctl(char **outp, int with_err, const char *args)
 {
-	return (sh(outp, "env %s %s/callctl %s %s", S.env, ops_bin(), args,
+	return (ops_sh(outp, "env %s %s/callctl %s %s", S.env, ops_bin(), args,
 	    with_err ? "2>&1" : "2>/dev/null"));
 }
 
@@ -144,8 +105,8 @@ test_health(void **state)
 	free(out);
 	assert_non_null(all);
 	assert_int_equal(json_array_size(all), OPS_N);
-	json_array_foreach(all, i, row)
-	{
+	for (i = 0; i < OPS_N; i++) {
+		row = json_array_get(all, i);
 		assert_string_equal(
 		    json_string_value(json_object_get(row, "service")),
 		    ops_daemons[i]);
@@ -160,7 +121,7 @@ test_health(void **state)
 	json_decref(all);
 
 	/* One daemon unreachable: its row says so and the status is 1. */
-	assert_int_equal(sh(&out,
+	assert_int_equal(ops_sh(&out,
 	                     "env %s PERSISTER_URL=%s "
 	                     "PERSISTER_HTTP_URL=http://127.0.0.1:1 "
 	                     "CALLCTL_TIMEOUT_MS=300 %s/callctl health",
@@ -292,7 +253,7 @@ test_req_errors(void **state)
 	/* Nobody listening. */
 	snprintf(
 	    args, sizeof(args), "req %s ping '{}'", harness_ipc_url("nobody"));
-	assert_int_equal(sh(&out,
+	assert_int_equal(ops_sh(&out,
 	                     "env %s CALLCTL_TIMEOUT_MS=300 %s/callctl %s "
 	                     "2>&1",
 	                     S.env, ops_bin(), args),
@@ -365,22 +326,22 @@ test_tap_and_decode(void **state)
 	snprintf(none_out, sizeof(none_out), "%s/tap-none.out", t);
 	snprintf(report, sizeof(report), "%s/caller-report.json", t);
 	snprintf(save, sizeof(save), "%s/saved", t);
-	assert_int_equal(sh(NULL, "mkdir -p %s", save), 0);
+	assert_int_equal(ops_sh(NULL, "mkdir -p %s", save), 0);
 
 	/* Taps first (bounded in time), then one call of 7 s. */
-	assert_int_equal(sh(NULL,
+	assert_int_equal(ops_sh(NULL,
 	                     "env %s %s/callctl tap media-edge --type audio "
 	                     "--count 5 --seconds 20 --save %s > %s 2>&1 &",
 	                     S.env, ops_bin(), save, edge_out),
 	    0);
-	assert_int_equal(sh(NULL,
+	assert_int_equal(ops_sh(NULL,
 	                     "env %s %s/callctl tap ai-session --call "
 	                     "CAnobodyatall --seconds 8 > %s 2>/dev/null &",
 	                     S.env, ops_bin(), none_out),
 	    0);
 	usleep(500000);
 	assert_int_equal(
-	    sh(NULL,
+	    ops_sh(NULL,
 	        "%s/sim-caller --url ws://127.0.0.1:%d/media "
 	        "--calls 1 --duration-ms 7000 "
 	        "--token-secret " OPS_STREAM_SECRET " --report %s > /dev/null "

@@ -29,6 +29,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "ops_stack.h"
 
 static char        top[4096];
 static char        bindir[4096];
@@ -36,49 +37,6 @@ static char        vars[4096]; /* gen-config-doc.sh --list output */
 static const char *python = "python3";
 
 #define CHECKER "tests/integration/ops_deploy_check.py"
-
-/* Runs cmd with sh in top; *outp (if not NULL) is its stdout (commands
- * add 2>&1 where stderr matters).
- * Returns the exit status, or -1. */
-static int
-run(char **outp, const char *fmt, ...)
-{
-	char   *cmd, *out = NULL, buf[4096];
-	size_t  len = 0, n;
-	FILE   *p;
-	va_list ap;
-	int     st;
-
-	va_start(ap, fmt);
-	if (vasprintf(&cmd, fmt, ap) == -1)
-		abort();
-	va_end(ap);
-	if ((p = popen(cmd, "r")) == NULL) {
-		free(cmd);
-		return (-1);
-	}
-	while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
-		if ((out = realloc(out, len + n + 1)) == NULL)
-			abort();
-		memcpy(out + len, buf, n);
-		len += n;
-	}
-	if (out == NULL && (out = calloc(1, 1)) == NULL)
-		abort();
-	out[len] = '\0';
-	st = pclose(p);
-	free(cmd);
-	if (outp != NULL)
-		*outp = out;
-	else {
-		if (st != 0)
-			fprintf(stderr, "%s", out);
-		free(out);
-	}
-	if (st == -1 || !WIFEXITED(st))
-		return (-1);
-	return (WEXITSTATUS(st));
-}
 
 /* Asserts rc == 0, printing the command's output otherwise. */
 static void
@@ -109,8 +67,8 @@ setup(void **state)
 	if (access("/usr/bin/python3", X_OK) == 0)
 		python = "/usr/bin/python3";
 	snprintf(vars, sizeof(vars), "%s/vars.tsv", harness_tmpdir());
-	if (run(NULL, "scripts/gen-config-doc.sh --list '%s' > '%s'", bindir,
-	        vars)
+	if (ops_sh(NULL, "scripts/gen-config-doc.sh --list '%s' > '%s'",
+	        bindir, vars)
 	    != 0) {
 		fprintf(stderr,
 		    "cannot list the daemons' variables: are all "
@@ -127,7 +85,7 @@ test_config_doc_in_sync(void **state)
 	char *out;
 	int   rc;
 
-	rc = run(&out,
+	rc = ops_sh(&out,
 	    "scripts/gen-config-doc.sh '%s' > '%s/conf.md' && "
 	    "diff -u docs/configuration.md '%s/conf.md'",
 	    bindir, harness_tmpdir(), harness_tmpdir());
@@ -147,7 +105,7 @@ test_ipc_doc_in_sync(void **state)
 	char *out;
 	int   rc;
 
-	rc = run(&out,
+	rc = ops_sh(&out,
 	    "sed -n '/^<!-- BEGIN generated: scripts\\/gen-ipc-doc.sh -->$/,"
 	    "/^<!-- END generated -->$/p' docs/ipc.md | sed '1d;$d' > "
 	    "'%s/ipc.md' && scripts/gen-ipc-doc.sh > '%s/ipc.gen' && "
@@ -163,7 +121,7 @@ test_ipc_doc_in_sync(void **state)
 	assert_int_equal(rc, 0);
 	/* Every message type of the envelope is listed. */
 	assert_int_equal(
-	    run(NULL, "grep -q '^| `call_open` | 65 |' docs/ipc.md"), 0);
+	    ops_sh(NULL, "grep -q '^| `call_open` | 65 |' docs/ipc.md"), 0);
 }
 
 /* Every daemon declares variables, and the list has the shape the
@@ -178,7 +136,7 @@ test_vars_cover_every_daemon(void **state)
 	int                      rc;
 
 	for (i = 0; i < 5; i++) {
-		rc = run(&out,
+		rc = ops_sh(&out,
 		    "grep -c '^%s\tSHUTDOWN_TIMEOUT_MS\t"
 		    "optional\tplain\t[0-9]' '%s'",
 		    daemons[i], vars);
@@ -191,7 +149,7 @@ test_vars_cover_every_daemon(void **state)
 		assert_int_equal(rc, 0);
 	}
 	/* A known required secret shows up as such. */
-	assert_int_equal(run(NULL,
+	assert_int_equal(ops_sh(NULL,
 	                     "grep -q '^persister\tDATABASE_URL\t"
 	                     "required\tsecret' '%s'",
 	                     vars),
@@ -204,13 +162,13 @@ test_dockerfile(void **state)
 	char *out;
 	int   rc;
 
-	rc = run(&out,
+	rc = ops_sh(&out,
 	    "%s " CHECKER " dockerfile Dockerfile .dockerignore "
 	    "2>&1",
 	    python);
 	run_ok("dockerfile", rc, out);
 	/* A root USER and a wrong health port are caught. */
-	rc = run(&out,
+	rc = ops_sh(&out,
 	    "sed 's/^USER 10001:10001/USER root/; "
 	    "s/:9104\\/health/:9999\\/health/' Dockerfile > '%s/Dockerfile' "
 	    "&& %s " CHECKER " dockerfile '%s/Dockerfile' .dockerignore 2>&1",
@@ -226,7 +184,7 @@ test_dockerfile(void **state)
 static int
 compose_config(char **outp, const char *env, const char *extra)
 {
-	return (run(outp,
+	return (ops_sh(outp,
 	    ": > '%s/empty.env' && env %s docker-compose "
 	    "--env-file '%s/empty.env' -f compose.yaml config %s 2>&1",
 	    harness_tmpdir(), env, harness_tmpdir(), extra));
@@ -248,19 +206,19 @@ test_compose(void **state)
 	free(out);
 
 	snprintf(path, sizeof(path), "%s/compose.out.yaml", harness_tmpdir());
-	rc = run(&out,
+	rc = ops_sh(&out,
 	    "env PUBLIC_URL=https://calls.example.com "
 	    "docker-compose --env-file '%s/empty.env' -f compose.yaml config "
 	    "> '%s'",
 	    harness_tmpdir(), path);
 	run_ok("docker-compose config", rc, out);
-	rc = run(&out, "%s " CHECKER " --vars '%s' compose '%s' 2>&1", python,
-	    vars, path);
+	rc = ops_sh(&out, "%s " CHECKER " --vars '%s' compose '%s' 2>&1",
+	    python, vars, path);
 	run_ok("compose check", rc, out);
 
 	/* The checker rejects a writable root, a misspelt variable and a
 	 * loopback address. */
-	rc = run(&out,
+	rc = ops_sh(&out,
 	    "sed 's/read_only: true/read_only: false/; "
 	    "s/REASONER_URL: tcp:\\/\\/reasoner:7021/REASONER_URL: "
 	    "tcp:\\/\\/127.0.0.1:7021/; s/RATE_LIMIT_HMAC_KEY_FILE/"
@@ -286,9 +244,9 @@ check_overlay(const char *dir, const char *name, const char *flags)
 	int   rc;
 
 	snprintf(path, sizeof(path), "%s/k8s-%s.yaml", harness_tmpdir(), name);
-	rc = run(&out, "kubectl kustomize %s > '%s'", dir, path);
+	rc = ops_sh(&out, "kubectl kustomize %s > '%s'", dir, path);
 	run_ok("kubectl kustomize", rc, out);
-	rc = run(&out, "%s " CHECKER " --vars '%s' k8s %s '%s' %s 2>&1",
+	rc = ops_sh(&out, "%s " CHECKER " --vars '%s' k8s %s '%s' %s 2>&1",
 	    python, vars, name, path, flags);
 	run_ok(dir, rc, out);
 }
@@ -318,7 +276,7 @@ test_hpa_metrics_served(void **state)
 	char *out, *line, *save = NULL, dep[64], metric[128];
 	int   n = 0;
 
-	assert_int_equal(run(&out,
+	assert_int_equal(ops_sh(&out,
 	                     "kubectl kustomize k8s/base > '%s/hpa.yaml' && "
 	                     "%s " CHECKER " hpa-metrics '%s/hpa.yaml'",
 	                     harness_tmpdir(), python, harness_tmpdir()),
@@ -326,7 +284,7 @@ test_hpa_metrics_served(void **state)
 	for (line = strtok_r(out, "\n", &save); line != NULL;
 	     line = strtok_r(NULL, "\n", &save)) {
 		assert_int_equal(sscanf(line, "%63s %127s", dep, metric), 2);
-		if (run(NULL,
+		if (ops_sh(NULL,
 		        "grep -q 'as: \"%s\"' "
 		        "k8s/monitoring/prometheus-adapter-values.yaml",
 		        metric)
@@ -335,7 +293,7 @@ test_hpa_metrics_served(void **state)
 			    "HPA %s: %s is not served by the "
 			    "adapter rules\n",
 			    dep, metric);
-		assert_int_equal(run(NULL,
+		assert_int_equal(ops_sh(NULL,
 		                     "grep -q 'as: \"%s\"' "
 		                     "k8s/monitoring/"
 		                     "prometheus-adapter-values.yaml",
@@ -355,7 +313,7 @@ test_k8s_checker_rejects(void **state)
 	char *out;
 	int   rc;
 
-	rc = run(&out,
+	rc = ops_sh(&out,
 	    "kubectl kustomize k8s/overlays/production | sed "
 	    "'s|path: /health|path: /ready|; "
 	    "s|readOnlyRootFilesystem: true|readOnlyRootFilesystem: false|; "

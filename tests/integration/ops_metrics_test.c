@@ -56,41 +56,6 @@ static const char *const own_families[OPS_N][8] = {
 	    NULL },
 };
 
-static int
-sh(char **outp, const char *fmt, ...)
-{
-	char   *cmd, *out = NULL, buf[4096];
-	size_t  len = 0, n;
-	FILE   *p;
-	va_list ap;
-	int     st;
-
-	va_start(ap, fmt);
-	if (vasprintf(&cmd, fmt, ap) == -1)
-		abort();
-	va_end(ap);
-	if ((p = popen(cmd, "r")) == NULL)
-		abort();
-	while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
-		if ((out = realloc(out, len + n + 1)) == NULL)
-			abort();
-		memcpy(out + len, buf, n);
-		len += n;
-	}
-	if (out == NULL && (out = calloc(1, 1)) == NULL)
-		abort();
-	out[len] = '\0';
-	st = pclose(p);
-	free(cmd);
-	if (outp != NULL)
-		*outp = out;
-	else
-		free(out);
-	if (st == -1 || !WIFEXITED(st))
-		return (-1);
-	return (WEXITSTATUS(st));
-}
-
 /* GET /metrics of daemon i; the body (malloc'd). */
 static char *
 scrape(int i)
@@ -154,13 +119,13 @@ setup(void **state)
 	}
 	/* One rate check and one persister write, so their labelled
 	 * counters have series. */
-	if (sh(&out,
+	if (ops_sh(&out,
 	        "env %s %s/callctl req rate-limiter rate_check "
 	        "'{\"phone\":\"+14155550142\",\"client_ip\":"
 	        "\"198.51.100.9\",\"kind\":\"OUTBOUND\"}' 2>&1",
 	        S.env, ops_bin())
 	        != 0
-	    || sh(NULL,
+	    || ops_sh(NULL,
 	           "env %s %s/callctl req --call CAopsmetrics1 --key "
 	           "ops-m-1 persister call_open '{\"direction\":"
 	           "\"OUTBOUND\",\"to_phone\":\"+14155550142\"}' >/dev/null "
@@ -190,9 +155,10 @@ test_autoscaling_metrics_count_calls(void **state)
 
 	/* Which metric scales which daemon, from the manifests. */
 	snprintf(path, sizeof(path), "%s/k8s-base.yaml", t);
-	assert_int_equal(sh(NULL, "kubectl kustomize k8s/base > %s", path), 0);
 	assert_int_equal(
-	    sh(&out,
+	    ops_sh(NULL, "kubectl kustomize k8s/base > %s", path), 0);
+	assert_int_equal(
+	    ops_sh(&out,
 	        "%s tests/integration/ops_deploy_check.py "
 	        "hpa-metrics %s",
 	        access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3"
@@ -200,7 +166,7 @@ test_autoscaling_metrics_count_calls(void **state)
 	        path),
 	    0);
 
-	assert_int_equal(sh(NULL,
+	assert_int_equal(ops_sh(NULL,
 	                     "%s/sim-caller --url ws://127.0.0.1:%d/media "
 	                     "--calls 1 --duration-ms 4000 "
 	                     "--token-secret " OPS_STREAM_SECRET
@@ -242,7 +208,7 @@ check_daemon(int i)
 	fclose(f);
 
 	/* promtool's own lint: naming, units, HELP, TYPE, duplicates. */
-	if (sh(&out, "promtool check metrics < %s 2>&1", path) != 0)
+	if (ops_sh(&out, "promtool check metrics < %s 2>&1", path) != 0)
 		fprintf(stderr, "%s: promtool:\n%s\n", ops_daemons[i], out);
 	assert_string_equal(out, "");
 	free(out);
@@ -319,7 +285,7 @@ test_promtool_rejects(void **state)
 {
 	char *out;
 
-	assert_int_not_equal(sh(&out,
+	assert_int_not_equal(ops_sh(&out,
 	                         "printf '# HELP x_bytes a\\n# TYPE "
 	                         "x_bytes counter\\nx_bytes 1\\n' | "
 	                         "promtool check metrics 2>&1"),

@@ -14,9 +14,11 @@
 #ifndef OPS_STACK_H
 #define OPS_STACK_H
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "harness.h"
 #include "pgtest.h"
@@ -44,6 +46,51 @@ struct ops_stack {
 	char                 envbuf[64][320];
 	int                  nbuf;
 };
+
+/*
+ * Runs a shell command (sh -c) and returns its exit status, or -1 if it
+ * did not exit normally.  *outp (if outp is not NULL) is its stdout,
+ * malloc'd; commands add 2>&1 where stderr matters.  With OPS_TEST_VERBOSE
+ * set, each command and its output go to stderr.
+ */
+OPS_FN int ops_sh(char **outp, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+OPS_FN int
+ops_sh(char **outp, const char *fmt, ...)
+{
+	char   *cmd, *out, *tmp, buf[4096];
+	size_t  len = 0, n;
+	FILE   *p;
+	va_list ap;
+	int     st;
+
+	va_start(ap, fmt);
+	if (vasprintf(&cmd, fmt, ap) == -1)
+		abort();
+	va_end(ap);
+	if ((p = popen(cmd, "r")) == NULL || (out = malloc(1)) == NULL)
+		abort();
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
+		if ((tmp = realloc(out, len + n + 1)) == NULL)
+			abort();
+		out = tmp;
+		memcpy(out + len, buf, n);
+		len += n;
+	}
+	out[len] = '\0';
+	st = pclose(p);
+	if (getenv("OPS_TEST_VERBOSE") != NULL)
+		fprintf(stderr, "$ %s\n%s", cmd, out);
+	free(cmd);
+	if (outp != NULL)
+		*outp = out;
+	else
+		free(out);
+	if (st == -1 || !WIFEXITED(st))
+		return (-1);
+	return (WEXITSTATUS(st));
+}
 
 /* "NAME=value" in the next env buffer. */
 static const char *
@@ -170,7 +217,7 @@ ops_stack_start(struct ops_stack *s)
 		return (-1);
 
 	p = s->env;
-	p += sprintf(p,
+	p += snprintf(p, sizeof(s->env),
 	    "EDGE_URL=%s AI_SESSION_URL=%s REASONER_URL=%s "
 	    "RATE_LIMITER_URL=%s PERSISTER_URL=%s EDGE_PUB_URL=%s "
 	    "AI_PUB_URL=%s",
