@@ -243,6 +243,9 @@ rx_mark(struct stream_call *sc, json_t *o, int64_t now)
 	        (json_int_t)(sc->play_end_us > now
 	                ? (sc->play_end_us - now) / 1000
 	                : 0)));
+	if (sc->play_end_us <= now && sc->wsi != NULL)
+		lws_callback_on_writable(
+		    sc->wsi); /* nothing queued: echo now */
 }
 
 static void
