@@ -29,43 +29,43 @@
 
 struct cmd;
 
-#define AI_SID_MAX	64	/* longest call sid we accept */
-#define AI_ID_MAX	64	/* longest model item / response id tracked */
-#define AI_FRAME_MAX	8192	/* caller frames are split above this */
-#define AI_MARK_MAX	(AI_ID_MAX + 48)
+#define AI_SID_MAX 64 /* longest call sid we accept */
+#define AI_ID_MAX 64 /* longest model item / response id tracked */
+#define AI_FRAME_MAX 8192 /* caller frames are split above this */
+#define AI_MARK_MAX (AI_ID_MAX + 48)
 
 /* ---- configuration (config.c) ------------------------------------- */
 
 struct ai_cfg {
-	char	*listen_url;
-	char	*pub_url;
-	char	*pub_advertise_url;
-	char	*http_addr;
-	long	 http_port;
-	long	 workers;
-	long	 job_workers;
-	long	 max_calls;
-	long	 start_buffer_ms;
-	long	 dial_timeout_ms;
-	long	 setup_timeout_ms;
-	long	 mark_min_ms;
-	long	 request_timeout_ms;
-	long	 pub_buffer;
-	long	 shutdown_timeout_ms;
-	char	*log_level;
-	char	*openai_url;
-	char	*openai_key;
-	char	*openai_voice;
-	char	*openai_ca_file;
-	char	*transcribe_model;
-	char	*instructions;
-	char	*persister_url;
-	char	*reasoner_url;
-	char	*voicemail_message;
-	long	 reason_timeout_ms;
-	long	 record_retry_max_ms;
-	long	 max_pending_records;
-	long	 summary_retry_ms;
+	char *listen_url;
+	char *pub_url;
+	char *pub_advertise_url;
+	char *http_addr;
+	long  http_port;
+	long  workers;
+	long  job_workers;
+	long  max_calls;
+	long  start_buffer_ms;
+	long  dial_timeout_ms;
+	long  setup_timeout_ms;
+	long  mark_min_ms;
+	long  request_timeout_ms;
+	long  pub_buffer;
+	long  shutdown_timeout_ms;
+	char *log_level;
+	char *openai_url;
+	char *openai_key;
+	char *openai_voice;
+	char *openai_ca_file;
+	char *transcribe_model;
+	char *instructions;
+	char *persister_url;
+	char *reasoner_url;
+	char *voicemail_message;
+	long  reason_timeout_ms;
+	long  record_retry_max_ms;
+	long  max_pending_records;
+	long  summary_retry_ms;
 };
 
 extern const struct cfg_opt ai_cfg_opts[];
@@ -75,238 +75,237 @@ extern const struct cfg_opt ai_cfg_opts[];
 /* Frames stored back to back as [u16 length][bytes] in a byte ring that
  * grows (doubling) up to max bytes.  lws thread only. */
 struct ring {
-	uint8_t		*buf;
-	size_t		 cap;
-	size_t		 head;
-	size_t		 len;
-	size_t		 max;
-	unsigned	 frames;
+	uint8_t *buf;
+	size_t   cap;
+	size_t   head;
+	size_t   len;
+	size_t   max;
+	unsigned frames;
 };
 
-void	ring_init(struct ring *, size_t max);
-void	ring_fini(struct ring *);
+void ring_init(struct ring *, size_t max);
+void ring_fini(struct ring *);
 /* Append one frame (n <= AI_FRAME_MAX); -1 if it does not fit in max. */
-int	ring_push(struct ring *, const void *, size_t n);
+int ring_push(struct ring *, const void *, size_t n);
 /* Take the oldest frame into out; its length, 0 if empty (or if outlen
  * is too small, which is a programming error). */
-size_t	ring_pop(struct ring *, void *out, size_t outlen);
+size_t ring_pop(struct ring *, void *out, size_t outlen);
 
 /* ---- barge-in bookkeeping (barge.c) ------------------------------- */
 
-#define BARGE_ITEMS	8	/* assistant items with audio not yet heard */
-#define BARGE_DROPPED	8	/* interrupted response ids remembered */
-#define BARGE_TRUNC_MAX	BARGE_ITEMS
+#define BARGE_ITEMS 8 /* assistant items with audio not yet heard */
+#define BARGE_DROPPED 8 /* interrupted response ids remembered */
+#define BARGE_TRUNC_MAX BARGE_ITEMS
 
 struct barge_item {
-	char		 id[AI_ID_MAX];
-	char		 resp[AI_ID_MAX];
-	uint64_t	 sent_bytes;	/* model audio received and passed on */
-	uint64_t	 marked_bytes;	/* covered by a mark already sent */
-	uint32_t	 played_ms;	/* highest mark echoed */
-	bool		 done;		/* output_audio.done seen */
+	char     id[AI_ID_MAX];
+	char     resp[AI_ID_MAX];
+	uint64_t sent_bytes; /* model audio received and passed on */
+	uint64_t marked_bytes; /* covered by a mark already sent */
+	uint32_t played_ms; /* highest mark echoed */
+	bool     done; /* output_audio.done seen */
 };
 
 struct barge {
 	struct barge_item items[BARGE_ITEMS];
-	unsigned	 nitems;
-	char		 dropped[BARGE_DROPPED][AI_ID_MAX];
-	unsigned	 ndropped;	/* next slot (ring) */
-	char		 active_resp[AI_ID_MAX];
-	uint32_t	 gen;
-	uint32_t	 seq_sent;
-	uint32_t	 seq_echoed;
-	uint64_t	 mark_min_bytes;
+	unsigned          nitems;
+	char              dropped[BARGE_DROPPED][AI_ID_MAX];
+	unsigned          ndropped; /* next slot (ring) */
+	char              active_resp[AI_ID_MAX];
+	uint32_t          gen;
+	uint32_t          seq_sent;
+	uint32_t          seq_echoed;
+	uint64_t          mark_min_bytes;
 	/* counters, read by session.c for metrics */
-	uint64_t	 late_deltas;
-	uint64_t	 stale_marks;
-	uint64_t	 evicted;
+	uint64_t late_deltas;
+	uint64_t stale_marks;
+	uint64_t evicted;
 };
 
 struct barge_trunc {
-	char		 item_id[AI_ID_MAX];
-	unsigned	 ms;
+	char     item_id[AI_ID_MAX];
+	unsigned ms;
 };
 
 enum barge_verdict {
-	BARGE_DROP = 0,		/* late audio of an interrupted response */
-	BARGE_PLAY,		/* pass the audio on */
-	BARGE_PLAY_MARK		/* pass it on, then publish the mark */
+	BARGE_DROP = 0, /* late audio of an interrupted response */
+	BARGE_PLAY, /* pass the audio on */
+	BARGE_PLAY_MARK /* pass it on, then publish the mark */
 };
 
 enum barge_echo {
 	BARGE_ECHO_OK = 0,
-	BARGE_ECHO_STALE,	/* cleared, duplicate or unknown: ignored */
-	BARGE_ECHO_BAD		/* not one of our names */
+	BARGE_ECHO_STALE, /* cleared, duplicate or unknown: ignored */
+	BARGE_ECHO_BAD /* not one of our names */
 };
 
-void	barge_init(struct barge *, unsigned mark_min_ms);
+void barge_init(struct barge *, unsigned mark_min_ms);
 /* n bytes of model audio for item/resp.  May write a mark name. */
 enum barge_verdict barge_delta(struct barge *, const char *item,
-	    const char *resp, size_t n, char *mark, size_t marklen);
+    const char *resp, size_t n, char *mark, size_t marklen);
 /* The item's audio ended: 1 and a final mark name to publish, else 0. */
-int	barge_audio_done(struct barge *, const char *item, const char *resp,
-	    char *mark, size_t marklen);
+int barge_audio_done(struct barge *, const char *item, const char *resp,
+    char *mark, size_t marklen);
 enum barge_echo barge_echo(struct barge *, const char *name);
 /* Audio that the caller has not heard yet is queued at media-edge. */
-bool	barge_pending(const struct barge *);
+bool barge_pending(const struct barge *);
 /* The caller spoke: returns the number of truncates written to out (0:
  * nothing was playing, publish no Clear).  Forgets every pending mark,
  * starts a new generation and drops further audio of the responses. */
-int	barge_interrupt(struct barge *, struct barge_trunc *out, int max);
-void	barge_response_created(struct barge *, const char *resp);
-void	barge_response_done(struct barge *, const char *resp,
-	    bool cancelled);
-bool	barge_is_dropped(const struct barge *, const char *resp);
+int  barge_interrupt(struct barge *, struct barge_trunc *out, int max);
+void barge_response_created(struct barge *, const char *resp);
+void barge_response_done(struct barge *, const char *resp, bool cancelled);
+bool barge_is_dropped(const struct barge *, const char *resp);
 
 /* ---- transcript (transcript.c) ------------------------------------ */
 
 struct turn {
-	uint32_t	 seq;
-	enum rt_role	 role;
-	int64_t		 at_ms;
-	char		*text;
-	char		*item_id;
+	uint32_t     seq;
+	enum rt_role role;
+	int64_t      at_ms;
+	char        *text;
+	char        *item_id;
 };
 
 struct transcript {
-	struct turn	*turns;
-	size_t		 n;
-	size_t		 cap;
-	uint32_t	 next_seq;	/* seq of the next turn, from 1 */
-	size_t		 bytes;
+	struct turn *turns;
+	size_t       n;
+	size_t       cap;
+	uint32_t     next_seq; /* seq of the next turn, from 1 */
+	size_t       bytes;
 };
 
-void	transcript_init(struct transcript *, uint32_t first_seq);
-void	transcript_fini(struct transcript *);
+void transcript_init(struct transcript *, uint32_t first_seq);
+void transcript_fini(struct transcript *);
 /* Append a turn; NULL if the text is empty or the transcript is full. */
 const struct turn *transcript_add(struct transcript *, enum rt_role,
-	    const char *item_id, const char *text, int64_t at_ms);
+    const char *item_id, const char *text, int64_t at_ms);
 /* "AI: ...\nUser: ..." in a new string the caller frees. */
-char	*transcript_format(const struct transcript *);
+char *transcript_format(const struct transcript *);
 
 /* ---- the call (calls.c, session.c) -------------------------------- */
 
 enum call_state {
-	CALL_PENDING = 0,	/* SessionStart still dialling media-edge */
-	CALL_STARTING,		/* model socket being opened / configured */
-	CALL_READY,		/* audio flows */
+	CALL_PENDING = 0, /* SessionStart still dialling media-edge */
+	CALL_STARTING, /* model socket being opened / configured */
+	CALL_READY, /* audio flows */
 	CALL_ENDING
 };
 
 struct job_ctx;
 
 struct call {
-	struct call	*hnext;		/* {calls} */
-	bool		 live;		/* {calls} handed to the lws thread */
-	bool		 end_requested;	/* {calls} */
+	struct call *hnext; /* {calls} */
+	bool         live; /* {calls} handed to the lws thread */
+	bool         end_requested; /* {calls} */
 
 	/* set before the call is live, then read-only */
-	char		 sid[AI_SID_MAX];
-	char		 trace[33];
-	struct log_ctx	 lc;
-	char		*stream_sid;
-	char		*edge_ctl_url;
-	char		*answered_by;
-	Bus__Direction	 direction;
-	Bus__Provider	 provider;
-	bool		 resume;
-	uint32_t	 resume_from_seq;
-	int64_t		 started_at_ms;	/* wall clock */
-	int64_t		 t_start;	/* monotonic ms at SessionStart */
+	char           sid[AI_SID_MAX];
+	char           trace[33];
+	struct log_ctx lc;
+	char          *stream_sid;
+	char          *edge_ctl_url;
+	char          *answered_by;
+	Bus__Direction direction;
+	Bus__Provider  provider;
+	bool           resume;
+	uint32_t       resume_from_seq;
+	int64_t        started_at_ms; /* wall clock */
+	int64_t        t_start; /* monotonic ms at SessionStart */
 
 	/* lws service thread only */
-	enum call_state	 state;
-	struct rt_conn	*rt;
-	struct ring	 inq;
-	uint32_t	 in_seq;	/* last caller frame seq seen */
-	uint32_t	 out_seq;	/* last model frame seq published */
-	struct barge	 barge;
+	enum call_state   state;
+	struct rt_conn   *rt;
+	struct ring       inq;
+	uint32_t          in_seq; /* last caller frame seq seen */
+	uint32_t          out_seq; /* last model frame seq published */
+	struct barge      barge;
 	struct transcript tr;
-	int64_t		 t_speech_stopped;	/* monotonic ms, 0: none */
-	char		*instructions;
-	char		*objective;
-	char		*voicemail_message;
-	bool		 hangup_after_audio;	/* end_call: after goodbye */
-	bool		 hangup_armed;	/* after the next response */
-	bool		 voicemail_wanted;	/* once none is active */
-	bool		 response_wanted;	/* once none is active */
-	unsigned	 user_turns;
-	char		*hangup_reason;
-	char		*end_reason;
-	char		*outcome;
-	bool		 voicemail;
-	unsigned	 tools_running;
-	void		*setup_timer;	/* lws_sorted_usec_list_t, loop.c */
-	void		*hangup_timer;
+	int64_t           t_speech_stopped; /* monotonic ms, 0: none */
+	char             *instructions;
+	char             *objective;
+	char             *voicemail_message;
+	bool              hangup_after_audio; /* end_call: after goodbye */
+	bool              hangup_armed; /* after the next response */
+	bool              voicemail_wanted; /* once none is active */
+	bool              response_wanted; /* once none is active */
+	unsigned          user_turns;
+	char             *hangup_reason;
+	char             *end_reason;
+	char             *outcome;
+	bool              voicemail;
+	unsigned          tools_running;
+	void             *setup_timer; /* lws_sorted_usec_list_t, loop.c */
+	void             *hangup_timer;
 };
 
 /* calls.c: the table of calls, keyed by call sid. */
-struct call	*call_new(const char *sid, const char *trace);
-void		 call_free(struct call *);
+struct call *call_new(const char *sid, const char *trace);
+void         call_free(struct call *);
 /* Insert c unless its sid is there (1: live, 2: still pending; *existing
  * set) or max calls are held (-1).  0: inserted, pending. */
-int	calls_reserve(struct call *, long max, struct call **existing);
-void	calls_remove(struct call *);
+int  calls_reserve(struct call *, long max, struct call **existing);
+void calls_remove(struct call *);
 /* The call if it is live (lws thread only: the pointer stays valid until
  * the lws thread removes it). */
-struct call	*calls_find_live(const char *sid);
+struct call *calls_find_live(const char *sid);
 /* Mark live (worker, after subscribing). */
-void	calls_set_live(struct call *);
+void calls_set_live(struct call *);
 /* SessionEnd: set end_requested; 0 if the call was live and not ending. */
-int	calls_request_end(const char *sid);
-long	calls_count(void);
+int  calls_request_end(const char *sid);
+long calls_count(void);
 /* Free calls still in the table (after the lws thread has stopped). */
-void	calls_free_all(void);
+void calls_free_all(void);
 /* lws thread: every live call, for shutdown. */
-void	calls_foreach_live(void (*fn)(struct call *, void *), void *arg);
+void calls_foreach_live(void (*fn)(struct call *, void *), void *arg);
 
 /* session.c: the life of a call on the lws service thread. */
-void	session_start(struct call *);
+void session_start(struct call *);
 /* End the call once: why is a metric label from a fixed set ("edge",
  * "model_closed", "model_error", "setup_timeout", "connect_failed",
  * "end_call", "voicemail", "shutdown"); detail goes to the log and the
  * record. */
-void	session_end(struct call *, const char *why, const char *detail,
-	    bool tell_edge);
-void	session_frame(struct call *, const Bus__AudioFrame *);
-void	session_mark_echo(struct call *, const char *name);
-void	session_dtmf(struct call *, const Bus__Dtmf *);
-void	session_event(struct call *, const Bus__CallEvent *);
-void	session_shutdown_all(void);
+void session_end(
+    struct call *, const char *why, const char *detail, bool tell_edge);
+void session_frame(struct call *, const Bus__AudioFrame *);
+void session_mark_echo(struct call *, const char *name);
+void session_dtmf(struct call *, const Bus__Dtmf *);
+void session_event(struct call *, const Bus__CallEvent *);
+void session_shutdown_all(void);
 /* lws thread: one command from the inbox (the caller frees it). */
-void	session_command(struct cmd *);
+void session_command(struct cmd *);
 /* Open the model session with c->instructions (context.c calls it). */
-void	session_connect(struct call *);
+void session_connect(struct call *);
 
 /* context.c: fetch the call context, build the instructions, then
  * session_connect(); CMD_CONTEXT and CMD_TOOL_RESULT land here. */
-void	session_prepare(struct call *);
-void	session_command_more(struct call *, struct cmd *);
+void session_prepare(struct call *);
+void session_command_more(struct call *, struct cmd *);
 /* The instructions for a call: base + context + voicemail message (+ the
  * stored turns of a resumed call).  New string; cc may be NULL. */
-char	*ctx_instructions(const char *base, const Bus__CallContext *cc,
-	    Bus__Direction, const char *voicemail);
+char *ctx_instructions(const char *base, const Bus__CallContext *cc,
+    Bus__Direction, const char                                  *voicemail);
 
 /* tools.c: tool calls, end_call, voicemail; hooks from session.c. */
-void	ev_tool_call(void *arg, const char *call_id, const char *name,
-	    const char *args);
-void	session_ready_hook(struct call *);
-void	session_turn_hook(struct call *, const struct turn *);
-void	session_echo_hook(struct call *);
-void	session_bargein_hook(struct call *);
-void	session_response_hook(struct call *);
+void ev_tool_call(
+    void *arg, const char *call_id, const char *name, const char *args);
+void session_ready_hook(struct call *);
+void session_turn_hook(struct call *, const struct turn *);
+void session_echo_hook(struct call *);
+void session_bargein_hook(struct call *);
+void session_response_hook(struct call *);
 /* CMD_TOOL_RESULT: text = output JSON, text2 = call_id. */
-void	tools_result(struct call *, struct cmd *);
+void tools_result(struct call *, struct cmd *);
 
 /* record.c: turns to persister as they happen; the call record at the
  * end (summary from reasoner), kept and retried until acknowledged. */
-void	record_turn(struct call *, const struct turn *);
-void	record_finish(struct call *, const char *why);
-int	record_start(void);
+void record_turn(struct call *, const struct turn *);
+void record_finish(struct call *, const char *why);
+int  record_start(void);
 /* Last try for each pending record, then free them.  Blocks. */
-void	record_stop(void);
+void record_stop(void);
 /* Too many records wait: take no new calls until they are stored. */
-bool	record_backlogged(void);
+bool record_backlogged(void);
 /* The provider every call uses. */
 extern const struct rt_provider *session_provider;
 
@@ -315,41 +314,41 @@ extern const struct rt_provider *session_provider;
 enum cmd_kind {
 	CMD_START,
 	CMD_END,
-	CMD_CONTEXT,	/* call context arrived (phase 2) */
+	CMD_CONTEXT, /* call context arrived (phase 2) */
 	CMD_TOOL_RESULT,
 	CMD_SHUTDOWN
 };
 
 struct cmd {
-	struct cmd	*next;
-	enum cmd_kind	 kind;
-	char		 sid[AI_SID_MAX];
-	char		*text;		/* reason, result, ... (owned) */
-	char		*text2;
-	void		*ptr;
-	void		(*ptr_free)(void *);	/* frees ptr if not taken */
+	struct cmd   *next;
+	enum cmd_kind kind;
+	char          sid[AI_SID_MAX];
+	char         *text; /* reason, result, ... (owned) */
+	char         *text2;
+	void         *ptr;
+	void (*ptr_free)(void *); /* frees ptr if not taken */
 };
 
 struct lws_context;
 
-int	loop_start(void);
+int loop_start(void);
 /* End every call, stop the thread, destroy the context.  Blocks. */
-void	loop_stop(void);
+void                loop_stop(void);
 struct lws_context *loop_context(void);
 /* Any thread: hand a published message (ours now) to the lws thread.
  * Drops (and frees) it when the inbox is full. */
-void	loop_push_msg(nng_msg *);
+void loop_push_msg(nng_msg *);
 /* Any thread: queue a command (ownership passes). */
-void	loop_push_cmd(struct cmd *);
+void        loop_push_cmd(struct cmd *);
 struct cmd *cmd_new(enum cmd_kind, const char *sid, const char *text);
-void	cmd_free(struct cmd *);
+void        cmd_free(struct cmd *);
 /* lws thread: (re)arm or cancel a per-call timer. */
-void	loop_timer(void **slot, long ms, void (*fn)(struct call *),
-	    struct call *);
-void	loop_timer_cancel(void **slot);
-bool	loop_is_lws_thread(void);
+void loop_timer(
+    void **slot, long ms, void (*fn)(struct call *), struct call *);
+void loop_timer_cancel(void **slot);
+bool loop_is_lws_thread(void);
 /* lws thread (CMD_SHUTDOWN): leave the service loop. */
-void	loop_request_stop(void);
+void loop_request_stop(void);
 
 /* ---- WebSocket client (ws.c), lws service thread only -------------- */
 
@@ -357,105 +356,104 @@ struct ws;
 struct lws_protocols;
 
 struct ws_handler {
-	void	(*open)(void *arg);
-	void	(*message)(void *arg, const char *buf, size_t len);
+	void (*open)(void *arg);
+	void (*message)(void *arg, const char *buf, size_t len);
 	/* Write at most one message with ws_write(). */
-	void	(*writeable)(void *arg);
-	void	(*closed)(void *arg, const char *reason);
+	void (*writeable)(void *arg);
+	void (*closed)(void *arg, const char *reason);
 };
 
 /* Connect to url (ws:// or wss://, certificates verified) sending
  * "Authorization: Bearer <bearer>" when bearer is not NULL. */
-struct ws	*ws_connect(const char *url, const char *bearer,
-		    const struct ws_handler *, void *arg,
-		    const struct log_ctx *);
+struct ws *ws_connect(const char *url, const char *bearer,
+    const struct ws_handler *, void *arg, const struct log_ctx *);
 /* Connections still open (shutdown waits for 0). */
-int	ws_count(void);
-void	ws_want_write(struct ws *);
+int  ws_count(void);
+void ws_want_write(struct ws *);
 /* buf has LWS_PRE bytes of headroom before the len bytes of text. */
-int	ws_write(struct ws *, unsigned char *buf, size_t len);
+int ws_write(struct ws *, unsigned char *buf, size_t len);
 /* Detach the handler and close; no callback follows.  NULL is a no-op. */
-void	ws_close(struct ws *);
+void ws_close(struct ws *);
 /* Handles EVENT_WAIT_CANCELLED: loop.c registers its drain function. */
-void	ws_set_wakeup(void (*fn)(void));
+void                              ws_set_wakeup(void (*fn)(void));
 extern const struct lws_protocols ws_protocol;
 
 /* ---- bus: media-edge's and our pub sockets (edge.c) ---------------- */
 
-int	edge_open(void);
-void	edge_close(void);
+int  edge_open(void);
+void edge_close(void);
 /* Worker thread: dial url once per distinct url and wait (bounded) until
  * a pipe is up.  0, or -1 logged. */
-int	edge_attach(const char *url, long timeout_ms);
-int	edge_subscribe(const char *sid);
+int edge_attach(const char *url, long timeout_ms);
+int edge_subscribe(const char *sid);
 /* The sub socket's pollable descriptor (never read it: poll only). */
-int	edge_recv_fd(void);
+int edge_recv_fd(void);
 /* lws thread: receive up to max waiting messages without blocking and
  * pass each to fn (the message is freed afterwards); how many. */
-size_t	edge_drain(void (*fn)(nng_msg *), size_t max);
-int	edge_unsubscribe(const char *sid);
+size_t edge_drain(void (*fn)(nng_msg *), size_t max);
+int    edge_unsubscribe(const char *sid);
 /* lws thread: publish to media-edge under the call sid. */
-int	edge_pub_audio(struct call *, const uint8_t *, size_t);
-int	edge_pub_mark(struct call *, const char *name);
-int	edge_pub_clear(struct call *);
-int	edge_pub_turn(struct call *, const struct turn *);
+int         edge_pub_audio(struct call *, const uint8_t *, size_t);
+int         edge_pub_mark(struct call *, const char *name);
+int         edge_pub_clear(struct call *);
+int         edge_pub_turn(struct call *, const struct turn *);
 const char *edge_advertise_url(void);
 
 /* ---- dispatch.c: the request socket ------------------------------- */
 
 struct svc;
 struct reply;
-int	dispatch(struct svc *, const Bus__Envelope *, struct reply *,
-	    void *worker);
+int dispatch(
+    struct svc *, const Bus__Envelope *, struct reply *, void *worker);
 /* Active calls for Ping and /health. */
 extern struct svc *ai_svc;
 
 /* ---- jobs.c: blocking work off the lws thread ---------------------- */
 
-int	jobs_start(int nthreads);
+int jobs_start(int nthreads);
 /* Drain what is queued (bounded by deadline_ms) and join.  Blocks. */
-void	jobs_stop(long deadline_ms);
+void jobs_stop(long deadline_ms);
 /* Close the request sockets (after record_stop). */
-void	jobs_close(void);
+void jobs_close(void);
 /* Run fn(arg) on a job thread; fn owns arg. */
-void	jobs_push(void (*fn)(void *), void *arg);
-long	jobs_pending(void);
+void jobs_push(void (*fn)(void *), void *arg);
+long jobs_pending(void);
 /* Shutdown has begun: retry loops give up. */
-bool	jobs_stopping(void);
+bool jobs_stopping(void);
 /* A req socket dialled to url, one per distinct url (thread-safe). */
-int	jobs_req_socket(const char *url, nng_socket *);
+int jobs_req_socket(const char *url, nng_socket *);
 /* Any thread: queue a HangUp to media-edge's request socket url
  * (retried, bounded); the strings are copied. */
-void	jobs_hangup(const char *url, const char *sid, const char *trace,
-	    const char *reason);
+void jobs_hangup(
+    const char *url, const char *sid, const char *trace, const char *reason);
 
 /* ---- stats.c: metrics ---------------------------------------------- */
 
 struct ai_stats {
-	struct metric	*active;
-	struct metric	*started, *overloaded, *start_failed;
-	struct metric	*setup_s;
-	struct metric	*latency_s;
-	struct metric	*frames_in, *frames_out;
-	struct metric	*drop_queue, *drop_unknown, *drop_late, *drop_pub;
-	struct metric	*drop_inbox, *frame_gaps;
-	struct metric	*bargeins, *truncates;
-	struct metric	*marks_sent, *marks_echoed, *marks_stale;
-	struct metric	*bad_bus, *bad_model_json, *unknown_events;
-	struct metric	*turns;
-	struct metric	*model_closed;
+	struct metric        *active;
+	struct metric        *started, *overloaded, *start_failed;
+	struct metric        *setup_s;
+	struct metric        *latency_s;
+	struct metric        *frames_in, *frames_out;
+	struct metric        *drop_queue, *drop_unknown, *drop_late, *drop_pub;
+	struct metric        *drop_inbox, *frame_gaps;
+	struct metric        *bargeins, *truncates;
+	struct metric        *marks_sent, *marks_echoed, *marks_stale;
+	struct metric        *bad_bus, *bad_model_json, *unknown_events;
+	struct metric        *turns;
+	struct metric        *model_closed;
 	struct metric_family *model_errors;
 	struct metric_family *ended;
 	struct metric_family *tools;
 };
 
 extern struct ai_stats st;
-extern struct ai_cfg cfg;
+extern struct ai_cfg   cfg;
 
-void	stats_init(void);
-void	stats_model_error(const char *code);
-void	stats_ended(const char *reason);
+void stats_init(void);
+void stats_model_error(const char *code);
+void stats_ended(const char *reason);
 
-int64_t	ai_mono_ms(void);
+int64_t ai_mono_ms(void);
 
 #endif

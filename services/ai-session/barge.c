@@ -34,7 +34,7 @@
 
 #include "ai.h"
 
-#define BYTES_PER_MS	8	/* G.711 at 8 kHz */
+#define BYTES_PER_MS 8 /* G.711 at 8 kHz */
 
 void
 barge_init(struct barge *b, unsigned mark_min_ms)
@@ -52,7 +52,7 @@ fits(const char *s)
 static struct barge_item *
 item_find(struct barge *b, const char *id)
 {
-	unsigned	i;
+	unsigned i;
 
 	for (i = 0; i < b->nitems; i++)
 		if (strcmp(b->items[i].id, id) == 0)
@@ -63,7 +63,7 @@ item_find(struct barge *b, const char *id)
 static void
 item_remove(struct barge *b, struct barge_item *it)
 {
-	unsigned	i = (unsigned)(it - b->items);
+	unsigned i = (unsigned)(it - b->items);
 
 	memmove(&b->items[i], &b->items[i + 1],
 	    (b->nitems - i - 1) * sizeof(b->items[0]));
@@ -73,7 +73,7 @@ item_remove(struct barge *b, struct barge_item *it)
 static struct barge_item *
 item_add(struct barge *b, const char *id, const char *resp)
 {
-	struct barge_item	*it;
+	struct barge_item *it;
 
 	if (b->nitems == BARGE_ITEMS) {
 		/* an item whose last echo never came: forget the oldest */
@@ -90,7 +90,7 @@ item_add(struct barge *b, const char *id, const char *resp)
 bool
 barge_is_dropped(const struct barge *b, const char *resp)
 {
-	unsigned	i;
+	unsigned i;
 
 	if (resp == NULL || resp[0] == '\0')
 		return (false);
@@ -122,7 +122,7 @@ enum barge_verdict
 barge_delta(struct barge *b, const char *item, const char *resp, size_t n,
     char *mark, size_t marklen)
 {
-	struct barge_item	*it;
+	struct barge_item *it;
 
 	if (resp == NULL)
 		resp = "";
@@ -131,12 +131,12 @@ barge_delta(struct barge *b, const char *item, const char *resp, size_t n,
 		return (BARGE_DROP);
 	}
 	if (!fits(item) || !fits(resp) || item[0] == '\0')
-		return (BARGE_PLAY);	/* cannot be tracked or truncated */
+		return (BARGE_PLAY); /* cannot be tracked or truncated */
 	if ((it = item_find(b, item)) == NULL)
 		it = item_add(b, item, resp);
 	it->sent_bytes += n;
-	if (it->sent_bytes - it->marked_bytes < b->mark_min_bytes ||
-	    it->sent_bytes == it->marked_bytes)
+	if (it->sent_bytes - it->marked_bytes < b->mark_min_bytes
+	    || it->sent_bytes == it->marked_bytes)
 		return (BARGE_PLAY);
 	mark_name(b, it, 'p', mark, marklen);
 	return (BARGE_PLAY_MARK);
@@ -146,7 +146,7 @@ int
 barge_audio_done(struct barge *b, const char *item, const char *resp,
     char *mark, size_t marklen)
 {
-	struct barge_item	*it;
+	struct barge_item *it;
 
 	if (resp != NULL && barge_is_dropped(b, resp))
 		return (0);
@@ -162,10 +162,10 @@ static int
 parse_mark(const char *name, uint32_t *gen, uint32_t *seq, char *kind,
     uint32_t *ms, const char **item)
 {
-	const char	*p = name;
-	char		*end;
-	unsigned long	 v[3];
-	int		 i;
+	const char   *p = name;
+	char         *end;
+	unsigned long v[3];
+	int           i;
 
 	for (i = 0; i < 3; i++) {
 		if (i == 0 && *p++ != 'g')
@@ -196,24 +196,25 @@ parse_mark(const char *name, uint32_t *gen, uint32_t *seq, char *kind,
 enum barge_echo
 barge_echo(struct barge *b, const char *name)
 {
-	struct barge_item	*it;
-	const char		*item;
-	uint32_t		 gen, seq, ms;
-	char			 kind = 0;
+	struct barge_item *it;
+	const char        *item;
+	uint32_t           gen, seq, ms;
+	char               kind = 0;
 
-	if (name == NULL || parse_mark(name, &gen, &seq, &kind, &ms,
-	    &item) == -1)
+	if (name == NULL
+	    || parse_mark(name, &gen, &seq, &kind, &ms, &item) == -1)
 		return (BARGE_ECHO_BAD);
-	if (gen != b->gen || seq <= b->seq_echoed ||
-	    (it = item_find(b, item)) == NULL) {
+	if (gen != b->gen || seq <= b->seq_echoed
+	    || (it = item_find(b, item)) == NULL) {
 		b->stale_marks++;
 		return (BARGE_ECHO_STALE);
 	}
 	b->seq_echoed = seq;
 	if (ms > it->played_ms)
 		it->played_ms = ms;
-	if (kind == 'd' || (it->done &&
-	    (uint64_t)it->played_ms * BYTES_PER_MS >= it->sent_bytes))
+	if (kind == 'd'
+	    || (it->done
+	        && (uint64_t)it->played_ms * BYTES_PER_MS >= it->sent_bytes))
 		item_remove(b, it);
 	return (BARGE_ECHO_OK);
 }
@@ -227,10 +228,10 @@ barge_pending(const struct barge *b)
 int
 barge_interrupt(struct barge *b, struct barge_trunc *out, int max)
 {
-	struct barge_item	*it;
-	uint64_t		 recv_ms;
-	unsigned		 i;
-	int			 n = 0;
+	struct barge_item *it;
+	uint64_t           recv_ms;
+	unsigned           i;
+	int                n = 0;
 
 	drop_resp(b, b->active_resp);
 	b->active_resp[0] = '\0';
@@ -241,8 +242,9 @@ barge_interrupt(struct barge *b, struct barge_trunc *out, int max)
 		recv_ms = it->sent_bytes / BYTES_PER_MS;
 		snprintf(out[n].item_id, sizeof(out[n].item_id), "%s", it->id);
 		if (i == 0 || it->played_ms > 0)
-			out[n].ms = (unsigned)(it->played_ms < recv_ms ?
-			    it->played_ms : recv_ms);
+			out[n].ms = (unsigned)(it->played_ms < recv_ms
+			        ? it->played_ms
+			        : recv_ms);
 		else
 			out[n].ms = 0;
 		n++;
@@ -264,7 +266,7 @@ barge_response_created(struct barge *b, const char *resp)
 void
 barge_response_done(struct barge *b, const char *resp, bool cancelled)
 {
-	unsigned	i;
+	unsigned i;
 
 	if (resp == NULL)
 		return;

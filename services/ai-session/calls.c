@@ -17,16 +17,16 @@
 #include "ai.h"
 #include "xmalloc.h"
 
-#define NBUCKETS	4096	/* power of two */
+#define NBUCKETS 4096 /* power of two */
 
-static pthread_mutex_t	 calls_mtx = PTHREAD_MUTEX_INITIALIZER;
-static struct call	*buckets[NBUCKETS];	/* {calls} */
-static long		 ncalls;		/* {calls} */
+static pthread_mutex_t calls_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct call    *buckets[NBUCKETS]; /* {calls} */
+static long            ncalls; /* {calls} */
 
 static unsigned
 hash(const char *s)
 {
-	uint32_t	h = 2166136261u;	/* FNV-1a */
+	uint32_t h = 2166136261u; /* FNV-1a */
 
 	while (*s != '\0')
 		h = (h ^ (uint8_t)*s++) * 16777619u;
@@ -36,7 +36,7 @@ hash(const char *s)
 struct call *
 call_new(const char *sid, const char *trace)
 {
-	struct call	*c = xcalloc(1, sizeof(*c));
+	struct call *c = xcalloc(1, sizeof(*c));
 
 	snprintf(c->sid, sizeof(c->sid), "%s", sid);
 	snprintf(c->trace, sizeof(c->trace), "%s", trace != NULL ? trace : "");
@@ -71,7 +71,7 @@ call_free(struct call *c)
 static struct call *
 find_locked(const char *sid)
 {
-	struct call	*c;
+	struct call *c;
 
 	for (c = buckets[hash(sid)]; c != NULL; c = c->hnext)
 		if (strcmp(c->sid, sid) == 0)
@@ -82,9 +82,9 @@ find_locked(const char *sid)
 int
 calls_reserve(struct call *c, long max, struct call **existing)
 {
-	struct call	*old;
-	unsigned	 h = hash(c->sid);
-	int		 rv = 0;
+	struct call *old;
+	unsigned     h = hash(c->sid);
+	int          rv = 0;
 
 	pthread_mutex_lock(&calls_mtx);
 	if ((old = find_locked(c->sid)) != NULL) {
@@ -104,7 +104,7 @@ calls_reserve(struct call *c, long max, struct call **existing)
 void
 calls_remove(struct call *c)
 {
-	struct call	**pp;
+	struct call **pp;
 
 	pthread_mutex_lock(&calls_mtx);
 	for (pp = &buckets[hash(c->sid)]; *pp != NULL; pp = &(*pp)->hnext) {
@@ -120,7 +120,7 @@ calls_remove(struct call *c)
 struct call *
 calls_find_live(const char *sid)
 {
-	struct call	*c;
+	struct call *c;
 
 	pthread_mutex_lock(&calls_mtx);
 	c = find_locked(sid);
@@ -141,8 +141,8 @@ calls_set_live(struct call *c)
 int
 calls_request_end(const char *sid)
 {
-	struct call	*c;
-	int		 rv = -1;
+	struct call *c;
+	int          rv = -1;
 
 	pthread_mutex_lock(&calls_mtx);
 	if ((c = find_locked(sid)) != NULL && c->live && !c->end_requested) {
@@ -156,7 +156,7 @@ calls_request_end(const char *sid)
 long
 calls_count(void)
 {
-	long	n;
+	long n;
 
 	pthread_mutex_lock(&calls_mtx);
 	n = ncalls;
@@ -167,9 +167,9 @@ calls_count(void)
 void
 calls_foreach_live(void (*fn)(struct call *, void *), void *arg)
 {
-	struct call	*c, **tmp;
-	size_t		 n = 0, i;
-	unsigned	 b;
+	struct call *c, **tmp;
+	size_t       n = 0, i;
+	unsigned     b;
 
 	/* Collect first: fn may remove calls, which takes the lock. */
 	pthread_mutex_lock(&calls_mtx);
@@ -187,8 +187,8 @@ calls_foreach_live(void (*fn)(struct call *, void *), void *arg)
 void
 calls_free_all(void)
 {
-	struct call	*c;
-	unsigned	 b;
+	struct call *c;
+	unsigned     b;
 
 	pthread_mutex_lock(&calls_mtx);
 	for (b = 0; b < NBUCKETS; b++) {

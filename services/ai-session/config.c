@@ -7,21 +7,22 @@
 #include "ai.h"
 #include "cfg.h"
 
-#define O(f)	CFG_OFF(struct ai_cfg, f)
+#define O(f) CFG_OFF(struct ai_cfg, f)
 
-struct ai_cfg	cfg;
+struct ai_cfg cfg;
 
 const struct cfg_opt ai_cfg_opts[] = {
 	{ "AI_LISTEN_URL", CFG_STR, O(listen_url), "tcp://127.0.0.1:7011",
 	    "request socket (SessionStart, SessionEnd, Ping)" },
 	{ "AI_PUB_URL", CFG_STR, O(pub_url), "tcp://127.0.0.1:7012",
-	    "pub socket: model audio, marks, clears, turns (topic = call sid)" },
+	    "pub socket: model audio, marks, clears, turns (topic = call "
+	    "sid)" },
 	{ "AI_PUB_ADVERTISE_URL", CFG_STR, O(pub_advertise_url), "",
 	    "pub URL media-edge dials (empty: AI_PUB_URL)" },
 	{ "AI_HTTP_ADDR", CFG_STR, O(http_addr), "0.0.0.0",
 	    "address of /health, /ready and /metrics" },
 	{ "AI_HTTP_PORT", CFG_INT, O(http_port), "9101",
-	    "port of /health, /ready and /metrics (0: any)" },
+	    "port of /health, /ready and /metrics" },
 	{ "AI_WORKERS", CFG_INT, O(workers), "4",
 	    "threads answering the request socket" },
 	{ "AI_JOB_WORKERS", CFG_INT, O(job_workers), "4",

@@ -20,23 +20,23 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define CTX_ATTEMPTS	2
-#define CTX_MAX		(24 * 1024)	/* instructions, bytes */
-#define RESUME_TURNS	40
+#define CTX_ATTEMPTS 2
+#define CTX_MAX (24 * 1024) /* instructions, bytes */
+#define RESUME_TURNS 40
 
 struct ctx_job {
-	char		 sid[AI_SID_MAX];
-	char		 trace[33];
-	Bus__Direction	 direction;
-	bool		 resume;
+	char           sid[AI_SID_MAX];
+	char           trace[33];
+	Bus__Direction direction;
+	bool           resume;
 };
 
 /* What CMD_CONTEXT carries in cmd->ptr besides the instructions. */
 struct ctx_result {
-	char		*objective;
-	char		*voicemail;
-	size_t		 nturns;
-	struct turn	*turns;
+	char        *objective;
+	char        *voicemail;
+	size_t       nturns;
+	struct turn *turns;
 };
 
 /* Append a, b and c, unless b is NULL or empty (an absent field) or the
@@ -44,7 +44,7 @@ struct ctx_result {
 static void
 cat(char **buf, size_t *len, const char *a, const char *b, const char *c)
 {
-	char	*n;
+	char *n;
 
 	if (b == NULL || b[0] == '\0' || *len > CTX_MAX)
 		return;
@@ -58,36 +58,47 @@ char *
 ctx_instructions(const char *base, const Bus__CallContext *cc,
     Bus__Direction dir, const char *voicemail)
 {
-	char	*s = xstrdup(base != NULL ? base : "");
-	size_t	 len = strlen(s), i;
+	char  *s = xstrdup(base != NULL ? base : "");
+	size_t len = strlen(s), i;
 
-	cat(&s, &len, "\n\nThis is an ", dir == BUS__DIRECTION__INBOUND ?
-	    "inbound call: the caller phoned us." :
-	    "outbound call: we phoned this person.", "");
+	cat(&s, &len, "\n\nThis is an ",
+	    dir == BUS__DIRECTION__INBOUND
+	        ? "inbound call: the caller phoned us."
+	        : "outbound call: we phoned this person.",
+	    "");
 	if (cc != NULL && cc->found) {
 		cat(&s, &len, "\nYou speak for ", cc->business_name, ".");
-		cat(&s, &len, " About the business: ",
-		    cc->business_description, "");
+		cat(&s, &len,
+		    " About the business: ", cc->business_description, "");
 		cat(&s, &len, "\nThe person's name: ", cc->lead_name, ".");
 		cat(&s, &len, "\nObjective of the call: ", cc->objective, "");
 		cat(&s, &len, "\nMore context (JSON): ", cc->context_json, "");
 	}
-	cat(&s, &len, "", "\nWhen you need to check something (a price, "
+	cat(&s, &len, "",
+	    "\nWhen you need to check something (a price, "
 	    "availability, a decision), tell the caller you are checking, "
-	    "then call consult_reasoner.", "");
-	cat(&s, &len, "", "\nWhen the conversation is over, say goodbye and "
-	    "then call end_call.", "");
-	cat(&s, &len, "\nIf you reach voicemail or an answering machine, "
-	    "leave this message and then call end_call: \"", voicemail,
-	    "\"");
+	    "then call consult_reasoner.",
+	    "");
+	cat(&s, &len, "",
+	    "\nWhen the conversation is over, say goodbye and "
+	    "then call end_call.",
+	    "");
+	cat(&s, &len,
+	    "\nIf you reach voicemail or an answering machine, "
+	    "leave this message and then call end_call: \"",
+	    voicemail, "\"");
 	if (cc != NULL && cc->n_turns > 0) {
-		cat(&s, &len, "", "\n\nThe call was interrupted and now "
+		cat(&s, &len, "",
+		    "\n\nThe call was interrupted and now "
 		    "continues; do not greet again. The conversation so far:",
 		    "");
-		i = cc->n_turns > RESUME_TURNS ? cc->n_turns - RESUME_TURNS : 0;
+		i = cc->n_turns > RESUME_TURNS ? cc->n_turns - RESUME_TURNS
+		                               : 0;
 		for (; i < cc->n_turns; i++)
-			cat(&s, &len, strcmp(cc->turns[i]->role,
-			    "assistant") == 0 ? "\nAI: " : "\nUser: ",
+			cat(&s, &len,
+			    strcmp(cc->turns[i]->role, "assistant") == 0
+			        ? "\nAI: "
+			        : "\nUser: ",
 			    cc->turns[i]->text, "");
 	}
 	return (s);
@@ -96,8 +107,8 @@ ctx_instructions(const char *base, const Bus__CallContext *cc,
 static struct ctx_result *
 result_new(const Bus__CallContext *cc)
 {
-	struct ctx_result	*r = xcalloc(1, sizeof(*r));
-	size_t			 i;
+	struct ctx_result *r = xcalloc(1, sizeof(*r));
+	size_t             i;
 
 	if (cc == NULL || !cc->found)
 		return (r);
@@ -108,8 +119,9 @@ result_new(const Bus__CallContext *cc)
 	r->turns = xcalloc(cc->n_turns + 1, sizeof(*r->turns));
 	for (i = 0; i < cc->n_turns; i++) {
 		r->turns[i].seq = cc->turns[i]->seq;
-		r->turns[i].role = strcmp(cc->turns[i]->role, "assistant") ==
-		    0 ? RT_ASSISTANT : RT_USER;
+		r->turns[i].role = strcmp(cc->turns[i]->role, "assistant") == 0
+		    ? RT_ASSISTANT
+		    : RT_USER;
 		r->turns[i].at_ms = cc->turns[i]->at_ms;
 		r->turns[i].text = xstrdup(cc->turns[i]->text);
 	}
@@ -120,7 +132,7 @@ result_new(const Bus__CallContext *cc)
 static void
 result_free(struct ctx_result *r)
 {
-	size_t	i;
+	size_t i;
 
 	if (r == NULL)
 		return;
@@ -142,15 +154,15 @@ result_free_cb(void *p)
 static void
 ctx_run(void *arg)
 {
-	struct ctx_job		*j = arg;
-	Bus__Envelope		 env = BUS__ENVELOPE__INIT, *rep = NULL;
-	Bus__GetCallContext	 g = BUS__GET_CALL_CONTEXT__INIT;
-	const Bus__CallContext	*cc = NULL;
-	struct wire_ids		 ids;
-	struct log_ctx		 lc = { j->sid, j->trace };
-	struct cmd		*cmd;
-	nng_socket		 s;
-	int			 rv;
+	struct ctx_job         *j = arg;
+	Bus__Envelope           env = BUS__ENVELOPE__INIT, *rep = NULL;
+	Bus__GetCallContext     g = BUS__GET_CALL_CONTEXT__INIT;
+	const Bus__CallContext *cc = NULL;
+	struct wire_ids         ids;
+	struct log_ctx          lc = { j->sid, j->trace };
+	struct cmd             *cmd;
+	nng_socket              s;
+	int                     rv;
 
 	wire_env_init(&env, &ids, j->sid, j->trace);
 	env.body_case = BUS__ENVELOPE__BODY_GET_CALL_CONTEXT;
@@ -158,9 +170,12 @@ ctx_run(void *arg)
 	if (jobs_req_socket(cfg.persister_url, &s) != 0)
 		logc_warnx(&lc, "call context: cannot dial persister");
 	else if ((rv = bus_request(s, &env, &rep, (int)cfg.request_timeout_ms,
-	    CTX_ATTEMPTS)) != 0)
-		logc_warnx(&lc, "call context: persister did not answer (%s); "
-		    "going on without it", nng_strerror(rv));
+	              CTX_ATTEMPTS))
+	    != 0)
+		logc_warnx(&lc,
+		    "call context: persister did not answer (%s); "
+		    "going on without it",
+		    nng_strerror(rv));
 	else if (rep->body_case != BUS__ENVELOPE__BODY_CALL_CONTEXT)
 		logc_warnx(&lc, "call context: persister answered %s",
 		    wire_type_name(rep->body_case));
@@ -169,11 +184,13 @@ ctx_run(void *arg)
 	if (cc != NULL && !cc->found)
 		logc_info(&lc, "call context: persister knows no such call");
 	cmd = cmd_new(CMD_CONTEXT, j->sid, NULL);
-	cmd->text = ctx_instructions(cfg.instructions, cc, cc != NULL &&
-	    cc->found && cc->direction != 0 ? cc->direction : j->direction,
-	    cc != NULL && cc->found && cc->voicemail_message != NULL &&
-	    cc->voicemail_message[0] != '\0' ? cc->voicemail_message :
-	    cfg.voicemail_message);
+	cmd->text = ctx_instructions(cfg.instructions, cc,
+	    cc != NULL && cc->found && cc->direction != 0 ? cc->direction
+	                                                  : j->direction,
+	    cc != NULL && cc->found && cc->voicemail_message != NULL
+	            && cc->voicemail_message[0] != '\0'
+	        ? cc->voicemail_message
+	        : cfg.voicemail_message);
 	cmd->ptr = result_new(cc);
 	cmd->ptr_free = result_free_cb;
 	loop_push_cmd(cmd);
@@ -184,7 +201,7 @@ ctx_run(void *arg)
 void
 session_prepare(struct call *c)
 {
-	struct ctx_job	*j;
+	struct ctx_job *j;
 
 	if (cfg.persister_url == NULL || cfg.persister_url[0] == '\0') {
 		c->instructions = ctx_instructions(cfg.instructions, NULL,
@@ -205,9 +222,9 @@ session_prepare(struct call *c)
 static void
 context_arrived(struct call *c, struct cmd *cmd)
 {
-	struct ctx_result	*r = cmd->ptr;
-	uint32_t		 next = c->tr.next_seq;
-	size_t			 i;
+	struct ctx_result *r = cmd->ptr;
+	uint32_t           next = c->tr.next_seq;
+	size_t             i;
 
 	cmd->ptr = NULL;
 	if (c->state != CALL_STARTING || c->rt != NULL) {

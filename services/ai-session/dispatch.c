@@ -22,12 +22,12 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-struct svc	*ai_svc;
+struct svc *ai_svc;
 
 static const char *
 param(const Bus__SessionStart *ss, const char *k1, const char *k2)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < ss->n_params; i++) {
 		const char *k = ss->params[i]->key;
@@ -41,20 +41,20 @@ param(const Bus__SessionStart *ss, const char *k1, const char *k2)
 static struct call *
 call_from_request(const Bus__Envelope *in)
 {
-	const Bus__SessionStart	*ss = in->session_start;
-	struct call		*c;
-	const char		*ab;
+	const Bus__SessionStart *ss = in->session_start;
+	struct call             *c;
+	const char              *ab;
 
 	c = call_new(in->call_sid, in->trace_id);
 	c->stream_sid = xstrdup(ss->stream_sid != NULL ? ss->stream_sid : "");
-	c->edge_ctl_url = xstrdup(ss->edge_ctl_url != NULL ?
-	    ss->edge_ctl_url : "");
+	c->edge_ctl_url
+	    = xstrdup(ss->edge_ctl_url != NULL ? ss->edge_ctl_url : "");
 	c->direction = ss->direction;
 	c->provider = ss->provider;
 	c->resume = ss->resume;
 	c->resume_from_seq = ss->resume_from_seq;
-	c->started_at_ms = ss->started_at_ms != 0 ? ss->started_at_ms :
-	    in->sent_at_ms;
+	c->started_at_ms
+	    = ss->started_at_ms != 0 ? ss->started_at_ms : in->sent_at_ms;
 	if ((ab = param(ss, "answered_by", "AnsweredBy")) != NULL)
 		c->answered_by = xstrdup(ab);
 	if (c->resume)
@@ -68,25 +68,26 @@ reply_started(struct reply *r)
 	bus__session_started__init(&r->u.session_started);
 	r->u.session_started.ai_pub_url = (char *)edge_advertise_url();
 	r->u.session_started.instance = (char *)svc_instance();
-	reply_body(r, BUS__ENVELOPE__BODY_SESSION_STARTED,
-	    &r->u.session_started);
+	reply_body(
+	    r, BUS__ENVELOPE__BODY_SESSION_STARTED, &r->u.session_started);
 }
 
 static int
 session_start_req(struct svc *s, const Bus__Envelope *in, struct reply *r)
 {
-	const Bus__SessionStart	*ss = in->session_start;
-	struct call		*c, *old;
-	const char		*url = ss->edge_pub_url;
-	int			 rv;
+	const Bus__SessionStart *ss = in->session_start;
+	struct call             *c, *old;
+	const char              *url = ss->edge_pub_url;
+	int                      rv;
 
-	if (in->call_sid == NULL || in->call_sid[0] == '\0' ||
-	    strlen(in->call_sid) >= AI_SID_MAX || url == NULL ||
-	    url[0] == '\0') {
+	if (in->call_sid == NULL || in->call_sid[0] == '\0'
+	    || strlen(in->call_sid) >= AI_SID_MAX || url == NULL
+	    || url[0] == '\0') {
 		metric_inc(st.start_failed);
 		log_warnx("SessionStart without a usable call sid or "
-		    "edge_pub_url; refused");
-		reply_error(r, BUS__ERROR__CODE__BAD_REQUEST, "SessionStart "
+		          "edge_pub_url; refused");
+		reply_error(r, BUS__ERROR__CODE__BAD_REQUEST,
+		    "SessionStart "
 		    "needs a call sid (< %d chars) and edge_pub_url",
 		    AI_SID_MAX);
 		return (0);
@@ -112,8 +113,8 @@ session_start_req(struct svc *s, const Bus__Envelope *in, struct reply *r)
 		}
 		return (0);
 	}
-	if (edge_attach(url, cfg.dial_timeout_ms) != 0 ||
-	    edge_subscribe(c->sid) != 0) {
+	if (edge_attach(url, cfg.dial_timeout_ms) != 0
+	    || edge_subscribe(c->sid) != 0) {
 		calls_remove(c);
 		call_free(c);
 		metric_inc(st.start_failed);
@@ -121,12 +122,14 @@ session_start_req(struct svc *s, const Bus__Envelope *in, struct reply *r)
 		    "cannot connect to %s", url);
 		return (0);
 	}
-	calls_set_live(c);	/* from here on the lws thread owns c */
+	calls_set_live(c); /* from here on the lws thread owns c */
 	metric_inc(st.active);
 	metric_inc(st.started);
 	svc_active_add(s, 1);
-	log_info("call taken (%s, %s)", in->session_start->direction ==
-	    BUS__DIRECTION__INBOUND ? "inbound" : "outbound",
+	log_info("call taken (%s, %s)",
+	    in->session_start->direction == BUS__DIRECTION__INBOUND
+	        ? "inbound"
+	        : "outbound",
 	    in->session_start->resume ? "resumed" : "new");
 	loop_push_cmd(cmd_new(CMD_START, in->call_sid, NULL));
 	reply_started(r);
@@ -136,21 +139,20 @@ session_start_req(struct svc *s, const Bus__Envelope *in, struct reply *r)
 static int
 session_end_req(const Bus__Envelope *in, struct reply *r)
 {
-	const char	*reason = in->session_end->reason;
+	const char *reason = in->session_end->reason;
 
 	if (in->call_sid == NULL || calls_request_end(in->call_sid) != 0) {
-		reply_ack(r, true, false);	/* gone already: a retry */
+		reply_ack(r, true, false); /* gone already: a retry */
 		return (0);
 	}
-	loop_push_cmd(cmd_new(CMD_END, in->call_sid, reason != NULL &&
-	    reason[0] != '\0' ? reason : "session end"));
+	loop_push_cmd(cmd_new(CMD_END, in->call_sid,
+	    reason != NULL && reason[0] != '\0' ? reason : "session end"));
 	reply_ack(r, false, false);
 	return (0);
 }
 
 int
-dispatch(struct svc *s, const Bus__Envelope *in, struct reply *r,
-    void *worker)
+dispatch(struct svc *s, const Bus__Envelope *in, struct reply *r, void *worker)
 {
 	(void)worker;
 	switch (in->body_case) {

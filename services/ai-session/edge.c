@@ -40,36 +40,36 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define SUB_RECV_BUF	8192	/* messages nng may hold for the callback */
-#define SETTLE_MS	10	/* first pipe: let the pub side attach it */
+#define SUB_RECV_BUF 8192 /* messages nng may hold for the callback */
+#define SETTLE_MS 10 /* first pipe: let the pub side attach it */
 
 struct peer {
-	struct peer	*next;
-	char		*url;
-	nng_dialer	 d;
-	int		 up;		/* pipes open on this dialer */
-	bool		 settled;
+	struct peer *next;
+	char        *url;
+	nng_dialer   d;
+	int          up; /* pipes open on this dialer */
+	bool         settled;
 };
 
 static struct {
-	nng_socket	 pub;
-	nng_socket	 sub;
-	bool		 open_pub, open_sub;
-	int		 recvfd;	/* readable while messages wait */
-	pthread_mutex_t	 mtx;
-	pthread_cond_t	 cv;
-	struct peer	*peers;		/* {mtx} */
-	struct metric	*gauge;
-	char		 id_prefix[17];
-	uint64_t	 id_next;	/* lws thread */
+	nng_socket      pub;
+	nng_socket      sub;
+	bool            open_pub, open_sub;
+	int             recvfd; /* readable while messages wait */
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	struct peer    *peers; /* {mtx} */
+	struct metric  *gauge;
+	char            id_prefix[17];
+	uint64_t        id_next; /* lws thread */
 } e = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 /* nng callback: must not block. */
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	nng_dialer	 d = nng_pipe_dialer(p);
-	struct peer	*pe;
+	nng_dialer   d = nng_pipe_dialer(p);
+	struct peer *pe;
 
 	(void)arg;
 	metric_add(e.gauge, ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
@@ -89,8 +89,8 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 int
 edge_open(void)
 {
-	struct metric_family	*fam;
-	int			 rv;
+	struct metric_family *fam;
+	int                   rv;
 
 	(void)codec_rand_hex(e.id_prefix, 8);
 	fam = metrics_gauge("bus_peers_connected",
@@ -104,13 +104,15 @@ edge_open(void)
 	if ((rv = bus_sub_open(&e.sub, "edge_sub")) != 0)
 		return (-1);
 	e.open_sub = true;
-	if ((rv = bus_set_buffers(e.sub, SUB_RECV_BUF, 0)) != 0 ||
-	    (rv = nng_pipe_notify(e.sub, NNG_PIPE_EV_ADD_POST, pipe_cb,
-	    NULL)) != 0 ||
-	    (rv = nng_pipe_notify(e.sub, NNG_PIPE_EV_REM_POST, pipe_cb,
-	    NULL)) != 0 ||
-	    (rv = nng_socket_get_int(e.sub, NNG_OPT_RECVFD, &e.recvfd)) !=
-	    0) {
+	if ((rv = bus_set_buffers(e.sub, SUB_RECV_BUF, 0)) != 0
+	    || (rv = nng_pipe_notify(
+	            e.sub, NNG_PIPE_EV_ADD_POST, pipe_cb, NULL))
+	        != 0
+	    || (rv = nng_pipe_notify(
+	            e.sub, NNG_PIPE_EV_REM_POST, pipe_cb, NULL))
+	        != 0
+	    || (rv = nng_socket_get_int(e.sub, NNG_OPT_RECVFD, &e.recvfd))
+	        != 0) {
 		log_warnx("edge sub: setup: %s", nng_strerror(rv));
 		return (-1);
 	}
@@ -120,7 +122,7 @@ edge_open(void)
 void
 edge_close(void)
 {
-	struct peer	*pe;
+	struct peer *pe;
 
 	if (e.open_sub)
 		nng_close(e.sub);
@@ -143,8 +145,8 @@ edge_recv_fd(void)
 size_t
 edge_drain(void (*fn)(nng_msg *), size_t max)
 {
-	nng_msg	*m;
-	size_t	 n;
+	nng_msg *m;
+	size_t   n;
 
 	for (n = 0; n < max; n++) {
 		if (nng_recvmsg(e.sub, &m, NNG_FLAG_NONBLOCK) != 0)
@@ -167,8 +169,8 @@ edge_advertise_url(void)
 static struct peer *
 peer_get(const char *url)
 {
-	struct peer	*pe;
-	int		 rv;
+	struct peer *pe;
+	int          rv;
 
 	for (pe = e.peers; pe != NULL; pe = pe->next)
 		if (strcmp(pe->url, url) == 0)
@@ -193,10 +195,10 @@ peer_get(const char *url)
 int
 edge_attach(const char *url, long timeout_ms)
 {
-	struct peer	*pe;
-	struct timespec	 ts;
-	bool		 first = false;
-	int		 rv = 0;
+	struct peer    *pe;
+	struct timespec ts;
+	bool            first = false;
+	int             rv = 0;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += timeout_ms / 1000;
@@ -209,8 +211,8 @@ edge_attach(const char *url, long timeout_ms)
 	if ((pe = peer_get(url)) == NULL)
 		rv = -1;
 	while (rv == 0 && pe->up <= 0)
-		if (pthread_cond_timedwait(&e.cv, &e.mtx, &ts) != 0 &&
-		    pe->up <= 0)
+		if (pthread_cond_timedwait(&e.cv, &e.mtx, &ts) != 0
+		    && pe->up <= 0)
 			rv = -1;
 	if (rv == 0 && !pe->settled)
 		first = pe->settled = true;
@@ -226,7 +228,7 @@ edge_attach(const char *url, long timeout_ms)
 int
 edge_subscribe(const char *sid)
 {
-	int	rv;
+	int rv;
 
 	if ((rv = bus_subscribe(e.sub, sid)) != 0)
 		log_warnx("edge sub: subscribe: %s", nng_strerror(rv));
@@ -244,9 +246,9 @@ edge_unsubscribe(const char *sid)
 static void
 env_init(Bus__Envelope *env, struct call *c, char *id)
 {
-	static const char	 hex[] = "0123456789abcdef";
-	uint64_t		 n = ++e.id_next;
-	int			 i;
+	static const char hex[] = "0123456789abcdef";
+	uint64_t          n = ++e.id_next;
+	int               i;
 
 	memcpy(id, e.id_prefix, 16);
 	for (i = 31; i >= 16; i--, n >>= 4)
@@ -261,7 +263,7 @@ env_init(Bus__Envelope *env, struct call *c, char *id)
 static int
 publish(struct call *c, Bus__Envelope *env)
 {
-	int	rv;
+	int rv;
 
 	if ((rv = wire_publish(e.pub, c->sid, env)) != 0) {
 		metric_inc(st.drop_pub);
@@ -275,9 +277,9 @@ publish(struct call *c, Bus__Envelope *env)
 int
 edge_pub_audio(struct call *c, const uint8_t *p, size_t n)
 {
-	Bus__Envelope	env = BUS__ENVELOPE__INIT;
-	Bus__AudioFrame	af = BUS__AUDIO_FRAME__INIT;
-	char		id[WIRE_ID_LEN + 1];
+	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__AudioFrame af = BUS__AUDIO_FRAME__INIT;
+	char            id[WIRE_ID_LEN + 1];
 
 	env_init(&env, c, id);
 	af.payload.data = (uint8_t *)p;
@@ -294,9 +296,9 @@ edge_pub_audio(struct call *c, const uint8_t *p, size_t n)
 int
 edge_pub_mark(struct call *c, const char *name)
 {
-	Bus__Envelope	env = BUS__ENVELOPE__INIT;
-	Bus__Mark	mk = BUS__MARK__INIT;
-	char		id[WIRE_ID_LEN + 1];
+	Bus__Envelope env = BUS__ENVELOPE__INIT;
+	Bus__Mark     mk = BUS__MARK__INIT;
+	char          id[WIRE_ID_LEN + 1];
 
 	env_init(&env, c, id);
 	mk.name = (char *)name;
@@ -311,9 +313,9 @@ edge_pub_mark(struct call *c, const char *name)
 int
 edge_pub_clear(struct call *c)
 {
-	Bus__Envelope	env = BUS__ENVELOPE__INIT;
-	Bus__Clear	cl = BUS__CLEAR__INIT;
-	char		id[WIRE_ID_LEN + 1];
+	Bus__Envelope env = BUS__ENVELOPE__INIT;
+	Bus__Clear    cl = BUS__CLEAR__INIT;
+	char          id[WIRE_ID_LEN + 1];
 
 	env_init(&env, c, id);
 	env.body_case = BUS__ENVELOPE__BODY_CLEAR;
@@ -324,10 +326,10 @@ edge_pub_clear(struct call *c)
 int
 edge_pub_turn(struct call *c, const struct turn *t)
 {
-	Bus__Envelope		env = BUS__ENVELOPE__INIT;
-	Bus__TranscriptTurn	tt = BUS__TRANSCRIPT_TURN__INIT;
-	Bus__Turn		tu = BUS__TURN__INIT;
-	char			id[WIRE_ID_LEN + 1];
+	Bus__Envelope       env = BUS__ENVELOPE__INIT;
+	Bus__TranscriptTurn tt = BUS__TRANSCRIPT_TURN__INIT;
+	Bus__Turn           tu = BUS__TURN__INIT;
+	char                id[WIRE_ID_LEN + 1];
 
 	env_init(&env, c, id);
 	tu.role = t->role == RT_ASSISTANT ? "assistant" : "user";

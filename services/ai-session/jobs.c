@@ -23,36 +23,36 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define HANGUP_ATTEMPTS	3
+#define HANGUP_ATTEMPTS 3
 
 struct job {
-	struct job	*next;
-	void		(*fn)(void *);
-	void		*arg;
+	struct job *next;
+	void (*fn)(void *);
+	void *arg;
 };
 
 struct reqsock {
-	struct reqsock	*next;
-	char		*url;
-	nng_socket	 s;
+	struct reqsock *next;
+	char           *url;
+	nng_socket      s;
 };
 
 static struct {
-	pthread_mutex_t	 mtx;
-	pthread_cond_t	 cv;
-	struct job	*head;		/* {mtx} */
-	struct job	**tail;		/* {mtx} */
-	long		 pending;	/* {mtx} queued or running */
-	bool		 stop;		/* {mtx} */
-	pthread_t	*threads;
-	int		 nthreads;
-	struct reqsock	*socks;		/* {mtx} */
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	struct job     *head; /* {mtx} */
+	struct job    **tail; /* {mtx} */
+	long            pending; /* {mtx} queued or running */
+	bool            stop; /* {mtx} */
+	pthread_t      *threads;
+	int             nthreads;
+	struct reqsock *socks; /* {mtx} */
 } jb = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static void *
 job_main(void *arg)
 {
-	struct job	*j;
+	struct job *j;
 
 	(void)arg;
 	pthread_mutex_lock(&jb.mtx);
@@ -60,7 +60,7 @@ job_main(void *arg)
 		while (jb.head == NULL && !jb.stop)
 			pthread_cond_wait(&jb.cv, &jb.mtx);
 		if ((j = jb.head) == NULL)
-			break;		/* stopping and drained */
+			break; /* stopping and drained */
 		if ((jb.head = j->next) == NULL)
 			jb.tail = &jb.head;
 		pthread_mutex_unlock(&jb.mtx);
@@ -77,13 +77,13 @@ job_main(void *arg)
 int
 jobs_start(int n)
 {
-	int	i;
+	int i;
 
 	jb.tail = &jb.head;
 	jb.threads = xcalloc((size_t)n, sizeof(*jb.threads));
 	for (i = 0; i < n; i++) {
-		if (pthread_create(&jb.threads[i], NULL, job_main, NULL) !=
-		    0) {
+		if (pthread_create(&jb.threads[i], NULL, job_main, NULL)
+		    != 0) {
 			log_warnx("cannot start job thread %d", i);
 			return (-1);
 		}
@@ -95,7 +95,7 @@ jobs_start(int n)
 void
 jobs_push(void (*fn)(void *), void *arg)
 {
-	struct job	*j = xcalloc(1, sizeof(*j));
+	struct job *j = xcalloc(1, sizeof(*j));
 
 	j->fn = fn;
 	j->arg = arg;
@@ -110,7 +110,7 @@ jobs_push(void (*fn)(void *), void *arg)
 long
 jobs_pending(void)
 {
-	long	n;
+	long n;
 
 	pthread_mutex_lock(&jb.mtx);
 	n = jb.pending;
@@ -121,9 +121,9 @@ jobs_pending(void)
 void
 jobs_stop(long deadline_ms)
 {
-	int64_t		 end = ai_mono_ms() + deadline_ms;
-	struct reqsock	*r;
-	int		 i;
+	int64_t         end = ai_mono_ms() + deadline_ms;
+	struct reqsock *r;
+	int             i;
 
 	/* Retry loops see jobs_stopping() and make one last try; queued
 	 * work finishes while there is time; then the sockets close so that
@@ -153,7 +153,7 @@ jobs_stop(long deadline_ms)
 void
 jobs_close(void)
 {
-	struct reqsock	*r;
+	struct reqsock *r;
 
 	pthread_mutex_lock(&jb.mtx);
 	while ((r = jb.socks) != NULL) {
@@ -168,7 +168,7 @@ jobs_close(void)
 bool
 jobs_stopping(void)
 {
-	bool	b;
+	bool b;
 
 	pthread_mutex_lock(&jb.mtx);
 	b = jb.stop;
@@ -179,8 +179,8 @@ jobs_stopping(void)
 int
 jobs_req_socket(const char *url, nng_socket *sp)
 {
-	struct reqsock	*r;
-	int		 rv = 0;
+	struct reqsock *r;
+	int             rv = 0;
 
 	pthread_mutex_lock(&jb.mtx);
 	for (r = jb.socks; r != NULL; r = r->next)
@@ -206,24 +206,24 @@ jobs_req_socket(const char *url, nng_socket *sp)
 }
 
 struct hangup {
-	char	*url;
-	char	*reason;
-	char	 sid[AI_SID_MAX];
-	char	 trace[33];
+	char *url;
+	char *reason;
+	char  sid[AI_SID_MAX];
+	char  trace[33];
 };
 
 /* Job thread. */
 static void
 hangup_run(void *arg)
 {
-	struct hangup	*h = arg;
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT, *rep = NULL;
-	Bus__HangUp	 hu = BUS__HANG_UP__INIT;
-	struct wire_ids	 ids;
-	struct log_ctx	 lc = { h->sid, h->trace };
-	nng_socket	 s;
-	char		 key[AI_SID_MAX + 16];
-	int		 rv;
+	struct hangup  *h = arg;
+	Bus__Envelope   env = BUS__ENVELOPE__INIT, *rep = NULL;
+	Bus__HangUp     hu = BUS__HANG_UP__INIT;
+	struct wire_ids ids;
+	struct log_ctx  lc = { h->sid, h->trace };
+	nng_socket      s;
+	char            key[AI_SID_MAX + 16];
+	int             rv;
 
 	wire_env_init(&env, &ids, h->sid, h->trace);
 	snprintf(key, sizeof(key), "%s:hangup", h->sid);
@@ -234,9 +234,10 @@ hangup_run(void *arg)
 	if (jobs_req_socket(h->url, &s) != 0)
 		logc_warnx(&lc, "HangUp: cannot dial media-edge");
 	else if ((rv = bus_request(s, &env, &rep, (int)cfg.request_timeout_ms,
-	    HANGUP_ATTEMPTS)) != 0)
-		logc_warnx(&lc, "HangUp to media-edge failed: %s",
-		    nng_strerror(rv));
+	              HANGUP_ATTEMPTS))
+	    != 0)
+		logc_warnx(
+		    &lc, "HangUp to media-edge failed: %s", nng_strerror(rv));
 	else if (rep->body_case == BUS__ENVELOPE__BODY_ERROR)
 		logc_warnx(&lc, "HangUp refused by media-edge: %s",
 		    rep->error->message);
@@ -249,10 +250,10 @@ hangup_run(void *arg)
 }
 
 void
-jobs_hangup(const char *url, const char *sid, const char *trace,
-    const char *reason)
+jobs_hangup(
+    const char *url, const char *sid, const char *trace, const char *reason)
 {
-	struct hangup	*h;
+	struct hangup *h;
 
 	if (url == NULL || url[0] == '\0')
 		return;

@@ -29,30 +29,30 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define INBOX_MAX	65536	/* messages waiting for the thread */
-#define SUB_BATCH	512	/* caller frames taken per poll wakeup */
-#define STOP_GRACE_MS	1000	/* close frames at shutdown */
+#define INBOX_MAX 65536 /* messages waiting for the thread */
+#define SUB_BATCH 512 /* caller frames taken per poll wakeup */
+#define STOP_GRACE_MS 1000 /* close frames at shutdown */
 
 struct timer {
-	lws_sorted_usec_list_t	 sul;	/* first: cast from the callback */
-	void			(*fn)(struct call *);
-	struct call		*call;
-	void			**slot;
+	lws_sorted_usec_list_t sul; /* first: cast from the callback */
+	void (*fn)(struct call *);
+	struct call *call;
+	void       **slot;
 };
 
 static struct {
-	struct lws_context	*ctx;
-	pthread_t		 thread;
-	bool			 started;
-	pthread_mutex_t		 mtx;
-	nng_msg			**msgs;		/* {mtx} */
-	size_t			 nmsgs;		/* {mtx} */
-	size_t			 capmsgs;	/* {mtx} */
-	struct cmd		*cmds;		/* {mtx} */
-	struct cmd		**cmds_tail;	/* {mtx} */
-	nng_msg			**spare;	/* lws thread */
-	size_t			 capspare;
-	atomic_bool		 stop;
+	struct lws_context *ctx;
+	pthread_t           thread;
+	bool                started;
+	pthread_mutex_t     mtx;
+	nng_msg           **msgs; /* {mtx} */
+	size_t              nmsgs; /* {mtx} */
+	size_t              capmsgs; /* {mtx} */
+	struct cmd         *cmds; /* {mtx} */
+	struct cmd        **cmds_tail; /* {mtx} */
+	nng_msg           **spare; /* lws thread */
+	size_t              capspare;
+	atomic_bool         stop;
 } lp = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
 struct lws_context *
@@ -70,7 +70,7 @@ loop_is_lws_thread(void)
 struct cmd *
 cmd_new(enum cmd_kind kind, const char *sid, const char *text)
 {
-	struct cmd	*c = xcalloc(1, sizeof(*c));
+	struct cmd *c = xcalloc(1, sizeof(*c));
 
 	c->kind = kind;
 	snprintf(c->sid, sizeof(c->sid), "%s", sid != NULL ? sid : "");
@@ -93,7 +93,7 @@ cmd_free(struct cmd *c)
 void
 loop_push_msg(nng_msg *m)
 {
-	bool	wake;
+	bool wake;
 
 	pthread_mutex_lock(&lp.mtx);
 	if (lp.nmsgs >= INBOX_MAX) {
@@ -116,7 +116,7 @@ loop_push_msg(nng_msg *m)
 void
 loop_push_cmd(struct cmd *c)
 {
-	bool	wake;
+	bool wake;
 
 	c->next = NULL;
 	pthread_mutex_lock(&lp.mtx);
@@ -132,14 +132,15 @@ loop_push_cmd(struct cmd *c)
 static void
 handle_msg(nng_msg *m)
 {
-	Bus__Envelope	*env;
-	const char	*topic;
-	struct call	*c;
+	Bus__Envelope *env;
+	const char    *topic;
+	struct call   *c;
 
 	if (wire_unpack_pub(m, &topic, &env) != 0) {
 		metric_inc(st.bad_bus);
 		log_warnx("edge sub: %zu bytes that are not a topic and an "
-		    "envelope; dropped", nng_msg_len(m));
+		          "envelope; dropped",
+		    nng_msg_len(m));
 		return;
 	}
 	if ((c = calls_find_live(topic)) == NULL) {
@@ -174,9 +175,9 @@ handle_msg(nng_msg *m)
 static void
 drain(void)
 {
-	struct cmd	*cmds, *c, *next;
-	nng_msg		**msgs;
-	size_t		 n, i, cap;
+	struct cmd *cmds, *c, *next;
+	nng_msg   **msgs;
+	size_t      n, i, cap;
 
 	pthread_mutex_lock(&lp.mtx);
 	cmds = lp.cmds;
@@ -226,16 +227,17 @@ sub_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 static int
 adopt_sub(void)
 {
-	lws_sock_file_fd_type	 fd;
-	struct lws_vhost	*vh;
+	lws_sock_file_fd_type fd;
+	struct lws_vhost     *vh;
 
 	if ((fd.filefd = dup(edge_recv_fd())) == -1) {
 		log_warn("edge sub: dup");
 		return (-1);
 	}
-	if ((vh = lws_get_vhost_by_name(lp.ctx, "default")) == NULL ||
-	    lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, fd,
-	    "ai-edge-sub", NULL) == NULL) {
+	if ((vh = lws_get_vhost_by_name(lp.ctx, "default")) == NULL
+	    || lws_adopt_descriptor_vhost(
+	           vh, LWS_ADOPT_RAW_FILE_DESC, fd, "ai-edge-sub", NULL)
+	        == NULL) {
 		log_warnx("edge sub: cannot poll it from the lws thread");
 		close(fd.filefd);
 		return (-1);
@@ -246,9 +248,9 @@ adopt_sub(void)
 static void
 timer_cb(lws_sorted_usec_list_t *sul)
 {
-	struct timer	*t = (struct timer *)sul;
-	struct call	*c = t->call;
-	void		(*fn)(struct call *) = t->fn;
+	struct timer *t = (struct timer *)sul;
+	struct call  *c = t->call;
+	void (*fn)(struct call *) = t->fn;
 
 	*t->slot = NULL;
 	free(t);
@@ -258,7 +260,7 @@ timer_cb(lws_sorted_usec_list_t *sul)
 void
 loop_timer(void **slot, long ms, void (*fn)(struct call *), struct call *c)
 {
-	struct timer	*t = *slot;
+	struct timer *t = *slot;
 
 	if (t == NULL) {
 		t = xcalloc(1, sizeof(*t));
@@ -267,14 +269,14 @@ loop_timer(void **slot, long ms, void (*fn)(struct call *), struct call *c)
 	t->fn = fn;
 	t->call = c;
 	t->slot = slot;
-	lws_sul_schedule(lp.ctx, 0, &t->sul, timer_cb,
-	    (lws_usec_t)ms * LWS_US_PER_MS);
+	lws_sul_schedule(
+	    lp.ctx, 0, &t->sul, timer_cb, (lws_usec_t)ms * LWS_US_PER_MS);
 }
 
 void
 loop_timer_cancel(void **slot)
 {
-	struct timer	*t = *slot;
+	struct timer *t = *slot;
 
 	if (t == NULL)
 		return;
@@ -286,7 +288,7 @@ loop_timer_cancel(void **slot)
 static void *
 loop_main(void *arg)
 {
-	int64_t	deadline;
+	int64_t deadline;
 
 	(void)arg;
 	while (!atomic_load(&lp.stop))
@@ -304,7 +306,7 @@ loop_main(void *arg)
 int
 loop_start(void)
 {
-	static struct lws_protocols	 protos[3];
+	static struct lws_protocols      protos[3];
 	struct lws_context_creation_info info;
 
 	lp.cmds_tail = &lp.cmds;
@@ -343,7 +345,7 @@ loop_start(void)
 void
 loop_stop(void)
 {
-	size_t	i;
+	size_t i;
 
 	if (!lp.started)
 		return;

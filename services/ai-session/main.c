@@ -20,15 +20,16 @@
 #include "sig.h"
 #include "svc.h"
 
-#define ABOUT	"ai-session: bridges each call's audio to a realtime " \
-		"speech model (OpenAI Realtime), with barge-in, transcript, " \
-		"tools and the end-of-call record."
+#define ABOUT                                                                 \
+	"ai-session: bridges each call's audio to a realtime "                \
+	"speech model (OpenAI Realtime), with barge-in, transcript, "         \
+	"tools and the end-of-call record."
 
 static int
 health(struct svc *s, int ready, char *buf, size_t len)
 {
-	const char	*status = "healthy";
-	int		 code = 200;
+	const char *status = "healthy";
+	int         code = 200;
 
 	if (ready && record_backlogged()) {
 		status = "backlogged";
@@ -41,7 +42,7 @@ health(struct svc *s, int ready, char *buf, size_t len)
 static void
 raise_fd_limit(void)
 {
-	struct rlimit	rl;
+	struct rlimit rl;
 
 	/* a model socket per call, plus the bus */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -53,10 +54,10 @@ raise_fd_limit(void)
 static int
 ai_start(void)
 {
-	struct svc_conf	sc;
+	struct svc_conf sc;
 
-	if (edge_open() != 0 || jobs_start((int)cfg.job_workers) != 0 ||
-	    record_start() != 0 || loop_start() != 0)
+	if (edge_open() != 0 || jobs_start((int)cfg.job_workers) != 0
+	    || record_start() != 0 || loop_start() != 0)
 		return (-1);
 	memset(&sc, 0, sizeof(sc));
 	sc.name = "ai-session";
@@ -73,12 +74,12 @@ ai_start(void)
 static void
 ai_stop(void)
 {
-	long	grace = cfg.shutdown_timeout_ms / 2;
+	long grace = cfg.shutdown_timeout_ms / 2;
 
-	loop_stop();		/* ends every call: records are queued */
+	loop_stop(); /* ends every call: records are queued */
 	svc_stop(ai_svc);
 	ai_svc = NULL;
-	calls_free_all();	/* taken while the loop was stopping */
+	calls_free_all(); /* taken while the loop was stopping */
 	jobs_stop(grace);
 	record_stop();
 	jobs_close();
@@ -88,16 +89,16 @@ ai_stop(void)
 int
 main(int argc, char *argv[])
 {
-	sigset_t	sigs;
-	int		rv;
+	sigset_t sigs;
+	int      rv;
 
 	log_init("ai-session");
-	if ((rv = cfg_main(argc, argv, "ai-session", ABOUT, ai_cfg_opts,
-	    &cfg)) != -1)
+	if ((rv = cfg_main(argc, argv, "ai-session", ABOUT, ai_cfg_opts, &cfg))
+	    != -1)
 		return (rv);
 	if (log_set_level(cfg.log_level) == -1)
 		log_warnx("LOG_LEVEL %s unknown; using info", cfg.log_level);
-	sig_block(&sigs);	/* before the first thread */
+	sig_block(&sigs); /* before the first thread */
 	raise_fd_limit();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	metrics_init("ai-session", cfg_version);

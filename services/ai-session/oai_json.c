@@ -24,14 +24,14 @@
 #include "oai_json.h"
 #include "xmalloc.h"
 
-#define APPEND_HEAD	"{\"type\":\"input_audio_buffer.append\",\"audio\":\""
-#define APPEND_TAIL	"\"}"
+#define APPEND_HEAD "{\"type\":\"input_audio_buffer.append\",\"audio\":\""
+#define APPEND_TAIL "\"}"
 
 static const char *
 skip_ws(const char *p, const char *end)
 {
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' ||
-	    *p == '\r'))
+	while (
+	    p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
 		p++;
 	return (p);
 }
@@ -57,8 +57,8 @@ skip_string(const char *p, const char *end, bool *escaped)
 static const char *
 skip_value(const char *p, const char *end)
 {
-	bool	esc;
-	int	depth = 0;
+	bool esc;
+	int  depth = 0;
 
 	while (p < end) {
 		switch (*p) {
@@ -73,7 +73,7 @@ skip_value(const char *p, const char *end)
 		case '}':
 		case ']':
 			if (depth == 0)
-				return (p);	/* a primitive ended */
+				return (p); /* a primitive ended */
 			if (--depth == 0)
 				return (p + 1);
 			break;
@@ -106,9 +106,9 @@ member(struct oai_fields *f, const char *k, size_t n)
 int
 oai_scan(const char *buf, size_t len, struct oai_fields *f)
 {
-	const char	*p = buf, *end = buf + len, *k, *v;
-	struct oai_span	*sp;
-	bool		 esc, first;
+	const char      *p = buf, *end = buf + len, *k, *v;
+	struct oai_span *sp;
+	bool             esc, first;
 
 	memset(f, 0, sizeof(*f));
 	p = skip_ws(p, end);
@@ -117,7 +117,7 @@ oai_scan(const char *buf, size_t len, struct oai_fields *f)
 	for (first = true;; first = false) {
 		p = skip_ws(p, end);
 		if (first && p < end && *p == '}')
-			break;		/* {} */
+			break; /* {} */
 		if (p == end || *p != '"')
 			return (-1);
 		esc = false;
@@ -140,7 +140,7 @@ oai_scan(const char *buf, size_t len, struct oai_fields *f)
 				sp->n = (size_t)(p - 1 - v);
 			}
 		} else if (sp != NULL)
-			return (-1);	/* not a string: let jansson judge */
+			return (-1); /* not a string: let jansson judge */
 		else if ((p = skip_value(p, end)) == NULL)
 			return (-1);
 		p = skip_ws(p, end);
@@ -159,7 +159,7 @@ oai_scan(const char *buf, size_t len, struct oai_fields *f)
 bool
 oai_span_is(const struct oai_span *s, const char *lit)
 {
-	size_t	n = strlen(lit);
+	size_t n = strlen(lit);
 
 	return (s->p != NULL && s->n == n && memcmp(s->p, lit, n) == 0);
 }
@@ -167,8 +167,8 @@ oai_span_is(const struct oai_span *s, const char *lit)
 size_t
 oai_append(char *out, size_t outlen, const uint8_t *audio, size_t n)
 {
-	size_t	hl = sizeof(APPEND_HEAD) - 1, tl = sizeof(APPEND_TAIL) - 1;
-	int	bl;
+	size_t hl = sizeof(APPEND_HEAD) - 1, tl = sizeof(APPEND_TAIL) - 1;
+	int    bl;
 
 	if (outlen < hl + CODEC_B64_LEN(n) + tl)
 		return (0);
@@ -182,7 +182,7 @@ oai_append(char *out, size_t outlen, const uint8_t *audio, size_t n)
 static char *
 dump(json_t *j)
 {
-	char	*s;
+	char *s;
 
 	if (j == NULL)
 		return (NULL);
@@ -194,26 +194,32 @@ dump(json_t *j)
 static json_t *
 tools(void)
 {
-	return (json_pack("[{s:s, s:s, s:s, s:{s:s, s:{s:{s:s, s:s}}, "
+	return (json_pack(
+	    "[{s:s, s:s, s:s, s:{s:s, s:{s:{s:s, s:s}}, "
 	    "s:[s]}}, {s:s, s:s, s:s, s:{s:s, s:{s:{s:s, s:s}}, s:[]}}]",
 	    "type", "function", "name", "consult_reasoner", "description",
 	    "Ask a senior colleague for help with a hard question, a price, "
 	    "availability or a decision. First tell the caller briefly that "
 	    "you are checking, then call this.",
 	    "parameters", "type", "object", "properties", "question", "type",
-	    "string", "description", "What you need to know, with the "
-	    "relevant details from the call.", "required", "question",
-	    "type", "function", "name", "end_call", "description",
+	    "string", "description",
+	    "What you need to know, with the "
+	    "relevant details from the call.",
+	    "required", "question", "type", "function", "name", "end_call",
+	    "description",
 	    "End the call. Say a short goodbye first; call this right after "
-	    "it.", "parameters", "type", "object", "properties", "reason",
-	    "type", "string", "description", "Why the call ends, e.g. done, "
-	    "not_interested, wrong_number, voicemail.", "required"));
+	    "it.",
+	    "parameters", "type", "object", "properties", "reason", "type",
+	    "string", "description",
+	    "Why the call ends, e.g. done, "
+	    "not_interested, wrong_number, voicemail.",
+	    "required"));
 }
 
 char *
 oai_session_update(const struct rt_session *s)
 {
-	json_t	*td, *in, *out, *sess;
+	json_t *td, *in, *out, *sess;
 
 	/* Both VAD flags explicit: their defaults are not documented. */
 	td = json_pack("{s:s, s:b, s:b}", "type", "server_vad",
@@ -221,20 +227,20 @@ oai_session_update(const struct rt_session *s)
 	in = json_pack("{s:{s:s}, s:o}", "format", "type", "audio/pcmu",
 	    "turn_detection", td);
 	if (s->transcribe_model != NULL && s->transcribe_model[0] != '\0')
-		json_object_set_new(in, "transcription", json_pack("{s:s}",
-		    "model", s->transcribe_model));
+		json_object_set_new(in, "transcription",
+		    json_pack("{s:s}", "model", s->transcribe_model));
 	out = json_pack("{s:{s:s}, s:s}", "format", "type", "audio/pcmu",
 	    "voice", s->voice != NULL ? s->voice : "alloy");
-	sess = json_pack("{s:s, s:[s], s:s, s:{s:o, s:o}}", "type",
-	    "realtime", "output_modalities", "audio", "instructions",
+	sess = json_pack("{s:s, s:[s], s:s, s:{s:o, s:o}}", "type", "realtime",
+	    "output_modalities", "audio", "instructions",
 	    s->instructions != NULL ? s->instructions : "", "audio", "input",
 	    in, "output", out);
 	if (sess != NULL && s->tools) {
 		json_object_set_new(sess, "tools", tools());
 		json_object_set_new(sess, "tool_choice", json_string("auto"));
 	}
-	return (dump(json_pack("{s:s, s:o}", "type", "session.update",
-	    "session", sess)));
+	return (dump(json_pack(
+	    "{s:s, s:o}", "type", "session.update", "session", sess)));
 }
 
 char *
@@ -249,8 +255,8 @@ char *
 oai_tool_output(const char *call_id, const char *output)
 {
 	return (dump(json_pack("{s:s, s:{s:s, s:s, s:s}}", "type",
-	    "conversation.item.create", "item", "type",
-	    "function_call_output", "call_id", call_id, "output", output)));
+	    "conversation.item.create", "item", "type", "function_call_output",
+	    "call_id", call_id, "output", output)));
 }
 
 char *

@@ -34,57 +34,56 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define TURN_ATTEMPTS	3
-#define SEND_ATTEMPTS	2
-#define RETRY_MIN_MS	250
+#define TURN_ATTEMPTS 3
+#define SEND_ATTEMPTS 2
+#define RETRY_MIN_MS 250
 
 enum rec_state {
-	REC_SEND,		/* the current version is not acknowledged */
-	REC_SUMMARY		/* stored; summary still to fetch */
+	REC_SEND, /* the current version is not acknowledged */
+	REC_SUMMARY /* stored; summary still to fetch */
 };
 
 struct rec {
-	struct rec	*next;
-	char		 sid[AI_SID_MAX];
-	char		 trace[33];
-	Bus__Direction	 direction;
-	int64_t		 started_at_ms;
-	int64_t		 ended_at_ms;
+	struct rec       *next;
+	char              sid[AI_SID_MAX];
+	char              trace[33];
+	Bus__Direction    direction;
+	int64_t           started_at_ms;
+	int64_t           ended_at_ms;
 	struct transcript tr;
-	char		*objective;
-	char		*answered_by;
-	char		*end_reason;
-	char		*outcome;	/* ours (voicemail), until summarised */
-	bool		 failed;	/* the call never got going */
-	Bus__Summary	*summary;	/* unpacked reply, or NULL */
-	Bus__Envelope	*summary_env;
-	unsigned	 version;
-	enum rec_state	 state;
-	int64_t		 next_try;
-	long		 backoff;
+	char             *objective;
+	char             *answered_by;
+	char             *end_reason;
+	char             *outcome; /* ours (voicemail), until summarised */
+	bool              failed; /* the call never got going */
+	Bus__Summary     *summary; /* unpacked reply, or NULL */
+	Bus__Envelope    *summary_env;
+	unsigned          version;
+	enum rec_state    state;
+	int64_t           next_try;
+	long              backoff;
 };
 
 static struct {
-	pthread_mutex_t	 mtx;
-	pthread_cond_t	 cv;
-	struct rec	*list;		/* {mtx} */
-	long		 n;		/* {mtx} */
-	bool		 stop;		/* {mtx} */
-	pthread_t	 thread;
-	bool		 started;
-	struct metric	*pending, *sent, *failed, *turns_failed;
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	struct rec     *list; /* {mtx} */
+	long            n; /* {mtx} */
+	bool            stop; /* {mtx} */
+	pthread_t       thread;
+	bool            started;
+	struct metric  *pending, *sent, *failed, *turns_failed;
 } rq = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static const char *
 lead_status(const char *outcome)
 {
-	static const char *map[][2] = {
-		{ "goal_achieved", "won" }, { "callback_requested", "callback" },
+	static const char *map[][2] = { { "goal_achieved", "won" },
+		{ "callback_requested", "callback" },
 		{ "not_interested", "lost" }, { "wrong_number", "invalid" },
 		{ "voicemail", "voicemail" }, { "no_answer", "no_answer" },
-		{ "failed", "retry" }, { NULL, NULL }
-	};
-	int	i;
+		{ "failed", "retry" }, { NULL, NULL } };
+	int                i;
 
 	if (outcome == NULL || outcome[0] == '\0')
 		return ("contacted");
@@ -110,14 +109,14 @@ rec_free(struct rec *r)
 static int
 summarize(struct rec *r)
 {
-	Bus__Envelope		 env = BUS__ENVELOPE__INIT, *rep = NULL;
-	Bus__SummarizeRequest	 sr = BUS__SUMMARIZE_REQUEST__INIT;
-	Bus__Turn		*tp, **tpp;
-	struct wire_ids		 ids;
-	struct log_ctx		 lc = { r->sid, r->trace };
-	nng_socket		 s;
-	size_t			 i;
-	int			 rv = -1;
+	Bus__Envelope         env = BUS__ENVELOPE__INIT, *rep = NULL;
+	Bus__SummarizeRequest sr = BUS__SUMMARIZE_REQUEST__INIT;
+	Bus__Turn            *tp, **tpp;
+	struct wire_ids       ids;
+	struct log_ctx        lc = { r->sid, r->trace };
+	nng_socket            s;
+	size_t                i;
+	int                   rv = -1;
 
 	if (cfg.reasoner_url[0] == '\0')
 		return (-1);
@@ -125,8 +124,8 @@ summarize(struct rec *r)
 	tpp = xcalloc(r->tr.n + 1, sizeof(*tpp));
 	for (i = 0; i < r->tr.n; i++) {
 		bus__turn__init(&tp[i]);
-		tp[i].role = r->tr.turns[i].role == RT_ASSISTANT ?
-		    "assistant" : "user";
+		tp[i].role = r->tr.turns[i].role == RT_ASSISTANT ? "assistant"
+		                                                 : "user";
 		tp[i].text = r->tr.turns[i].text;
 		tp[i].seq = r->tr.turns[i].seq;
 		tp[i].at_ms = r->tr.turns[i].at_ms;
@@ -140,9 +139,10 @@ summarize(struct rec *r)
 	sr.duration_s = (uint32_t)((r->ended_at_ms - r->started_at_ms) / 1000);
 	env.body_case = BUS__ENVELOPE__BODY_SUMMARIZE_REQUEST;
 	env.summarize_request = &sr;
-	if (jobs_req_socket(cfg.reasoner_url, &s) == 0 &&
-	    bus_request(s, &env, &rep, (int)cfg.reason_timeout_ms * 2, 1) ==
-	    0 && rep->body_case == BUS__ENVELOPE__BODY_SUMMARY) {
+	if (jobs_req_socket(cfg.reasoner_url, &s) == 0
+	    && bus_request(s, &env, &rep, (int)cfg.reason_timeout_ms * 2, 1)
+	        == 0
+	    && rep->body_case == BUS__ENVELOPE__BODY_SUMMARY) {
 		wire_free(r->summary_env);
 		r->summary_env = rep;
 		r->summary = rep->summary;
@@ -151,8 +151,8 @@ summarize(struct rec *r)
 		logc_info(&lc, "summary: outcome %s", r->summary->outcome);
 	} else
 		logc_warnx(&lc, "summary: reasoner did not summarise (%s)",
-		    rep != NULL ? wire_type_name(rep->body_case) :
-		    "no answer");
+		    rep != NULL ? wire_type_name(rep->body_case)
+		                : "no answer");
 	wire_free(rep);
 	free(tp);
 	free(tpp);
@@ -163,15 +163,15 @@ summarize(struct rec *r)
 static int
 send_record(struct rec *r)
 {
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT, *rep = NULL;
-	Bus__CallRecord	 cr = BUS__CALL_RECORD__INIT;
-	Bus__Summary	 pend = BUS__SUMMARY__INIT, ours;
-	struct wire_ids	 ids;
-	struct log_ctx	 lc = { r->sid, r->trace };
-	nng_socket	 s;
-	char		 key[AI_SID_MAX + 24], *text;
-	const char	*outcome;
-	int		 rv = -1;
+	Bus__Envelope   env = BUS__ENVELOPE__INIT, *rep = NULL;
+	Bus__CallRecord cr = BUS__CALL_RECORD__INIT;
+	Bus__Summary    pend = BUS__SUMMARY__INIT, ours;
+	struct wire_ids ids;
+	struct log_ctx  lc = { r->sid, r->trace };
+	nng_socket      s;
+	char            key[AI_SID_MAX + 24], *text;
+	const char     *outcome;
+	int             rv = -1;
 
 	text = transcript_format(&r->tr);
 	wire_env_init(&env, &ids, r->sid, r->trace);
@@ -192,8 +192,9 @@ send_record(struct rec *r)
 			ours.outcome = r->outcome;
 		cr.summary = &ours;
 	} else {
-		pend.outcome = r->outcome != NULL ? r->outcome :
-		    (r->failed ? "failed" : "");
+		pend.outcome = r->outcome != NULL
+		    ? r->outcome
+		    : (r->failed ? "failed" : "");
 		cr.summary = &pend;
 		cr.summary_pending = true;
 	}
@@ -201,17 +202,19 @@ send_record(struct rec *r)
 	cr.lead_status = (char *)lead_status(outcome);
 	env.body_case = BUS__ENVELOPE__BODY_CALL_RECORD;
 	env.call_record = &cr;
-	if (jobs_req_socket(cfg.persister_url, &s) == 0 &&
-	    bus_request(s, &env, &rep, (int)cfg.request_timeout_ms,
-	    SEND_ATTEMPTS) == 0 && rep->body_case == BUS__ENVELOPE__BODY_ACK) {
+	if (jobs_req_socket(cfg.persister_url, &s) == 0
+	    && bus_request(
+	           s, &env, &rep, (int)cfg.request_timeout_ms, SEND_ATTEMPTS)
+	        == 0
+	    && rep->body_case == BUS__ENVELOPE__BODY_ACK) {
 		rv = 0;
 		metric_inc(rq.sent);
 		logc_info(&lc, "call record stored (version %u%s)", r->version,
 		    cr.summary_pending ? ", summary pending" : "");
 	} else
 		logc_warnx(&lc, "call record not acknowledged (%s); kept",
-		    rep != NULL ? wire_type_name(rep->body_case) :
-		    "no answer");
+		    rep != NULL ? wire_type_name(rep->body_case)
+		                : "no answer");
 	wire_free(rep);
 	free(text);
 	return (rv);
@@ -238,7 +241,7 @@ step(struct rec *r)
 	if (r->state == REC_SUMMARY) {
 		if (summarize(r) != 0)
 			return (false);
-		r->version++;		/* a new write: new key */
+		r->version++; /* a new write: new key */
 		r->state = REC_SEND;
 	}
 	if (send_record(r) != 0)
@@ -256,8 +259,7 @@ next_backoff(struct rec *r)
 {
 	if (r->state == REC_SUMMARY)
 		return (cfg.summary_retry_ms);
-	r->backoff = r->backoff < RETRY_MIN_MS ? RETRY_MIN_MS :
-	    r->backoff * 2;
+	r->backoff = r->backoff < RETRY_MIN_MS ? RETRY_MIN_MS : r->backoff * 2;
 	if (r->backoff > cfg.record_retry_max_ms)
 		r->backoff = cfg.record_retry_max_ms;
 	return (r->backoff);
@@ -267,7 +269,7 @@ next_backoff(struct rec *r)
 static void
 record_first(void *arg)
 {
-	struct rec	*r = arg;
+	struct rec *r = arg;
 
 	if (cfg.reasoner_url[0] != '\0')
 		(void)summarize(r);
@@ -281,9 +283,9 @@ record_first(void *arg)
 static void *
 record_main(void *arg)
 {
-	struct rec	**pp, *r;
-	struct timespec	 ts;
-	int64_t		 now, first;
+	struct rec    **pp, *r;
+	struct timespec ts;
+	int64_t         now, first;
 
 	(void)arg;
 	pthread_mutex_lock(&rq.mtx);
@@ -342,7 +344,7 @@ record_start(void)
 void
 record_stop(void)
 {
-	struct rec	*r;
+	struct rec *r;
 
 	if (!rq.started)
 		return;
@@ -353,7 +355,7 @@ record_stop(void)
 	pthread_join(rq.thread, NULL);
 	/* One last try each; what still fails is lost with this process. */
 	while ((r = rq.list) != NULL) {
-		struct log_ctx	lc = { r->sid, r->trace };
+		struct log_ctx lc = { r->sid, r->trace };
 
 		rq.list = r->next;
 		if (r->state == REC_SEND && send_record(r) != 0) {
@@ -368,7 +370,7 @@ record_stop(void)
 bool
 record_backlogged(void)
 {
-	bool	b;
+	bool b;
 
 	pthread_mutex_lock(&rq.mtx);
 	b = rq.n >= cfg.max_pending_records;
@@ -377,23 +379,23 @@ record_backlogged(void)
 }
 
 struct turn_job {
-	char		 sid[AI_SID_MAX];
-	char		 trace[33];
-	struct turn	 t;
+	char        sid[AI_SID_MAX];
+	char        trace[33];
+	struct turn t;
 };
 
 /* Job thread. */
 static void
 turn_run(void *arg)
 {
-	struct turn_job		*j = arg;
-	Bus__Envelope		 env = BUS__ENVELOPE__INIT, *rep = NULL;
-	Bus__TranscriptTurn	 tt = BUS__TRANSCRIPT_TURN__INIT;
-	Bus__Turn		 tu = BUS__TURN__INIT;
-	struct wire_ids		 ids;
-	struct log_ctx		 lc = { j->sid, j->trace };
-	nng_socket		 s;
-	char			 key[AI_SID_MAX + 24];
+	struct turn_job    *j = arg;
+	Bus__Envelope       env = BUS__ENVELOPE__INIT, *rep = NULL;
+	Bus__TranscriptTurn tt = BUS__TRANSCRIPT_TURN__INIT;
+	Bus__Turn           tu = BUS__TURN__INIT;
+	struct wire_ids     ids;
+	struct log_ctx      lc = { j->sid, j->trace };
+	nng_socket          s;
+	char                key[AI_SID_MAX + 24];
 
 	wire_env_init(&env, &ids, j->sid, j->trace);
 	snprintf(key, sizeof(key), "%s:turn:%u", j->sid, j->t.seq);
@@ -406,12 +408,16 @@ turn_run(void *arg)
 	tt.item_id = j->t.item_id;
 	env.body_case = BUS__ENVELOPE__BODY_TRANSCRIPT_TURN;
 	env.transcript_turn = &tt;
-	if (jobs_req_socket(cfg.persister_url, &s) != 0 ||
-	    bus_request(s, &env, &rep, (int)cfg.request_timeout_ms,
-	    TURN_ATTEMPTS) != 0 || rep->body_case != BUS__ENVELOPE__BODY_ACK) {
+	if (jobs_req_socket(cfg.persister_url, &s) != 0
+	    || bus_request(
+	           s, &env, &rep, (int)cfg.request_timeout_ms, TURN_ATTEMPTS)
+	        != 0
+	    || rep->body_case != BUS__ENVELOPE__BODY_ACK) {
 		metric_inc(rq.turns_failed);
-		logc_warnx(&lc, "turn %u not stored (it stays in the call "
-		    "record)", j->t.seq);
+		logc_warnx(&lc,
+		    "turn %u not stored (it stays in the call "
+		    "record)",
+		    j->t.seq);
 	}
 	wire_free(rep);
 	free(j->t.text);
@@ -422,7 +428,7 @@ turn_run(void *arg)
 void
 record_turn(struct call *c, const struct turn *t)
 {
-	struct turn_job	*j;
+	struct turn_job *j;
 
 	if (cfg.persister_url[0] == '\0')
 		return;
@@ -438,7 +444,7 @@ record_turn(struct call *c, const struct turn *t)
 void
 record_finish(struct call *c, const char *why)
 {
-	struct rec	*r;
+	struct rec *r;
 
 	if (cfg.persister_url[0] == '\0')
 		return;
@@ -449,16 +455,18 @@ record_finish(struct call *c, const char *why)
 	r->started_at_ms = c->started_at_ms;
 	r->ended_at_ms = wire_now_ms();
 	if (r->started_at_ms <= 0 || r->started_at_ms > r->ended_at_ms)
-		r->started_at_ms = r->ended_at_ms - (ai_mono_ms() - c->t_start);
-	r->tr = c->tr;			/* moved */
+		r->started_at_ms
+		    = r->ended_at_ms - (ai_mono_ms() - c->t_start);
+	r->tr = c->tr; /* moved */
 	transcript_init(&c->tr, 1);
 	r->objective = c->objective != NULL ? xstrdup(c->objective) : NULL;
-	r->answered_by = c->answered_by != NULL ? xstrdup(c->answered_by) :
-	    NULL;
+	r->answered_by
+	    = c->answered_by != NULL ? xstrdup(c->answered_by) : NULL;
 	r->end_reason = xstrdup(c->end_reason != NULL ? c->end_reason : why);
 	r->outcome = c->outcome != NULL ? xstrdup(c->outcome) : NULL;
-	r->failed = r->tr.n == 0 && (strcmp(why, "connect_failed") == 0 ||
-	    strcmp(why, "setup_timeout") == 0 ||
-	    strcmp(why, "model_error") == 0);
+	r->failed = r->tr.n == 0
+	    && (strcmp(why, "connect_failed") == 0
+	        || strcmp(why, "setup_timeout") == 0
+	        || strcmp(why, "model_error") == 0);
 	jobs_push(record_first, r);
 }

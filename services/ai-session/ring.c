@@ -17,9 +17,9 @@
 #include "ai.h"
 #include "xmalloc.h"
 
-#define RING_MIN	1024
-#define RING_KEEP	(4 * RING_MIN)	/* larger and empty: freed */
-#define HDR		2
+#define RING_MIN 1024
+#define RING_KEEP (4 * RING_MIN) /* larger and empty: freed */
+#define HDR 2
 
 void
 ring_init(struct ring *r, size_t max)
@@ -38,8 +38,8 @@ ring_fini(struct ring *r)
 static void
 copy_in(struct ring *r, size_t off, const void *p, size_t n)
 {
-	size_t	pos = (r->head + off) % r->cap;
-	size_t	first = r->cap - pos < n ? r->cap - pos : n;
+	size_t pos = (r->head + off) % r->cap;
+	size_t first = r->cap - pos < n ? r->cap - pos : n;
 
 	memcpy(r->buf + pos, p, first);
 	memcpy(r->buf, (const uint8_t *)p + first, n - first);
@@ -48,8 +48,8 @@ copy_in(struct ring *r, size_t off, const void *p, size_t n)
 static void
 copy_out(const struct ring *r, size_t off, void *p, size_t n)
 {
-	size_t	pos = (r->head + off) % r->cap;
-	size_t	first = r->cap - pos < n ? r->cap - pos : n;
+	size_t pos = (r->head + off) % r->cap;
+	size_t first = r->cap - pos < n ? r->cap - pos : n;
 
 	memcpy(p, r->buf + pos, first);
 	memcpy((uint8_t *)p + first, r->buf, n - first);
@@ -59,8 +59,8 @@ copy_out(const struct ring *r, size_t off, void *p, size_t n)
 static int
 grow(struct ring *r, size_t need)
 {
-	size_t	 ncap = r->cap == 0 ? RING_MIN : r->cap;
-	uint8_t	*nbuf;
+	size_t   ncap = r->cap == 0 ? RING_MIN : r->cap;
+	uint8_t *nbuf;
 
 	if (r->len + need <= r->cap)
 		return (0);
@@ -83,7 +83,7 @@ grow(struct ring *r, size_t need)
 int
 ring_push(struct ring *r, const void *p, size_t n)
 {
-	uint8_t	hdr[HDR];
+	uint8_t hdr[HDR];
 
 	if (n == 0 || n > AI_FRAME_MAX || grow(r, n + HDR) == -1)
 		return (-1);
@@ -99,8 +99,8 @@ ring_push(struct ring *r, const void *p, size_t n)
 size_t
 ring_pop(struct ring *r, void *out, size_t outlen)
 {
-	uint8_t	hdr[HDR];
-	size_t	n;
+	uint8_t hdr[HDR];
+	size_t  n;
 
 	if (r->len < HDR)
 		return (0);

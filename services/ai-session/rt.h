@@ -27,75 +27,68 @@
 struct log_ctx;
 struct rt_conn;
 
-enum rt_role {
-	RT_USER,
-	RT_ASSISTANT
-};
+enum rt_role { RT_USER, RT_ASSISTANT };
 
 /* What to configure at session start; strings are copied by connect(). */
 struct rt_session {
-	const char	*url;		/* provider endpoint (ws:// or wss://) */
-	const char	*api_key;	/* secret; never logged */
-	const char	*instructions;
-	const char	*voice;
-	const char	*transcribe_model;	/* NULL or "": no transcription */
-	bool		 tools;		/* declare consult_reasoner, end_call */
+	const char *url; /* provider endpoint (ws:// or wss://) */
+	const char *api_key; /* secret; never logged */
+	const char *instructions;
+	const char *voice;
+	const char *transcribe_model; /* NULL or "": no transcription */
+	bool        tools; /* declare consult_reasoner, end_call */
 };
 
 struct rt_events {
 	/* The session is configured: audio may flow. */
-	void	(*ready)(void *arg);
+	void (*ready)(void *arg);
 	/* Copy the oldest queued caller frame into buf; return its length,
 	 * 0 when the queue is empty.  *more: frames are left after it. */
-	size_t	(*pull_audio)(void *arg, uint8_t *buf, size_t len,
-		    bool *more);
+	size_t (*pull_audio)(void *arg, uint8_t *buf, size_t len, bool *more);
 	/* A chunk of model audio (raw mu-law) for item_id of resp_id. */
-	void	(*audio)(void *arg, const char *item_id, const char *resp_id,
-		    const uint8_t *ulaw, size_t n);
+	void (*audio)(void *arg, const char *item_id, const char *resp_id,
+	    const uint8_t *ulaw, size_t n);
 	/* The model finished (or stopped) the audio of item_id. */
-	void	(*audio_done)(void *arg, const char *item_id,
-		    const char *resp_id);
-	void	(*speech_started)(void *arg);
-	void	(*speech_stopped)(void *arg);
-	void	(*response_created)(void *arg, const char *resp_id);
+	void (*audio_done)(
+	    void *arg, const char *item_id, const char *resp_id);
+	void (*speech_started)(void *arg);
+	void (*speech_stopped)(void *arg);
+	void (*response_created)(void *arg, const char *resp_id);
 	/* status: completed, cancelled, failed, incomplete. */
-	void	(*response_done)(void *arg, const char *resp_id,
-		    const char *status);
+	void (*response_done)(
+	    void *arg, const char *resp_id, const char *status);
 	/* A finished turn of either side. */
-	void	(*transcript)(void *arg, enum rt_role, const char *item_id,
-		    const char *text);
+	void (*transcript)(
+	    void *arg, enum rt_role, const char *item_id, const char *text);
 	/* The model called a tool; args is a JSON text. */
-	void	(*tool_call)(void *arg, const char *call_id, const char *name,
-		    const char *args);
+	void (*tool_call)(void *arg, const char *call_id, const char *name,
+	    const char *args);
 	/* An error event from the model; fatal: the session cannot go on. */
-	void	(*error)(void *arg, const char *code, const char *message,
-		    bool fatal);
+	void (*error)(
+	    void *arg, const char *code, const char *message, bool fatal);
 	/* The model socket went away (not after close()). */
-	void	(*closed)(void *arg, const char *reason);
+	void (*closed)(void *arg, const char *reason);
 };
 
 struct rt_provider {
-	const char	*name;
+	const char *name;
 	/* Start connecting; events arrive later.  -1 (logged) on failure. */
-	int	(*connect)(struct rt_conn **, const struct rt_session *,
-		    const struct rt_events *, void *arg,
-		    const struct log_ctx *);
+	int (*connect)(struct rt_conn **, const struct rt_session *,
+	    const struct rt_events *, void *arg, const struct log_ctx *);
 	/* The call queued caller audio: pull it when the session allows. */
-	void	(*audio_available)(struct rt_conn *);
+	void (*audio_available)(struct rt_conn *);
 	/* Cut item_id to what the caller heard (ms >= 0, clamped by the
 	 * caller to the audio received for that item). */
-	int	(*truncate)(struct rt_conn *, const char *item_id,
-		    unsigned ms);
+	int (*truncate)(struct rt_conn *, const char *item_id, unsigned ms);
 	/* The result of a tool call (output: JSON text). */
-	int	(*send_tool_output)(struct rt_conn *, const char *call_id,
-		    const char *output);
+	int (*send_tool_output)(
+	    struct rt_conn *, const char *call_id, const char *output);
 	/* Ask the model to speak now; instructions NULL: as configured. */
-	int	(*request_response)(struct rt_conn *,
-		    const char *instructions);
+	int (*request_response)(struct rt_conn *, const char *instructions);
 	/* Add a system note to the conversation (no response by itself). */
-	int	(*add_system_text)(struct rt_conn *, const char *text);
+	int (*add_system_text)(struct rt_conn *, const char *text);
 	/* Close and free; no event is called afterwards. */
-	void	(*close)(struct rt_conn *);
+	void (*close)(struct rt_conn *);
 };
 
 extern const struct rt_provider rt_openai;

@@ -34,41 +34,41 @@
 #include "oai_json.h"
 #include "xmalloc.h"
 
-#define UPDATE_TRIES	3
-#define APPEND_BUF	(LWS_PRE + 64 + CODEC_B64_LEN(AI_FRAME_MAX))
+#define UPDATE_TRIES 3
+#define APPEND_BUF (LWS_PRE + 64 + CODEC_B64_LEN(AI_FRAME_MAX))
 
 struct ctl {
-	struct ctl	*next;
-	size_t		 len;
-	unsigned char	 buf[];		/* LWS_PRE, then the text */
+	struct ctl   *next;
+	size_t        len;
+	unsigned char buf[]; /* LWS_PRE, then the text */
 };
 
 struct rt_conn {
-	struct ws		*ws;
-	const struct rt_events	*ev;
-	void			*arg;
-	char			 sid[AI_SID_MAX];
-	char			 trace[33];
-	struct log_ctx		 lc;
-	char			*update;	/* session.update text */
-	int			 update_tries;
-	bool			 open;
-	bool			 ready;
-	struct ctl		*ctl;
-	struct ctl		**ctl_tail;
+	struct ws              *ws;
+	const struct rt_events *ev;
+	void                   *arg;
+	char                    sid[AI_SID_MAX];
+	char                    trace[33];
+	struct log_ctx          lc;
+	char                   *update; /* session.update text */
+	int                     update_tries;
+	bool                    open;
+	bool                    ready;
+	struct ctl             *ctl;
+	struct ctl            **ctl_tail;
 };
 
 /* Shared by every connection: lws service thread only. */
-static unsigned char	 wbuf[APPEND_BUF];
-static uint8_t		*dbuf;		/* decoded audio deltas */
-static size_t		 dcap;
-static uint8_t		 fbuf[AI_FRAME_MAX];
+static unsigned char wbuf[APPEND_BUF];
+static uint8_t      *dbuf; /* decoded audio deltas */
+static size_t        dcap;
+static uint8_t       fbuf[AI_FRAME_MAX];
 
 static int
 queue_ctl(struct rt_conn *rc, char *text)
 {
-	struct ctl	*c;
-	size_t		 len;
+	struct ctl *c;
+	size_t      len;
 
 	if (text == NULL) {
 		logc_warnx(&rc->lc, "model: cannot encode a client event");
@@ -96,7 +96,7 @@ send_update(struct rt_conn *rc)
 static const char *
 str(json_t *o, const char *k)
 {
-	const char	*s = json_string_value(json_object_get(o, k));
+	const char *s = json_string_value(json_object_get(o, k));
 
 	return (s != NULL ? s : "");
 }
@@ -105,7 +105,7 @@ static void
 on_audio_delta(struct rt_conn *rc, const char *item, const char *resp,
     const char *b64, size_t len)
 {
-	int	n;
+	int n;
 
 	if (dcap < CODEC_B64_DEC_MAX(len)) {
 		dcap = CODEC_B64_DEC_MAX(len) + 1024;
@@ -113,8 +113,10 @@ on_audio_delta(struct rt_conn *rc, const char *item, const char *resp,
 	}
 	if ((n = codec_b64_decode(b64, len, dbuf, dcap)) < 0) {
 		metric_inc(st.bad_model_json);
-		logc_warnx(&rc->lc, "model: audio delta is not base64 "
-		    "(%zu chars); dropped", len);
+		logc_warnx(&rc->lc,
+		    "model: audio delta is not base64 "
+		    "(%zu chars); dropped",
+		    len);
 		return;
 	}
 	if (n > 0)
@@ -124,14 +126,16 @@ on_audio_delta(struct rt_conn *rc, const char *item, const char *resp,
 static void
 on_error(struct rt_conn *rc, json_t *ev)
 {
-	json_t		*err = json_object_get(ev, "error");
-	const char	*code = str(err, "code"), *msg = str(err, "message");
+	json_t     *err = json_object_get(ev, "error");
+	const char *code = str(err, "code"), *msg = str(err, "message");
 
 	stats_model_error(code);
 	if (!rc->ready && rc->update_tries < UPDATE_TRIES) {
-		logc_warnx(&rc->lc, "model error before the session was "
+		logc_warnx(&rc->lc,
+		    "model error before the session was "
 		    "configured (code %s: %.200s); sending session.update "
-		    "again", code, msg);
+		    "again",
+		    code, msg);
 		send_update(rc);
 		return;
 	}
@@ -142,9 +146,9 @@ on_error(struct rt_conn *rc, json_t *ev)
 static void
 on_event(struct rt_conn *rc, json_t *ev, const char *type)
 {
-	const struct rt_events	*e = rc->ev;
-	json_t			*resp = json_object_get(ev, "response");
-	const char		*d;
+	const struct rt_events *e = rc->ev;
+	json_t                 *resp = json_object_get(ev, "response");
+	const char             *d;
 
 	if (strcmp(type, "response.output_audio.delta") == 0) {
 		d = str(ev, "delta");
@@ -163,52 +167,58 @@ on_event(struct rt_conn *rc, json_t *ev, const char *type)
 		e->speech_started(rc->arg);
 	else if (strcmp(type, "input_audio_buffer.speech_stopped") == 0)
 		e->speech_stopped(rc->arg);
-	else if (strcmp(type, "conversation.item.input_audio_transcription."
-	    "completed") == 0)
+	else if (strcmp(type,
+	             "conversation.item.input_audio_transcription."
+	             "completed")
+	    == 0)
 		e->transcript(rc->arg, RT_USER, str(ev, "item_id"),
 		    str(ev, "transcript"));
 	else if (strcmp(type, "response.output_audio_transcript.done") == 0)
 		e->transcript(rc->arg, RT_ASSISTANT, str(ev, "item_id"),
 		    str(ev, "transcript"));
 	else if (strcmp(type, "response.output_audio.done") == 0)
-		e->audio_done(rc->arg, str(ev, "item_id"),
-		    str(ev, "response_id"));
+		e->audio_done(
+		    rc->arg, str(ev, "item_id"), str(ev, "response_id"));
 	else if (strcmp(type, "response.created") == 0)
 		e->response_created(rc->arg, str(resp, "id"));
 	else if (strcmp(type, "response.done") == 0)
-		e->response_done(rc->arg, str(resp, "id"), str(resp, "status"));
+		e->response_done(
+		    rc->arg, str(resp, "id"), str(resp, "status"));
 	else if (strcmp(type, "response.function_call_arguments.done") == 0)
 		e->tool_call(rc->arg, str(ev, "call_id"), str(ev, "name"),
 		    str(ev, "arguments"));
 	else if (strcmp(type, "error") == 0)
 		on_error(rc, ev);
-	else if (strcmp(type, "conversation.item.input_audio_transcription."
-	    "failed") == 0)
+	else if (strcmp(type,
+	             "conversation.item.input_audio_transcription."
+	             "failed")
+	    == 0)
 		logc_info(&rc->lc, "model: caller transcription failed");
-	else if (strncmp(type, "conversation.", 13) != 0 &&
-	    strncmp(type, "response.", 9) != 0 &&
-	    strncmp(type, "input_audio_buffer.", 19) != 0 &&
-	    strcmp(type, "rate_limits.updated") != 0) {
+	else if (strncmp(type, "conversation.", 13) != 0
+	    && strncmp(type, "response.", 9) != 0
+	    && strncmp(type, "input_audio_buffer.", 19) != 0
+	    && strcmp(type, "rate_limits.updated") != 0) {
 		metric_inc(st.unknown_events);
-		logc_debug(&rc->lc, "model: unknown event %.80s ignored", type);
+		logc_debug(
+		    &rc->lc, "model: unknown event %.80s ignored", type);
 	}
 }
 
 static void
 ws_message(void *arg, const char *buf, size_t len)
 {
-	struct rt_conn		*rc = arg;
-	struct oai_fields	 f;
-	json_error_t		 jerr;
-	json_t			*ev;
-	char			 item[AI_ID_MAX], resp[AI_ID_MAX];
+	struct rt_conn   *rc = arg;
+	struct oai_fields f;
+	json_error_t      jerr;
+	json_t           *ev;
+	char              item[AI_ID_MAX], resp[AI_ID_MAX];
 
-	if (oai_scan(buf, len, &f) == 0 &&
-	    oai_span_is(&f.type, "response.output_audio.delta") &&
-	    f.delta.p != NULL && f.item_id.n < sizeof(item) &&
-	    f.response_id.n < sizeof(resp)) {
-		memcpy(item, f.item_id.p != NULL ? f.item_id.p : "",
-		    f.item_id.n);
+	if (oai_scan(buf, len, &f) == 0
+	    && oai_span_is(&f.type, "response.output_audio.delta")
+	    && f.delta.p != NULL && f.item_id.n < sizeof(item)
+	    && f.response_id.n < sizeof(resp)) {
+		memcpy(
+		    item, f.item_id.p != NULL ? f.item_id.p : "", f.item_id.n);
 		item[f.item_id.n] = '\0';
 		memcpy(resp, f.response_id.p != NULL ? f.response_id.p : "",
 		    f.response_id.n);
@@ -216,13 +226,15 @@ ws_message(void *arg, const char *buf, size_t len)
 		on_audio_delta(rc, item, resp, f.delta.p, f.delta.n);
 		return;
 	}
-	if ((ev = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) ==
-	    NULL || !json_is_object(ev) ||
-	    json_string_value(json_object_get(ev, "type")) == NULL) {
+	if ((ev = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL
+	    || !json_is_object(ev)
+	    || json_string_value(json_object_get(ev, "type")) == NULL) {
 		metric_inc(st.bad_model_json);
-		logc_warnx(&rc->lc, "model: %zu bytes that are not an event "
-		    "(%s at %d:%d); ignored", len, ev == NULL ? jerr.text :
-		    "no type", jerr.line, jerr.column);
+		logc_warnx(&rc->lc,
+		    "model: %zu bytes that are not an event "
+		    "(%s at %d:%d); ignored",
+		    len, ev == NULL ? jerr.text : "no type", jerr.line,
+		    jerr.column);
 		json_decref(ev);
 		return;
 	}
@@ -233,7 +245,7 @@ ws_message(void *arg, const char *buf, size_t len)
 static void
 ws_open(void *arg)
 {
-	struct rt_conn	*rc = arg;
+	struct rt_conn *rc = arg;
 
 	rc->open = true;
 	logc_debug(&rc->lc, "model socket open");
@@ -243,19 +255,21 @@ ws_open(void *arg)
 static void
 ws_writeable(void *arg)
 {
-	struct rt_conn	*rc = arg;
-	struct ctl	*c;
-	size_t		 n, len;
-	bool		 more = false;
+	struct rt_conn *rc = arg;
+	struct ctl     *c;
+	size_t          n, len;
+	bool            more = false;
 
 	if ((c = rc->ctl) != NULL) {
 		if ((rc->ctl = c->next) == NULL)
 			rc->ctl_tail = &rc->ctl;
 		(void)ws_write(rc->ws, c->buf, c->len);
 		free(c);
-	} else if (rc->ready && (n = rc->ev->pull_audio(rc->arg, fbuf, sizeof(fbuf), &more)) > 0) {
-		len = oai_append((char *)wbuf + LWS_PRE, sizeof(wbuf) - LWS_PRE,
-		    fbuf, n);
+	} else if (rc->ready
+	    && (n = rc->ev->pull_audio(rc->arg, fbuf, sizeof(fbuf), &more))
+	        > 0) {
+		len = oai_append(
+		    (char *)wbuf + LWS_PRE, sizeof(wbuf) - LWS_PRE, fbuf, n);
 		if (len > 0 && ws_write(rc->ws, wbuf, len) == 0)
 			metric_inc(st.frames_in);
 	} else
@@ -268,21 +282,20 @@ ws_writeable(void *arg)
 static void
 ws_closed(void *arg, const char *reason)
 {
-	struct rt_conn	*rc = arg;
+	struct rt_conn *rc = arg;
 
-	rc->ws = NULL;		/* ws.c frees it */
+	rc->ws = NULL; /* ws.c frees it */
 	rc->ev->closed(rc->arg, reason);
 }
 
-static const struct ws_handler handler = {
-	ws_open, ws_message, ws_writeable, ws_closed
-};
+static const struct ws_handler handler
+    = { ws_open, ws_message, ws_writeable, ws_closed };
 
 static int
 oai_connect(struct rt_conn **rcp, const struct rt_session *s,
     const struct rt_events *ev, void *arg, const struct log_ctx *lc)
 {
-	struct rt_conn	*rc = xcalloc(1, sizeof(*rc));
+	struct rt_conn *rc = xcalloc(1, sizeof(*rc));
 
 	snprintf(rc->sid, sizeof(rc->sid), "%s", lc->call_sid);
 	snprintf(rc->trace, sizeof(rc->trace), "%s", lc->trace_id);
@@ -296,8 +309,8 @@ oai_connect(struct rt_conn **rcp, const struct rt_session *s,
 		free(rc);
 		return (-1);
 	}
-	if ((rc->ws = ws_connect(s->url, s->api_key, &handler, rc, lc)) ==
-	    NULL) {
+	if ((rc->ws = ws_connect(s->url, s->api_key, &handler, rc, lc))
+	    == NULL) {
 		free(rc->update);
 		free(rc);
 		return (-1);
@@ -320,8 +333,8 @@ oai_truncate_item(struct rt_conn *rc, const char *item_id, unsigned ms)
 }
 
 static int
-oai_send_tool_output(struct rt_conn *rc, const char *call_id,
-    const char *output)
+oai_send_tool_output(
+    struct rt_conn *rc, const char *call_id, const char *output)
 {
 	return (queue_ctl(rc, oai_tool_output(call_id, output)));
 }
@@ -341,7 +354,7 @@ oai_add_system_text(struct rt_conn *rc, const char *text)
 static void
 oai_close(struct rt_conn *rc)
 {
-	struct ctl	*c;
+	struct ctl *c;
 
 	if (rc == NULL)
 		return;
@@ -354,13 +367,6 @@ oai_close(struct rt_conn *rc)
 	free(rc);
 }
 
-const struct rt_provider rt_openai = {
-	"openai",
-	oai_connect,
-	oai_audio_available,
-	oai_truncate_item,
-	oai_send_tool_output,
-	oai_request_response,
-	oai_add_system_text,
-	oai_close
-};
+const struct rt_provider rt_openai = { "openai", oai_connect,
+	oai_audio_available, oai_truncate_item, oai_send_tool_output,
+	oai_request_response, oai_add_system_text, oai_close };

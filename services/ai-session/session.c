@@ -30,22 +30,23 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-const struct rt_provider	*session_provider = &rt_openai;
+const struct rt_provider *session_provider = &rt_openai;
 
 static void
 ev_ready(void *arg)
 {
-	struct call	*c = arg;
+	struct call *c = arg;
 
 	if (c->state != CALL_STARTING)
 		return;
 	c->state = CALL_READY;
 	loop_timer_cancel(&c->setup_timer);
-	metric_observe(st.setup_s, (double)(ai_mono_ms() - c->t_start) /
-	    1000.0);
-	logc_info(&c->lc, "model session ready after %lld ms; %u caller "
-	    "frames waiting", (long long)(ai_mono_ms() - c->t_start),
-	    c->inq.frames);
+	metric_observe(
+	    st.setup_s, (double)(ai_mono_ms() - c->t_start) / 1000.0);
+	logc_info(&c->lc,
+	    "model session ready after %lld ms; %u caller "
+	    "frames waiting",
+	    (long long)(ai_mono_ms() - c->t_start), c->inq.frames);
 	if (c->inq.frames > 0)
 		session_provider->audio_available(c->rt);
 	session_ready_hook(c);
@@ -54,8 +55,8 @@ ev_ready(void *arg)
 static size_t
 ev_pull_audio(void *arg, uint8_t *buf, size_t len, bool *more)
 {
-	struct call	*c = arg;
-	size_t		 n;
+	struct call *c = arg;
+	size_t       n;
 
 	n = ring_pop(&c->inq, buf, len);
 	*more = c->inq.frames > 0;
@@ -63,12 +64,12 @@ ev_pull_audio(void *arg, uint8_t *buf, size_t len, bool *more)
 }
 
 static void
-ev_audio(void *arg, const char *item, const char *resp, const uint8_t *p,
-    size_t n)
+ev_audio(
+    void *arg, const char *item, const char *resp, const uint8_t *p, size_t n)
 {
-	struct call		*c = arg;
-	char			 mark[AI_MARK_MAX];
-	enum barge_verdict	 v;
+	struct call       *c = arg;
+	char               mark[AI_MARK_MAX];
+	enum barge_verdict v;
 
 	v = barge_delta(&c->barge, item, resp, n, mark, sizeof(mark));
 	if (v == BARGE_DROP) {
@@ -76,8 +77,8 @@ ev_audio(void *arg, const char *item, const char *resp, const uint8_t *p,
 		return;
 	}
 	if (c->t_speech_stopped != 0) {
-		metric_observe(st.latency_s, (double)(ai_mono_ms() -
-		    c->t_speech_stopped) / 1000.0);
+		metric_observe(st.latency_s,
+		    (double)(ai_mono_ms() - c->t_speech_stopped) / 1000.0);
 		c->t_speech_stopped = 0;
 	}
 	if (edge_pub_audio(c, p, n) == 0 && v == BARGE_PLAY_MARK)
@@ -87,8 +88,8 @@ ev_audio(void *arg, const char *item, const char *resp, const uint8_t *p,
 static void
 ev_audio_done(void *arg, const char *item, const char *resp)
 {
-	struct call	*c = arg;
-	char		 mark[AI_MARK_MAX];
+	struct call *c = arg;
+	char         mark[AI_MARK_MAX];
 
 	if (barge_audio_done(&c->barge, item, resp, mark, sizeof(mark)))
 		(void)edge_pub_mark(c, mark);
@@ -97,9 +98,9 @@ ev_audio_done(void *arg, const char *item, const char *resp)
 static void
 ev_speech_started(void *arg)
 {
-	struct call		*c = arg;
-	struct barge_trunc	 tr[BARGE_TRUNC_MAX];
-	int			 n, i;
+	struct call       *c = arg;
+	struct barge_trunc tr[BARGE_TRUNC_MAX];
+	int                n, i;
 
 	if ((n = barge_interrupt(&c->barge, tr, BARGE_TRUNC_MAX)) == 0)
 		return;
@@ -107,11 +108,13 @@ ev_speech_started(void *arg)
 	(void)edge_pub_clear(c);
 	metric_inc(st.bargeins);
 	for (i = 0; i < n; i++) {
-		if (session_provider->truncate(c->rt, tr[i].item_id,
-		    tr[i].ms) == 0)
+		if (session_provider->truncate(c->rt, tr[i].item_id, tr[i].ms)
+		    == 0)
 			metric_inc(st.truncates);
-		logc_info(&c->lc, "barge-in: cleared; item %s truncated at "
-		    "%u ms", tr[i].item_id, tr[i].ms);
+		logc_info(&c->lc,
+		    "barge-in: cleared; item %s truncated at "
+		    "%u ms",
+		    tr[i].item_id, tr[i].ms);
 	}
 	session_bargein_hook(c);
 }
@@ -119,7 +122,7 @@ ev_speech_started(void *arg)
 static void
 ev_speech_stopped(void *arg)
 {
-	struct call	*c = arg;
+	struct call *c = arg;
 
 	c->t_speech_stopped = ai_mono_ms();
 }
@@ -127,7 +130,7 @@ ev_speech_stopped(void *arg)
 static void
 ev_response_created(void *arg, const char *resp)
 {
-	struct call	*c = arg;
+	struct call *c = arg;
 
 	barge_response_created(&c->barge, resp);
 }
@@ -135,7 +138,7 @@ ev_response_created(void *arg, const char *resp)
 static void
 ev_response_done(void *arg, const char *resp, const char *status)
 {
-	struct call	*c = arg;
+	struct call *c = arg;
 
 	barge_response_done(&c->barge, resp, strcmp(status, "cancelled") == 0);
 	if (strcmp(status, "failed") == 0)
@@ -144,14 +147,13 @@ ev_response_done(void *arg, const char *resp, const char *status)
 }
 
 static void
-ev_transcript(void *arg, enum rt_role role, const char *item,
-    const char *text)
+ev_transcript(void *arg, enum rt_role role, const char *item, const char *text)
 {
-	struct call		*c = arg;
-	const struct turn	*t;
+	struct call       *c = arg;
+	const struct turn *t;
 
-	if ((t = transcript_add(&c->tr, role, item, text,
-	    wire_now_ms())) == NULL)
+	if ((t = transcript_add(&c->tr, role, item, text, wire_now_ms()))
+	    == NULL)
 		return;
 	metric_inc(st.turns);
 	(void)edge_pub_turn(c, t);
@@ -161,7 +163,7 @@ ev_transcript(void *arg, enum rt_role role, const char *item,
 static void
 ev_error(void *arg, const char *code, const char *message, bool fatal)
 {
-	struct call	*c = arg;
+	struct call *c = arg;
 
 	logc_warnx(&c->lc, "model error %s: %.300s%s", code, message,
 	    fatal ? "; ending the call" : "");
@@ -172,18 +174,17 @@ ev_error(void *arg, const char *code, const char *message, bool fatal)
 static void
 ev_closed(void *arg, const char *reason)
 {
-	struct call	*c = arg;
+	struct call *c = arg;
 
 	metric_inc(st.model_closed);
 	logc_warnx(&c->lc, "model socket: %s", reason);
 	session_end(c, "model_closed", reason, true);
 }
 
-static const struct rt_events events = {
-	ev_ready, ev_pull_audio, ev_audio, ev_audio_done, ev_speech_started,
-	ev_speech_stopped, ev_response_created, ev_response_done,
-	ev_transcript, ev_tool_call, ev_error, ev_closed
-};
+static const struct rt_events events
+    = { ev_ready, ev_pull_audio, ev_audio, ev_audio_done, ev_speech_started,
+	      ev_speech_stopped, ev_response_created, ev_response_done,
+	      ev_transcript, ev_tool_call, ev_error, ev_closed };
 
 static void
 setup_timeout(struct call *c)
@@ -197,19 +198,19 @@ setup_timeout(struct call *c)
 void
 session_connect(struct call *c)
 {
-	struct rt_session	s;
+	struct rt_session s;
 
 	memset(&s, 0, sizeof(s));
 	s.url = cfg.openai_url;
 	s.api_key = cfg.openai_key;
-	s.instructions = c->instructions != NULL ? c->instructions :
-	    cfg.instructions;
+	s.instructions
+	    = c->instructions != NULL ? c->instructions : cfg.instructions;
 	s.voice = cfg.openai_voice;
 	s.transcribe_model = cfg.transcribe_model;
 	s.tools = true;
 	if (session_provider->connect(&c->rt, &s, &events, c, &c->lc) != 0) {
-		session_end(c, "connect_failed", "cannot open the model socket",
-		    true);
+		session_end(
+		    c, "connect_failed", "cannot open the model socket", true);
 		return;
 	}
 }
@@ -219,14 +220,14 @@ session_start(struct call *c)
 {
 	c->state = CALL_STARTING;
 	loop_timer(&c->setup_timer, cfg.setup_timeout_ms, setup_timeout, c);
-	session_prepare(c);	/* context.c: then session_connect() */
+	session_prepare(c); /* context.c: then session_connect() */
 }
 
 void
 session_frame(struct call *c, const Bus__AudioFrame *af)
 {
-	const uint8_t	*p = af->payload.data;
-	size_t		 left = af->payload.len, n;
+	const uint8_t *p = af->payload.data;
+	size_t         left = af->payload.len, n;
 
 	if (c->state == CALL_ENDING)
 		return;
@@ -275,8 +276,8 @@ session_dtmf(struct call *c, const Bus__Dtmf *d)
 }
 
 void
-session_end(struct call *c, const char *why, const char *detail,
-    bool tell_edge)
+session_end(
+    struct call *c, const char *why, const char *detail, bool tell_edge)
 {
 	if (c->state == CALL_ENDING)
 		return;
@@ -288,14 +289,14 @@ session_end(struct call *c, const char *why, const char *detail,
 	(void)edge_unsubscribe(c->sid);
 	stats_ended(why);
 	logc_info(&c->lc, "call ended (%s: %.200s) after %lld ms, %zu turns",
-	    why, detail != NULL ? detail : "", (long long)(ai_mono_ms() -
-	    c->t_start), c->tr.n);
+	    why, detail != NULL ? detail : "",
+	    (long long)(ai_mono_ms() - c->t_start), c->tr.n);
 	if (tell_edge)
 		jobs_hangup(c->edge_ctl_url, c->sid, c->trace,
 		    detail != NULL ? detail : why);
 	free(c->end_reason);
 	c->end_reason = xstrdup(detail != NULL ? detail : why);
-	record_finish(c, why);	/* record.c: takes the transcript */
+	record_finish(c, why); /* record.c: takes the transcript */
 	calls_remove(c);
 	metric_dec(st.active);
 	if (ai_svc != NULL)
@@ -319,7 +320,7 @@ session_shutdown_all(void)
 void
 session_command(struct cmd *cmd)
 {
-	struct call	*c = NULL;
+	struct call *c = NULL;
 
 	if (cmd->kind == CMD_SHUTDOWN) {
 		session_shutdown_all();
@@ -327,7 +328,7 @@ session_command(struct cmd *cmd)
 		return;
 	}
 	if ((c = calls_find_live(cmd->sid)) == NULL)
-		return;		/* ended meanwhile */
+		return; /* ended meanwhile */
 	switch (cmd->kind) {
 	case CMD_START:
 		session_start(c);
@@ -336,7 +337,7 @@ session_command(struct cmd *cmd)
 		session_end(c, "edge", cmd->text, false);
 		break;
 	default:
-		session_command_more(c, cmd);	/* context.c, tools.c */
+		session_command_more(c, cmd); /* context.c, tools.c */
 		break;
 	}
 }

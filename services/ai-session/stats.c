@@ -9,12 +9,12 @@
 #include "ai.h"
 #include "metrics.h"
 
-struct ai_stats	st;
+struct ai_stats st;
 
 int64_t
 ai_mono_ms(void)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
@@ -29,15 +29,14 @@ frames(struct metric_family *f, const char *dir)
 void
 stats_init(void)
 {
-	static const double	setup_b[] = { 0.05, 0.1, 0.25, 0.5, 1, 2, 5,
-		10 };
-	static const double	lat_b[] = { 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5,
-		2, 3, 5 };
-	struct metric_family	*fr, *drop, *marks, *calls, *bad;
+	static const double setup_b[] = { 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10 };
+	static const double lat_b[]
+	    = { 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5 };
+	struct metric_family *fr, *drop, *marks, *calls, *bad;
 
 	st.active = metrics_gauge1("ai_calls_active", "Calls in progress");
-	calls = metrics_counter("ai_calls_total",
-	    "SessionStart requests by result", "result");
+	calls = metrics_counter(
+	    "ai_calls_total", "SessionStart requests by result", "result");
 	st.started = metric_get(calls, "started");
 	st.overloaded = metric_get(calls, "overloaded");
 	st.start_failed = metric_get(calls, "failed");
@@ -63,10 +62,10 @@ stats_init(void)
 	    "Caller frames missing by seq (lost before reaching us)");
 	st.bargeins = metrics_counter1("ai_bargeins_total",
 	    "Caller spoke over model audio that was still playing");
-	st.truncates = metrics_counter1("ai_truncates_total",
-	    "conversation.item.truncate sent");
-	marks = metrics_counter("ai_marks_total", "Marks, by what happened",
-	    "result");
+	st.truncates = metrics_counter1(
+	    "ai_truncates_total", "conversation.item.truncate sent");
+	marks = metrics_counter(
+	    "ai_marks_total", "Marks, by what happened", "result");
 	st.marks_sent = metric_get(marks, "sent");
 	st.marks_echoed = metric_get(marks, "echoed");
 	st.marks_stale = metric_get(marks, "stale");
@@ -81,8 +80,8 @@ stats_init(void)
 	    "Model sockets that went away while the call was on");
 	st.model_errors = metrics_counter("ai_model_errors_total",
 	    "Error events from the model, by code", "code");
-	st.ended = metrics_counter("ai_calls_ended_total",
-	    "Calls ended, by reason", "reason");
+	st.ended = metrics_counter(
+	    "ai_calls_ended_total", "Calls ended, by reason", "reason");
 	st.tools = metrics_counter("ai_tool_calls_total",
 	    "Tool calls by name and result", "name,result");
 }
@@ -90,8 +89,8 @@ stats_init(void)
 void
 stats_model_error(const char *code)
 {
-	metric_inc(metric_get(st.model_errors, code != NULL && code[0] != '\0' ?
-	    code : "unknown"));
+	metric_inc(metric_get(st.model_errors,
+	    code != NULL && code[0] != '\0' ? code : "unknown"));
 }
 
 void

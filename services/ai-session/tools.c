@@ -33,25 +33,23 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define HANGUP_WAIT_MS	20000	/* goodbye audio must play within this */
-#define REASON_TURNS	12	/* recent turns sent to the reasoner */
-#define VM_USER_TURNS	2	/* voicemail phrases count this early */
+#define HANGUP_WAIT_MS 20000 /* goodbye audio must play within this */
+#define REASON_TURNS 12 /* recent turns sent to the reasoner */
+#define VM_USER_TURNS 2 /* voicemail phrases count this early */
 
-static const char *vm_phrases[] = {
-	"leave a message", "leave your message", "after the tone",
-	"after the beep", "voicemail", "voice mail", "mailbox",
-	"not available to take your call", "can't take your call",
-	"cannot take your call", "record your message", NULL
-};
+static const char *vm_phrases[] = { "leave a message", "leave your message",
+	"after the tone", "after the beep", "voicemail", "voice mail",
+	"mailbox", "not available to take your call", "can't take your call",
+	"cannot take your call", "record your message", NULL };
 
 struct reason_job {
-	char		 sid[AI_SID_MAX];
-	char		 trace[33];
-	char		*call_id;
-	char		*question;
-	char		*situation;
-	Bus__Turn	*turns;
-	size_t		 nturns;
+	char       sid[AI_SID_MAX];
+	char       trace[33];
+	char      *call_id;
+	char      *question;
+	char      *situation;
+	Bus__Turn *turns;
+	size_t     nturns;
 };
 
 static void
@@ -84,8 +82,10 @@ maybe_hangup(struct call *c)
 static void
 hangup_timeout(struct call *c)
 {
-	logc_warnx(&c->lc, "goodbye audio not confirmed played within %d "
-	    "ms; hanging up", HANGUP_WAIT_MS);
+	logc_warnx(&c->lc,
+	    "goodbye audio not confirmed played within %d "
+	    "ms; hanging up",
+	    HANGUP_WAIT_MS);
 	session_end(c, c->voicemail ? "voicemail" : "end_call",
 	    c->hangup_reason != NULL ? c->hangup_reason : "end_call", true);
 }
@@ -108,18 +108,19 @@ hangup_after_speech(struct call *c, const char *reason)
 static void
 speak_voicemail(struct call *c)
 {
-	const char	*msg = c->voicemail_message != NULL ?
-	    c->voicemail_message : cfg.voicemail_message;
-	char		*ins;
+	const char *msg = c->voicemail_message != NULL ? c->voicemail_message
+	                                               : cfg.voicemail_message;
+	char       *ins;
 
 	c->voicemail_wanted = false;
 	ins = xasprintf("You reached an answering machine. Say exactly this "
-	    "message, then stop: \"%s\"", msg);
+	                "message, then stop: \"%s\"",
+	    msg);
 	(void)session_provider->request_response(c->rt, ins);
 	free(ins);
 	free(c->hangup_reason);
 	c->hangup_reason = xstrdup("voicemail");
-	c->hangup_armed = true;		/* after the response asked for */
+	c->hangup_armed = true; /* after the response asked for */
 	loop_timer(&c->hangup_timer, HANGUP_WAIT_MS, hangup_timeout, c);
 }
 
@@ -133,7 +134,7 @@ start_voicemail(struct call *c, const char *why)
 	c->outcome = xstrdup("voicemail");
 	logc_info(&c->lc, "voicemail (%s): leaving the message", why);
 	if (c->barge.active_resp[0] != '\0')
-		c->voicemail_wanted = true;	/* after the current one */
+		c->voicemail_wanted = true; /* after the current one */
 	else
 		speak_voicemail(c);
 }
@@ -141,8 +142,9 @@ start_voicemail(struct call *c, const char *why)
 static bool
 is_machine(const char *answered_by)
 {
-	return (answered_by != NULL && (strncasecmp(answered_by, "machine",
-	    7) == 0 || strcasecmp(answered_by, "fax") == 0));
+	return (answered_by != NULL
+	    && (strncasecmp(answered_by, "machine", 7) == 0
+	        || strcasecmp(answered_by, "fax") == 0));
 }
 
 void
@@ -151,7 +153,7 @@ session_ready_hook(struct call *c)
 	if (is_machine(c->answered_by))
 		start_voicemail(c, c->answered_by);
 	else if (c->direction == BUS__DIRECTION__INBOUND || c->resume)
-		want_response(c);	/* we speak first */
+		want_response(c); /* we speak first */
 }
 
 void
@@ -168,11 +170,11 @@ session_event(struct call *c, const Bus__CallEvent *ev)
 void
 session_turn_hook(struct call *c, const struct turn *t)
 {
-	size_t	i;
+	size_t i;
 
 	record_turn(c, t);
-	if (t->role != RT_USER || c->voicemail ||
-	    ++c->user_turns > VM_USER_TURNS)
+	if (t->role != RT_USER || c->voicemail
+	    || ++c->user_turns > VM_USER_TURNS)
 		return;
 	for (i = 0; vm_phrases[i] != NULL; i++) {
 		if (strcasestr(t->text, vm_phrases[i]) != NULL) {
@@ -197,7 +199,7 @@ session_bargein_hook(struct call *c)
 void
 session_response_hook(struct call *c)
 {
-	const char	*active = c->barge.active_resp;
+	const char *active = c->barge.active_resp;
 
 	if (active[0] != '\0')
 		return;
@@ -220,17 +222,17 @@ session_response_hook(struct call *c)
 static void
 reason_run(void *arg)
 {
-	struct reason_job	*j = arg;
-	Bus__Envelope		 env = BUS__ENVELOPE__INIT, *rep = NULL;
-	Bus__ReasonRequest	 rr = BUS__REASON_REQUEST__INIT;
-	Bus__Turn		*tp[REASON_TURNS];
-	struct wire_ids		 ids;
-	struct log_ctx		 lc = { j->sid, j->trace };
-	struct cmd		*cmd;
-	nng_socket		 s;
-	json_t			*out = NULL;
-	size_t			 i;
-	int			 rv = -1;
+	struct reason_job *j = arg;
+	Bus__Envelope      env = BUS__ENVELOPE__INIT, *rep = NULL;
+	Bus__ReasonRequest rr = BUS__REASON_REQUEST__INIT;
+	Bus__Turn         *tp[REASON_TURNS];
+	struct wire_ids    ids;
+	struct log_ctx     lc = { j->sid, j->trace };
+	struct cmd        *cmd;
+	nng_socket         s;
+	json_t            *out = NULL;
+	size_t             i;
+	int                rv = -1;
 
 	wire_env_init(&env, &ids, j->sid, j->trace);
 	rr.situation = j->situation;
@@ -242,22 +244,28 @@ reason_run(void *arg)
 	rr.n_recent_turns = j->nturns;
 	env.body_case = BUS__ENVELOPE__BODY_REASON_REQUEST;
 	env.reason_request = &rr;
-	if (jobs_req_socket(cfg.reasoner_url, &s) == 0 &&
-	    (rv = bus_request(s, &env, &rep, (int)cfg.reason_timeout_ms + 1000,
-	    1)) == 0 && rep->body_case == BUS__ENVELOPE__BODY_REASON_DECISION)
-		out = json_pack("{s:s}", "answer", rep->reason_decision->answer);
+	if (jobs_req_socket(cfg.reasoner_url, &s) == 0
+	    && (rv = bus_request(
+	            s, &env, &rep, (int)cfg.reason_timeout_ms + 1000, 1))
+	        == 0
+	    && rep->body_case == BUS__ENVELOPE__BODY_REASON_DECISION)
+		out = json_pack(
+		    "{s:s}", "answer", rep->reason_decision->answer);
 	else {
-		logc_warnx(&lc, "consult_reasoner: no answer (%s)", rv != 0 ?
-		    nng_strerror(rv) : wire_type_name(rep->body_case));
-		out = json_pack("{s:s}", "error", "The colleague could not be "
+		logc_warnx(&lc, "consult_reasoner: no answer (%s)",
+		    rv != 0 ? nng_strerror(rv)
+		            : wire_type_name(rep->body_case));
+		out = json_pack("{s:s}", "error",
+		    "The colleague could not be "
 		    "reached. Apologise, say you will follow up, and go on.");
 	}
 	cmd = cmd_new(CMD_TOOL_RESULT, j->sid, NULL);
 	cmd->text = out != NULL ? json_dumps(out, JSON_COMPACT) : NULL;
 	cmd->text2 = j->call_id;
-	cmd->ptr = (void *)(rep != NULL &&
-	    rep->body_case == BUS__ENVELOPE__BODY_REASON_DECISION ? "ok" :
-	    "error");
+	cmd->ptr = (void *)(rep != NULL
+	            && rep->body_case == BUS__ENVELOPE__BODY_REASON_DECISION
+	        ? "ok"
+	        : "error");
 	loop_push_cmd(cmd);
 	json_decref(out);
 	wire_free(rep);
@@ -272,14 +280,13 @@ reason_run(void *arg)
 static void
 consult(struct call *c, const char *call_id, json_t *args)
 {
-	struct reason_job	*j;
-	const char		*q = json_string_value(json_object_get(args,
-	    "question"));
-	size_t			 i, first;
+	struct reason_job *j;
+	const char *q = json_string_value(json_object_get(args, "question"));
+	size_t      i, first;
 
 	if (cfg.reasoner_url[0] == '\0' || q == NULL) {
-		tool_metric("consult_reasoner", q == NULL ? "bad_args" :
-		    "unavailable");
+		tool_metric("consult_reasoner",
+		    q == NULL ? "bad_args" : "unavailable");
 		(void)session_provider->send_tool_output(c->rt, call_id,
 		    "{\"error\":\"No colleague is available. Answer as best "
 		    "you can.\"}");
@@ -291,16 +298,17 @@ consult(struct call *c, const char *call_id, json_t *args)
 	snprintf(j->trace, sizeof(j->trace), "%s", c->trace);
 	j->call_id = xstrdup(call_id);
 	j->question = xstrdup(q);
-	j->situation = xstrdup(c->objective != NULL ? c->objective :
-	    (c->instructions != NULL ? c->instructions : ""));
+	j->situation = xstrdup(c->objective != NULL
+	        ? c->objective
+	        : (c->instructions != NULL ? c->instructions : ""));
 	first = c->tr.n > REASON_TURNS ? c->tr.n - REASON_TURNS : 0;
 	j->turns = xcalloc(c->tr.n - first + 1, sizeof(*j->turns));
 	for (i = first; i < c->tr.n; i++) {
-		Bus__Turn	*t = &j->turns[j->nturns++];
+		Bus__Turn *t = &j->turns[j->nturns++];
 
 		bus__turn__init(t);
-		t->role = c->tr.turns[i].role == RT_ASSISTANT ? "assistant" :
-		    "user";
+		t->role = c->tr.turns[i].role == RT_ASSISTANT ? "assistant"
+		                                              : "user";
 		t->text = xstrdup(c->tr.turns[i].text);
 		t->seq = c->tr.turns[i].seq;
 		t->at_ms = c->tr.turns[i].at_ms;
@@ -311,33 +319,35 @@ consult(struct call *c, const char *call_id, json_t *args)
 }
 
 void
-ev_tool_call(void *arg, const char *call_id, const char *name,
-    const char *args)
+ev_tool_call(
+    void *arg, const char *call_id, const char *name, const char *args)
 {
-	struct call	*c = arg;
-	json_t		*a = json_loads(args, 0, NULL);
-	const char	*why;
+	struct call *c = arg;
+	json_t      *a = json_loads(args, 0, NULL);
+	const char  *why;
 
 	if (strcmp(name, "consult_reasoner") == 0)
 		consult(c, call_id, a);
 	else if (strcmp(name, "end_call") == 0) {
 		why = json_string_value(json_object_get(a, "reason"));
 		tool_metric(name, "ok");
-		(void)session_provider->send_tool_output(c->rt, call_id,
-		    "{\"ok\":true}");
+		(void)session_provider->send_tool_output(
+		    c->rt, call_id, "{\"ok\":true}");
 		if (why != NULL && strcmp(why, "voicemail") == 0) {
 			c->voicemail = true;
 			free(c->outcome);
 			c->outcome = xstrdup("voicemail");
 		}
-		logc_info(&c->lc, "end_call (%.60s): hanging up after the "
-		    "goodbye", why != NULL ? why : "done");
+		logc_info(&c->lc,
+		    "end_call (%.60s): hanging up after the "
+		    "goodbye",
+		    why != NULL ? why : "done");
 		hangup_after_speech(c, why != NULL ? why : "end_call");
 	} else {
 		tool_metric("unknown", "error");
 		logc_warnx(&c->lc, "model called unknown tool %.60s", name);
-		(void)session_provider->send_tool_output(c->rt, call_id,
-		    "{\"error\":\"no such tool\"}");
+		(void)session_provider->send_tool_output(
+		    c->rt, call_id, "{\"error\":\"no such tool\"}");
 		want_response(c);
 	}
 	json_decref(a);
@@ -346,7 +356,7 @@ ev_tool_call(void *arg, const char *call_id, const char *name,
 void
 tools_result(struct call *c, struct cmd *cmd)
 {
-	const char	*result = cmd->ptr;
+	const char *result = cmd->ptr;
 
 	cmd->ptr = NULL;
 	if (c->tools_running > 0)

@@ -15,8 +15,8 @@
 #include "ai.h"
 #include "xmalloc.h"
 
-#define TR_MAX_TURNS	2000
-#define TR_MAX_BYTES	(256 * 1024)
+#define TR_MAX_TURNS 2000
+#define TR_MAX_BYTES (256 * 1024)
 
 void
 transcript_init(struct transcript *t, uint32_t first_seq)
@@ -28,7 +28,7 @@ transcript_init(struct transcript *t, uint32_t first_seq)
 void
 transcript_fini(struct transcript *t)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < t->n; i++) {
 		free(t->turns[i].text);
@@ -42,15 +42,15 @@ const struct turn *
 transcript_add(struct transcript *t, enum rt_role role, const char *item_id,
     const char *text, int64_t at_ms)
 {
-	struct turn	*tu;
-	size_t		 len;
+	struct turn *tu;
+	size_t       len;
 
 	if (text == NULL)
 		return (NULL);
 	while (*text == ' ' || *text == '\n')
 		text++;
-	if ((len = strlen(text)) == 0 || t->n >= TR_MAX_TURNS ||
-	    t->bytes + len > TR_MAX_BYTES)
+	if ((len = strlen(text)) == 0 || t->n >= TR_MAX_TURNS
+	    || t->bytes + len > TR_MAX_BYTES)
 		return (NULL);
 	if (t->n == t->cap) {
 		t->cap = t->cap == 0 ? 16 : t->cap * 2;
@@ -69,8 +69,8 @@ transcript_add(struct transcript *t, enum rt_role role, const char *item_id,
 char *
 transcript_format(const struct transcript *t)
 {
-	size_t	 i, len = 1, off = 0;
-	char	*out;
+	size_t i, len = 1, off = 0;
+	char  *out;
 
 	for (i = 0; i < t->n; i++)
 		len += strlen(t->turns[i].text) + 8;
@@ -78,9 +78,8 @@ transcript_format(const struct transcript *t)
 	out[0] = '\0';
 	for (i = 0; i < t->n; i++) {
 		const struct turn *tu = &t->turns[i];
-		const char	*who = tu->role == RT_ASSISTANT ? "AI: " :
-		    "User: ";
-		size_t		 wl = strlen(who), tl = strlen(tu->text);
+		const char *who = tu->role == RT_ASSISTANT ? "AI: " : "User: ";
+		size_t      wl = strlen(who), tl = strlen(tu->text);
 
 		if (off > 0)
 			out[off++] = '\n';

@@ -25,32 +25,32 @@
 #include "metrics.h"
 #include "xmalloc.h"
 
-#define WS_MAX_MESSAGE	(16 * 1024 * 1024)
-#define WS_RX_KEEP	(64 * 1024)	/* larger reassembly buffers freed */
+#define WS_MAX_MESSAGE (16 * 1024 * 1024)
+#define WS_RX_KEEP (64 * 1024) /* larger reassembly buffers freed */
 
 struct ws {
-	struct lws		*wsi;
-	const struct ws_handler	*h;	/* NULL once the owner closed */
-	void			*arg;
-	char			 sid[AI_SID_MAX];
-	char			 trace[33];
-	struct log_ctx		 lc;
-	char			*url;	/* parsed in place by lws_parse_uri */
-	char			*path;
-	char			*bearer;
-	unsigned char		*rx;
-	size_t			 rxlen;
-	size_t			 rxcap;
-	bool			 oversize;
-	bool			 established;
-	bool			 closing;
-	bool			 in_connect;	/* inside lws_client_connect */
-	bool			 failed_sync;
-	int			 peer_code;
+	struct lws              *wsi;
+	const struct ws_handler *h; /* NULL once the owner closed */
+	void                    *arg;
+	char                     sid[AI_SID_MAX];
+	char                     trace[33];
+	struct log_ctx           lc;
+	char                    *url; /* parsed in place by lws_parse_uri */
+	char                    *path;
+	char                    *bearer;
+	unsigned char           *rx;
+	size_t                   rxlen;
+	size_t                   rxcap;
+	bool                     oversize;
+	bool                     established;
+	bool                     closing;
+	bool                     in_connect; /* inside lws_client_connect */
+	bool                     failed_sync;
+	int                      peer_code;
 };
 
-static void	(*wakeup_fn)(void);
-static int	nws;
+static void (*wakeup_fn)(void);
+static int nws;
 
 void
 ws_set_wakeup(void (*fn)(void))
@@ -82,11 +82,11 @@ ws_free(struct ws *w)
 static void
 ws_gone(struct lws *wsi, struct ws *w, const char *reason)
 {
-	const struct ws_handler	*h = w->h;
+	const struct ws_handler *h = w->h;
 
 	lws_set_opaque_user_data(wsi, NULL);
 	if (w->in_connect) {
-		w->failed_sync = true;	/* ws_connect reports it */
+		w->failed_sync = true; /* ws_connect reports it */
 		return;
 	}
 	w->h = NULL;
@@ -98,9 +98,9 @@ ws_gone(struct lws *wsi, struct ws *w, const char *reason)
 static int
 add_auth(struct lws *wsi, struct ws *w, void *in, size_t len)
 {
-	unsigned char	**p = in, *end = *p + len;
-	char		 *val;
-	int		  rv;
+	unsigned char **p = in, *end = *p + len;
+	char           *val;
+	int             rv;
 
 	if (w->bearer == NULL)
 		return (0);
@@ -122,8 +122,8 @@ deliver(struct ws *w, const char *buf, size_t len)
 static void
 receive(struct lws *wsi, struct ws *w, const void *in, size_t len)
 {
-	bool	last = lws_is_final_fragment(wsi) &&
-	    lws_remaining_packet_payload(wsi) == 0;
+	bool last = lws_is_final_fragment(wsi)
+	    && lws_remaining_packet_payload(wsi) == 0;
 
 	if (lws_frame_is_binary(wsi)) {
 		metric_inc(st.bad_model_json);
@@ -131,14 +131,16 @@ receive(struct lws *wsi, struct ws *w, const void *in, size_t len)
 		return;
 	}
 	if (last && w->rxlen == 0 && !w->oversize) {
-		deliver(w, in, len);		/* whole: no copy */
+		deliver(w, in, len); /* whole: no copy */
 		return;
 	}
 	if (!w->oversize && w->rxlen + len > WS_MAX_MESSAGE) {
 		w->oversize = true;
 		metric_inc(st.bad_model_json);
-		logc_warnx(&w->lc, "model socket: message over %d bytes "
-		    "dropped", WS_MAX_MESSAGE);
+		logc_warnx(&w->lc,
+		    "model socket: message over %d bytes "
+		    "dropped",
+		    WS_MAX_MESSAGE);
 	}
 	if (!w->oversize) {
 		if (w->rxlen + len > w->rxcap) {
@@ -168,8 +170,8 @@ static int
 ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
-	struct ws	*w = wsi != NULL ? lws_get_opaque_user_data(wsi) : NULL;
-	char		 why[160];
+	struct ws *w = wsi != NULL ? lws_get_opaque_user_data(wsi) : NULL;
+	char       why[160];
 
 	switch (reason) {
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
@@ -202,8 +204,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return (0);
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		if (w != NULL && len >= 2)
-			w->peer_code = ((const unsigned char *)in)[0] << 8 |
-			    ((const unsigned char *)in)[1];
+			w->peer_code = ((const unsigned char *)in)[0] << 8
+			    | ((const unsigned char *)in)[1];
 		return (0);
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		if (w != NULL) {
@@ -215,8 +217,10 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_CLIENT_CLOSED:
 		if (w != NULL) {
 			if (w->peer_code != 0)
-				snprintf(why, sizeof(why), "closed by the "
-				    "model (code %d)", w->peer_code);
+				snprintf(why, sizeof(why),
+				    "closed by the "
+				    "model (code %d)",
+				    w->peer_code);
 			else
 				snprintf(why, sizeof(why), "connection lost");
 			ws_gone(wsi, w, why);
@@ -228,18 +232,17 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	return (lws_callback_http_dummy(wsi, reason, user, in, len));
 }
 
-const struct lws_protocols ws_protocol = {
-	"ai-realtime-client", ws_callback, 0, 16384, 0, NULL, 0
-};
+const struct lws_protocols ws_protocol
+    = { "ai-realtime-client", ws_callback, 0, 16384, 0, NULL, 0 };
 
 struct ws *
 ws_connect(const char *url, const char *bearer, const struct ws_handler *h,
     void *arg, const struct log_ctx *lc)
 {
-	struct lws_client_connect_info	 ci;
-	struct ws			*w = xcalloc(1, sizeof(*w));
-	const char			*prot, *ads, *path;
-	int				 port;
+	struct lws_client_connect_info ci;
+	struct ws                     *w = xcalloc(1, sizeof(*w));
+	const char                    *prot, *ads, *path;
+	int                            port;
 
 	nws++;
 	snprintf(w->sid, sizeof(w->sid), "%s", lc->call_sid);
@@ -248,11 +251,11 @@ ws_connect(const char *url, const char *bearer, const struct ws_handler *h,
 	w->lc.trace_id = w->trace;
 	w->h = h;
 	w->arg = arg;
-	w->bearer = bearer != NULL && bearer[0] != '\0' ? xstrdup(bearer) :
-	    NULL;
+	w->bearer
+	    = bearer != NULL && bearer[0] != '\0' ? xstrdup(bearer) : NULL;
 	w->url = xstrdup(url);
-	if (lws_parse_uri(w->url, &prot, &ads, &port, &path) != 0 ||
-	    (strcmp(prot, "ws") != 0 && strcmp(prot, "wss") != 0)) {
+	if (lws_parse_uri(w->url, &prot, &ads, &port, &path) != 0
+	    || (strcmp(prot, "ws") != 0 && strcmp(prot, "wss") != 0)) {
 		logc_warnx(lc, "model url is not ws:// or wss://");
 		ws_free(w);
 		return (NULL);
@@ -273,8 +276,8 @@ ws_connect(const char *url, const char *bearer, const struct ws_handler *h,
 	if (lws_client_connect_via_info(&ci) == NULL || w->failed_sync) {
 		/* lws may already have called CONNECTION_ERROR (and dropped
 		 * the wsi); either way nothing refers to w any more. */
-		logc_warnx(lc, "model socket: cannot start connecting to %s",
-		    ads);
+		logc_warnx(
+		    lc, "model socket: cannot start connecting to %s", ads);
 		ws_free(w);
 		return (NULL);
 	}
@@ -292,8 +295,7 @@ ws_want_write(struct ws *w)
 int
 ws_write(struct ws *w, unsigned char *buf, size_t len)
 {
-	if (lws_write(w->wsi, buf + LWS_PRE, len, LWS_WRITE_TEXT) <
-	    (int)len) {
+	if (lws_write(w->wsi, buf + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len) {
 		logc_warnx(&w->lc, "model socket: write failed");
 		return (-1);
 	}
@@ -310,6 +312,6 @@ ws_close(struct ws *w)
 	if (w->established)
 		lws_callback_on_writable(w->wsi);
 	else
-		lws_set_timeout(w->wsi, PENDING_TIMEOUT_USER_OK,
-		    LWS_TO_KILL_ASYNC);
+		lws_set_timeout(
+		    w->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }

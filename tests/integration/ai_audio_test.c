@@ -25,31 +25,31 @@
 
 #include "ai_fake_edge.h"
 
-#define FRAME	160
+#define FRAME 160
 
 struct rig {
-	struct harness_proc	*sim, *ai;
-	struct fedge		 fe;
-	char			 rec[512];
-	char			 ai_url[256], ai_pub[256];
-	int			 http_port;
+	struct harness_proc *sim, *ai;
+	struct fedge         fe;
+	char                 rec[512];
+	char                 ai_url[256], ai_pub[256];
+	int                  http_port;
 };
 
-static int	nrig;
+static int nrig;
 
 /* Start sim-openai (extra args) and ai-session (extra env). */
 static void
 rig_up(struct rig *r, const char *const *sim_args, const char *const *env)
 {
-	const char	*argv[24], *envv[32];
-	char		 url[128], port[32], lu[300], pu[300], sport[16];
-	char		 name[32];
-	int		 i = 0, j = 0, simport;
+	const char *argv[24], *envv[32];
+	char        url[128], port[32], lu[300], pu[300], sport[16];
+	char        name[32];
+	int         i = 0, j = 0, simport;
 
 	memset(r, 0, sizeof(*r));
 	nrig++;
-	snprintf(r->rec, sizeof(r->rec), "%s/oai%d.jsonl", harness_tmpdir(),
-	    nrig);
+	snprintf(
+	    r->rec, sizeof(r->rec), "%s/oai%d.jsonl", harness_tmpdir(), nrig);
 	argv[i++] = "--port";
 	argv[i++] = "0";
 	argv[i++] = "--api-key";
@@ -69,8 +69,10 @@ rig_up(struct rig *r, const char *const *sim_args, const char *const *env)
 	snprintf(name, sizeof(name), "aipub%d", nrig);
 	snprintf(r->ai_pub, sizeof(r->ai_pub), "%s", harness_ipc_url(name));
 	r->http_port = harness_free_port();
-	snprintf(url, sizeof(url), "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
-	    "v1/realtime?model=gpt-realtime", simport);
+	snprintf(url, sizeof(url),
+	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
+	    "v1/realtime?model=gpt-realtime",
+	    simport);
 	snprintf(lu, sizeof(lu), "AI_LISTEN_URL=%s", r->ai_url);
 	snprintf(pu, sizeof(pu), "AI_PUB_URL=%s", r->ai_pub);
 	snprintf(port, sizeof(port), "AI_HTTP_PORT=%d", r->http_port);
@@ -103,8 +105,8 @@ rig_down(struct rig *r)
 static json_t *
 closed_record(struct rig *r)
 {
-	json_t	*a = fe_records_wait(r->rec, "connection_closed", 1, 5000);
-	json_t	*c = json_incref(json_array_get(a, 0));
+	json_t *a = fe_records_wait(r->rec, "connection_closed", 1, 5000);
+	json_t *c = json_incref(json_array_get(a, 0));
 
 	json_decref(a);
 	assert_non_null(c);
@@ -114,13 +116,13 @@ closed_record(struct rig *r)
 static void
 test_order(void **state)
 {
-	struct rig	 r;
-	json_t		*c;
-	long		 i;
+	struct rig r;
+	json_t    *c;
+	long       i;
 
 	(void)state;
-	rig_up(&r, (const char *[]){ "--mode", "echo", "--tags", NULL },
-	    NULL);
+	rig_up(
+	    &r, (const char *[]) { "--mode", "echo", "--tags", NULL }, NULL);
 	assert_int_equal(fe_start(&r.fe, "CAorder1", NULL, NULL),
 	    BUS__ENVELOPE__BODY_SESSION_STARTED);
 	/* At once: these arrive while the model session is being set up. */
@@ -134,25 +136,27 @@ test_order(void **state)
 	pthread_mutex_lock(&r.fe.mtx);
 	for (i = 0; i < r.fe.ntags; i++)
 		assert_int_equal(r.fe.tags[i], (uint32_t)(i + 1));
-	assert_true(r.fe.marks >= 10);		/* every 200 ms of audio */
+	assert_true(r.fe.marks >= 10); /* every 200 ms of audio */
 	pthread_mutex_unlock(&r.fe.mtx);
 	assert_int_equal(fe_end(&r.fe, "CAorder1"), BUS__ENVELOPE__BODY_ACK);
 	c = closed_record(&r);
 	assert_true(json_is_true(json_object_get(c, "tags_in_order")));
 	assert_int_equal(json_integer_value(json_object_get(c, "tags")), 150);
-	assert_int_equal(json_integer_value(json_object_get(c, "first_tag")),
-	    1);
+	assert_int_equal(
+	    json_integer_value(json_object_get(c, "first_tag")), 1);
 	json_decref(c);
 	/* GA only, configured as the contract says */
 	c = fe_records(r.rec, "session.update");
 	assert_int_equal(json_array_size(c), 1);
 	assert_string_equal(json_string_value(json_object_get(
-	    json_array_get(c, 0), "session_type")), "realtime");
-	assert_int_equal(json_array_size(json_object_get(json_array_get(c, 0),
-	    "beta_keys")), 0);
+	                        json_array_get(c, 0), "session_type")),
+	    "realtime");
+	assert_int_equal(json_array_size(json_object_get(
+	                     json_array_get(c, 0), "beta_keys")),
+	    0);
 	json_decref(c);
-	assert_true(fe_metric(r.http_port,
-	    "ai_frames_total{direction=\"in\"}") >= 150);
+	assert_true(fe_metric(r.http_port, "ai_frames_total{direction=\"in\"}")
+	    >= 150);
 	rig_down(&r);
 }
 
@@ -160,8 +164,8 @@ test_order(void **state)
 static void
 speak(struct rig *r, const char *sid, bool tone, int ms)
 {
-	long long	next = fe_now();
-	int		i;
+	long long next = fe_now();
+	int       i;
 
 	for (i = 0; i < ms / 20; i++) {
 		fe_frame(&r->fe, sid, 0, tone, FRAME);
@@ -174,33 +178,36 @@ speak(struct rig *r, const char *sid, bool tone, int ms)
 static void
 test_bargein(void **state)
 {
-	struct rig	 r;
-	json_t		*ok, *bad, *t;
-	char		 script[600];
-	FILE		*f;
-	long long	 t0;
-	long		 ms, have, frames;
+	struct rig r;
+	json_t    *ok, *bad, *t;
+	char       script[600];
+	FILE      *f;
+	long long  t0;
+	long       ms, have, frames;
 
 	(void)state;
 	snprintf(script, sizeof(script), "%s/barge.json", harness_tmpdir());
 	f = fopen(script, "w");
 	assert_non_null(f);
-	fprintf(f, "{\"steps\":[{\"say\":\"This is a long answer that the "
+	fprintf(f,
+	    "{\"steps\":[{\"say\":\"This is a long answer that the "
 	    "caller will interrupt halfway through.\",\"audio_ms\":4000}],"
 	    "\"heard\":[\"Hello there.\",\"Wait, stop.\"]}\n");
 	fclose(f);
-	rig_up(&r, (const char *[]){ "--script", script, "--late-deltas", "5",
-	    NULL }, NULL);
+	rig_up(&r,
+	    (const char *[]) {
+	        "--script", script, "--late-deltas", "5", NULL },
+	    NULL);
 	assert_int_equal(fe_start(&r.fe, "CAbarge1", NULL, NULL),
 	    BUS__ENVELOPE__BODY_SESSION_STARTED);
-	speak(&r, "CAbarge1", true, 600);	/* the caller's turn */
+	speak(&r, "CAbarge1", true, 600); /* the caller's turn */
 	/* silence until the answer has played for about a second */
 	t0 = fe_now();
 	while (fe_get(&r.fe, &r.fe.audio_frames) == 0 && fe_now() - t0 < 5000)
 		speak(&r, "CAbarge1", false, 20);
 	assert_true(fe_get(&r.fe, &r.fe.audio_frames) > 0);
 	speak(&r, "CAbarge1", false, 1000);
-	speak(&r, "CAbarge1", true, 200);	/* barge in */
+	speak(&r, "CAbarge1", true, 200); /* barge in */
 	assert_int_equal(fe_wait(&r.fe, &r.fe.clears, 1, 3000), 0);
 	speak(&r, "CAbarge1", true, 200);
 	/* the late deltas of the cut answer never reach the caller */
@@ -222,7 +229,8 @@ test_bargein(void **state)
 	json_decref(ok);
 	json_decref(bad);
 	assert_true(fe_metric(r.http_port,
-	    "ai_frames_dropped_total{reason=\"late_delta\"}") >= 1);
+	                "ai_frames_dropped_total{reason=\"late_delta\"}")
+	    >= 1);
 	assert_true(fe_metric(r.http_port, "ai_bargeins_total") == 1);
 	/* the caller's first turn was transcribed and published */
 	assert_true(fe_get(&r.fe, &r.fe.turns) >= 1);
@@ -233,13 +241,15 @@ test_bargein(void **state)
 static void
 test_update_error(void **state)
 {
-	struct rig	 r;
-	json_t		*c;
-	int		 i;
+	struct rig r;
+	json_t    *c;
+	int        i;
 
 	(void)state;
-	rig_up(&r, (const char *[]){ "--mode", "echo", "--tags",
-	    "--error-on-update", NULL }, NULL);
+	rig_up(&r,
+	    (const char *[]) {
+	        "--mode", "echo", "--tags", "--error-on-update", NULL },
+	    NULL);
 	assert_int_equal(fe_start(&r.fe, "CAerr1", NULL, NULL),
 	    BUS__ENVELOPE__BODY_SESSION_STARTED);
 	for (i = 1; i <= 20; i++)
@@ -251,19 +261,22 @@ test_update_error(void **state)
 	assert_int_equal(json_integer_value(json_object_get(c, "tags")), 20);
 	json_decref(c);
 	assert_true(fe_metric(r.http_port,
-	    "ai_model_errors_total{code=\"simulated_failure\"}") == 1);
+	                "ai_model_errors_total{code=\"simulated_failure\"}")
+	    == 1);
 	rig_down(&r);
 }
 
 static void
 test_model_drop(void **state)
 {
-	struct rig	r;
-	int		i;
+	struct rig r;
+	int        i;
 
 	(void)state;
-	rig_up(&r, (const char *[]){ "--mode", "echo", "--drop-after-ms",
-	    "500", NULL }, NULL);
+	rig_up(&r,
+	    (const char *[]) {
+	        "--mode", "echo", "--drop-after-ms", "500", NULL },
+	    NULL);
 	assert_int_equal(fe_start(&r.fe, "CAdrop1", NULL, NULL),
 	    BUS__ENVELOPE__BODY_SESSION_STARTED);
 	for (i = 1; i <= 10; i++)
@@ -271,7 +284,8 @@ test_model_drop(void **state)
 	assert_int_equal(fe_wait(&r.fe, &r.fe.hangups, 1, 5000), 0);
 	print_message("hangup reason: %s\n", r.fe.hangup_reason);
 	assert_true(fe_metric(r.http_port,
-	    "ai_calls_ended_total{reason=\"model_closed\"}") == 1);
+	                "ai_calls_ended_total{reason=\"model_closed\"}")
+	    == 1);
 	assert_true(fe_metric(r.http_port, "ai_calls_active") == 0);
 	/* media-edge's SessionEnd afterwards is harmless */
 	assert_int_equal(fe_end(&r.fe, "CAdrop1"), BUS__ENVELOPE__BODY_ACK);
@@ -284,10 +298,10 @@ test_model_drop(void **state)
 static int
 raw_request(struct rig *r, const void *buf, size_t len)
 {
-	Bus__Envelope	*rep;
-	nng_socket	 s;
-	nng_msg		*m;
-	int		 code = -1;
+	Bus__Envelope *rep;
+	nng_socket     s;
+	nng_msg       *m;
+	int            code = -1;
 
 	assert_int_equal(nng_req0_open(&s), 0);
 	assert_int_equal(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 3000), 0);
@@ -308,17 +322,17 @@ raw_request(struct rig *r, const void *buf, size_t len)
 static void
 test_garbage(void **state)
 {
-	struct rig		 r;
-	Bus__Envelope		 env = BUS__ENVELOPE__INIT, *rep = NULL;
-	Bus__RateCheck		 rc = BUS__RATE_CHECK__INIT;
-	Bus__SessionStart	 ss = BUS__SESSION_START__INIT;
-	Bus__Ping		 ping = BUS__PING__INIT;
-	static const char	 junk[] = "\xff\x01not an envelope at all";
-	nng_msg			*m;
-	int			 i;
+	struct rig        r;
+	Bus__Envelope     env = BUS__ENVELOPE__INIT, *rep = NULL;
+	Bus__RateCheck    rc = BUS__RATE_CHECK__INIT;
+	Bus__SessionStart ss = BUS__SESSION_START__INIT;
+	Bus__Ping         ping = BUS__PING__INIT;
+	static const char junk[] = "\xff\x01not an envelope at all";
+	nng_msg          *m;
+	int               i;
 
 	(void)state;
-	rig_up(&r, (const char *[]){ "--mode", "echo", NULL }, NULL);
+	rig_up(&r, (const char *[]) { "--mode", "echo", NULL }, NULL);
 	assert_int_equal(fe_start(&r.fe, "CAjunk1", NULL, NULL),
 	    BUS__ENVELOPE__BODY_SESSION_STARTED);
 	/* request socket: bytes, a type that is not ours, a bad start */
@@ -343,15 +357,15 @@ test_garbage(void **state)
 	nng_msg_append(m, junk, sizeof(junk));
 	assert_int_equal(nng_sendmsg(r.fe.pub, m, 0), 0);
 	bus__envelope__init(&env);
-	env.body_case = BUS__ENVELOPE__BODY_PING;	/* not for the sub */
+	env.body_case = BUS__ENVELOPE__BODY_PING; /* not for the sub */
 	env.ping = &ping;
 	fe_publish(&r.fe, "CAjunk1", &env);
 	/* the call goes on */
 	for (i = 1; i <= 10; i++)
 		fe_frame(&r.fe, "CAjunk1", (uint32_t)i, false, FRAME);
 	assert_int_equal(fe_wait(&r.fe, &r.fe.audio_frames, 10, 5000), 0);
-	assert_true(fe_metric(r.http_port,
-	    "ai_bad_input_total{source=\"bus\"}") >= 2);
+	assert_true(
+	    fe_metric(r.http_port, "ai_bad_input_total{source=\"bus\"}") >= 2);
 	assert_true(fe_metric(r.http_port, "bus_bad_messages_total") >= 1);
 	assert_true(harness_alive(r.ai));
 	assert_int_equal(fe_end(&r.fe, "CAjunk1"), BUS__ENVELOPE__BODY_ACK);
@@ -361,12 +375,12 @@ test_garbage(void **state)
 static void
 test_overload(void **state)
 {
-	struct rig	r;
-	int		code = 0;
+	struct rig r;
+	int        code = 0;
 
 	(void)state;
-	rig_up(&r, (const char *[]){ "--mode", "echo", NULL },
-	    (const char *[]){ "AI_MAX_CALLS=1", NULL });
+	rig_up(&r, (const char *[]) { "--mode", "echo", NULL },
+	    (const char *[]) { "AI_MAX_CALLS=1", NULL });
 	assert_int_equal(fe_start(&r.fe, "CAover1", NULL, NULL),
 	    BUS__ENVELOPE__BODY_SESSION_STARTED);
 	/* a repeated start of the same call is answered the same way */
@@ -386,10 +400,10 @@ test_overload(void **state)
 static void
 test_amd_event(void **state)
 {
-	struct rig	 r;
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT;
-	Bus__CallEvent	 ev = BUS__CALL_EVENT__INIT;
-	long long	 end;
+	struct rig     r;
+	Bus__Envelope  env = BUS__ENVELOPE__INIT;
+	Bus__CallEvent ev = BUS__CALL_EVENT__INIT;
+	long long      end;
 
 	(void)state;
 	rig_up(&r, NULL, NULL);
@@ -410,7 +424,8 @@ test_amd_event(void **state)
 	assert_true(fe_get(&r.fe, &r.fe.audio_frames) > 10);
 	assert_true(fe_get(&r.fe, &r.fe.echoed) > 0);
 	assert_true(fe_metric(r.http_port,
-	    "ai_calls_ended_total{reason=\"voicemail\"}") == 1);
+	                "ai_calls_ended_total{reason=\"voicemail\"}")
+	    == 1);
 	rig_down(&r);
 }
 

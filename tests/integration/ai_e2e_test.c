@@ -18,28 +18,28 @@
 
 #include "ai_fake_edge.h"
 
-#define SECRET	"e2e-stream-secret-0123456789abcdef"
+#define SECRET "e2e-stream-secret-0123456789abcdef"
 
 struct e2e {
-	struct harness_proc	*oai, *ai, *edge;
-	char			 rec[512];
-	char			 ws[128];
-	int			 ai_port;
+	struct harness_proc *oai, *ai, *edge;
+	char                 rec[512];
+	char                 ws[128];
+	int                  ai_port;
 };
 
-static int	ne2e;
+static int ne2e;
 
 static void
 e2e_up(struct e2e *e, const char *const *oai_args)
 {
-	const char	*argv[16], *env[24], *ai_url;
-	char		 b[8][300], name[32];
-	int		 i = 0, j = 0, edge_port;
+	const char *argv[16], *env[24], *ai_url;
+	char        b[8][300], name[32];
+	int         i = 0, j = 0, edge_port;
 
 	memset(e, 0, sizeof(*e));
 	ne2e++;
-	snprintf(e->rec, sizeof(e->rec), "%s/e2e%d.jsonl", harness_tmpdir(),
-	    ne2e);
+	snprintf(
+	    e->rec, sizeof(e->rec), "%s/e2e%d.jsonl", harness_tmpdir(), ne2e);
 	argv[i++] = "--port";
 	argv[i++] = "0";
 	argv[i++] = "--record";
@@ -57,8 +57,10 @@ e2e_up(struct e2e *e, const char *const *oai_args)
 	snprintf(name, sizeof(name), "e2eaipub%d", ne2e);
 	snprintf(b[1], sizeof(b[1]), "AI_PUB_URL=%s", harness_ipc_url(name));
 	snprintf(b[2], sizeof(b[2]), "AI_HTTP_PORT=%d", e->ai_port);
-	snprintf(b[3], sizeof(b[3]), "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
-	    "v1/realtime?model=gpt-realtime", harness_ready_port(e->oai));
+	snprintf(b[3], sizeof(b[3]),
+	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
+	    "v1/realtime?model=gpt-realtime",
+	    harness_ready_port(e->oai));
 	for (i = 0; i < 4; i++)
 		env[j++] = b[i];
 	env[j++] = "AI_HTTP_ADDR=127.0.0.1";
@@ -74,8 +76,8 @@ e2e_up(struct e2e *e, const char *const *oai_args)
 	j = 0;
 	snprintf(b[4], sizeof(b[4]), "AI_SESSION_URL=%s", ai_url);
 	snprintf(name, sizeof(name), "e2eedge%d", ne2e);
-	snprintf(b[5], sizeof(b[5]), "EDGE_LISTEN_URL=%s",
-	    harness_ipc_url(name));
+	snprintf(
+	    b[5], sizeof(b[5]), "EDGE_LISTEN_URL=%s", harness_ipc_url(name));
 	snprintf(name, sizeof(name), "e2eedgepub%d", ne2e);
 	snprintf(b[6], sizeof(b[6]), "EDGE_PUB_URL=%s", harness_ipc_url(name));
 	snprintf(b[7], sizeof(b[7]), "EDGE_HTTP_PORT=%d", edge_port);
@@ -100,15 +102,17 @@ e2e_down(struct e2e *e)
 static json_t *
 caller(struct e2e *e, const char *args)
 {
-	char		 cmd[2048], *line = NULL;
-	size_t		 cap = 0;
-	const char	*bin = getenv("BIN_DIR");
-	json_t		*rep = NULL;
-	FILE		*f;
+	char        cmd[2048], *line = NULL;
+	size_t      cap = 0;
+	const char *bin = getenv("BIN_DIR");
+	json_t     *rep = NULL;
+	FILE       *f;
 
-	snprintf(cmd, sizeof(cmd), "%s/sim-caller --url %s --token-secret %s "
-	    "%s 2>>%s/caller.log", bin != NULL ? bin : "build/debug/bin",
-	    e->ws, SECRET, args, harness_tmpdir());
+	snprintf(cmd, sizeof(cmd),
+	    "%s/sim-caller --url %s --token-secret %s "
+	    "%s 2>>%s/caller.log",
+	    bin != NULL ? bin : "build/debug/bin", e->ws, SECRET, args,
+	    harness_tmpdir());
 	f = popen(cmd, "r");
 	assert_non_null(f);
 	while (getline(&line, &cap, f) > 0)
@@ -125,7 +129,7 @@ caller(struct e2e *e, const char *args)
 static json_int_t
 jget(json_t *o, const char *a, const char *b)
 {
-	json_t	*v = json_object_get(o, a);
+	json_t *v = json_object_get(o, a);
 
 	if (b != NULL)
 		v = json_object_get(v, b);
@@ -135,13 +139,14 @@ jget(json_t *o, const char *a, const char *b)
 static void
 test_echo(void **state)
 {
-	struct e2e	 e;
-	json_t		*rep, *closed;
-	size_t		 i;
+	struct e2e e;
+	json_t    *rep, *closed;
+	size_t     i;
 
 	(void)state;
-	e2e_up(&e, (const char *[]){ "--mode", "echo", "--tags", NULL });
-	rep = caller(&e, "--calls 5 --duration-ms 3000 --ramp-ms 200 "
+	e2e_up(&e, (const char *[]) { "--mode", "echo", "--tags", NULL });
+	rep = caller(&e,
+	    "--calls 5 --duration-ms 3000 --ramp-ms 200 "
 	    "--drain-ms 1000 --tags");
 	print_message("sent %lld, received %lld, lost %lld\n",
 	    (long long)jget(rep, "frames_sent", NULL),
@@ -171,24 +176,27 @@ test_echo(void **state)
 static void
 test_bargein(void **state)
 {
-	struct e2e	 e;
-	json_t		*rep, *ok, *bad;
-	char		 script[600];
-	FILE		*f;
-	long		 ms;
+	struct e2e e;
+	json_t    *rep, *ok, *bad;
+	char       script[600];
+	FILE      *f;
+	long       ms;
 
 	(void)state;
-	snprintf(script, sizeof(script), "%s/e2e-barge.json",
-	    harness_tmpdir());
+	snprintf(
+	    script, sizeof(script), "%s/e2e-barge.json", harness_tmpdir());
 	f = fopen(script, "w");
 	assert_non_null(f);
-	fprintf(f, "{\"steps\":[{\"say\":\"Let me tell you all about our "
+	fprintf(f,
+	    "{\"steps\":[{\"say\":\"Let me tell you all about our "
 	    "boiler service plans, there are several.\",\"audio_ms\":5000}],"
 	    "\"heard\":[\"Hello?\",\"Sorry, stop.\"]}\n");
 	fclose(f);
-	e2e_up(&e, (const char *[]){ "--script", script, "--late-deltas", "3",
-	    NULL });
-	rep = caller(&e, "--calls 1 --duration-ms 6000 --drain-ms 500 "
+	e2e_up(&e,
+	    (const char *[]) {
+	        "--script", script, "--late-deltas", "3", NULL });
+	rep = caller(&e,
+	    "--calls 1 --duration-ms 6000 --drain-ms 500 "
 	    "--tone-at-ms 200:600,2700:500");
 	assert_int_equal(jget(rep, "completed", NULL), 1);
 	assert_true(jget(rep, "frames_received", NULL) > 0);

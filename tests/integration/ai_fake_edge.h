@@ -36,41 +36,41 @@
 #include "wire.h"
 
 /* Not every test uses every helper. */
-#define FE_FN	static __attribute__((unused))
+#define FE_FN static __attribute__((unused))
 
-#define FE_MAX_MARKS	4096
-#define FE_MAX_TAGS	20000
+#define FE_MAX_MARKS 4096
+#define FE_MAX_TAGS 20000
 
 struct fe_mark {
-	char		name[160];
-	long long	due_ms;		/* echo when the audio has played */
+	char      name[160];
+	long long due_ms; /* echo when the audio has played */
 };
 
 struct fedge {
-	nng_socket	 pub, rep, req, sub;
-	const char	*pub_url, *ctl_url, *ai_url, *ai_pub_url;
-	pthread_t	 rx_thread, ctl_thread;
-	atomic_bool	 stop;
-	bool		 echo_marks;
-	pthread_mutex_t	 mtx;
+	nng_socket      pub, rep, req, sub;
+	const char     *pub_url, *ctl_url, *ai_url, *ai_pub_url;
+	pthread_t       rx_thread, ctl_thread;
+	atomic_bool     stop;
+	bool            echo_marks;
+	pthread_mutex_t mtx;
 	/* observed, {mtx} */
-	long		 audio_frames;
-	long		 audio_bytes;
-	long		 audio_after_clear;	/* frames since the last clear */
-	long		 marks;
-	long		 echoed;
-	long		 clears;
-	long		 turns;
-	long		 hangups;
-	char		 hangup_reason[256];
-	uint32_t	 tags[FE_MAX_TAGS];	/* first 4 bytes of each frame */
-	long		 ntags;
-	long long	 first_audio_ms;
-	long long	 play_end_ms;		/* caller's playback clock */
-	struct fe_mark	 pending[FE_MAX_MARKS];
-	int		 npending;
-	char		 last_turn[512];
-	uint32_t	 pub_seq;
+	long           audio_frames;
+	long           audio_bytes;
+	long           audio_after_clear; /* frames since the last clear */
+	long           marks;
+	long           echoed;
+	long           clears;
+	long           turns;
+	long           hangups;
+	char           hangup_reason[256];
+	uint32_t       tags[FE_MAX_TAGS]; /* first 4 bytes of each frame */
+	long           ntags;
+	long long      first_audio_ms;
+	long long      play_end_ms; /* caller's playback clock */
+	struct fe_mark pending[FE_MAX_MARKS];
+	int            npending;
+	char           last_turn[512];
+	uint32_t       pub_seq;
 };
 
 FE_FN long long
@@ -82,7 +82,7 @@ fe_now(void)
 FE_FN void
 fe_publish(struct fedge *fe, const char *sid, Bus__Envelope *env)
 {
-	struct wire_ids	ids;
+	struct wire_ids ids;
 
 	wire_env_init(env, &ids, sid, NULL);
 	(void)wire_publish(fe->pub, sid, env);
@@ -91,8 +91,8 @@ fe_publish(struct fedge *fe, const char *sid, Bus__Envelope *env)
 FE_FN void
 fe_echo(struct fedge *fe, const char *sid, const char *name)
 {
-	Bus__Envelope	env = BUS__ENVELOPE__INIT;
-	Bus__MarkEcho	me = BUS__MARK_ECHO__INIT;
+	Bus__Envelope env = BUS__ENVELOPE__INIT;
+	Bus__MarkEcho me = BUS__MARK_ECHO__INIT;
 
 	me.name = (char *)name;
 	env.body_case = BUS__ENVELOPE__BODY_MARK_ECHO;
@@ -104,8 +104,8 @@ fe_echo(struct fedge *fe, const char *sid, const char *name)
 FE_FN void
 fe_flush_marks(struct fedge *fe, const char *sid, bool force)
 {
-	long long	now = fe_now();
-	int		i, j = 0;
+	long long now = fe_now();
+	int       i, j = 0;
 
 	for (i = 0; i < fe->npending; i++) {
 		if (force || fe->pending[i].due_ms <= now) {
@@ -117,13 +117,14 @@ fe_flush_marks(struct fedge *fe, const char *sid, bool force)
 	fe->npending = j;
 }
 
-static char	fe_sid[64] __attribute__((unused));	/* the one call a test runs at a time */
+static char fe_sid[64]
+    __attribute__((unused)); /* the one call a test runs at a time */
 
 FE_FN void
 fe_on_msg(struct fedge *fe, const Bus__Envelope *env)
 {
-	long long	now = fe_now();
-	size_t		n;
+	long long now = fe_now();
+	size_t    n;
 
 	pthread_mutex_lock(&fe->mtx);
 	switch (env->body_case) {
@@ -140,8 +141,9 @@ fe_on_msg(struct fedge *fe, const Bus__Envelope *env)
 		if (n >= 4 && fe->ntags < FE_MAX_TAGS) {
 			const uint8_t *p = env->audio->payload.data;
 
-			fe->tags[fe->ntags++] = (uint32_t)p[0] << 24 |
-			    (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+			fe->tags[fe->ntags++] = (uint32_t)p[0] << 24
+			    | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8
+			    | p[3];
 		}
 		break;
 	case BUS__ENVELOPE__BODY_MARK:
@@ -174,10 +176,10 @@ fe_on_msg(struct fedge *fe, const Bus__Envelope *env)
 FE_FN void *
 fe_rx_main(void *arg)
 {
-	struct fedge	*fe = arg;
-	Bus__Envelope	*env;
-	const char	*topic;
-	nng_msg		*m;
+	struct fedge  *fe = arg;
+	Bus__Envelope *env;
+	const char    *topic;
+	nng_msg       *m;
 
 	while (!atomic_load(&fe->stop)) {
 		if (nng_recvmsg(fe->sub, &m, 0) == 0) {
@@ -197,11 +199,11 @@ fe_rx_main(void *arg)
 FE_FN void *
 fe_ctl_main(void *arg)
 {
-	struct fedge	*fe = arg;
-	Bus__Envelope	*req, rep = BUS__ENVELOPE__INIT;
-	Bus__Ack	 ack = BUS__ACK__INIT;
-	struct wire_ids	 ids;
-	nng_msg		*m, *out;
+	struct fedge   *fe = arg;
+	Bus__Envelope  *req, rep = BUS__ENVELOPE__INIT;
+	Bus__Ack        ack = BUS__ACK__INIT;
+	struct wire_ids ids;
+	nng_msg        *m, *out;
 
 	while (!atomic_load(&fe->stop)) {
 		if (nng_recvmsg(fe->rep, &m, 0) != 0)
@@ -218,8 +220,8 @@ fe_ctl_main(void *arg)
 			wire_env_init(&rep, &ids, req->call_sid, NULL);
 			rep.body_case = BUS__ENVELOPE__BODY_ACK;
 			rep.ack = &ack;
-			if (wire_pack(&rep, &out) == 0 &&
-			    nng_sendmsg(fe->rep, out, 0) != 0)
+			if (wire_pack(&rep, &out) == 0
+			    && nng_sendmsg(fe->rep, out, 0) != 0)
 				nng_msg_free(out);
 			wire_free(req);
 		}
@@ -232,8 +234,8 @@ fe_ctl_main(void *arg)
 FE_FN int
 fe_open(struct fedge *fe, const char *ai_url, const char *ai_pub_url)
 {
-	static int	n;
-	char		name[32];
+	static int n;
+	char       name[32];
 
 	memset(fe, 0, sizeof(*fe));
 	pthread_mutex_init(&fe->mtx, NULL);
@@ -244,19 +246,19 @@ fe_open(struct fedge *fe, const char *ai_url, const char *ai_pub_url)
 	fe->ctl_url = harness_ipc_url(name);
 	fe->ai_url = ai_url;
 	fe->ai_pub_url = ai_pub_url;
-	if (nng_pub0_open(&fe->pub) != 0 ||
-	    nng_listen(fe->pub, fe->pub_url, NULL, 0) != 0 ||
-	    nng_socket_set_int(fe->pub, NNG_OPT_SENDBUF, 8192) != 0 ||
-	    nng_rep0_open(&fe->rep) != 0 ||
-	    nng_listen(fe->rep, fe->ctl_url, NULL, 0) != 0 ||
-	    nng_socket_set_ms(fe->rep, NNG_OPT_RECVTIMEO, 50) != 0 ||
-	    nng_req0_open(&fe->req) != 0 ||
-	    nng_dial(fe->req, ai_url, NULL, NNG_FLAG_NONBLOCK) != 0 ||
-	    nng_sub0_open(&fe->sub) != 0 ||
-	    nng_socket_set(fe->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0) != 0 ||
-	    nng_socket_set_int(fe->sub, NNG_OPT_RECVBUF, 8192) != 0 ||
-	    nng_socket_set_ms(fe->sub, NNG_OPT_RECVTIMEO, 5) != 0 ||
-	    nng_dial(fe->sub, ai_pub_url, NULL, NNG_FLAG_NONBLOCK) != 0)
+	if (nng_pub0_open(&fe->pub) != 0
+	    || nng_listen(fe->pub, fe->pub_url, NULL, 0) != 0
+	    || nng_socket_set_int(fe->pub, NNG_OPT_SENDBUF, 8192) != 0
+	    || nng_rep0_open(&fe->rep) != 0
+	    || nng_listen(fe->rep, fe->ctl_url, NULL, 0) != 0
+	    || nng_socket_set_ms(fe->rep, NNG_OPT_RECVTIMEO, 50) != 0
+	    || nng_req0_open(&fe->req) != 0
+	    || nng_dial(fe->req, ai_url, NULL, NNG_FLAG_NONBLOCK) != 0
+	    || nng_sub0_open(&fe->sub) != 0
+	    || nng_socket_set(fe->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0) != 0
+	    || nng_socket_set_int(fe->sub, NNG_OPT_RECVBUF, 8192) != 0
+	    || nng_socket_set_ms(fe->sub, NNG_OPT_RECVTIMEO, 5) != 0
+	    || nng_dial(fe->sub, ai_pub_url, NULL, NNG_FLAG_NONBLOCK) != 0)
 		return (-1);
 	pthread_create(&fe->rx_thread, NULL, fe_rx_main, fe);
 	pthread_create(&fe->ctl_thread, NULL, fe_ctl_main, fe);
@@ -280,7 +282,7 @@ FE_FN int
 fe_request(struct fedge *fe, const char *sid, Bus__Envelope *env,
     Bus__Envelope **repp)
 {
-	struct wire_ids	ids;
+	struct wire_ids ids;
 
 	wire_env_init(env, &ids, sid, NULL);
 	env->idempotency_key = (char *)sid;
@@ -290,14 +292,14 @@ fe_request(struct fedge *fe, const char *sid, Bus__Envelope *env,
 /* SessionStart; returns the reply's body case (or -1), and the error
  * code in *code for an Error reply. */
 FE_FN int
-fe_start(struct fedge *fe, const char *sid, const char *answered_by,
-    int *code)
+fe_start(struct fedge *fe, const char *sid, const char *answered_by, int *code)
 {
-	Bus__Envelope		 env = BUS__ENVELOPE__INIT, *rep = NULL;
-	Bus__SessionStart	 ss = BUS__SESSION_START__INIT;
-	Bus__SessionStart__ParamsEntry pe = BUS__SESSION_START__PARAMS_ENTRY__INIT;
+	Bus__Envelope                  env = BUS__ENVELOPE__INIT, *rep = NULL;
+	Bus__SessionStart              ss = BUS__SESSION_START__INIT;
+	Bus__SessionStart__ParamsEntry pe
+	    = BUS__SESSION_START__PARAMS_ENTRY__INIT;
 	Bus__SessionStart__ParamsEntry *pes[1] = { &pe };
-	int			 bc;
+	int                             bc;
 
 	snprintf(fe_sid, sizeof(fe_sid), "%s", sid);
 	ss.stream_sid = "MZ0123";
@@ -325,9 +327,9 @@ fe_start(struct fedge *fe, const char *sid, const char *answered_by,
 FE_FN int
 fe_end(struct fedge *fe, const char *sid)
 {
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT, *rep = NULL;
-	Bus__SessionEnd	 se = BUS__SESSION_END__INIT;
-	int		 bc;
+	Bus__Envelope   env = BUS__ENVELOPE__INIT, *rep = NULL;
+	Bus__SessionEnd se = BUS__SESSION_END__INIT;
+	int             bc;
 
 	se.reason = "stop";
 	env.body_case = BUS__ENVELOPE__BODY_SESSION_END;
@@ -342,17 +344,16 @@ fe_end(struct fedge *fe, const char *sid)
 /* Publish one caller frame of n bytes: the tag (big-endian, if tag > 0)
  * then `fill` bytes, or a 440 Hz tone when tone is set. */
 FE_FN void
-fe_frame(struct fedge *fe, const char *sid, uint32_t tag, bool tone,
-    size_t n)
+fe_frame(struct fedge *fe, const char *sid, uint32_t tag, bool tone, size_t n)
 {
-	static const uint8_t	 period[] = {	/* 440 Hz-ish, mu-law, loud */
-		0xff, 0x9a, 0x8c, 0x86, 0x83, 0x83, 0x86, 0x8c, 0x9a,
-		0xff, 0x1a, 0x0c, 0x06, 0x03, 0x03, 0x06, 0x0c, 0x1a
+	static const uint8_t period[] = { /* 440 Hz-ish, mu-law, loud */
+		0xff, 0x9a, 0x8c, 0x86, 0x83, 0x83, 0x86, 0x8c, 0x9a, 0xff,
+		0x1a, 0x0c, 0x06, 0x03, 0x03, 0x06, 0x0c, 0x1a
 	};
-	Bus__Envelope		 env = BUS__ENVELOPE__INIT;
-	Bus__AudioFrame		 af = BUS__AUDIO_FRAME__INIT;
-	uint8_t			 buf[1024];
-	size_t			 i;
+	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__AudioFrame af = BUS__AUDIO_FRAME__INIT;
+	uint8_t         buf[1024];
+	size_t          i;
 
 	for (i = 0; i < n && i < sizeof(buf); i++)
 		buf[i] = tone ? period[i % sizeof(period)] : 0xff;
@@ -374,7 +375,7 @@ fe_frame(struct fedge *fe, const char *sid, uint32_t tag, bool tone,
 FE_FN long
 fe_get(struct fedge *fe, long *field)
 {
-	long	v;
+	long v;
 
 	pthread_mutex_lock(&fe->mtx);
 	v = *field;
@@ -386,7 +387,7 @@ fe_get(struct fedge *fe, long *field)
 FE_FN int
 fe_wait(struct fedge *fe, long *field, long want, int timeout_ms)
 {
-	long long	end = fe_now() + timeout_ms;
+	long long end = fe_now() + timeout_ms;
 
 	while (fe_get(fe, field) < want) {
 		if (fe_now() > end)
@@ -403,18 +404,20 @@ fe_wait(struct fedge *fe, long *field, long want, int timeout_ms)
 FE_FN json_t *
 fe_records(const char *path, const char *type)
 {
-	json_t	*out = json_array(), *line;
-	FILE	*f;
-	char	 buf[65536];
+	json_t *out = json_array(), *line;
+	FILE   *f;
+	char    buf[65536];
 
 	if ((f = fopen(path, "r")) == NULL)
 		return (out);
 	while (fgets(buf, sizeof(buf), f) != NULL) {
 		if ((line = json_loads(buf, 0, NULL)) == NULL)
 			continue;
-		if (strcmp(json_string_value(json_object_get(line, "type")) ?
-		    json_string_value(json_object_get(line, "type")) : "",
-		    type) == 0)
+		if (strcmp(json_string_value(json_object_get(line, "type"))
+		            ? json_string_value(json_object_get(line, "type"))
+		            : "",
+		        type)
+		    == 0)
 			json_array_append(out, line);
 		json_decref(line);
 	}
@@ -424,11 +427,10 @@ fe_records(const char *path, const char *type)
 
 /* Wait for at least n record lines of a type. */
 FE_FN json_t *
-fe_records_wait(const char *path, const char *type, size_t n,
-    int timeout_ms)
+fe_records_wait(const char *path, const char *type, size_t n, int timeout_ms)
 {
-	long long	 end = fe_now() + timeout_ms;
-	json_t		*a;
+	long long end = fe_now() + timeout_ms;
+	json_t   *a;
 
 	for (;;) {
 		a = fe_records(path, type);
@@ -443,16 +445,15 @@ fe_records_wait(const char *path, const char *type, size_t n,
 FE_FN double
 fe_metric(int port, const char *series)
 {
-	char	 url[64], *body = NULL, *p;
-	long	 status;
-	double	 v = -1;
+	char   url[64], *body = NULL, *p;
+	long   status;
+	double v = -1;
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
 	if (harness_http("GET", url, NULL, NULL, &status, &body) != 0)
 		return (-1);
 	for (p = body; p != NULL && (p = strstr(p, series)) != NULL; p++) {
-		if ((p == body || p[-1] == '\n') &&
-		    p[strlen(series)] == ' ') {
+		if ((p == body || p[-1] == '\n') && p[strlen(series)] == ' ') {
 			v = strtod(p + strlen(series) + 1, NULL);
 			break;
 		}

@@ -27,36 +27,38 @@
 #include "pgtest.h"
 #include "reasoner_fixture.h"
 
-#define FRAME	160
+#define FRAME 160
 
 struct life {
-	struct pgtest_schema	 db;
-	struct dbfx_proc	 per;
-	struct fx		 rsn;
-	struct harness_proc	*oai, *ai;
-	struct fedge		 fe;
-	char			 rec[512];
-	char			 ai_url[256], ai_pub[256];
-	int			 http_port;
+	struct pgtest_schema db;
+	struct dbfx_proc     per;
+	struct fx            rsn;
+	struct harness_proc *oai, *ai;
+	struct fedge         fe;
+	char                 rec[512];
+	char                 ai_url[256], ai_pub[256];
+	int                  http_port;
 };
 
-static int	nlife;
+static int nlife;
 
 static void
 seed(struct life *l, const char *sid)
 {
-	char	sql[1024];
+	char sql[1024];
 
 	snprintf(sql, sizeof(sql),
 	    "INSERT INTO businesses (id, name, description, voicemail_message)"
 	    " VALUES ('biz1', 'Acme Plumbing', 'Boilers and heating', "
-	    "'Hi, this is Acme Plumbing about your boiler service. Please call "
+	    "'Hi, this is Acme Plumbing about your boiler service. Please "
+	    "call "
 	    "us back.') ON CONFLICT DO NOTHING;"
 	    "INSERT INTO leads (id, business_id, name) VALUES ('lead1', "
 	    "'biz1', 'Dana') ON CONFLICT DO NOTHING;"
 	    "INSERT INTO calls (call_sid, direction, lead_id, business_id, "
 	    "objective) VALUES ('%s', 'outbound', 'lead1', 'biz1', "
-	    "'Book the yearly boiler service.')", sid);
+	    "'Book the yearly boiler service.')",
+	    sid);
 	assert_int_equal(pgtest_exec(l->db.dsn, sql), 0);
 }
 
@@ -64,26 +66,28 @@ static void
 life_up(struct life *l, const char *script, const char *const *oai_args,
     const char *const *anth_args)
 {
-	const char	*argv[16], *envv[32];
-	char		 url[160], lu[300], pu[300], port[48], per[300], rsn[300];
-	char		 name[32];
-	int		 i = 0, j = 0;
+	const char *argv[16], *envv[32];
+	char        url[160], lu[300], pu[300], port[48], per[300], rsn[300];
+	char        name[32];
+	int         i = 0, j = 0;
 
 	memset(l, 0, sizeof(*l));
 	nlife++;
 	assert_int_equal(pgtest_schema_new(&l->db, 1), 0);
 	snprintf(name, sizeof(name), "per%d", nlife);
 	{
-		char	spool[300];
+		char spool[300];
 
 		snprintf(spool, sizeof(spool), "%s/spool%d", harness_tmpdir(),
 		    nlife);
 		assert_int_equal(dbfx_start(&l->per, "persister", name,
-		    l->db.dsn, spool, NULL), 0);
+		                     l->db.dsn, spool, NULL),
+		    0);
 	}
-	assert_int_equal(fx_start(&l->rsn, anth_args, (const char *[]){
-	    "REASONER_CIRCUIT_OPEN_MS=300", "REASONER_MAX_RETRIES=0",
-	    NULL }), 0);
+	assert_int_equal(fx_start(&l->rsn, anth_args,
+	                     (const char *[]) { "REASONER_CIRCUIT_OPEN_MS=300",
+	                         "REASONER_MAX_RETRIES=0", NULL }),
+	    0);
 
 	snprintf(l->rec, sizeof(l->rec), "%s/life%d.jsonl", harness_tmpdir(),
 	    nlife);
@@ -106,8 +110,10 @@ life_up(struct life *l, const char *script, const char *const *oai_args,
 	snprintf(name, sizeof(name), "laipub%d", nlife);
 	snprintf(l->ai_pub, sizeof(l->ai_pub), "%s", harness_ipc_url(name));
 	l->http_port = harness_free_port();
-	snprintf(url, sizeof(url), "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
-	    "v1/realtime?model=gpt-realtime", harness_ready_port(l->oai));
+	snprintf(url, sizeof(url),
+	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
+	    "v1/realtime?model=gpt-realtime",
+	    harness_ready_port(l->oai));
 	snprintf(lu, sizeof(lu), "AI_LISTEN_URL=%s", l->ai_url);
 	snprintf(pu, sizeof(pu), "AI_PUB_URL=%s", l->ai_pub);
 	snprintf(port, sizeof(port), "AI_HTTP_PORT=%d", l->http_port);
@@ -146,8 +152,8 @@ life_down(struct life *l)
 static void
 speak(struct life *l, const char *sid, bool tone, int ms)
 {
-	long long	next = fe_now();
-	int		i;
+	long long next = fe_now();
+	int       i;
 
 	for (i = 0; i < ms / 20; i++) {
 		fe_frame(&l->fe, sid, 0, tone, FRAME);
@@ -162,7 +168,7 @@ speak(struct life *l, const char *sid, bool tone, int ms)
 static void
 turn(struct life *l, const char *sid, int until_ms)
 {
-	long	before = fe_get(&l->fe, &l->fe.audio_frames);
+	long      before = fe_get(&l->fe, &l->fe.audio_frames);
 	long long end;
 
 	speak(l, sid, true, 500);
@@ -172,8 +178,8 @@ turn(struct life *l, const char *sid, int until_ms)
 		if (fe_get(&l->fe, &l->fe.audio_frames) > before) {
 			/* answering: let it finish playing */
 			pthread_mutex_lock(&l->fe.mtx);
-			if (l->fe.play_end_ms + 300 < fe_now() &&
-			    l->fe.npending == 0) {
+			if (l->fe.play_end_ms + 300 < fe_now()
+			    && l->fe.npending == 0) {
 				pthread_mutex_unlock(&l->fe.mtx);
 				return;
 			}
@@ -185,7 +191,7 @@ turn(struct life *l, const char *sid, int until_ms)
 static char *
 db_text(struct life *l, const char *sql)
 {
-	char	*out = NULL;
+	char *out = NULL;
 
 	if (pgtest_query_text(l->db.dsn, sql, &out) != 0)
 		return (NULL);
@@ -196,8 +202,8 @@ db_text(struct life *l, const char *sql)
 static char *
 db_wait(struct life *l, const char *sql, int timeout_ms)
 {
-	long long	 end = fe_now() + timeout_ms;
-	char		*s;
+	long long end = fe_now() + timeout_ms;
+	char     *s;
 
 	for (;;) {
 		if ((s = db_text(l, sql)) != NULL)
@@ -211,17 +217,18 @@ db_wait(struct life *l, const char *sql, int timeout_ms)
 static void
 test_conversation(void **state)
 {
-	struct life	 l;
-	json_t		*a;
-	char		 script[600], *s;
-	FILE		*f;
-	long		 n;
+	struct life l;
+	json_t     *a;
+	char        script[600], *s;
+	FILE       *f;
+	long        n;
 
 	(void)state;
 	snprintf(script, sizeof(script), "%s/life.json", harness_tmpdir());
 	f = fopen(script, "w");
 	assert_non_null(f);
-	fprintf(f, "{\"steps\":["
+	fprintf(f,
+	    "{\"steps\":["
 	    "{\"say\":\"Hi Dana, this is Sam from Acme Plumbing.\","
 	    "\"audio_ms\":600},"
 	    "{\"call\":\"consult_reasoner\",\"arguments\":{\"question\":"
@@ -235,49 +242,59 @@ test_conversation(void **state)
 	seed(&l, "CAlife1");
 	assert_int_equal(fe_start(&l.fe, "CAlife1", NULL, NULL),
 	    BUS__ENVELOPE__BODY_SESSION_STARTED);
-	turn(&l, "CAlife1", 4000);	/* greeting */
-	turn(&l, "CAlife1", 6000);	/* tool call, then the answer */
+	turn(&l, "CAlife1", 4000); /* greeting */
+	turn(&l, "CAlife1", 6000); /* tool call, then the answer */
 	a = fe_records_wait(l.rec, "conversation.item.create", 1, 5000);
 	assert_int_equal(json_array_size(a), 1);
-	s = (char *)json_string_value(json_object_get(json_array_get(a, 0),
-	    "output"));
+	s = (char *)json_string_value(
+	    json_object_get(json_array_get(a, 0), "output"));
 	assert_non_null(s);
 	assert_non_null(strstr(s, "answer"));
 	json_decref(a);
-	turn(&l, "CAlife1", 3000);	/* end_call */
+	turn(&l, "CAlife1", 3000); /* end_call */
 	assert_int_equal(fe_wait(&l.fe, &l.fe.hangups, 1, 8000), 0);
 	print_message("hangup: %s\n", l.fe.hangup_reason);
 
 	/* the instructions carried the call context */
 	a = fe_records(l.rec, "session.update");
-	assert_true(json_integer_value(json_object_get(json_array_get(a, 0),
-	    "instructions_len")) > 400);
+	assert_true(json_integer_value(json_object_get(
+	                json_array_get(a, 0), "instructions_len"))
+	    > 400);
 	json_decref(a);
 
-	s = db_wait(&l, "SELECT transcript FROM calls WHERE call_sid = "
+	s = db_wait(&l,
+	    "SELECT transcript FROM calls WHERE call_sid = "
 	    "'CAlife1' AND summary IS NOT NULL AND NOT summary_pending",
 	    10000);
 	assert_non_null(s);
 	print_message("transcript:\n%s\n", s);
-	assert_true(strncmp(s, "User: Hello?", 12) == 0 ||
-	    strncmp(s, "AI: ", 4) == 0);
+	assert_true(
+	    strncmp(s, "User: Hello?", 12) == 0 || strncmp(s, "AI: ", 4) == 0);
 	assert_non_null(strstr(s, "AI: Hi Dana"));
 	assert_non_null(strstr(s, "User: Can you come Thursday?"));
 	free(s);
-	s = db_text(&l, "SELECT outcome FROM calls WHERE call_sid = "
+	s = db_text(&l,
+	    "SELECT outcome FROM calls WHERE call_sid = "
 	    "'CAlife1'");
 	assert_non_null(s);
 	print_message("outcome: %s\n", s);
 	free(s);
-	assert_int_equal(pgtest_query_int(l.db.dsn, "SELECT duration_s FROM "
-	    "calls WHERE call_sid = 'CAlife1' AND duration_s >= 1", &n), 0);
+	assert_int_equal(
+	    pgtest_query_int(l.db.dsn,
+	        "SELECT duration_s FROM "
+	        "calls WHERE call_sid = 'CAlife1' AND duration_s >= 1",
+	        &n),
+	    0);
 	s = db_text(&l, "SELECT status FROM leads WHERE id = 'lead1'");
 	assert_non_null(s);
 	assert_string_not_equal(s, "new");
 	free(s);
 	/* each turn was stored as it happened */
-	assert_int_equal(pgtest_query_int(l.db.dsn, "SELECT count(*) FROM "
-	    "transcript_turns WHERE call_sid = 'CAlife1'", &n), 0);
+	assert_int_equal(pgtest_query_int(l.db.dsn,
+	                     "SELECT count(*) FROM "
+	                     "transcript_turns WHERE call_sid = 'CAlife1'",
+	                     &n),
+	    0);
 	assert_true(n >= 4);
 	life_down(&l);
 }
@@ -285,9 +302,9 @@ test_conversation(void **state)
 static void
 test_voicemail(void **state)
 {
-	struct life	 l;
-	char		*s;
-	long long	 end;
+	struct life l;
+	char       *s;
+	long long   end;
 
 	(void)state;
 	life_up(&l, NULL, NULL, NULL);
@@ -301,12 +318,15 @@ test_voicemail(void **state)
 	assert_string_equal(l.fe.hangup_reason, "voicemail");
 	/* the message was spoken before the hang-up */
 	assert_true(fe_get(&l.fe, &l.fe.audio_frames) > 10);
-	s = db_wait(&l, "SELECT outcome FROM calls WHERE call_sid = 'CAvm1' "
-	    "AND outcome IS NOT NULL AND ended_at IS NOT NULL", 10000);
+	s = db_wait(&l,
+	    "SELECT outcome FROM calls WHERE call_sid = 'CAvm1' "
+	    "AND outcome IS NOT NULL AND ended_at IS NOT NULL",
+	    10000);
 	assert_non_null(s);
 	assert_string_equal(s, "voicemail");
 	free(s);
-	s = db_text(&l, "SELECT answered_by FROM calls WHERE call_sid = "
+	s = db_text(&l,
+	    "SELECT answered_by FROM calls WHERE call_sid = "
 	    "'CAvm1'");
 	assert_string_equal(s, "machine_end_beep");
 	free(s);
@@ -316,26 +336,30 @@ test_voicemail(void **state)
 static void
 test_summary_later(void **state)
 {
-	struct life	 l;
-	char		*s;
+	struct life l;
+	char       *s;
 
 	(void)state;
-	life_up(&l, NULL, NULL, (const char *[]){ "--down", NULL });
+	life_up(&l, NULL, NULL, (const char *[]) { "--down", NULL });
 	seed(&l, "CAlate1");
 	assert_int_equal(fe_start(&l.fe, "CAlate1", NULL, NULL),
 	    BUS__ENVELOPE__BODY_SESSION_STARTED);
 	turn(&l, "CAlate1", 4000);
 	assert_int_equal(fe_end(&l.fe, "CAlate1"), BUS__ENVELOPE__BODY_ACK);
 	/* stored at once, summary pending */
-	s = db_wait(&l, "SELECT transcript FROM calls WHERE call_sid = "
-	    "'CAlate1' AND summary_pending AND ended_at IS NOT NULL", 10000);
+	s = db_wait(&l,
+	    "SELECT transcript FROM calls WHERE call_sid = "
+	    "'CAlate1' AND summary_pending AND ended_at IS NOT NULL",
+	    10000);
 	assert_non_null(s);
 	free(s);
 	/* no hang-up: media-edge ended the call */
 	assert_int_equal(fe_get(&l.fe, &l.fe.hangups), 0);
 	fx_sim_mode(&l.rsn, "{\"down\":false}");
-	s = db_wait(&l, "SELECT summary::text FROM calls WHERE call_sid = "
-	    "'CAlate1' AND NOT summary_pending", 15000);
+	s = db_wait(&l,
+	    "SELECT summary::text FROM calls WHERE call_sid = "
+	    "'CAlate1' AND NOT summary_pending",
+	    15000);
 	assert_non_null(s);
 	print_message("summary later: %s\n", s);
 	free(s);

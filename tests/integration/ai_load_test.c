@@ -20,30 +20,30 @@
 
 #include "ai_fake_edge.h"
 
-#define FRAME		160
-#define MAX_CALLS	4000
+#define FRAME 160
+#define MAX_CALLS 4000
 
 struct load {
-	struct harness_proc	*sim, *ai;
-	nng_socket		 pub, sub, req;
-	const char		*pub_url, *ctl_url;
-	char			 ai_url[256], ai_pub[256], rec[512];
-	int			 http_port;
-	int			 ncalls;
-	char			 sids[MAX_CALLS][24];
-	_Atomic long		 rx[MAX_CALLS];		/* frames back */
-	_Atomic long		 bad_order;
-	uint32_t		 next_tag[MAX_CALLS];	/* rx thread */
-	atomic_bool		 stop;
-	long			 sent;
+	struct harness_proc *sim, *ai;
+	nng_socket           pub, sub, req;
+	const char          *pub_url, *ctl_url;
+	char                 ai_url[256], ai_pub[256], rec[512];
+	int                  http_port;
+	int                  ncalls;
+	char                 sids[MAX_CALLS][24];
+	_Atomic long         rx[MAX_CALLS]; /* frames back */
+	_Atomic long         bad_order;
+	uint32_t             next_tag[MAX_CALLS]; /* rx thread */
+	atomic_bool          stop;
+	long                 sent;
 };
 
-static struct load	L;
+static struct load L;
 
 static int
 env_int(const char *name, int def)
 {
-	const char	*v = getenv(name);
+	const char *v = getenv(name);
 
 	return (v != NULL && atoi(v) > 0 ? atoi(v) : def);
 }
@@ -51,17 +51,17 @@ env_int(const char *name, int def)
 static int
 sid_index(const char *sid)
 {
-	return (atoi(sid + 6));	/* "CAload%05d" */
+	return (atoi(sid + 6)); /* "CAload%05d" */
 }
 
 /* Receiver: count frames back per call, check order, echo marks. */
 static void *
 rx_main(void *arg)
 {
-	Bus__Envelope	*env;
-	const char	*topic;
-	nng_msg		*m;
-	int		 i;
+	Bus__Envelope *env;
+	const char    *topic;
+	nng_msg       *m;
+	int            i;
 
 	(void)arg;
 	while (!atomic_load(&L.stop)) {
@@ -69,22 +69,22 @@ rx_main(void *arg)
 			continue;
 		if (wire_unpack_pub(m, &topic, &env) == 0) {
 			i = sid_index(topic);
-			if (env->body_case == BUS__ENVELOPE__BODY_AUDIO &&
-			    i >= 0 && i < L.ncalls) {
+			if (env->body_case == BUS__ENVELOPE__BODY_AUDIO
+			    && i >= 0 && i < L.ncalls) {
 				const uint8_t *p = env->audio->payload.data;
-				uint32_t tag = (uint32_t)p[0] << 24 |
-				    (uint32_t)p[1] << 16 |
-				    (uint32_t)p[2] << 8 | p[3];
+				uint32_t       tag = (uint32_t)p[0] << 24
+				    | (uint32_t)p[1] << 16
+				    | (uint32_t)p[2] << 8 | p[3];
 
 				if (tag != ++L.next_tag[i])
 					atomic_fetch_add(&L.bad_order, 1);
 				L.next_tag[i] = tag;
 				atomic_fetch_add(&L.rx[i], 1);
-			} else if (env->body_case ==
-			    BUS__ENVELOPE__BODY_MARK) {
-				Bus__Envelope	e = BUS__ENVELOPE__INIT;
-				Bus__MarkEcho	me = BUS__MARK_ECHO__INIT;
-				struct wire_ids	ids;
+			} else if (env->body_case
+			    == BUS__ENVELOPE__BODY_MARK) {
+				Bus__Envelope   e = BUS__ENVELOPE__INIT;
+				Bus__MarkEcho   me = BUS__MARK_ECHO__INIT;
+				struct wire_ids ids;
 
 				me.name = env->mark->name;
 				e.body_case = BUS__ENVELOPE__BODY_MARK_ECHO;
@@ -103,15 +103,15 @@ rx_main(void *arg)
 static void
 proc_usage(pid_t pid, double *cpu_ms, long *rss_kib)
 {
-	char		 path[64], buf[2048], *p;
-	unsigned long	 ut = 0, stt = 0;
-	FILE		*f;
-	int		 i;
+	char          path[64], buf[2048], *p;
+	unsigned long ut = 0, stt = 0;
+	FILE         *f;
+	int           i;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if ((f = fopen(path, "r")) != NULL) {
-		if (fgets(buf, sizeof(buf), f) != NULL &&
-		    (p = strrchr(buf, ')')) != NULL) {
+		if (fgets(buf, sizeof(buf), f) != NULL
+		    && (p = strrchr(buf, ')')) != NULL) {
 			for (i = 0; i < 12 && p != NULL; i++)
 				p = strchr(p + 1, ' ');
 			if (p != NULL)
@@ -133,10 +133,10 @@ proc_usage(pid_t pid, double *cpu_ms, long *rss_kib)
 static void
 start_all(void)
 {
-	const char	*argv[] = { "--port", "0", "--mode", "echo", "--tags",
+	const char *argv[] = { "--port", "0", "--mode", "echo", "--tags",
 		"--record", L.rec, NULL };
-	const char	*envv[16];
-	char		 url[160], lu[300], pu[300], port[48];
+	const char *envv[16];
+	char        url[160], lu[300], pu[300], port[48];
 
 	snprintf(L.rec, sizeof(L.rec), "%s/load.jsonl", harness_tmpdir());
 	L.sim = harness_spawn_args("sim-openai", argv, NULL);
@@ -144,8 +144,10 @@ start_all(void)
 	snprintf(L.ai_url, sizeof(L.ai_url), "%s", harness_ipc_url("lai"));
 	snprintf(L.ai_pub, sizeof(L.ai_pub), "%s", harness_ipc_url("laip"));
 	L.http_port = harness_free_port();
-	snprintf(url, sizeof(url), "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
-	    "v1/realtime?model=gpt-realtime", harness_ready_port(L.sim));
+	snprintf(url, sizeof(url),
+	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
+	    "v1/realtime?model=gpt-realtime",
+	    harness_ready_port(L.sim));
 	snprintf(lu, sizeof(lu), "AI_LISTEN_URL=%s", L.ai_url);
 	snprintf(pu, sizeof(pu), "AI_PUB_URL=%s", L.ai_pub);
 	snprintf(port, sizeof(port), "AI_HTTP_PORT=%d", L.http_port);
@@ -169,22 +171,22 @@ start_all(void)
 	assert_int_equal(nng_socket_set_int(L.pub, NNG_OPT_SENDBUF, 8192), 0);
 	assert_int_equal(nng_listen(L.pub, L.pub_url, NULL, 0), 0);
 	assert_int_equal(nng_sub0_open(&L.sub), 0);
-	assert_int_equal(nng_socket_set(L.sub, NNG_OPT_SUB_SUBSCRIBE, "", 0),
-	    0);
+	assert_int_equal(
+	    nng_socket_set(L.sub, NNG_OPT_SUB_SUBSCRIBE, "", 0), 0);
 	assert_int_equal(nng_socket_set_int(L.sub, NNG_OPT_RECVBUF, 8192), 0);
 	assert_int_equal(nng_socket_set_ms(L.sub, NNG_OPT_RECVTIMEO, 20), 0);
-	assert_int_equal(nng_dial(L.sub, L.ai_pub, NULL, NNG_FLAG_NONBLOCK),
-	    0);
+	assert_int_equal(
+	    nng_dial(L.sub, L.ai_pub, NULL, NNG_FLAG_NONBLOCK), 0);
 	assert_int_equal(bus_req_dial(&L.req, "load", L.ai_url), 0);
 }
 
 static void
 session(const char *sid, bool start)
 {
-	Bus__Envelope		 env = BUS__ENVELOPE__INIT, *rep = NULL;
-	Bus__SessionStart	 ss = BUS__SESSION_START__INIT;
-	Bus__SessionEnd		 se = BUS__SESSION_END__INIT;
-	struct wire_ids		 ids;
+	Bus__Envelope     env = BUS__ENVELOPE__INIT, *rep = NULL;
+	Bus__SessionStart ss = BUS__SESSION_START__INIT;
+	Bus__SessionEnd   se = BUS__SESSION_END__INIT;
+	struct wire_ids   ids;
 
 	wire_env_init(&env, &ids, sid, NULL);
 	env.idempotency_key = (char *)sid;
@@ -200,19 +202,20 @@ session(const char *sid, bool start)
 		env.session_end = &se;
 	}
 	assert_int_equal(bus_request(L.req, &env, &rep, 5000, 2), 0);
-	assert_int_equal(rep->body_case, start ?
-	    BUS__ENVELOPE__BODY_SESSION_STARTED : BUS__ENVELOPE__BODY_ACK);
+	assert_int_equal(rep->body_case,
+	    start ? BUS__ENVELOPE__BODY_SESSION_STARTED
+	          : BUS__ENVELOPE__BODY_ACK);
 	wire_free(rep);
 }
 
 static void
 send_tick(uint32_t tag)
 {
-	Bus__Envelope	env = BUS__ENVELOPE__INIT;
-	Bus__AudioFrame	af = BUS__AUDIO_FRAME__INIT;
-	struct wire_ids	ids;
-	uint8_t		buf[FRAME];
-	int		i;
+	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__AudioFrame af = BUS__AUDIO_FRAME__INIT;
+	struct wire_ids ids;
+	uint8_t         buf[FRAME];
+	int             i;
 
 	memset(buf, 0xff, sizeof(buf));
 	buf[0] = (uint8_t)(tag >> 24);
@@ -228,7 +231,7 @@ send_tick(uint32_t tag)
 	for (i = 0; i < L.ncalls; i++) {
 		wire_env_init(&env, &ids, L.sids[i], NULL);
 		while (wire_publish(L.pub, L.sids[i], &env) != 0)
-			nng_msleep(1);	/* never drop on our side */
+			nng_msleep(1); /* never drop on our side */
 		L.sent++;
 	}
 }
@@ -236,13 +239,13 @@ send_tick(uint32_t tag)
 static void
 test_load(void **state)
 {
-	pthread_t	 rx;
-	double		 cpu0, cpu1, cpu_call;
-	long		 rss0, rss1, rss_call, lost = 0, got = 0;
-	long long	 t0, next, t_meas0 = 0;
-	int		 seconds, i, ticks;
-	uint32_t	 tag;
-	json_t		*closed;
+	pthread_t rx;
+	double    cpu0, cpu1, cpu_call;
+	long      rss0, rss1, rss_call, lost = 0, got = 0;
+	long long t0, next, t_meas0 = 0;
+	int       seconds, i, ticks;
+	uint32_t  tag;
+	json_t   *closed;
 
 	(void)state;
 	L.ncalls = env_int("AI_LOAD_CALLS", 100);
@@ -262,7 +265,7 @@ test_load(void **state)
 	t0 = next = fe_now();
 	for (tag = 1; tag <= (uint32_t)ticks; tag++) {
 		send_tick(tag);
-		if (tag == 50) {	/* measure after the first second */
+		if (tag == 50) { /* measure after the first second */
 			proc_usage(harness_pid(L.ai), &cpu0, &rss1);
 			t_meas0 = fe_now();
 		}
@@ -271,10 +274,10 @@ test_load(void **state)
 			nng_msleep(1);
 	}
 	proc_usage(harness_pid(L.ai), &cpu1, &rss1);
-	cpu_call = (cpu1 - cpu0) / ((double)L.ncalls *
-	    (double)(fe_now() - t_meas0) / 1000.0);
+	cpu_call = (cpu1 - cpu0)
+	    / ((double)L.ncalls * (double)(fe_now() - t_meas0) / 1000.0);
 	rss_call = (rss1 - rss0) / L.ncalls;
-	nng_msleep(500);		/* the last frames come back */
+	nng_msleep(500); /* the last frames come back */
 	for (i = 0; i < L.ncalls; i++) {
 		got += atomic_load(&L.rx[i]);
 		if (atomic_load(&L.rx[i]) != ticks)
@@ -293,25 +296,26 @@ test_load(void **state)
 		};
 
 		for (i = 0; m[i] != NULL; i++)
-			print_message("  %s %.0f\n", m[i],
-			    fe_metric(L.http_port, m[i]));
+			print_message(
+			    "  %s %.0f\n", m[i], fe_metric(L.http_port, m[i]));
 	}
 	for (i = 0; i < L.ncalls; i++)
 		session(L.sids[i], false);
-	print_message("load: %d calls x %d s: sent %ld, back %ld, lost %ld, "
+	print_message(
+	    "load: %d calls x %d s: sent %ld, back %ld, lost %ld, "
 	    "out of order %ld; ai-session %.3f CPU-ms per call-second, "
 	    "%ld KiB RSS per call (%ld KiB before calls); %.1f s wall\n",
 	    L.ncalls, seconds, L.sent, got, lost, atomic_load(&L.bad_order),
 	    cpu_call, rss_call, rss0, (double)(fe_now() - t0) / 1000.0);
-	closed = fe_records_wait(L.rec, "connection_closed",
-	    (size_t)L.ncalls, 10000);
+	closed = fe_records_wait(
+	    L.rec, "connection_closed", (size_t)L.ncalls, 10000);
 	assert_int_equal(json_array_size(closed), L.ncalls);
 	for (i = 0; i < L.ncalls; i++) {
 		json_t *c = json_array_get(closed, (size_t)i);
 
 		assert_true(json_is_true(json_object_get(c, "tags_in_order")));
-		assert_int_equal(json_integer_value(json_object_get(c, "tags")),
-		    ticks);
+		assert_int_equal(
+		    json_integer_value(json_object_get(c, "tags")), ticks);
 	}
 	json_decref(closed);
 	atomic_store(&L.stop, true);

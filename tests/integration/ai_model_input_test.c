@@ -21,71 +21,73 @@
 #include "ai_fake_edge.h"
 
 struct fake_model {
-	struct lws_context	*ctx;
-	pthread_t		 thread;
-	atomic_bool		 stop;
-	int			 port;
+	struct lws_context *ctx;
+	pthread_t           thread;
+	atomic_bool         stop;
+	int                 port;
 	/* seen, written by the service thread */
-	atomic_int		 connections;
-	atomic_int		 appends;
-	atomic_int		 updates;
-	atomic_bool		 auth_ok;
-	atomic_bool		 beta_header;
-	char			 update_type[32];
+	atomic_int  connections;
+	atomic_int  appends;
+	atomic_int  updates;
+	atomic_bool auth_ok;
+	atomic_bool beta_header;
+	char        update_type[32];
 	/* what to send next */
-	const char		*script[16];
-	int			 nscript, next;
-	bool			 binary_sent;
-	struct lws		*wsi;
+	const char *script[16];
+	int         nscript, next;
+	bool        binary_sent;
+	struct lws *wsi;
 };
 
-static struct fake_model	fm;
+static struct fake_model fm;
 
 static const char *const bad_then_good[] = {
 	"{\"type\":\"session.updated\",\"session\":{\"type\":\"realtime\"}}",
-	"{not json at all",
-	"[1,2,3]",
-	"{\"no_type\":true}",
+	"{not json at all", "[1,2,3]", "{\"no_type\":true}",
 	"{\"type\":\"response.something_new\",\"x\":1}",
 	"{\"type\":\"brand_new.event\",\"x\":[1,{\"y\":2}]}",
 	"{\"type\":\"response.output_audio.delta\",\"response_id\":\"r1\","
-	    "\"item_id\":\"i1\",\"delta\":\"%%%not base64%%%\"}",
+	"\"item_id\":\"i1\",\"delta\":\"%%%not base64%%%\"}",
 	"{\"type\":\"response.output_audio.delta\",\"response_id\":\"r1\","
-	    "\"item_id\":\"i1\",\"delta\":\"AAAAAAAAAAAAAAAAAAAAAAAA\"}",
+	"\"item_id\":\"i1\",\"delta\":\"AAAAAAAAAAAAAAAAAAAAAAAA\"}",
 	"{\"type\":\"error\",\"event_id\":\"e9\",\"error\":{\"type\":"
-	    "\"invalid_request_error\",\"code\":\"made_up_code\",\"message\":"
-	    "\"bad\",\"param\":null}}",
+	"\"invalid_request_error\",\"code\":\"made_up_code\",\"message\":"
+	"\"bad\",\"param\":null}}",
 	"{\"type\":\"response.output_audio.delta\",\"response_id\":\"r1\","
-	    "\"item_id\":\"i1\",\"delta\":\"////////////////\"}",
+	"\"item_id\":\"i1\",\"delta\":\"////////////////\"}",
 	NULL
 };
 
 static int
 fm_send(struct lws *wsi, const char *text, bool binary)
 {
-	unsigned char	buf[LWS_PRE + 2048];
-	size_t		n = strlen(text);
+	unsigned char buf[LWS_PRE + 2048];
+	size_t        n = strlen(text);
 
 	memcpy(buf + LWS_PRE, text, n);
-	return (lws_write(wsi, buf + LWS_PRE, n, binary ? LWS_WRITE_BINARY :
-	    LWS_WRITE_TEXT) < (int)n ? -1 : 0);
+	return (lws_write(wsi, buf + LWS_PRE, n,
+	            binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT)
+	            < (int)n
+	        ? -1
+	        : 0);
 }
 
 /* lws service thread of the fake model. */
 static int
-fm_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-    void *in, size_t len)
+fm_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+    size_t len)
 {
-	char	buf[256];
-	json_t	*j;
+	char    buf[256];
+	json_t *j;
 
 	switch (reason) {
 	case LWS_CALLBACK_ESTABLISHED:
 		atomic_fetch_add(&fm.connections, 1);
 		fm.wsi = wsi;
-		if (lws_hdr_copy(wsi, buf, sizeof(buf),
-		    WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
-		    strcmp(buf, "Bearer sk-test") == 0)
+		if (lws_hdr_copy(
+		        wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION)
+		        > 0
+		    && strcmp(buf, "Bearer sk-test") == 0)
 			atomic_store(&fm.auth_ok, true);
 		if (lws_hdr_custom_length(wsi, "openai-beta:", 12) > 0)
 			atomic_store(&fm.beta_header, true);
@@ -98,24 +100,28 @@ fm_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if ((j = json_loadb(in, len, 0, NULL)) == NULL)
 			return (0);
 		if (strcmp(json_string_value(json_object_get(j, "type")),
-		    "session.update") == 0) {
+		        "session.update")
+		    == 0) {
 			atomic_fetch_add(&fm.updates, 1);
 			snprintf(fm.update_type, sizeof(fm.update_type), "%s",
-			    json_string_value(json_object_get(json_object_get(j,
-			    "session"), "type")));
+			    json_string_value(json_object_get(
+			        json_object_get(j, "session"), "type")));
 			for (fm.nscript = 0; bad_then_good[fm.nscript] != NULL;
-			    fm.nscript++)
-				fm.script[fm.nscript] = bad_then_good[fm.nscript];
+			     fm.nscript++)
+				fm.script[fm.nscript]
+				    = bad_then_good[fm.nscript];
 			fm.next = 0;
 			lws_callback_on_writable(wsi);
-		} else if (strcmp(json_string_value(json_object_get(j,
-		    "type")), "input_audio_buffer.append") == 0)
+		} else if (strcmp(
+		               json_string_value(json_object_get(j, "type")),
+		               "input_audio_buffer.append")
+		    == 0)
 			atomic_fetch_add(&fm.appends, 1);
 		json_decref(j);
 		return (0);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		if (fm.next == 2 && !fm.binary_sent) {
-			fm.binary_sent = true;	/* a binary frame, once */
+			fm.binary_sent = true; /* a binary frame, once */
 			(void)fm_send(wsi, "\x01\x02\x03", true);
 		} else if (fm.next < fm.nscript)
 			(void)fm_send(wsi, fm.script[fm.next++], false);
@@ -131,10 +137,9 @@ fm_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	return (lws_callback_http_dummy(wsi, reason, user, in, len));
 }
 
-static const struct lws_protocols fm_protocols[] = {
-	{ "fake-realtime", fm_cb, 0, 65536, 0, NULL, 0 },
-	{ NULL, NULL, 0, 0, 0, NULL, 0 }
-};
+static const struct lws_protocols fm_protocols[]
+    = { { "fake-realtime", fm_cb, 0, 65536, 0, NULL, 0 },
+	      { NULL, NULL, 0, 0, 0, NULL, 0 } };
 
 static void *
 fm_main(void *arg)
@@ -148,8 +153,8 @@ fm_main(void *arg)
 static void
 fm_start(void)
 {
-	struct lws_context_creation_info	 info;
-	struct lws_vhost			*vh;
+	struct lws_context_creation_info info;
+	struct lws_vhost                *vh;
 
 	memset(&info, 0, sizeof(info));
 	info.port = 0;
@@ -177,21 +182,23 @@ fm_stop(void)
 static void
 test_bad_model_input(void **state)
 {
-	struct harness_proc	*ai;
-	struct fedge		 fe;
-	char			 url[160], lu[300], pu[300], port[48];
-	char			 ai_url[256], ai_pub[256];
-	const char		*env[16];
-	int			 http_port, i;
-	long long		 end;
+	struct harness_proc *ai;
+	struct fedge         fe;
+	char                 url[160], lu[300], pu[300], port[48];
+	char                 ai_url[256], ai_pub[256];
+	const char          *env[16];
+	int                  http_port, i;
+	long long            end;
 
 	(void)state;
 	fm_start();
 	snprintf(ai_url, sizeof(ai_url), "%s", harness_ipc_url("mai"));
 	snprintf(ai_pub, sizeof(ai_pub), "%s", harness_ipc_url("maipub"));
 	http_port = harness_free_port();
-	snprintf(url, sizeof(url), "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
-	    "v1/realtime?model=gpt-realtime", fm.port);
+	snprintf(url, sizeof(url),
+	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
+	    "v1/realtime?model=gpt-realtime",
+	    fm.port);
 	snprintf(lu, sizeof(lu), "AI_LISTEN_URL=%s", ai_url);
 	snprintf(pu, sizeof(pu), "AI_PUB_URL=%s", ai_pub);
 	snprintf(port, sizeof(port), "AI_HTTP_PORT=%d", http_port);
@@ -224,12 +231,14 @@ test_bad_model_input(void **state)
 	assert_string_equal(fm.update_type, "realtime");
 	nng_msleep(200);
 	/* not json, not an object, no type, binary, bad base64 */
+	assert_true(
+	    fe_metric(http_port, "ai_bad_input_total{source=\"model_json\"}")
+	    >= 5);
+	assert_true(
+	    fe_metric(http_port, "ai_model_unknown_events_total") == 1);
 	assert_true(fe_metric(http_port,
-	    "ai_bad_input_total{source=\"model_json\"}") >= 5);
-	assert_true(fe_metric(http_port,
-	    "ai_model_unknown_events_total") == 1);
-	assert_true(fe_metric(http_port,
-	    "ai_model_errors_total{code=\"made_up_code\"}") == 1);
+	                "ai_model_errors_total{code=\"made_up_code\"}")
+	    == 1);
 	assert_true(fe_metric(http_port, "ai_calls_active") == 1);
 	assert_true(harness_alive(ai));
 	assert_int_equal(fe_get(&fe, &fe.hangups), 0);

@@ -15,19 +15,19 @@
 
 #include "../../../services/ai-session/ai.h"
 
-#define MS(n)	((size_t)(n) * 8)	/* mu-law bytes for n ms */
+#define MS(n) ((size_t)(n)*8) /* mu-law bytes for n ms */
 
 /* Feed n ms of audio in 20 ms chunks; returns the last mark name. */
 static int
 feed(struct barge *b, const char *item, const char *resp, int ms,
     char marks[][AI_MARK_MAX], int max)
 {
-	char	mark[AI_MARK_MAX];
-	int	n = 0, i;
+	char mark[AI_MARK_MAX];
+	int  n = 0, i;
 
 	for (i = 0; i < ms / 20; i++) {
-		enum barge_verdict v = barge_delta(b, item, resp, MS(20), mark,
-		    sizeof(mark));
+		enum barge_verdict v
+		    = barge_delta(b, item, resp, MS(20), mark, sizeof(mark));
 
 		assert_int_not_equal(v, BARGE_DROP);
 		if (v == BARGE_PLAY_MARK && n < max)
@@ -39,22 +39,22 @@ feed(struct barge *b, const char *item, const char *resp, int ms,
 static void
 test_mark_names(void **state)
 {
-	struct barge	b;
-	char		marks[16][AI_MARK_MAX], mark[AI_MARK_MAX];
-	int		n;
+	struct barge b;
+	char         marks[16][AI_MARK_MAX], mark[AI_MARK_MAX];
+	int          n;
 
 	(void)state;
 	barge_init(&b, 100);
 	n = feed(&b, "item_A", "resp_1", 300, marks, 16);
-	assert_int_equal(n, 3);			/* one per 100 ms */
+	assert_int_equal(n, 3); /* one per 100 ms */
 	assert_string_equal(marks[0], "g0:m1:p100:item_A");
 	assert_string_equal(marks[2], "g0:m3:p300:item_A");
-	assert_int_equal(barge_audio_done(&b, "item_A", "resp_1", mark,
-	    sizeof(mark)), 1);
+	assert_int_equal(
+	    barge_audio_done(&b, "item_A", "resp_1", mark, sizeof(mark)), 1);
 	assert_string_equal(mark, "g0:m4:d300:item_A");
 	/* done twice: one mark only */
-	assert_int_equal(barge_audio_done(&b, "item_A", "resp_1", mark,
-	    sizeof(mark)), 0);
+	assert_int_equal(
+	    barge_audio_done(&b, "item_A", "resp_1", mark, sizeof(mark)), 0);
 	/* mark_min 0: a mark after every chunk */
 	barge_init(&b, 0);
 	assert_int_equal(feed(&b, "item_B", "resp_2", 100, marks, 16), 5);
@@ -63,8 +63,8 @@ test_mark_names(void **state)
 static void
 test_echoes_and_pending(void **state)
 {
-	struct barge	b;
-	char		marks[16][AI_MARK_MAX], done[AI_MARK_MAX];
+	struct barge b;
+	char         marks[16][AI_MARK_MAX], done[AI_MARK_MAX];
 
 	(void)state;
 	barge_init(&b, 100);
@@ -85,12 +85,12 @@ test_echoes_and_pending(void **state)
 	feed(&b, "item_B", "resp_2", 150, marks, 16);
 	barge_audio_done(&b, "item_B", "resp_2", done, sizeof(done));
 	assert_int_equal(barge_echo(&b, marks[0]), BARGE_ECHO_OK);
-	assert_true(barge_pending(&b));		/* 50 ms still to play */
+	assert_true(barge_pending(&b)); /* 50 ms still to play */
 	assert_int_equal(barge_echo(&b, done), BARGE_ECHO_OK);
 	assert_false(barge_pending(&b));
 	/* speech now is just the caller's next turn */
 	{
-		struct barge_trunc	tr[BARGE_TRUNC_MAX];
+		struct barge_trunc tr[BARGE_TRUNC_MAX];
 
 		assert_int_equal(barge_interrupt(&b, tr, BARGE_TRUNC_MAX), 0);
 	}
@@ -100,17 +100,17 @@ test_echoes_and_pending(void **state)
 	assert_int_equal(barge_echo(&b, "g0:m1:q1:i"), BARGE_ECHO_BAD);
 	assert_int_equal(barge_echo(&b, "g0:m1:p1:"), BARGE_ECHO_BAD);
 	assert_int_equal(barge_echo(&b, NULL), BARGE_ECHO_BAD);
-	assert_int_equal(barge_echo(&b,
-	    "g0:m99999999999999999999:p1:item_A"), BARGE_ECHO_BAD);
+	assert_int_equal(barge_echo(&b, "g0:m99999999999999999999:p1:item_A"),
+	    BARGE_ECHO_BAD);
 }
 
 static void
 test_truncate_value(void **state)
 {
-	struct barge		b;
-	struct barge_trunc	tr[BARGE_TRUNC_MAX];
-	char			marks[64][AI_MARK_MAX];
-	int			n;
+	struct barge       b;
+	struct barge_trunc tr[BARGE_TRUNC_MAX];
+	char               marks[64][AI_MARK_MAX];
+	int                n;
 
 	(void)state;
 	barge_init(&b, 100);
@@ -129,9 +129,9 @@ test_truncate_value(void **state)
 static void
 test_truncate_nothing_heard(void **state)
 {
-	struct barge		b;
-	struct barge_trunc	tr[BARGE_TRUNC_MAX];
-	char			marks[8][AI_MARK_MAX];
+	struct barge       b;
+	struct barge_trunc tr[BARGE_TRUNC_MAX];
+	char               marks[8][AI_MARK_MAX];
 
 	(void)state;
 	/* audio sent, no echo yet: truncate at 0, never negative */
@@ -144,9 +144,9 @@ test_truncate_nothing_heard(void **state)
 static void
 test_truncate_clamped(void **state)
 {
-	struct barge		b;
-	struct barge_trunc	tr[BARGE_TRUNC_MAX];
-	char			mark[AI_MARK_MAX];
+	struct barge       b;
+	struct barge_trunc tr[BARGE_TRUNC_MAX];
+	char               mark[AI_MARK_MAX];
 
 	(void)state;
 	/* an echo claiming more than was received is clamped */
@@ -167,10 +167,10 @@ test_truncate_clamped(void **state)
 static void
 test_two_items(void **state)
 {
-	struct barge		b;
-	struct barge_trunc	tr[BARGE_TRUNC_MAX];
-	char			ma[16][AI_MARK_MAX], mb[16][AI_MARK_MAX];
-	char			done[AI_MARK_MAX];
+	struct barge       b;
+	struct barge_trunc tr[BARGE_TRUNC_MAX];
+	char               ma[16][AI_MARK_MAX], mb[16][AI_MARK_MAX];
+	char               done[AI_MARK_MAX];
 
 	(void)state;
 	barge_init(&b, 100);
@@ -189,9 +189,9 @@ test_two_items(void **state)
 static void
 test_stale_marks_after_clear(void **state)
 {
-	struct barge		b;
-	struct barge_trunc	tr[BARGE_TRUNC_MAX];
-	char			marks[16][AI_MARK_MAX], m2[16][AI_MARK_MAX];
+	struct barge       b;
+	struct barge_trunc tr[BARGE_TRUNC_MAX];
+	char               marks[16][AI_MARK_MAX], m2[16][AI_MARK_MAX];
 
 	(void)state;
 	barge_init(&b, 100);
@@ -211,9 +211,9 @@ test_stale_marks_after_clear(void **state)
 static void
 test_late_deltas(void **state)
 {
-	struct barge		b;
-	struct barge_trunc	tr[BARGE_TRUNC_MAX];
-	char			marks[16][AI_MARK_MAX], mark[AI_MARK_MAX];
+	struct barge       b;
+	struct barge_trunc tr[BARGE_TRUNC_MAX];
+	char               marks[16][AI_MARK_MAX], mark[AI_MARK_MAX];
 
 	(void)state;
 	barge_init(&b, 100);
@@ -221,32 +221,36 @@ test_late_deltas(void **state)
 	feed(&b, "item_A", "resp_1", 200, marks, 16);
 	barge_interrupt(&b, tr, BARGE_TRUNC_MAX);
 	/* deltas of the cut response still arriving: dropped */
-	assert_int_equal(barge_delta(&b, "item_A", "resp_1", MS(20), mark,
-	    sizeof(mark)), BARGE_DROP);
+	assert_int_equal(
+	    barge_delta(&b, "item_A", "resp_1", MS(20), mark, sizeof(mark)),
+	    BARGE_DROP);
 	assert_int_equal(b.late_deltas, 1);
-	assert_false(barge_pending(&b));	/* no clock restarted */
-	assert_int_equal(barge_audio_done(&b, "item_A", "resp_1", mark,
-	    sizeof(mark)), 0);
+	assert_false(barge_pending(&b)); /* no clock restarted */
+	assert_int_equal(
+	    barge_audio_done(&b, "item_A", "resp_1", mark, sizeof(mark)), 0);
 	/* a response created but silent when the caller spoke: dropped too */
 	barge_response_created(&b, "resp_2");
 	assert_int_equal(barge_interrupt(&b, tr, BARGE_TRUNC_MAX), 0);
-	assert_int_equal(barge_delta(&b, "item_B", "resp_2", MS(20), mark,
-	    sizeof(mark)), BARGE_DROP);
+	assert_int_equal(
+	    barge_delta(&b, "item_B", "resp_2", MS(20), mark, sizeof(mark)),
+	    BARGE_DROP);
 	/* a cancelled response (response.done) likewise */
 	barge_response_created(&b, "resp_3");
 	barge_response_done(&b, "resp_3", true);
-	assert_int_equal(barge_delta(&b, "item_C", "resp_3", MS(20), mark,
-	    sizeof(mark)), BARGE_DROP);
+	assert_int_equal(
+	    barge_delta(&b, "item_C", "resp_3", MS(20), mark, sizeof(mark)),
+	    BARGE_DROP);
 	/* a new response plays */
-	assert_int_not_equal(barge_delta(&b, "item_D", "resp_4", MS(20), mark,
-	    sizeof(mark)), BARGE_DROP);
+	assert_int_not_equal(
+	    barge_delta(&b, "item_D", "resp_4", MS(20), mark, sizeof(mark)),
+	    BARGE_DROP);
 }
 
 static void
 test_response_done_forgets_heard_items(void **state)
 {
-	struct barge	b;
-	char		marks[16][AI_MARK_MAX];
+	struct barge b;
+	char         marks[16][AI_MARK_MAX];
 
 	(void)state;
 	barge_init(&b, 100);
@@ -260,9 +264,9 @@ test_response_done_forgets_heard_items(void **state)
 static void
 test_eviction_and_long_ids(void **state)
 {
-	struct barge	b;
-	char		id[32], mark[AI_MARK_MAX], big[AI_ID_MAX + 10];
-	int		i;
+	struct barge b;
+	char         id[32], mark[AI_MARK_MAX], big[AI_ID_MAX + 10];
+	int          i;
 
 	(void)state;
 	barge_init(&b, 100);
@@ -275,17 +279,18 @@ test_eviction_and_long_ids(void **state)
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	/* an id too long to track still plays, without marks */
-	assert_int_equal(barge_delta(&b, big, "resp", MS(200), mark,
-	    sizeof(mark)), BARGE_PLAY);
+	assert_int_equal(
+	    barge_delta(&b, big, "resp", MS(200), mark, sizeof(mark)),
+	    BARGE_PLAY);
 }
 
 static void
 test_ring(void **state)
 {
-	struct ring	r;
-	uint8_t		in[200], out[AI_FRAME_MAX];
-	int		i, pushed = 0;
-	size_t		n;
+	struct ring r;
+	uint8_t     in[200], out[AI_FRAME_MAX];
+	int         i, pushed = 0;
+	size_t      n;
 
 	(void)state;
 	ring_init(&r, 4000);
@@ -300,7 +305,7 @@ test_ring(void **state)
 	for (i = 0; i < pushed; i++) {
 		n = ring_pop(&r, out, sizeof(out));
 		assert_int_equal(n, 160);
-		assert_int_equal(out[0], i);	/* in order, oldest first */
+		assert_int_equal(out[0], i); /* in order, oldest first */
 		assert_int_equal(out[159], i);
 	}
 	assert_int_equal(ring_pop(&r, out, sizeof(out)), 0);
@@ -309,9 +314,12 @@ test_ring(void **state)
 		in[0] = (uint8_t)i;
 		assert_int_equal(ring_push(&r, in, 100 + i % 50), 0);
 		if (i % 3 == 2) {
-			assert_int_not_equal(ring_pop(&r, out, sizeof(out)), 0);
-			assert_int_not_equal(ring_pop(&r, out, sizeof(out)), 0);
-			assert_int_not_equal(ring_pop(&r, out, sizeof(out)), 0);
+			assert_int_not_equal(
+			    ring_pop(&r, out, sizeof(out)), 0);
+			assert_int_not_equal(
+			    ring_pop(&r, out, sizeof(out)), 0);
+			assert_int_not_equal(
+			    ring_pop(&r, out, sizeof(out)), 0);
 		}
 	}
 	assert_int_equal(ring_push(&r, in, 0), -1);
@@ -322,9 +330,9 @@ test_ring(void **state)
 static void
 test_transcript(void **state)
 {
-	struct transcript	t;
-	const struct turn	*tu;
-	char			*s;
+	struct transcript  t;
+	const struct turn *tu;
+	char              *s;
 
 	(void)state;
 	transcript_init(&t, 1);

@@ -20,7 +20,7 @@
 static json_t *
 parse(char *s)
 {
-	json_t	*j;
+	json_t *j;
 
 	assert_non_null(s);
 	j = json_loads(s, JSON_REJECT_DUPLICATES, NULL);
@@ -45,8 +45,8 @@ path(json_t *j, const char *a, const char *b, const char *c, const char *d)
 static void
 test_session_update(void **state)
 {
-	struct rt_session	 s = { 0 };
-	json_t			*j, *sess, *td, *in;
+	struct rt_session s = { 0 };
+	json_t           *j, *sess, *td, *in;
 
 	(void)state;
 	s.instructions = "Be \"brief\".\nThanks";
@@ -54,8 +54,8 @@ test_session_update(void **state)
 	s.transcribe_model = "gpt-4o-mini-transcribe";
 	s.tools = true;
 	j = parse(oai_session_update(&s));
-	assert_string_equal(path(j, "type", NULL, NULL, NULL),
-	    "session.update");
+	assert_string_equal(
+	    path(j, "type", NULL, NULL, NULL), "session.update");
 	sess = json_object_get(j, "session");
 	/* GA shape only: no beta keys anywhere */
 	assert_string_equal(path(sess, "type", NULL, NULL, NULL), "realtime");
@@ -65,14 +65,16 @@ test_session_update(void **state)
 	assert_null(json_object_get(sess, "turn_detection"));
 	assert_string_equal(path(sess, "instructions", NULL, NULL, NULL),
 	    "Be \"brief\".\nThanks");
-	assert_string_equal(json_string_value(json_array_get(
-	    json_object_get(sess, "output_modalities"), 0)), "audio");
-	assert_string_equal(path(sess, "audio", "input", "format", "type"),
-	    "audio/pcmu");
-	assert_string_equal(path(sess, "audio", "output", "format", "type"),
-	    "audio/pcmu");
-	assert_string_equal(path(sess, "audio", "output", "voice", NULL),
-	    "alloy");
+	assert_string_equal(
+	    json_string_value(
+	        json_array_get(json_object_get(sess, "output_modalities"), 0)),
+	    "audio");
+	assert_string_equal(
+	    path(sess, "audio", "input", "format", "type"), "audio/pcmu");
+	assert_string_equal(
+	    path(sess, "audio", "output", "format", "type"), "audio/pcmu");
+	assert_string_equal(
+	    path(sess, "audio", "output", "voice", NULL), "alloy");
 	in = json_object_get(json_object_get(sess, "audio"), "input");
 	assert_string_equal(path(in, "transcription", "model", NULL, NULL),
 	    "gpt-4o-mini-transcribe");
@@ -82,18 +84,23 @@ test_session_update(void **state)
 	assert_true(json_is_true(json_object_get(td, "create_response")));
 	assert_true(json_is_true(json_object_get(td, "interrupt_response")));
 	assert_int_equal(json_array_size(json_object_get(sess, "tools")), 2);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(
-	    json_object_get(sess, "tools"), 0), "name")), "consult_reasoner");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(
-	    json_object_get(sess, "tools"), 1), "name")), "end_call");
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(sess, "tools"), 0), "name")),
+	    "consult_reasoner");
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(sess, "tools"), 1), "name")),
+	    "end_call");
 	json_decref(j);
 	/* no transcription model: the key is left out */
 	s.transcribe_model = "";
 	s.tools = false;
 	j = parse(oai_session_update(&s));
 	sess = json_object_get(j, "session");
-	assert_null(json_object_get(json_object_get(json_object_get(sess,
-	    "audio"), "input"), "transcription"));
+	assert_null(json_object_get(
+	    json_object_get(json_object_get(sess, "audio"), "input"),
+	    "transcription"));
 	assert_null(json_object_get(sess, "tools"));
 	json_decref(j);
 }
@@ -101,33 +108,33 @@ test_session_update(void **state)
 static void
 test_client_events(void **state)
 {
-	json_t	*j;
+	json_t *j;
 
 	(void)state;
 	j = parse(oai_truncate("item_\"x", 1540));
-	assert_string_equal(path(j, "type", NULL, NULL, NULL),
-	    "conversation.item.truncate");
+	assert_string_equal(
+	    path(j, "type", NULL, NULL, NULL), "conversation.item.truncate");
 	assert_string_equal(path(j, "item_id", NULL, NULL, NULL), "item_\"x");
-	assert_int_equal(json_integer_value(json_object_get(j,
-	    "content_index")), 0);
-	assert_int_equal(json_integer_value(json_object_get(j,
-	    "audio_end_ms")), 1540);
+	assert_int_equal(
+	    json_integer_value(json_object_get(j, "content_index")), 0);
+	assert_int_equal(
+	    json_integer_value(json_object_get(j, "audio_end_ms")), 1540);
 	json_decref(j);
 	j = parse(oai_tool_output("call_1", "{\"answer\":\"Thursday\"}"));
-	assert_string_equal(path(j, "item", "type", NULL, NULL),
-	    "function_call_output");
+	assert_string_equal(
+	    path(j, "item", "type", NULL, NULL), "function_call_output");
 	assert_string_equal(path(j, "item", "call_id", NULL, NULL), "call_1");
 	assert_string_equal(path(j, "item", "output", NULL, NULL),
 	    "{\"answer\":\"Thursday\"}");
 	json_decref(j);
 	j = parse(oai_response_create(NULL));
-	assert_string_equal(path(j, "type", NULL, NULL, NULL),
-	    "response.create");
+	assert_string_equal(
+	    path(j, "type", NULL, NULL, NULL), "response.create");
 	assert_null(json_object_get(j, "response"));
 	json_decref(j);
 	j = parse(oai_response_create("Say goodbye."));
-	assert_string_equal(path(j, "response", "instructions", NULL, NULL),
-	    "Say goodbye.");
+	assert_string_equal(
+	    path(j, "response", "instructions", NULL, NULL), "Say goodbye.");
 	json_decref(j);
 	j = parse(oai_system_text("note"));
 	assert_string_equal(path(j, "item", "role", NULL, NULL), "system");
@@ -139,11 +146,11 @@ test_client_events(void **state)
 static void
 test_append(void **state)
 {
-	uint8_t	 audio[160];
-	char	 out[512], dec[200];
-	json_t	*j;
-	size_t	 n;
-	int	 i, len;
+	uint8_t audio[160];
+	char    out[512], dec[200];
+	json_t *j;
+	size_t  n;
+	int     i, len;
 
 	(void)state;
 	for (i = 0; i < 160; i++)
@@ -152,8 +159,8 @@ test_append(void **state)
 	assert_true(n > 0);
 	j = json_loadb(out, n, 0, NULL);
 	assert_non_null(j);
-	assert_string_equal(path(j, "type", NULL, NULL, NULL),
-	    "input_audio_buffer.append");
+	assert_string_equal(
+	    path(j, "type", NULL, NULL, NULL), "input_audio_buffer.append");
 	len = codec_b64_decode(path(j, "audio", NULL, NULL, NULL),
 	    strlen(path(j, "audio", NULL, NULL, NULL)), dec, sizeof(dec));
 	assert_int_equal(len, 160);
@@ -177,13 +184,13 @@ span_eq(const struct oai_span *s, const char *want)
 static void
 test_scan(void **state)
 {
-	struct oai_fields	f;
-	const char		*ev;
+	struct oai_fields f;
+	const char       *ev;
 
 	(void)state;
 	ev = "{\"type\":\"response.output_audio.delta\",\"event_id\":\"e1\","
-	    "\"response_id\":\"resp_1\",\"item_id\":\"item_1\","
-	    "\"output_index\":0,\"content_index\":0,\"delta\":\"/////w==\"}";
+	     "\"response_id\":\"resp_1\",\"item_id\":\"item_1\","
+	     "\"output_index\":0,\"content_index\":0,\"delta\":\"/////w==\"}";
 	assert_int_equal(oai_scan(ev, strlen(ev), &f), 0);
 	span_eq(&f.type, "response.output_audio.delta");
 	span_eq(&f.delta, "/////w==");
@@ -193,8 +200,8 @@ test_scan(void **state)
 	assert_false(oai_span_is(&f.type, "response.output_audio"));
 	/* spaces, nested values, arrays, literals; order does not matter */
 	ev = " { \"delta\" : \"QUJD\" , \"x\" : {\"type\":\"nested\",\"a\":[1,"
-	    "{\"b\":\"}\"}],\"c\":null}, \"n\": -1.5e3, \"t\": true ,"
-	    "\"type\":\"response.output_audio.delta\" } ";
+	     "{\"b\":\"}\"}],\"c\":null}, \"n\": -1.5e3, \"t\": true ,"
+	     "\"type\":\"response.output_audio.delta\" } ";
 	assert_int_equal(oai_scan(ev, strlen(ev), &f), 0);
 	span_eq(&f.type, "response.output_audio.delta");
 	span_eq(&f.delta, "QUJD");
@@ -214,22 +221,21 @@ test_scan(void **state)
 static void
 test_scan_garbage(void **state)
 {
-	static const char *bad[] = {
-		"", "   ", "[]", "{", "}", "{\"type\"", "{\"type\":",
-		"{\"type\":\"x\"", "{\"type\":\"x\",}", "{\"type\":\"x\"}}",
-		"{\"type\":\"x\"} junk", "{\"a\":[1,2}", "{\"a\":{\"b\":1}",
-		"{type:\"x\"}", "{\"a\":\"unterminated}", "{\"a\" \"b\"}",
-		"null", "\"type\"", NULL
-	};
-	struct oai_fields	f;
-	char			buf[256];
-	int			i;
+	static const char *bad[] = { "", "   ", "[]", "{", "}", "{\"type\"",
+		"{\"type\":", "{\"type\":\"x\"", "{\"type\":\"x\",}",
+		"{\"type\":\"x\"}}", "{\"type\":\"x\"} junk", "{\"a\":[1,2}",
+		"{\"a\":{\"b\":1}", "{type:\"x\"}", "{\"a\":\"unterminated}",
+		"{\"a\" \"b\"}", "null", "\"type\"", NULL };
+	struct oai_fields  f;
+	char               buf[256];
+	int                i;
 
 	(void)state;
 	for (i = 0; bad[i] != NULL; i++)
 		assert_int_equal(oai_scan(bad[i], strlen(bad[i]), &f), -1);
 	/* every prefix of a good event: never a crash, never a false 0 */
-	snprintf(buf, sizeof(buf), "{\"type\":\"response.output_audio.delta\","
+	snprintf(buf, sizeof(buf),
+	    "{\"type\":\"response.output_audio.delta\","
 	    "\"delta\":\"AAAA\",\"item_id\":\"i\"}");
 	for (i = 0; i < (int)strlen(buf); i++)
 		assert_int_equal(oai_scan(buf, (size_t)i, &f), -1);
@@ -239,10 +245,10 @@ test_scan_garbage(void **state)
 static void
 test_instructions(void **state)
 {
-	Bus__CallContext	 cc = BUS__CALL_CONTEXT__INIT;
-	Bus__Turn		 t1 = BUS__TURN__INIT, t2 = BUS__TURN__INIT;
-	Bus__Turn		*tp[2] = { &t1, &t2 };
-	char			*s;
+	Bus__CallContext cc = BUS__CALL_CONTEXT__INIT;
+	Bus__Turn        t1 = BUS__TURN__INIT, t2 = BUS__TURN__INIT;
+	Bus__Turn       *tp[2] = { &t1, &t2 };
+	char            *s;
 
 	(void)state;
 	s = ctx_instructions("Base.", NULL, BUS__DIRECTION__INBOUND, "Bye.");
