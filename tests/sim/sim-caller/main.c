@@ -98,6 +98,32 @@ struct audio_args {
 	const char *file, *speak, *tone;
 };
 
+/* The integer options: --calls, --duration-ms, --ramp-ms, ... */
+static int
+parse_num(struct caller *c, int ch, const char *arg)
+{
+	static const struct {
+		int         ch;
+		const char *name;
+		long long   min, max;
+	} nums[] = {
+		{ 'n', "calls", 1, 100000 },
+		{ 'd', "duration-ms", 20, 3600000 },
+		{ 'r', "ramp-ms", 0, 3600000 },
+		{ 'D', "drain-ms", 0, 60000 },
+		{ 'E', "token-ttl-s", 1, 86400 },
+	};
+	int   *target[] = { &c->o.calls, &c->o.duration_ms, &c->o.ramp_ms,
+		  &c->cfg.drain_ms, &c->cfg.token_ttl_s };
+	size_t i;
+
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+		if (nums[i].ch == ch)
+			return (num(nums[i].name, arg, nums[i].min,
+			    nums[i].max, target[i]));
+	return (-1);
+}
+
 static int
 parse_one(struct caller *c, struct audio_args *aa, int ch, const char *arg)
 {
@@ -107,17 +133,6 @@ parse_one(struct caller *c, struct audio_args *aa, int ch, const char *arg)
 	case 'u':
 		c->o.url = arg;
 		return (0);
-	case 'n':
-		return (num("calls", arg, 1, 100000, &c->o.calls));
-	case 'd':
-		return (
-		    num("duration-ms", arg, 20, 3600000, &c->o.duration_ms));
-	case 'r':
-		return (num("ramp-ms", arg, 0, 3600000, &c->o.ramp_ms));
-	case 'D':
-		return (num("drain-ms", arg, 0, 60000, &cfg->drain_ms));
-	case 'E':
-		return (num("token-ttl-s", arg, 1, 86400, &cfg->token_ttl_s));
 	case 'L':
 		if (strcmp(arg, "twilio") == 0)
 			cfg->dialect = STREAM_TWILIO;
@@ -169,7 +184,7 @@ parse_one(struct caller *c, struct audio_args *aa, int ch, const char *arg)
 		c->o.public_url = arg;
 		return (0);
 	default:
-		return (-1);
+		return (parse_num(c, ch, arg));
 	}
 }
 

@@ -16,32 +16,13 @@
  * on usage errors, 1 when it cannot start.
  */
 #include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
 
 #include "twilio.h"
-
-static const struct option longopts[]
-    = { { "port", required_argument, NULL, 'p' },
-	      { "account-sid", required_argument, NULL, 'a' },
-	      { "auth-token", required_argument, NULL, 't' },
-	      { "record", required_argument, NULL, 'R' },
-	      { "answered-by", required_argument, NULL, 'b' },
-	      { "caller-audio", required_argument, NULL, 'A' },
-	      { "caller-speak-at-ms", required_argument, NULL, 's' },
-	      { "caller-tone-at-ms", required_argument, NULL, 'T' },
-	      { "tags", no_argument, NULL, 'g' },
-	      { "call-duration-ms", required_argument, NULL, 'd' },
-	      { "ring-ms", required_argument, NULL, 'r' },
-	      { "media-url", required_argument, NULL, 'm' },
-	      { "signalwire", no_argument, NULL, 'S' },
-	      { "signing-key", required_argument, NULL, 'k' },
-	      { "hook-workers", required_argument, NULL, 'w' },
-	      { "hook-timeout-ms", required_argument, NULL, 'o' },
-	      { "self-test", no_argument, NULL, 'x' },
-	      { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 
 static void
 usage(void)
@@ -71,107 +52,110 @@ sim_record(struct sim *sim, json_t *line)
 	json_decref(line);
 }
 
+enum opt_kind { OPT_STR, OPT_INT, OPT_FLAG };
+
+/* Every option: where it lands in struct sim_opts, and its type. */
+static const struct opt {
+	const char   *name;
+	enum opt_kind kind;
+	size_t        off;
+	long long     max; /* OPT_INT: 0 .. max */
+} opts[] = {
+	{ "port", OPT_INT, offsetof(struct sim_opts, port), 65535 },
+	{ "account-sid", OPT_STR, offsetof(struct sim_opts, account_sid), 0 },
+	{ "auth-token", OPT_STR, offsetof(struct sim_opts, auth_token), 0 },
+	{ "record", OPT_STR, offsetof(struct sim_opts, record_path), 0 },
+	{ "answered-by", OPT_STR, offsetof(struct sim_opts, answered_by), 0 },
+	{ "caller-audio", OPT_STR, offsetof(struct sim_opts, caller_audio),
+	    0 },
+	{ "caller-speak-at-ms", OPT_STR,
+	    offsetof(struct sim_opts, caller_speak_at), 0 },
+	{ "caller-tone-at-ms", OPT_STR,
+	    offsetof(struct sim_opts, caller_tone_at), 0 },
+	{ "tags", OPT_FLAG, offsetof(struct sim_opts, tags), 0 },
+	{ "call-duration-ms", OPT_INT,
+	    offsetof(struct sim_opts, call_duration_ms), 86400000 },
+	{ "ring-ms", OPT_INT, offsetof(struct sim_opts, ring_ms), 60000 },
+	{ "media-url", OPT_STR, offsetof(struct sim_opts, media_url), 0 },
+	{ "signalwire", OPT_FLAG, offsetof(struct sim_opts, signalwire), 0 },
+	{ "signing-key", OPT_STR, offsetof(struct sim_opts, signing_key), 0 },
+	{ "hook-workers", OPT_INT, offsetof(struct sim_opts, hook_workers),
+	    64 },
+	{ "hook-timeout-ms", OPT_INT,
+	    offsetof(struct sim_opts, hook_timeout_ms), 600000 },
+	{ "self-test", OPT_FLAG, offsetof(struct sim_opts, self_test), 0 },
+};
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
 static int
-num(const char *name, const char *arg, long long max, int *outp)
+apply(struct sim_opts *o, const struct opt *d, const char *arg)
 {
+	char     *field = (char *)o + d->off;
 	long long v;
 
-	if (stream_parse_int(arg, 0, max, &v) == -1) {
-		stream_log(
-		    "error", "--%s: want an integer in [0, %lld]", name, max);
+	switch (d->kind) {
+	case OPT_STR:
+		*(const char **)(void *)field = arg;
+		return (0);
+	case OPT_FLAG:
+		*(bool *)(void *)field = true;
+		return (0);
+	case OPT_INT:
+		if (stream_parse_int(arg, 0, d->max, &v) == -1) {
+			stream_log("error",
+			    "--%s: want an integer in [0, %lld]", d->name,
+			    d->max);
+			return (-1);
+		}
+		*(int *)(void *)field = (int)v;
+		return (0);
+	}
+	return (-1);
+}
+
+static int
+check(const struct sim_opts *o)
+{
+	if (o->account_sid == NULL || o->auth_token == NULL) {
+		stream_log("error",
+		    "--account-sid and --auth-token are "
+		    "required");
 		return (-1);
 	}
-	*outp = (int)v;
+	if (o->signalwire && o->signing_key == NULL) {
+		stream_log("error", "--signalwire needs --signing-key");
+		return (-1);
+	}
+	if (o->hook_workers < 1 || o->hook_timeout_ms < 100) {
+		stream_log("error",
+		    "need --hook-workers >= 1 and "
+		    "--hook-timeout-ms >= 100");
+		return (-1);
+	}
 	return (0);
 }
 
 static int
-parse(struct sim_opts *o, int argc, char *argv[], bool *self_test)
+parse(struct sim_opts *o, int argc, char *argv[])
 {
-	int ch, rv = 0;
+	struct option lo[NOPTS + 1];
+	size_t        i;
+	int           ch;
 
-	while (rv == 0
-	    && (ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'p':
-			rv = num("port", optarg, 65535, &o->port);
-			break;
-		case 'a':
-			o->account_sid = optarg;
-			break;
-		case 't':
-			o->auth_token = optarg;
-			break;
-		case 'R':
-			o->record_path = optarg;
-			break;
-		case 'b':
-			o->answered_by = optarg;
-			break;
-		case 'A':
-			o->caller_audio = optarg;
-			break;
-		case 's':
-			o->caller_speak_at = optarg;
-			break;
-		case 'T':
-			o->caller_tone_at = optarg;
-			break;
-		case 'g':
-			o->tags = true;
-			break;
-		case 'd':
-			rv = num("call-duration-ms", optarg, 86400000,
-			    &o->call_duration_ms);
-			break;
-		case 'r':
-			rv = num("ring-ms", optarg, 60000, &o->ring_ms);
-			break;
-		case 'm':
-			o->media_url = optarg;
-			break;
-		case 'S':
-			o->signalwire = true;
-			break;
-		case 'k':
-			o->signing_key = optarg;
-			break;
-		case 'w':
-			rv = num("hook-workers", optarg, 64, &o->hook_workers);
-			break;
-		case 'o':
-			rv = num("hook-timeout-ms", optarg, 600000,
-			    &o->hook_timeout_ms);
-			break;
-		case 'x':
-			*self_test = true;
-			break;
-		default:
-			rv = -1;
-			break;
-		}
+	memset(lo, 0, sizeof(lo));
+	for (i = 0; i < NOPTS; i++) {
+		lo[i].name = opts[i].name;
+		lo[i].has_arg = opts[i].kind == OPT_FLAG ? no_argument
+		                                         : required_argument;
+		lo[i].val = (int)i + 1;
 	}
-	if (rv == 0 && *self_test)
-		return (0);
-	if (rv == 0
-	    && (optind != argc || o->account_sid == NULL
-	        || o->auth_token == NULL)) {
-		stream_log("error",
-		    "--account-sid and --auth-token are "
-		    "required");
-		rv = -1;
-	}
-	if (rv == 0 && o->signalwire && o->signing_key == NULL) {
-		stream_log("error", "--signalwire needs --signing-key");
-		rv = -1;
-	}
-	if (rv == 0 && (o->hook_workers < 1 || o->hook_timeout_ms < 100)) {
-		stream_log("error",
-		    "need --hook-workers >= 1 and "
-		    "--hook-timeout-ms >= 100");
-		rv = -1;
-	}
-	return (rv);
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1)
+		if (ch < 1 || ch > (int)NOPTS
+		    || apply(o, &opts[ch - 1], optarg) == -1)
+			return (-1);
+	if (optind != argc)
+		return (-1);
+	return (o->self_test ? 0 : check(o));
 }
 
 /* The caller's side of every media stream. */
@@ -272,7 +256,6 @@ main(int argc, char *argv[])
 {
 	struct sim sim;
 	sigset_t   sigs;
-	bool       self_test = false;
 	int        rv;
 
 	stream_log_init("sim-twilio");
@@ -281,11 +264,11 @@ main(int argc, char *argv[])
 	sim.o.ring_ms = SIM_RING_MS;
 	sim.o.hook_workers = 4;
 	sim.o.hook_timeout_ms = 5000;
-	if (parse(&sim.o, argc, argv, &self_test) == -1) {
+	if (parse(&sim.o, argc, argv) == -1) {
 		usage();
 		return (2);
 	}
-	if (self_test)
+	if (sim.o.self_test)
 		return (twsig_self_test() == 0 ? 0 : 1);
 	sim.api_base
 	    = sim.o.signalwire ? "/api/laml/2010-04-01" : "/2010-04-01";

@@ -49,6 +49,7 @@ struct sim_opts {
 	int         hook_workers;
 	int         hook_timeout_ms;
 	bool        tags;
+	bool        self_test;
 };
 
 /* Decoded form pairs; the strings are owned by the form. */
