@@ -268,19 +268,17 @@ validate(struct sess *s, const char *eid, json_t *session)
 static json_t *
 td_complete(json_t *td)
 {
-	json_t *full;
+	const char *type = json_string_value(json_object_get(td, "type"));
+	json_t     *full;
 
 	if (json_is_null(td))
 		return (json_null());
-	full = server_vad_default();
-	if (strcmp(
-	        json_string_value(json_object_get(td, "type")), "semantic_vad")
-	    == 0) {
-		json_object_clear(full);
-		json_object_set_new(full, "eagerness", json_string("auto"));
-		json_object_set_new(full, "create_response", json_true());
-		json_object_set_new(full, "interrupt_response", json_true());
-	}
+	if (strcmp(type, "semantic_vad") == 0)
+		full = json_pack("{s:s, s:s, s:b, s:b}", "type",
+		    "semantic_vad", "eagerness", "auto", "create_response", 1,
+		    "interrupt_response", 1);
+	else
+		full = server_vad_default();
 	json_object_update(full, td);
 	return (full);
 }
@@ -381,7 +379,9 @@ config_record(struct sess *s, json_t *session, const char *eid)
 	if ((v = json_object_get(session, "tools")) != NULL) {
 		names = json_array();
 		json_array_foreach(v, i, t)
-		    json_array_append(names, json_object_get(t, "name"));
+		{
+			json_array_append(names, json_object_get(t, "name"));
+		}
 		json_object_set_new(f, "tools", names);
 	}
 	audio = json_object_get(session, "audio");

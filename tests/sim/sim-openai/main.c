@@ -214,7 +214,7 @@ signal_main(void *arg)
 	int       sig;
 
 	if (sigwait(set, &sig) == 0) {
-		sim.stop = 1;
+		atomic_store(&sim.stop, true);
 		lws_cancel_service(sim.ctx);
 	}
 	return (NULL);
@@ -298,9 +298,13 @@ main(int argc, char *argv[])
 	fprintf(stderr,
 	    "{\"msg\":\"ready\",\"svc\":\"sim-openai\",\"port\":%d}\n", port);
 
-	while (!sim.stop)
+	while (!atomic_load(&sim.stop))
 		if (lws_service(sim.ctx, 0) < 0)
 			break;
+	/* the signal thread still waits if the loop failed: wake it */
+	if (!atomic_load(&sim.stop))
+		pthread_kill(tid, SIGTERM);
+	pthread_join(tid, NULL);
 	shutdown_sockets();
 	lws_context_destroy(sim.ctx);
 	record_close(&sim);

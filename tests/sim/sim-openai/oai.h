@@ -10,6 +10,7 @@
 #define OAI_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -182,16 +183,16 @@ struct sess {
 };
 
 struct sim {
-	struct oai_opts       opt;
-	struct lws_context   *ctx;
-	struct script         script;
-	unsigned              nconn;
-	lws_dll2_owner_t      sessions;
-	volatile sig_atomic_t stop; /* set by the signal thread */
-	int16_t               ulaw[256]; /* mu-law byte -> linear */
-	unsigned char         tone[OAI_TONE_LEN]; /* 440 Hz in mu-law */
-	unsigned char        *scratch; /* base64 decode buffer */
-	size_t                scratch_cap;
+	struct oai_opts     opt;
+	struct lws_context *ctx;
+	struct script       script;
+	unsigned            nconn;
+	lws_dll2_owner_t    sessions;
+	atomic_bool         stop; /* set by the signal thread */
+	int16_t             ulaw[256]; /* mu-law byte -> linear */
+	unsigned char       tone[OAI_TONE_LEN]; /* 440 Hz in mu-law */
+	unsigned char      *scratch; /* base64 decode buffer */
+	size_t              scratch_cap;
 };
 
 /* main.c: logging and allocation shared by the files below. */
