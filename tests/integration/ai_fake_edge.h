@@ -291,8 +291,10 @@ fe_request(struct fedge *fe, const char *sid, Bus__Envelope *env,
 
 /* SessionStart; returns the reply's body case (or -1), and the error
  * code in *code for an Error reply. */
+/* resume_from > 0: a resumed call whose turns up to that seq are stored. */
 FE_FN int
-fe_start(struct fedge *fe, const char *sid, const char *answered_by, int *code)
+fe_start_ex(struct fedge *fe, const char *sid, const char *answered_by,
+    uint32_t resume_from, int *code)
 {
 	Bus__Envelope                  env = BUS__ENVELOPE__INIT, *rep = NULL;
 	Bus__SessionStart              ss = BUS__SESSION_START__INIT;
@@ -307,6 +309,8 @@ fe_start(struct fedge *fe, const char *sid, const char *answered_by, int *code)
 	ss.direction = BUS__DIRECTION__OUTBOUND;
 	ss.edge_pub_url = (char *)fe->pub_url;
 	ss.edge_ctl_url = (char *)fe->ctl_url;
+	ss.resume = resume_from > 0;
+	ss.resume_from_seq = resume_from;
 	if (answered_by != NULL) {
 		pe.key = "answered_by";
 		pe.value = (char *)answered_by;
@@ -322,6 +326,12 @@ fe_start(struct fedge *fe, const char *sid, const char *answered_by, int *code)
 		*code = bc == BUS__ENVELOPE__BODY_ERROR ? rep->error->code : 0;
 	wire_free(rep);
 	return (bc);
+}
+
+FE_FN int
+fe_start(struct fedge *fe, const char *sid, const char *answered_by, int *code)
+{
+	return (fe_start_ex(fe, sid, answered_by, 0, code));
 }
 
 FE_FN int

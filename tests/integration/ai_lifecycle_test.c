@@ -366,6 +366,71 @@ test_summary_later(void **state)
 	life_down(&l);
 }
 
+/* ai-session died and media-edge hands the call to another one: the
+ * stored turns go into the instructions, the model speaks first, the
+ * numbering of turns goes on after the stored ones. */
+static void
+test_resume(void **state)
+{
+	struct life l;
+	json_t     *a;
+	char       *s;
+	long        n;
+
+	(void)state;
+	life_up(&l, NULL, NULL, NULL);
+	seed(&l, "CAres1");
+	assert_int_equal(
+	    pgtest_exec(l.db.dsn,
+	        "INSERT INTO transcript_turns (call_sid, seq, role, text) "
+	        "VALUES "
+	        "('CAres1', 1, 'assistant', 'Hi Dana, this is Sam from "
+	        "Acme.'),"
+	        "('CAres1', 2, 'user', 'Oh hello, yes I remember.')"),
+	    0);
+	assert_int_equal(fe_start_ex(&l.fe, "CAres1", NULL, 2, NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	/* the model speaks first: a response without any caller turn */
+	assert_int_equal(fe_wait(&l.fe, &l.fe.audio_frames, 5, 5000), 0);
+	a = fe_records(l.rec, "session.update");
+	/* base + context + the two stored turns */
+	assert_true(json_integer_value(json_object_get(
+	                json_array_get(a, 0), "instructions_len"))
+	    > 500);
+	json_decref(a);
+	turn(&l, "CAres1", 4000);
+	assert_int_equal(fe_end(&l.fe, "CAres1"), BUS__ENVELOPE__BODY_ACK);
+	s = db_wait(&l,
+	    "SELECT transcript FROM calls WHERE call_sid = "
+	    "'CAres1' AND ended_at IS NOT NULL AND transcript <> ''",
+	    10000);
+	assert_non_null(s);
+	print_message("resumed transcript:\n%s\n", s);
+	assert_true(strncmp(s,
+	                "AI: Hi Dana, this is Sam from Acme.\nUser: "
+	                "Oh hello, yes I remember.\nAI: ",
+	                71)
+	    == 0);
+	free(s);
+	/* the new turns were stored after the old ones, none overwritten */
+	assert_int_equal(
+	    pgtest_query_int(l.db.dsn,
+	        "SELECT min(seq) FROM "
+	        "transcript_turns WHERE call_sid = 'CAres1' AND seq > 2",
+	        &n),
+	    0);
+	assert_int_equal(n, 3);
+	assert_int_equal(
+	    pgtest_query_int(l.db.dsn,
+	        "SELECT count(*) FROM "
+	        "transcript_turns WHERE call_sid = 'CAres1' AND seq <= 2 AND ("
+	        "text LIKE '%Acme.' OR text LIKE 'Oh hello%')",
+	        &n),
+	    0);
+	assert_int_equal(n, 2);
+	life_down(&l);
+}
+
 int
 main(void)
 {
@@ -373,6 +438,7 @@ main(void)
 		cmocka_unit_test(test_conversation),
 		cmocka_unit_test(test_voicemail),
 		cmocka_unit_test(test_summary_later),
+		cmocka_unit_test(test_resume),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
