@@ -10,6 +10,9 @@ daemons themselves declare (scripts/gen-config-doc.sh --list).
     ops_deploy_check.py --vars VARS.tsv k8s NAME RENDERED.yaml [--pinned]
     ops_deploy_check.py dockerfile Dockerfile .dockerignore
     ops_deploy_check.py hpa-metrics RENDERED.yaml
+    ops_deploy_check.py dockerfile-build Dockerfile   (the build stage's RUN
+                                                      make line, for sh)
+    ops_deploy_check.py runtime-libs Dockerfile BINARY...
 
 Prints one line per problem and exits 1 if there is any; prints "ok ..."
 and exits 0 otherwise.  Needs only python3 and python3-yaml (a dependency
@@ -572,6 +575,62 @@ def check_dockerfile(path, ignore):
             bad(ignore, "%s is copied but excluded from the context" % c)
 
 
+def stage_lines(path):
+    text = open(path).read()
+    lines = re.sub(r"\\\n", " ", text).splitlines()
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)", text, re.M))
+    cur, by_stage = None, {}
+    for l in lines:
+        if l.startswith("FROM "):
+            cur = l.split()[3] if " AS " in l else None
+        elif cur:
+            by_stage.setdefault(cur, []).append(l)
+    return by_stage, args
+
+
+def dockerfile_build(path):
+    """Print the build stage's `RUN make ...` as one sh command, with the
+    ARG defaults substituted as docker would."""
+    by_stage, args = stage_lines(path)
+    runs = [l[4:] for l in by_stage.get("build", [])
+            if l.startswith("RUN make ")]
+    if len(runs) != 1:
+        bad(path, "want exactly one RUN make in the build stage")
+        return
+    cmd = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), ""),
+                 runs[0])
+    print(cmd)
+
+
+def runtime_libs(path, binaries):
+    """Every shared library the binaries need comes from a package the
+    runtime stage installs (or from libc6, which every Debian image has)."""
+    import subprocess
+    by_stage, _ = stage_lines(path)
+    rt = " ".join(by_stage.get("runtime", []))
+    m = re.search(r"apt-get install (.*?)(&&|$)", rt)
+    pkgs = set(m.group(1).split()) if m else set()
+    pkgs = {p for p in pkgs if not p.startswith("-")} | {"libc6",
+                                                          "libgcc-s1"}
+    needed = set()
+    for b in binaries:
+        out = subprocess.run(["readelf", "-d", b], capture_output=True,
+                             text=True).stdout
+        needed |= set(re.findall(r"\(NEEDED\).*\[(.+)\]", out))
+    if not needed:
+        bad(path, "no shared libraries found in %s" % binaries)
+    for lib in sorted(needed):
+        out = subprocess.run(["dpkg", "-S", "*/%s" % lib],
+                             capture_output=True, text=True).stdout
+        owners = {l.split(":")[0] for l in out.splitlines() if ":" in l}
+        owners = {o.split(",")[0].strip() for o in owners}
+        if not owners:
+            bad(path, "%s: no Debian package owns it" % lib)
+        elif not owners & pkgs:
+            bad(path, "%s comes from %s, which the runtime stage does "
+                "not install" % (lib, " or ".join(sorted(owners))))
+
+
 def main(argv):
     cvars = None
     if len(argv) > 2 and argv[1] == "--vars":
@@ -587,6 +646,13 @@ def main(argv):
         check_k8s(argv[2], argv[3], cvars, "--pinned" in argv[4:])
     elif what == "dockerfile" and len(argv) == 4:
         check_dockerfile(argv[2], argv[3])
+    elif what == "dockerfile-build" and len(argv) == 3:
+        dockerfile_build(argv[2])
+        for p in problems:
+            print(p, file=sys.stderr)
+        return 1 if problems else 0
+    elif what == "runtime-libs" and len(argv) >= 4:
+        runtime_libs(argv[2], argv[3:])
     elif what == "hpa-metrics" and len(argv) == 3:
         hpa_metrics(argv[2])
         return 0

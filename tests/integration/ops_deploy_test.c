@@ -179,6 +179,55 @@ test_dockerfile(void **state)
 	free(out);
 }
 
+/*
+ * The Dockerfile's build stage, without docker: a context holding only
+ * what the Dockerfile COPYs, then its `RUN make` line exactly.  Every
+ * binary must come out and report the image's version, and every shared
+ * library they need must come from a package the runtime stage installs.
+ */
+static void
+test_dockerfile_build_stage(void **state)
+{
+	static const char *const bins[] = { "media-edge", "ai-session",
+		"reasoner", "rate-limiter", "persister", "callctl" };
+	const char              *t = harness_tmpdir();
+	char                    *out, args[2048] = "";
+	size_t                   i;
+	int                      rc;
+
+	rc = ops_sh(&out,
+	    "mkdir -p '%s/ctx' && for f in $(awk '/^COPY [^-]/{print $2}' "
+	    "Dockerfile); do cp -r \"$f\" '%s/ctx/' || exit 1; done && "
+	    "rm -rf '%s/ctx/build' && cmd=$(%s " CHECKER " dockerfile-build "
+	    "Dockerfile) && cd '%s/ctx' && { MAKEFLAGS=-j2 sh -c \"$cmd\" "
+	    "> build.log 2>&1 || { tail -20 build.log; exit 1; }; }",
+	    t, t, t, python, t);
+	run_ok("docker build stage", rc, out);
+	for (i = 0; i < sizeof(bins) / sizeof(bins[0]); i++) {
+		rc = ops_sh(&out, "'%s/ctx/build/release/bin/%s' --version", t,
+		    bins[i]);
+		if (rc != 0 || strstr(out, " 0.1.0") == NULL)
+			fprintf(stderr, "%s --version: rc %d: %s\n", bins[i],
+			    rc, out);
+		assert_int_equal(rc, 0);
+		assert_non_null(strstr(out, " 0.1.0"));
+		free(out);
+		snprintf(args + strlen(args), sizeof(args) - strlen(args),
+		    " '%s/ctx/build/release/bin/%s'", t, bins[i]);
+	}
+	rc = ops_sh(&out, "%s " CHECKER " runtime-libs Dockerfile %s 2>&1",
+	    python, args);
+	run_ok("runtime libraries", rc, out);
+	/* A runtime stage without libjansson4 is caught. */
+	rc = ops_sh(&out,
+	    "sed 's/libjansson4 //' Dockerfile > '%s/Dockerfile.nolib' && "
+	    "%s " CHECKER " runtime-libs '%s/Dockerfile.nolib' %s 2>&1",
+	    t, python, t, args);
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out, "libjansson.so.4 comes from libjansson4"));
+	free(out);
+}
+
 /* docker-compose config with an empty env file, so a local .env does not
  * change what is checked. */
 static int
@@ -340,6 +389,7 @@ main(void)
 		cmocka_unit_test(test_config_doc_in_sync),
 		cmocka_unit_test(test_ipc_doc_in_sync),
 		cmocka_unit_test(test_dockerfile),
+		cmocka_unit_test(test_dockerfile_build_stage),
 		cmocka_unit_test(test_compose),
 		cmocka_unit_test(test_k8s_base),
 		cmocka_unit_test(test_k8s_dev),
