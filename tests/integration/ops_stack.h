@@ -45,6 +45,7 @@ struct ops_stack {
 	char                 env[4096]; /* callctl's environment */
 	char                 envbuf[64][320];
 	int                  nbuf;
+	const char          *envv[OPS_N][20]; /* each daemon's settings */
 };
 
 /*
@@ -131,9 +132,9 @@ ops_stack_start(struct ops_stack *s)
 	    = { "--port", "0", "--api-key", "sk-ops", "--mode", "echo", NULL };
 	const char *const ant[]
 	    = { "--port", "0", "--api-key", "sk-ant-ops", NULL };
-	const char *env[16];
-	char        spool[512], url[128], *p;
-	int         i, n;
+	const char **env;
+	char         spool[512], url[128], *p;
+	int          i, n;
 
 	memset(s, 0, sizeof(*s));
 	if (pgtest_schema_new(&s->db, 1) != 0)
@@ -151,6 +152,7 @@ ops_stack_start(struct ops_stack *s)
 	snprintf(spool, sizeof(spool), "%s/spool", harness_tmpdir());
 
 	n = 0;
+	env = s->envv[OPS_PERSISTER];
 	env[n++] = ops_kvs(s, "PERSISTER_LISTEN_URL", s->req[OPS_PERSISTER]);
 	env[n++] = "PERSISTER_HTTP_ADDR=127.0.0.1";
 	env[n++] = ops_kvi(s, "PERSISTER_HTTP_PORT", s->http[OPS_PERSISTER]);
@@ -162,6 +164,7 @@ ops_stack_start(struct ops_stack *s)
 		return (-1);
 
 	n = 0;
+	env = s->envv[OPS_RL];
 	env[n++] = ops_kvs(s, "RATE_LIMITER_LISTEN_URL", s->req[OPS_RL]);
 	env[n++] = "RATE_LIMITER_HTTP_ADDR=127.0.0.1";
 	env[n++] = ops_kvi(s, "RATE_LIMITER_HTTP_PORT", s->http[OPS_RL]);
@@ -174,6 +177,7 @@ ops_stack_start(struct ops_stack *s)
 	if ((s->sim_anthropic = ops_sim("sim-anthropic", ant)) == NULL)
 		return (-1);
 	n = 0;
+	env = s->envv[OPS_REASONER];
 	env[n++] = ops_kvs(s, "REASONER_LISTEN_URL", s->req[OPS_REASONER]);
 	env[n++] = "REASONER_HTTP_ADDR=127.0.0.1";
 	env[n++] = ops_kvi(s, "REASONER_HTTP_PORT", s->http[OPS_REASONER]);
@@ -188,6 +192,7 @@ ops_stack_start(struct ops_stack *s)
 	if ((s->sim_openai = ops_sim("sim-openai", oai)) == NULL)
 		return (-1);
 	n = 0;
+	env = s->envv[OPS_AI];
 	env[n++] = ops_kvs(s, "AI_LISTEN_URL", s->req[OPS_AI]);
 	env[n++] = ops_kvs(s, "AI_PUB_URL", s->ai_pub);
 	env[n++] = "AI_HTTP_ADDR=127.0.0.1";
@@ -203,11 +208,14 @@ ops_stack_start(struct ops_stack *s)
 		return (-1);
 
 	n = 0;
+	env = s->envv[OPS_EDGE];
 	env[n++] = ops_kvs(s, "EDGE_LISTEN_URL", s->req[OPS_EDGE]);
 	env[n++] = ops_kvs(s, "EDGE_PUB_URL", s->edge_pub);
 	env[n++] = "EDGE_HTTP_ADDR=127.0.0.1";
 	env[n++] = ops_kvi(s, "EDGE_HTTP_PORT", s->http[OPS_EDGE]);
 	env[n++] = ops_kvs(s, "AI_SESSION_URL", s->req[OPS_AI]);
+	env[n++] = ops_kvs(s, "RATE_LIMITER_URL", s->req[OPS_RL]);
+	env[n++] = ops_kvs(s, "PERSISTER_URL", s->req[OPS_PERSISTER]);
 	env[n++] = "EDGE_STREAM_TOKEN_SECRET=" OPS_STREAM_SECRET;
 	env[n++] = "EDGE_DRAIN_TIMEOUT_MS=2000";
 	env[n++] = "TWILIO_AUTH_TOKEN";
@@ -231,6 +239,26 @@ ops_stack_start(struct ops_stack *s)
 	    " PERSISTER_HTTP_URL=http://127.0.0.1:%d",
 	    s->http[OPS_EDGE], s->http[OPS_AI], s->http[OPS_REASONER],
 	    s->http[OPS_RL], s->http[OPS_PERSISTER]);
+	return (0);
+}
+
+/*
+ * Restarts daemon i on the same addresses and settings: SIGTERM (it must
+ * exit 0 within 15 s), then a new process, waited for until ready.
+ * 0, or -1 with the reason printed.
+ */
+OPS_FN int
+ops_stack_restart(struct ops_stack *s, int i)
+{
+	int rc;
+
+	if ((rc = harness_stop(s->proc[i], 15000)) != 0) {
+		fprintf(stderr, "%s exited with %d on SIGTERM\n",
+		    ops_daemons[i], rc);
+		return (-1);
+	}
+	if ((s->proc[i] = harness_spawn(ops_daemons[i], s->envv[i])) == NULL)
+		return (-1);
 	return (0);
 }
 
