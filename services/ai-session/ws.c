@@ -27,6 +27,9 @@
 
 #define WS_MAX_MESSAGE (16 * 1024 * 1024)
 #define WS_RX_KEEP (64 * 1024) /* larger reassembly buffers freed */
+/* lws reads at most this much per callback into a buffer it keeps per
+ * connection; bigger messages are reassembled here, so keep it small. */
+#define WS_RX_CHUNK 4096
 
 struct ws {
 	struct lws              *wsi;
@@ -233,7 +236,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 }
 
 const struct lws_protocols ws_protocol
-    = { "ai-realtime-client", ws_callback, 0, 16384, 0, NULL, 0 };
+    = { "ai-realtime-client", ws_callback, 0, WS_RX_CHUNK, 0, NULL, 0 };
 
 struct ws *
 ws_connect(const char *url, const char *bearer, const struct ws_handler *h,
