@@ -9,9 +9,10 @@
  * for the caller, model audio flowed again after ai-session came back
  * (media-edge resumed the calls: edge_session_resumes_total), every call
  * record reached PostgreSQL, `callctl health` shows all five healthy, and
- * the stack stops cleanly.
+ * the stack stops cleanly.  Then media-edge is drained with a call on it.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -171,11 +172,74 @@ test_restart_each_under_load(void **state)
 	free(out);
 }
 
+/*
+ * Drain: SIGTERM to media-edge during a call.  /ready turns 503 at once,
+ * /health stays 200, the call goes on until EDGE_DRAIN_TIMEOUT_MS (2 s in
+ * the stack), is then closed with 1001 (going away), and media-edge exits
+ * 0.  Runs last: media-edge stays down.
+ */
+static void
+test_edge_drain(void **state)
+{
+	const char  *t = harness_tmpdir();
+	char         report[512], url[96];
+	json_t      *rep, *codes;
+	json_error_t err;
+	long         status = 0;
+	long long    t0;
+
+	snprintf(report, sizeof(report), "%s/drain-report.json", t);
+	assert_int_equal(
+	    ops_sh(NULL,
+	        "%s/sim-caller --url ws://127.0.0.1:%d/media "
+	        "--calls 1 --duration-ms 20000 "
+	        "--token-secret " OPS_STREAM_SECRET " --report %s >/dev/null "
+	        "2>%s/drain-caller.log &",
+	        ops_bin(), S.http[OPS_EDGE], report, t),
+	    0);
+	assert_int_equal(
+	    wait_metric(OPS_EDGE, "edge_active_calls", 1, 8000), 0);
+	t0 = harness_now_ms();
+	assert_int_equal(kill(harness_pid(S.proc[OPS_EDGE]), SIGTERM), 0);
+	usleep(300000);
+	snprintf(
+	    url, sizeof(url), "http://127.0.0.1:%d/ready", S.http[OPS_EDGE]);
+	assert_int_equal(
+	    harness_http("GET", url, NULL, NULL, &status, NULL), 0);
+	assert_int_equal(status, 503);
+	snprintf(
+	    url, sizeof(url), "http://127.0.0.1:%d/health", S.http[OPS_EDGE]);
+	assert_int_equal(
+	    harness_http("GET", url, NULL, NULL, &status, NULL), 0);
+	assert_int_equal(status, 200);
+	/* Still carrying the call while draining. */
+	assert_int_equal(metric(OPS_EDGE, "edge_active_calls"), 1);
+
+	assert_int_equal(harness_stop(S.proc[OPS_EDGE], 15000), 0);
+	printf("media-edge drained and exited in %lld ms\n",
+	    harness_now_ms() - t0);
+	assert_true(harness_now_ms() - t0 >= 1900);
+	assert_int_equal(ops_sh(NULL,
+	                     "for i in $(seq 1 100); do [ -s %s ] && exit 0; "
+	                     "sleep 0.1; done; exit 1",
+	                     report),
+	    0);
+	usleep(300000);
+	assert_non_null(rep = json_load_file(report, 0, &err));
+	codes = json_object_get(rep, "close_codes");
+	if (json_integer_value(json_object_get(codes, "1001")) != 1)
+		json_dumpf(rep, stderr, JSON_INDENT(1));
+	assert_int_equal(
+	    json_integer_value(json_object_get(codes, "1001")), 1);
+	json_decref(rep);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_restart_each_under_load),
+		cmocka_unit_test(test_edge_drain),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));
