@@ -150,17 +150,41 @@ fm_main(void *arg)
 	return (NULL);
 }
 
+/* A self-signed certificate for 127.0.0.1 (CN and SAN), made with the
+ * openssl command; paths under the test's scratch directory. */
 static void
-fm_start(void)
+make_cert(char *cert, char *key, size_t len)
+{
+	char cmd[2048];
+
+	snprintf(cert, len, "%s/model-cert.pem", harness_tmpdir());
+	snprintf(key, len, "%s/model-key.pem", harness_tmpdir());
+	snprintf(cmd, sizeof(cmd),
+	    "openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
+	    "-subj /CN=127.0.0.1 -addext "
+	    "subjectAltName=DNS:127.0.0.1,IP:127.0.0.1 -keyout %s -out %s "
+	    ">/dev/null 2>&1",
+	    key, cert);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void
+fm_start_tls(const char *cert, const char *key)
 {
 	struct lws_context_creation_info info;
 	struct lws_vhost                *vh;
 
+	memset(&fm, 0, sizeof(fm));
 	memset(&info, 0, sizeof(info));
+	if (cert != NULL) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cert;
+		info.ssl_private_key_filepath = key;
+	}
 	info.port = 0;
 	info.iface = "127.0.0.1";
 	info.protocols = fm_protocols;
-	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	lws_set_log_level(LLL_ERR, NULL);
 	fm.ctx = lws_create_context(&info);
 	assert_non_null(fm.ctx);
@@ -168,6 +192,12 @@ fm_start(void)
 	fm.port = lws_get_vhost_listen_port(vh);
 	assert_true(fm.port > 0);
 	pthread_create(&fm.thread, NULL, fm_main, NULL);
+}
+
+static void
+fm_start(void)
+{
+	fm_start_tls(NULL, NULL);
 }
 
 static void
@@ -248,11 +278,89 @@ test_bad_model_input(void **state)
 	fm_stop();
 }
 
+/* wss: the model's certificate is verified; a self-signed one is
+ * refused unless OPENAI_CA_FILE trusts it. */
+static void
+run_tls(const char *ca_file, bool expect_ok)
+{
+	struct harness_proc *ai;
+	struct fedge         fe;
+	char                 url[160], lu[300], pu[300], port[48], ca[600];
+	char                 ai_url[256], ai_pub[256], name[32];
+	const char          *env[16];
+	static int           n;
+	int                  http_port, i, j = 0;
+	long long            end;
+
+	snprintf(name, sizeof(name), "tai%d", ++n);
+	snprintf(ai_url, sizeof(ai_url), "%s", harness_ipc_url(name));
+	snprintf(name, sizeof(name), "taipub%d", n);
+	snprintf(ai_pub, sizeof(ai_pub), "%s", harness_ipc_url(name));
+	http_port = harness_free_port();
+	snprintf(url, sizeof(url),
+	    "OPENAI_REALTIME_URL=wss://127.0.0.1:%d/"
+	    "v1/realtime?model=gpt-realtime",
+	    fm.port);
+	snprintf(lu, sizeof(lu), "AI_LISTEN_URL=%s", ai_url);
+	snprintf(pu, sizeof(pu), "AI_PUB_URL=%s", ai_pub);
+	snprintf(port, sizeof(port), "AI_HTTP_PORT=%d", http_port);
+	snprintf(ca, sizeof(ca), "OPENAI_CA_FILE=%s",
+	    ca_file != NULL ? ca_file : "");
+	env[j++] = url;
+	env[j++] = lu;
+	env[j++] = pu;
+	env[j++] = port;
+	env[j++] = ca;
+	env[j++] = "AI_HTTP_ADDR=127.0.0.1";
+	env[j++] = "OPENAI_API_KEY=sk-test";
+	env[j++] = "PERSISTER_URL=";
+	env[j++] = "REASONER_URL=";
+	env[j] = NULL;
+	ai = harness_spawn("ai-session", env);
+	assert_non_null(ai);
+	assert_int_equal(fe_open(&fe, ai_url, ai_pub), 0);
+	assert_int_equal(fe_start(&fe, "CAtls1", NULL, NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	for (i = 1; i <= 5; i++)
+		fe_frame(&fe, "CAtls1", (uint32_t)i, false, 160);
+	if (expect_ok) {
+		end = fe_now() + 5000;
+		while (atomic_load(&fm.appends) < 5 && fe_now() < end)
+			nng_msleep(10);
+		assert_int_equal(atomic_load(&fm.appends), 5);
+		assert_int_equal(fe_get(&fe, &fe.hangups), 0);
+		assert_int_equal(
+		    fe_end(&fe, "CAtls1"), BUS__ENVELOPE__BODY_ACK);
+	} else {
+		/* refused: the call ends and media-edge is told */
+		assert_int_equal(fe_wait(&fe, &fe.hangups, 1, 5000), 0);
+		print_message("refused: %s\n", fe.hangup_reason);
+		assert_int_equal(atomic_load(&fm.connections), 0);
+		assert_int_equal(atomic_load(&fm.appends), 0);
+	}
+	fe_close(&fe);
+	assert_int_equal(harness_stop(ai, 10000), 0);
+}
+
+static void
+test_tls_verified(void **state)
+{
+	char cert[512], key[512];
+
+	(void)state;
+	make_cert(cert, key, sizeof(cert));
+	fm_start_tls(cert, key);
+	run_tls(NULL, false); /* not in the system trust store */
+	run_tls(cert, true); /* trusted through OPENAI_CA_FILE */
+	fm_stop();
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_model_input),
+		cmocka_unit_test(test_tls_verified),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
