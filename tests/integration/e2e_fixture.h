@@ -90,7 +90,10 @@ struct e2e {
 	char                 tw_rec[512], oai_rec[512], ant_rec[512];
 	char                 wav[512];
 	long long            t0;
+	int                  seq; /* 1, 2, ... per process: file names */
 };
+
+static int e2e_nstarted;
 
 /* ---- small things ---- */
 
@@ -188,8 +191,8 @@ e2e_start_sims(struct e2e *e, const struct e2e_opts *o)
 		fprintf(stderr, "e2e: cannot write %s\n", e->wav);
 		return (-1);
 	}
-	snprintf(e->ant_rec, sizeof(e->ant_rec), "%s/anthropic.jsonl",
-	    harness_tmpdir());
+	snprintf(e->ant_rec, sizeof(e->ant_rec), "%s/anthropic%d.jsonl",
+	    harness_tmpdir(), e->seq);
 	n = 0;
 	ant[n++] = "--port";
 	ant[n++] = "0";
@@ -206,8 +209,8 @@ e2e_start_sims(struct e2e *e, const struct e2e_opts *o)
 	    == NULL)
 		return (-1);
 
-	snprintf(e->oai_rec, sizeof(e->oai_rec), "%s/openai.jsonl",
-	    harness_tmpdir());
+	snprintf(e->oai_rec, sizeof(e->oai_rec), "%s/openai%d.jsonl",
+	    harness_tmpdir(), e->seq);
 	n = 0;
 	oai[n++] = "--port";
 	oai[n++] = "0";
@@ -229,8 +232,8 @@ e2e_start_sims(struct e2e *e, const struct e2e_opts *o)
 	    == NULL)
 		return (-1);
 
-	snprintf(
-	    e->tw_rec, sizeof(e->tw_rec), "%s/twilio.jsonl", harness_tmpdir());
+	snprintf(e->tw_rec, sizeof(e->tw_rec), "%s/twilio%d.jsonl",
+	    harness_tmpdir(), e->seq);
 	n = 0;
 	tw[n++] = "--port";
 	tw[n++] = "0";
@@ -372,6 +375,7 @@ e2e_start(struct e2e *e, const struct e2e_opts *o)
 		o = &none;
 	memset(e, 0, sizeof(*e));
 	e->t0 = harness_now_ms();
+	e->seq = ++e2e_nstarted;
 	assert_int_equal(pgtest_schema_new(&e->db, 1), 0);
 	for (i = 0; i < E2E_NDAEMONS; i++)
 		snprintf(e->req[i], sizeof(e->req[i]), "%s",
