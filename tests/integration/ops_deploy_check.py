@@ -499,6 +499,8 @@ def check_k8s(name, path, cvars, pinned):
                     ports != [HTTP_PORT["media-edge"]]:
                 bad(w, "ingress open to everyone on %s" % (ports or "all"))
 
+    check_bus_policies(name, docs)
+
     # HPA: Pods metric (calls in progress) on the autoscaled daemons
     for h in hpas:
         w = "%s HPA/%s" % (name, h["metadata"]["name"])
@@ -507,6 +509,80 @@ def check_k8s(name, path, cvars, pinned):
             bad(w, "no Pods metric")
         if h["spec"]["minReplicas"] > h["spec"]["maxReplicas"]:
             bad(w, "minReplicas > maxReplicas")
+
+
+# Who dials whom on the bus (docs/ipc.md): (from, to, port).  Exactly
+# these must be open between the daemons; nothing else.
+BUS_EDGES = {
+    ("media-edge", "ai-session", 7011), ("media-edge", "ai-session", 7012),
+    ("ai-session", "media-edge", 7001), ("ai-session", "media-edge", 7002),
+    ("media-edge", "rate-limiter", 7031), ("media-edge", "persister", 7041),
+    ("ai-session", "persister", 7041), ("ai-session", "reasoner", 7021),
+}
+ALL_PORTS = [7001, 7002, 7011, 7012, 7021, 7031, 7041,
+             8080, 9101, 9102, 9103, 9104]
+
+
+def peer_matches(peer, labels):
+    """A NetworkPolicy peer against a pod of our own namespace."""
+    if "ipBlock" in peer:
+        return False        # pod IPs are not reliably ipBlock-matched
+    if "namespaceSelector" in peer:
+        return False        # another namespace (kube-system, monitoring)
+    return labels_match(peer.get("podSelector", {}), labels)
+
+
+def port_ok(rule, port):
+    ports = rule.get("ports")
+    return not ports or any(p.get("port") == port for p in ports)
+
+
+def np_allows(nps, src, dst, port):
+    """Would traffic from pod labels src to pod labels dst:port pass?"""
+    def side(kind, me, other, key):
+        sel = [np for np in nps if kind in np["spec"].get("policyTypes", [])
+               and labels_match(np["spec"].get("podSelector"), me)]
+        if not sel:
+            return True
+        for np in sel:
+            for r in np["spec"].get(key, []) or []:
+                peers = r.get("to" if key == "egress" else "from")
+                if port_ok(r, port) and (not peers or any(
+                        peer_matches(pe, other) for pe in peers)):
+                    return True
+        return False
+    return side("Egress", src, dst, "egress") and \
+        side("Ingress", dst, src, "ingress")
+
+
+def check_bus_policies(name, docs):
+    nps = [d for d in docs if d.get("kind") == "NetworkPolicy"]
+    lab = {d: {"app.kubernetes.io/name": d,
+               "app.kubernetes.io/part-of": "callbridge"} for d in DAEMONS}
+    for a in DAEMONS:
+        for b in DAEMONS:
+            if a == b:
+                continue
+            for port in ALL_PORTS:
+                ok = np_allows(nps, lab[a], lab[b], port)
+                want = (a, b, port) in BUS_EDGES
+                if ok and not want:
+                    bad(name, "NetworkPolicies let %s reach %s:%d, which "
+                        "it never dials" % (a, b, port))
+                elif want and not ok:
+                    bad(name, "NetworkPolicies block %s -> %s:%d, which "
+                        "it dials" % (a, b, port))
+    # The operators' toolbox reaches every daemon's bus and HTTP ports.
+    op = {"callbridge.io/operator": "true"}
+    for b in DAEMONS:
+        for port in ALL_PORTS:
+            owns = {"media-edge": (7001, 7002, 8080),
+                    "ai-session": (7011, 7012, 9101),
+                    "reasoner": (7021, 9102), "rate-limiter": (7031, 9103),
+                    "persister": (7041, 9104)}[b]
+            if port in owns and not np_allows(nps, op, lab[b], port):
+                bad(name, "the callctl toolbox cannot reach %s:%d"
+                    % (b, port))
 
 
 def hpa_metrics(path):

@@ -381,6 +381,31 @@ test_k8s_checker_rejects(void **state)
 	free(out);
 }
 
+/* The NetworkPolicies open exactly the bus edges of docs/ipc.md: a policy
+ * that admits the wrong daemon is caught from both sides. */
+static void
+test_k8s_bus_edges(void **state)
+{
+	char *out;
+	int   rc;
+
+	rc = ops_sh(&out,
+	    "rm -rf '%s/kb' && cp -r k8s/base '%s/kb' && sed -i "
+	    "'s|matchLabels: {app.kubernetes.io/name: media-edge}|"
+	    "matchLabels: {app.kubernetes.io/name: reasoner}|' "
+	    "'%s/kb/rate-limiter.yaml' && kubectl kustomize '%s/kb' > "
+	    "'%s/kb.yaml' && %s " CHECKER " --vars '%s' k8s base '%s/kb.yaml' "
+	    "2>&1",
+	    harness_tmpdir(), harness_tmpdir(), harness_tmpdir(),
+	    harness_tmpdir(), harness_tmpdir(), python, vars,
+	    harness_tmpdir());
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out,
+	    "NetworkPolicies block media-edge -> "
+	    "rate-limiter:7031"));
+	free(out);
+}
+
 int
 main(void)
 {
@@ -396,6 +421,7 @@ main(void)
 		cmocka_unit_test(test_k8s_production),
 		cmocka_unit_test(test_hpa_metrics_served),
 		cmocka_unit_test(test_k8s_checker_rejects),
+		cmocka_unit_test(test_k8s_bus_edges),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, NULL));
