@@ -18,16 +18,16 @@
 #include "metrics.h"
 #include "wire.h"
 
-#define BUS_RECONN_MIN_MS	100
-#define BUS_RECONN_MAX_MS	2000
+#define BUS_RECONN_MIN_MS 100
+#define BUS_RECONN_MAX_MS 2000
 
-static struct metric_family	*fam_peers, *fam_events;
+static struct metric_family *fam_peers, *fam_events;
 
 /* nng callback: must not block. */
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	const char	*name = arg;
+	const char *name = arg;
 
 	if (ev == NNG_PIPE_EV_ADD_POST) {
 		metric_add(metric_get(fam_peers, name), 1);
@@ -41,7 +41,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 static int
 setup(nng_socket s, const char *name)
 {
-	int	rv;
+	int rv;
 
 	if (fam_peers == NULL) {
 		fam_peers = metrics_gauge("bus_peers_connected",
@@ -49,19 +49,23 @@ setup(nng_socket s, const char *name)
 		fam_events = metrics_counter("bus_pipe_events_total",
 		    "NNG pipes added and removed", "socket,event");
 	}
-	(void)metric_get(fam_peers, name);	/* show 0 before any peer */
-	if ((rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ,
-	    BUS_MAX_MSG_BYTES)) != 0 ||
-	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMINT,
-	    BUS_RECONN_MIN_MS)) != 0 ||
-	    (rv = nng_socket_set_ms(s, NNG_OPT_RECONNMAXT,
-	    BUS_RECONN_MAX_MS)) != 0 ||
-	    (rv = nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, pipe_cb,
-	    (void *)name)) != 0 ||
-	    (rv = nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, pipe_cb,
-	    (void *)name)) != 0)
-		log_warnx("bus %s: socket options: %s", name,
-		    nng_strerror(rv));
+	(void)metric_get(fam_peers, name); /* show 0 before any peer */
+	if ((rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, BUS_MAX_MSG_BYTES))
+	        != 0
+	    || (rv = nng_socket_set_ms(
+	            s, NNG_OPT_RECONNMINT, BUS_RECONN_MIN_MS))
+	        != 0
+	    || (rv = nng_socket_set_ms(
+	            s, NNG_OPT_RECONNMAXT, BUS_RECONN_MAX_MS))
+	        != 0
+	    || (rv = nng_pipe_notify(
+	            s, NNG_PIPE_EV_ADD_POST, pipe_cb, (void *)name))
+	        != 0
+	    || (rv = nng_pipe_notify(
+	            s, NNG_PIPE_EV_REM_POST, pipe_cb, (void *)name))
+	        != 0)
+		log_warnx(
+		    "bus %s: socket options: %s", name, nng_strerror(rv));
 	return (rv);
 }
 
@@ -69,17 +73,17 @@ static int
 open_listen(nng_socket *sp, const char *name, const char *url,
     int (*opener)(nng_socket *))
 {
-	nng_socket	s;
-	int		rv;
+	nng_socket s;
+	int        rv;
 
 	if ((rv = opener(&s)) != 0) {
 		log_warnx("bus %s: open: %s", name, nng_strerror(rv));
 		return (rv);
 	}
-	if ((rv = setup(s, name)) != 0 ||
-	    (rv = nng_listen(s, url, NULL, 0)) != 0) {
-		log_warnx("bus %s: listen %s: %s", name, url,
-		    nng_strerror(rv));
+	if ((rv = setup(s, name)) != 0
+	    || (rv = nng_listen(s, url, NULL, 0)) != 0) {
+		log_warnx(
+		    "bus %s: listen %s: %s", name, url, nng_strerror(rv));
 		nng_close(s);
 		return (rv);
 	}
@@ -102,7 +106,7 @@ bus_pub_listen(nng_socket *sp, const char *name, const char *url)
 int
 bus_dial(nng_socket s, const char *url, nng_dialer *dp)
 {
-	int	rv;
+	int rv;
 
 	/* NONBLOCK: a peer that is not up yet is retried in the background
 	 * with the socket's reconnect backoff. */
@@ -114,8 +118,8 @@ bus_dial(nng_socket s, const char *url, nng_dialer *dp)
 int
 bus_req_dial(nng_socket *sp, const char *name, const char *url)
 {
-	nng_socket	s;
-	int		rv;
+	nng_socket s;
+	int        rv;
 
 	if ((rv = nng_req0_open(&s)) != 0) {
 		log_warnx("bus %s: open: %s", name, nng_strerror(rv));
@@ -123,10 +127,11 @@ bus_req_dial(nng_socket *sp, const char *name, const char *url)
 	}
 	/* Our own retry loop resends with a fresh timeout; nng's resend
 	 * timer would add a second, unbounded one. */
-	if ((rv = setup(s, name)) != 0 ||
-	    (rv = nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME,
-	    NNG_DURATION_INFINITE)) != 0 ||
-	    (rv = bus_dial(s, url, NULL)) != 0) {
+	if ((rv = setup(s, name)) != 0
+	    || (rv = nng_socket_set_ms(
+	            s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE))
+	        != 0
+	    || (rv = bus_dial(s, url, NULL)) != 0) {
 		nng_close(s);
 		return (rv);
 	}
@@ -137,8 +142,8 @@ bus_req_dial(nng_socket *sp, const char *name, const char *url)
 int
 bus_sub_open(nng_socket *sp, const char *name)
 {
-	nng_socket	s;
-	int		rv;
+	nng_socket s;
+	int        rv;
 
 	if ((rv = nng_sub0_open(&s)) != 0) {
 		log_warnx("bus %s: open: %s", name, nng_strerror(rv));
@@ -155,8 +160,8 @@ bus_sub_open(nng_socket *sp, const char *name)
 static int
 sub_opt(nng_socket s, const char *opt, const char *topic)
 {
-	char	buf[256];
-	size_t	len = strlen(topic) + 1;	/* the NUL is part of it */
+	char   buf[256];
+	size_t len = strlen(topic) + 1; /* the NUL is part of it */
 
 	if (len > sizeof(buf))
 		return (NNG_EINVAL);
@@ -185,7 +190,7 @@ bus_subscribe_all(nng_socket s)
 int
 bus_set_buffers(nng_socket s, int recv, int send)
 {
-	int	rv = 0;
+	int rv = 0;
 
 	if (recv > 0)
 		rv = nng_socket_set_int(s, NNG_OPT_RECVBUF, recv);
@@ -195,13 +200,13 @@ bus_set_buffers(nng_socket s, int recv, int send)
 }
 
 static int
-request_once(nng_socket sock, nng_msg *msg, Bus__Envelope **repp,
-    int timeout_ms)
+request_once(
+    nng_socket sock, nng_msg *msg, Bus__Envelope **repp, int timeout_ms)
 {
-	nng_ctx	 ctx;
-	nng_aio	*aio = NULL;
-	nng_msg	*rep;
-	int	 rv;
+	nng_ctx  ctx;
+	nng_aio *aio = NULL;
+	nng_msg *rep;
+	int      rv;
 
 	if ((rv = nng_ctx_open(&ctx, sock)) != 0)
 		return (rv);
@@ -212,7 +217,7 @@ request_once(nng_socket sock, nng_msg *msg, Bus__Envelope **repp,
 	nng_ctx_send(ctx, aio);
 	nng_aio_wait(aio);
 	if ((rv = nng_aio_result(aio)) != 0) {
-		nng_msg_free(nng_aio_get_msg(aio));	/* unsent: ours */
+		nng_msg_free(nng_aio_get_msg(aio)); /* unsent: ours */
 		goto out;
 	}
 	nng_ctx_recv(ctx, aio);
@@ -222,7 +227,7 @@ request_once(nng_socket sock, nng_msg *msg, Bus__Envelope **repp,
 	rep = nng_aio_get_msg(aio);
 	rv = wire_unpack(rep, repp);
 	nng_msg_free(rep);
- out:
+out:
 	if (aio != NULL) {
 		nng_aio_stop(aio);
 		nng_aio_free(aio);
@@ -235,14 +240,14 @@ int
 bus_request(nng_socket sock, const Bus__Envelope *req, Bus__Envelope **repp,
     int timeout_ms, int attempts)
 {
-	nng_msg	*msg, *copy;
-	int	 rv, i;
+	nng_msg *msg, *copy;
+	int      rv, i;
 
 	if ((rv = wire_pack(req, &msg)) != 0)
 		return (rv);
 	for (i = 0, rv = NNG_ETIMEDOUT; i < attempts; i++) {
 		if (i > 0)
-			nng_msleep(50 << (i < 5 ? i : 5));	/* backoff */
+			nng_msleep(50 << (i < 5 ? i : 5)); /* backoff */
 		if ((rv = nng_msg_dup(&copy, msg)) != 0)
 			break;
 		rv = request_once(sock, copy, repp, timeout_ms);

@@ -20,23 +20,23 @@
 
 #include "bus.pb-c.h"
 
-#define BUS_MAX_MSG_BYTES	(4 * 1024 * 1024)
+#define BUS_MAX_MSG_BYTES (4 * 1024 * 1024)
 
 /* Open and listen (rep, pub) or dial (req, sub).  name labels metrics.
  * Return 0 or an nng error, logged. */
-int	bus_rep_listen(nng_socket *, const char *name, const char *url);
-int	bus_pub_listen(nng_socket *, const char *name, const char *url);
-int	bus_req_dial(nng_socket *, const char *name, const char *url);
-int	bus_sub_open(nng_socket *, const char *name);
+int bus_rep_listen(nng_socket *, const char *name, const char *url);
+int bus_pub_listen(nng_socket *, const char *name, const char *url);
+int bus_req_dial(nng_socket *, const char *name, const char *url);
+int bus_sub_open(nng_socket *, const char *name);
 /* Add one more dial to an open socket (sub: one per peer pub socket). */
-int	bus_dial(nng_socket, const char *url, nng_dialer *);
+int bus_dial(nng_socket, const char *url, nng_dialer *);
 /* Subscribe / unsubscribe to "<topic>\0" on a sub socket. */
-int	bus_subscribe(nng_socket, const char *topic);
-int	bus_unsubscribe(nng_socket, const char *topic);
+int bus_subscribe(nng_socket, const char *topic);
+int bus_unsubscribe(nng_socket, const char *topic);
 /* Every topic: for taps and tests. */
-int	bus_subscribe_all(nng_socket);
+int bus_subscribe_all(nng_socket);
 /* Queue depths: how many messages a socket may hold before it drops. */
-int	bus_set_buffers(nng_socket, int recv, int send);
+int bus_set_buffers(nng_socket, int recv, int send);
 
 /*
  * Send req on sock and wait for the reply, at most attempts tries of
@@ -45,7 +45,7 @@ int	bus_set_buffers(nng_socket, int recv, int send);
  * a failure.  Returns 0 or an nng error (NNG_ETIMEDOUT after the last
  * attempt).
  */
-int	bus_request(nng_socket sock, const Bus__Envelope *req,
-	    Bus__Envelope **repp, int timeout_ms, int attempts);
+int bus_request(nng_socket sock, const Bus__Envelope *req,
+    Bus__Envelope **repp, int timeout_ms, int attempts);
 
 #endif

@@ -19,15 +19,15 @@
 
 const char *const cfg_version = BRIDGE_VERSION;
 
-#define CFG_FILE_MAX	(64 * 1024)
+#define CFG_FILE_MAX (64 * 1024)
 
 /* Read a secret file; NULL (logged) on error. */
 static char *
 read_file(const char *name, const char *path)
 {
-	FILE	*f;
-	char	*buf;
-	size_t	 n;
+	FILE  *f;
+	char  *buf;
+	size_t n;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		log_warn("%s_FILE: cannot open %s", name, path);
@@ -55,8 +55,8 @@ read_file(const char *name, const char *path)
 static char *
 raw_value(const struct cfg_opt *o, bool *bad)
 {
-	char		 fname[256];
-	const char	*v, *fv;
+	char        fname[256];
+	const char *v, *fv;
 
 	v = getenv(o->name);
 	snprintf(fname, sizeof(fname), "%s_FILE", o->name);
@@ -67,7 +67,7 @@ raw_value(const struct cfg_opt *o, bool *bad)
 		return (NULL);
 	}
 	if (fv != NULL) {
-		char	*s = read_file(o->name, fv);
+		char *s = read_file(o->name, fv);
 
 		if (s == NULL)
 			*bad = true;
@@ -81,12 +81,12 @@ raw_value(const struct cfg_opt *o, bool *bad)
 static int
 parse_bool(const char *s, int *out)
 {
-	if (strcasecmp(s, "1") == 0 || strcasecmp(s, "true") == 0 ||
-	    strcasecmp(s, "yes") == 0 || strcasecmp(s, "on") == 0)
+	if (strcasecmp(s, "1") == 0 || strcasecmp(s, "true") == 0
+	    || strcasecmp(s, "yes") == 0 || strcasecmp(s, "on") == 0)
 		*out = 1;
-	else if (strcasecmp(s, "0") == 0 || strcasecmp(s, "false") == 0 ||
-	    strcasecmp(s, "no") == 0 || strcasecmp(s, "off") == 0 ||
-	    s[0] == '\0')
+	else if (strcasecmp(s, "0") == 0 || strcasecmp(s, "false") == 0
+	    || strcasecmp(s, "no") == 0 || strcasecmp(s, "off") == 0
+	    || s[0] == '\0')
 		*out = 0;
 	else
 		return (-1);
@@ -96,16 +96,17 @@ parse_bool(const char *s, int *out)
 static int
 load_one(const struct cfg_opt *o, char *base)
 {
-	char	*v, *end;
-	bool	 bad = false;
-	long	 l;
-	int	 b;
+	char *v, *end;
+	bool  bad = false;
+	long  l;
+	int   b;
 
 	if ((v = raw_value(o, &bad)) == NULL) {
 		if (!bad)
 			log_warnx("config: %s is required%s", o->name,
-			    (o->flags & CFG_SECRET) ?
-			    " (or give it as a file in ..._FILE)" : "");
+			    (o->flags & CFG_SECRET)
+			        ? " (or give it as a file in ..._FILE)"
+			        : "");
 		return (-1);
 	}
 	switch (o->flags & CFG_TYPE) {
@@ -140,8 +141,8 @@ load_one(const struct cfg_opt *o, char *base)
 int
 cfg_load(const struct cfg_opt *opts, void *cfg)
 {
-	const struct cfg_opt	*o;
-	int			 rv = 0;
+	const struct cfg_opt *o;
+	int                   rv = 0;
 
 	for (o = opts; o->name != NULL; o++)
 		if (load_one(o, cfg) == -1)
@@ -152,8 +153,8 @@ cfg_load(const struct cfg_opt *opts, void *cfg)
 void
 cfg_free(const struct cfg_opt *opts, void *cfg)
 {
-	const struct cfg_opt	*o;
-	char			*base = cfg;
+	const struct cfg_opt *o;
+	char                 *base = cfg;
 
 	for (o = opts; o->name != NULL; o++) {
 		if ((o->flags & CFG_TYPE) == CFG_STR) {
@@ -166,8 +167,8 @@ cfg_free(const struct cfg_opt *opts, void *cfg)
 void
 cfg_dump(const struct cfg_opt *opts, const void *cfg, FILE *fp)
 {
-	const struct cfg_opt	*o;
-	const char		*base = cfg;
+	const struct cfg_opt *o;
+	const char           *base = cfg;
 
 	for (o = opts; o->name != NULL; o++) {
 		switch (o->flags & CFG_TYPE) {
@@ -196,13 +197,15 @@ cfg_dump(const struct cfg_opt *opts, const void *cfg, FILE *fp)
 }
 
 void
-cfg_help(const char *prog, const char *about, const struct cfg_opt *opts,
-    FILE *fp)
+cfg_help(
+    const char *prog, const char *about, const struct cfg_opt *opts, FILE *fp)
 {
-	const struct cfg_opt	*o;
+	const struct cfg_opt *o;
 
-	fprintf(fp, "usage: %s [--help | --version | --check-config]\n\n%s\n\n"
-	    "Configuration comes from the environment only:\n\n", prog, about);
+	fprintf(fp,
+	    "usage: %s [--help | --version | --check-config]\n\n%s\n\n"
+	    "Configuration comes from the environment only:\n\n",
+	    prog, about);
 	for (o = opts; o->name != NULL; o++) {
 		fprintf(fp, "  %-28s %s\n", o->name, o->help);
 		if (o->def == NULL)
@@ -213,8 +216,10 @@ cfg_help(const char *prog, const char *about, const struct cfg_opt *opts,
 			fprintf(fp, "  %-28s default: %s", "", o->def);
 		fprintf(fp, "\n");
 		if (o->flags & CFG_SECRET)
-			fprintf(fp, "  %-28s secret: or read it from the file "
-			    "named by %s_FILE\n", "", o->name);
+			fprintf(fp,
+			    "  %-28s secret: or read it from the file "
+			    "named by %s_FILE\n",
+			    "", o->name);
 	}
 }
 
@@ -222,15 +227,15 @@ int
 cfg_main(int argc, char *argv[], const char *prog, const char *about,
     const struct cfg_opt *opts, void *cfg)
 {
-	bool	check = false;
+	bool check = false;
 
 	if (argc > 2) {
 		cfg_help(prog, about, opts, stderr);
 		return (EX_USAGE);
 	}
 	if (argc == 2) {
-		if (strcmp(argv[1], "--help") == 0 ||
-		    strcmp(argv[1], "-h") == 0) {
+		if (strcmp(argv[1], "--help") == 0
+		    || strcmp(argv[1], "-h") == 0) {
 			cfg_help(prog, about, opts, stdout);
 			return (0);
 		}

@@ -20,39 +20,39 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define CFG_STR		0x01
-#define CFG_INT		0x02
-#define CFG_BOOL	0x03
-#define CFG_TYPE	0x0f
-#define CFG_SECRET	0x10	/* redacted by --check-config; FOO_FILE */
+#define CFG_STR 0x01
+#define CFG_INT 0x02
+#define CFG_BOOL 0x03
+#define CFG_TYPE 0x0f
+#define CFG_SECRET 0x10 /* redacted by --check-config; FOO_FILE */
 
-#define CFG_OFF(type, field)	offsetof(type, field)
+#define CFG_OFF(type, field) offsetof(type, field)
 
 struct cfg_opt {
-	const char	*name;
-	int		 flags;
-	size_t		 off;	/* char * for STR, long for INT, int for BOOL */
-	const char	*def;	/* NULL: required */
-	const char	*help;
+	const char *name;
+	int         flags;
+	size_t      off; /* char * for STR, long for INT, int for BOOL */
+	const char *def; /* NULL: required */
+	const char *help;
 };
 
 /* Load every option into cfg.  Returns 0, or -1 with each problem
  * logged.  Strings are xstrdup'ed and owned by cfg until cfg_free. */
-int	cfg_load(const struct cfg_opt *, void *cfg);
-void	cfg_free(const struct cfg_opt *, void *cfg);
+int  cfg_load(const struct cfg_opt *, void *cfg);
+void cfg_free(const struct cfg_opt *, void *cfg);
 /* NAME=value lines, secrets as ***, then "configuration OK". */
-void	cfg_dump(const struct cfg_opt *, const void *cfg, FILE *);
+void cfg_dump(const struct cfg_opt *, const void *cfg, FILE *);
 /* Usage: every variable with its default and help. */
-void	cfg_help(const char *prog, const char *about, const struct cfg_opt *,
-	    FILE *);
+void cfg_help(
+    const char *prog, const char *about, const struct cfg_opt *, FILE *);
 
 /*
  * The common command line of every daemon: --help, --version and
  * --check-config.  Loads the configuration.  Returns -1 to go on running,
  * or the exit status to return from main at once.
  */
-int	cfg_main(int argc, char *argv[], const char *prog, const char *about,
-	    const struct cfg_opt *, void *cfg);
+int cfg_main(int argc, char *argv[], const char *prog, const char *about,
+    const struct cfg_opt *, void *cfg);
 
 extern const char *const cfg_version;
 

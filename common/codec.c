@@ -23,15 +23,15 @@ codec_b64_encode(const void *in, size_t n, char *out, size_t outlen)
 static int
 is_b64(unsigned char c)
 {
-	return ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    (c >= '0' && c <= '9') || c == '+' || c == '/');
+	return ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+	    || (c >= '0' && c <= '9') || c == '+' || c == '/');
 }
 
 int
 codec_b64_decode(const char *in, size_t n, void *out, size_t outlen)
 {
-	size_t	i, pad = 0;
-	int	len;
+	size_t i, pad = 0;
+	int    len;
 
 	if (n % 4 != 0 || n > (size_t)0x3fffffff)
 		return (-1);
@@ -53,9 +53,9 @@ codec_b64_decode(const char *in, size_t n, void *out, size_t outlen)
 void
 codec_hex(const void *in, size_t n, char *out)
 {
-	static const char	 hex[] = "0123456789abcdef";
-	const unsigned char	*p = in;
-	size_t			 i;
+	static const char    hex[] = "0123456789abcdef";
+	const unsigned char *p = in;
+	size_t               i;
 
 	for (i = 0; i < n; i++) {
 		out[2 * i] = hex[p[i] >> 4];
@@ -67,7 +67,7 @@ codec_hex(const void *in, size_t n, char *out)
 int
 codec_rand_hex(char *out, size_t n)
 {
-	unsigned char	buf[64];
+	unsigned char buf[64];
 
 	if (n > sizeof(buf) || RAND_bytes(buf, (int)n) != 1)
 		return (-1);

@@ -15,12 +15,12 @@ static int
 hmac_any(const EVP_MD *md, const void *key, size_t klen, const void *msg,
     size_t mlen, unsigned char *out, unsigned int want)
 {
-	unsigned int	len = 0;
+	unsigned int len = 0;
 
 	if (klen > 0x7fffffff)
 		return (-1);
-	if (HMAC(md, key, (int)klen, msg, mlen, out, &len) == NULL ||
-	    len != want)
+	if (HMAC(md, key, (int)klen, msg, mlen, out, &len) == NULL
+	    || len != want)
 		return (-1);
 	return (0);
 }
@@ -29,23 +29,23 @@ int
 hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen,
     unsigned char out[HMAC_SHA256_LEN])
 {
-	return (hmac_any(EVP_sha256(), key, klen, msg, mlen, out,
-	    HMAC_SHA256_LEN));
+	return (hmac_any(
+	    EVP_sha256(), key, klen, msg, mlen, out, HMAC_SHA256_LEN));
 }
 
 int
 hmac_sha1(const void *key, size_t klen, const void *msg, size_t mlen,
     unsigned char out[HMAC_SHA1_LEN])
 {
-	return (hmac_any(EVP_sha1(), key, klen, msg, mlen, out,
-	    HMAC_SHA1_LEN));
+	return (
+	    hmac_any(EVP_sha1(), key, klen, msg, mlen, out, HMAC_SHA1_LEN));
 }
 
 int
 hmac_sha256_hex(const char *key, const void *msg, size_t mlen,
     char out[2 * HMAC_SHA256_LEN + 1])
 {
-	unsigned char	mac[HMAC_SHA256_LEN];
+	unsigned char mac[HMAC_SHA256_LEN];
 
 	if (hmac_sha256(key, strlen(key), msg, mlen, mac) == -1)
 		return (-1);
@@ -57,7 +57,7 @@ hmac_sha256_hex(const char *key, const void *msg, size_t mlen,
 int
 hmac_sha256_digest_hex(const void *data, size_t len, char out[65])
 {
-	unsigned char	md[SHA256_DIGEST_LENGTH];
+	unsigned char md[SHA256_DIGEST_LENGTH];
 
 	if (SHA256(data, len, md) == NULL)
 		return (-1);

@@ -37,36 +37,36 @@
 
 /* Body bytes per WRITEABLE: big enough for few callbacks per scrape,
  * small enough for the stack and for lws to send without buffering. */
-#define HTTPD_CHUNK	8192
+#define HTTPD_CHUNK 8192
 /* Connections the standalone context serves at once (probes, scrapes);
  * lws uses a few more fds of its own. */
-#define HTTPD_MAX_FDS	64
+#define HTTPD_MAX_FDS 64
 
 enum {
-	SESS_IDLE = 0,		/* nothing queued */
-	SESS_HEADERS,		/* reply queued, headers not yet written */
-	SESS_BODY		/* headers written, body from s->off */
+	SESS_IDLE = 0, /* nothing queued */
+	SESS_HEADERS, /* reply queued, headers not yet written */
+	SESS_BODY /* headers written, body from s->off */
 };
 
 struct httpd {
-	struct lws_context	*ctx;
-	pthread_t		 thread;
-	struct httpd_conf	 conf;		/* conf.addr points to addr */
-	char			*addr;
-	atomic_bool		 stopping;
-	struct lws_protocols	 protocols[2];
+	struct lws_context  *ctx;
+	pthread_t            thread;
+	struct httpd_conf    conf; /* conf.addr points to addr */
+	char                *addr;
+	atomic_bool          stopping;
+	struct lws_protocols protocols[2];
 };
 
-static const char	 body_404[] = "{\"error\":\"not found\"}";
-static const char	 body_405[] = "{\"error\":\"method not allowed\"}";
-static const char	 body_500[] = "{\"error\":\"internal error\"}";
-static struct timespec	 httpd_t0;	/* for the default health body */
+static const char      body_404[] = "{\"error\":\"not found\"}";
+static const char      body_405[] = "{\"error\":\"method not allowed\"}";
+static const char      body_500[] = "{\"error\":\"internal error\"}";
+static struct timespec httpd_t0; /* for the default health body */
 
 /* lws service thread (or main, during context creation and destroy). */
 static void
 lws_log_cb(int level, const char *line)
 {
-	size_t	n = strlen(line);
+	size_t n = strlen(line);
 
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
@@ -85,11 +85,11 @@ httpd_log_init(void)
 }
 
 int
-httpd_health_json(char *buf, size_t len, const char *status, long active,
-    double uptime_s)
+httpd_health_json(
+    char *buf, size_t len, const char *status, long active, double uptime_s)
 {
-	json_t	*o;
-	size_t	 n;
+	json_t *o;
+	size_t  n;
 
 	o = json_pack("{s:s,s:I,s:f}", "status", status, "activeCalls",
 	    (json_int_t)active, "uptime", uptime_s);
@@ -101,8 +101,8 @@ httpd_health_json(char *buf, size_t len, const char *status, long active,
 	n = json_dumpb(o, buf, len, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	json_decref(o);
 	if (n == 0 || n >= len) {
-		log_warnx("httpd: health body needs %zu bytes, has %zu", n,
-		    len);
+		log_warnx(
+		    "httpd: health body needs %zu bytes, has %zu", n, len);
 		return (-1);
 	}
 	buf[n] = '\0';
@@ -112,8 +112,8 @@ httpd_health_json(char *buf, size_t len, const char *status, long active,
 static int
 method(struct lws *wsi)
 {
-	char	*uri;
-	int	 len;
+	char *uri;
+	int   len;
 
 	return (lws_http_get_uri_and_method(wsi, &uri, &len));
 }
@@ -126,11 +126,11 @@ method(struct lws *wsi)
 static bool
 body_unbounded(struct lws *wsi)
 {
-	int	m = method(wsi);
+	int m = method(wsi);
 
-	return ((m == LWSHUMETH_POST || m == LWSHUMETH_PUT ||
-	    m == LWSHUMETH_PATCH) &&
-	    lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0);
+	return (
+	    (m == LWSHUMETH_POST || m == LWSHUMETH_PUT || m == LWSHUMETH_PATCH)
+	    && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0);
 }
 
 /* Take ownership of body (malloc'd, or NULL when len is 0). */
@@ -159,7 +159,7 @@ int
 httpd_reply(struct lws *wsi, struct httpd_sess *s, int status,
     const char *ctype, const char *body, size_t len)
 {
-	char	*copy = NULL;
+	char *copy = NULL;
 
 	if (len > 0) {
 		copy = xmalloc(len);
@@ -186,18 +186,19 @@ add_header(struct lws *wsi, const char *name, const char *value,
 static int
 write_headers(struct lws *wsi, struct httpd_sess *s)
 {
-	unsigned char	 buf[LWS_PRE + 512];
-	unsigned char	*start = buf + LWS_PRE, *p = start;
-	unsigned char	*end = buf + sizeof(buf);
+	unsigned char  buf[LWS_PRE + 512];
+	unsigned char *start = buf + LWS_PRE, *p = start;
+	unsigned char *end = buf + sizeof(buf);
 
-	if (lws_add_http_common_headers(wsi, (unsigned int)s->status,
-	    s->ctype, (lws_filepos_t)s->len, &p, end) != 0 ||
-	    add_header(wsi, "cache-control:", "no-store", &p, end) != 0 ||
-	    (s->status == 405 &&
-	    add_header(wsi, "allow:", "GET, HEAD", &p, end) != 0) ||
-	    (s->close &&
-	    add_header(wsi, "connection:", "close", &p, end) != 0) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end) != 0) {
+	if (lws_add_http_common_headers(wsi, (unsigned int)s->status, s->ctype,
+	        (lws_filepos_t)s->len, &p, end)
+	        != 0
+	    || add_header(wsi, "cache-control:", "no-store", &p, end) != 0
+	    || (s->status == 405
+	        && add_header(wsi, "allow:", "GET, HEAD", &p, end) != 0)
+	    || (s->close
+	        && add_header(wsi, "connection:", "close", &p, end) != 0)
+	    || lws_finalize_write_http_header(wsi, start, &p, end) != 0) {
 		log_warnx("httpd: cannot write the %d headers", s->status);
 		return (-1);
 	}
@@ -208,20 +209,20 @@ write_headers(struct lws *wsi, struct httpd_sess *s)
 static int
 finish(struct lws *wsi, struct httpd_sess *s)
 {
-	int	close = s->close;
+	int close = s->close;
 
 	httpd_sess_fini(s);
 	if (close || lws_http_transaction_completed(wsi) != 0)
-		return (-1);		/* lws closes the connection */
+		return (-1); /* lws closes the connection */
 	return (0);
 }
 
 int
 httpd_writeable(struct lws *wsi, struct httpd_sess *s)
 {
-	unsigned char	buf[LWS_PRE + HTTPD_CHUNK];
-	size_t		n;
-	int		final;
+	unsigned char buf[LWS_PRE + HTTPD_CHUNK];
+	size_t        n;
+	int           final;
 
 	switch (s->state) {
 	case SESS_HEADERS:
@@ -238,8 +239,9 @@ httpd_writeable(struct lws *wsi, struct httpd_sess *s)
 			n = HTTPD_CHUNK;
 		memcpy(buf + LWS_PRE, s->body + s->off, n);
 		final = s->off + n == s->len;
-		if (lws_write(wsi, buf + LWS_PRE, n, final ?
-		    LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n) {
+		if (lws_write(wsi, buf + LWS_PRE, n,
+		        final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP)
+		    < (int)n) {
 			log_warnx("httpd: write failed after %zu of %zu bytes",
 			    s->off, s->len);
 			return (-1);
@@ -250,7 +252,7 @@ httpd_writeable(struct lws *wsi, struct httpd_sess *s)
 		lws_callback_on_writable(wsi);
 		return (0);
 	default:
-		return (0);		/* nothing queued on this request */
+		return (0); /* nothing queued on this request */
 	}
 }
 
@@ -258,7 +260,7 @@ httpd_writeable(struct lws *wsi, struct httpd_sess *s)
 static bool
 is_get(struct lws *wsi)
 {
-	int	m = method(wsi);
+	int m = method(wsi);
 
 	return (m == LWSHUMETH_GET || m == LWSHUMETH_HEAD);
 }
@@ -266,25 +268,25 @@ is_get(struct lws *wsi)
 static double
 uptime(void)
 {
-	struct timespec	now;
+	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return ((double)(now.tv_sec - httpd_t0.tv_sec) +
-	    (double)(now.tv_nsec - httpd_t0.tv_nsec) / 1e9);
+	return ((double)(now.tv_sec - httpd_t0.tv_sec)
+	    + (double)(now.tv_nsec - httpd_t0.tv_nsec) / 1e9);
 }
 
 static int
 reply_health(struct lws *wsi, struct httpd_sess *s,
     const struct httpd_conf *conf, int ready)
 {
-	char	buf[HTTPD_HEALTH_MAX];
-	int	status = 200;
+	char buf[HTTPD_HEALTH_MAX];
+	int  status = 200;
 
 	buf[0] = '\0';
 	if (conf != NULL && conf->health != NULL)
 		status = conf->health(conf->arg, ready, buf, sizeof(buf));
-	else if (httpd_health_json(buf, sizeof(buf), "healthy", 0,
-	    uptime()) == -1)
+	else if (httpd_health_json(buf, sizeof(buf), "healthy", 0, uptime())
+	    == -1)
 		status = 500;
 	buf[sizeof(buf) - 1] = '\0';
 	if (status < 200 || status > 599 || buf[0] == '\0') {
@@ -300,11 +302,11 @@ int
 httpd_builtin(struct lws *wsi, struct httpd_sess *s, const char *path,
     const struct httpd_conf *conf)
 {
-	char	*text;
-	size_t	 len;
+	char  *text;
+	size_t len;
 
-	if (strcmp(path, "/health") != 0 && strcmp(path, "/ready") != 0 &&
-	    strcmp(path, "/metrics") != 0)
+	if (strcmp(path, "/health") != 0 && strcmp(path, "/ready") != 0
+	    && strcmp(path, "/metrics") != 0)
 		return (0);
 	if (!is_get(wsi)) {
 		httpd_reply(wsi, s, 405, HTTPD_CT_JSON, body_405,
@@ -328,8 +330,8 @@ static int
 httpd_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
-	struct httpd		*h = lws_context_user(lws_get_context(wsi));
-	struct httpd_sess	*s = user;
+	struct httpd      *h = lws_context_user(lws_get_context(wsi));
+	struct httpd_sess *s = user;
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
@@ -341,9 +343,9 @@ httpd_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return (httpd_reply(wsi, s, 404, HTTPD_CT_JSON, body_404,
 		    sizeof(body_404) - 1));
 	case LWS_CALLBACK_HTTP_BODY:
-		return (0);		/* no handler takes a body */
+		return (0); /* no handler takes a body */
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		return (0);		/* the reply was queued already */
+		return (0); /* the reply was queued already */
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return (httpd_writeable(wsi, s));
 	case LWS_CALLBACK_CLOSED_HTTP:
@@ -361,7 +363,7 @@ httpd_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 static void *
 httpd_main(void *arg)
 {
-	struct httpd	*h = arg;
+	struct httpd *h = arg;
 
 	while (!atomic_load(&h->stopping)) {
 		if (lws_service(h->ctx, 0) < 0) {
@@ -381,11 +383,11 @@ httpd_main(void *arg)
 static int
 probe_bind(const char *addr, int port)
 {
-	struct sockaddr_storage	 ss;
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
-	socklen_t		 slen;
-	int			 fd, one = 1, rv = -1;
+	struct sockaddr_storage ss;
+	struct sockaddr_in     *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6    *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t               slen;
+	int                     fd, one = 1, rv = -1;
 
 	memset(&ss, 0, sizeof(ss));
 	if (addr == NULL || inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
@@ -397,8 +399,8 @@ probe_bind(const char *addr, int port)
 		sin6->sin6_port = htons((uint16_t)port);
 		slen = sizeof(*sin6);
 	} else {
-		log_warnx("httpd: bind address \"%s\" is not an IP address",
-		    addr);
+		log_warnx(
+		    "httpd: bind address \"%s\" is not an IP address", addr);
 		return (-1);
 	}
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
@@ -408,8 +410,8 @@ probe_bind(const char *addr, int port)
 	/* lws sets SO_REUSEADDR too: TIME_WAIT leftovers are no conflict. */
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, slen) == -1)
-		log_warn("httpd: cannot bind %s:%d", addr != NULL ? addr :
-		    "*", port);
+		log_warn("httpd: cannot bind %s:%d", addr != NULL ? addr : "*",
+		    port);
 	else
 		rv = 0;
 	close(fd);
@@ -419,8 +421,8 @@ probe_bind(const char *addr, int port)
 struct httpd *
 httpd_start(const struct httpd_conf *conf)
 {
-	struct lws_context_creation_info	 info;
-	struct httpd				*h;
+	struct lws_context_creation_info info;
+	struct httpd                    *h;
 
 	httpd_log_init();
 	if (conf->port <= 0 || conf->port > 65535) {
@@ -451,8 +453,8 @@ httpd_start(const struct httpd_conf *conf)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	if ((h->ctx = lws_create_context(&info)) == NULL) {
 		log_warnx("httpd: cannot listen on %s:%d (bad address, or "
-		    "port in use)", h->addr != NULL ? h->addr : "*",
-		    conf->port);
+		          "port in use)",
+		    h->addr != NULL ? h->addr : "*", conf->port);
 		goto fail;
 	}
 	if ((errno = pthread_create(&h->thread, NULL, httpd_main, h)) != 0) {
@@ -460,10 +462,10 @@ httpd_start(const struct httpd_conf *conf)
 		lws_context_destroy(h->ctx);
 		goto fail;
 	}
-	log_info("httpd: listening on %s:%d", h->addr != NULL ? h->addr :
-	    "*", conf->port);
+	log_info("httpd: listening on %s:%d", h->addr != NULL ? h->addr : "*",
+	    conf->port);
 	return (h);
- fail:
+fail:
 	free(h->addr);
 	free(h);
 	return (NULL);
@@ -472,8 +474,8 @@ httpd_start(const struct httpd_conf *conf)
 void
 httpd_stop(struct httpd *h)
 {
-	struct timespec	deadline;
-	int		rv;
+	struct timespec deadline;
+	int             rv;
 
 	if (h == NULL)
 		return;

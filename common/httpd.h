@@ -47,36 +47,36 @@
 struct lws;
 struct lws_context;
 
-#define HTTPD_CT_JSON		"application/json"
-#define HTTPD_CT_METRICS	"text/plain; version=0.0.4; charset=utf-8"
+#define HTTPD_CT_JSON "application/json"
+#define HTTPD_CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
 /* Longest body a health callback may write, NUL included. */
-#define HTTPD_HEALTH_MAX	1024
+#define HTTPD_HEALTH_MAX 1024
 /* httpd_stop() gives up on the service thread after this long. */
-#define HTTPD_STOP_TIMEOUT_MS	3000
+#define HTTPD_STOP_TIMEOUT_MS 3000
 
 struct httpd_conf {
-	const char	*addr;		/* an IP literal; NULL: all */
-	int		 port;
+	const char *addr; /* an IP literal; NULL: all */
+	int         port;
 	/*
 	 * Write a NUL-terminated JSON body into buf (len bytes) and return
 	 * the HTTP status, 200 or 503.  ready is 1 for GET /ready, 0 for
 	 * GET /health.  lws service thread; must not block.  NULL answers
 	 * 200 {"status":"healthy","activeCalls":0,"uptime":S}.
 	 */
-	int		(*health)(void *arg, int ready, char *buf, size_t len);
-	void		*arg;
+	int (*health)(void *arg, int ready, char *buf, size_t len);
+	void *arg;
 };
 
 /* Per-request reply state; zeroed by lws, owned by the service thread. */
 struct httpd_sess {
-	char		*body;		/* copy of the reply body */
-	size_t		 len;
-	size_t		 off;		/* bytes of body written */
-	const char	*ctype;		/* static string */
-	int		 status;
-	int		 head;		/* HEAD request: headers only */
-	int		 close;		/* close after this reply */
-	int		 state;		/* enum in httpd.c */
+	char       *body; /* copy of the reply body */
+	size_t      len;
+	size_t      off; /* bytes of body written */
+	const char *ctype; /* static string */
+	int         status;
+	int         head; /* HEAD request: headers only */
+	int         close; /* close after this reply */
+	int         state; /* enum in httpd.c */
 };
 
 struct httpd;
@@ -87,21 +87,21 @@ struct httpd;
  * logged, if the address is bad or the port is taken.  Call from main
  * with SIGINT/SIGTERM blocked, so the new thread inherits the mask.
  */
-struct httpd	*httpd_start(const struct httpd_conf *conf);
+struct httpd *httpd_start(const struct httpd_conf *conf);
 
 /*
  * Stop the service thread, join it within HTTPD_STOP_TIMEOUT_MS, close
  * the listener and free h.  NULL is a no-op.  Blocks; call from main at
  * shutdown.
  */
-void	httpd_stop(struct httpd *h);
+void httpd_stop(struct httpd *h);
 
 /*
  * Route libwebsockets' errors and warnings through log.c as JSON lines
  * and drop its notices.  httpd_start() calls it; an embedding daemon
  * calls it once before lws_create_context().  Process-wide.
  */
-void	httpd_log_init(void);
+void httpd_log_init(void);
 
 /*
  * For LWS_CALLBACK_HTTP: if path is /health, /ready or /metrics, queue
@@ -111,8 +111,8 @@ void	httpd_log_init(void);
  * from httpd_log_init()); its addr and port are not used.  Service
  * thread.
  */
-int	httpd_builtin(struct lws *wsi, struct httpd_sess *s, const char *path,
-	    const struct httpd_conf *conf);
+int httpd_builtin(struct lws *wsi, struct httpd_sess *s, const char *path,
+    const struct httpd_conf *conf);
 
 /*
  * Queue a complete response: status, Content-Type ctype (a string that
@@ -121,25 +121,25 @@ int	httpd_builtin(struct lws *wsi, struct httpd_sess *s, const char *path,
  * (logged) if a reply is already queued on this request.  Service
  * thread, from any callback of this wsi's protocol.
  */
-int	httpd_reply(struct lws *wsi, struct httpd_sess *s, int status,
-	    const char *ctype, const char *body, size_t len);
+int httpd_reply(struct lws *wsi, struct httpd_sess *s, int status,
+    const char *ctype, const char *body, size_t len);
 
 /*
  * For LWS_CALLBACK_HTTP_WRITEABLE: write the next part of the queued
  * reply.  Returns what the callback should return: 0, or -1 to close
  * the connection (write failed, or no keep-alive).  Service thread.
  */
-int	httpd_writeable(struct lws *wsi, struct httpd_sess *s);
+int httpd_writeable(struct lws *wsi, struct httpd_sess *s);
 
 /* For LWS_CALLBACK_CLOSED_HTTP: free the queued body.  Service thread. */
-void	httpd_sess_fini(struct httpd_sess *s);
+void httpd_sess_fini(struct httpd_sess *s);
 
 /*
  * Write {"status":"<status>","activeCalls":N,"uptime":S} into buf.
  * Returns the length (without the NUL), or -1 (logged) if len is too
  * small.  Any thread.
  */
-int	httpd_health_json(char *buf, size_t len, const char *status,
-	    long active, double uptime_s);
+int httpd_health_json(
+    char *buf, size_t len, const char *status, long active, double uptime_s);
 
 #endif

@@ -12,15 +12,14 @@
 
 #include "log.h"
 
-#define LOG_LINE_MAX	4096
+#define LOG_LINE_MAX 4096
 
-int			 log_level = LOG_LVL_INFO;
-static const char	*log_svc = "-";
+int                                        log_level = LOG_LVL_INFO;
+static const char                         *log_svc = "-";
 static _Thread_local const struct log_ctx *log_tctx;
 
-static const char *const level_names[] = {
-	"debug", "info", "warn", "error", "fatal"
-};
+static const char *const level_names[]
+    = { "debug", "info", "warn", "error", "fatal" };
 
 void
 log_init(const char *svc)
@@ -31,7 +30,7 @@ log_init(const char *svc)
 int
 log_set_level(const char *name)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
 		if (strcasecmp(name, level_names[i]) == 0) {
@@ -52,14 +51,14 @@ size_t
 log_json_escape(char *buf, size_t len, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t		  o = 0;
-	unsigned char	  c;
+	size_t            o = 0;
+	unsigned char     c;
 
 	if (len == 0)
 		return (0);
 	for (; s != NULL && (c = (unsigned char)*s) != '\0'; s++) {
-		char	esc[7];
-		size_t	n = 0;
+		char   esc[7];
+		size_t n = 0;
 
 		if (c == '"' || c == '\\') {
 			esc[n++] = '\\';
@@ -92,7 +91,7 @@ log_json_escape(char *buf, size_t len, const char *s)
 static size_t
 put(char *line, size_t o, const char *s)
 {
-	size_t	n = strlen(s);
+	size_t n = strlen(s);
 
 	if (o + n >= LOG_LINE_MAX)
 		n = LOG_LINE_MAX - 1 - o;
@@ -114,10 +113,10 @@ void
 log_vemit(int level, const struct log_ctx *ctx, int errnum, const char *fmt,
     va_list ap)
 {
-	char		 line[LOG_LINE_MAX], msg[LOG_LINE_MAX / 2], ts[96];
-	struct timespec	 now;
-	struct tm	 tm;
-	size_t		 o;
+	char            line[LOG_LINE_MAX], msg[LOG_LINE_MAX / 2], ts[96];
+	struct timespec now;
+	struct tm       tm;
+	size_t          o;
 
 	if (ctx == NULL)
 		ctx = log_tctx;
@@ -142,15 +141,15 @@ log_vemit(int level, const struct log_ctx *ctx, int errnum, const char *fmt,
 		o = put_kv(line, o, "err", strerror(errnum));
 	o = put(line, o, "}\n");
 	if (line[o - 1] != '\n')
-		line[o - 1] = '\n';	/* truncated: keep one line a line */
+		line[o - 1] = '\n'; /* truncated: keep one line a line */
 	(void)write(STDERR_FILENO, line, o);
 }
 
 void
-log_emit(int level, const struct log_ctx *ctx, int errnum, const char *fmt,
-    ...)
+log_emit(
+    int level, const struct log_ctx *ctx, int errnum, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	log_vemit(level, ctx, errnum, fmt, ap);
@@ -160,8 +159,8 @@ log_emit(int level, const struct log_ctx *ctx, int errnum, const char *fmt,
 void
 fatal(const char *fmt, ...)
 {
-	va_list	ap;
-	int	e = errno;
+	va_list ap;
+	int     e = errno;
 
 	va_start(ap, fmt);
 	log_vemit(LOG_LVL_FATAL, NULL, e, fmt, ap);
@@ -172,7 +171,7 @@ fatal(const char *fmt, ...)
 void
 fatalx(const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	log_vemit(LOG_LVL_FATAL, NULL, 0, fmt, ap);

@@ -27,47 +27,47 @@ enum log_level {
 };
 
 struct log_ctx {
-	const char	*call_sid;
-	const char	*trace_id;
+	const char *call_sid;
+	const char *trace_id;
 };
 
-extern int	log_level;
+extern int log_level;
 
 /* Name the service on every line.  Call once, first thing in main. */
-void	log_init(const char *svc);
+void log_init(const char *svc);
 /* "debug", "info", "warn", "error"; returns -1 for an unknown name. */
-int	log_set_level(const char *name);
+int log_set_level(const char *name);
 /* Thread-local call context used by the plain log_* forms; NULL clears. */
-void	log_ctx_set(const struct log_ctx *);
+void log_ctx_set(const struct log_ctx *);
 
-void	log_emit(int level, const struct log_ctx *, int errnum,
-	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-void	log_vemit(int level, const struct log_ctx *, int errnum,
-	    const char *fmt, va_list ap);
+void log_emit(int level, const struct log_ctx *, int errnum, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+void log_vemit(int level, const struct log_ctx *, int errnum, const char *fmt,
+    va_list ap);
 /* Write a line at level fatal and exit(1); fatal() appends strerror. */
-void	fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2),
-	    noreturn));
-void	fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2),
-	    noreturn));
+void fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
 
 /* Escape s as the inside of a JSON string into buf; returns the length
  * written (truncated to fit, always NUL-terminated). */
-size_t	log_json_escape(char *buf, size_t len, const char *s);
+size_t log_json_escape(char *buf, size_t len, const char *s);
 
-#define LOG_(lvl, ctx, e, ...)                                               \
-	do {                                                                 \
-		if ((lvl) >= log_level)                                      \
-			log_emit((lvl), (ctx), (e), __VA_ARGS__);            \
+#define LOG_(lvl, ctx, e, ...)                                                \
+	do {                                                                  \
+		if ((lvl) >= log_level)                                       \
+			log_emit((lvl), (ctx), (e), __VA_ARGS__);             \
 	} while (0)
 
-#define log_debug(...)	LOG_(LOG_LVL_DEBUG, NULL, 0, __VA_ARGS__)
-#define log_info(...)	LOG_(LOG_LVL_INFO, NULL, 0, __VA_ARGS__)
-#define log_warnx(...)	LOG_(LOG_LVL_WARN, NULL, 0, __VA_ARGS__)
-#define log_warn(...)	LOG_(LOG_LVL_WARN, NULL, errno, __VA_ARGS__)
-#define log_errorx(...)	LOG_(LOG_LVL_ERROR, NULL, 0, __VA_ARGS__)
+#define log_debug(...) LOG_(LOG_LVL_DEBUG, NULL, 0, __VA_ARGS__)
+#define log_info(...) LOG_(LOG_LVL_INFO, NULL, 0, __VA_ARGS__)
+#define log_warnx(...) LOG_(LOG_LVL_WARN, NULL, 0, __VA_ARGS__)
+#define log_warn(...) LOG_(LOG_LVL_WARN, NULL, errno, __VA_ARGS__)
+#define log_errorx(...) LOG_(LOG_LVL_ERROR, NULL, 0, __VA_ARGS__)
 
 #define logc_debug(c, ...) LOG_(LOG_LVL_DEBUG, (c), 0, __VA_ARGS__)
-#define logc_info(c, ...)  LOG_(LOG_LVL_INFO, (c), 0, __VA_ARGS__)
+#define logc_info(c, ...) LOG_(LOG_LVL_INFO, (c), 0, __VA_ARGS__)
 #define logc_warnx(c, ...) LOG_(LOG_LVL_WARN, (c), 0, __VA_ARGS__)
 #define logc_errorx(c, ...) LOG_(LOG_LVL_ERROR, (c), 0, __VA_ARGS__)
 

@@ -25,9 +25,9 @@
 #include "metrics_int.h"
 #include "xmalloc.h"
 
-pthread_mutex_t			 metrics_lock = PTHREAD_MUTEX_INITIALIZER;
-struct metric_family		*metrics_families;	/* {metrics_lock} */
-static struct metric_family	**families_tail = &metrics_families;
+pthread_mutex_t               metrics_lock = PTHREAD_MUTEX_INITIALIZER;
+struct metric_family         *metrics_families; /* {metrics_lock} */
+static struct metric_family **families_tail = &metrics_families;
 
 const char *const metrics_type_names[] = { "counter", "gauge", "histogram" };
 
@@ -35,17 +35,16 @@ const char *const metrics_type_names[] = { "counter", "gauge", "histogram" };
  * Units promtool rejects as abbreviated or non-base, matched against
  * whole '_'-separated words of a name.
  */
-static const char *const bad_units[] = {
-	"ms", "us", "ns", "sec", "secs", "msec", "msecs", "usec", "nsec",
-	"milliseconds", "microseconds", "nanoseconds", "minutes", "hours",
-	"days", "kb", "mb", "gb", "kilobytes", "megabytes", "gigabytes",
-	"bits", "percent", "celsius", NULL
-};
+static const char *const bad_units[]
+    = { "ms", "us", "ns", "sec", "secs", "msec", "msecs", "usec", "nsec",
+	      "milliseconds", "microseconds", "nanoseconds", "minutes",
+	      "hours", "days", "kb", "mb", "gb", "kilobytes", "megabytes",
+	      "gigabytes", "bits", "percent", "celsius", NULL };
 
 static uint64_t
 dbl_bits(double d)
 {
-	uint64_t	u;
+	uint64_t u;
 
 	memcpy(&u, &d, sizeof(u));
 	return (u);
@@ -54,7 +53,7 @@ dbl_bits(double d)
 double
 metrics_bits_dbl(uint64_t u)
 {
-	double	d;
+	double d;
 
 	memcpy(&d, &u, sizeof(d));
 	return (d);
@@ -63,13 +62,13 @@ metrics_bits_dbl(uint64_t u)
 static void
 atomic_add_dbl(_Atomic uint64_t *p, double v)
 {
-	uint64_t	old, new;
+	uint64_t old, new;
 
 	old = atomic_load_explicit(p, memory_order_relaxed);
 	do {
 		new = dbl_bits(metrics_bits_dbl(old) + v);
-	} while (!atomic_compare_exchange_weak_explicit(p, &old, new,
-	    memory_order_relaxed, memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(
+	    p, &old, new, memory_order_relaxed, memory_order_relaxed));
 }
 
 /* snake_case only: [a-z_][a-z0-9_]*, which also keeps out ':'. */
@@ -79,8 +78,8 @@ metrics_is_name(const char *s)
 	if (s == NULL || *s == '\0' || (*s >= '0' && *s <= '9'))
 		return (false);
 	for (; *s != '\0'; s++) {
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-		    *s == '_'))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')
+		        || *s == '_'))
 			return (false);
 	}
 	return (true);
@@ -89,7 +88,7 @@ metrics_is_name(const char *s)
 static bool
 has_suffix(const char *s, const char *suffix)
 {
-	size_t	n = strlen(s), m = strlen(suffix);
+	size_t n = strlen(s), m = strlen(suffix);
 
 	return (n >= m && strcmp(s + n - m, suffix) == 0);
 }
@@ -97,16 +96,16 @@ has_suffix(const char *s, const char *suffix)
 static bool
 has_bad_unit(const char *name)
 {
-	const char	*w, *e;
-	size_t		 i;
+	const char *w, *e;
+	size_t      i;
 
 	for (w = name; *w != '\0'; w = (*e == '_') ? e + 1 : e) {
 		e = strchr(w, '_');
 		if (e == NULL)
 			e = w + strlen(w);
 		for (i = 0; bad_units[i] != NULL; i++) {
-			if (strlen(bad_units[i]) == (size_t)(e - w) &&
-			    strncmp(w, bad_units[i], (size_t)(e - w)) == 0)
+			if (strlen(bad_units[i]) == (size_t)(e - w)
+			    && strncmp(w, bad_units[i], (size_t)(e - w)) == 0)
 				return (true);
 		}
 	}
@@ -122,9 +121,9 @@ check_name(const char *name, enum metric_type type, const char *help)
 		fatalx("metrics: counter %s must end in _total", name);
 	if (type != METRIC_COUNTER && has_suffix(name, "_total"))
 		fatalx("metrics: %s is not a counter: no _total", name);
-	if (has_suffix(name, "_bucket") || has_suffix(name, "_count") ||
-	    has_suffix(name, "_sum") || has_suffix(name, "_build_info") ||
-	    strncmp(name, "process_", 8) == 0)
+	if (has_suffix(name, "_bucket") || has_suffix(name, "_count")
+	    || has_suffix(name, "_sum") || has_suffix(name, "_build_info")
+	    || strncmp(name, "process_", 8) == 0)
 		fatalx("metrics: %s uses a reserved suffix or prefix", name);
 	if (has_bad_unit(name))
 		fatalx("metrics: %s: use base units (seconds, bytes)", name);
@@ -136,8 +135,8 @@ check_name(const char *name, enum metric_type type, const char *help)
 static void
 parse_labels(struct metric_family *fam, const char *labels)
 {
-	char	*copy, *p, *comma;
-	size_t	 i;
+	char  *copy, *p, *comma;
+	size_t i;
 
 	if (labels == NULL || *labels == '\0')
 		return;
@@ -145,8 +144,8 @@ parse_labels(struct metric_family *fam, const char *labels)
 	for (p = copy; p != NULL; p = comma) {
 		if ((comma = strchr(p, ',')) != NULL)
 			*comma++ = '\0';
-		if (!metrics_is_name(p) || strncmp(p, "__", 2) == 0 ||
-		    strcmp(p, "le") == 0 || strcmp(p, "quantile") == 0)
+		if (!metrics_is_name(p) || strncmp(p, "__", 2) == 0
+		    || strcmp(p, "le") == 0 || strcmp(p, "quantile") == 0)
 			fatalx("metrics: %s: bad label name \"%s\"", fam->name,
 			    p);
 		for (i = 0; i < fam->nlabels; i++) {
@@ -164,13 +163,13 @@ parse_labels(struct metric_family *fam, const char *labels)
 static void
 check_bounds(const char *name, const double *bounds, size_t nbounds)
 {
-	size_t	i;
+	size_t i;
 
 	if (nbounds > 0 && bounds == NULL)
 		fatalx("metrics: %s: NULL bounds", name);
 	for (i = 0; i < nbounds; i++) {
-		if (!isfinite(bounds[i]) ||
-		    (i > 0 && bounds[i] <= bounds[i - 1]))
+		if (!isfinite(bounds[i])
+		    || (i > 0 && bounds[i] <= bounds[i - 1]))
 			fatalx("metrics: %s: bounds must be finite and rise",
 			    name);
 	}
@@ -179,8 +178,8 @@ check_bounds(const char *name, const double *bounds, size_t nbounds)
 static struct metric *
 series_new(struct metric_family *fam, const char *const *values)
 {
-	struct metric	*m;
-	size_t		 i;
+	struct metric *m;
+	size_t         i;
 
 	m = xcalloc(1, sizeof(*m));
 	m->fam = fam;
@@ -196,7 +195,7 @@ series_new(struct metric_family *fam, const char *const *values)
 static void
 series_free(struct metric *m, size_t nlabels)
 {
-	size_t	i;
+	size_t i;
 
 	if (m == NULL)
 		return;
@@ -211,7 +210,7 @@ series_free(struct metric *m, size_t nlabels)
 static struct metric_family *
 family_find(const char *name)
 {
-	struct metric_family	*fam;
+	struct metric_family *fam;
 
 	for (fam = metrics_families; fam != NULL; fam = fam->next) {
 		if (strcmp(fam->name, name) == 0)
@@ -224,10 +223,10 @@ family_find(const char *name)
 static bool
 family_same(const struct metric_family *a, const struct metric_family *b)
 {
-	size_t	i;
+	size_t i;
 
-	if (a->type != b->type || a->nlabels != b->nlabels ||
-	    a->nbounds != b->nbounds)
+	if (a->type != b->type || a->nlabels != b->nlabels
+	    || a->nbounds != b->nbounds)
 		return (false);
 	for (i = 0; i < a->nlabels; i++) {
 		if (strcmp(a->labels[i], b->labels[i]) != 0)
@@ -243,8 +242,8 @@ family_same(const struct metric_family *a, const struct metric_family *b)
 static void
 family_free(struct metric_family *fam)
 {
-	struct metric	*m, *next;
-	size_t		 i;
+	struct metric *m, *next;
+	size_t         i;
 
 	for (m = fam->series; m != NULL; m = next) {
 		next = m->next;
@@ -263,7 +262,7 @@ static struct metric_family *
 family_register(const char *name, const char *help, enum metric_type type,
     const char *labels, const double *bounds, size_t nbounds)
 {
-	struct metric_family	*fam, *old;
+	struct metric_family *fam, *old;
 
 	check_name(name, type, help);
 	check_bounds(name, bounds, nbounds);
@@ -284,8 +283,8 @@ family_register(const char *name, const char *help, enum metric_type type,
 	if ((old = family_find(name)) != NULL) {
 		pthread_mutex_unlock(&metrics_lock);
 		if (!family_same(old, fam))
-			fatalx("metrics: %s registered twice, differently",
-			    name);
+			fatalx(
+			    "metrics: %s registered twice, differently", name);
 		family_free(fam);
 		return (old);
 	}
@@ -317,8 +316,8 @@ struct metric_family *
 metrics_histogram(const char *name, const char *help, const char *labels,
     const double *bounds, size_t nbounds)
 {
-	return (family_register(name, help, METRIC_HISTOGRAM, labels, bounds,
-	    nbounds));
+	return (family_register(
+	    name, help, METRIC_HISTOGRAM, labels, bounds, nbounds));
 }
 
 struct metric *
@@ -334,18 +333,18 @@ metrics_gauge1(const char *name, const char *help)
 }
 
 struct metric *
-metrics_histogram1(const char *name, const char *help, const double *bounds,
-    size_t nbounds)
+metrics_histogram1(
+    const char *name, const char *help, const double *bounds, size_t nbounds)
 {
-	return (metric_get(metrics_histogram(name, help, NULL, bounds,
-	    nbounds)));
+	return (
+	    metric_get(metrics_histogram(name, help, NULL, bounds, nbounds)));
 }
 
 static bool
-series_matches(const struct metric *m, const char *const *values,
-    size_t nlabels)
+series_matches(
+    const struct metric *m, const char *const *values, size_t nlabels)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < nlabels; i++) {
 		if (strcmp(m->values[i], values[i] != NULL ? values[i] : "")
@@ -358,7 +357,7 @@ series_matches(const struct metric *m, const char *const *values,
 struct metric *
 metric_getv(struct metric_family *fam, const char *const *values)
 {
-	struct metric	*m;
+	struct metric *m;
 
 	if (fam == NULL)
 		fatalx("metrics: metric_get on a NULL family");
@@ -370,8 +369,8 @@ metric_getv(struct metric_family *fam, const char *const *values)
 	if (fam->nseries >= METRICS_MAX_SERIES) {
 		if (fam->overflow == NULL) {
 			log_warnx("metrics: %s has %d series; further label "
-			    "values are not exported", fam->name,
-			    METRICS_MAX_SERIES);
+			          "values are not exported",
+			    fam->name, METRICS_MAX_SERIES);
 			fam->overflow = series_new(fam, values);
 		}
 		m = fam->overflow;
@@ -381,7 +380,7 @@ metric_getv(struct metric_family *fam, const char *const *values)
 	*fam->tail = m;
 	fam->tail = &m->next;
 	fam->nseries++;
- out:
+out:
 	pthread_mutex_unlock(&metrics_lock);
 	return (m);
 }
@@ -389,9 +388,9 @@ metric_getv(struct metric_family *fam, const char *const *values)
 struct metric *
 metric_get(struct metric_family *fam, ...)
 {
-	const char	*values[METRICS_MAX_LABELS];
-	va_list		 ap;
-	size_t		 i;
+	const char *values[METRICS_MAX_LABELS];
+	va_list     ap;
+	size_t      i;
 
 	if (fam == NULL)
 		fatalx("metrics: metric_get on a NULL family");
@@ -414,8 +413,8 @@ misuse(struct metric *m, const char *op)
 void
 metric_add(struct metric *m, double v)
 {
-	if (m->fam->type == METRIC_HISTOGRAM ||
-	    (m->fam->type == METRIC_COUNTER && !(v >= 0))) {
+	if (m->fam->type == METRIC_HISTOGRAM
+	    || (m->fam->type == METRIC_COUNTER && !(v >= 0))) {
 		misuse(m, "add");
 		return;
 	}
@@ -451,8 +450,8 @@ metric_set(struct metric *m, double v)
 void
 metric_observe(struct metric *m, double v)
 {
-	const struct metric_family	*fam = m->fam;
-	size_t				 lo = 0, hi = fam->nbounds, mid;
+	const struct metric_family *fam = m->fam;
+	size_t                      lo = 0, hi = fam->nbounds, mid;
 
 	if (fam->type != METRIC_HISTOGRAM || isnan(v)) {
 		misuse(m, "observe");
@@ -473,12 +472,12 @@ metric_observe(struct metric *m, double v)
 double
 metric_value(struct metric *m)
 {
-	uint64_t	n = 0;
-	size_t		i;
+	uint64_t n = 0;
+	size_t   i;
 
 	if (m->fam->type != METRIC_HISTOGRAM)
-		return (metrics_bits_dbl(atomic_load_explicit(&m->bits,
-		    memory_order_relaxed)));
+		return (metrics_bits_dbl(
+		    atomic_load_explicit(&m->bits, memory_order_relaxed)));
 	for (i = 0; i <= m->fam->nbounds; i++)
 		n += atomic_load_explicit(&m->counts[i], memory_order_relaxed);
 	return ((double)n);
@@ -487,7 +486,7 @@ metric_value(struct metric *m)
 void
 metrics_fini(void)
 {
-	struct metric_family	*fam, *next;
+	struct metric_family *fam, *next;
 
 	pthread_mutex_lock(&metrics_lock);
 	for (fam = metrics_families; fam != NULL; fam = next) {

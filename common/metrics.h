@@ -31,10 +31,10 @@
 #include <stddef.h>
 
 /* Most label names a family may have. */
-#define METRICS_MAX_LABELS	8
+#define METRICS_MAX_LABELS 8
 /* Most series per family; later label combinations share one unrendered
  * series and are logged once (a runaway label must not eat the heap). */
-#define METRICS_MAX_SERIES	2000
+#define METRICS_MAX_SERIES 2000
 
 struct metric_family;
 struct metric;
@@ -44,14 +44,14 @@ struct metric;
  * note the process start time.  Call once from main before any thread
  * renders; the strings are copied.
  */
-void	metrics_init(const char *svc, const char *version);
+void metrics_init(const char *svc, const char *version);
 
 /*
  * Free every family and series.  Every struct metric and metric_family
  * pointer is invalid afterwards.  Only for tests and the end of main,
  * when no other thread touches metrics.
  */
-void	metrics_fini(void);
+void metrics_fini(void);
 
 /*
  * Register a family, or return the one already registered under the same
@@ -64,23 +64,23 @@ void	metrics_fini(void);
  * Counters must end in _total and other types must not; names use base
  * units (_seconds, _bytes) as promtool demands.
  */
-struct metric_family *metrics_counter(const char *name, const char *help,
-	    const char *labels);
-struct metric_family *metrics_gauge(const char *name, const char *help,
-	    const char *labels);
+struct metric_family *metrics_counter(
+    const char *name, const char *help, const char *labels);
+struct metric_family *metrics_gauge(
+    const char *name, const char *help, const char *labels);
 /* bounds: the upper bounds of the buckets, finite and strictly rising,
  * without +Inf (always added); copied.  nbounds may be 0. */
 struct metric_family *metrics_histogram(const char *name, const char *help,
-	    const char *labels, const double *bounds, size_t nbounds);
+    const char *labels, const double *bounds, size_t nbounds);
 
 /*
  * Shorthands for families without labels: register (or find) the family
  * and return its only series.
  */
-struct metric	*metrics_counter1(const char *name, const char *help);
-struct metric	*metrics_gauge1(const char *name, const char *help);
-struct metric	*metrics_histogram1(const char *name, const char *help,
-		    const double *bounds, size_t nbounds);
+struct metric *metrics_counter1(const char *name, const char *help);
+struct metric *metrics_gauge1(const char *name, const char *help);
+struct metric *metrics_histogram1(
+    const char *name, const char *help, const double *bounds, size_t nbounds);
 
 /*
  * Return the series for these label values, creating it on first use.
@@ -90,9 +90,9 @@ struct metric	*metrics_histogram1(const char *name, const char *help,
  * look it up once.  Never returns NULL.  Any thread; takes the registry
  * mutex, so do not call it per audio frame.
  */
-struct metric	*metric_get(struct metric_family *, ...);
+struct metric *metric_get(struct metric_family *, ...);
 /* The same with the values in an array of length nlabels. */
-struct metric	*metric_getv(struct metric_family *, const char *const *);
+struct metric *metric_getv(struct metric_family *, const char *const *);
 
 /*
  * Updates.  Any thread, lock-free, never block.  A mismatched operation
@@ -100,18 +100,18 @@ struct metric	*metric_getv(struct metric_family *, const char *const *);
  * increment) is ignored and logged once per family.
  */
 /* Counter or gauge: add 1. */
-void	metric_inc(struct metric *);
+void metric_inc(struct metric *);
 /* Gauge: subtract 1. */
-void	metric_dec(struct metric *);
+void metric_dec(struct metric *);
 /* Counter (v >= 0) or gauge (any v): add v. */
-void	metric_add(struct metric *, double v);
+void metric_add(struct metric *, double v);
 /* Gauge: set to v. */
-void	metric_set(struct metric *, double v);
+void metric_set(struct metric *, double v);
 /* Histogram: count v in the first bucket whose bound is >= v. */
-void	metric_observe(struct metric *, double v);
+void metric_observe(struct metric *, double v);
 
 /* Current value of a counter or gauge, or the _count of a histogram. */
-double	metric_value(struct metric *);
+double metric_value(struct metric *);
 
 /*
  * Render every family in the text exposition format 0.0.4 into a new
@@ -120,6 +120,6 @@ double	metric_value(struct metric *);
  * NULL (logged) if the buffer cannot be allocated.  Any thread; holds
  * the registry mutex while it walks the families.
  */
-char	*metrics_render(size_t *lenp);
+char *metrics_render(size_t *lenp);
 
 #endif

@@ -24,19 +24,19 @@
 #include "xmalloc.h"
 
 /* All three {metrics_lock}. */
-static char	*build_name;		/* "<svc>_build_info" */
-static char	*build_version;
-static double	 start_time;		/* unix seconds */
+static char  *build_name; /* "<svc>_build_info" */
+static char  *build_version;
+static double start_time; /* unix seconds */
 
 /* Process start from /proc (kernel boot time + start ticks), else now. */
 static double
 proc_start_time(void)
 {
-	char			 buf[1024], *p;
-	FILE			*f;
-	unsigned long long	 ticks = 0;
-	long long		 btime = -1;
-	int			 i;
+	char               buf[1024], *p;
+	FILE              *f;
+	unsigned long long ticks = 0;
+	long long          btime = -1;
+	int                i;
 
 	if ((f = fopen("/proc/stat", "r")) != NULL) {
 		while (fgets(buf, sizeof(buf), f) != NULL) {
@@ -46,8 +46,8 @@ proc_start_time(void)
 		fclose(f);
 	}
 	if ((f = fopen("/proc/self/stat", "r")) != NULL) {
-		if (fgets(buf, sizeof(buf), f) != NULL &&
-		    (p = strrchr(buf, ')')) != NULL) {
+		if (fgets(buf, sizeof(buf), f) != NULL
+		    && (p = strrchr(buf, ')')) != NULL) {
 			/* Field 3 follows ") "; starttime is field 22. */
 			for (i = 3, p += 2; i < 22 && p != NULL; i++) {
 				if ((p = strchr(p, ' ')) != NULL)
@@ -66,7 +66,7 @@ proc_start_time(void)
 void
 metrics_init(const char *svc, const char *version)
 {
-	char	*name, *p;
+	char *name, *p;
 
 	name = xasprintf("%s_build_info", svc);
 	for (p = name; *p != '\0'; p++) {
@@ -138,8 +138,8 @@ static void
 put_series(FILE *f, const char *name, const char *suffix,
     const struct metric *m, const char *le)
 {
-	const struct metric_family	*fam = m->fam;
-	size_t				 i;
+	const struct metric_family *fam = m->fam;
+	size_t                      i;
 
 	fprintf(f, "%s%s", name, suffix);
 	if (fam->nlabels == 0 && le == NULL)
@@ -158,21 +158,24 @@ put_series(FILE *f, const char *name, const char *suffix,
 static void
 render_histogram(FILE *f, const struct metric *m)
 {
-	const struct metric_family	*fam = m->fam;
-	char				 b[32], v[32];
-	uint64_t			 cum = 0;
-	size_t				 i;
+	const struct metric_family *fam = m->fam;
+	char                        b[32], v[32];
+	uint64_t                    cum = 0;
+	size_t                      i;
 
 	for (i = 0; i <= fam->nbounds; i++) {
-		cum += atomic_load_explicit(&m->counts[i],
-		    memory_order_relaxed);
-		put_series(f, fam->name, "_bucket", m, i < fam->nbounds ?
-		    fmt_double(b, sizeof(b), fam->bounds[i]) : "+Inf");
+		cum += atomic_load_explicit(
+		    &m->counts[i], memory_order_relaxed);
+		put_series(f, fam->name, "_bucket", m,
+		    i < fam->nbounds ? fmt_double(b, sizeof(b), fam->bounds[i])
+		                     : "+Inf");
 		fprintf(f, " %" PRIu64 "\n", cum);
 	}
 	put_series(f, fam->name, "_sum", m, NULL);
-	fprintf(f, " %s\n", fmt_double(v, sizeof(v), metrics_bits_dbl(
-	    atomic_load_explicit(&m->sum, memory_order_relaxed))));
+	fprintf(f, " %s\n",
+	    fmt_double(v, sizeof(v),
+	        metrics_bits_dbl(
+	            atomic_load_explicit(&m->sum, memory_order_relaxed))));
 	put_series(f, fam->name, "_count", m, NULL);
 	fprintf(f, " %" PRIu64 "\n", cum);
 }
@@ -181,8 +184,8 @@ render_histogram(FILE *f, const struct metric *m)
 static void
 render_family(FILE *f, const struct metric_family *fam)
 {
-	const struct metric	*m;
-	char			 v[32];
+	const struct metric *m;
+	char                 v[32];
 
 	put_header(f, fam->name, fam->help, metrics_type_names[fam->type]);
 	for (m = fam->series; m != NULL; m = m->next) {
@@ -191,8 +194,10 @@ render_family(FILE *f, const struct metric_family *fam)
 			continue;
 		}
 		put_series(f, fam->name, "", m, NULL);
-		fprintf(f, " %s\n", fmt_double(v, sizeof(v), metrics_bits_dbl(
-		    atomic_load_explicit(&m->bits, memory_order_relaxed))));
+		fprintf(f, " %s\n",
+		    fmt_double(v, sizeof(v),
+		        metrics_bits_dbl(atomic_load_explicit(
+		            &m->bits, memory_order_relaxed))));
 	}
 }
 
@@ -200,7 +205,7 @@ static void
 put_value(FILE *f, const char *name, const char *help, const char *type,
     double value)
 {
-	char	v[32];
+	char v[32];
 
 	put_header(f, name, help, type);
 	fprintf(f, "%s %s\n", name, fmt_double(v, sizeof(v), value));
@@ -210,9 +215,9 @@ put_value(FILE *f, const char *name, const char *help, const char *type,
 static int
 count_open_fds(void)
 {
-	DIR		*d;
-	struct dirent	*de;
-	int		 n = 0;
+	DIR           *d;
+	struct dirent *de;
+	int            n = 0;
 
 	if ((d = opendir("/proc/self/fd")) == NULL)
 		return (-1);
@@ -228,25 +233,27 @@ count_open_fds(void)
 static void
 render_process(FILE *f)
 {
-	char			 buf[1024], *p;
-	FILE			*pf;
-	unsigned long long	 utime, stime, pages;
-	int			 i, fds;
+	char               buf[1024], *p;
+	FILE              *pf;
+	unsigned long long utime, stime, pages;
+	int                i, fds;
 
 	if ((pf = fopen("/proc/self/stat", "r")) != NULL) {
-		if (fgets(buf, sizeof(buf), pf) != NULL &&
-		    (p = strrchr(buf, ')')) != NULL) {
+		if (fgets(buf, sizeof(buf), pf) != NULL
+		    && (p = strrchr(buf, ')')) != NULL) {
 			/* Field 3 follows ") "; utime, stime are 14, 15. */
 			for (i = 3, p += 2; i < 14 && p != NULL; i++) {
 				if ((p = strchr(p, ' ')) != NULL)
 					p++;
 			}
-			if (p != NULL && sscanf(p, "%llu %llu", &utime,
-			    &stime) == 2)
+			if (p != NULL
+			    && sscanf(p, "%llu %llu", &utime, &stime) == 2)
 				put_value(f, "process_cpu_seconds_total",
 				    "Total user and system CPU time spent in "
-				    "seconds.", "counter", (double)(utime +
-				    stime) / (double)sysconf(_SC_CLK_TCK));
+				    "seconds.",
+				    "counter",
+				    (double)(utime + stime)
+				        / (double)sysconf(_SC_CLK_TCK));
 		}
 		fclose(pf);
 	}
@@ -282,10 +289,10 @@ render_builtin(FILE *f)
 char *
 metrics_render(size_t *lenp)
 {
-	const struct metric_family	*fam;
-	FILE				*f;
-	char				*buf = NULL;
-	size_t				 len = 0;
+	const struct metric_family *fam;
+	FILE                       *f;
+	char                       *buf = NULL;
+	size_t                      len = 0;
 
 	if ((f = open_memstream(&buf, &len)) == NULL) {
 		log_warn("metrics: open_memstream");

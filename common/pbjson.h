@@ -15,13 +15,13 @@
 #include <protobuf-c/protobuf-c.h>
 
 /* A new JSON object for m (the caller owns the reference). */
-json_t	*pbjson_from_pb(const ProtobufCMessage *m);
+json_t *pbjson_from_pb(const ProtobufCMessage *m);
 /*
  * Build a message of type desc from a JSON object.  *outp is freed with
  * protobuf_c_message_free_unpacked(*outp, NULL).  Returns 0, or -1 with
  * the reason in err (unknown field, wrong type, bad enum name, ...).
  */
-int	pbjson_to_pb(const ProtobufCMessageDescriptor *desc, json_t *obj,
-	    ProtobufCMessage **outp, char *err, size_t errlen);
+int pbjson_to_pb(const ProtobufCMessageDescriptor *desc, json_t *obj,
+    ProtobufCMessage **outp, char *err, size_t errlen);
 
 #endif

@@ -12,7 +12,7 @@
 void
 sig_block(sigset_t *set)
 {
-	struct sigaction	sa = { 0 };
+	struct sigaction sa = { 0 };
 
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
@@ -26,20 +26,22 @@ sig_block(sigset_t *set)
 int
 sig_wait(const sigset_t *set)
 {
-	int	sig = 0;
+	int sig = 0;
 
 	while (sigwait(set, &sig) != 0)
 		;
-	log_info("received %s", sig == SIGTERM ? "SIGTERM" :
-	    sig == SIGINT ? "SIGINT" : "SIGHUP");
+	log_info("received %s",
+	    sig == SIGTERM      ? "SIGTERM"
+	        : sig == SIGINT ? "SIGINT"
+	                        : "SIGHUP");
 	return (sig);
 }
 
 static void *
 watchdog_main(void *arg)
 {
-	long		ms = (long)arg;
-	struct timespec	ts = { ms / 1000, (ms % 1000) * 1000000 };
+	long            ms = (long)arg;
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
 
 	while (nanosleep(&ts, &ts) != 0)
 		;
@@ -51,7 +53,7 @@ watchdog_main(void *arg)
 void
 sig_watchdog(long timeout_ms)
 {
-	pthread_t	t;
+	pthread_t t;
 
 	if (timeout_ms <= 0)
 		return;

@@ -12,10 +12,10 @@
 
 #include <signal.h>
 
-void	sig_block(sigset_t *);
-int	sig_wait(const sigset_t *);
+void sig_block(sigset_t *);
+int  sig_wait(const sigset_t *);
 /* Start a detached timer thread that exits the process with status 1
  * after timeout_ms.  Call once, when shutdown begins. */
-void	sig_watchdog(long timeout_ms);
+void sig_watchdog(long timeout_ms);
 
 #endif

@@ -27,31 +27,31 @@
 #include "xmalloc.h"
 
 struct worker {
-	struct svc	*svc;
-	int		 n;
-	pthread_t	 thread;
-	nng_ctx		 ctx;
-	nng_aio		*aio;
-	void		*state;
+	struct svc *svc;
+	int         n;
+	pthread_t   thread;
+	nng_ctx     ctx;
+	nng_aio    *aio;
+	void       *state;
 };
 
 struct svc {
-	struct svc_conf		 conf;
-	nng_socket		 rep;
-	struct worker		*workers;
-	struct httpd		*httpd;
-	struct timespec		 started;
-	_Atomic long		 active;
-	struct metric_family	*fam_req, *fam_dur;
-	struct metric		*bad;
+	struct svc_conf       conf;
+	nng_socket            rep;
+	struct worker        *workers;
+	struct httpd         *httpd;
+	struct timespec       started;
+	_Atomic long          active;
+	struct metric_family *fam_req, *fam_dur;
+	struct metric        *bad;
 };
 
-static char	instance[128];
+static char instance[128];
 
 const char *
 svc_instance(void)
 {
-	char	host[64];
+	char host[64];
 
 	if (instance[0] == '\0') {
 		if (gethostname(host, sizeof(host)) != 0)
@@ -78,11 +78,11 @@ svc_name(const struct svc *s)
 double
 svc_uptime(const struct svc *s)
 {
-	struct timespec	now;
+	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return ((double)(now.tv_sec - s->started.tv_sec) +
-	    (double)(now.tv_nsec - s->started.tv_nsec) / 1e9);
+	return ((double)(now.tv_sec - s->started.tv_sec)
+	    + (double)(now.tv_nsec - s->started.tv_nsec) / 1e9);
 }
 
 long
@@ -117,7 +117,7 @@ reply_ack(struct reply *r, bool duplicate, bool spooled)
 void
 reply_error(struct reply *r, Bus__Error__Code code, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(r->errmsg, sizeof(r->errmsg), fmt, ap);
@@ -144,16 +144,17 @@ reply_pong(struct svc *s, struct reply *r)
 static const char *
 answer(struct worker *w, nng_msg *msg, struct reply *r, Bus__Envelope **reqp)
 {
-	struct svc	*s = w->svc;
-	Bus__Envelope	*req;
-	struct log_ctx	 lc;
+	struct svc    *s = w->svc;
+	Bus__Envelope *req;
+	struct log_ctx lc;
 
 	if (wire_unpack(msg, &req) != 0) {
 		metric_inc(s->bad);
 		log_warnx("request socket: %zu bytes that are not a "
-		    "bus.Envelope; answered BAD_REQUEST", nng_msg_len(msg));
-		reply_error(r, BUS__ERROR__CODE__BAD_REQUEST,
-		    "not a bus.Envelope");
+		          "bus.Envelope; answered BAD_REQUEST",
+		    nng_msg_len(msg));
+		reply_error(
+		    r, BUS__ERROR__CODE__BAD_REQUEST, "not a bus.Envelope");
 		return ("garbage");
 	}
 	*reqp = req;
@@ -162,8 +163,8 @@ answer(struct worker *w, nng_msg *msg, struct reply *r, Bus__Envelope **reqp)
 	log_ctx_set(&lc);
 	if (req->body_case == BUS__ENVELOPE__BODY_PING)
 		reply_pong(s, r);
-	else if (s->conf.handle(s, req, r, w->state) == -1 ||
-	    r->env.body_case == BUS__ENVELOPE__BODY__NOT_SET)
+	else if (s->conf.handle(s, req, r, w->state) == -1
+	    || r->env.body_case == BUS__ENVELOPE__BODY__NOT_SET)
 		reply_error(r, BUS__ERROR__CODE__INTERNAL, "%s failed",
 		    wire_type_name(req->body_case));
 	log_ctx_set(NULL);
@@ -173,13 +174,13 @@ answer(struct worker *w, nng_msg *msg, struct reply *r, Bus__Envelope **reqp)
 static void
 serve_one(struct worker *w, nng_msg *msg)
 {
-	struct svc	*s = w->svc;
-	struct reply	 r;
-	struct wire_ids	 ids;
-	Bus__Envelope	*req = NULL;
-	nng_msg		*out;
-	const char	*type;
-	int64_t		 t0 = wire_now_ms();
+	struct svc     *s = w->svc;
+	struct reply    r;
+	struct wire_ids ids;
+	Bus__Envelope  *req = NULL;
+	nng_msg        *out;
+	const char     *type;
+	int64_t         t0 = wire_now_ms();
 
 	memset(&r, 0, sizeof(r));
 	bus__envelope__init(&r.env);
@@ -194,7 +195,7 @@ serve_one(struct worker *w, nng_msg *msg)
 		nng_ctx_send(w->ctx, w->aio);
 		nng_aio_wait(w->aio);
 		if (nng_aio_result(w->aio) != 0)
-			nng_msg_free(out);	/* unsent: still ours */
+			nng_msg_free(out); /* unsent: still ours */
 	}
 	metric_inc(metric_get(s->fam_req, type,
 	    r.env.body_case == BUS__ENVELOPE__BODY_ERROR ? "error" : "ok"));
@@ -209,8 +210,8 @@ serve_one(struct worker *w, nng_msg *msg)
 static void *
 worker_main(void *arg)
 {
-	struct worker	*w = arg;
-	int		 rv;
+	struct worker *w = arg;
+	int            rv;
 
 	if (w->svc->conf.worker_init != NULL)
 		w->state = w->svc->conf.worker_init(w->svc, w->n);
@@ -219,7 +220,7 @@ worker_main(void *arg)
 		nng_aio_wait(w->aio);
 		rv = nng_aio_result(w->aio);
 		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
-			break;		/* svc_stop: the aio was stopped */
+			break; /* svc_stop: the aio was stopped */
 		if (rv != 0)
 			continue;
 		serve_one(w, nng_aio_get_msg(w->aio));
@@ -232,7 +233,7 @@ worker_main(void *arg)
 static int
 default_health(void *arg, int ready, char *buf, size_t len)
 {
-	struct svc	*s = arg;
+	struct svc *s = arg;
 
 	if (s->conf.health != NULL)
 		return (s->conf.health(s, ready, buf, len));
@@ -243,9 +244,9 @@ default_health(void *arg, int ready, char *buf, size_t len)
 static int
 start_workers(struct svc *s)
 {
-	static const double	bounds[] = { 0.001, 0.005, 0.01, 0.05, 0.1,
-		0.5, 1, 5 };
-	int			i;
+	static const double bounds[]
+	    = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5 };
+	int i;
 
 	s->fam_req = metrics_counter("bus_requests_total",
 	    "Requests answered on the request socket", "type,result");
@@ -256,13 +257,13 @@ start_workers(struct svc *s)
 	    "Messages on the request socket that were not envelopes");
 	s->workers = xcalloc((size_t)s->conf.workers, sizeof(*s->workers));
 	for (i = 0; i < s->conf.workers; i++) {
-		struct worker	*w = &s->workers[i];
+		struct worker *w = &s->workers[i];
 
 		w->svc = s;
 		w->n = i;
-		if (nng_ctx_open(&w->ctx, s->rep) != 0 ||
-		    nng_aio_alloc(&w->aio, NULL, NULL) != 0 ||
-		    pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+		if (nng_ctx_open(&w->ctx, s->rep) != 0
+		    || nng_aio_alloc(&w->aio, NULL, NULL) != 0
+		    || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
 			log_warnx("cannot start worker %d", i);
 			return (-1);
 		}
@@ -273,9 +274,9 @@ start_workers(struct svc *s)
 int
 svc_start(struct svc **sp, const struct svc_conf *conf)
 {
-	struct svc		*s = xcalloc(1, sizeof(*s));
-	struct httpd_conf	 hc = { 0 };
-	char			 sender[192];
+	struct svc       *s = xcalloc(1, sizeof(*s));
+	struct httpd_conf hc = { 0 };
+	char              sender[192];
 
 	s->conf = *conf;
 	if (s->conf.workers < 1)
@@ -298,7 +299,7 @@ svc_start(struct svc **sp, const struct svc_conf *conf)
 	}
 	*sp = s;
 	return (0);
- fail:
+fail:
 	svc_stop(s);
 	return (-1);
 }
@@ -313,7 +314,7 @@ svc_start(struct svc **sp, const struct svc_conf *conf)
 void
 svc_stop(struct svc *s)
 {
-	int	i;
+	int i;
 
 	if (s == NULL)
 		return;
@@ -321,7 +322,7 @@ svc_stop(struct svc *s)
 		if (s->workers[i].aio != NULL)
 			nng_aio_stop(s->workers[i].aio);
 	for (i = 0; s->workers != NULL && i < s->conf.workers; i++) {
-		struct worker	*w = &s->workers[i];
+		struct worker *w = &s->workers[i];
 
 		if (w->thread != 0)
 			pthread_join(w->thread, NULL);

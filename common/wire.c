@@ -21,7 +21,7 @@ wire_set_sender(const char *sender)
 int64_t
 wire_now_ms(void)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
@@ -48,9 +48,9 @@ wire_env_init(Bus__Envelope *env, struct wire_ids *ids, const char *call_sid,
 int
 wire_pack(const Bus__Envelope *env, nng_msg **msgp)
 {
-	nng_msg	*msg;
-	size_t	 len;
-	int	 rv;
+	nng_msg *msg;
+	size_t   len;
+	int      rv;
 
 	len = protobuf_c_message_get_packed_size(&env->base);
 	if ((rv = nng_msg_alloc(&msg, len)) != 0)
@@ -63,7 +63,7 @@ wire_pack(const Bus__Envelope *env, nng_msg **msgp)
 int
 wire_unpack_buf(const void *buf, size_t len, Bus__Envelope **envp)
 {
-	Bus__Envelope	*env;
+	Bus__Envelope *env;
 
 	env = bus__envelope__unpack(NULL, len, buf);
 	if (env == NULL)
@@ -88,28 +88,28 @@ wire_free(Bus__Envelope *env)
 int
 wire_publish(nng_socket pub, const char *topic, const Bus__Envelope *env)
 {
-	nng_msg	*msg;
-	size_t	 tlen, len;
-	int	 rv;
+	nng_msg *msg;
+	size_t   tlen, len;
+	int      rv;
 
 	tlen = strlen(topic) + 1;
 	len = protobuf_c_message_get_packed_size(&env->base);
 	if ((rv = nng_msg_alloc(&msg, tlen + len)) != 0)
 		return (rv);
 	memcpy(nng_msg_body(msg), topic, tlen);
-	protobuf_c_message_pack(&env->base,
-	    (uint8_t *)nng_msg_body(msg) + tlen);
+	protobuf_c_message_pack(
+	    &env->base, (uint8_t *)nng_msg_body(msg) + tlen);
 	if ((rv = nng_sendmsg(pub, msg, NNG_FLAG_NONBLOCK)) != 0)
-		nng_msg_free(msg);	/* a failed send leaves it ours */
+		nng_msg_free(msg); /* a failed send leaves it ours */
 	return (rv);
 }
 
 int
 wire_unpack_pub(nng_msg *msg, const char **topicp, Bus__Envelope **envp)
 {
-	const char	*body = nng_msg_body(msg), *nul;
-	size_t		 len = nng_msg_len(msg);
-	int		 rv;
+	const char *body = nng_msg_body(msg), *nul;
+	size_t      len = nng_msg_len(msg);
+	int         rv;
 
 	if ((nul = memchr(body, '\0', len)) == NULL)
 		return (NNG_EINVAL);
@@ -123,12 +123,12 @@ wire_unpack_pub(nng_msg *msg, const char **topicp, Bus__Envelope **envp)
 const char *
 wire_type_name(int body_case)
 {
-	const ProtobufCFieldDescriptor	*f;
+	const ProtobufCFieldDescriptor *f;
 
 	if (body_case == 0)
 		return ("none");
-	f = protobuf_c_message_descriptor_get_field(&bus__envelope__descriptor,
-	    (unsigned)body_case);
+	f = protobuf_c_message_descriptor_get_field(
+	    &bus__envelope__descriptor, (unsigned)body_case);
 	if (f == NULL || f->id < 10)
 		return ("unknown");
 	return (f->name);
@@ -137,7 +137,7 @@ wire_type_name(int body_case)
 int
 wire_type_from_name(const char *name)
 {
-	const ProtobufCFieldDescriptor	*f;
+	const ProtobufCFieldDescriptor *f;
 
 	f = protobuf_c_message_descriptor_get_field_by_name(
 	    &bus__envelope__descriptor, name);

@@ -12,15 +12,17 @@ static void
 oom(size_t n)
 {
 	/* log.c may itself need memory; write the bare minimum. */
-	fprintf(stderr, "{\"level\":\"fatal\",\"msg\":\"out of memory\","
-			"\"bytes\":%zu}\n", n);
+	fprintf(stderr,
+	    "{\"level\":\"fatal\",\"msg\":\"out of memory\","
+	    "\"bytes\":%zu}\n",
+	    n);
 	abort();
 }
 
 void *
 xmalloc(size_t n)
 {
-	void	*p;
+	void *p;
 
 	if ((p = malloc(n == 0 ? 1 : n)) == NULL)
 		oom(n);
@@ -30,7 +32,7 @@ xmalloc(size_t n)
 void *
 xcalloc(size_t nmemb, size_t size)
 {
-	void	*p;
+	void *p;
 
 	if ((p = calloc(nmemb == 0 ? 1 : nmemb, size == 0 ? 1 : size)) == NULL)
 		oom(nmemb * size);
@@ -40,7 +42,7 @@ xcalloc(size_t nmemb, size_t size)
 void *
 xrealloc(void *ptr, size_t n)
 {
-	void	*p;
+	void *p;
 
 	if ((p = realloc(ptr, n == 0 ? 1 : n)) == NULL)
 		oom(n);
@@ -50,7 +52,7 @@ xrealloc(void *ptr, size_t n)
 char *
 xstrdup(const char *s)
 {
-	char	*p;
+	char *p;
 
 	if ((p = strdup(s)) == NULL)
 		oom(strlen(s));
@@ -60,7 +62,7 @@ xstrdup(const char *s)
 char *
 xstrndup(const char *s, size_t n)
 {
-	char	*p;
+	char *p;
 
 	if ((p = strndup(s, n)) == NULL)
 		oom(n);
@@ -70,9 +72,9 @@ xstrndup(const char *s, size_t n)
 char *
 xasprintf(const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*p;
-	int	 n;
+	va_list ap;
+	char   *p;
+	int     n;
 
 	va_start(ap, fmt);
 	n = vasprintf(&p, fmt, ap);

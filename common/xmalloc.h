@@ -11,12 +11,12 @@
 
 #include <stddef.h>
 
-void	*xmalloc(size_t);
-void	*xcalloc(size_t, size_t);
-void	*xrealloc(void *, size_t);
-char	*xstrdup(const char *);
-char	*xstrndup(const char *, size_t);
+void *xmalloc(size_t);
+void *xcalloc(size_t, size_t);
+void *xrealloc(void *, size_t);
+char *xstrdup(const char *);
+char *xstrndup(const char *, size_t);
 /* Formats into a new string the caller frees. */
-char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+char *xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

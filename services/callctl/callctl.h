@@ -21,26 +21,26 @@
 #include "bus.pb-c.h"
 
 struct callctl_cfg {
-	char	*edge_url, *ai_url, *reasoner_url, *ratelimiter_url;
-	char	*persister_url;
-	char	*edge_pub_url, *ai_pub_url;
-	char	*edge_http, *ai_http, *reasoner_http, *ratelimiter_http;
-	char	*persister_http;
-	long	 timeout_ms;
+	char *edge_url, *ai_url, *reasoner_url, *ratelimiter_url;
+	char *persister_url;
+	char *edge_pub_url, *ai_pub_url;
+	char *edge_http, *ai_http, *reasoner_http, *ratelimiter_http;
+	char *persister_http;
+	long  timeout_ms;
 };
 
 struct service_addr {
-	const char	*name;
-	const char	*req_url;
-	const char	*pub_url;	/* NULL: no pub socket */
-	const char	*http_url;
+	const char *name;
+	const char *req_url;
+	const char *pub_url; /* NULL: no pub socket */
+	const char *http_url;
 };
 
-extern struct callctl_cfg	 ctl_cfg;
+extern struct callctl_cfg ctl_cfg;
 
 /* config.c */
-int	 config_load(void);
-void	 config_help(FILE *);
+int  config_load(void);
+void config_help(FILE *);
 /* The five daemons in a fixed order; n is set to the count. */
 const struct service_addr *config_services(int *n);
 /* A service name, or a URL used as it is. */
@@ -48,15 +48,15 @@ const char *config_req_url(const char *name_or_url);
 const char *config_pub_url(const char *name_or_url);
 
 /* One command each; argv[0] is the command name.  Exit status. */
-int	cmd_ping(int argc, char *argv[]);
-int	cmd_health(int argc, char *argv[]);
-int	cmd_decode(int argc, char *argv[]);
-int	cmd_tap(int argc, char *argv[]);
-int	cmd_req(int argc, char *argv[]);
+int cmd_ping(int argc, char *argv[]);
+int cmd_health(int argc, char *argv[]);
+int cmd_decode(int argc, char *argv[]);
+int cmd_tap(int argc, char *argv[]);
+int cmd_req(int argc, char *argv[]);
 
 /* decode.c: one envelope as a JSON object, audio payloads summarised
  * unless with_payload. The caller owns the reference. */
-json_t	*envelope_json(const Bus__Envelope *, int with_payload);
-void	 print_json(json_t *);
+json_t *envelope_json(const Bus__Envelope *, int with_payload);
+void    print_json(json_t *);
 
 #endif

@@ -13,12 +13,12 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define DECODE_MAX	(16 * 1024 * 1024)
+#define DECODE_MAX (16 * 1024 * 1024)
 
 void
 print_json(json_t *j)
 {
-	char	*s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+	char *s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
 
 	if (s != NULL) {
 		puts(s);
@@ -31,15 +31,16 @@ print_json(json_t *j)
 json_t *
 envelope_json(const Bus__Envelope *env, int with_payload)
 {
-	json_t	*j = pbjson_from_pb(&env->base);
+	json_t *j = pbjson_from_pb(&env->base);
 
-	json_object_set_new(j, "type",
-	    json_string(wire_type_name(env->body_case)));
+	json_object_set_new(
+	    j, "type", json_string(wire_type_name(env->body_case)));
 	if (!with_payload && env->body_case == BUS__ENVELOPE__BODY_AUDIO) {
-		json_t	*a = json_object_get(j, "audio");
+		json_t *a = json_object_get(j, "audio");
 
-		json_object_set_new(a, "payload", json_pack("{s:I}", "bytes",
-		    (json_int_t)env->audio->payload.len));
+		json_object_set_new(a, "payload",
+		    json_pack("{s:I}", "bytes",
+		        (json_int_t)env->audio->payload.len));
 	}
 	return (j);
 }
@@ -48,7 +49,7 @@ envelope_json(const Bus__Envelope *env, int with_payload)
 static size_t
 topic_len(const unsigned char *buf, size_t len)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < len && i < 256; i++) {
 		if (buf[i] == '\0')
@@ -62,20 +63,20 @@ topic_len(const unsigned char *buf, size_t len)
 int
 cmd_decode(int argc, char *argv[])
 {
-	FILE		*f = stdin;
-	unsigned char	*buf = xmalloc(DECODE_MAX);
-	Bus__Envelope	*env;
-	json_t		*j;
-	size_t		 len, off = 0, tl;
-	int		 i, mode = 0;	/* 0 auto, 1 pub, 2 req */
+	FILE          *f = stdin;
+	unsigned char *buf = xmalloc(DECODE_MAX);
+	Bus__Envelope *env;
+	json_t        *j;
+	size_t         len, off = 0, tl;
+	int            i, mode = 0; /* 0 auto, 1 pub, 2 req */
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--pub") == 0)
 			mode = 1;
 		else if (strcmp(argv[i], "--req") == 0)
 			mode = 2;
-		else if (strcmp(argv[i], "-") != 0 &&
-		    (f = fopen(argv[i], "rb")) == NULL) {
+		else if (strcmp(argv[i], "-") != 0
+		    && (f = fopen(argv[i], "rb")) == NULL) {
 			perror(argv[i]);
 			free(buf);
 			return (EX_NOINPUT);
@@ -88,15 +89,16 @@ cmd_decode(int argc, char *argv[])
 	if (mode == 1 || (mode == 0 && tl != (size_t)-1 && tl > 0))
 		off = tl == (size_t)-1 ? 0 : tl + 1;
 	if (wire_unpack_buf(buf + off, len - off, &env) != 0) {
-		fprintf(stderr, "callctl: %zu bytes are not a bus.Envelope%s\n",
-		    len, mode == 0 ? " (try --pub or --req)" : "");
+		fprintf(stderr,
+		    "callctl: %zu bytes are not a bus.Envelope%s\n", len,
+		    mode == 0 ? " (try --pub or --req)" : "");
 		free(buf);
 		return (EX_DATAERR);
 	}
 	j = envelope_json(env, 1);
 	if (off > 0)
-		json_object_set_new(j, "topic", json_stringn((char *)buf,
-		    off - 1));
+		json_object_set_new(
+		    j, "topic", json_stringn((char *)buf, off - 1));
 	print_json(j);
 	wire_free(env);
 	free(buf);

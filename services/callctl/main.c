@@ -38,14 +38,16 @@ int
 main(int argc, char *argv[])
 {
 	static const struct {
-		const char	*name;
-		int		(*fn)(int, char *[]);
+		const char *name;
+		int (*fn)(int, char *[]);
 	} cmds[] = {
-		{ "ping", cmd_ping }, { "health", cmd_health },
-		{ "decode", cmd_decode }, { "tap", cmd_tap },
+		{ "ping", cmd_ping },
+		{ "health", cmd_health },
+		{ "decode", cmd_decode },
+		{ "tap", cmd_tap },
 		{ "req", cmd_req },
 	};
-	size_t	i;
+	size_t i;
 
 	log_init("callctl");
 	log_set_level("warn");

@@ -22,7 +22,7 @@
 static double
 now_ms(void)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6);
@@ -33,9 +33,9 @@ static int
 request(const char *url, const Bus__Envelope *req, Bus__Envelope **repp,
     double *rttp)
 {
-	nng_socket	s;
-	double		t0;
-	int		rv;
+	nng_socket s;
+	double     t0;
+	int        rv;
 
 	if ((rv = bus_req_dial(&s, "callctl", url)) != 0)
 		return (rv);
@@ -50,9 +50,9 @@ request(const char *url, const Bus__Envelope *req, Bus__Envelope **repp,
 static int
 ping_once(const char *url, Bus__Envelope **repp, double *rttp)
 {
-	Bus__Envelope	env = BUS__ENVELOPE__INIT;
-	Bus__Ping	ping = BUS__PING__INIT;
-	struct wire_ids	ids;
+	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__Ping       ping = BUS__PING__INIT;
+	struct wire_ids ids;
 
 	wire_env_init(&env, &ids, "", NULL);
 	env.body_case = BUS__ENVELOPE__BODY_PING;
@@ -63,17 +63,19 @@ ping_once(const char *url, Bus__Envelope **repp, double *rttp)
 int
 cmd_ping(int argc, char *argv[])
 {
-	const char	*url;
-	Bus__Envelope	*rep;
-	double		 rtt, min = 1e9, max = 0, sum = 0;
-	int		 count = 3, i, ok = 0, c, rv;
+	const char    *url;
+	Bus__Envelope *rep;
+	double         rtt, min = 1e9, max = 0, sum = 0;
+	int            count = 3, i, ok = 0, c, rv;
 
 	while ((c = getopt(argc, argv, "n:")) != -1) {
 		if (c != 'n' || (count = (int)strtol(optarg, NULL, 10)) < 1)
 			return (EX_USAGE);
 	}
-	if (optind != argc - 1 || (url = config_req_url(argv[optind])) == NULL) {
-		fprintf(stderr, "usage: callctl ping SERVICE|URL [-n COUNT]\n");
+	if (optind != argc - 1
+	    || (url = config_req_url(argv[optind])) == NULL) {
+		fprintf(
+		    stderr, "usage: callctl ping SERVICE|URL [-n COUNT]\n");
 		return (EX_USAGE);
 	}
 	for (i = 0; i < count; i++) {
@@ -82,10 +84,12 @@ cmd_ping(int argc, char *argv[])
 			continue;
 		}
 		if (rep->body_case == BUS__ENVELOPE__BODY_PONG) {
-			printf("pong from %s %s (%s): uptime %.1f s, active %ld,"
-			    " time %.3f ms\n", rep->pong->service,
-			    rep->pong->version, rep->pong->instance,
-			    rep->pong->uptime_s, (long)rep->pong->active, rtt);
+			printf(
+			    "pong from %s %s (%s): uptime %.1f s, active %ld,"
+			    " time %.3f ms\n",
+			    rep->pong->service, rep->pong->version,
+			    rep->pong->instance, rep->pong->uptime_s,
+			    (long)rep->pong->active, rtt);
 			ok++;
 			sum += rtt;
 			min = rtt < min ? rtt : min;
@@ -104,8 +108,8 @@ cmd_ping(int argc, char *argv[])
 static size_t
 collect(char *p, size_t size, size_t n, void *arg)
 {
-	json_t	**bodyp = arg;
-	char	*s = xstrndup(p, size * n);
+	json_t **bodyp = arg;
+	char    *s = xstrndup(p, size * n);
 
 	if (*bodyp == NULL)
 		*bodyp = json_loads(s, 0, NULL);
@@ -116,9 +120,9 @@ collect(char *p, size_t size, size_t n, void *arg)
 static long
 http_health(const char *base, json_t **bodyp)
 {
-	CURL	*c = curl_easy_init();
-	char	*url = xasprintf("%s/health", base);
-	long	 status = 0;
+	CURL *c = curl_easy_init();
+	char *url = xasprintf("%s/health", base);
+	long  status = 0;
 
 	*bodyp = NULL;
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -136,11 +140,11 @@ http_health(const char *base, json_t **bodyp)
 static json_t *
 health_one(const struct service_addr *a, int *healthy)
 {
-	json_t		*row = json_object(), *body;
-	Bus__Envelope	*rep = NULL;
-	double		 rtt = 0;
-	long		 status;
-	int		 rv;
+	json_t        *row = json_object(), *body;
+	Bus__Envelope *rep = NULL;
+	double         rtt = 0;
+	long           status;
+	int            rv;
 
 	json_object_set_new(row, "service", json_string(a->name));
 	status = http_health(a->http_url, &body);
@@ -149,13 +153,13 @@ health_one(const struct service_addr *a, int *healthy)
 	rv = ping_once(a->req_url, &rep, &rtt);
 	if (rv == 0 && rep->body_case == BUS__ENVELOPE__BODY_PONG) {
 		json_object_set_new(row, "ping_ms", json_real(rtt));
-		json_object_set_new(row, "version",
-		    json_string(rep->pong->version));
-		json_object_set_new(row, "active",
-		    json_integer(rep->pong->active));
+		json_object_set_new(
+		    row, "version", json_string(rep->pong->version));
+		json_object_set_new(
+		    row, "active", json_integer(rep->pong->active));
 	} else {
-		json_object_set_new(row, "ping_error", json_string(rv != 0 ?
-		    nng_strerror(rv) : "not a pong"));
+		json_object_set_new(row, "ping_error",
+		    json_string(rv != 0 ? nng_strerror(rv) : "not a pong"));
 		*healthy = 0;
 	}
 	if (status != 200)
@@ -167,9 +171,9 @@ health_one(const struct service_addr *a, int *healthy)
 int
 cmd_health(int argc, char *argv[])
 {
-	const struct service_addr	*svcs;
-	json_t				*all = json_array(), *row, *st;
-	int				 n, i, healthy = 1, as_json;
+	const struct service_addr *svcs;
+	json_t                    *all = json_array(), *row, *st;
+	int                        n, i, healthy = 1, as_json;
 
 	as_json = argc == 2 && strcmp(argv[1], "--json") == 0;
 	svcs = config_services(&n);
@@ -177,7 +181,7 @@ cmd_health(int argc, char *argv[])
 		printf("%-13s %-6s %-10s %-8s %-9s %s\n", "SERVICE", "HTTP",
 		    "STATUS", "ACTIVE", "PING", "UPTIME");
 	for (i = 0; i < n; i++) {
-		int	ok = 1;
+		int ok = 1;
 
 		row = health_one(&svcs[i], &ok);
 		healthy &= ok;
@@ -188,15 +192,16 @@ cmd_health(int argc, char *argv[])
 		st = json_object_get(row, "health");
 		printf("%-13s %-6lld %-10s %-8lld ", svcs[i].name,
 		    json_integer_value(json_object_get(row, "http_status")),
-		    json_string_value(json_object_get(st, "status")) ?
-		    json_string_value(json_object_get(st, "status")) : "down",
+		    json_string_value(json_object_get(st, "status"))
+		        ? json_string_value(json_object_get(st, "status"))
+		        : "down",
 		    json_integer_value(json_object_get(st, "activeCalls")));
 		if (json_object_get(row, "ping_ms") != NULL)
 			printf("%-9s ", "ok");
 		else
 			printf("%-9s ", "no-answer");
-		printf("%.0f s\n", json_number_value(json_object_get(st,
-		    "uptime")));
+		printf("%.0f s\n",
+		    json_number_value(json_object_get(st, "uptime")));
 	}
 	if (as_json)
 		print_json(all);
@@ -210,18 +215,18 @@ static int
 build_request(int argc, char *argv[], const char *call, const char *key,
     Bus__Envelope **envp)
 {
-	json_t		*env, *body;
-	json_error_t	 jerr;
-	char		 err[256], ids[33];
-	int		 rv;
+	json_t      *env, *body;
+	json_error_t jerr;
+	char         err[256], ids[33];
+	int          rv;
 
 	if (argc >= 2 && strcmp(argv[0], "--envelope") == 0) {
 		if ((env = json_loads(argv[1], 0, &jerr)) == NULL)
 			goto badjson;
 	} else {
 		if (wire_type_from_name(argv[0]) < 0) {
-			fprintf(stderr, "callctl: unknown message type \"%s\"\n",
-			    argv[0]);
+			fprintf(stderr,
+			    "callctl: unknown message type \"%s\"\n", argv[0]);
 			return (-1);
 		}
 		body = json_loads(argc >= 2 ? argv[1] : "{}", 0, &jerr);
@@ -234,11 +239,11 @@ build_request(int argc, char *argv[], const char *call, const char *key,
 		json_object_set_new(env, "call_sid", json_string(call));
 	if (key != NULL)
 		json_object_set_new(env, "idempotency_key", json_string(key));
-	if (json_object_get(env, "msg_id") == NULL &&
-	    codec_rand_hex(ids, 16) == 0)
+	if (json_object_get(env, "msg_id") == NULL
+	    && codec_rand_hex(ids, 16) == 0)
 		json_object_set_new(env, "msg_id", json_string(ids));
-	if (json_object_get(env, "trace_id") == NULL &&
-	    codec_rand_hex(ids, 16) == 0)
+	if (json_object_get(env, "trace_id") == NULL
+	    && codec_rand_hex(ids, 16) == 0)
 		json_object_set_new(env, "trace_id", json_string(ids));
 	json_object_set_new(env, "sent_at_ms", json_integer(wire_now_ms()));
 	json_object_set_new(env, "sender", json_string("callctl"));
@@ -248,7 +253,7 @@ build_request(int argc, char *argv[], const char *call, const char *key,
 	if (rv == -1)
 		fprintf(stderr, "callctl: %s\n", err);
 	return (rv);
- badjson:
+badjson:
 	fprintf(stderr, "callctl: bad JSON at column %d: %s\n", jerr.column,
 	    jerr.text);
 	return (-1);
@@ -257,15 +262,14 @@ build_request(int argc, char *argv[], const char *call, const char *key,
 int
 cmd_req(int argc, char *argv[])
 {
-	static const struct option	 longopts[] = {
-		{ "call", required_argument, NULL, 'c' },
-		{ "key", required_argument, NULL, 'k' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char			*url, *call = NULL, *key = NULL;
-	Bus__Envelope			*req, *rep;
-	double				 rtt;
-	int				 c, rv;
+	static const struct option longopts[]
+	    = { { "call", required_argument, NULL, 'c' },
+		      { "key", required_argument, NULL, 'k' },
+		      { NULL, 0, NULL, 0 } };
+	const char    *url, *call = NULL, *key = NULL;
+	Bus__Envelope *req, *rep;
+	double         rtt;
+	int            c, rv;
 
 	/* "+" keeps getopt from reordering the positional JSON. */
 	while ((c = getopt_long(argc, argv, "+c:k:", longopts, NULL)) != -1) {
@@ -276,15 +280,17 @@ cmd_req(int argc, char *argv[])
 		else
 			return (EX_USAGE);
 	}
-	if (argc - optind < 2 ||
-	    (url = config_req_url(argv[optind])) == NULL) {
-		fprintf(stderr, "usage: callctl req SERVICE|URL TYPE [JSON] "
+	if (argc - optind < 2
+	    || (url = config_req_url(argv[optind])) == NULL) {
+		fprintf(stderr,
+		    "usage: callctl req SERVICE|URL TYPE [JSON] "
 		    "[--call SID] [--key KEY]\n"
 		    "       callctl req SERVICE|URL --envelope JSON\n");
 		return (EX_USAGE);
 	}
-	if (build_request(argc - optind - 1, argv + optind + 1, call, key,
-	    &req) == -1)
+	if (build_request(
+	        argc - optind - 1, argv + optind + 1, call, key, &req)
+	    == -1)
 		return (EX_DATAERR);
 	rv = request(url, req, &rep, &rtt);
 	protobuf_c_message_free_unpacked(&req->base, NULL);

@@ -19,21 +19,21 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define TAP_TYPES	128
+#define TAP_TYPES 128
 
 struct tap {
-	const char	*type;
-	const char	*save;
-	long		 count, seen;
-	int		 rates, payload, text;
-	long		 per_type[TAP_TYPES];
-	time_t		 last_rate;
+	const char *type;
+	const char *save;
+	long        count, seen;
+	int         rates, payload, text;
+	long        per_type[TAP_TYPES];
+	time_t      last_rate;
 };
 
 static void
 print_rates(struct tap *t, time_t now)
 {
-	int	i, any = 0;
+	int i, any = 0;
 
 	fprintf(stderr, "rates:");
 	for (i = 0; i < TAP_TYPES; i++) {
@@ -51,8 +51,8 @@ print_rates(struct tap *t, time_t now)
 static void
 save_raw(struct tap *t, nng_msg *msg)
 {
-	char	*path = xasprintf("%s/%06ld.bin", t->save, t->seen);
-	FILE	*f = fopen(path, "wb");
+	char *path = xasprintf("%s/%06ld.bin", t->save, t->seen);
+	FILE *f = fopen(path, "wb");
 
 	if (f != NULL) {
 		fwrite(nng_msg_body(msg), 1, nng_msg_len(msg), f);
@@ -65,12 +65,13 @@ save_raw(struct tap *t, nng_msg *msg)
 static void
 print_text(const Bus__Envelope *env)
 {
-	const Bus__Turn	*turn;
+	const Bus__Turn *turn;
 
-	if (env->body_case == BUS__ENVELOPE__BODY_TRANSCRIPT_TURN &&
-	    (turn = env->transcript_turn->turn) != NULL)
-		printf("%s: %s\n", strcmp(turn->role, "assistant") == 0 ?
-		    "AI" : "User", turn->text);
+	if (env->body_case == BUS__ENVELOPE__BODY_TRANSCRIPT_TURN
+	    && (turn = env->transcript_turn->turn) != NULL)
+		printf("%s: %s\n",
+		    strcmp(turn->role, "assistant") == 0 ? "AI" : "User",
+		    turn->text);
 	else
 		printf("[%s] %s\n", env->call_sid,
 		    wire_type_name(env->body_case));
@@ -80,19 +81,21 @@ print_text(const Bus__Envelope *env)
 static void
 one(struct tap *t, nng_msg *msg)
 {
-	Bus__Envelope	*env;
-	const char	*topic;
-	json_t		*j;
+	Bus__Envelope *env;
+	const char    *topic;
+	json_t        *j;
 
 	if (wire_unpack_pub(msg, &topic, &env) != 0) {
-		fprintf(stderr, "tap: %zu bytes that are not a topic + "
-		    "envelope\n", nng_msg_len(msg));
+		fprintf(stderr,
+		    "tap: %zu bytes that are not a topic + "
+		    "envelope\n",
+		    nng_msg_len(msg));
 		return;
 	}
 	if (env->body_case < TAP_TYPES)
 		t->per_type[env->body_case]++;
-	if (t->type == NULL ||
-	    strcmp(t->type, wire_type_name(env->body_case)) == 0) {
+	if (t->type == NULL
+	    || strcmp(t->type, wire_type_name(env->body_case)) == 0) {
 		t->seen++;
 		if (t->save != NULL)
 			save_raw(t, msg);
@@ -103,8 +106,8 @@ one(struct tap *t, nng_msg *msg)
 		}
 		j = envelope_json(env, t->payload);
 		json_object_set_new(j, "topic", json_string(topic));
-		json_object_set_new(j, "received_at_ms",
-		    json_integer(wire_now_ms()));
+		json_object_set_new(
+		    j, "received_at_ms", json_integer(wire_now_ms()));
 		print_json(j);
 	}
 	wire_free(env);
@@ -113,56 +116,75 @@ one(struct tap *t, nng_msg *msg)
 int
 cmd_tap(int argc, char *argv[])
 {
-	static const struct option	 longopts[] = {
-		{ "call", required_argument, NULL, 'c' },
+	static const struct option longopts[] = { { "call", required_argument,
+		                                      NULL, 'c' },
 		{ "type", required_argument, NULL, 't' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "seconds", required_argument, NULL, 's' },
 		{ "rates", no_argument, NULL, 'r' },
 		{ "payload", no_argument, NULL, 'p' },
 		{ "save", required_argument, NULL, 'w' },
-		{ "text", no_argument, NULL, 'x' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct tap	 t = { 0 };
-	const char	*url, *call = "";
-	nng_socket	 sub;
-	nng_msg		*msg;
-	time_t		 end = 0, now;
-	int		 c, rv;
+		{ "text", no_argument, NULL, 'x' }, { NULL, 0, NULL, 0 } };
+	struct tap                 t = { 0 };
+	const char                *url, *call = "";
+	nng_socket                 sub;
+	nng_msg                   *msg;
+	time_t                     end = 0, now;
+	int                        c, rv;
 
-	while ((c = getopt_long(argc, argv, "c:t:n:s:rpw:x", longopts,
-	    NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:t:n:s:rpw:x", longopts, NULL))
+	    != -1) {
 		switch (c) {
-		case 'c': call = optarg; break;
-		case 't': t.type = optarg; break;
-		case 'n': t.count = strtol(optarg, NULL, 10); break;
-		case 's': end = time(NULL) + strtol(optarg, NULL, 10); break;
-		case 'r': t.rates = 1; break;
-		case 'p': t.payload = 1; break;
-		case 'w': t.save = optarg; break;
-		case 'x': t.text = 1; break;
-		default: return (EX_USAGE);
+		case 'c':
+			call = optarg;
+			break;
+		case 't':
+			t.type = optarg;
+			break;
+		case 'n':
+			t.count = strtol(optarg, NULL, 10);
+			break;
+		case 's':
+			end = time(NULL) + strtol(optarg, NULL, 10);
+			break;
+		case 'r':
+			t.rates = 1;
+			break;
+		case 'p':
+			t.payload = 1;
+			break;
+		case 'w':
+			t.save = optarg;
+			break;
+		case 'x':
+			t.text = 1;
+			break;
+		default:
+			return (EX_USAGE);
 		}
 	}
-	if (optind != argc - 1 || (url = config_pub_url(argv[optind])) == NULL) {
-		fprintf(stderr, "usage: callctl tap SERVICE|URL [--call SID] "
+	if (optind != argc - 1
+	    || (url = config_pub_url(argv[optind])) == NULL) {
+		fprintf(stderr,
+		    "usage: callctl tap SERVICE|URL [--call SID] "
 		    "[--type TYPE] [--count N] [--seconds S] [--rates] "
 		    "[--payload] [--save DIR] [--text]\n"
 		    "SERVICE is media-edge or ai-session (the pub sockets)\n");
 		return (EX_USAGE);
 	}
 	if (t.type != NULL && wire_type_from_name(t.type) < 0) {
-		fprintf(stderr, "callctl: unknown message type \"%s\"\n", t.type);
+		fprintf(
+		    stderr, "callctl: unknown message type \"%s\"\n", t.type);
 		return (EX_USAGE);
 	}
-	if ((rv = bus_sub_open(&sub, "tap")) != 0 ||
-	    (rv = bus_set_buffers(sub, 8192, 0)) != 0 ||
-	    (rv = nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 250)) != 0 ||
-	    (rv = bus_dial(sub, url, NULL)) != 0)
+	if ((rv = bus_sub_open(&sub, "tap")) != 0
+	    || (rv = bus_set_buffers(sub, 8192, 0)) != 0
+	    || (rv = nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 250)) != 0
+	    || (rv = bus_dial(sub, url, NULL)) != 0)
 		return (1);
 	/* "" subscribes to everything; a call sid to that call only. */
-	rv = call[0] == '\0' ? bus_subscribe_all(sub) : bus_subscribe(sub, call);
+	rv = call[0] == '\0' ? bus_subscribe_all(sub)
+	                     : bus_subscribe(sub, call);
 	if (rv != 0)
 		return (1);
 	t.last_rate = time(NULL);

@@ -17,23 +17,22 @@
 #include "cfg.h"
 
 struct tcfg {
-	char	*url;
-	char	*secret;
-	long	 workers;
-	int	 verbose;
+	char *url;
+	char *secret;
+	long  workers;
+	int   verbose;
 };
 
-static const struct cfg_opt topts[] = {
-	{ "T_URL", CFG_STR, CFG_OFF(struct tcfg, url), "tcp://127.0.0.1:1",
-	  "where to listen" },
-	{ "T_SECRET", CFG_STR | CFG_SECRET, CFG_OFF(struct tcfg, secret), NULL,
-	  "a secret" },
-	{ "T_WORKERS", CFG_INT, CFG_OFF(struct tcfg, workers), "4",
-	  "threads" },
-	{ "T_VERBOSE", CFG_BOOL, CFG_OFF(struct tcfg, verbose), "false",
-	  "say more" },
-	{ NULL }
-};
+static const struct cfg_opt topts[]
+    = { { "T_URL", CFG_STR, CFG_OFF(struct tcfg, url), "tcp://127.0.0.1:1",
+	    "where to listen" },
+	      { "T_SECRET", CFG_STR | CFG_SECRET, CFG_OFF(struct tcfg, secret),
+	          NULL, "a secret" },
+	      { "T_WORKERS", CFG_INT, CFG_OFF(struct tcfg, workers), "4",
+	          "threads" },
+	      { "T_VERBOSE", CFG_BOOL, CFG_OFF(struct tcfg, verbose), "false",
+	          "say more" },
+	      { NULL } };
 
 static int
 reset(void **state)
@@ -50,7 +49,7 @@ reset(void **state)
 static void
 test_defaults_and_env(void **state)
 {
-	struct tcfg	c = { 0 };
+	struct tcfg c = { 0 };
 
 	(void)state;
 	setenv("T_SECRET", "s3cret", 1);
@@ -68,9 +67,9 @@ test_defaults_and_env(void **state)
 static void
 test_secret_from_file(void **state)
 {
-	struct tcfg	 c = { 0 };
-	char		 path[] = "/tmp/cfgtestXXXXXX";
-	int		 fd;
+	struct tcfg c = { 0 };
+	char        path[] = "/tmp/cfgtestXXXXXX";
+	int         fd;
 
 	(void)state;
 	assert_true((fd = mkstemp(path)) >= 0);
@@ -78,7 +77,7 @@ test_secret_from_file(void **state)
 	close(fd);
 	setenv("T_SECRET_FILE", path, 1);
 	assert_int_equal(cfg_load(topts, &c), 0);
-	assert_string_equal(c.secret, "from-file");	/* newline stripped */
+	assert_string_equal(c.secret, "from-file"); /* newline stripped */
 	cfg_free(topts, &c);
 	/* Both forms at once is ambiguous: refused. */
 	setenv("T_SECRET", "env", 1);
@@ -94,10 +93,10 @@ test_secret_from_file(void **state)
 static void
 test_errors_all_reported(void **state)
 {
-	struct tcfg	 c = { 0 };
-	char		 buf[4096] = "";
-	FILE		*f;
-	int		 saved, fd;
+	struct tcfg c = { 0 };
+	char        buf[4096] = "";
+	FILE       *f;
+	int         saved, fd;
 
 	(void)state;
 	setenv("T_WORKERS", "12x", 1);
@@ -126,10 +125,10 @@ test_errors_all_reported(void **state)
 static void
 test_dump_redacts(void **state)
 {
-	struct tcfg	 c = { 0 };
-	char		*buf = NULL;
-	size_t		 len = 0;
-	FILE		*f;
+	struct tcfg c = { 0 };
+	char       *buf = NULL;
+	size_t      len = 0;
+	FILE       *f;
 
 	(void)state;
 	setenv("T_SECRET", "hunter2", 1);

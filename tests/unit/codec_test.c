@@ -15,22 +15,23 @@
 static void
 test_b64_round_trip(void **state)
 {
-	unsigned char	in[256], out[256];
-	char		enc[CODEC_B64_LEN(256)];
-	size_t		n;
-	int		len;
+	unsigned char in[256], out[256];
+	char          enc[CODEC_B64_LEN(256)];
+	size_t        n;
+	int           len;
 
 	(void)state;
 	for (n = 0; n < sizeof(in); n++)
 		in[n] = (unsigned char)(n * 7 + 3);
-	for (n = 0; n <= 10; n++) {	/* every padding case */
+	for (n = 0; n <= 10; n++) { /* every padding case */
 		len = codec_b64_encode(in, n, enc, sizeof(enc));
 		assert_int_equal(len, (int)(((n + 2) / 3) * 4));
-		assert_int_equal(codec_b64_decode(enc, (size_t)len, out,
-		    sizeof(out)), (int)n);
+		assert_int_equal(
+		    codec_b64_decode(enc, (size_t)len, out, sizeof(out)),
+		    (int)n);
 		assert_memory_equal(in, out, n);
 	}
-	len = codec_b64_encode(in, 160, enc, sizeof(enc));	/* a frame */
+	len = codec_b64_encode(in, 160, enc, sizeof(enc)); /* a frame */
 	assert_int_equal(len, 216);
 	assert_int_equal(codec_b64_decode(enc, 216, out, sizeof(out)), 160);
 	assert_memory_equal(in, out, 160);
@@ -39,14 +40,12 @@ test_b64_round_trip(void **state)
 static void
 test_b64_known(void **state)
 {
-	unsigned char	out[16];
+	unsigned char out[16];
 
 	(void)state;
-	assert_int_equal(codec_b64_decode("Zm9vYmFy", 8, out, sizeof(out)),
-	    6);
+	assert_int_equal(codec_b64_decode("Zm9vYmFy", 8, out, sizeof(out)), 6);
 	assert_memory_equal(out, "foobar", 6);
-	assert_int_equal(codec_b64_decode("Zm9vYg==", 8, out, sizeof(out)),
-	    4);
+	assert_int_equal(codec_b64_decode("Zm9vYg==", 8, out, sizeof(out)), 4);
 	assert_int_equal(codec_b64_decode("/w==", 4, out, sizeof(out)), 1);
 	assert_int_equal(out[0], 0xff);
 }
@@ -54,25 +53,25 @@ test_b64_known(void **state)
 static void
 test_b64_rejects(void **state)
 {
-	unsigned char	out[64];
-	char		small[4];
+	unsigned char out[64];
+	char          small[4];
 
 	(void)state;
 	assert_int_equal(codec_b64_decode("Zm9", 3, out, sizeof(out)), -1);
-	assert_int_equal(codec_b64_decode("Zm9v!mFy", 8, out, sizeof(out)),
-	    -1);
+	assert_int_equal(
+	    codec_b64_decode("Zm9v!mFy", 8, out, sizeof(out)), -1);
 	assert_int_equal(codec_b64_decode("Zm=v", 4, out, sizeof(out)), -1);
-	assert_int_equal(codec_b64_decode("Zm9v YmF", 8, out, sizeof(out)),
-	    -1);
+	assert_int_equal(
+	    codec_b64_decode("Zm9v YmF", 8, out, sizeof(out)), -1);
 	assert_int_equal(codec_b64_decode("Zm9vYmFy", 8, out, 3), -1);
-	assert_int_equal(codec_b64_encode("abcd", 4, small, sizeof(small)),
-	    -1);
+	assert_int_equal(
+	    codec_b64_encode("abcd", 4, small, sizeof(small)), -1);
 }
 
 static void
 test_hex_and_rand(void **state)
 {
-	char	hex[33], other[33];
+	char hex[33], other[33];
 
 	(void)state;
 	codec_hex("\x00\x7f\xff", 3, hex);

@@ -33,43 +33,43 @@
 #include "log.h"
 #include "metrics.h"
 
-#define NCLIENTS	4
-#define NGETS		25
+#define NCLIENTS 4
+#define NGETS 25
 
 struct resp {
-	long	 status;
-	char	 ctype[128];
-	char	*body;
-	size_t	 len;
+	long   status;
+	char   ctype[128];
+	char  *body;
+	size_t len;
 };
 
 struct fixture {
-	struct httpd	*h;
-	int		 port;
-	atomic_int	 ready;
-	atomic_int	 broken;	/* health callback misbehaves */
-	atomic_int	 calls;		/* health callback invocations */
+	struct httpd *h;
+	int           port;
+	atomic_int    ready;
+	atomic_int    broken; /* health callback misbehaves */
+	atomic_int    calls; /* health callback invocations */
 };
 
 /* Embedded mode: what media-edge keeps per HTTP session. */
 struct embed_pss {
-	struct httpd_sess	 hs;
-	int			 echo;		/* POST /echo: count body */
-	size_t			 got;
+	struct httpd_sess hs;
+	int               echo; /* POST /echo: count body */
+	size_t            got;
 };
 
 struct embed {
-	struct lws_context	*ctx;
-	pthread_t		 thread;
-	atomic_bool		 stop;
-	int			 port;
+	struct lws_context *ctx;
+	pthread_t           thread;
+	atomic_bool         stop;
+	int                 port;
 };
 
 /* lws service thread. */
 static int
 health_cb(void *arg, int ready, char *buf, size_t len)
 {
-	struct fixture	*fx = arg;
+	struct fixture *fx = arg;
 
 	atomic_fetch_add(&fx->calls, 1);
 	if (atomic_load(&fx->broken))
@@ -86,9 +86,9 @@ health_cb(void *arg, int ready, char *buf, size_t len)
 static int
 free_port(void)
 {
-	struct sockaddr_in	sin;
-	socklen_t		slen = sizeof(sin);
-	int			fd, port;
+	struct sockaddr_in sin;
+	socklen_t          slen = sizeof(sin);
+	int                fd, port;
 
 	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
 	memset(&sin, 0, sizeof(sin));
@@ -105,8 +105,8 @@ free_port(void)
 static int
 try_listen(int port)
 {
-	struct sockaddr_in	sin;
-	int			fd, one = 1, rv = 0;
+	struct sockaddr_in sin;
+	int                fd, one = 1, rv = 0;
 
 	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
 	/* As servers do: TIME_WAIT from closed connections is no conflict. */
@@ -115,8 +115,8 @@ try_listen(int port)
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((uint16_t)port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
-	    listen(fd, 1) != 0)
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0
+	    || listen(fd, 1) != 0)
 		rv = errno;
 	close(fd);
 	return (rv);
@@ -125,7 +125,7 @@ try_listen(int port)
 static size_t
 write_cb(char *p, size_t size, size_t n, void *arg)
 {
-	struct resp	*r = arg;
+	struct resp *r = arg;
 
 	r->body = realloc(r->body, r->len + size * n + 1);
 	assert_non_null(r->body);
@@ -140,7 +140,7 @@ static void
 fetch(CURL *c, int port, const char *method, const char *path,
     const char *body, size_t blen, struct resp *r)
 {
-	char	 url[128], *ct = NULL;
+	char url[128], *ct = NULL;
 
 	memset(r, 0, sizeof(*r));
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
@@ -168,10 +168,10 @@ fetch(CURL *c, int port, const char *method, const char *path,
 }
 
 static void
-expect(CURL *c, int port, const char *method, const char *path,
-    long status, const char *ctype, const char *body)
+expect(CURL *c, int port, const char *method, const char *path, long status,
+    const char *ctype, const char *body)
 {
-	struct resp	r;
+	struct resp r;
 
 	fetch(c, port, method, path, NULL, 0, &r);
 	assert_int_equal(r.status, status);
@@ -184,8 +184,8 @@ expect(CURL *c, int port, const char *method, const char *path,
 static int
 setup(void **state)
 {
-	static struct fixture	fx;
-	struct httpd_conf	conf = { 0 };
+	static struct fixture fx;
+	struct httpd_conf     conf = { 0 };
 
 	memset(&fx, 0, sizeof(fx));
 	fx.port = free_port();
@@ -202,14 +202,14 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fixture	*fx = *state;
+	struct fixture *fx = *state;
 
 	httpd_stop(fx->h);
 	metrics_fini();
 	/* Stopped means closed: a new listener may take the port at once. */
 	if (try_listen(fx->port) != 0) {
-		print_error("port %d still taken after httpd_stop\n",
-		    fx->port);
+		print_error(
+		    "port %d still taken after httpd_stop\n", fx->port);
 		return (-1);
 	}
 	return (0);
@@ -218,15 +218,16 @@ teardown(void **state)
 static void
 test_health_json(void **state)
 {
-	const char	*want =
-	    "{\"status\":\"healthy\",\"activeCalls\":3,\"uptime\":12.25}";
-	char		 buf[128], small[16];
+	const char *want
+	    = "{\"status\":\"healthy\",\"activeCalls\":3,\"uptime\":12.25}";
+	char buf[128], small[16];
 
-	assert_int_equal(httpd_health_json(buf, sizeof(buf), "healthy", 3,
-	    12.25), (int)strlen(want));
+	assert_int_equal(
+	    httpd_health_json(buf, sizeof(buf), "healthy", 3, 12.25),
+	    (int)strlen(want));
 	assert_string_equal(buf, want);
-	assert_int_equal(httpd_health_json(small, sizeof(small), "healthy",
-	    3, 1), -1);
+	assert_int_equal(
+	    httpd_health_json(small, sizeof(small), "healthy", 3, 1), -1);
 	assert_true(httpd_health_json(buf, sizeof(buf), "a\"b", 0, 0) > 0);
 	assert_non_null(strstr(buf, "\"status\":\"a\\\"b\""));
 }
@@ -234,8 +235,8 @@ test_health_json(void **state)
 static void
 test_health_ready(void **state)
 {
-	struct fixture	*fx = *state;
-	CURL		*c = curl_easy_init();
+	struct fixture *fx = *state;
+	CURL           *c = curl_easy_init();
 
 	assert_non_null(c);
 	expect(c, fx->port, NULL, "/health", 200, HTTPD_CT_JSON,
@@ -255,11 +256,11 @@ test_health_ready(void **state)
 static void
 test_not_found_and_methods(void **state)
 {
-	struct fixture	*fx = *state;
-	CURL		*c = curl_easy_init();
-	struct resp	 r;
-	char		*big;
-	size_t		 i, sizes[] = { 5, 300 * 1024 };
+	struct fixture *fx = *state;
+	CURL           *c = curl_easy_init();
+	struct resp     r;
+	char           *big;
+	size_t          i, sizes[] = { 5, 300 * 1024 };
 
 	expect(c, fx->port, NULL, "/nope", 404, HTTPD_CT_JSON,
 	    "{\"error\":\"not found\"}");
@@ -280,8 +281,8 @@ test_not_found_and_methods(void **state)
 		    sizes[i], &r);
 		assert_int_equal(r.status, 405);
 		assert_string_equal(r.ctype, HTTPD_CT_JSON);
-		assert_string_equal(r.body,
-		    "{\"error\":\"method not allowed\"}");
+		assert_string_equal(
+		    r.body, "{\"error\":\"method not allowed\"}");
 		free(r.body);
 		free(big);
 		expect(c, fx->port, NULL, "/health", 200, HTTPD_CT_JSON, NULL);
@@ -292,19 +293,19 @@ test_not_found_and_methods(void **state)
 static void
 test_metrics(void **state)
 {
-	struct fixture		*fx = *state;
-	struct metric_family	*fam;
-	CURL			*c = curl_easy_init();
-	struct resp		 r;
-	char			 v[32], cmd[160];
-	char			 path[] = "/tmp/httpd_test.XXXXXX";
-	FILE			*f;
-	int			 i, fd;
+	struct fixture       *fx = *state;
+	struct metric_family *fam;
+	CURL                 *c = curl_easy_init();
+	struct resp           r;
+	char                  v[32], cmd[160];
+	char                  path[] = "/tmp/httpd_test.XXXXXX";
+	FILE                 *f;
+	int                   i, fd;
 
 	metrics_init("httpd-test", "9.9");
 	/* ~2000 series: a body of many HTTPD_CHUNKs. */
-	fam = metrics_counter("t_peer_requests_total", "Requests by peer.",
-	    "peer");
+	fam = metrics_counter(
+	    "t_peer_requests_total", "Requests by peer.", "peer");
 	for (i = 0; i < 2000; i++) {
 		snprintf(v, sizeof(v), "peer-%04d", i);
 		metric_add(metric_get(fam, v), i);
@@ -314,10 +315,10 @@ test_metrics(void **state)
 	assert_string_equal(r.ctype, HTTPD_CT_METRICS);
 	assert_true(r.len > 64 * 1024);
 	assert_int_equal(strlen(r.body), r.len);
-	assert_non_null(strstr(r.body,
-	    "\nt_peer_requests_total{peer=\"peer-1999\"} 1999\n"));
-	assert_non_null(strstr(r.body,
-	    "\nhttpd_test_build_info{version=\"9.9\"} 1\n"));
+	assert_non_null(strstr(
+	    r.body, "\nt_peer_requests_total{peer=\"peer-1999\"} 1999\n"));
+	assert_non_null(
+	    strstr(r.body, "\nhttpd_test_build_info{version=\"9.9\"} 1\n"));
 	assert_non_null(strstr(r.body, "\nprocess_open_fds "));
 	assert_int_equal(r.body[r.len - 1], '\n');
 
@@ -336,9 +337,9 @@ test_metrics(void **state)
 static int
 connect_port(int port)
 {
-	struct sockaddr_in	sin;
-	struct timeval		tv = { 3, 0 };
-	int			fd;
+	struct sockaddr_in sin;
+	struct timeval     tv = { 3, 0 };
+	int                fd;
 
 	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -347,15 +348,14 @@ connect_port(int port)
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((uint16_t)port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)),
-	    0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	return (fd);
 }
 
 static void
 send_all(int fd, const char *p, size_t len)
 {
-	ssize_t	n;
+	ssize_t n;
 
 	for (; len > 0; p += n, len -= (size_t)n)
 		assert_true((n = send(fd, p, len, MSG_NOSIGNAL)) > 0);
@@ -365,17 +365,17 @@ send_all(int fd, const char *p, size_t len)
 static void
 recv_until(int fd, const char *want)
 {
-	char	buf[8192];
-	size_t	len = 0;
-	ssize_t	n;
+	char    buf[8192];
+	size_t  len = 0;
+	ssize_t n;
 
 	buf[0] = '\0';
 	while (strstr(buf, want) == NULL) {
 		assert_true(len < sizeof(buf) - 1);
 		n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
 		if (n <= 0)
-			fail_msg("connection gave \"%s\", not \"%s\"", buf,
-			    want);
+			fail_msg(
+			    "connection gave \"%s\", not \"%s\"", buf, want);
 		len += (size_t)n;
 		buf[len] = '\0';
 	}
@@ -386,19 +386,22 @@ recv_until(int fd, const char *want)
 static void
 test_early_reply(void **state)
 {
-	struct fixture	*fx = *state;
-	size_t		 blen = 300 * 1024;
-	char		 head[128], *body;
-	int		 fd = connect_port(fx->port);
+	struct fixture *fx = *state;
+	size_t          blen = 300 * 1024;
+	char            head[128], *body;
+	int             fd = connect_port(fx->port);
 
 	assert_non_null(body = malloc(blen));
 	memset(body, 'x', blen);
-	snprintf(head, sizeof(head), "POST /ready HTTP/1.1\r\nHost: t\r\n"
-	    "Content-Length: %zu\r\n\r\n", blen);
+	snprintf(head, sizeof(head),
+	    "POST /ready HTTP/1.1\r\nHost: t\r\n"
+	    "Content-Length: %zu\r\n\r\n",
+	    blen);
 	send_all(fd, head, strlen(head));
 	send_all(fd, body, blen);
 	recv_until(fd, "{\"error\":\"method not allowed\"}");
-	snprintf(head, sizeof(head), "GET /health HTTP/1.1\r\n"
+	snprintf(head, sizeof(head),
+	    "GET /health HTTP/1.1\r\n"
 	    "Host: t\r\n\r\n");
 	send_all(fd, head, strlen(head));
 	recv_until(fd, "\"activeCalls\":3");
@@ -409,7 +412,8 @@ test_early_reply(void **state)
 	fd = connect_port(fx->port);
 	snprintf(head, sizeof(head), "PUT /ready HTTP/1.1\r\nHost: t\r\n\r\n");
 	send_all(fd, head, strlen(head));
-	recv_until(fd, "connection: close\r\n\r\n"
+	recv_until(fd,
+	    "connection: close\r\n\r\n"
 	    "{\"error\":\"method not allowed\"}");
 	assert_int_equal(recv(fd, head, sizeof(head), 0), 0);
 	close(fd);
@@ -418,9 +422,9 @@ test_early_reply(void **state)
 static void *
 client_main(void *arg)
 {
-	struct fixture	*fx = arg;
-	CURL		*c = curl_easy_init();
-	int		 i;
+	struct fixture *fx = arg;
+	CURL           *c = curl_easy_init();
+	int             i;
 
 	for (i = 0; i < NGETS; i++) {
 		expect(c, fx->port, NULL, i % 2 ? "/metrics" : "/health", 200,
@@ -433,13 +437,13 @@ client_main(void *arg)
 static void
 test_parallel_clients(void **state)
 {
-	struct fixture	*fx = *state;
-	pthread_t	 t[NCLIENTS];
-	int		 i;
+	struct fixture *fx = *state;
+	pthread_t       t[NCLIENTS];
+	int             i;
 
 	for (i = 0; i < NCLIENTS; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, client_main, fx),
-		    0);
+		assert_int_equal(
+		    pthread_create(&t[i], NULL, client_main, fx), 0);
 	for (i = 0; i < NCLIENTS; i++)
 		assert_int_equal(pthread_join(t[i], NULL), 0);
 }
@@ -449,23 +453,23 @@ static int
 embed_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
-	struct embed_pss	*pss = user;
-	char			 body[64];
-	char			*uri;
-	int			 n;
+	struct embed_pss *pss = user;
+	char              body[64];
+	char             *uri;
+	int               n;
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
 		if (httpd_builtin(wsi, &pss->hs, in, NULL))
 			return (0);
-		if (strcmp(in, "/echo") == 0 &&
-		    lws_http_get_uri_and_method(wsi, &uri, &n) ==
-		    LWSHUMETH_POST) {
-			pss->echo = 1;		/* answer after the body */
+		if (strcmp(in, "/echo") == 0
+		    && lws_http_get_uri_and_method(wsi, &uri, &n)
+		        == LWSHUMETH_POST) {
+			pss->echo = 1; /* answer after the body */
 			return (0);
 		}
-		return (httpd_reply(wsi, &pss->hs, 404, HTTPD_CT_JSON, "{}",
-		    2));
+		return (
+		    httpd_reply(wsi, &pss->hs, 404, HTTPD_CT_JSON, "{}", 2));
 	case LWS_CALLBACK_HTTP_BODY:
 		pss->got += len;
 		return (0);
@@ -473,8 +477,8 @@ embed_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (!pss->echo)
 			return (0);
 		n = snprintf(body, sizeof(body), "{\"bytes\":%zu}", pss->got);
-		return (httpd_reply(wsi, &pss->hs, 200, HTTPD_CT_JSON, body,
-		    (size_t)n));
+		return (httpd_reply(
+		    wsi, &pss->hs, 200, HTTPD_CT_JSON, body, (size_t)n));
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return (httpd_writeable(wsi, &pss->hs));
 	case LWS_CALLBACK_CLOSED_HTTP:
@@ -494,7 +498,7 @@ embed_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 static void *
 embed_main(void *arg)
 {
-	struct embed	*e = arg;
+	struct embed *e = arg;
 
 	while (!atomic_load(&e->stop) && lws_service(e->ctx, 0) >= 0)
 		;
@@ -504,15 +508,14 @@ embed_main(void *arg)
 static void
 test_embedded(void **state)
 {
-	static const struct lws_protocols protocols[] = {
-		{ "http", embed_cb, sizeof(struct embed_pss), 0, 0, NULL, 0 },
-		{ NULL, NULL, 0, 0, 0, NULL, 0 }
-	};
-	struct lws_context_creation_info	 info;
-	struct embed				 e;
-	CURL					*c = curl_easy_init();
-	struct resp				 r;
-	char					*big;
+	static const struct lws_protocols protocols[]
+	    = { { "http", embed_cb, sizeof(struct embed_pss), 0, 0, NULL, 0 },
+		      { NULL, NULL, 0, 0, 0, NULL, 0 } };
+	struct lws_context_creation_info info;
+	struct embed                     e;
+	CURL                            *c = curl_easy_init();
+	struct resp                      r;
+	char                            *big;
 
 	memset(&e, 0, sizeof(e));
 	memset(&info, 0, sizeof(info));
@@ -549,8 +552,8 @@ test_embedded(void **state)
 static void
 test_port_taken(void **state)
 {
-	struct fixture		*fx = *state;
-	struct httpd_conf	 conf = { 0 };
+	struct fixture   *fx = *state;
+	struct httpd_conf conf = { 0 };
 
 	conf.addr = "127.0.0.1";
 	conf.port = fx->port;
@@ -559,7 +562,7 @@ test_port_taken(void **state)
 	conf.port = free_port();
 	conf.addr = "no-such-address";
 	assert_null(httpd_start(&conf));
-	conf.addr = "192.0.2.1";	/* TEST-NET-1: not on this host */
+	conf.addr = "192.0.2.1"; /* TEST-NET-1: not on this host */
 	assert_null(httpd_start(&conf));
 }
 
@@ -568,20 +571,20 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_health_json),
-		cmocka_unit_test_setup_teardown(test_health_ready, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_not_found_and_methods,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_early_reply, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_health_ready, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_not_found_and_methods, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_early_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_parallel_clients, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_port_taken, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_parallel_clients, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_port_taken, setup, teardown),
 		cmocka_unit_test(test_embedded),
 	};
-	int	i, rv;
+	int i, rv;
 
 	log_init("httpd_test");
 	log_set_level("error");

@@ -21,17 +21,17 @@
 #include "log.h"
 #include "metrics.h"
 
-#define NTHREADS	4
-#define NINCS		100000
+#define NTHREADS 4
+#define NINCS 100000
 
-static const double	bounds[] = { 0.1, 0.5, 1 };
+static const double bounds[] = { 0.1, 0.5, 1 };
 
 /* Is line one whole line of text? */
 static int
 has_line(const char *text, const char *line)
 {
-	const char	*p = text;
-	size_t		 n = strlen(line);
+	const char *p = text;
+	size_t      n = strlen(line);
 
 	while ((p = strstr(p, line)) != NULL) {
 		if ((p == text || p[-1] == '\n') && p[n] == '\n')
@@ -44,8 +44,8 @@ has_line(const char *text, const char *line)
 static char *
 render(void)
 {
-	size_t	 len = 0;
-	char	*s;
+	size_t len = 0;
+	char  *s;
 
 	s = metrics_render(&len);
 	assert_non_null(s);
@@ -57,9 +57,9 @@ render(void)
 static int
 promtool(const char *text)
 {
-	char	 path[] = "/tmp/metrics_test.XXXXXX", cmd[128];
-	FILE	*f;
-	int	 fd, st;
+	char  path[] = "/tmp/metrics_test.XXXXXX", cmd[128];
+	FILE *f;
+	int   fd, st;
 
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
@@ -83,8 +83,8 @@ teardown(void **state)
 static void
 test_counter_gauge(void **state)
 {
-	struct metric	*c, *g;
-	char		*s;
+	struct metric *c, *g;
+	char          *s;
 
 	c = metrics_counter1("t_requests_total", "Requests served.");
 	g = metrics_gauge1("t_active_calls", "Calls in progress.");
@@ -113,12 +113,12 @@ test_counter_gauge(void **state)
 static void
 test_misuse_ignored(void **state)
 {
-	struct metric	*c, *h;
+	struct metric *c, *h;
 
 	c = metrics_counter1("t_errors_total", "Errors.");
 	h = metrics_histogram1("t_wait_seconds", "Wait.", bounds, 3);
 	metric_add(c, 4);
-	metric_add(c, -1);		/* counters never go down */
+	metric_add(c, -1); /* counters never go down */
 	metric_add(c, NAN);
 	metric_set(c, 100);
 	metric_dec(c);
@@ -131,26 +131,27 @@ test_misuse_ignored(void **state)
 static void
 test_labels_escaped(void **state)
 {
-	struct metric_family	*fam;
-	struct metric		*a, *b, *c;
-	char			*s;
+	struct metric_family *fam;
+	struct metric        *a, *b, *c;
+	char                 *s;
 
-	fam = metrics_counter("t_calls_total", "Calls by result\\reason.\n",
-	    "result,reason");
+	fam = metrics_counter(
+	    "t_calls_total", "Calls by result\\reason.\n", "result,reason");
 	a = metric_get(fam, "ok", "");
 	b = metric_get(fam, "failed", "say \"hi\"\\now\nthen");
-	c = metric_get(fam, "ok", (const char *)NULL);	/* "" */
+	c = metric_get(fam, "ok", (const char *)NULL); /* "" */
 	assert_ptr_equal(a, c);
 	assert_ptr_not_equal(a, b);
-	assert_ptr_equal(metric_get(fam, "failed",
-	    "say \"hi\"\\now\nthen"), b);
+	assert_ptr_equal(
+	    metric_get(fam, "failed", "say \"hi\"\\now\nthen"), b);
 	metric_inc(a);
 	metric_add(b, 2);
 	s = render();
-	assert_true(has_line(s,
-	    "# HELP t_calls_total Calls by result\\\\reason.\\n"));
+	assert_true(
+	    has_line(s, "# HELP t_calls_total Calls by result\\\\reason.\\n"));
 	assert_true(has_line(s, "t_calls_total{result=\"ok\",reason=\"\"} 1"));
-	assert_true(has_line(s, "t_calls_total{result=\"failed\","
+	assert_true(has_line(s,
+	    "t_calls_total{result=\"failed\","
 	    "reason=\"say \\\"hi\\\"\\\\now\\nthen\"} 2"));
 	assert_int_equal(promtool(s), 0);
 	free(s);
@@ -159,28 +160,32 @@ test_labels_escaped(void **state)
 static void
 test_histogram_cumulative(void **state)
 {
-	struct metric_family	*fam;
-	struct metric		*m;
-	char			*s;
+	struct metric_family *fam;
+	struct metric        *m;
+	char                 *s;
 
-	fam = metrics_histogram("t_latency_seconds", "Latency.", "op", bounds,
-	    3);
+	fam = metrics_histogram(
+	    "t_latency_seconds", "Latency.", "op", bounds, 3);
 	m = metric_get(fam, "read");
 	metric_observe(m, 0.05);
-	metric_observe(m, 0.1);		/* le is inclusive */
+	metric_observe(m, 0.1); /* le is inclusive */
 	metric_observe(m, 0.3);
 	metric_observe(m, 2);
 	metric_observe(m, 7);
 	assert_true(metric_value(m) == 5);
 	s = render();
 	assert_true(has_line(s, "# TYPE t_latency_seconds histogram"));
-	assert_true(has_line(s, "t_latency_seconds_bucket{op=\"read\","
+	assert_true(has_line(s,
+	    "t_latency_seconds_bucket{op=\"read\","
 	    "le=\"0.1\"} 2"));
-	assert_true(has_line(s, "t_latency_seconds_bucket{op=\"read\","
+	assert_true(has_line(s,
+	    "t_latency_seconds_bucket{op=\"read\","
 	    "le=\"0.5\"} 3"));
-	assert_true(has_line(s, "t_latency_seconds_bucket{op=\"read\","
+	assert_true(has_line(s,
+	    "t_latency_seconds_bucket{op=\"read\","
 	    "le=\"1\"} 3"));
-	assert_true(has_line(s, "t_latency_seconds_bucket{op=\"read\","
+	assert_true(has_line(s,
+	    "t_latency_seconds_bucket{op=\"read\","
 	    "le=\"+Inf\"} 5"));
 	assert_true(has_line(s, "t_latency_seconds_sum{op=\"read\"} 9.45"));
 	assert_true(has_line(s, "t_latency_seconds_count{op=\"read\"} 5"));
@@ -198,21 +203,22 @@ test_histogram_cumulative(void **state)
 static void
 test_register_twice(void **state)
 {
-	struct metric_family	*a, *b;
+	struct metric_family *a, *b;
 
 	a = metrics_counter("t_x_total", "X.", "k");
 	b = metrics_counter("t_x_total", "Other help is fine.", "k");
 	assert_ptr_equal(a, b);
 	assert_ptr_equal(metric_get(a, "v"), metric_get(b, "v"));
-	assert_ptr_equal(metrics_histogram("t_h_seconds", "H.", NULL, bounds,
-	    3), metrics_histogram("t_h_seconds", "H.", NULL, bounds, 3));
+	assert_ptr_equal(
+	    metrics_histogram("t_h_seconds", "H.", NULL, bounds, 3),
+	    metrics_histogram("t_h_seconds", "H.", NULL, bounds, 3));
 }
 
 /* Each must end the process through fatalx(). */
 static void
 bad_registration(int i)
 {
-	static const double	down[] = { 1, 0.5 };
+	static const double down[] = { 1, 0.5 };
 
 	switch (i) {
 	case 0:
@@ -234,13 +240,13 @@ bad_registration(int i)
 		metrics_counter("t_b_total", "Same label twice.", "x,x");
 		break;
 	case 6:
-		metrics_histogram("t_c_seconds", "Falling bounds.", NULL, down,
-		    2);
+		metrics_histogram(
+		    "t_c_seconds", "Falling bounds.", NULL, down, 2);
 		break;
 	case 7:
 		metrics_gauge("t_d_seconds", "D.", NULL);
-		metrics_histogram("t_d_seconds", "Same name, other type.",
-		    NULL, NULL, 0);
+		metrics_histogram(
+		    "t_d_seconds", "Same name, other type.", NULL, NULL, 0);
 		break;
 	case 8:
 		metrics_counter("t_e_total", "E.", "x");
@@ -258,8 +264,8 @@ bad_registration(int i)
 static void
 test_bad_names_fatal(void **state)
 {
-	pid_t	pid;
-	int	i, st;
+	pid_t pid;
+	int   i, st;
 
 	for (i = 0; i <= 10; i++) {
 		if ((pid = fork()) == 0) {
@@ -276,16 +282,16 @@ test_bad_names_fatal(void **state)
 }
 
 struct worker {
-	struct metric	*counter;
-	struct metric	*gauge;
-	struct metric	*hist;
+	struct metric *counter;
+	struct metric *gauge;
+	struct metric *hist;
 };
 
 static void *
 worker_main(void *arg)
 {
-	struct worker	*w = arg;
-	int		 i;
+	struct worker *w = arg;
+	int            i;
 
 	for (i = 0; i < NINCS; i++) {
 		metric_inc(w->counter);
@@ -298,20 +304,20 @@ worker_main(void *arg)
 static void
 test_concurrent(void **state)
 {
-	struct metric_family	*fam;
-	pthread_t		 t[NTHREADS];
-	struct worker		 w;
-	char			*s, line[128];
-	int			 i;
+	struct metric_family *fam;
+	pthread_t             t[NTHREADS];
+	struct worker         w;
+	char                 *s, line[128];
+	int                   i;
 
 	fam = metrics_counter("t_frames_total", "Frames.", "dir");
 	w.counter = metric_get(fam, "in");
 	w.gauge = metrics_gauge1("t_level", "Level.");
 	w.hist = metrics_histogram1("t_gap_seconds", "Gaps.", bounds, 3);
 	for (i = 0; i < NTHREADS; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w),
-		    0);
-	for (i = 0; i < 20; i++)	/* render while they write */
+		assert_int_equal(
+		    pthread_create(&t[i], NULL, worker_main, &w), 0);
+	for (i = 0; i < 20; i++) /* render while they write */
 		free(render());
 	for (i = 0; i < NTHREADS; i++)
 		assert_int_equal(pthread_join(t[i], NULL), 0);
@@ -335,10 +341,10 @@ test_concurrent(void **state)
 static void
 test_series_cap(void **state)
 {
-	struct metric_family	*fam;
-	struct metric		*over;
-	char			 v[16], *s, *p;
-	int			 i, n = 0;
+	struct metric_family *fam;
+	struct metric        *over;
+	char                  v[16], *s, *p;
+	int                   i, n = 0;
 
 	fam = metrics_counter("t_peers_total", "Peers.", "peer");
 	for (i = 0; i < METRICS_MAX_SERIES; i++) {
@@ -360,23 +366,23 @@ test_series_cap(void **state)
 static void
 test_promtool(void **state)
 {
-	struct metric_family	*fam;
-	char			*s;
+	struct metric_family *fam;
+	char                 *s;
 
 	metrics_init("media-edge", "1.2.3 \"dev\"");
-	fam = metrics_counter("edge_ws_messages_total", "WS messages.",
-	    "dir,type");
+	fam = metrics_counter(
+	    "edge_ws_messages_total", "WS messages.", "dir,type");
 	metric_inc(metric_get(fam, "in", "media"));
 	metric_add(metrics_counter1("edge_bytes_total", "Bytes."), 1e21);
 	metric_set(metrics_gauge1("edge_ratio", "A ratio."), 1.0 / 3);
 	metric_set(metrics_gauge1("edge_nothing", "NaN allowed."), NAN);
-	metric_observe(metrics_histogram1("edge_rtt_seconds", "RTT.", bounds,
-	    3), 0.2);
-	metrics_histogram("edge_unused_seconds", "No series yet.", "peer",
-	    bounds, 3);
+	metric_observe(
+	    metrics_histogram1("edge_rtt_seconds", "RTT.", bounds, 3), 0.2);
+	metrics_histogram(
+	    "edge_unused_seconds", "No series yet.", "peer", bounds, 3);
 	s = render();
-	assert_true(has_line(s,
-	    "media_edge_build_info{version=\"1.2.3 \\\"dev\\\"\"} 1"));
+	assert_true(has_line(
+	    s, "media_edge_build_info{version=\"1.2.3 \\\"dev\\\"\"} 1"));
 	assert_true(has_line(s, "# TYPE process_cpu_seconds_total counter"));
 	assert_non_null(strstr(s, "\nprocess_start_time_seconds 1"));
 	assert_non_null(strstr(s, "\nprocess_resident_memory_bytes "));
@@ -387,9 +393,11 @@ test_promtool(void **state)
 
 	/* The check must be able to fail: a syntax error, then a lint. */
 	assert_int_not_equal(promtool("# TYPE x_total counter\n"
-	    "x_total{a=\"1\" 1\n"), 0);
+	                              "x_total{a=\"1\" 1\n"),
+	    0);
 	assert_int_not_equal(promtool("# HELP x X.\n# TYPE x counter\n"
-	    "x 1\n"), 0);
+	                              "x 1\n"),
+	    0);
 }
 
 int

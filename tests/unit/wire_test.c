@@ -23,18 +23,18 @@
 static void
 test_every_type_round_trips(void **state)
 {
-	const ProtobufCMessageDescriptor	*d = &bus__envelope__descriptor;
-	unsigned				 i, n = 0;
+	const ProtobufCMessageDescriptor *d = &bus__envelope__descriptor;
+	unsigned                          i, n = 0;
 
 	(void)state;
 	for (i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor	*f = &d->fields[i];
+		const ProtobufCFieldDescriptor   *f = &d->fields[i];
 		const ProtobufCMessageDescriptor *bd;
-		Bus__Envelope			 env = BUS__ENVELOPE__INIT;
-		Bus__Envelope			*out;
-		struct wire_ids			 ids;
-		ProtobufCMessage		*body;
-		nng_msg				*msg;
+		Bus__Envelope                     env = BUS__ENVELOPE__INIT;
+		Bus__Envelope                    *out;
+		struct wire_ids                   ids;
+		ProtobufCMessage                 *body;
+		nng_msg                          *msg;
 
 		if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
 			continue;
@@ -63,11 +63,11 @@ test_every_type_round_trips(void **state)
 static void
 test_fields_survive(void **state)
 {
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT, *out;
-	Bus__CallRecord	 rec = BUS__CALL_RECORD__INIT;
-	Bus__Summary	 sum = BUS__SUMMARY__INIT;
-	struct wire_ids	 ids;
-	nng_msg		*msg;
+	Bus__Envelope   env = BUS__ENVELOPE__INIT, *out;
+	Bus__CallRecord rec = BUS__CALL_RECORD__INIT;
+	Bus__Summary    sum = BUS__SUMMARY__INIT;
+	struct wire_ids ids;
+	nng_msg        *msg;
 
 	(void)state;
 	rec.direction = BUS__DIRECTION__OUTBOUND;
@@ -83,11 +83,13 @@ test_fields_survive(void **state)
 	assert_int_equal(wire_unpack(msg, &out), 0);
 	assert_string_equal(out->trace_id, "0af7651916cd43dd8448eb211c80319c");
 	assert_string_equal(out->idempotency_key, "CA1/record/1");
-	assert_int_equal(out->call_record->direction, BUS__DIRECTION__OUTBOUND);
+	assert_int_equal(
+	    out->call_record->direction, BUS__DIRECTION__OUTBOUND);
 	assert_int_equal(out->call_record->duration_s, 93);
-	assert_string_equal(out->call_record->transcript, "AI: Hello\nUser: Hi");
-	assert_string_equal(out->call_record->summary->outcome,
-	    "goal_achieved");
+	assert_string_equal(
+	    out->call_record->transcript, "AI: Hello\nUser: Hi");
+	assert_string_equal(
+	    out->call_record->summary->outcome, "goal_achieved");
 	assert_true(out->sent_at_ms > 1700000000000LL);
 	wire_free(out);
 	nng_msg_free(msg);
@@ -96,27 +98,28 @@ test_fields_survive(void **state)
 static void
 test_garbage_rejected(void **state)
 {
-	Bus__Envelope	*out = NULL;
-	const char	 junk[] = "\xff\xff\xff\xff\x0f garbage";
-	nng_msg		*msg;
+	Bus__Envelope *out = NULL;
+	const char     junk[] = "\xff\xff\xff\xff\x0f garbage";
+	nng_msg       *msg;
 
 	(void)state;
 	assert_int_not_equal(wire_unpack_buf(junk, sizeof(junk), &out), 0);
 	assert_null(out);
 	assert_int_equal(nng_msg_alloc(&msg, 0), 0);
 	assert_int_equal(nng_msg_append(msg, "no-nul-here", 11), 0);
-	assert_int_equal(wire_unpack_pub(msg, (const char **)&out,
-	    (Bus__Envelope **)&out), NNG_EINVAL);
+	assert_int_equal(
+	    wire_unpack_pub(msg, (const char **)&out, (Bus__Envelope **)&out),
+	    NNG_EINVAL);
 	nng_msg_free(msg);
 }
 
 static void
 publish_audio(nng_socket pub, const char *topic, uint32_t seq)
 {
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT;
-	Bus__AudioFrame	 af = BUS__AUDIO_FRAME__INIT;
-	struct wire_ids	 ids;
-	uint8_t		 pcm[160];
+	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__AudioFrame af = BUS__AUDIO_FRAME__INIT;
+	struct wire_ids ids;
+	uint8_t         pcm[160];
 
 	memset(pcm, 0xff, sizeof(pcm));
 	af.payload.data = pcm;
@@ -132,10 +135,10 @@ publish_audio(nng_socket pub, const char *topic, uint32_t seq)
 static void
 test_topic_framing(void **state)
 {
-	nng_socket	 pub, sub;
-	nng_msg		*msg;
-	Bus__Envelope	*env;
-	const char	*topic;
+	nng_socket     pub, sub;
+	nng_msg       *msg;
+	Bus__Envelope *env;
+	const char    *topic;
 
 	(void)state;
 	assert_int_equal(bus_pub_listen(&pub, "pub", "inproc://wire-test"), 0);
@@ -165,13 +168,14 @@ test_topic_framing(void **state)
 static void
 test_json_round_trip(void **state)
 {
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT, *back;
-	Bus__SessionStart ss = BUS__SESSION_START__INIT;
-	Bus__SessionStart__ParamsEntry e = BUS__SESSION_START__PARAMS_ENTRY__INIT;
+	Bus__Envelope                  env = BUS__ENVELOPE__INIT, *back;
+	Bus__SessionStart              ss = BUS__SESSION_START__INIT;
+	Bus__SessionStart__ParamsEntry e
+	    = BUS__SESSION_START__PARAMS_ENTRY__INIT;
 	Bus__SessionStart__ParamsEntry *ep = &e;
-	struct wire_ids	 ids;
-	json_t		*j;
-	char		 err[128], *s;
+	struct wire_ids                 ids;
+	json_t                         *j;
+	char                            err[128], *s;
 
 	(void)state;
 	ss.stream_sid = "MZ1";
@@ -188,7 +192,8 @@ test_json_round_trip(void **state)
 	assert_non_null(strstr(s, "\"provider\":\"SIGNALWIRE\""));
 	assert_non_null(strstr(s, "\"params\":{\"direction\":\"outbound\"}"));
 	assert_int_equal(pbjson_to_pb(&bus__envelope__descriptor, j,
-	    (ProtobufCMessage **)&back, err, sizeof(err)), 0);
+	                     (ProtobufCMessage **)&back, err, sizeof(err)),
+	    0);
 	assert_int_equal(back->body_case, BUS__ENVELOPE__BODY_SESSION_START);
 	assert_string_equal(back->session_start->stream_sid, "MZ1");
 	assert_int_equal(back->session_start->n_params, 1);
@@ -196,7 +201,8 @@ test_json_round_trip(void **state)
 	protobuf_c_message_free_unpacked(&back->base, NULL);
 	json_object_set_new(j, "no_such_field", json_true());
 	assert_int_equal(pbjson_to_pb(&bus__envelope__descriptor, j,
-	    (ProtobufCMessage **)&back, err, sizeof(err)), -1);
+	                     (ProtobufCMessage **)&back, err, sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "no_such_field"));
 	free(s);
 	json_decref(j);
