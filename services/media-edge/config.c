@@ -68,6 +68,47 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "bus messages waiting for the WebSocket thread" },
 	{ "EDGE_CONNECT_WAIT_MS", CFG_INT, O(connect_wait_ms), "2000",
 	    "wait for the sub pipe to an ai-session before sending audio" },
+	{ "EDGE_API_TOKEN", CFG_STR | CFG_SECRET, O(api_token), "",
+	    "bearer token of POST /calls and /events (empty: refused)" },
+	{ "EDGE_PROVIDER", CFG_STR, O(provider), "twilio",
+	    "twilio or signalwire" },
+	{ "TWILIO_API_BASE_URL", CFG_STR, O(twilio_api_base),
+	    "https://api.twilio.com/2010-04-01", "Twilio REST base" },
+	{ "TWILIO_ACCOUNT_SID", CFG_STR, O(twilio_account_sid), "",
+	    "Twilio account sid (AC...)" },
+	{ "TWILIO_FROM_NUMBER", CFG_STR, O(twilio_from), "",
+	    "caller id when POST /calls names none" },
+	{ "SIGNALWIRE_API_BASE_URL", CFG_STR, O(sw_api_base), "",
+	    "https://<space>.signalwire.com/api/laml/2010-04-01" },
+	{ "SIGNALWIRE_PROJECT_ID", CFG_STR, O(sw_project_id), "",
+	    "SignalWire project id (REST user)" },
+	{ "SIGNALWIRE_API_TOKEN", CFG_STR | CFG_SECRET, O(sw_api_token), "",
+	    "SignalWire API token (REST password)" },
+	{ "SIGNALWIRE_SIGNING_KEY", CFG_STR | CFG_SECRET, O(sw_signing_key),
+	    "", "key of X-SignalWire-Signature" },
+	{ "SIGNALWIRE_FROM_NUMBER", CFG_STR, O(sw_from), "",
+	    "caller id for SignalWire calls" },
+	{ "RATE_LIMITER_URL", CFG_STR, O(rate_limiter_url),
+	    "tcp://127.0.0.1:7031", "rate-limiter (empty: no rate checks)" },
+	{ "PERSISTER_URL", CFG_STR, O(persister_url), "tcp://127.0.0.1:7041",
+	    "persister (empty: calls and events are not recorded)" },
+	{ "EDGE_MACHINE_DETECTION", CFG_STR, O(machine_detection),
+	    "DetectMessageEnd", "MachineDetection of created calls (empty: "
+	    "off)" },
+	{ "NOTIFY_WEBHOOK_URL", CFG_STR, O(notify_url), "",
+	    "signed end-of-call notifications go here (empty: off)" },
+	{ "NOTIFY_WEBHOOK_SECRET", CFG_STR | CFG_SECRET, O(notify_secret), "",
+	    "HMAC-SHA256 key of the notifications" },
+	{ "EDGE_MAX_CALL_SECONDS", CFG_INT, O(max_call_seconds), "1800",
+	    "calls are hung up after this long" },
+	{ "EDGE_STREAM_TOKEN_TTL_S", CFG_INT, O(stream_token_ttl_s), "300",
+	    "lifetime of the stream tokens /twiml issues" },
+	{ "EDGE_WEB_WORKERS", CFG_INT, O(web_workers), "4",
+	    "threads for provider REST, rate checks, records, notifications" },
+	{ "EDGE_PROVIDER_TIMEOUT_MS", CFG_INT, O(provider_timeout_ms), "10000",
+	    "timeout of one provider REST or notification request" },
+	{ "EDGE_NOTIFY_ATTEMPTS", CFG_INT, O(notify_attempts), "8",
+	    "notification attempts (backoff 1 s doubling, at most 60 s)" },
 	{ NULL, 0, 0, NULL, NULL }
 };
 
@@ -108,6 +149,15 @@ edge_config_check(struct edge_cfg *c)
 	    positive("EDGE_OUT_QUEUE_BYTES", c->out_queue_bytes, 1024) == -1 ||
 	    positive("EDGE_TOKEN_CACHE", c->token_cache, 16) == -1 ||
 	    positive("EDGE_EVQ_MSGS", c->evq_msgs, 16) == -1)
+		rv = -1;
+	if (strcmp(c->provider, "twilio") != 0 &&
+	    strcmp(c->provider, "signalwire") != 0) {
+		log_errorx("EDGE_PROVIDER: twilio or signalwire");
+		rv = -1;
+	}
+	if (positive("EDGE_WEB_WORKERS", c->web_workers, 1) == -1 ||
+	    positive("EDGE_MAX_CALL_SECONDS", c->max_call_seconds, 1) == -1 ||
+	    positive("EDGE_STREAM_TOKEN_TTL_S", c->stream_token_ttl_s, 5) == -1)
 		rv = -1;
 	if (strlen(c->ai_session_url) == 0) {
 		log_errorx("AI_SESSION_URL: empty");

@@ -66,6 +66,27 @@ struct edge_cfg {
 	long	 sub_recvbuf;
 	long	 evq_msgs;
 	long	 connect_wait_ms;
+	/* the HTTP part */
+	char	*api_token;
+	char	*provider;		/* "twilio" or "signalwire" */
+	char	*twilio_api_base;
+	char	*twilio_account_sid;
+	char	*twilio_from;
+	char	*sw_api_base;
+	char	*sw_project_id;
+	char	*sw_api_token;
+	char	*sw_signing_key;
+	char	*sw_from;
+	char	*rate_limiter_url;
+	char	*persister_url;
+	char	*machine_detection;
+	char	*notify_url;
+	char	*notify_secret;
+	long	 max_call_seconds;
+	long	 stream_token_ttl_s;
+	long	 web_workers;
+	long	 provider_timeout_ms;
+	long	 notify_attempts;
 };
 
 /* ---- outq.c: a call's bounded queue of outgoing WebSocket messages ---- */
@@ -153,6 +174,8 @@ struct call {
 struct pss {
 	struct httpd_sess	 hs;
 	struct call		*call;
+	struct web		*web;
+	void			*events;	/* an /events client */
 };
 
 /* ---- evq.c: work handed to the lws service thread ---- */
@@ -161,7 +184,9 @@ enum ev_kind {
 	EV_STARTED = 1,		/* SessionStarted for call id */
 	EV_START_FAILED,
 	EV_AI_GONE,		/* a sub pipe to ai-session url closed */
-	EV_HANGUP		/* HangUp for call sid */
+	EV_HANGUP,		/* HangUp for call sid */
+	EV_WEB_REPLY,		/* answer web id */
+	EV_EVENTS_REPLY		/* answer an /events client */
 };
 
 struct ev {
@@ -171,6 +196,10 @@ struct ev {
 	char		 call_sid[EDGE_SID_MAX];
 	char		 url[EDGE_URL_MAX];
 	char		 text[128];	/* reason, instance */
+	int		 status;	/* EV_WEB_REPLY */
+	int		 retry_after;
+	const char	*ctype;		/* static */
+	char		*body;		/* malloc'd */
 };
 
 struct evq {
@@ -253,6 +282,90 @@ struct tokens {
 	size_t		 used;
 };
 
+/* ---- form.c: urlencoded bodies and webhook signatures ---- */
+
+struct form_pair {
+	char	*name;
+	char	*value;
+};
+
+struct form {
+	struct form_pair *v;
+	size_t		 n, cap;
+};
+
+/* ---- web.c: one HTTP request on the public port ---- */
+
+enum web_route {
+	ROUTE_NONE = 0,
+	ROUTE_CALLS,
+	ROUTE_TWIML,
+	ROUTE_STATUS
+};
+
+struct web {
+	struct web	*next;		/* e->webs: waiting for a job */
+	struct lws	*wsi;
+	uint64_t	 id;
+	enum web_route	 route;
+	char		*body;
+	size_t		 len;
+	bool		 too_big;
+	bool		 waiting;
+	char		 ip[64];
+	char		 auth[300];
+	char		 sig[160];
+	/* the reply, written by web_writeable() */
+	int		 state;		/* 0 none, 1 headers, 2 body */
+	int		 status;
+	const char	*ctype;
+	char		*out;
+	size_t		 outlen;
+	int		 retry_after;
+};
+
+/* ---- webjobs.c: blocking work of the HTTP part ---- */
+
+enum wjob_kind {
+	WJ_CREATE_CALL = 1,	/* POST /calls */
+	WJ_INBOUND,		/* /twiml of an inbound call */
+	WJ_EVENT,		/* CallEvent to persister */
+	WJ_HANGUP,		/* provider REST Status=completed */
+	WJ_NOTIFY,		/* signed notification */
+	WJ_RATE_PEEK		/* /events rate query */
+};
+
+struct wjob {
+	struct wjob	*next;
+	enum wjob_kind	 kind;
+	uint64_t	 web_id;
+	char		 call_sid[EDGE_SID_MAX];
+	char		 to[40];
+	char		 from[40];
+	char		 ip[64];
+	char		 lead_id[128];
+	char		 status[64];
+	char		 ev_kind[16];
+	char		*objective;
+	char		*context_json;
+	char		*payload;	/* CallEvent payload / notification */
+	char		*twiml_params;	/* extra <Parameter>s (inbound) */
+	int64_t		 at_ms;
+	uint32_t	 seq;
+};
+
+struct webjobs {
+	struct edge	*edge;
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	struct wjob	*first, *last;	/* {lock} */
+	bool		 stopping;	/* {lock} */
+	int		 nthreads;
+	pthread_t	*threads;
+	nng_socket	 rl, ps;	/* rate-limiter, persister */
+	bool		 rl_open, ps_open;
+};
+
 /* ---- the daemon ---- */
 
 struct edge_metrics {
@@ -271,6 +384,11 @@ struct edge_metrics {
 	struct metric	*slow_reader;
 	struct metric	*resumes;
 	struct metric	*streams;
+	struct metric_family *http;
+	struct metric_family *webhook_refused;
+	struct metric_family *records;
+	struct metric_family *hangups;
+	struct metric_family *notify;
 };
 
 struct edge {
@@ -295,7 +413,11 @@ struct edge {
 	struct bridge		 bridge;
 	struct sub		 sub;
 	struct tokens		 tokens;
+	struct webjobs		 wj;
 	struct edge_metrics	 m;
+	lws_sorted_usec_list_t	 tick_sul;	/* call duration limit */
+	struct web		*webs;		/* lws thread */
+	uint64_t		 next_web;
 	/* lws service thread only: */
 	struct call		**table;
 	size_t			 table_mask;
@@ -434,6 +556,53 @@ int	ctl_handle(struct svc *, const Bus__Envelope *, struct reply *,
 	    void *worker);
 int	ctl_health(struct svc *, int ready, char *, size_t);
 int	edge_health(void *arg, int ready, char *buf, size_t len);
+
+/* form.c: any thread. */
+int	form_parse(struct form *, const char *body, size_t len);
+void	form_free(struct form *);
+const char *form_get(const struct form *, const char *name);
+int	form_sign(const char *key, const char *url, const struct form *,
+	    bool signalwire, char out[29]);
+bool	form_sig_ok(const char *key, const char *url, const struct form *,
+	    bool signalwire, const char *header);
+
+/* web.c: lws service thread. */
+int	web_http(struct edge *, struct lws *, struct pss *, const char *path);
+int	web_body(struct edge *, struct pss *, const void *in, size_t len);
+int	web_body_done(struct edge *, struct lws *, struct pss *);
+int	web_writeable(struct lws *, struct pss *);
+void	web_closed(struct edge *, struct pss *);
+void	web_job_reply(struct edge *, struct ev *);
+/* Start the call-duration timer. */
+void	web_tick_start(struct edge *);
+/* Reply now: status, ctype (static), body copied, Retry-After if > 0. */
+void	web_reply(struct web *, int status, const char *ctype,
+	    const char *body, size_t len, int retry_after);
+bool	web_is_signalwire(const struct edge *);
+/* The <Connect><Stream> document with a fresh token; caller frees. Any
+ * thread. */
+char	*web_twiml_stream(struct edge *, const char *call_sid,
+	    const char *direction, const char *answered_by);
+/* Hang up through the provider's REST API (lws thread). */
+void	web_hangup(struct edge *, const char *call_sid, const char *why);
+
+/* events.c: lws service thread. */
+bool	events_auth(struct edge *, struct lws *);
+void	*events_open(struct edge *, struct lws *);
+void	events_close(void *);
+void	events_message(struct edge *, void *, const char *buf, size_t len);
+int	events_writeable(struct lws *, void *);
+void	events_status(struct edge *, const char *sid, const char *status);
+void	events_turn(struct edge *, const char *sid,
+	    const Bus__TranscriptTurn *);
+void	events_summary(struct edge *, const char *sid, const Bus__Summary *);
+void	events_rate_answer(struct edge *, struct ev *);
+
+/* webjobs.c */
+int	webjobs_start(struct edge *);		/* main */
+void	webjobs_stop(struct webjobs *);		/* main, after the loop */
+void	webjobs_submit(struct webjobs *, struct wjob *);	/* any */
+void	wjob_free(struct wjob *);
 
 /* util */
 int64_t	edge_mono_us(void);

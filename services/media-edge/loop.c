@@ -44,6 +44,16 @@ bus_message(struct edge *e, nng_msg *msg)
 		edge_bad_input(e, "bus_garbage");
 		return;
 	}
+	if (env->body_case == BUS__ENVELOPE__BODY_SUMMARY) {
+		events_summary(e, topic, env->summary);
+		wire_free(env);
+		return;
+	}
+	if (env->body_case == BUS__ENVELOPE__BODY_TRANSCRIPT_TURN) {
+		events_turn(e, topic, env->transcript_turn);
+		wire_free(env);
+		return;
+	}
 	if ((c = call_find(e, topic)) == NULL || c->closing) {
 		edge_dropped(e, "unrouted", 1);
 		wire_free(env);
@@ -61,8 +71,6 @@ bus_message(struct edge *e, nng_msg *msg)
 	case BUS__ENVELOPE__BODY_CLEAR:
 		call_send_clear(c);
 		break;
-	case BUS__ENVELOPE__BODY_TRANSCRIPT_TURN:
-		break;			/* for /events (phase 2) */
 	default:
 		log_warnx("bad input on the sub socket (bus_unexpected): %s",
 		    wire_type_name(env->body_case));
@@ -109,6 +117,15 @@ control_event(struct edge *e, struct ev *ev)
 			call_close(c, EDGE_CLOSE_NORMAL, "hang_up");
 		} else
 			log_info("hang-up for a call not here");
+		web_hangup(e, ev->call_sid, ev->text);
+		break;
+	case EV_WEB_REPLY:
+		web_job_reply(e, ev);
+		free(ev->body);
+		break;
+	case EV_EVENTS_REPLY:
+		events_rate_answer(e, ev);
+		free(ev->body);
 		break;
 	}
 }
@@ -180,6 +197,8 @@ http_request(struct edge *e, struct lws *wsi, struct pss *pss,
 {
 	if (httpd_builtin(wsi, &pss->hs, path, &e->hconf))
 		return (0);
+	if (web_http(e, wsi, pss, path) == 0)
+		return (0);
 	return (httpd_reply(wsi, &pss->hs, 404, HTTPD_CT_JSON, body_404,
 	    sizeof(body_404) - 1));
 }
@@ -195,14 +214,19 @@ edge_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_HTTP:
 		return (http_request(e, wsi, pss, in));
 	case LWS_CALLBACK_HTTP_BODY:
+		return (web_body(e, pss, in, len));
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		return (0);
+		return (web_body_done(e, wsi, pss));
 	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (pss->web != NULL && pss->web->state != 0)
+			return (web_writeable(wsi, pss));
 		return (httpd_writeable(wsi, &pss->hs));
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-		if (pss != NULL)
+		if (pss != NULL) {
 			httpd_sess_fini(&pss->hs);
+			web_closed(e, pss);
+		}
 		break;
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		return (ws_filter(e, wsi));
@@ -287,6 +311,7 @@ loop_start(struct edge *e)
 		return (-1);
 	}
 	evq_set_ctx(&e->evq, e->ctx);
+	web_tick_start(e);
 	if (pthread_create(&e->lws_thread, NULL, loop_main, e) != 0) {
 		log_warnx("cannot start the WebSocket thread");
 		return (-1);

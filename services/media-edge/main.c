@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <curl/curl.h>
+
 #include "bus.h"
 #include "cfg.h"
 #include "edge.h"
@@ -60,7 +62,7 @@ edge_start(struct edge *e)
 	e->pub_open = true;
 	(void)bus_set_buffers(e->pub, 0, (int)e->cfg.pub_sendbuf);
 	if (sub_start(e) == -1 || bridge_start(e) == -1 ||
-	    loop_start(e) == -1)
+	    webjobs_start(e) == -1 || loop_start(e) == -1)
 		return (-1);
 	if (e->twilio_key == NULL)
 		log_info("no Twilio auth token: x-twilio-signature on /media "
@@ -75,6 +77,7 @@ edge_stop(struct edge *e)
 	loop_drain(e);		/* calls finish or are closed */
 	loop_stop(e);		/* closes what is left: SessionEnds queued */
 	bridge_stop(&e->bridge);	/* sends them */
+	webjobs_stop(&e->wj);
 	sub_stop(&e->sub);
 	svc_stop(e->svc);
 	if (e->pub_open)
@@ -96,6 +99,7 @@ main(int argc, char *argv[])
 		return (rv);
 	if (edge_config_check(&edge.cfg) == -1)
 		return (EX_CONFIG);
+	curl_global_init(CURL_GLOBAL_DEFAULT);	/* before any thread */
 	sig_block(&sigs);
 	if (edge_start(&edge) == -1)
 		fatalx("startup failed");

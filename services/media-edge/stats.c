@@ -48,6 +48,16 @@ edge_metrics_init(struct edge_metrics *m)
 	    "Calls handed to another ai-session after one went away");
 	m->streams = metrics_counter1("edge_streams_total",
 	    "Media streams whose start was accepted");
+	m->http = metrics_counter("edge_http_requests_total",
+	    "API and webhook requests by route and status", "route,code");
+	m->webhook_refused = metrics_counter("edge_webhook_refused_total",
+	    "Webhooks refused for a missing or forged signature", "route");
+	m->records = metrics_counter("edge_records_total",
+	    "CallOpen / CallEvent writes to persister by result", "result");
+	m->hangups = metrics_counter("edge_provider_hangups_total",
+	    "Hang-ups through the provider REST API by result", "result");
+	m->notify = metrics_counter("edge_notifications_total",
+	    "Signed end-of-call notifications by result", "result");
 	(void)metric_get(m->bad_input, "malformed_json");
 	(void)metric_get(m->auth_fail, "bad_signature");
 	(void)metric_get(m->dropped, "slow_reader");

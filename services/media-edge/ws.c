@@ -26,6 +26,13 @@ ws_filter(struct edge *e, struct lws *wsi)
 	int	n;
 
 	n = lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
+	if (n > 0 && strcmp(path, "/events") == 0) {
+		if (events_auth(e, wsi))
+			return (0);
+		log_warnx("/events upgrade refused: bearer token");
+		edge_auth_fail(e, "events_token");
+		return (-1);
+	}
 	if (n <= 0 || strcmp(path, "/media") != 0) {
 		log_warnx("websocket upgrade refused: unknown path");
 		edge_bad_input(e, "bad_path");
@@ -53,6 +60,13 @@ ws_filter(struct edge *e, struct lws *wsi)
 int
 ws_established(struct edge *e, struct lws *wsi, struct pss *pss)
 {
+	char	path[32];
+
+	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) > 0 &&
+	    strcmp(path, "/events") == 0) {
+		pss->events = events_open(e, wsi);
+		return (0);
+	}
 	pss->call = call_new(e, wsi);
 	return (0);
 }
@@ -61,6 +75,10 @@ void
 ws_closed(struct edge *e, struct pss *pss)
 {
 	(void)e;
+	if (pss->events != NULL) {
+		events_close(pss->events);
+		pss->events = NULL;
+	}
 	if (pss->call != NULL) {
 		call_free(pss->call);
 		pss->call = NULL;
@@ -98,6 +116,14 @@ ws_receive(struct lws *wsi, struct pss *pss, const void *in, size_t len)
 	struct call	*c = pss->call;
 	bool		 final = lws_is_final_fragment(wsi);
 
+	if (pss->events != NULL) {
+		/* dashboard messages are small: one frame each */
+		if (!lws_frame_is_binary(wsi) && len < 4096 && final &&
+		    lws_is_first_fragment(wsi))
+			events_message(lws_context_user(lws_get_context(wsi)),
+			    pss->events, in, len);
+		return (0);
+	}
 	if (c == NULL)
 		return (-1);
 	if (!c->rx_busy) {
@@ -148,6 +174,8 @@ ws_writeable(struct lws *wsi, struct pss *pss)
 	size_t		 len;
 	enum outq_kind	 kind;
 
+	if (pss->events != NULL)
+		return (events_writeable(wsi, pss->events));
 	if (c == NULL)
 		return (0);
 	e = c->edge;

@@ -1,0 +1,256 @@
+/*
+ * events.c - GET /events: a WebSocket for dashboards (bearer
+ * EDGE_API_TOKEN on the upgrade).  A client subscribes to call sids and
+ * receives, as JSON text messages:
+ *
+ *	{"type":"status","call_sid":..,"status":..}      status callbacks
+ *	{"type":"turn","call_sid":..,"role":..,"text":..,"seq":N}
+ *	{"type":"summary","call_sid":..,"outcome":..,"summary":..}
+ *	{"type":"rate","id":..,"allowed":b,"remaining":N,"retry_after":N}
+ *
+ * Client messages: {"op":"subscribe","call_sid":".."},
+ * {"op":"unsubscribe","call_sid":".."} and {"op":"rate","phone":"+1..",
+ * "id":".."} (a RateCheck with peek: nothing is counted).  Transcript
+ * turns reach us from the ai-session's pub socket (TranscriptTurn, topic
+ * = call sid); a Summary envelope published the same way is forwarded
+ * and also sent as the signed notification.
+ *
+ * Each client has a bounded queue (the outq of calls) and at most
+ * EVENTS_MAX_SUBS subscriptions; a client that does not read is cut off.
+ *
+ * lws service thread only (events_rate_answer: via the event queue).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "edge.h"
+#include "hmac.h"
+#include "log.h"
+#include "metrics.h"
+#include "xmalloc.h"
+
+#define EVENTS_MAX_SUBS		64
+#define EVENTS_QUEUE_BYTES	(256 * 1024)
+
+struct evclient {
+	struct evclient	*next;
+	struct lws	*wsi;
+	struct outq	 out;
+	char		 subs[EVENTS_MAX_SUBS][EDGE_SID_MAX];
+	int		 nsubs;
+	bool		 dead;
+};
+
+static struct evclient	*clients;
+
+bool
+events_auth(struct edge *e, struct lws *wsi)
+{
+	char	auth[300], want[300];
+
+	if (e->cfg.api_token[0] == '\0' || lws_hdr_copy(wsi, auth,
+	    sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)
+		return (false);
+	snprintf(want, sizeof(want), "Bearer %s", e->cfg.api_token);
+	return (hmac_streq(auth, want));
+}
+
+void *
+events_open(struct edge *e, struct lws *wsi)
+{
+	struct evclient	*c = xcalloc(1, sizeof(*c));
+
+	(void)e;
+	c->wsi = wsi;
+	outq_init(&c->out, EVENTS_QUEUE_BYTES);
+	c->next = clients;
+	clients = c;
+	return (c);
+}
+
+void
+events_close(void *arg)
+{
+	struct evclient	*c = arg, **pp;
+
+	for (pp = &clients; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	outq_fini(&c->out);
+	free(c);
+}
+
+static void
+send_json(struct evclient *c, json_t *o)
+{
+	char		*s = json_dumps(o, JSON_COMPACT);
+	unsigned char	*p;
+	size_t		 n;
+
+	if (s == NULL || c->dead)
+		goto out;
+	n = strlen(s);
+	if ((p = outq_reserve(&c->out, n)) == NULL) {
+		log_warnx("/events client not reading; cutting it off");
+		c->dead = true;
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK,
+		    LWS_TO_KILL_ASYNC);
+		goto out;
+	}
+	memcpy(p, s, n);
+	outq_commit(&c->out, n, OUTQ_MARK);
+	lws_callback_on_writable(c->wsi);
+ out:
+	free(s);
+}
+
+static bool
+subscribed(const struct evclient *c, const char *sid)
+{
+	int	i;
+
+	for (i = 0; i < c->nsubs; i++)
+		if (strcmp(c->subs[i], sid) == 0)
+			return (true);
+	return (false);
+}
+
+static void
+broadcast(const char *sid, json_t *o)
+{
+	struct evclient	*c;
+
+	for (c = clients; c != NULL; c = c->next)
+		if (subscribed(c, sid))
+			send_json(c, o);
+	json_decref(o);
+}
+
+void
+events_status(struct edge *e, const char *sid, const char *status)
+{
+	(void)e;
+	if (clients != NULL)
+		broadcast(sid, json_pack("{s:s, s:s, s:s}", "type", "status",
+		    "call_sid", sid, "status", status));
+}
+
+void
+events_turn(struct edge *e, const char *sid, const Bus__TranscriptTurn *t)
+{
+	(void)e;
+	if (clients == NULL || t->turn == NULL)
+		return;
+	broadcast(sid, json_pack("{s:s, s:s, s:s, s:s, s:I}", "type", "turn",
+	    "call_sid", sid, "role", t->turn->role, "text", t->turn->text,
+	    "seq", (json_int_t)t->turn->seq));
+}
+
+void
+events_summary(struct edge *e, const char *sid, const Bus__Summary *s)
+{
+	struct wjob	*j;
+	json_t		*o, *full;
+
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", "summary",
+	    "call_sid", sid, "outcome", s->outcome, "interest_level",
+	    s->interest_level, "next_action", s->next_action, "summary",
+	    s->summary);
+	if (e->cfg.notify_url[0] != '\0') {
+		full = json_deep_copy(o);
+		json_object_set_new(full, "event", json_string("call.summary"));
+		json_object_del(full, "type");
+		j = xcalloc(1, sizeof(*j));
+		j->kind = WJ_NOTIFY;
+		snprintf(j->call_sid, sizeof(j->call_sid), "%s", sid);
+		j->payload = json_dumps(full, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(full);
+		webjobs_submit(&e->wj, j);
+	}
+	broadcast(sid, o);
+}
+
+/* The answer of a rate query (EV_WEB_REPLY with the client as target). */
+void
+events_rate_answer(struct edge *e, struct ev *ev)
+{
+	struct evclient	*c;
+	json_t		*o;
+
+	(void)e;
+	for (c = clients; c != NULL; c = c->next)
+		if ((uintptr_t)c == (uintptr_t)ev->call_id)
+			break;
+	if (c == NULL || ev->body == NULL)
+		return;
+	if ((o = json_loads(ev->body, 0, NULL)) != NULL) {
+		send_json(c, o);
+		json_decref(o);
+	}
+}
+
+void
+events_message(struct edge *e, void *arg, const char *buf, size_t len)
+{
+	struct evclient	*c = arg;
+	json_t		*o = json_loadb(buf, len, 0, NULL);
+	const char	*op, *sid, *phone, *id;
+	struct wjob	*j;
+	int		 i;
+
+	op = json_string_value(json_object_get(o, "op"));
+	sid = json_string_value(json_object_get(o, "call_sid"));
+	if (op == NULL) {
+		edge_bad_input(e, "events_bad_message");
+		send_json(c, json_pack("{s:s, s:s}", "type", "error", "error",
+		    "expected {\"op\":...}"));
+	} else if (strcmp(op, "subscribe") == 0 && sid != NULL &&
+	    strlen(sid) < EDGE_SID_MAX) {
+		if (!subscribed(c, sid) && c->nsubs < EVENTS_MAX_SUBS)
+			snprintf(c->subs[c->nsubs++], EDGE_SID_MAX, "%s", sid);
+	} else if (strcmp(op, "unsubscribe") == 0 && sid != NULL) {
+		for (i = 0; i < c->nsubs; i++)
+			if (strcmp(c->subs[i], sid) == 0) {
+				memmove(c->subs[i], c->subs[c->nsubs - 1],
+				    EDGE_SID_MAX);
+				c->nsubs--;
+				break;
+			}
+	} else if (strcmp(op, "rate") == 0 && (phone = json_string_value(
+	    json_object_get(o, "phone"))) != NULL && strlen(phone) < 32) {
+		id = json_string_value(json_object_get(o, "id"));
+		j = xcalloc(1, sizeof(*j));
+		j->kind = WJ_RATE_PEEK;
+		j->web_id = (uint64_t)(uintptr_t)c;
+		snprintf(j->to, sizeof(j->to), "%s", phone);
+		snprintf(j->lead_id, sizeof(j->lead_id), "%s", id != NULL ?
+		    id : "");
+		webjobs_submit(&e->wj, j);
+	} else {
+		edge_bad_input(e, "events_bad_message");
+		send_json(c, json_pack("{s:s, s:s}", "type", "error", "error",
+		    "unknown op"));
+	}
+	json_decref(o);
+}
+
+int
+events_writeable(struct lws *wsi, void *arg)
+{
+	struct evclient	*c = arg;
+	unsigned char	*p;
+	size_t		 len;
+
+	if (c->dead)
+		return (-1);
+	if (!outq_peek(&c->out, &p, &len, NULL))
+		return (0);
+	if (lws_write(wsi, p, len, LWS_WRITE_TEXT) < (int)len)
+		return (-1);
+	outq_pop(&c->out);
+	if (c->out.count > 0)
+		lws_callback_on_writable(wsi);
+	return (0);
+}

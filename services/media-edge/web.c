@@ -1,0 +1,620 @@
+/*
+ * web.c - the HTTP part of the public port: POST /calls (our API),
+ * POST /twiml and POST /status (the provider's webhooks).
+ *
+ * Requests are read on the lws thread; anything that blocks (rate checks,
+ * the provider's REST API, persister) goes to the web workers
+ * (webjobs.c), whose answer comes back as EV_WEB_REPLY for the request's
+ * serial id, so a client that went away meanwhile is simply not answered.
+ *
+ * Webhooks are checked before anything else happens: the signature over
+ * EDGE_PUBLIC_URL + path and every form parameter (form.c), constant time.
+ * A forged or missing signature gets 403 and causes nothing at all: no
+ * rate check, no record, no token, no event.
+ *
+ * lws service thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "edge.h"
+#include "hmac.h"
+#include "log.h"
+#include "metrics.h"
+#include "wire.h"
+#include "xmalloc.h"
+
+#define WEB_BODY_MAX	(64 * 1024)
+#define CT_JSON		"application/json"
+#define CT_XML		"text/xml"
+
+static const char refusal[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+    "<Response><Say>We cannot take your call right now. Goodbye.</Say>"
+    "<Hangup/></Response>";
+
+bool
+web_is_signalwire(const struct edge *e)
+{
+	return (strcmp(e->cfg.provider, "signalwire") == 0);
+}
+
+static void
+count(struct edge *e, const char *route, int status)
+{
+	char	code[8];
+
+	snprintf(code, sizeof(code), "%d", status);
+	metric_inc(metric_get(e->m.http, route, code));
+}
+
+static void
+json_error(struct web *w, int status, const char *error, const char *reason,
+    int retry_after)
+{
+	json_t	*o = json_pack("{s:s, s:s}", "error", error, "reason", reason);
+	char	*s;
+
+	if (retry_after > 0)
+		json_object_set_new(o, "retry_after", json_integer(retry_after));
+	s = json_dumps(o, JSON_COMPACT);
+	web_reply(w, status, CT_JSON, s, strlen(s), retry_after);
+	free(s);
+	json_decref(o);
+}
+
+void
+web_reply(struct web *w, int status, const char *ctype, const char *body,
+    size_t len, int retry_after)
+{
+	if (w->state != 0)
+		return;
+	w->status = status;
+	w->ctype = ctype;
+	w->out = xmalloc(len + 1);
+	memcpy(w->out, body, len);
+	w->outlen = len;
+	w->retry_after = retry_after;
+	w->state = 1;
+	lws_callback_on_writable(w->wsi);
+}
+
+int
+web_writeable(struct lws *wsi, struct pss *pss)
+{
+	struct web	*w = pss->web;
+	unsigned char	 buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+			*end = buf + sizeof(buf);
+	char		 ra[16];
+
+	if (w->state == 1) {
+		if (lws_add_http_common_headers(wsi, (unsigned)w->status,
+		    w->ctype, (lws_filepos_t)w->outlen, &p, end))
+			return (-1);
+		if (w->retry_after > 0) {
+			snprintf(ra, sizeof(ra), "%d", w->retry_after);
+			if (lws_add_http_header_by_name(wsi,
+			    (const unsigned char *)"retry-after:",
+			    (const unsigned char *)ra, (int)strlen(ra), &p,
+			    end))
+				return (-1);
+		}
+		if (lws_finalize_write_http_header(wsi, start, &p, end))
+			return (-1);
+		w->state = 2;
+		lws_callback_on_writable(wsi);
+		return (0);
+	}
+	if (w->state == 2) {
+		w->state = 3;
+		if (lws_write(wsi, (unsigned char *)w->out, w->outlen,
+		    LWS_WRITE_HTTP_FINAL) < (int)w->outlen)
+			return (-1);
+		if (lws_http_transaction_completed(wsi))
+			return (-1);
+	}
+	return (0);
+}
+
+static void
+unlink_web(struct edge *e, struct web *w)
+{
+	struct web	**pp;
+
+	for (pp = &e->webs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+}
+
+void
+web_closed(struct edge *e, struct pss *pss)
+{
+	struct web	*w = pss->web;
+
+	if (w == NULL)
+		return;
+	unlink_web(e, w);
+	free(w->body);
+	free(w->out);
+	free(w);
+	pss->web = NULL;
+}
+
+/* A job's answer for web id; the request may be gone. */
+void
+web_job_reply(struct edge *e, struct ev *ev)
+{
+	struct web	*w;
+
+	for (w = e->webs; w != NULL; w = w->next)
+		if (w->id == ev->call_id)
+			break;
+	if (w == NULL)
+		return;
+	unlink_web(e, w);
+	w->waiting = false;
+	web_reply(w, ev->status, ev->ctype, ev->body != NULL ? ev->body : "",
+	    ev->body != NULL ? strlen(ev->body) : 0, ev->retry_after);
+}
+
+void
+web_hangup(struct edge *e, const char *call_sid, const char *why)
+{
+	struct wjob	*j = xcalloc(1, sizeof(*j));
+
+	j->kind = WJ_HANGUP;
+	snprintf(j->call_sid, sizeof(j->call_sid), "%s", call_sid);
+	snprintf(j->status, sizeof(j->status), "%s", why);
+	webjobs_submit(&e->wj, j);
+}
+
+/* Once a second: calls past EDGE_MAX_CALL_SECONDS are hung up. */
+static void
+tick_cb(lws_sorted_usec_list_t *sul)
+{
+	struct edge	*e = lws_container_of(sul, struct edge, tick_sul);
+	struct call	*c;
+	int64_t		 now = edge_mono_us();
+
+	for (c = e->calls; c != NULL; c = c->next) {
+		if (c->closing || c->started_us == 0 || now - c->started_us <
+		    (int64_t)e->cfg.max_call_seconds * 1000000)
+			continue;
+		c->end_reason = "max duration";
+		call_close(c, EDGE_CLOSE_NORMAL, "max_duration");
+		web_hangup(e, c->call_sid, "max duration");
+	}
+	lws_sul_schedule(e->ctx, 0, &e->tick_sul, tick_cb, LWS_US_PER_SEC);
+}
+
+void
+web_tick_start(struct edge *e)
+{
+	lws_sul_schedule(e->ctx, 0, &e->tick_sul, tick_cb, LWS_US_PER_SEC);
+}
+
+static void
+wait_job(struct edge *e, struct web *w, struct wjob *j)
+{
+	w->waiting = true;
+	w->next = e->webs;
+	e->webs = w;
+	j->web_id = w->id;
+	webjobs_submit(&e->wj, j);
+}
+
+int
+web_http(struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
+{
+	struct web	*w;
+	enum web_route	 r = ROUTE_NONE;
+	char		 cl[24];
+
+	if (strcmp(path, "/calls") == 0)
+		r = ROUTE_CALLS;
+	else if (strcmp(path, "/twiml") == 0)
+		r = ROUTE_TWIML;
+	else if (strcmp(path, "/status") == 0)
+		r = ROUTE_STATUS;
+	if (r == ROUTE_NONE)
+		return (1);		/* not ours */
+	w = xcalloc(1, sizeof(*w));
+	w->wsi = wsi;
+	w->id = ++e->next_web;
+	w->route = r;
+	pss->web = w;
+	(void)lws_get_peer_simple(wsi, w->ip, sizeof(w->ip));
+	(void)lws_hdr_copy(wsi, w->auth, sizeof(w->auth),
+	    WSI_TOKEN_HTTP_AUTHORIZATION);
+	if (lws_hdr_custom_copy(wsi, w->sig, sizeof(w->sig),
+	    "x-signalwire-signature:", 23) <= 0 &&
+	    lws_hdr_custom_copy(wsi, w->sig, sizeof(w->sig),
+	    "x-twilio-signature:", 19) <= 0)
+		w->sig[0] = '\0';
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) <= 0) {
+		web_reply(w, 405, CT_JSON, "{\"error\":\"method not allowed\"}",
+		    30, 0);
+		return (0);
+	}
+	if (lws_hdr_copy(wsi, cl, sizeof(cl),
+	    WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 || strcmp(cl, "0") == 0)
+		return (web_body_done(e, wsi, pss));	/* no body coming */
+	return (0);
+}
+
+int
+web_body(struct edge *e, struct pss *pss, const void *in, size_t len)
+{
+	struct web	*w = pss->web;
+
+	(void)e;
+	if (w == NULL)
+		return (0);
+	if (w->too_big || w->len + len > WEB_BODY_MAX) {
+		w->too_big = true;
+		return (0);
+	}
+	w->body = xrealloc(w->body, w->len + len + 1);
+	memcpy(w->body + w->len, in, len);
+	w->len += len;
+	w->body[w->len] = '\0';
+	return (0);
+}
+
+static bool
+bearer_ok(struct edge *e, const char *auth)
+{
+	char	want[300];
+
+	if (e->cfg.api_token[0] == '\0')
+		return (false);
+	snprintf(want, sizeof(want), "Bearer %s", e->cfg.api_token);
+	return (hmac_streq(auth, want));
+}
+
+static bool
+e164(const char *s)
+{
+	size_t	n;
+
+	if (s == NULL || s[0] != '+' || s[1] < '1' || s[1] > '9')
+		return (false);
+	for (n = 1; s[n] != '\0'; n++)
+		if (s[n] < '0' || s[n] > '9')
+			return (false);
+	return (n >= 8 && n <= 16);
+}
+
+static const char *
+opt_str(json_t *o, const char *k, size_t max, bool *bad)
+{
+	json_t	*v = json_object_get(o, k);
+
+	if (v == NULL || json_is_null(v))
+		return (NULL);
+	if (!json_is_string(v) || json_string_length(v) > max) {
+		*bad = true;
+		return (NULL);
+	}
+	return (json_string_value(v));
+}
+
+static int
+route_calls(struct edge *e, struct web *w)
+{
+	json_t		*o, *ctx;
+	json_error_t	 err;
+	const char	*to, *from, *lead, *obj;
+	struct wjob	*j;
+	bool		 bad = false;
+
+	if (!bearer_ok(e, w->auth)) {
+		json_error(w, 401, "unauthorized", "bearer token required", 0);
+		return (0);
+	}
+	if (w->too_big) {
+		json_error(w, 413, "bad_request", "body too large", 0);
+		return (0);
+	}
+	if ((o = json_loadb(w->body != NULL ? w->body : "", w->len, 0,
+	    &err)) == NULL || !json_is_object(o)) {
+		json_error(w, 400, "bad_request", "body is not a JSON object",
+		    0);
+		json_decref(o);
+		return (0);
+	}
+	to = opt_str(o, "to", 20, &bad);
+	from = opt_str(o, "from", 20, &bad);
+	lead = opt_str(o, "lead_id", 100, &bad);
+	obj = opt_str(o, "objective", 4000, &bad);
+	ctx = json_object_get(o, "context");
+	if (from == NULL)
+		from = web_is_signalwire(e) ? e->cfg.sw_from : e->cfg.twilio_from;
+	if (bad || !e164(to) || !e164(from) || (ctx != NULL &&
+	    !json_is_object(ctx) && !json_is_null(ctx))) {
+		json_error(w, 400, "bad_request", bad ? "a field has the wrong "
+		    "type or is too long" : !e164(to) ? "to must be an E.164 "
+		    "number" : !e164(from) ? "from must be an E.164 number" :
+		    "context must be an object", 0);
+		json_decref(o);
+		return (0);
+	}
+	if (atomic_load(&e->draining)) {
+		json_error(w, 503, "unavailable", "draining", 0);
+		json_decref(o);
+		return (0);
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->kind = WJ_CREATE_CALL;
+	snprintf(j->to, sizeof(j->to), "%s", to);
+	snprintf(j->from, sizeof(j->from), "%s", from);
+	snprintf(j->ip, sizeof(j->ip), "%s", w->ip);
+	snprintf(j->lead_id, sizeof(j->lead_id), "%s", lead != NULL ? lead :
+	    "");
+	j->objective = xstrdup(obj != NULL ? obj : "");
+	j->context_json = json_is_object(ctx) ? json_dumps(ctx,
+	    JSON_COMPACT) : xstrdup("{}");
+	json_decref(o);
+	wait_job(e, w, j);
+	return (0);
+}
+
+/* Which key and scheme check the webhooks of our provider. */
+static bool
+webhook_ok(struct edge *e, struct web *w, const char *path,
+    const struct form *f)
+{
+	char	url[600];
+
+	snprintf(url, sizeof(url), "%s%s", e->cfg.public_url, path);
+	if (web_is_signalwire(e))
+		return (form_sig_ok(e->cfg.sw_signing_key, url, f, true,
+		    w->sig));
+	return (form_sig_ok(e->twilio_key, url, f, false, w->sig));
+}
+
+static void
+xml_attr(char *out, size_t len, const char *s)
+{
+	size_t	o = 0;
+
+	for (; *s != '\0' && o + 7 < len; s++) {
+		const char	*rep = NULL;
+
+		switch (*s) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&apos;"; break;
+		default: break;
+		}
+		if (rep != NULL) {
+			memcpy(out + o, rep, strlen(rep));
+			o += strlen(rep);
+		} else
+			out[o++] = *s;
+	}
+	out[o] = '\0';
+}
+
+/* The bridge document with a fresh single-use token. */
+char *
+web_twiml_stream(struct edge *e, const char *call_sid, const char *direction,
+    const char *answered_by)
+{
+	char	tok[160], url[600], eurl[700], ab[96], *doc;
+	int64_t	exp = (int64_t)time(NULL) + e->cfg.stream_token_ttl_s;
+	const char *rest = strstr(e->cfg.public_url, "://");
+
+	if (token_make(e->cfg.stream_token_secret, call_sid, exp, tok,
+	    sizeof(tok)) == -1)
+		return (NULL);
+	snprintf(url, sizeof(url), "%s://%s/media",
+	    strncmp(e->cfg.public_url, "https", 5) == 0 ? "wss" : "ws",
+	    rest != NULL ? rest + 3 : e->cfg.public_url);
+	xml_attr(eurl, sizeof(eurl), url);
+	xml_attr(ab, sizeof(ab), answered_by != NULL ? answered_by : "");
+	doc = xasprintf("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
+	    "<Connect><Stream url=\"%s\"><Parameter name=\"token\" "
+	    "value=\"%s\"/><Parameter name=\"direction\" value=\"%s\"/>"
+	    "<Parameter name=\"provider\" value=\"%s\"/>%s%s%s</Stream>"
+	    "</Connect></Response>", eurl, tok, direction, e->cfg.provider,
+	    ab[0] != '\0' ? "<Parameter name=\"answered_by\" value=\"" : "",
+	    ab, ab[0] != '\0' ? "\"/>" : "");
+	return (doc);
+}
+
+static bool
+sid_safe(const char *s)
+{
+	size_t	n;
+
+	if (s == NULL)
+		return (false);
+	for (n = 0; s[n] != '\0'; n++)
+		if (!((s[n] >= 'A' && s[n] <= 'Z') ||
+		    (s[n] >= 'a' && s[n] <= 'z') ||
+		    (s[n] >= '0' && s[n] <= '9') || s[n] == '-'))
+			return (false);
+	return (n > 0 && n < EDGE_SID_MAX);
+}
+
+static int
+route_twiml(struct edge *e, struct web *w, struct form *f)
+{
+	const char	*sid = form_get(f, "CallSid"),
+			*dir = form_get(f, "Direction"),
+			*from = form_get(f, "From"), *to = form_get(f, "To");
+	struct wjob	*j;
+	char		*doc;
+
+	if (!sid_safe(sid)) {
+		json_error(w, 400, "bad_request", "CallSid missing", 0);
+		return (0);
+	}
+	if (atomic_load(&e->draining) || e->ncalls >= e->cfg.max_calls) {
+		log_info("refusing call: %s", atomic_load(&e->draining) ?
+		    "draining" : "full");
+		web_reply(w, 200, CT_XML, refusal, sizeof(refusal) - 1, 0);
+		return (0);
+	}
+	if (dir != NULL && strncmp(dir, "inbound", 7) == 0) {
+		j = xcalloc(1, sizeof(*j));
+		j->kind = WJ_INBOUND;
+		snprintf(j->call_sid, sizeof(j->call_sid), "%s", sid);
+		snprintf(j->from, sizeof(j->from), "%s", from != NULL ? from :
+		    "");
+		snprintf(j->to, sizeof(j->to), "%s", to != NULL ? to : "");
+		wait_job(e, w, j);
+		return (0);
+	}
+	if ((doc = web_twiml_stream(e, sid, "outbound",
+	    form_get(f, "AnsweredBy"))) == NULL) {
+		json_error(w, 500, "internal", "token", 0);
+		return (0);
+	}
+	web_reply(w, 200, CT_XML, doc, strlen(doc), 0);
+	free(doc);
+	return (0);
+}
+
+static bool
+terminal(const char *st)
+{
+	static const char *t[] = { "completed", "busy", "failed", "no-answer",
+	    "canceled", NULL };
+	size_t	i;
+
+	for (i = 0; st != NULL && t[i] != NULL; i++)
+		if (strcmp(st, t[i]) == 0)
+			return (true);
+	return (false);
+}
+
+/* A verified status or AMD callback: tell the ai-session about AMD, the
+ * business about the end of the call. */
+static void
+web_status_seen(struct edge *e, const struct wjob *ev, const struct form *f)
+{
+	Bus__Envelope	 env = BUS__ENVELOPE__INIT;
+	Bus__CallEvent	 ce = BUS__CALL_EVENT__INIT;
+	struct wjob	*j;
+	json_t		*o;
+	const char	*dur = form_get(f, "CallDuration");
+
+	if (strcmp(ev->ev_kind, "amd") == 0) {
+		ce.kind = "amd";
+		ce.status = (char *)ev->status;
+		ce.at_ms = ev->at_ms;
+		env.call_sid = (char *)ev->call_sid;
+		env.sent_at_ms = ev->at_ms;
+		env.body_case = BUS__ENVELOPE__BODY_CALL_EVENT;
+		env.call_event = &ce;
+		if (wire_publish(e->pub, ev->call_sid, &env) != 0)
+			edge_dropped(e, "publish", 1);
+		return;
+	}
+	if (!terminal(ev->status) || e->cfg.notify_url[0] == '\0')
+		return;
+	o = json_pack("{s:s, s:s, s:s, s:I}", "event", "call.ended",
+	    "call_sid", ev->call_sid, "status", ev->status, "duration_s",
+	    (json_int_t)(dur != NULL ? strtol(dur, NULL, 10) : 0));
+	if (form_get(f, "AnsweredBy") != NULL)
+		json_object_set_new(o, "answered_by",
+		    json_string(form_get(f, "AnsweredBy")));
+	j = xcalloc(1, sizeof(*j));
+	j->kind = WJ_NOTIFY;
+	snprintf(j->call_sid, sizeof(j->call_sid), "%s", ev->call_sid);
+	j->payload = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	webjobs_submit(&e->wj, j);
+}
+
+/* Status and AMD callbacks: the event goes to persister (phones taken
+ * out), AMD results also to the ai-session, terminal states notify. */
+static int
+route_status(struct edge *e, struct web *w, struct form *f)
+{
+	static const char *phones[] = { "From", "To", "Caller", "Called",
+	    "ForwardedFrom", "CallerName", "FromCity", "ToCity", NULL };
+	const char	*sid = form_get(f, "CallSid"),
+			*st = form_get(f, "CallStatus"),
+			*ab = form_get(f, "AnsweredBy"),
+			*seq = form_get(f, "SequenceNumber");
+	json_t		*payload = json_object();
+	struct wjob	*j;
+	size_t		 i, k;
+	bool		 skip;
+
+	if (!sid_safe(sid)) {
+		json_error(w, 400, "bad_request", "CallSid missing", 0);
+		json_decref(payload);
+		return (0);
+	}
+	for (i = 0; i < f->n; i++) {
+		for (skip = false, k = 0; phones[k] != NULL; k++)
+			if (strcmp(f->v[i].name, phones[k]) == 0)
+				skip = true;
+		if (!skip)
+			json_object_set_new(payload, f->v[i].name,
+			    json_string(f->v[i].value));
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->kind = WJ_EVENT;
+	snprintf(j->call_sid, sizeof(j->call_sid), "%s", sid);
+	snprintf(j->ev_kind, sizeof(j->ev_kind), "%s", ab != NULL && (st ==
+	    NULL || strcmp(st, "in-progress") == 0) ? "amd" : "status");
+	snprintf(j->status, sizeof(j->status), "%s", strcmp(j->ev_kind,
+	    "amd") == 0 ? ab : st != NULL ? st : "");
+	j->payload = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+	j->at_ms = wire_now_ms();
+	j->seq = seq != NULL ? (uint32_t)strtoul(seq, NULL, 10) : 0;
+	json_decref(payload);
+	web_status_seen(e, j, f);
+	if (strcmp(j->ev_kind, "status") == 0)
+		events_status(e, sid, j->status);
+	webjobs_submit(&e->wj, j);
+	web_reply(w, 204, CT_JSON, "", 0, 0);
+	return (0);
+}
+
+int
+web_body_done(struct edge *e, struct lws *wsi, struct pss *pss)
+{
+	struct web	*w = pss->web;
+	struct form	 f;
+	const char	*path;
+	int		 rv = 0;
+
+	(void)wsi;
+	if (w == NULL || w->state != 0 || w->waiting)
+		return (0);
+	if (w->route == ROUTE_CALLS) {
+		rv = route_calls(e, w);
+		count(e, "calls", w->state != 0 ? w->status : 0);
+		return (rv);
+	}
+	path = w->route == ROUTE_TWIML ? "/twiml" : "/status";
+	if (w->too_big || form_parse(&f, w->body != NULL ? w->body : "",
+	    w->len) == -1) {
+		json_error(w, 400, "bad_request", "not a form body", 0);
+		return (0);
+	}
+	if (!webhook_ok(e, w, path, &f)) {
+		/* nothing else happens for a forged request */
+		log_warnx("webhook %s refused: %s signature", path,
+		    w->sig[0] == '\0' ? "missing" : "bad");
+		metric_inc(metric_get(e->m.webhook_refused, path + 1));
+		web_reply(w, 403, CT_JSON, "{\"error\":\"forbidden\"}", 21, 0);
+		form_free(&f);
+		return (0);
+	}
+	rv = w->route == ROUTE_TWIML ? route_twiml(e, w, &f) :
+	    route_status(e, w, &f);
+	count(e, path + 1, w->state != 0 ? w->status : 0);
+	form_free(&f);
+	return (rv);
+}
