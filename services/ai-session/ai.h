@@ -66,6 +66,7 @@ struct ai_cfg {
 	long  record_retry_max_ms;
 	long  max_pending_records;
 	long  summary_retry_ms;
+	int   sub_all;
 };
 
 extern const struct cfg_opt ai_cfg_opts[];
@@ -436,6 +437,7 @@ struct ai_stats {
 	struct metric        *latency_s;
 	struct metric        *frames_in, *frames_out;
 	struct metric        *drop_queue, *drop_unknown, *drop_late, *drop_pub;
+	struct metric        *drop_not_ours;
 	struct metric        *drop_inbox, *frame_gaps;
 	struct metric        *bargeins, *truncates;
 	struct metric        *marks_sent, *marks_echoed, *marks_stale;

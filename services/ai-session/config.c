@@ -79,5 +79,8 @@ const struct cfg_opt ai_cfg_opts[] = {
 	    "call records kept in memory until persister acknowledges them" },
 	{ "AI_SUMMARY_RETRY_MS", CFG_INT, O(summary_retry_ms), "30000",
 	    "pause before asking the reasoner again for a pending summary" },
+	{ "AI_SUB_ALL", CFG_BOOL, O(sub_all), "true",
+	    "receive every frame media-edge publishes and filter by call "
+	    "here (false: one NNG subscription per call)" },
 	{ NULL, 0, 0, NULL, NULL }
 };

@@ -16,6 +16,15 @@
  * also keeps bus_peers_connected{socket="edge_sub"} right, which bus.c's
  * own notifier would otherwise do.
  *
+ * Filtering: nng's SUB socket compares each message with every
+ * subscription in turn (a list), so with a subscription per call the cost
+ * of a frame grows with the number of calls.  AI_SUB_ALL (the default)
+ * subscribes to everything instead and loop.c drops what is not for one
+ * of our calls after one hash lookup.  NNG PUB sends every message to
+ * every subscriber either way (filtering is the subscriber's), so this
+ * changes what the filter costs, not what crosses the wire; with
+ * AI_SUB_ALL=false each call sid is subscribed as the contract describes.
+ *
  * Receiving: the lws service thread polls the sub socket's NNG_OPT_RECVFD
  * (adopted into lws as a raw file, loop.c) and takes what is queued with
  * non-blocking receives, so a caller frame reaches its call without a
@@ -31,6 +40,7 @@
 #include <time.h>
 
 #include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
 #include <nng/supplemental/util/platform.h>
 
 #include "ai.h"
@@ -111,8 +121,10 @@ edge_open(void)
 	    || (rv = nng_pipe_notify(
 	            e.sub, NNG_PIPE_EV_REM_POST, pipe_cb, NULL))
 	        != 0
-	    || (rv = nng_socket_get_int(e.sub, NNG_OPT_RECVFD, &e.recvfd))
-	        != 0) {
+	    || (rv = nng_socket_get_int(e.sub, NNG_OPT_RECVFD, &e.recvfd)) != 0
+	    || (cfg.sub_all
+	        && (rv = nng_socket_set(e.sub, NNG_OPT_SUB_SUBSCRIBE, "", 0))
+	            != 0)) {
 		log_warnx("edge sub: setup: %s", nng_strerror(rv));
 		return (-1);
 	}
@@ -230,6 +242,8 @@ edge_subscribe(const char *sid)
 {
 	int rv;
 
+	if (cfg.sub_all)
+		return (0); /* everything arrives; loop.c filters */
 	if ((rv = bus_subscribe(e.sub, sid)) != 0)
 		log_warnx("edge sub: subscribe: %s", nng_strerror(rv));
 	return (rv != 0 ? -1 : 0);
@@ -238,6 +252,8 @@ edge_subscribe(const char *sid)
 int
 edge_unsubscribe(const char *sid)
 {
+	if (cfg.sub_all)
+		return (0);
 	return (bus_unsubscribe(e.sub, sid) != 0 ? -1 : 0);
 }
 

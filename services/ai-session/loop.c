@@ -136,6 +136,15 @@ handle_msg(nng_msg *m)
 	const char    *topic;
 	struct call   *c;
 
+	/* Look the call up before decoding: with AI_SUB_ALL most of what
+	 * arrives may belong to another ai-session. */
+	topic = nng_msg_body(m);
+	if (memchr(topic, '\0', nng_msg_len(m)) != NULL
+	    && (c = calls_find_live(topic)) == NULL) {
+		/* another instance's call, or one that just ended */
+		metric_inc(cfg.sub_all ? st.drop_not_ours : st.drop_unknown);
+		return;
+	}
 	if (wire_unpack_pub(m, &topic, &env) != 0) {
 		metric_inc(st.bad_bus);
 		log_warnx("edge sub: %zu bytes that are not a topic and an "
@@ -143,9 +152,8 @@ handle_msg(nng_msg *m)
 		    nng_msg_len(m));
 		return;
 	}
-	if ((c = calls_find_live(topic)) == NULL) {
-		if (env->body_case == BUS__ENVELOPE__BODY_AUDIO)
-			metric_inc(st.drop_unknown);
+	if ((c = calls_find_live(topic)) == NULL) { /* ended meanwhile */
+		metric_inc(st.drop_unknown);
 		wire_free(env);
 		return;
 	}

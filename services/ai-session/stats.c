@@ -55,6 +55,7 @@ stats_init(void)
 	    "Audio frames dropped, by reason", "reason");
 	st.drop_queue = metric_get(drop, "queue_full");
 	st.drop_unknown = metric_get(drop, "unknown_call");
+	st.drop_not_ours = metric_get(drop, "not_ours");
 	st.drop_late = metric_get(drop, "late_delta");
 	st.drop_pub = metric_get(drop, "pub_full");
 	st.drop_inbox = metric_get(drop, "inbox_full");

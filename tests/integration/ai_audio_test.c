@@ -332,7 +332,9 @@ test_garbage(void **state)
 	int               i;
 
 	(void)state;
-	rig_up(&r, (const char *[]) { "--mode", "echo", NULL }, NULL);
+	/* with one NNG subscription per call, as the contract describes */
+	rig_up(&r, (const char *[]) { "--mode", "echo", NULL },
+	    (const char *[]) { "AI_SUB_ALL=false", NULL });
 	assert_int_equal(fe_start(&r.fe, "CAjunk1", NULL, NULL),
 	    BUS__ENVELOPE__BODY_SESSION_STARTED);
 	/* request socket: bytes, a type that is not ours, a bad start */
