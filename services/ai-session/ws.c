@@ -30,6 +30,7 @@
 /* lws reads at most this much per callback into a buffer it keeps per
  * connection; bigger messages are reassembled here, so keep it small. */
 #define WS_RX_CHUNK 4096
+#define CLOSE_WAIT_S 3 /* seconds a closing socket may linger */
 
 struct ws {
 	struct lws              *wsi;
@@ -312,9 +313,13 @@ ws_close(struct ws *w)
 		return;
 	w->h = NULL;
 	w->closing = true;
-	if (w->established)
+	if (w->established) {
+		/* a close frame when it can be written; a peer that never
+		 * reads is cut off after CLOSE_WAIT_S anyway */
 		lws_callback_on_writable(w->wsi);
-	else
+		lws_set_timeout(
+		    w->wsi, PENDING_TIMEOUT_CLOSE_SEND, CLOSE_WAIT_S);
+	} else
 		lws_set_timeout(
 		    w->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
