@@ -44,14 +44,15 @@ static int
 env_int(const char *name, int def)
 {
 	const char *v = getenv(name);
+	long        n = v != NULL ? strtol(v, NULL, 10) : 0;
 
-	return (v != NULL && atoi(v) > 0 ? atoi(v) : def);
+	return (n > 0 && n < 100000 ? (int)n : def);
 }
 
 static int
 sid_index(const char *sid)
 {
-	return (atoi(sid + 6)); /* "CAload%05d" */
+	return ((int)strtol(sid + 6, NULL, 10)); /* "CAload%05d" */
 }
 
 /* Receiver: count frames back per call, check order, echo marks. */
