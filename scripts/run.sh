@@ -87,6 +87,7 @@ if [ -f "$ENV_FILE" ]; then
 	while IFS= read -r line || [ -n "$line" ]; do
 		case $line in
 		'' | '#'*) continue ;;
+		'export '*) line=${line#export } ;;
 		esac
 		name=${line%%=*}
 		case $name in

@@ -68,7 +68,8 @@ environment(void)
 	fprintf(f,
 	    "# a comment\nOPENAI_API_KEY=\"sk-from-env-file\"\n"
 	    "ANTHROPIC_API_KEY='sk-ant-from-env-file'\n"
-	    "LOG_LEVEL=debug\nbad name=x\n");
+	    "LOG_LEVEL=debug\nbad name=x\nexport "
+	    "PUBLIC_URL=https://calls.from-env-file.example\n");
 	fclose(f);
 	put("RUN_ENV_FILE", "%s", envfile);
 	/* The environment wins over the file. */
@@ -238,7 +239,10 @@ test_run_start_and_stop(void **state_)
 	assert_non_null(strstr(o, "WARNING: not set: TWILIO_AUTH_TOKEN."));
 	assert_null(strstr(o, "OPENAI_API_KEY"));
 	assert_null(strstr(o, "ANTHROPIC_API_KEY"));
-	assert_non_null(strstr(o, "WARNING: PUBLIC_URL not set"));
+	/* "export NAME=value" lines are read too. */
+	assert_null(strstr(o, "WARNING: PUBLIC_URL not set"));
+	assert_non_null(
+	    strstr(o, "Public URL: https://calls.from-env-file.example"));
 	assert_null(strstr(o, "PostgreSQL:")); /* DATABASE_URL was given */
 	free(o);
 
