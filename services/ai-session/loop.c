@@ -128,35 +128,44 @@ loop_push_cmd(struct cmd *c)
 		lws_cancel_service(lp.ctx);
 }
 
-/* lws thread: one published message from media-edge (not consumed). */
+/*
+ * lws thread: the call a published message is for, and its envelope.  The
+ * call is looked up before decoding: with AI_SUB_ALL much of what arrives
+ * may belong to another ai-session.  -1 (counted) when it is not for a
+ * call of ours or not a message at all.
+ */
+static int
+msg_open(nng_msg *m, struct call **cp, Bus__Envelope **envp)
+{
+	const char *topic = nng_msg_body(m);
+
+	if (memchr(topic, '\0', nng_msg_len(m)) != NULL) {
+		if ((*cp = calls_find_live(topic)) == NULL) {
+			/* another instance's call, or one that just ended */
+			metric_inc(
+			    cfg.sub_all ? st.drop_not_ours : st.drop_unknown);
+			return (-1);
+		}
+		if (wire_unpack_pub(m, &topic, envp) == 0)
+			return (0);
+	}
+	metric_inc(st.bad_bus);
+	log_warnx("edge sub: %zu bytes that are not a topic and an envelope; "
+	          "dropped",
+	    nng_msg_len(m));
+	return (-1);
+}
+
+/* lws thread: one published message from media-edge (not consumed).  Only
+ * this thread removes calls, so c stays valid while it is handled. */
 static void
 handle_msg(nng_msg *m)
 {
 	Bus__Envelope *env;
-	const char    *topic;
 	struct call   *c;
 
-	/* Look the call up before decoding: with AI_SUB_ALL most of what
-	 * arrives may belong to another ai-session. */
-	topic = nng_msg_body(m);
-	if (memchr(topic, '\0', nng_msg_len(m)) != NULL
-	    && (c = calls_find_live(topic)) == NULL) {
-		/* another instance's call, or one that just ended */
-		metric_inc(cfg.sub_all ? st.drop_not_ours : st.drop_unknown);
+	if (msg_open(m, &c, &env) == -1)
 		return;
-	}
-	if (wire_unpack_pub(m, &topic, &env) != 0) {
-		metric_inc(st.bad_bus);
-		log_warnx("edge sub: %zu bytes that are not a topic and an "
-		          "envelope; dropped",
-		    nng_msg_len(m));
-		return;
-	}
-	if ((c = calls_find_live(topic)) == NULL) { /* ended meanwhile */
-		metric_inc(st.drop_unknown);
-		wire_free(env);
-		return;
-	}
 	switch (env->body_case) {
 	case BUS__ENVELOPE__BODY_AUDIO:
 		session_frame(c, env->audio);
