@@ -104,7 +104,7 @@ def check_env(where, daemon, env, cvars, mounted_file):
             bad(where, "%s is not set: peers would be told the listen "
                 "address" % name)
         if given and name in env and isinstance(env[name], str) and \
-                "127.0.0.1" in env[name] and "HTTP" not in name:
+                "127.0.0.1" in env[name]:
             bad(where, "%s=%s: loopback address in a container"
                 % (name, env[name]))
 
