@@ -124,12 +124,16 @@ ops_sim(const char *name, const char *const *args)
 	return (p);
 }
 
-/* Starts everything; 0, or -1 with the reason printed. */
+/*
+ * Starts everything, sim-openai in mode oai_mode ("echo": every caller
+ * chunk comes straight back as model audio; "conversation": VAD, spoken
+ * answers and transcripts).  0, or -1 with the reason printed.
+ */
 OPS_FN int
-ops_stack_start(struct ops_stack *s)
+ops_stack_start_mode(struct ops_stack *s, const char *oai_mode)
 {
-	const char *const oai[]
-	    = { "--port", "0", "--api-key", "sk-ops", "--mode", "echo", NULL };
+	const char *const oai[] = { "--port", "0", "--api-key", "sk-ops",
+		"--mode", oai_mode, NULL };
 	const char *const ant[]
 	    = { "--port", "0", "--api-key", "sk-ant-ops", NULL };
 	const char **env;
@@ -240,6 +244,13 @@ ops_stack_start(struct ops_stack *s)
 	    s->http[OPS_EDGE], s->http[OPS_AI], s->http[OPS_REASONER],
 	    s->http[OPS_RL], s->http[OPS_PERSISTER]);
 	return (0);
+}
+
+/* The stack with sim-openai echoing audio. */
+OPS_FN int
+ops_stack_start(struct ops_stack *s)
+{
+	return (ops_stack_start_mode(s, "echo"));
 }
 
 /*
