@@ -177,11 +177,18 @@ if [ -d "$PGDIR" ]; then # left over from an interrupted run
 	tests/pg.sh stop "$PGDIR" >/dev/null 2>&1
 	rm -rf "$PGDIR"
 fi
-DSN=$(tests/pg.sh start "$PGDIR" 2>"$logs/pg.log") || {
-	cat "$logs/pg.log" >&2
-	die "cannot start PostgreSQL in $PGDIR"
-}
-pg_started=1
+pg_started=1 # from here on, cleanup stops it and removes its directory
+if ! DSN=$(tests/pg.sh start "$PGDIR" 2>"$logs/pg.log"); then
+	# As root, the server runs as user postgres, which cannot reach a
+	# work tree under a private directory such as /root: use /tmp.
+	grep -q 'not reachable' "$logs/pg.log" ||
+		{ cat "$logs/pg.log" >&2; die "cannot start PostgreSQL in $PGDIR"; }
+	rm -rf "$PGDIR"
+	PGDIR=$(mktemp -d /tmp/callbridge-demo-pg.XXXXXX) || die "mktemp failed"
+	say "  ($PGDIR instead: user postgres cannot reach $PWD)"
+	DSN=$(tests/pg.sh start "$PGDIR" 2>"$logs/pg.log") ||
+		{ cat "$logs/pg.log" >&2; die "cannot start PostgreSQL in $PGDIR"; }
+fi
 
 step "simulators and the five daemons (logs: $logs)"
 cc -O2 -o "$work/gen-voice" tests/sim/scripts/gen-voice.c -lm ||
