@@ -6,7 +6,7 @@
  * and resident KiB per call (from /proc), which is ai-session's share of
  * the audio path's budget (docs/performance.md).
  *
- * Bounded: AI_LOAD_CALLS calls (default 100) for AI_LOAD_SECONDS seconds
+ * Bounded: AI_LOAD_CALLS calls (default 50) for AI_LOAD_SECONDS seconds
  * (default 4).  `AI_LOAD_CALLS=1000 AI_LOAD_SECONDS=20` measures the
  * target load.
  */
@@ -249,7 +249,7 @@ test_load(void **state)
 	json_t   *closed;
 
 	(void)state;
-	L.ncalls = env_int("AI_LOAD_CALLS", 100);
+	L.ncalls = env_int("AI_LOAD_CALLS", 50);
 	seconds = env_int("AI_LOAD_SECONDS", 4);
 	if (L.ncalls > MAX_CALLS)
 		L.ncalls = MAX_CALLS;
