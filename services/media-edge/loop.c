@@ -195,6 +195,7 @@ static int
 http_request(struct edge *e, struct lws *wsi, struct pss *pss,
     const char *path)
 {
+	web_closed(e, pss);	/* a keep-alive connection's last request */
 	if (httpd_builtin(wsi, &pss->hs, path, &e->hconf))
 		return (0);
 	if (web_http(e, wsi, pss, path) == 0)

@@ -228,7 +228,9 @@ public_url(const char *base, const char *scheme, const char *path,
 int
 token_check_upgrade(struct edge *e, struct lws *wsi, const char *path)
 {
-	static const char	*schemes[] = { "wss", "https" };
+	static const char	*tls[] = { "wss", "https" }, *plain[] = { "ws",
+				    "http" };
+	const char		**schemes;
 	char			 hdr[128], url[512], sig[29];
 	int			 n;
 	size_t			 i;
@@ -241,7 +243,9 @@ token_check_upgrade(struct edge *e, struct lws *wsi, const char *path)
 		log_debug("x-twilio-signature present, no auth token set");
 		return (0);
 	}
-	for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+	/* the URL written in our TwiML, then its https:// form */
+	schemes = strncmp(e->cfg.public_url, "https:", 6) == 0 ? tls : plain;
+	for (i = 0; i < 2; i++) {
 		if (public_url(e->cfg.public_url, schemes[i], path, url,
 		    sizeof(url)) == -1 ||
 		    token_upgrade_sig(e->twilio_key, url, sig) == -1)
