@@ -67,6 +67,7 @@ struct ai_cfg {
 	long  max_pending_records;
 	long  summary_retry_ms;
 	int   sub_all;
+	long  idle_timeout_ms;
 };
 
 extern const struct cfg_opt ai_cfg_opts[];
@@ -238,6 +239,8 @@ struct call {
 	unsigned          tools_running;
 	void             *setup_timer; /* lws_sorted_usec_list_t, loop.c */
 	void             *hangup_timer;
+	void             *idle_timer;
+	int64_t           last_frame_ms; /* monotonic */
 };
 
 /* calls.c: the table of calls, keyed by call sid. */
@@ -250,9 +253,12 @@ void calls_remove(struct call *);
 /* The call if it is live (lws thread only: the pointer stays valid until
  * the lws thread removes it). */
 struct call *calls_find_live(const char *sid);
-/* Mark live (worker, after subscribing). */
-void calls_set_live(struct call *);
-/* SessionEnd: set end_requested; 0 if the call was live and not ending. */
+/* Mark live (worker, after subscribing); true if a SessionEnd came
+ * meanwhile. */
+bool calls_set_live(struct call *);
+/* SessionEnd: set end_requested; 0 if the call is live (queue CMD_END),
+ * 1 if it is still being set up (its SessionStart will end it), -1 if
+ * unknown or already ending. */
 int  calls_request_end(const char *sid);
 long calls_count(void);
 /* Free calls still in the table (after the lws thread has stopped). */
@@ -264,8 +270,8 @@ void calls_foreach_live(void (*fn)(struct call *, void *), void *arg);
 void session_start(struct call *);
 /* End the call once: why is a metric label from a fixed set ("edge",
  * "model_closed", "model_error", "setup_timeout", "connect_failed",
- * "end_call", "voicemail", "shutdown"); detail goes to the log and the
- * record. */
+ * "end_call", "voicemail", "caller_silent", "shutdown"); detail goes to the
+ * log and the record. */
 void session_end(
     struct call *, const char *why, const char *detail, bool tell_edge);
 void session_frame(struct call *, const Bus__AudioFrame *);

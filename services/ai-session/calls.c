@@ -130,12 +130,16 @@ calls_find_live(const char *sid)
 	return (c);
 }
 
-void
+bool
 calls_set_live(struct call *c)
 {
+	bool ended;
+
 	pthread_mutex_lock(&calls_mtx);
 	c->live = true;
+	ended = c->end_requested;
 	pthread_mutex_unlock(&calls_mtx);
+	return (ended);
 }
 
 int
@@ -145,9 +149,9 @@ calls_request_end(const char *sid)
 	int          rv = -1;
 
 	pthread_mutex_lock(&calls_mtx);
-	if ((c = find_locked(sid)) != NULL && c->live && !c->end_requested) {
+	if ((c = find_locked(sid)) != NULL && !c->end_requested) {
 		c->end_requested = true;
-		rv = 0;
+		rv = c->live ? 0 : 1;
 	}
 	pthread_mutex_unlock(&calls_mtx);
 	return (rv);

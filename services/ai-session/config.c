@@ -82,5 +82,9 @@ const struct cfg_opt ai_cfg_opts[] = {
 	{ "AI_SUB_ALL", CFG_BOOL, O(sub_all), "true",
 	    "receive every frame media-edge publishes and filter by call "
 	    "here (false: one NNG subscription per call)" },
+	{ "AI_IDLE_TIMEOUT_MS", CFG_INT, O(idle_timeout_ms), "30000",
+	    "end a call when no caller audio arrived for this long (the "
+	    "provider streams silence too, so this means media-edge or the "
+	    "stream is gone; 0: never)" },
 	{ NULL, 0, 0, NULL, NULL }
 };

@@ -79,6 +79,7 @@ session_start_req(struct svc *s, const Bus__Envelope *in, struct reply *r)
 	struct call             *c, *old;
 	const char              *url = ss->edge_pub_url;
 	int                      rv;
+	bool                     ended;
 
 	if (in->call_sid == NULL || in->call_sid[0] == '\0'
 	    || strlen(in->call_sid) >= AI_SID_MAX || url == NULL
@@ -122,7 +123,7 @@ session_start_req(struct svc *s, const Bus__Envelope *in, struct reply *r)
 		    "cannot connect to %s", url);
 		return (0);
 	}
-	calls_set_live(c); /* from here on the lws thread owns c */
+	ended = calls_set_live(c); /* from here on the lws thread owns c */
 	metric_inc(st.active);
 	metric_inc(st.started);
 	svc_active_add(s, 1);
@@ -132,6 +133,8 @@ session_start_req(struct svc *s, const Bus__Envelope *in, struct reply *r)
 	        : "outbound",
 	    in->session_start->resume ? "resumed" : "new");
 	loop_push_cmd(cmd_new(CMD_START, in->call_sid, NULL));
+	if (ended) /* media-edge gave up on it while we dialled */
+		loop_push_cmd(cmd_new(CMD_END, in->call_sid, "ended early"));
 	reply_started(r);
 	return (0);
 }
@@ -140,9 +143,15 @@ static int
 session_end_req(const Bus__Envelope *in, struct reply *r)
 {
 	const char *reason = in->session_end->reason;
+	int         rv;
 
-	if (in->call_sid == NULL || calls_request_end(in->call_sid) != 0) {
+	if (in->call_sid == NULL
+	    || (rv = calls_request_end(in->call_sid)) < 0) {
 		reply_ack(r, true, false); /* gone already: a retry */
+		return (0);
+	}
+	if (rv == 1) { /* its SessionStart is still dialling: it ends it */
+		reply_ack(r, false, false);
 		return (0);
 	}
 	loop_push_cmd(cmd_new(CMD_END, in->call_sid,

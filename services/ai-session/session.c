@@ -215,10 +215,31 @@ session_connect(struct call *c)
 	}
 }
 
+/* Caller audio stopped: media-edge or the stream is gone without a
+ * SessionEnd, so the model session would otherwise stay open. */
+static void
+idle_check(struct call *c)
+{
+	int64_t quiet = ai_mono_ms() - c->last_frame_ms;
+	long    every
+	    = cfg.idle_timeout_ms / 2 < 5000 ? cfg.idle_timeout_ms / 2 : 5000;
+
+	if (quiet >= cfg.idle_timeout_ms) {
+		logc_warnx(
+		    &c->lc, "no caller audio for %lld ms", (long long)quiet);
+		session_end(c, "caller_silent", "no caller audio", true);
+		return;
+	}
+	loop_timer(&c->idle_timer, every > 0 ? every : 1, idle_check, c);
+}
+
 void
 session_start(struct call *c)
 {
 	c->state = CALL_STARTING;
+	c->last_frame_ms = ai_mono_ms();
+	if (cfg.idle_timeout_ms > 0)
+		idle_check(c);
 	loop_timer(&c->setup_timer, cfg.setup_timeout_ms, setup_timeout, c);
 	session_prepare(c); /* context.c: then session_connect() */
 }
@@ -231,6 +252,7 @@ session_frame(struct call *c, const Bus__AudioFrame *af)
 
 	if (c->state == CALL_ENDING)
 		return;
+	c->last_frame_ms = ai_mono_ms();
 	if (af->seq != 0) {
 		if (c->in_seq != 0 && af->seq > c->in_seq + 1)
 			metric_add(st.frame_gaps, af->seq - c->in_seq - 1);
@@ -284,6 +306,7 @@ session_end(
 	c->state = CALL_ENDING;
 	loop_timer_cancel(&c->setup_timer);
 	loop_timer_cancel(&c->hangup_timer);
+	loop_timer_cancel(&c->idle_timer);
 	session_provider->close(c->rt);
 	c->rt = NULL;
 	(void)edge_unsubscribe(c->sid);

@@ -436,6 +436,81 @@ test_amd_event(void **state)
 	rig_down(&r);
 }
 
+/* No caller audio for AI_IDLE_TIMEOUT_MS: media-edge is gone; the model
+ * session must not stay open. */
+static void
+test_idle(void **state)
+{
+	struct rig r;
+	int        i;
+
+	(void)state;
+	rig_up(&r, (const char *[]) { "--mode", "echo", NULL },
+	    (const char *[]) { "AI_IDLE_TIMEOUT_MS=1000", NULL });
+	assert_int_equal(fe_start(&r.fe, "CAidle1", NULL, NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	for (i = 1; i <= 5; i++)
+		fe_frame(&r.fe, "CAidle1", (uint32_t)i, false, FRAME);
+	assert_int_equal(fe_wait(&r.fe, &r.fe.hangups, 1, 5000), 0);
+	assert_string_equal(r.fe.hangup_reason, "no caller audio");
+	assert_true(fe_metric(r.http_port,
+	                "ai_calls_ended_total{reason=\"caller_silent\"}")
+	    == 1);
+	assert_true(fe_metric(r.http_port, "ai_calls_active") == 0);
+	rig_down(&r);
+}
+
+struct late_start {
+	struct fedge *fe;
+	int           bc;
+};
+
+static void *
+late_start_main(void *arg)
+{
+	struct late_start *ls = arg;
+
+	ls->bc = fe_start(ls->fe, "CAearly1", NULL, NULL);
+	return (NULL);
+}
+
+/* media-edge gives up (SessionEnd) while ai-session is still connecting
+ * to its pub socket: the call ends as soon as it is set up. */
+static void
+test_end_while_starting(void **state)
+{
+	struct rig        r;
+	struct late_start ls;
+	pthread_t         t;
+	nng_socket        late;
+	const char       *url = harness_ipc_url("latepub");
+	long long         end;
+
+	(void)state;
+	rig_up(&r, (const char *[]) { "--mode", "echo", NULL },
+	    (const char *[]) { "AI_DIAL_TIMEOUT_MS=5000", NULL });
+	r.fe.pub_url = url; /* nobody listens there yet */
+	ls.fe = &r.fe;
+	ls.bc = -1;
+	pthread_create(&t, NULL, late_start_main, &ls);
+	nng_msleep(300);
+	assert_int_equal(fe_end(&r.fe, "CAearly1"), BUS__ENVELOPE__BODY_ACK);
+	assert_int_equal(nng_pub0_open(&late), 0);
+	assert_int_equal(nng_listen(late, url, NULL, 0), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(ls.bc, BUS__ENVELOPE__BODY_SESSION_STARTED);
+	end = fe_now() + 3000;
+	while (
+	    fe_metric(r.http_port, "ai_calls_active") != 0 && fe_now() < end)
+		nng_msleep(20);
+	assert_true(fe_metric(r.http_port, "ai_calls_active") == 0);
+	assert_true(
+	    fe_metric(r.http_port, "ai_calls_ended_total{reason=\"edge\"}")
+	    == 1);
+	nng_close(late);
+	rig_down(&r);
+}
+
 int
 main(void)
 {
@@ -447,6 +522,8 @@ main(void)
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_overload),
 		cmocka_unit_test(test_amd_event),
+		cmocka_unit_test(test_idle),
+		cmocka_unit_test(test_end_while_starting),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
