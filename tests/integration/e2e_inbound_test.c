@@ -150,6 +150,7 @@ test_inbound(void **state)
 	print_message("record stored at %.1f s\n", e2e_elapsed(&e));
 	assert_int_equal(
 	    e2e_nrecords(e.oai_rec, "type", "connection_opened"), 1);
+	assert_int_equal(e2e_nrecords(e.oai_rec, "type", "barge_in"), 0);
 	check_provider(&e, sid);
 	check_database(&e, sid);
 	e2e_assert_no_phone_in_logs(&e, CALLER);

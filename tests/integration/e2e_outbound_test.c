@@ -100,6 +100,8 @@ check_model(struct e2e *e)
 
 	assert_int_equal(
 	    e2e_nrecords(e->oai_rec, "type", "connection_opened"), 1);
+	/* the script's timing held: the callee never talked over the model */
+	assert_int_equal(e2e_nrecords(e->oai_rec, "type", "barge_in"), 0);
 	/* the reasoner's answer went back into the conversation */
 	a = e2e_records(e->oai_rec, "type", "conversation.item.create");
 	assert_true(json_array_size(a) >= 1);
