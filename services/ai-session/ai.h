@@ -4,8 +4,7 @@
  * Threads (see README.md for the picture):
  *   svc workers (dispatch.c)  SessionStart / SessionEnd; may block briefly
  *                             (dialling media-edge's pub socket).
- *   nng callback (edge.c)     caller frames, mark echoes: pushed onto the
- *                             loop's inbox, never processed there.
+ *   nng callbacks (edge.c)    pipe notifications only.
  *   lws service thread        loop.c, ws.c, session.c, rt_openai.c,
  *                             barge.c, transcript.c: every call's state.
  *   job workers (jobs.c)      blocking requests: HangUp to media-edge,
@@ -342,9 +341,6 @@ int loop_start(void);
 /* End every call, stop the thread, destroy the context.  Blocks. */
 void                loop_stop(void);
 struct lws_context *loop_context(void);
-/* Any thread: hand a published message (ours now) to the lws thread.
- * Drops (and frees) it when the inbox is full. */
-void loop_push_msg(nng_msg *);
 /* Any thread: queue a command (ownership passes). */
 void        loop_push_cmd(struct cmd *);
 struct cmd *cmd_new(enum cmd_kind, const char *sid, const char *text);
@@ -444,7 +440,7 @@ struct ai_stats {
 	struct metric        *frames_in, *frames_out;
 	struct metric        *drop_queue, *drop_unknown, *drop_late, *drop_pub;
 	struct metric        *drop_not_ours;
-	struct metric        *drop_inbox, *frame_gaps;
+	struct metric        *frame_gaps;
 	struct metric        *bargeins, *truncates;
 	struct metric        *marks_sent, *marks_echoed, *marks_stale;
 	struct metric        *bad_bus, *bad_model_json, *unknown_events;

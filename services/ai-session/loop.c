@@ -1,17 +1,17 @@
 /*
  * loop.c - the lws service thread that owns every call and every model
- * socket, and its inbox.
+ * socket, its command inbox, and the receiving side of the sub socket.
  *
- * Other threads never touch a call: they push onto the inbox and wake
- * the thread with lws_cancel_service() (the only lws call allowed off the
- * service thread).  The inbox has two parts under one mutex: the
- * published messages from media-edge (caller frames, mark echoes; kept as
- * nng_msg pointers in an array that is swapped with a spare on each
- * drain, so the hot path allocates nothing) and a list of commands
- * (start, end, results of blocking work).  A producer wakes the thread
- * only when the inbox was empty, so a burst costs one wakeup.  Commands
- * are handled before messages of the same drain: a call's CMD_START is
- * always queued before media-edge can publish its frames.
+ * Published messages from media-edge (caller frames, mark echoes, call
+ * events) are taken by this thread itself: the sub socket's pollable
+ * descriptor is adopted into lws, and each wake-up receives what is queued
+ * without blocking (edge.c), so a frame is not handed between threads.
+ *
+ * Other threads never touch a call: they queue a command (start, end,
+ * results of blocking work) and wake the thread with lws_cancel_service()
+ * (the only lws call allowed off the service thread); a producer wakes it
+ * only when the inbox was empty.  A call is live (calls.c) before its
+ * CMD_START is queued, so frames that arrive first are queued for it.
  *
  * Per-call timers are lws sorted-usec-list entries on this thread.
  */
@@ -29,7 +29,6 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define INBOX_MAX 65536 /* messages waiting for the thread */
 #define SUB_BATCH 512 /* caller frames taken per poll wakeup */
 #define STOP_GRACE_MS 1000 /* close frames at shutdown */
 
@@ -45,13 +44,8 @@ static struct {
 	pthread_t           thread;
 	bool                started;
 	pthread_mutex_t     mtx;
-	nng_msg           **msgs; /* {mtx} */
-	size_t              nmsgs; /* {mtx} */
-	size_t              capmsgs; /* {mtx} */
 	struct cmd         *cmds; /* {mtx} */
 	struct cmd        **cmds_tail; /* {mtx} */
-	nng_msg           **spare; /* lws thread */
-	size_t              capspare;
 	atomic_bool         stop;
 } lp = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
@@ -91,36 +85,13 @@ cmd_free(struct cmd *c)
 }
 
 void
-loop_push_msg(nng_msg *m)
-{
-	bool wake;
-
-	pthread_mutex_lock(&lp.mtx);
-	if (lp.nmsgs >= INBOX_MAX) {
-		pthread_mutex_unlock(&lp.mtx);
-		nng_msg_free(m);
-		metric_inc(st.drop_inbox);
-		return;
-	}
-	if (lp.nmsgs == lp.capmsgs) {
-		lp.capmsgs = lp.capmsgs == 0 ? 256 : lp.capmsgs * 2;
-		lp.msgs = xrealloc(lp.msgs, lp.capmsgs * sizeof(*lp.msgs));
-	}
-	lp.msgs[lp.nmsgs++] = m;
-	wake = lp.nmsgs == 1 && lp.cmds == NULL;
-	pthread_mutex_unlock(&lp.mtx);
-	if (wake && lp.ctx != NULL)
-		lws_cancel_service(lp.ctx);
-}
-
-void
 loop_push_cmd(struct cmd *c)
 {
 	bool wake;
 
 	c->next = NULL;
 	pthread_mutex_lock(&lp.mtx);
-	wake = lp.nmsgs == 0 && lp.cmds == NULL;
+	wake = lp.cmds == NULL;
 	*lp.cmds_tail = c;
 	lp.cmds_tail = &c->next;
 	pthread_mutex_unlock(&lp.mtx);
@@ -193,31 +164,16 @@ static void
 drain(void)
 {
 	struct cmd *cmds, *c, *next;
-	nng_msg   **msgs;
-	size_t      n, i, cap;
 
 	pthread_mutex_lock(&lp.mtx);
 	cmds = lp.cmds;
 	lp.cmds = NULL;
 	lp.cmds_tail = &lp.cmds;
-	msgs = lp.msgs;
-	n = lp.nmsgs;
-	cap = lp.capmsgs;
-	lp.msgs = lp.spare;
-	lp.capmsgs = lp.capspare;
-	lp.nmsgs = 0;
 	pthread_mutex_unlock(&lp.mtx);
-	lp.spare = msgs;
-	lp.capspare = cap;
-
 	for (c = cmds; c != NULL; c = next) {
 		next = c->next;
 		session_command(c);
 		cmd_free(c);
-	}
-	for (i = 0; i < n; i++) {
-		handle_msg(msgs[i]);
-		nng_msg_free(msgs[i]);
 	}
 }
 
@@ -362,17 +318,11 @@ loop_start(void)
 void
 loop_stop(void)
 {
-	size_t i;
-
 	if (!lp.started)
 		return;
 	loop_push_cmd(cmd_new(CMD_SHUTDOWN, NULL, NULL));
 	pthread_join(lp.thread, NULL);
 	lp.started = false;
-	for (i = 0; i < lp.nmsgs; i++)
-		nng_msg_free(lp.msgs[i]);
-	free(lp.msgs);
-	free(lp.spare);
 	while (lp.cmds != NULL) {
 		struct cmd *c = lp.cmds;
 

@@ -58,7 +58,6 @@ stats_init(void)
 	st.drop_not_ours = metric_get(drop, "not_ours");
 	st.drop_late = metric_get(drop, "late_delta");
 	st.drop_pub = metric_get(drop, "pub_full");
-	st.drop_inbox = metric_get(drop, "inbox_full");
 	st.frame_gaps = metrics_counter1("ai_frame_gaps_total",
 	    "Caller frames missing by seq (lost before reaching us)");
 	st.bargeins = metrics_counter1("ai_bargeins_total",
