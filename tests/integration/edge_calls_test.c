@@ -431,6 +431,85 @@ snapshot(int *checks, int *opens, int *events)
 	return (0);
 }
 
+/* ---- a raw WebSocket client for /events ---- */
+
+static int
+ws_open(const char *auth)
+{
+	struct sockaddr_in	sa;
+	char			req[512], buf[2048];
+	int			fd, n, got = 0;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)S.edge_port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		return (-1);
+	n = snprintf(req, sizeof(req), "GET /events HTTP/1.1\r\nHost: x\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	    "Sec-WebSocket-Version: 13\r\n%s%s%s\r\n",
+	    auth != NULL ? "Authorization: " : "", auth != NULL ? auth : "",
+	    auth != NULL ? "\r\n" : "");
+	if (write(fd, req, (size_t)n) != n)
+		return (-1);
+	while (got < (int)sizeof(buf) - 1) {
+		if ((n = (int)read(fd, buf + got, 1)) <= 0)
+			break;
+		got += n;
+		buf[got] = '\0';
+		if (strstr(buf, "\r\n\r\n") != NULL)
+			break;
+	}
+	if (strstr(buf, " 101 ") == NULL) {
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+static void
+ws_text(int fd, const char *s)
+{
+	unsigned char	f[512];
+	size_t		n = strlen(s), i;
+
+	f[0] = 0x81;
+	f[1] = (unsigned char)(0x80 | n);	/* short messages only */
+	memset(f + 2, 0, 4);			/* zero mask */
+	for (i = 0; i < n; i++)
+		f[6 + i] = (unsigned char)s[i];
+	assert_int_equal(write(fd, f, 6 + n), (ssize_t)(6 + n));
+}
+
+/* Next text message (server frames are not masked), or NULL. */
+static char *
+ws_read(int fd, int timeout_ms)
+{
+	struct timeval	tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	unsigned char	h[10];
+	size_t		len;
+	char		*p;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (recv(fd, h, 2, MSG_WAITALL) != 2)
+		return (NULL);
+	len = h[1] & 0x7f;
+	if (len == 126) {
+		if (recv(fd, h + 2, 2, MSG_WAITALL) != 2)
+			return (NULL);
+		len = (size_t)h[2] << 8 | h[3];
+	}
+	p = calloc(1, len + 1);
+	if (len > 0 && recv(fd, p, len, MSG_WAITALL) != (ssize_t)len) {
+		free(p);
+		return (NULL);
+	}
+	return (p);
+}
+
 /* ---- tests ---- */
 
 static int
@@ -449,7 +528,21 @@ test_outbound(void **state)
 	struct wait_arg	 w;
 	char		 sidbuf[64];
 
+	char		*msg, sub[160];
+	int		 fd, statuses = 0;
+	bool		 saw_end = false;
+
 	(void)state;
+	/* a dashboard: no token, no socket; with it, a rate query */
+	assert_int_equal(ws_open(NULL), -1);
+	assert_int_equal(ws_open("Bearer nope"), -1);
+	assert_true((fd = ws_open("Bearer " API_TOKEN)) >= 0);
+	ws_text(fd, "{\"op\":\"rate\",\"phone\":\"" BLOCKED "\",\"id\":\"q1\"}");
+	assert_non_null(msg = ws_read(fd, 5000));
+	assert_non_null(strstr(msg, "\"type\":\"rate\""));
+	assert_non_null(strstr(msg, "\"allowed\":false"));
+	assert_non_null(strstr(msg, "\"retry_after\":42"));
+	free(msg);
 	assert_int_equal(post_calls("Bearer " API_TOKEN, "{\"to\":"
 	    "\"+15550002222\",\"lead_id\":\"lead-1\",\"objective\":\"book a "
 	    "demo\",\"context\":{\"plan\":\"pro\"}}", &resp, NULL), 201);
@@ -459,6 +552,9 @@ test_outbound(void **state)
 	snprintf(sidbuf, sizeof(sidbuf), "%s", sid);
 	json_decref(o);
 	free(resp);
+	snprintf(sub, sizeof(sub), "{\"op\":\"subscribe\",\"call_sid\":"
+	    "\"%s\"}", sidbuf);
+	ws_text(fd, sub);
 	pthread_mutex_lock(&K.lock);
 	assert_string_equal(K.last_phone, "+15550002222");
 	assert_string_equal(K.last_ip, "127.0.0.1");
@@ -469,6 +565,22 @@ test_outbound(void **state)
 	w.sid = sidbuf;
 	w.status = "completed";
 	assert_int_equal(harness_wait_for(call_status_is, &w, 15000), 0);
+	/* the dashboard saw the call's status changes, ending completed */
+	while ((msg = ws_read(fd, 2000)) != NULL) {
+		if (strstr(msg, "\"type\":\"status\"") != NULL &&
+		    strstr(msg, sidbuf) != NULL)
+			statuses++;
+		if (strstr(msg, "\"completed\"") != NULL) {
+			free(msg);
+			saw_end = true;
+			break;
+		}
+		free(msg);
+	}
+	/* initiated and ringing may come before the subscription */
+	assert_true(saw_end);
+	assert_true(statuses >= 2);
+	close(fd);
 	call = sim_call(sidbuf);
 	/* every webhook was accepted (signatures verified) */
 	{
