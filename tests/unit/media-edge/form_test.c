@@ -1,0 +1,121 @@
+/*
+ * form_test - urlencoded parsing and the webhook signature against the
+ * vectors of protocols.md 3.5 (Twilio) and scheme B of 4.2 (SignalWire:
+ * stable sort by name, duplicates kept), with the port variants.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../../services/media-edge/edge.h"
+
+#define URL	"https://mycompany.com/myapp.php?foo=1&bar=2"
+#define SHARED	"CallSid=CA1234567890ABCDE&Caller=%2B14158675309&Digits=1234" \
+		"&From=%2B14158675309&To=%2B18005551212"
+
+static void
+test_parse(void **state)
+{
+	struct form	f;
+
+	(void)state;
+	assert_int_equal(form_parse(&f, "a=1&b=x+y%21&&c=&d", 18), 0);
+	assert_int_equal(f.n, 4);
+	assert_string_equal(form_get(&f, "b"), "x y!");
+	assert_string_equal(form_get(&f, "c"), "");
+	assert_string_equal(form_get(&f, "d"), "");
+	assert_null(form_get(&f, "e"));
+	form_free(&f);
+	assert_int_equal(form_parse(&f, "a=%zz", 5), -1);
+	assert_int_equal(form_parse(&f, "a=%2", 4), -1);
+	assert_int_equal(form_parse(&f, "a=%00", 5), -1);
+	assert_int_equal(form_parse(&f, "", 0), 0);
+	assert_int_equal(f.n, 0);
+	form_free(&f);
+}
+
+static void
+test_twilio_vectors(void **state)
+{
+	struct form	f;
+	char		sig[29];
+
+	(void)state;
+	assert_int_equal(form_parse(&f, SHARED, strlen(SHARED)), 0);
+	assert_int_equal(form_sign("12345", URL, &f, false, sig), 0);
+	assert_string_equal(sig, "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+	assert_int_equal(form_sign("12345",
+	    "https://mycompany.com:443/myapp.php?foo=1&bar=2", &f, false,
+	    sig), 0);
+	assert_string_equal(sig, "kvajT1Ptam85bY51eRf/AJRuM3w=");
+	/* both port forms are accepted for either configuration */
+	assert_true(form_sig_ok("12345", URL, &f, false,
+	    "kvajT1Ptam85bY51eRf/AJRuM3w="));
+	assert_true(form_sig_ok("12345",
+	    "https://mycompany.com:443/myapp.php?foo=1&bar=2", &f, false,
+	    "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+	assert_true(form_sig_ok("12345",
+	    "http://mycompany.com:1234/myapp.php?foo=1&bar=2", &f, false,
+	    "Zmvh+3yNM1Phv2jhDCwEM3q5ebU="));
+	assert_false(form_sig_ok("12345", URL, &f, false,
+	    "RSOYDt4T1cUTdK1PDd93/VVr8B9="));
+	assert_false(form_sig_ok("12346", URL, &f, false,
+	    "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+	assert_false(form_sig_ok("12345", URL, &f, false, ""));
+	assert_false(form_sig_ok("", URL, &f, false,
+	    "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+	form_free(&f);
+}
+
+/* Repeated keys: Twilio sorts values and drops duplicates (vector 5). */
+static void
+test_repeated(void **state)
+{
+	const char	*body = "Sid=CA123&SidAccount=AC123&Digits=5678"
+			    "&Digits=1234&Digits=1234";
+	struct form	 f;
+	char		 tw[29], sw[29];
+
+	(void)state;
+	assert_int_equal(form_parse(&f, body, strlen(body)), 0);
+	assert_int_equal(form_sign("12345", URL, &f, false, tw), 0);
+	assert_string_equal(tw, "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
+	/* SignalWire keeps order and duplicates: another string */
+	assert_int_equal(form_sign("12345", URL, &f, true, sw), 0);
+	assert_string_not_equal(sw, tw);
+	assert_true(form_sig_ok("12345", URL, &f, true, sw));
+	assert_false(form_sig_ok("12345", URL, &f, true, tw));
+	form_free(&f);
+}
+
+/* Without repeated keys both schemes sign the same string. */
+static void
+test_signalwire_plain(void **state)
+{
+	struct form	f;
+	char		sw[29];
+
+	(void)state;
+	assert_int_equal(form_parse(&f, SHARED, strlen(SHARED)), 0);
+	assert_int_equal(form_sign("12345", URL, &f, true, sw), 0);
+	assert_string_equal(sw, "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+	form_free(&f);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_twilio_vectors),
+		cmocka_unit_test(test_repeated),
+		cmocka_unit_test(test_signalwire_plain),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
