@@ -43,6 +43,14 @@ nothing_happened(struct e2e *e)
 	assert_int_equal(
 	    e2e_count(e, "SELECT count(*) FROM rate_limit_hits"), 2);
 	assert_int_equal(e2e_count(e, "SELECT count(*) FROM calls"), 0);
+	/* the provider's own status callbacks for the refused call may be
+	 * kept as call events, but never with the caller's number */
+	print_message("call events kept for the refused call: %ld\n",
+	    e2e_count(e, "SELECT count(*) FROM call_events"));
+	assert_int_equal(e2e_count(e,
+	                     "SELECT count(*) FROM call_events WHERE "
+	                     "position('4155550142' IN payload::text) > 0"),
+	    0);
 	assert_int_equal(
 	    e2e_count(e, "SELECT count(*) FROM transcript_turns"), 0);
 	assert_int_equal(
