@@ -799,6 +799,7 @@ test_inbound_rate_limited(void **state)
 	json_t		*call;
 	int		 c0, o0, e0, c1, o1, e1;
 	double		 streams = metric("edge_streams_total");
+	char		*said;
 
 	(void)state;
 	snapshot(&c0, &o0, &e0);
@@ -806,8 +807,10 @@ test_inbound_rate_limited(void **state)
 	w.status = "completed";
 	assert_int_equal(harness_wait_for(call_status_is, &w, 15000), 0);
 	call = sim_call(w.sid);
-	assert_non_null(strstr(json_dumps(json_object_get(call, "said"), JSON_ENCODE_ANY),
-	    "cannot take your call"));
+	said = json_dumps(json_object_get(call, "said"), JSON_ENCODE_ANY);
+	assert_non_null(said);
+	assert_non_null(strstr(said, "cannot take your call"));
+	free(said);
 	assert_int_equal(json_array_size(json_object_get(call, "streams")), 0);
 	json_decref(call);
 	snapshot(&c1, &o1, &e1);
