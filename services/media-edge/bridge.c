@@ -30,7 +30,7 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define END_NOT_FOUND_TRIES	4
+#define END_NOT_FOUND_TRIES 4
 
 static void
 job_free(struct job *j)
@@ -57,7 +57,7 @@ static void
 result(struct edge *e, struct job *j, enum ev_kind kind, const char *url,
     const char *text)
 {
-	struct ev	*ev = xcalloc(1, sizeof(*ev));
+	struct ev *ev = xcalloc(1, sizeof(*ev));
 
 	ev->kind = kind;
 	ev->call_id = j->call_id;
@@ -81,16 +81,17 @@ backoff(int attempt)
 
 /* params as the SessionStart map; entries point into j->params. */
 static Bus__SessionStart__ParamsEntry **
-build_params(struct job *j, Bus__SessionStart__ParamsEntry *ents,
-    size_t max, size_t *np)
+build_params(struct job *j, Bus__SessionStart__ParamsEntry *ents, size_t max,
+    size_t *np)
 {
-	Bus__SessionStart__ParamsEntry	**ptrs;
-	const char			 *k;
-	json_t				 *v;
-	size_t				  n = 0;
+	Bus__SessionStart__ParamsEntry **ptrs;
+	const char                      *k;
+	json_t                          *v;
+	size_t                           n = 0;
 
 	ptrs = xcalloc(max + 1, sizeof(*ptrs));
-	json_object_foreach(j->params, k, v) {
+	json_object_foreach(j->params, k, v)
+	{
 		if (n == max || !json_is_string(v))
 			continue;
 		bus__session_start__params_entry__init(&ents[n]);
@@ -106,15 +107,15 @@ build_params(struct job *j, Bus__SessionStart__ParamsEntry *ents,
 static void
 run_start(struct bridge *b, struct job *j)
 {
-	struct edge			*e = b->edge;
-	Bus__Envelope			 env = BUS__ENVELOPE__INIT, *rep;
-	Bus__SessionStart		 ss = BUS__SESSION_START__INIT;
-	Bus__SessionStart__ParamsEntry	 ents[32], **ptrs;
-	struct wire_ids			 ids;
-	struct log_ctx			 lc = { j->call_sid, j->trace_id };
-	const char			*why = "timeout";
-	char				 url[EDGE_URL_MAX], inst[128];
-	int				 i, rv;
+	struct edge                   *e = b->edge;
+	Bus__Envelope                  env = BUS__ENVELOPE__INIT, *rep;
+	Bus__SessionStart              ss = BUS__SESSION_START__INIT;
+	Bus__SessionStart__ParamsEntry ents[32], **ptrs;
+	struct wire_ids                ids;
+	struct log_ctx                 lc = { j->call_sid, j->trace_id };
+	const char                    *why = "timeout";
+	char                           url[EDGE_URL_MAX], inst[128];
+	int                            i, rv;
 
 	wire_env_init(&env, &ids, j->call_sid, j->trace_id);
 	env.idempotency_key = j->key;
@@ -133,8 +134,8 @@ run_start(struct bridge *b, struct job *j)
 	for (i = 0; i < e->cfg.session_attempts; i++) {
 		if (i > 0)
 			backoff(i);
-		rv = bus_request(b->req, &env, &rep,
-		    (int)e->cfg.session_timeout_ms, 1);
+		rv = bus_request(
+		    b->req, &env, &rep, (int)e->cfg.session_timeout_ms, 1);
 		if (rv == NNG_ECLOSED)
 			break;
 		if (rv != 0) {
@@ -144,28 +145,32 @@ run_start(struct bridge *b, struct job *j)
 			    nng_strerror(rv));
 			continue;
 		}
-		if (rep->body_case == BUS__ENVELOPE__BODY_SESSION_STARTED &&
-		    rep->session_started->ai_pub_url[0] != '\0') {
+		if (rep->body_case == BUS__ENVELOPE__BODY_SESSION_STARTED
+		    && rep->session_started->ai_pub_url[0] != '\0') {
 			snprintf(url, sizeof(url), "%s",
 			    rep->session_started->ai_pub_url);
 			snprintf(inst, sizeof(inst), "%s",
 			    rep->session_started->instance);
 			wire_free(rep);
 			count(e, "start", "ok");
-			if (sub_connect(&e->sub, url,
-			    (int)e->cfg.connect_wait_ms) == -1)
-				logc_warnx(&lc, "no pipe to %s yet; model "
-				    "audio may be lost", url);
+			if (sub_connect(
+			        &e->sub, url, (int)e->cfg.connect_wait_ms)
+			    == -1)
+				logc_warnx(&lc,
+				    "no pipe to %s yet; model "
+				    "audio may be lost",
+				    url);
 			result(e, j, EV_STARTED, url, inst);
 			free(ptrs);
 			return;
 		}
-		if (rep->body_case == BUS__ENVELOPE__BODY_ERROR &&
-		    (rep->error->code == BUS__ERROR__CODE__OVERLOADED ||
-		    rep->error->code == BUS__ERROR__CODE__UNAVAILABLE ||
-		    rep->error->code == BUS__ERROR__CODE__TIMEOUT)) {
-			why = rep->error->code == BUS__ERROR__CODE__OVERLOADED ?
-			    "overloaded" : "unavailable";
+		if (rep->body_case == BUS__ENVELOPE__BODY_ERROR
+		    && (rep->error->code == BUS__ERROR__CODE__OVERLOADED
+		        || rep->error->code == BUS__ERROR__CODE__UNAVAILABLE
+		        || rep->error->code == BUS__ERROR__CODE__TIMEOUT)) {
+			why = rep->error->code == BUS__ERROR__CODE__OVERLOADED
+			    ? "overloaded"
+			    : "unavailable";
 			count(e, "start", why);
 			logc_info(&lc, "SessionStart attempt %d: %s (%s)",
 			    i + 1, why, rep->error->message);
@@ -174,8 +179,9 @@ run_start(struct bridge *b, struct job *j)
 		}
 		logc_warnx(&lc, "SessionStart refused: %s %s",
 		    wire_type_name(rep->body_case),
-		    rep->body_case == BUS__ENVELOPE__BODY_ERROR ?
-		    rep->error->message : "");
+		    rep->body_case == BUS__ENVELOPE__BODY_ERROR
+		        ? rep->error->message
+		        : "");
 		why = "refused";
 		wire_free(rep);
 		break;
@@ -188,12 +194,12 @@ run_start(struct bridge *b, struct job *j)
 static void
 run_end(struct bridge *b, struct job *j)
 {
-	struct edge	*e = b->edge;
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT, *rep;
-	Bus__SessionEnd	 se = BUS__SESSION_END__INIT;
-	struct wire_ids	 ids;
-	struct log_ctx	 lc = { j->call_sid, j->trace_id };
-	int		 i, rv, notfound = 0;
+	struct edge    *e = b->edge;
+	Bus__Envelope   env = BUS__ENVELOPE__INIT, *rep;
+	Bus__SessionEnd se = BUS__SESSION_END__INIT;
+	struct wire_ids ids;
+	struct log_ctx  lc = { j->call_sid, j->trace_id };
+	int             i, rv, notfound = 0;
 
 	wire_env_init(&env, &ids, j->call_sid, j->trace_id);
 	env.idempotency_key = j->key;
@@ -204,28 +210,29 @@ run_end(struct bridge *b, struct job *j)
 	for (i = 0; i < e->cfg.session_attempts; i++) {
 		if (i > 0)
 			backoff(i);
-		rv = bus_request(b->req, &env, &rep,
-		    (int)e->cfg.session_timeout_ms, 1);
+		rv = bus_request(
+		    b->req, &env, &rep, (int)e->cfg.session_timeout_ms, 1);
 		if (rv == NNG_ECLOSED)
 			break;
 		if (rv != 0) {
 			count(e, "end", "timeout");
 			continue;
 		}
-		if (rep->body_case == BUS__ENVELOPE__BODY_ERROR &&
-		    rep->error->code == BUS__ERROR__CODE__NOT_FOUND &&
-		    ++notfound < END_NOT_FOUND_TRIES) {
+		if (rep->body_case == BUS__ENVELOPE__BODY_ERROR
+		    && rep->error->code == BUS__ERROR__CODE__NOT_FOUND
+		    && ++notfound < END_NOT_FOUND_TRIES) {
 			wire_free(rep);
-			continue;	/* maybe another instance has it */
+			continue; /* maybe another instance has it */
 		}
-		if (rep->body_case == BUS__ENVELOPE__BODY_ERROR &&
-		    rep->error->code != BUS__ERROR__CODE__NOT_FOUND &&
-		    rep->error->code != BUS__ERROR__CODE__BAD_REQUEST) {
+		if (rep->body_case == BUS__ENVELOPE__BODY_ERROR
+		    && rep->error->code != BUS__ERROR__CODE__NOT_FOUND
+		    && rep->error->code != BUS__ERROR__CODE__BAD_REQUEST) {
 			wire_free(rep);
 			continue;
 		}
-		count(e, "end", rep->body_case == BUS__ENVELOPE__BODY_ERROR ?
-		    "not_found" : "ok");
+		count(e, "end",
+		    rep->body_case == BUS__ENVELOPE__BODY_ERROR ? "not_found"
+		                                                : "ok");
 		wire_free(rep);
 		return;
 	}
@@ -236,8 +243,8 @@ run_end(struct bridge *b, struct job *j)
 static void *
 worker_main(void *arg)
 {
-	struct bridge	*b = arg;
-	struct job	*j;
+	struct bridge *b = arg;
+	struct job    *j;
 
 	for (;;) {
 		pthread_mutex_lock(&b->lock);
@@ -245,7 +252,7 @@ worker_main(void *arg)
 			pthread_cond_wait(&b->cond, &b->lock);
 		if ((j = b->first) == NULL) {
 			pthread_mutex_unlock(&b->lock);
-			break;		/* stopping, and nothing left */
+			break; /* stopping, and nothing left */
 		}
 		if ((b->first = j->next) == NULL)
 			b->last = NULL;
@@ -262,17 +269,16 @@ worker_main(void *arg)
 static int
 dial_all(struct bridge *b, const char *list)
 {
-	char	*copy = xstrdup(list), *p, *url;
-	int	 rv = -1;
+	char *copy = xstrdup(list), *p, *url;
+	int   rv = -1;
 
-	if (bus_req_dial(&b->req, "ai_session", strtok_r(copy, ",", &p)) !=
-	    0)
+	if (bus_req_dial(&b->req, "ai_session", strtok_r(copy, ",", &p)) != 0)
 		goto out;
 	while ((url = strtok_r(NULL, ",", &p)) != NULL)
 		if (bus_dial(b->req, url, NULL) != 0)
 			goto out;
 	rv = 0;
- out:
+out:
 	free(copy);
 	return (rv);
 }
@@ -280,8 +286,8 @@ dial_all(struct bridge *b, const char *list)
 int
 bridge_start(struct edge *e)
 {
-	struct bridge	*b = &e->bridge;
-	int		 i;
+	struct bridge *b = &e->bridge;
+	int            i;
 
 	b->edge = e;
 	pthread_mutex_init(&b->lock, NULL);
@@ -290,7 +296,8 @@ bridge_start(struct edge *e)
 		return (-1);
 	b->threads = xcalloc((size_t)e->cfg.req_workers, sizeof(pthread_t));
 	for (i = 0; i < e->cfg.req_workers; i++) {
-		if (pthread_create(&b->threads[i], NULL, worker_main, b) != 0) {
+		if (pthread_create(&b->threads[i], NULL, worker_main, b)
+		    != 0) {
 			log_warnx("cannot start request worker %d", i);
 			return (-1);
 		}
@@ -303,7 +310,7 @@ bridge_start(struct edge *e)
 void
 bridge_stop(struct bridge *b)
 {
-	int	i;
+	int i;
 
 	pthread_mutex_lock(&b->lock);
 	b->stopping = true;

@@ -23,12 +23,12 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define PEND_HDR	12	/* u32 ts, u32 seq, u32 len */
+#define PEND_HDR 12 /* u32 ts, u32 seq, u32 len */
 
 int64_t
 edge_mono_us(void)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
@@ -37,7 +37,7 @@ edge_mono_us(void)
 static uint32_t
 hash_sid(const char *s)
 {
-	uint32_t	h = 2166136261u;
+	uint32_t h = 2166136261u;
 
 	for (; *s != '\0'; s++)
 		h = (h ^ (unsigned char)*s) * 16777619u;
@@ -47,7 +47,7 @@ hash_sid(const char *s)
 int
 calls_init(struct edge *e)
 {
-	size_t	n = 64;
+	size_t n = 64;
 
 	while (n < (size_t)e->cfg.max_calls * 2)
 		n *= 2;
@@ -66,10 +66,10 @@ calls_fini(struct edge *e)
 struct call *
 call_find(struct edge *e, const char *sid)
 {
-	struct call	*c;
+	struct call *c;
 
 	for (c = e->table[hash_sid(sid) & e->table_mask]; c != NULL;
-	    c = c->hnext)
+	     c = c->hnext)
 		if (strcmp(c->call_sid, sid) == 0)
 			return (c);
 	return (NULL);
@@ -78,7 +78,7 @@ call_find(struct edge *e, const char *sid)
 struct call *
 call_find_id(struct edge *e, uint64_t id)
 {
-	struct call	*c;
+	struct call *c;
 
 	for (c = e->calls; c != NULL; c = c->next)
 		if (c->id == id)
@@ -89,7 +89,7 @@ call_find_id(struct edge *e, uint64_t id)
 struct call *
 call_new(struct edge *e, struct lws *wsi)
 {
-	struct call	*c = xcalloc(1, sizeof(*c));
+	struct call *c = xcalloc(1, sizeof(*c));
 
 	c->edge = e;
 	c->wsi = wsi;
@@ -108,8 +108,8 @@ call_new(struct edge *e, struct lws *wsi)
 int
 call_register(struct call *c)
 {
-	struct edge	*e = c->edge;
-	size_t		 b = hash_sid(c->call_sid) & e->table_mask;
+	struct edge *e = c->edge;
+	size_t       b = hash_sid(c->call_sid) & e->table_mask;
 
 	if (call_find(e, c->call_sid) != NULL)
 		return (-1);
@@ -124,13 +124,13 @@ call_register(struct call *c)
 static void
 unregister(struct call *c)
 {
-	struct edge	 *e = c->edge;
-	struct call	**pp;
+	struct edge  *e = c->edge;
+	struct call **pp;
 
 	if (!c->in_table)
 		return;
 	for (pp = &e->table[hash_sid(c->call_sid) & e->table_mask];
-	    *pp != NULL; pp = &(*pp)->hnext)
+	     *pp != NULL; pp = &(*pp)->hnext)
 		if (*pp == c) {
 			*pp = c->hnext;
 			break;
@@ -141,10 +141,10 @@ unregister(struct call *c)
 }
 
 static void
-submit_end(struct edge *e, const char *sid, const char *trace,
-    const char *reason)
+submit_end(
+    struct edge *e, const char *sid, const char *trace, const char *reason)
 {
-	struct job	*j = xcalloc(1, sizeof(*j));
+	struct job *j = xcalloc(1, sizeof(*j));
 
 	j->kind = JOB_END;
 	snprintf(j->call_sid, sizeof(j->call_sid), "%s", sid);
@@ -159,8 +159,8 @@ submit_end(struct edge *e, const char *sid, const char *trace,
 void
 call_free(struct call *c)
 {
-	struct edge	*e = c->edge;
-	struct log_ctx	 lc = { c->call_sid, c->trace_id };
+	struct edge   *e = c->edge;
+	struct log_ctx lc = { c->call_sid, c->trace_id };
 
 	unregister(c);
 	/* A start still in flight sends its own SessionEnd when its result
@@ -172,8 +172,9 @@ call_free(struct call *c)
 	}
 	if (c->call_sid[0] != '\0')
 		logc_info(&lc, "stream closed: %s",
-		    c->close_why != NULL ? c->close_why :
-		    c->end_reason != NULL ? c->end_reason : "socket closed");
+		    c->close_why != NULL        ? c->close_why
+		        : c->end_reason != NULL ? c->end_reason
+		                                : "socket closed");
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -216,11 +217,11 @@ call_kill(struct call *c, const char *why)
 }
 
 static void
-publish_audio(struct call *c, const unsigned char *p, size_t len,
-    uint32_t ts, uint32_t seq)
+publish_audio(struct call *c, const unsigned char *p, size_t len, uint32_t ts,
+    uint32_t seq)
 {
-	Bus__Envelope	env = BUS__ENVELOPE__INIT;
-	Bus__AudioFrame	af = BUS__AUDIO_FRAME__INIT;
+	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__AudioFrame af = BUS__AUDIO_FRAME__INIT;
 
 	af.payload.data = (uint8_t *)p;
 	af.payload.len = len;
@@ -249,9 +250,9 @@ static void
 pend_add(struct call *c, const unsigned char *p, size_t len, uint32_t ts,
     uint32_t seq)
 {
-	struct pend	*pd = &c->pend;
-	uint32_t	 hdr[3] = { ts, seq, (uint32_t)len };
-	size_t		 need = PEND_HDR + len;
+	struct pend *pd = &c->pend;
+	uint32_t     hdr[3] = { ts, seq, (uint32_t)len };
+	size_t       need = PEND_HDR + len;
 
 	if (pd->len + need > pd->limit) {
 		edge_dropped(c->edge, "start_buffer_full", 1);
@@ -271,14 +272,14 @@ pend_add(struct call *c, const unsigned char *p, size_t len, uint32_t ts,
 static void
 pend_flush(struct call *c)
 {
-	struct pend	*pd = &c->pend;
-	uint32_t	 hdr[3];
-	size_t		 off = 0;
+	struct pend *pd = &c->pend;
+	uint32_t     hdr[3];
+	size_t       off = 0;
 
 	while (off + PEND_HDR <= pd->len) {
 		memcpy(hdr, pd->buf + off, PEND_HDR);
-		publish_audio(c, pd->buf + off + PEND_HDR, hdr[2], hdr[0],
-		    hdr[1]);
+		publish_audio(
+		    c, pd->buf + off + PEND_HDR, hdr[2], hdr[0], hdr[1]);
 		off += PEND_HDR + hdr[2];
 	}
 	free(pd->buf);
@@ -289,7 +290,7 @@ pend_flush(struct call *c)
 static void
 deliver(struct call *c, const unsigned char *p, size_t len, uint32_t ts)
 {
-	uint32_t	seq = ++c->seq;
+	uint32_t seq = ++c->seq;
 
 	if (c->state == CALL_ACTIVE)
 		publish_audio(c, p, len, ts, seq);
@@ -303,14 +304,13 @@ deliver(struct call *c, const unsigned char *p, size_t len, uint32_t ts)
  * the barge-in arithmetic built on it) stays right.
  */
 void
-call_audio_in(struct call *c, const unsigned char *p, size_t len,
-    uint32_t ts, bool have_ts)
+call_audio_in(struct call *c, const unsigned char *p, size_t len, uint32_t ts,
+    bool have_ts)
 {
-	static const unsigned char silence[EDGE_FRAME_BYTES] = {
-		[0 ... EDGE_FRAME_BYTES - 1] = EDGE_ULAW_SILENCE
-	};
-	struct edge	*e = c->edge;
-	uint32_t	 gap, chunk, padded = 0;
+	static const unsigned char silence[EDGE_FRAME_BYTES]
+	    = { [0 ... EDGE_FRAME_BYTES - 1] = EDGE_ULAW_SILENCE };
+	struct edge *e = c->edge;
+	uint32_t     gap, chunk, padded = 0;
 
 	if (c->state == CALL_ENDED)
 		return;
@@ -320,13 +320,14 @@ call_audio_in(struct call *c, const unsigned char *p, size_t len,
 		c->next_ts += (uint32_t)(len / 8);
 		return;
 	}
-	if (c->have_ts && ts > c->next_ts &&
-	    (gap = ts - c->next_ts) >= EDGE_FRAME_BYTES / 8) {
+	if (c->have_ts && ts > c->next_ts
+	    && (gap = ts - c->next_ts) >= EDGE_FRAME_BYTES / 8) {
 		if (gap > (uint32_t)e->cfg.max_pad_ms)
 			gap = (uint32_t)e->cfg.max_pad_ms;
 		while (gap > 0) {
-			chunk = gap > EDGE_FRAME_BYTES / 8 ?
-			    EDGE_FRAME_BYTES / 8 : gap;
+			chunk = gap > EDGE_FRAME_BYTES / 8
+			    ? EDGE_FRAME_BYTES / 8
+			    : gap;
 			deliver(c, silence, chunk * 8, c->next_ts + padded);
 			padded += chunk;
 			gap -= chunk;
@@ -342,13 +343,13 @@ call_audio_in(struct call *c, const unsigned char *p, size_t len,
 void
 call_started(struct call *c, const char *ai_url, const char *inst)
 {
-	struct log_ctx	lc = { c->call_sid, c->trace_id };
-	bool		first = c->state == CALL_STARTING;
+	struct log_ctx lc = { c->call_sid, c->trace_id };
+	bool           first = c->state == CALL_STARTING;
 
 	c->start_inflight = false;
 	snprintf(c->ai_url, sizeof(c->ai_url), "%s", ai_url);
 	if (c->state != CALL_STARTING && c->state != CALL_RESUMING)
-		return;			/* ended meanwhile */
+		return; /* ended meanwhile */
 	c->state = CALL_ACTIVE;
 	if (first)
 		metric_observe(c->edge->m.setup_seconds,
@@ -361,7 +362,7 @@ call_started(struct call *c, const char *ai_url, const char *inst)
 void
 call_start_failed(struct call *c, const char *why)
 {
-	struct log_ctx	lc = { c->call_sid, c->trace_id };
+	struct log_ctx lc = { c->call_sid, c->trace_id };
 
 	c->start_inflight = false;
 	logc_warnx(&lc, "no ai-session took the call: %s", why);
@@ -372,7 +373,7 @@ call_start_failed(struct call *c, const char *why)
 void
 call_request_session(struct call *c, bool resume)
 {
-	struct job	*j = xcalloc(1, sizeof(*j));
+	struct job *j = xcalloc(1, sizeof(*j));
 
 	j->kind = JOB_START;
 	j->call_id = c->id;
@@ -396,8 +397,8 @@ call_request_session(struct call *c, bool resume)
 void
 call_ai_gone(struct edge *e, const char *url)
 {
-	struct call	*c;
-	struct log_ctx	 lc;
+	struct call   *c;
+	struct log_ctx lc;
 
 	for (c = e->calls; c != NULL; c = c->next) {
 		if (c->state != CALL_ACTIVE || strcmp(c->ai_url, url) != 0)
@@ -414,15 +415,17 @@ call_ai_gone(struct edge *e, const char *url)
 static unsigned char *
 reserve(struct call *c, size_t len)
 {
-	unsigned char	*p;
+	unsigned char *p;
 
 	if (c->closing)
 		return (NULL);
 	if ((p = outq_reserve(&c->out, len)) == NULL) {
-		struct log_ctx	lc = { c->call_sid, c->trace_id };
+		struct log_ctx lc = { c->call_sid, c->trace_id };
 
-		logc_warnx(&lc, "caller not reading: %zu bytes queued; "
-		    "cutting it off", outq_bytes(&c->out));
+		logc_warnx(&lc,
+		    "caller not reading: %zu bytes queued; "
+		    "cutting it off",
+		    outq_bytes(&c->out));
 		metric_inc(c->edge->m.slow_reader);
 		edge_dropped(c->edge, "slow_reader", c->out.count);
 		call_kill(c, "slow_reader");
@@ -433,7 +436,7 @@ reserve(struct call *c, size_t len)
 static void
 commit(struct call *c, size_t len, enum outq_kind kind)
 {
-	bool	was_empty = c->out.count == 0;
+	bool was_empty = c->out.count == 0;
 
 	outq_commit(&c->out, len, kind);
 	if (was_empty)
@@ -443,7 +446,7 @@ commit(struct call *c, size_t len, enum outq_kind kind)
 static size_t
 put(unsigned char *p, const char *s)
 {
-	size_t	n = strlen(s);
+	size_t n = strlen(s);
 
 	memcpy(p, s, n);
 	return (n);
@@ -452,9 +455,9 @@ put(unsigned char *p, const char *s)
 void
 call_send_media(struct call *c, const unsigned char *ulaw, size_t len)
 {
-	unsigned char	*p;
-	size_t		 n;
-	int		 b;
+	unsigned char *p;
+	size_t         n;
+	int            b;
 
 	p = reserve(c, 64 + strlen(c->stream_sid) + CODEC_B64_LEN(len));
 	if (p == NULL)
@@ -473,9 +476,9 @@ call_send_media(struct call *c, const unsigned char *ulaw, size_t len)
 void
 call_send_mark(struct call *c, const char *name)
 {
-	char		 esc[512];
-	unsigned char	*p;
-	size_t		 n;
+	char           esc[512];
+	unsigned char *p;
+	size_t         n;
 
 	(void)log_json_escape(esc, sizeof(esc), name);
 	p = reserve(c, 64 + strlen(c->stream_sid) + strlen(esc));
@@ -492,9 +495,9 @@ call_send_mark(struct call *c, const char *name)
 void
 call_send_clear(struct call *c)
 {
-	unsigned char	*p;
-	unsigned	 dropped;
-	size_t		 n;
+	unsigned char *p;
+	unsigned       dropped;
+	size_t         n;
 
 	if ((dropped = outq_drop_media(&c->out)) > 0)
 		edge_dropped(c->edge, "cleared", dropped);

@@ -9,7 +9,7 @@
 #include "edge.h"
 #include "log.h"
 
-#define O(f)	CFG_OFF(struct edge_cfg, f)
+#define O(f) CFG_OFF(struct edge_cfg, f)
 
 const struct cfg_opt edge_cfg_opts[] = {
 	{ "EDGE_HTTP_ADDR", CFG_STR, O(http_addr), "0.0.0.0",
@@ -24,8 +24,7 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "pub socket: caller audio, marks, dtmf" },
 	{ "EDGE_PUB_ADVERTISE_URL", CFG_STR, O(pub_advertise_url), "",
 	    "pub address given to ai-session (default: EDGE_PUB_URL)" },
-	{ "AI_SESSION_URL", CFG_STR, O(ai_session_url),
-	    "tcp://127.0.0.1:7011",
+	{ "AI_SESSION_URL", CFG_STR, O(ai_session_url), "tcp://127.0.0.1:7011",
 	    "ai-session request socket(s), comma-separated" },
 	{ "EDGE_PUBLIC_URL", CFG_STR, O(public_url), "http://127.0.0.1:8080",
 	    "our public base URL as the provider sees it" },
@@ -93,7 +92,8 @@ const struct cfg_opt edge_cfg_opts[] = {
 	{ "PERSISTER_URL", CFG_STR, O(persister_url), "tcp://127.0.0.1:7041",
 	    "persister (empty: calls and events are not recorded)" },
 	{ "EDGE_MACHINE_DETECTION", CFG_STR, O(machine_detection),
-	    "DetectMessageEnd", "MachineDetection of created calls (empty: "
+	    "DetectMessageEnd",
+	    "MachineDetection of created calls (empty: "
 	    "off)" },
 	{ "NOTIFY_WEBHOOK_URL", CFG_STR, O(notify_url), "",
 	    "signed end-of-call notifications go here (empty: off)" },
@@ -125,7 +125,7 @@ positive(const char *name, long v, long min)
 int
 edge_config_check(struct edge_cfg *c)
 {
-	int	rv = 0;
+	int rv = 0;
 
 	if (log_set_level(c->log_level) == -1) {
 		log_errorx("LOG_LEVEL: unknown level");
@@ -139,25 +139,26 @@ edge_config_check(struct edge_cfg *c)
 		log_errorx("EDGE_STREAM_TOKEN_SECRET: use at least 16 bytes");
 		rv = -1;
 	}
-	if (positive("EDGE_MAX_CALLS", c->max_calls, 1) == -1 ||
-	    positive("EDGE_REQ_WORKERS", c->req_workers, 1) == -1 ||
-	    positive("EDGE_SESSION_TIMEOUT_MS", c->session_timeout_ms, 10) ==
-	    -1 ||
-	    positive("EDGE_SESSION_ATTEMPTS", c->session_attempts, 1) == -1 ||
-	    positive("EDGE_START_BUFFER_BYTES", c->start_buffer_bytes, 0) ==
-	    -1 ||
-	    positive("EDGE_OUT_QUEUE_BYTES", c->out_queue_bytes, 1024) == -1 ||
-	    positive("EDGE_TOKEN_CACHE", c->token_cache, 16) == -1 ||
-	    positive("EDGE_EVQ_MSGS", c->evq_msgs, 16) == -1)
+	if (positive("EDGE_MAX_CALLS", c->max_calls, 1) == -1
+	    || positive("EDGE_REQ_WORKERS", c->req_workers, 1) == -1
+	    || positive("EDGE_SESSION_TIMEOUT_MS", c->session_timeout_ms, 10)
+	        == -1
+	    || positive("EDGE_SESSION_ATTEMPTS", c->session_attempts, 1) == -1
+	    || positive("EDGE_START_BUFFER_BYTES", c->start_buffer_bytes, 0)
+	        == -1
+	    || positive("EDGE_OUT_QUEUE_BYTES", c->out_queue_bytes, 1024) == -1
+	    || positive("EDGE_TOKEN_CACHE", c->token_cache, 16) == -1
+	    || positive("EDGE_EVQ_MSGS", c->evq_msgs, 16) == -1)
 		rv = -1;
-	if (strcmp(c->provider, "twilio") != 0 &&
-	    strcmp(c->provider, "signalwire") != 0) {
+	if (strcmp(c->provider, "twilio") != 0
+	    && strcmp(c->provider, "signalwire") != 0) {
 		log_errorx("EDGE_PROVIDER: twilio or signalwire");
 		rv = -1;
 	}
-	if (positive("EDGE_WEB_WORKERS", c->web_workers, 1) == -1 ||
-	    positive("EDGE_MAX_CALL_SECONDS", c->max_call_seconds, 1) == -1 ||
-	    positive("EDGE_STREAM_TOKEN_TTL_S", c->stream_token_ttl_s, 5) == -1)
+	if (positive("EDGE_WEB_WORKERS", c->web_workers, 1) == -1
+	    || positive("EDGE_MAX_CALL_SECONDS", c->max_call_seconds, 1) == -1
+	    || positive("EDGE_STREAM_TOKEN_TTL_S", c->stream_token_ttl_s, 5)
+	        == -1)
 		rv = -1;
 	if (strlen(c->ai_session_url) == 0) {
 		log_errorx("AI_SESSION_URL: empty");

@@ -16,27 +16,27 @@
 #include "xmalloc.h"
 
 int
-ctl_handle(struct svc *svc, const Bus__Envelope *in, struct reply *r,
-    void *worker)
+ctl_handle(
+    struct svc *svc, const Bus__Envelope *in, struct reply *r, void *worker)
 {
-	struct edge	*e = svc_arg(svc);
-	struct ev	*ev;
+	struct edge *e = svc_arg(svc);
+	struct ev   *ev;
 
 	(void)worker;
 	switch (in->body_case) {
 	case BUS__ENVELOPE__BODY_HANG_UP:
-		if (in->call_sid[0] == '\0' ||
-		    strlen(in->call_sid) >= EDGE_SID_MAX) {
+		if (in->call_sid[0] == '\0'
+		    || strlen(in->call_sid) >= EDGE_SID_MAX) {
 			reply_error(r, BUS__ERROR__CODE__BAD_REQUEST,
 			    "HangUp needs a call sid");
 			return (0);
 		}
 		ev = xcalloc(1, sizeof(*ev));
 		ev->kind = EV_HANGUP;
-		snprintf(ev->call_sid, sizeof(ev->call_sid), "%s",
-		    in->call_sid);
-		snprintf(ev->text, sizeof(ev->text), "%s",
-		    in->hang_up->reason);
+		snprintf(
+		    ev->call_sid, sizeof(ev->call_sid), "%s", in->call_sid);
+		snprintf(
+		    ev->text, sizeof(ev->text), "%s", in->hang_up->reason);
 		evq_push(&e->evq, ev);
 		reply_ack(r, false, false);
 		return (0);

@@ -27,75 +27,71 @@
 #include "cfg.h"
 #include "httpd.h"
 
-#define EDGE_SID_MAX		64	/* call / stream / account sid + NUL */
-#define EDGE_URL_MAX		256
-#define EDGE_MAX_MSG		(64 * 1024)	/* caller message limit */
-#define EDGE_FRAME_BYTES	160	/* 20 ms of 8 kHz mu-law */
-#define EDGE_ULAW_SILENCE	0xFF
-#define EDGE_CLOSE_POLICY	1008
-#define EDGE_CLOSE_NORMAL	1000
-#define EDGE_CLOSE_AWAY		1001
-#define EDGE_CLOSE_ERROR	1011
-#define EDGE_CLOSE_TRY_LATER	1013
+#define EDGE_SID_MAX 64 /* call / stream / account sid + NUL */
+#define EDGE_URL_MAX 256
+#define EDGE_MAX_MSG (64 * 1024) /* caller message limit */
+#define EDGE_FRAME_BYTES 160 /* 20 ms of 8 kHz mu-law */
+#define EDGE_ULAW_SILENCE 0xFF
+#define EDGE_CLOSE_POLICY 1008
+#define EDGE_CLOSE_NORMAL 1000
+#define EDGE_CLOSE_AWAY 1001
+#define EDGE_CLOSE_ERROR 1011
+#define EDGE_CLOSE_TRY_LATER 1013
 
 struct edge_cfg {
-	char	*http_addr;
-	long	 http_port;
-	char	*listen_url;		/* our request socket (HangUp, Ping) */
-	char	*ctl_advertise_url;	/* "" = listen_url */
-	char	*pub_url;
-	char	*pub_advertise_url;	/* "" = pub_url */
-	char	*ai_session_url;	/* comma-separated list */
-	char	*public_url;		/* https://edge.example.com */
-	char	*stream_token_secret;
-	char	*edge_twilio_auth_token;
-	char	*twilio_auth_token;
-	char	*log_level;
-	long	 max_calls;
-	long	 req_workers;
-	long	 session_timeout_ms;
-	long	 session_attempts;
-	long	 start_buffer_bytes;
-	long	 out_queue_bytes;
-	long	 max_pad_ms;
-	long	 token_cache;
-	long	 token_max_ttl_s;
-	long	 drain_timeout_ms;
-	long	 shutdown_timeout_ms;
-	long	 pub_sendbuf;
-	long	 sub_recvbuf;
-	long	 evq_msgs;
-	long	 connect_wait_ms;
+	char *http_addr;
+	long  http_port;
+	char *listen_url; /* our request socket (HangUp, Ping) */
+	char *ctl_advertise_url; /* "" = listen_url */
+	char *pub_url;
+	char *pub_advertise_url; /* "" = pub_url */
+	char *ai_session_url; /* comma-separated list */
+	char *public_url; /* https://edge.example.com */
+	char *stream_token_secret;
+	char *edge_twilio_auth_token;
+	char *twilio_auth_token;
+	char *log_level;
+	long  max_calls;
+	long  req_workers;
+	long  session_timeout_ms;
+	long  session_attempts;
+	long  start_buffer_bytes;
+	long  out_queue_bytes;
+	long  max_pad_ms;
+	long  token_cache;
+	long  token_max_ttl_s;
+	long  drain_timeout_ms;
+	long  shutdown_timeout_ms;
+	long  pub_sendbuf;
+	long  sub_recvbuf;
+	long  evq_msgs;
+	long  connect_wait_ms;
 	/* the HTTP part */
-	char	*api_token;
-	char	*provider;		/* "twilio" or "signalwire" */
-	char	*twilio_api_base;
-	char	*twilio_account_sid;
-	char	*twilio_from;
-	char	*sw_api_base;
-	char	*sw_project_id;
-	char	*sw_api_token;
-	char	*sw_signing_key;
-	char	*sw_from;
-	char	*rate_limiter_url;
-	char	*persister_url;
-	char	*machine_detection;
-	char	*notify_url;
-	char	*notify_secret;
-	long	 max_call_seconds;
-	long	 stream_token_ttl_s;
-	long	 web_workers;
-	long	 provider_timeout_ms;
-	long	 notify_attempts;
+	char *api_token;
+	char *provider; /* "twilio" or "signalwire" */
+	char *twilio_api_base;
+	char *twilio_account_sid;
+	char *twilio_from;
+	char *sw_api_base;
+	char *sw_project_id;
+	char *sw_api_token;
+	char *sw_signing_key;
+	char *sw_from;
+	char *rate_limiter_url;
+	char *persister_url;
+	char *machine_detection;
+	char *notify_url;
+	char *notify_secret;
+	long  max_call_seconds;
+	long  stream_token_ttl_s;
+	long  web_workers;
+	long  provider_timeout_ms;
+	long  notify_attempts;
 };
 
 /* ---- outq.c: a call's bounded queue of outgoing WebSocket messages ---- */
 
-enum outq_kind {
-	OUTQ_MEDIA = 1,
-	OUTQ_MARK,
-	OUTQ_CLEAR
-};
+enum outq_kind { OUTQ_MEDIA = 1, OUTQ_MARK, OUTQ_CLEAR };
 
 /*
  * Records live back to back in one buffer, each with LWS_PRE bytes of
@@ -103,287 +99,279 @@ enum outq_kind {
  * allocates only when it grows.  Owned by the lws service thread.
  */
 struct outq {
-	unsigned char	*buf;
-	size_t		 cap;
-	size_t		 head;		/* first unsent record */
-	size_t		 tail;		/* end of the last record */
-	size_t		 limit;		/* most bytes the queue may hold */
-	unsigned	 count;
+	unsigned char *buf;
+	size_t         cap;
+	size_t         head; /* first unsent record */
+	size_t         tail; /* end of the last record */
+	size_t         limit; /* most bytes the queue may hold */
+	unsigned       count;
 };
 
 /* ---- pend: caller frames held until the ai-session is ready ---- */
 
 struct pend {
-	unsigned char	*buf;		/* records: u32 ts, u32 seq, u32 len */
-	size_t		 len;
-	size_t		 cap;
-	size_t		 limit;
+	unsigned char *buf; /* records: u32 ts, u32 seq, u32 len */
+	size_t         len;
+	size_t         cap;
+	size_t         limit;
 };
 
 enum call_state {
-	CALL_CONNECTED = 0,	/* socket open, no valid start yet */
-	CALL_STARTING,		/* SessionStart in flight */
-	CALL_ACTIVE,		/* frames flow */
-	CALL_RESUMING,		/* ai-session lost; SessionStart{resume} */
-	CALL_ENDED		/* stop seen or closing: no more audio */
+	CALL_CONNECTED = 0, /* socket open, no valid start yet */
+	CALL_STARTING, /* SessionStart in flight */
+	CALL_ACTIVE, /* frames flow */
+	CALL_RESUMING, /* ai-session lost; SessionStart{resume} */
+	CALL_ENDED /* stop seen or closing: no more audio */
 };
 
 struct edge;
 
 /* One media stream.  lws service thread only. */
 struct call {
-	struct edge	*edge;
-	struct lws	*wsi;
-	uint64_t	 id;		/* serial: results from other threads */
-	enum call_state	 state;
-	bool		 in_table;	/* reachable by call sid */
-	bool		 session_sent;	/* a SessionStart was submitted */
-	bool		 start_inflight;
-	bool		 end_sent;
-	bool		 closing;
-	bool		 kill;		/* drop without a close frame */
-	int		 close_code;
-	const char	*close_why;
-	const char	*end_reason;
-	Bus__Provider	 provider;
-	Bus__Direction	 direction;
-	bool		 dialect_signalwire;
-	char		 call_sid[EDGE_SID_MAX];
-	char		 stream_sid[EDGE_SID_MAX];
-	char		 account_sid[EDGE_SID_MAX];
-	char		 trace_id[33];
-	char		 ai_url[EDGE_URL_MAX];
-	json_t		*params;	/* customParameters minus the token */
-	int64_t		 started_us;	/* start seen (monotonic) */
-	int64_t		 started_ms;	/* start seen (wall clock) */
-	uint32_t	 seq;		/* caller frames published */
-	uint32_t	 next_ts;	/* expected next media.timestamp */
-	bool		 have_ts;
-	struct pend	 pend;
-	struct outq	 out;
-	unsigned char	*rx;		/* reassembly of fragmented messages */
-	size_t		 rx_len;
-	bool		 rx_busy;	/* inside a message */
-	bool		 rx_skip;	/* oversized or binary: discard */
-	bool		 rx_binary;
-	struct call	*hnext;		/* call table chain */
-	struct call	*prev, *next;	/* every call */
+	struct edge    *edge;
+	struct lws     *wsi;
+	uint64_t        id; /* serial: results from other threads */
+	enum call_state state;
+	bool            in_table; /* reachable by call sid */
+	bool            session_sent; /* a SessionStart was submitted */
+	bool            start_inflight;
+	bool            end_sent;
+	bool            closing;
+	bool            kill; /* drop without a close frame */
+	int             close_code;
+	const char     *close_why;
+	const char     *end_reason;
+	Bus__Provider   provider;
+	Bus__Direction  direction;
+	bool            dialect_signalwire;
+	char            call_sid[EDGE_SID_MAX];
+	char            stream_sid[EDGE_SID_MAX];
+	char            account_sid[EDGE_SID_MAX];
+	char            trace_id[33];
+	char            ai_url[EDGE_URL_MAX];
+	json_t         *params; /* customParameters minus the token */
+	int64_t         started_us; /* start seen (monotonic) */
+	int64_t         started_ms; /* start seen (wall clock) */
+	uint32_t        seq; /* caller frames published */
+	uint32_t        next_ts; /* expected next media.timestamp */
+	bool            have_ts;
+	struct pend     pend;
+	struct outq     out;
+	unsigned char  *rx; /* reassembly of fragmented messages */
+	size_t          rx_len;
+	bool            rx_busy; /* inside a message */
+	bool            rx_skip; /* oversized or binary: discard */
+	bool            rx_binary;
+	struct call    *hnext; /* call table chain */
+	struct call    *prev, *next; /* every call */
 };
 
 /* Per-connection state of the one lws protocol (HTTP and WebSocket). */
 struct pss {
-	struct httpd_sess	 hs;
-	struct call		*call;
-	struct web		*web;
-	void			*events;	/* an /events client */
+	struct httpd_sess hs;
+	struct call      *call;
+	struct web       *web;
+	void             *events; /* an /events client */
 };
 
 /* ---- evq.c: work handed to the lws service thread ---- */
 
 enum ev_kind {
-	EV_STARTED = 1,		/* SessionStarted for call id */
+	EV_STARTED = 1, /* SessionStarted for call id */
 	EV_START_FAILED,
-	EV_AI_GONE,		/* a sub pipe to ai-session url closed */
-	EV_HANGUP,		/* HangUp for call sid */
-	EV_WEB_REPLY,		/* answer web id */
-	EV_EVENTS_REPLY		/* answer an /events client */
+	EV_AI_GONE, /* a sub pipe to ai-session url closed */
+	EV_HANGUP, /* HangUp for call sid */
+	EV_WEB_REPLY, /* answer web id */
+	EV_EVENTS_REPLY /* answer an /events client */
 };
 
 struct ev {
-	struct ev	*next;
-	enum ev_kind	 kind;
-	uint64_t	 call_id;
-	char		 call_sid[EDGE_SID_MAX];
-	char		 url[EDGE_URL_MAX];
-	char		 text[128];	/* reason, instance */
-	int		 status;	/* EV_WEB_REPLY */
-	int		 retry_after;
-	const char	*ctype;		/* static */
-	char		*body;		/* malloc'd */
+	struct ev   *next;
+	enum ev_kind kind;
+	uint64_t     call_id;
+	char         call_sid[EDGE_SID_MAX];
+	char         url[EDGE_URL_MAX];
+	char         text[128]; /* reason, instance */
+	int          status; /* EV_WEB_REPLY */
+	int          retry_after;
+	const char  *ctype; /* static */
+	char        *body; /* malloc'd */
 };
 
 struct evq {
-	pthread_mutex_t	 lock;
-	struct lws_context *ctx;	/* {lock} set once before threads */
-	nng_msg		**ring;		/* {lock} bus messages */
-	size_t		 cap;
-	size_t		 head;
-	size_t		 count;
-	struct ev	*first, *last;	/* {lock} control events */
-	bool		 woken;		/* {lock} a cancel is pending */
-	uint64_t	 dropped;	/* {lock} */
+	pthread_mutex_t     lock;
+	struct lws_context *ctx; /* {lock} set once before threads */
+	nng_msg           **ring; /* {lock} bus messages */
+	size_t              cap;
+	size_t              head;
+	size_t              count;
+	struct ev          *first, *last; /* {lock} control events */
+	bool                woken; /* {lock} a cancel is pending */
+	uint64_t            dropped; /* {lock} */
 };
 
 /* ---- bridge.c: jobs for the request workers ---- */
 
-enum job_kind {
-	JOB_START = 1,
-	JOB_END
-};
+enum job_kind { JOB_START = 1, JOB_END };
 
 struct job {
-	struct job	*next;
-	enum job_kind	 kind;
-	uint64_t	 call_id;
-	char		 call_sid[EDGE_SID_MAX];
-	char		 trace_id[33];
-	char		 key[33];
-	char		 stream_sid[EDGE_SID_MAX];
-	char		 account_sid[EDGE_SID_MAX];
-	Bus__Provider	 provider;
-	Bus__Direction	 direction;
-	bool		 resume;
-	int64_t		 at_ms;
-	char		 reason[64];
-	json_t		*params;	/* owned reference */
+	struct job    *next;
+	enum job_kind  kind;
+	uint64_t       call_id;
+	char           call_sid[EDGE_SID_MAX];
+	char           trace_id[33];
+	char           key[33];
+	char           stream_sid[EDGE_SID_MAX];
+	char           account_sid[EDGE_SID_MAX];
+	Bus__Provider  provider;
+	Bus__Direction direction;
+	bool           resume;
+	int64_t        at_ms;
+	char           reason[64];
+	json_t        *params; /* owned reference */
 };
 
 struct bridge {
-	struct edge	*edge;
-	pthread_mutex_t	 lock;
-	pthread_cond_t	 cond;
-	struct job	*first, *last;	/* {lock} */
-	bool		 stopping;	/* {lock} */
-	int		 nthreads;
-	pthread_t	*threads;
-	nng_socket	 req;
+	struct edge    *edge;
+	pthread_mutex_t lock;
+	pthread_cond_t  cond;
+	struct job     *first, *last; /* {lock} */
+	bool            stopping; /* {lock} */
+	int             nthreads;
+	pthread_t      *threads;
+	nng_socket      req;
 };
 
 /* ---- sub.c: the sub socket dialled to ai-session pub sockets ---- */
 
 struct sub_peer {
-	char		 url[EDGE_URL_MAX];
-	nng_dialer	 dialer;
-	int		 pipes;		/* {sub.lock} connected now */
+	char       url[EDGE_URL_MAX];
+	nng_dialer dialer;
+	int        pipes; /* {sub.lock} connected now */
 };
 
 struct sub {
-	struct edge	*edge;
-	nng_socket	 sock;
-	bool		 open;
-	nng_aio		*aio;
-	pthread_mutex_t	 lock;
-	pthread_cond_t	 cond;
-	struct sub_peer	*peers;		/* {lock} */
-	size_t		 npeers;	/* {lock} */
-	size_t		 cap;
+	struct edge     *edge;
+	nng_socket       sock;
+	bool             open;
+	nng_aio         *aio;
+	pthread_mutex_t  lock;
+	pthread_cond_t   cond;
+	struct sub_peer *peers; /* {lock} */
+	size_t           npeers; /* {lock} */
+	size_t           cap;
 };
 
 /* ---- token.c: single-use stream tokens ---- */
 
 struct token_slot {
-	unsigned char	 mac[16];
-	int64_t		 expiry;	/* 0: empty */
+	unsigned char mac[16];
+	int64_t       expiry; /* 0: empty */
 };
 
 struct tokens {
 	struct token_slot *slots;
-	size_t		 cap;		/* power of two */
-	size_t		 used;
+	size_t             cap; /* power of two */
+	size_t             used;
 };
 
 /* ---- form.c: urlencoded bodies and webhook signatures ---- */
 
 struct form_pair {
-	char	*name;
-	char	*value;
+	char *name;
+	char *value;
 };
 
 struct form {
 	struct form_pair *v;
-	size_t		 n, cap;
+	size_t            n, cap;
 };
 
 /* ---- web.c: one HTTP request on the public port ---- */
 
-enum web_route {
-	ROUTE_NONE = 0,
-	ROUTE_CALLS,
-	ROUTE_TWIML,
-	ROUTE_STATUS
-};
+enum web_route { ROUTE_NONE = 0, ROUTE_CALLS, ROUTE_TWIML, ROUTE_STATUS };
 
 struct web {
-	struct web	*next;		/* e->webs: waiting for a job */
-	struct lws	*wsi;
-	uint64_t	 id;
-	enum web_route	 route;
-	char		*body;
-	size_t		 len;
-	bool		 too_big;
-	bool		 waiting;
-	char		 ip[64];
-	char		 auth[300];
-	char		 sig[160];
+	struct web    *next; /* e->webs: waiting for a job */
+	struct lws    *wsi;
+	uint64_t       id;
+	enum web_route route;
+	char          *body;
+	size_t         len;
+	bool           too_big;
+	bool           waiting;
+	char           ip[64];
+	char           auth[300];
+	char           sig[160];
 	/* the reply, written by web_writeable() */
-	int		 state;		/* 0 none, 1 headers, 2 body */
-	int		 status;
-	const char	*ctype;
-	char		*out;
-	size_t		 outlen;
-	int		 retry_after;
+	int         state; /* 0 none, 1 headers, 2 body */
+	int         status;
+	const char *ctype;
+	char       *out;
+	size_t      outlen;
+	int         retry_after;
 };
 
 /* ---- webjobs.c: blocking work of the HTTP part ---- */
 
 enum wjob_kind {
-	WJ_CREATE_CALL = 1,	/* POST /calls */
-	WJ_INBOUND,		/* /twiml of an inbound call */
-	WJ_EVENT,		/* CallEvent to persister */
-	WJ_HANGUP,		/* provider REST Status=completed */
-	WJ_NOTIFY,		/* signed notification */
-	WJ_RATE_PEEK		/* /events rate query */
+	WJ_CREATE_CALL = 1, /* POST /calls */
+	WJ_INBOUND, /* /twiml of an inbound call */
+	WJ_EVENT, /* CallEvent to persister */
+	WJ_HANGUP, /* provider REST Status=completed */
+	WJ_NOTIFY, /* signed notification */
+	WJ_RATE_PEEK /* /events rate query */
 };
 
 struct wjob {
-	struct wjob	*next;
-	enum wjob_kind	 kind;
-	uint64_t	 web_id;
-	char		 call_sid[EDGE_SID_MAX];
-	char		 to[40];
-	char		 from[40];
-	char		 ip[64];
-	char		 lead_id[128];
-	char		 status[64];
-	char		 ev_kind[16];
-	char		*objective;
-	char		*context_json;
-	char		*payload;	/* CallEvent payload / notification */
-	char		*twiml_params;	/* extra <Parameter>s (inbound) */
-	int64_t		 at_ms;
-	uint32_t	 seq;
+	struct wjob   *next;
+	enum wjob_kind kind;
+	uint64_t       web_id;
+	char           call_sid[EDGE_SID_MAX];
+	char           to[40];
+	char           from[40];
+	char           ip[64];
+	char           lead_id[128];
+	char           status[64];
+	char           ev_kind[16];
+	char          *objective;
+	char          *context_json;
+	char          *payload; /* CallEvent payload / notification */
+	char          *twiml_params; /* extra <Parameter>s (inbound) */
+	int64_t        at_ms;
+	uint32_t       seq;
 };
 
 struct webjobs {
-	struct edge	*edge;
-	pthread_mutex_t	 lock;
-	pthread_cond_t	 cond;
-	struct wjob	*first, *last;	/* {lock} */
-	bool		 stopping;	/* {lock} */
-	int		 nthreads;
-	pthread_t	*threads;
-	nng_socket	 rl, ps;	/* rate-limiter, persister */
-	bool		 rl_open, ps_open;
+	struct edge    *edge;
+	pthread_mutex_t lock;
+	pthread_cond_t  cond;
+	struct wjob    *first, *last; /* {lock} */
+	bool            stopping; /* {lock} */
+	int             nthreads;
+	pthread_t      *threads;
+	nng_socket      rl, ps; /* rate-limiter, persister */
+	bool            rl_open, ps_open;
 };
 
 /* ---- the daemon ---- */
 
 struct edge_metrics {
-	struct metric	*active_calls;
-	struct metric	*setup_seconds;
-	struct metric	*frames_in;
-	struct metric	*frames_out;
-	struct metric	*frames_padded;
-	struct metric	*marks_out;
-	struct metric	*clears_out;
+	struct metric        *active_calls;
+	struct metric        *setup_seconds;
+	struct metric        *frames_in;
+	struct metric        *frames_out;
+	struct metric        *frames_padded;
+	struct metric        *marks_out;
+	struct metric        *clears_out;
 	struct metric_family *dropped;
 	struct metric_family *bad_input;
 	struct metric_family *auth_fail;
 	struct metric_family *session_req;
 	struct metric_family *closes;
-	struct metric	*slow_reader;
-	struct metric	*resumes;
-	struct metric	*streams;
+	struct metric        *slow_reader;
+	struct metric        *resumes;
+	struct metric        *streams;
 	struct metric_family *http;
 	struct metric_family *webhook_refused;
 	struct metric_family *records;
@@ -392,122 +380,121 @@ struct edge_metrics {
 };
 
 struct edge {
-	struct edge_cfg		 cfg;
-	struct svc		*svc;
-	struct lws_context	*ctx;
-	pthread_t		 lws_thread;
-	bool			 lws_running;
-	struct httpd_conf	 hconf;
-	atomic_bool		 draining;	/* set by main */
-	bool			 drain_started;	/* lws thread */
-	bool			 drain_closing;	/* lws thread */
-	bool			 loop_exit;	/* lws thread */
-	atomic_bool		 ready;
-	lws_sorted_usec_list_t	 drain_sul;
-	nng_socket		 pub;
-	bool			 pub_open;
-	const char		*pub_adv;
-	const char		*ctl_adv;
-	const char		*twilio_key;	/* upgrade signatures; NULL */
-	struct evq		 evq;
-	struct bridge		 bridge;
-	struct sub		 sub;
-	struct tokens		 tokens;
-	struct webjobs		 wj;
-	struct edge_metrics	 m;
-	lws_sorted_usec_list_t	 tick_sul;	/* call duration limit */
-	struct web		*webs;		/* lws thread */
-	uint64_t		 next_web;
+	struct edge_cfg        cfg;
+	struct svc            *svc;
+	struct lws_context    *ctx;
+	pthread_t              lws_thread;
+	bool                   lws_running;
+	struct httpd_conf      hconf;
+	atomic_bool            draining; /* set by main */
+	bool                   drain_started; /* lws thread */
+	bool                   drain_closing; /* lws thread */
+	bool                   loop_exit; /* lws thread */
+	atomic_bool            ready;
+	lws_sorted_usec_list_t drain_sul;
+	nng_socket             pub;
+	bool                   pub_open;
+	const char            *pub_adv;
+	const char            *ctl_adv;
+	const char            *twilio_key; /* upgrade signatures; NULL */
+	struct evq             evq;
+	struct bridge          bridge;
+	struct sub             sub;
+	struct tokens          tokens;
+	struct webjobs         wj;
+	struct edge_metrics    m;
+	lws_sorted_usec_list_t tick_sul; /* call duration limit */
+	struct web            *webs; /* lws thread */
+	uint64_t               next_web;
 	/* lws service thread only: */
-	struct call		**table;
-	size_t			 table_mask;
-	struct call		*calls;
-	long			 ncalls;
-	uint64_t		 next_id;
-	nng_msg			**batch;	/* evq drain buffer */
-	unsigned char		*scratch;	/* base64 decode buffer */
-	unsigned char		*scratch2;	/* unescaped payload */
+	struct call  **table;
+	size_t         table_mask;
+	struct call   *calls;
+	long           ncalls;
+	uint64_t       next_id;
+	nng_msg      **batch; /* evq drain buffer */
+	unsigned char *scratch; /* base64 decode buffer */
+	unsigned char *scratch2; /* unescaped payload */
 };
 
 extern const struct cfg_opt edge_cfg_opts[];
 
 /* config.c (main) */
-int	edge_config_check(struct edge_cfg *);
+int edge_config_check(struct edge_cfg *);
 
 /* metrics.c (main, before any thread) */
-void	edge_metrics_init(struct edge_metrics *);
-void	edge_bad_input(struct edge *, const char *reason);
-void	edge_dropped(struct edge *, const char *reason, double n);
-void	edge_auth_fail(struct edge *, const char *reason);
+void edge_metrics_init(struct edge_metrics *);
+void edge_bad_input(struct edge *, const char *reason);
+void edge_dropped(struct edge *, const char *reason, double n);
+void edge_auth_fail(struct edge *, const char *reason);
 
 /* evq.c: push from any thread; drain on the lws service thread. */
-void	evq_init(struct evq *, size_t cap);
-void	evq_fini(struct evq *);
-void	evq_set_ctx(struct evq *, struct lws_context *);
+void evq_init(struct evq *, size_t cap);
+void evq_fini(struct evq *);
+void evq_set_ctx(struct evq *, struct lws_context *);
 /* Takes msg; drops (and frees) it when the ring is full. */
-void	evq_push_msg(struct evq *, nng_msg *msg);
+void evq_push_msg(struct evq *, nng_msg *msg);
 /* Takes ev (malloc'd). */
-void	evq_push(struct evq *, struct ev *ev);
+void evq_push(struct evq *, struct ev *ev);
 /* Move up to max messages into out and every event into *evs. */
-size_t	evq_take(struct evq *, nng_msg **out, size_t max, struct ev **evs);
+size_t evq_take(struct evq *, nng_msg **out, size_t max, struct ev **evs);
 
 /* outq.c: lws service thread. */
-void	outq_init(struct outq *, size_t limit);
-void	outq_fini(struct outq *);
+void outq_init(struct outq *, size_t limit);
+void outq_fini(struct outq *);
 /* Room for up to len payload bytes, or NULL when over the limit. */
 unsigned char *outq_reserve(struct outq *, size_t len);
-void	outq_commit(struct outq *, size_t len, enum outq_kind);
+void           outq_commit(struct outq *, size_t len, enum outq_kind);
 /* The first record: payload with LWS_PRE bytes before it; false if empty. */
-bool	outq_peek(struct outq *, unsigned char **p, size_t *len,
-	    enum outq_kind *kind);
-void	outq_pop(struct outq *);
+bool outq_peek(
+    struct outq *, unsigned char **p, size_t *len, enum outq_kind *kind);
+void outq_pop(struct outq *);
 /* Drop queued media (marks stay, so their echoes still come back). */
 unsigned outq_drop_media(struct outq *);
-size_t	outq_bytes(const struct outq *);
+size_t   outq_bytes(const struct outq *);
 
 /* token.c: lws service thread. */
-int	tokens_init(struct tokens *, size_t cap);
-void	tokens_fini(struct tokens *);
+int  tokens_init(struct tokens *, size_t cap);
+void tokens_fini(struct tokens *);
 /* 0 valid (and now used), -1 with *why set to a metric label. */
-int	token_check(struct edge *, const char *call_sid, const char *token,
-	    int64_t now_s, const char **why);
+int token_check(struct edge *, const char *call_sid, const char *token,
+    int64_t now_s, const char **why);
 /* Make a token (tests, phase 2 /twiml).  buf holds 128 bytes. */
-int	token_make(const char *secret, const char *call_sid, int64_t expiry,
-	    char *buf, size_t len);
+int token_make(const char *secret, const char *call_sid, int64_t expiry,
+    char *buf, size_t len);
 /* x-twilio-signature on the upgrade: 0 ok or absent, -1 forged. */
-int	token_check_upgrade(struct edge *, struct lws *wsi, const char *path);
-int	token_upgrade_sig(const char *key, const char *url, char out[29]);
+int token_check_upgrade(struct edge *, struct lws *wsi, const char *path);
+int token_upgrade_sig(const char *key, const char *url, char out[29]);
 
 /* calls.c: lws service thread. */
-int	calls_init(struct edge *);
-void	calls_fini(struct edge *);
+int          calls_init(struct edge *);
+void         calls_fini(struct edge *);
 struct call *call_new(struct edge *, struct lws *wsi);
 struct call *call_find(struct edge *, const char *call_sid);
 struct call *call_find_id(struct edge *, uint64_t id);
-int	call_register(struct call *);
+int          call_register(struct call *);
 /* Close with a code (flushes queued output first unless kill). */
-void	call_close(struct call *, int code, const char *why);
-void	call_kill(struct call *, const char *why);
+void call_close(struct call *, int code, const char *why);
+void call_kill(struct call *, const char *why);
 /* The socket is gone: send SessionEnd if needed, unlink, free. */
-void	call_free(struct call *);
+void call_free(struct call *);
 /* Caller audio, decoded: publish or hold; pads timestamp gaps. */
-void	call_audio_in(struct call *, const unsigned char *ulaw, size_t len,
-	    uint32_t ts, bool have_ts);
-void	call_publish_simple(struct call *, Bus__Envelope *env);
-void	call_started(struct call *, const char *ai_url, const char *inst);
-void	call_start_failed(struct call *, const char *why);
-void	call_ai_gone(struct edge *, const char *url);
-void	call_request_session(struct call *, bool resume);
+void call_audio_in(struct call *, const unsigned char *ulaw, size_t len,
+    uint32_t ts, bool have_ts);
+void call_publish_simple(struct call *, Bus__Envelope *env);
+void call_started(struct call *, const char *ai_url, const char *inst);
+void call_start_failed(struct call *, const char *why);
+void call_ai_gone(struct edge *, const char *url);
+void call_request_session(struct call *, bool resume);
 /* Queue outgoing JSON for the caller; cuts a slow reader off. */
-void	call_send_media(struct call *, const unsigned char *ulaw,
-	    size_t len);
-void	call_send_mark(struct call *, const char *name);
-void	call_send_clear(struct call *);
+void call_send_media(struct call *, const unsigned char *ulaw, size_t len);
+void call_send_mark(struct call *, const char *name);
+void call_send_clear(struct call *);
 
 /* stream.c: lws service thread. */
-void	stream_message(struct call *, const char *buf, size_t len);
-void	stream_media(struct call *, const char *b64, size_t len, uint32_t ts,
-	    bool have_ts);
+void stream_message(struct call *, const char *buf, size_t len);
+void stream_media(
+    struct call *, const char *b64, size_t len, uint32_t ts, bool have_ts);
 
 /*
  * fastjson.c: fj_media() reads event, media.payload and media.timestamp
@@ -517,94 +504,93 @@ void	stream_media(struct call *, const char *b64, size_t len, uint32_t ts,
  * handled, -1 use jansson.
  */
 struct fj_media {
-	const char	*payload;
-	size_t		 len;
-	uint32_t	 ts;
-	bool		 have_ts;
+	const char *payload;
+	size_t      len;
+	uint32_t    ts;
+	bool        have_ts;
 };
-int	fj_media(const char *buf, size_t len, char *scratch, size_t cap,
-	    struct fj_media *out);
-int	stream_media_fast(struct call *, const char *buf, size_t len);
+int fj_media(const char *buf, size_t len, char *scratch, size_t cap,
+    struct fj_media *out);
+int stream_media_fast(struct call *, const char *buf, size_t len);
 
 /* ws.c: lws service thread. */
-int	ws_receive(struct lws *, struct pss *, const void *in, size_t len);
-int	ws_writeable(struct lws *, struct pss *);
-int	ws_established(struct edge *, struct lws *, struct pss *);
-void	ws_closed(struct edge *, struct pss *);
-int	ws_filter(struct edge *, struct lws *);
+int  ws_receive(struct lws *, struct pss *, const void *in, size_t len);
+int  ws_writeable(struct lws *, struct pss *);
+int  ws_established(struct edge *, struct lws *, struct pss *);
+void ws_closed(struct edge *, struct pss *);
+int  ws_filter(struct edge *, struct lws *);
 
 /* loop.c */
-int	loop_start(struct edge *);	/* main */
-void	loop_drain(struct edge *);	/* main: blocks until done */
-void	loop_stop(struct edge *);	/* main */
+int  loop_start(struct edge *); /* main */
+void loop_drain(struct edge *); /* main: blocks until done */
+void loop_stop(struct edge *); /* main */
 
 /* bridge.c */
-int	bridge_start(struct edge *);	/* main */
-void	bridge_stop(struct bridge *);	/* main: after the loop is done */
-void	bridge_submit(struct bridge *, struct job *);	/* any thread */
+int  bridge_start(struct edge *); /* main */
+void bridge_stop(struct bridge *); /* main: after the loop is done */
+void bridge_submit(struct bridge *, struct job *); /* any thread */
 
 /* sub.c */
-int	sub_start(struct edge *);	/* main */
-void	sub_stop(struct sub *);		/* main */
+int  sub_start(struct edge *); /* main */
+void sub_stop(struct sub *); /* main */
 /* Dial url once; wait (bounded) until a pipe is up.  Worker threads. */
-int	sub_connect(struct sub *, const char *url, int timeout_ms);
+int sub_connect(struct sub *, const char *url, int timeout_ms);
 
 /* ctl.c: svc handler (svc worker threads). */
 struct reply;
 struct svc;
-int	ctl_handle(struct svc *, const Bus__Envelope *, struct reply *,
-	    void *worker);
-int	ctl_health(struct svc *, int ready, char *, size_t);
-int	edge_health(void *arg, int ready, char *buf, size_t len);
+int ctl_handle(
+    struct svc *, const Bus__Envelope *, struct reply *, void *worker);
+int ctl_health(struct svc *, int ready, char *, size_t);
+int edge_health(void *arg, int ready, char *buf, size_t len);
 
 /* form.c: any thread. */
-int	form_parse(struct form *, const char *body, size_t len);
-void	form_free(struct form *);
+int         form_parse(struct form *, const char *body, size_t len);
+void        form_free(struct form *);
 const char *form_get(const struct form *, const char *name);
-int	form_sign(const char *key, const char *url, const struct form *,
-	    bool signalwire, char out[29]);
-bool	form_sig_ok(const char *key, const char *url, const struct form *,
-	    bool signalwire, const char *header);
+int         form_sign(const char *key, const char *url, const struct form *,
+            bool signalwire, char out[29]);
+bool        form_sig_ok(const char *key, const char *url, const struct form *,
+           bool signalwire, const char *header);
 
 /* web.c: lws service thread. */
-int	web_http(struct edge *, struct lws *, struct pss *, const char *path);
-int	web_body(struct edge *, struct pss *, const void *in, size_t len);
-int	web_body_done(struct edge *, struct lws *, struct pss *);
-int	web_writeable(struct lws *, struct pss *);
-void	web_closed(struct edge *, struct pss *);
-void	web_job_reply(struct edge *, struct ev *);
+int  web_http(struct edge *, struct lws *, struct pss *, const char *path);
+int  web_body(struct edge *, struct pss *, const void *in, size_t len);
+int  web_body_done(struct edge *, struct lws *, struct pss *);
+int  web_writeable(struct lws *, struct pss *);
+void web_closed(struct edge *, struct pss *);
+void web_job_reply(struct edge *, struct ev *);
 /* Start the call-duration timer. */
-void	web_tick_start(struct edge *);
+void web_tick_start(struct edge *);
 /* Reply now: status, ctype (static), body copied, Retry-After if > 0. */
-void	web_reply(struct web *, int status, const char *ctype,
-	    const char *body, size_t len, int retry_after);
-bool	web_is_signalwire(const struct edge *);
+void web_reply(struct web *, int status, const char *ctype, const char *body,
+    size_t len, int retry_after);
+bool web_is_signalwire(const struct edge *);
 /* The <Connect><Stream> document with a fresh token; caller frees. Any
  * thread. */
-char	*web_twiml_stream(struct edge *, const char *call_sid,
-	    const char *direction, const char *answered_by);
+char *web_twiml_stream(struct edge *, const char *call_sid,
+    const char *direction, const char *answered_by);
 /* Hang up through the provider's REST API (lws thread). */
-void	web_hangup(struct edge *, const char *call_sid, const char *why);
+void web_hangup(struct edge *, const char *call_sid, const char *why);
 
 /* events.c: lws service thread. */
-bool	events_auth(struct edge *, struct lws *);
-void	*events_open(struct edge *, struct lws *);
-void	events_close(void *);
-void	events_message(struct edge *, void *, const char *buf, size_t len);
-int	events_writeable(struct lws *, void *);
-void	events_status(struct edge *, const char *sid, const char *status);
-void	events_turn(struct edge *, const char *sid,
-	    const Bus__TranscriptTurn *);
-void	events_summary(struct edge *, const char *sid, const Bus__Summary *);
-void	events_rate_answer(struct edge *, struct ev *);
+bool  events_auth(struct edge *, struct lws *);
+void *events_open(struct edge *, struct lws *);
+void  events_close(void *);
+void  events_message(struct edge *, void *, const char *buf, size_t len);
+int   events_writeable(struct lws *, void *);
+void  events_status(struct edge *, const char *sid, const char *status);
+void  events_turn(struct edge *, const char *sid, const Bus__TranscriptTurn *);
+void  events_summary(struct edge *, const char *sid, const Bus__Summary *);
+void  events_rate_answer(struct edge *, struct ev *);
 
 /* webjobs.c */
-int	webjobs_start(struct edge *);		/* main */
-void	webjobs_stop(struct webjobs *);		/* main, after the loop */
-void	webjobs_submit(struct webjobs *, struct wjob *);	/* any */
-void	wjob_free(struct wjob *);
+int  webjobs_start(struct edge *); /* main */
+void webjobs_stop(struct webjobs *); /* main, after the loop */
+void webjobs_submit(struct webjobs *, struct wjob *); /* any */
+void wjob_free(struct wjob *);
 
 /* util */
-int64_t	edge_mono_us(void);
+int64_t edge_mono_us(void);
 
 #endif

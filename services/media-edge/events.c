@@ -29,27 +29,29 @@
 #include "metrics.h"
 #include "xmalloc.h"
 
-#define EVENTS_MAX_SUBS		64
-#define EVENTS_QUEUE_BYTES	(256 * 1024)
+#define EVENTS_MAX_SUBS 64
+#define EVENTS_QUEUE_BYTES (256 * 1024)
 
 struct evclient {
-	struct evclient	*next;
-	struct lws	*wsi;
-	struct outq	 out;
-	char		 subs[EVENTS_MAX_SUBS][EDGE_SID_MAX];
-	int		 nsubs;
-	bool		 dead;
+	struct evclient *next;
+	struct lws      *wsi;
+	struct outq      out;
+	char             subs[EVENTS_MAX_SUBS][EDGE_SID_MAX];
+	int              nsubs;
+	bool             dead;
 };
 
-static struct evclient	*clients;
+static struct evclient *clients;
 
 bool
 events_auth(struct edge *e, struct lws *wsi)
 {
-	char	auth[300], want[300];
+	char auth[300], want[300];
 
-	if (e->cfg.api_token[0] == '\0' || lws_hdr_copy(wsi, auth,
-	    sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)
+	if (e->cfg.api_token[0] == '\0'
+	    || lws_hdr_copy(
+	           wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION)
+	        <= 0)
 		return (false);
 	snprintf(want, sizeof(want), "Bearer %s", e->cfg.api_token);
 	return (hmac_streq(auth, want));
@@ -58,7 +60,7 @@ events_auth(struct edge *e, struct lws *wsi)
 void *
 events_open(struct edge *e, struct lws *wsi)
 {
-	struct evclient	*c = xcalloc(1, sizeof(*c));
+	struct evclient *c = xcalloc(1, sizeof(*c));
 
 	(void)e;
 	c->wsi = wsi;
@@ -71,7 +73,7 @@ events_open(struct edge *e, struct lws *wsi)
 void
 events_close(void *arg)
 {
-	struct evclient	*c = arg, **pp;
+	struct evclient *c = arg, **pp;
 
 	for (pp = &clients; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == c) {
@@ -85,9 +87,9 @@ events_close(void *arg)
 static void
 send_json(struct evclient *c, json_t *o)
 {
-	char		*s = json_dumps(o, JSON_COMPACT);
-	unsigned char	*p;
-	size_t		 n;
+	char          *s = json_dumps(o, JSON_COMPACT);
+	unsigned char *p;
+	size_t         n;
 
 	if (s == NULL || c->dead)
 		goto out;
@@ -95,21 +97,21 @@ send_json(struct evclient *c, json_t *o)
 	if ((p = outq_reserve(&c->out, n)) == NULL) {
 		log_warnx("/events client not reading; cutting it off");
 		c->dead = true;
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK,
-		    LWS_TO_KILL_ASYNC);
+		lws_set_timeout(
+		    c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 		goto out;
 	}
 	memcpy(p, s, n);
 	outq_commit(&c->out, n, OUTQ_MARK);
 	lws_callback_on_writable(c->wsi);
- out:
+out:
 	free(s);
 }
 
 static bool
 subscribed(const struct evclient *c, const char *sid)
 {
-	int	i;
+	int i;
 
 	for (i = 0; i < c->nsubs; i++)
 		if (strcmp(c->subs[i], sid) == 0)
@@ -120,7 +122,7 @@ subscribed(const struct evclient *c, const char *sid)
 static void
 broadcast(const char *sid, json_t *o)
 {
-	struct evclient	*c;
+	struct evclient *c;
 
 	for (c = clients; c != NULL; c = c->next)
 		if (subscribed(c, sid))
@@ -133,8 +135,9 @@ events_status(struct edge *e, const char *sid, const char *status)
 {
 	(void)e;
 	if (clients != NULL)
-		broadcast(sid, json_pack("{s:s, s:s, s:s}", "type", "status",
-		    "call_sid", sid, "status", status));
+		broadcast(sid,
+		    json_pack("{s:s, s:s, s:s}", "type", "status", "call_sid",
+		        sid, "status", status));
 }
 
 void
@@ -143,16 +146,17 @@ events_turn(struct edge *e, const char *sid, const Bus__TranscriptTurn *t)
 	(void)e;
 	if (clients == NULL || t->turn == NULL)
 		return;
-	broadcast(sid, json_pack("{s:s, s:s, s:s, s:s, s:I}", "type", "turn",
-	    "call_sid", sid, "role", t->turn->role, "text", t->turn->text,
-	    "seq", (json_int_t)t->turn->seq));
+	broadcast(sid,
+	    json_pack("{s:s, s:s, s:s, s:s, s:I}", "type", "turn", "call_sid",
+	        sid, "role", t->turn->role, "text", t->turn->text, "seq",
+	        (json_int_t)t->turn->seq));
 }
 
 void
 events_summary(struct edge *e, const char *sid, const Bus__Summary *s)
 {
-	struct wjob	*j;
-	json_t		*o, *full;
+	struct wjob *j;
+	json_t      *o, *full;
 
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", "summary",
 	    "call_sid", sid, "outcome", s->outcome, "interest_level",
@@ -160,7 +164,8 @@ events_summary(struct edge *e, const char *sid, const Bus__Summary *s)
 	    s->summary);
 	if (e->cfg.notify_url[0] != '\0') {
 		full = json_deep_copy(o);
-		json_object_set_new(full, "event", json_string("call.summary"));
+		json_object_set_new(
+		    full, "event", json_string("call.summary"));
 		json_object_del(full, "type");
 		j = xcalloc(1, sizeof(*j));
 		j->kind = WJ_NOTIFY;
@@ -176,8 +181,8 @@ events_summary(struct edge *e, const char *sid, const Bus__Summary *s)
 void
 events_rate_answer(struct edge *e, struct ev *ev)
 {
-	struct evclient	*c;
-	json_t		*o;
+	struct evclient *c;
+	json_t          *o;
 
 	(void)e;
 	for (c = clients; c != NULL; c = c->next)
@@ -194,20 +199,21 @@ events_rate_answer(struct edge *e, struct ev *ev)
 void
 events_message(struct edge *e, void *arg, const char *buf, size_t len)
 {
-	struct evclient	*c = arg;
-	json_t		*o = json_loadb(buf, len, 0, NULL);
-	const char	*op, *sid, *phone, *id;
-	struct wjob	*j;
-	int		 i;
+	struct evclient *c = arg;
+	json_t          *o = json_loadb(buf, len, 0, NULL);
+	const char      *op, *sid, *phone, *id;
+	struct wjob     *j;
+	int              i;
 
 	op = json_string_value(json_object_get(o, "op"));
 	sid = json_string_value(json_object_get(o, "call_sid"));
 	if (op == NULL) {
 		edge_bad_input(e, "events_bad_message");
-		send_json(c, json_pack("{s:s, s:s}", "type", "error", "error",
-		    "expected {\"op\":...}"));
-	} else if (strcmp(op, "subscribe") == 0 && sid != NULL &&
-	    strlen(sid) < EDGE_SID_MAX) {
+		send_json(c,
+		    json_pack("{s:s, s:s}", "type", "error", "error",
+		        "expected {\"op\":...}"));
+	} else if (strcmp(op, "subscribe") == 0 && sid != NULL
+	    && strlen(sid) < EDGE_SID_MAX) {
 		if (!subscribed(c, sid) && c->nsubs < EVENTS_MAX_SUBS)
 			snprintf(c->subs[c->nsubs++], EDGE_SID_MAX, "%s", sid);
 	} else if (strcmp(op, "unsubscribe") == 0 && sid != NULL) {
@@ -218,20 +224,22 @@ events_message(struct edge *e, void *arg, const char *buf, size_t len)
 				c->nsubs--;
 				break;
 			}
-	} else if (strcmp(op, "rate") == 0 && (phone = json_string_value(
-	    json_object_get(o, "phone"))) != NULL && strlen(phone) < 32) {
+	} else if (strcmp(op, "rate") == 0
+	    && (phone = json_string_value(json_object_get(o, "phone"))) != NULL
+	    && strlen(phone) < 32) {
 		id = json_string_value(json_object_get(o, "id"));
 		j = xcalloc(1, sizeof(*j));
 		j->kind = WJ_RATE_PEEK;
 		j->web_id = (uint64_t)(uintptr_t)c;
 		snprintf(j->to, sizeof(j->to), "%s", phone);
-		snprintf(j->lead_id, sizeof(j->lead_id), "%s", id != NULL ?
-		    id : "");
+		snprintf(j->lead_id, sizeof(j->lead_id), "%s",
+		    id != NULL ? id : "");
 		webjobs_submit(&e->wj, j);
 	} else {
 		edge_bad_input(e, "events_bad_message");
-		send_json(c, json_pack("{s:s, s:s}", "type", "error", "error",
-		    "unknown op"));
+		send_json(c,
+		    json_pack(
+		        "{s:s, s:s}", "type", "error", "error", "unknown op"));
 	}
 	json_decref(o);
 }
@@ -239,9 +247,9 @@ events_message(struct edge *e, void *arg, const char *buf, size_t len)
 int
 events_writeable(struct lws *wsi, void *arg)
 {
-	struct evclient	*c = arg;
-	unsigned char	*p;
-	size_t		 len;
+	struct evclient *c = arg;
+	unsigned char   *p;
+	size_t           len;
 
 	if (c->dead)
 		return (-1);

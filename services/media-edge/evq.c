@@ -26,7 +26,7 @@ evq_init(struct evq *q, size_t cap)
 void
 evq_fini(struct evq *q)
 {
-	struct ev	*ev;
+	struct ev *ev;
 
 	while (q->count > 0) {
 		nng_msg_free(q->ring[q->head]);
@@ -100,7 +100,7 @@ evq_push(struct evq *q, struct ev *ev)
 size_t
 evq_take(struct evq *q, nng_msg **out, size_t max, struct ev **evs)
 {
-	size_t	n = 0;
+	size_t n = 0;
 
 	pthread_mutex_lock(&q->lock);
 	while (n < max && q->count > 0) {

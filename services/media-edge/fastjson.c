@@ -17,34 +17,35 @@
 
 #include "edge.h"
 
-#define FJ_MAX_DEPTH	16
+#define FJ_MAX_DEPTH 16
 
 struct fj {
-	const char	*p;
-	const char	*end;
+	const char *p;
+	const char *end;
 };
 
 struct fj_str {
-	const char	*s;		/* raw, between the quotes */
-	size_t		 len;
-	bool		 escaped;
-	bool		 set;
+	const char *s; /* raw, between the quotes */
+	size_t      len;
+	bool        escaped;
+	bool        set;
 };
 
 static void
 ws(struct fj *f)
 {
-	while (f->p < f->end && (*f->p == ' ' || *f->p == '\t' ||
-	    *f->p == '\n' || *f->p == '\r'))
+	while (f->p < f->end
+	    && (*f->p == ' ' || *f->p == '\t' || *f->p == '\n'
+	        || *f->p == '\r'))
 		f->p++;
 }
 
 static int
 str(struct fj *f, struct fj_str *out)
 {
-	const char	*s;
-	bool		 esc = false;
-	unsigned char	 ch;
+	const char   *s;
+	bool          esc = false;
+	unsigned char ch;
 
 	if (f->p >= f->end || *f->p != '"')
 		return (-1);
@@ -52,11 +53,11 @@ str(struct fj *f, struct fj_str *out)
 	while (f->p < f->end && *f->p != '"') {
 		ch = (unsigned char)*f->p;
 		if (ch < 0x20 || ch >= 0x80)
-			return (-1);	/* let jansson judge UTF-8 */
+			return (-1); /* let jansson judge UTF-8 */
 		if (ch == '\\') {
-			if (f->p + 1 >= f->end || f->p[1] == '\0' ||
-			    strchr("\"\\/bfnrt", f->p[1]) == NULL)
-				return (-1);	/* \u: jansson checks it */
+			if (f->p + 1 >= f->end || f->p[1] == '\0'
+			    || strchr("\"\\/bfnrt", f->p[1]) == NULL)
+				return (-1); /* \u: jansson checks it */
 			esc = true;
 			f->p++;
 		}
@@ -84,7 +85,7 @@ digit(const struct fj *f)
 static int
 number(struct fj *f, struct fj_str *out)
 {
-	const char	*s = f->p;
+	const char *s = f->p;
 
 	if (f->p < f->end && *f->p == '-')
 		f->p++;
@@ -118,12 +119,12 @@ number(struct fj *f, struct fj_str *out)
 	return (0);
 }
 
-static int	value(struct fj *, int depth);
+static int value(struct fj *, int depth);
 
 static int
 literal(struct fj *f, const char *lit)
 {
-	size_t	n = strlen(lit);
+	size_t n = strlen(lit);
 
 	if ((size_t)(f->end - f->p) < n || memcmp(f->p, lit, n) != 0)
 		return (-1);
@@ -133,14 +134,14 @@ literal(struct fj *f, const char *lit)
 
 /* Members of an object; the callback sees each key and may take the
  * value, else the value is skipped. */
-typedef int (*member_fn)(struct fj *, const struct fj_str *key, void *arg,
-    int depth);
+typedef int (*member_fn)(
+    struct fj *, const struct fj_str *key, void *arg, int depth);
 
 static int
 object(struct fj *f, int depth, member_fn fn, void *arg)
 {
-	struct fj_str	key;
-	int		rv;
+	struct fj_str key;
+	int           rv;
 
 	if (depth > FJ_MAX_DEPTH || f->p >= f->end || *f->p != '{')
 		return (-1);
@@ -224,25 +225,25 @@ value(struct fj *f, int depth)
 }
 
 struct fields {
-	struct fj_str	event;
-	struct fj_str	payload;
-	struct fj_str	ts;
-	bool		ts_is_num;
-	bool		media_seen;
-	bool		other;		/* a field we cannot take fast */
+	struct fj_str event;
+	struct fj_str payload;
+	struct fj_str ts;
+	bool          ts_is_num;
+	bool          media_seen;
+	bool          other; /* a field we cannot take fast */
 };
 
 static bool
 key_is(const struct fj_str *k, const char *s)
 {
-	return (!k->escaped && k->len == strlen(s) &&
-	    memcmp(k->s, s, k->len) == 0);
+	return (!k->escaped && k->len == strlen(s)
+	    && memcmp(k->s, s, k->len) == 0);
 }
 
 static int
 media_member(struct fj *f, const struct fj_str *k, void *arg, int depth)
 {
-	struct fields	*fl = arg;
+	struct fields *fl = arg;
 
 	if (key_is(k, "payload")) {
 		if (f->p < f->end && *f->p == '"')
@@ -257,8 +258,8 @@ media_member(struct fj *f, const struct fj_str *k, void *arg, int depth)
 			fl->ts_is_num = false;
 			return (str(f, &fl->ts));
 		}
-		if (f->p < f->end && (*f->p == '-' || (*f->p >= '0' &&
-		    *f->p <= '9'))) {
+		if (f->p < f->end
+		    && (*f->p == '-' || (*f->p >= '0' && *f->p <= '9'))) {
 			fl->ts_is_num = true;
 			return (number(f, &fl->ts));
 		}
@@ -273,7 +274,7 @@ media_member(struct fj *f, const struct fj_str *k, void *arg, int depth)
 static int
 top_member(struct fj *f, const struct fj_str *k, void *arg, int depth)
 {
-	struct fields	*fl = arg;
+	struct fields *fl = arg;
 
 	if (k->escaped) {
 		fl->other = true;
@@ -302,8 +303,8 @@ top_member(struct fj *f, const struct fj_str *k, void *arg, int depth)
 static bool
 ts_value(const struct fj_str *t, bool is_num, uint32_t *outp)
 {
-	uint64_t	v = 0;
-	size_t		i;
+	uint64_t v = 0;
+	size_t   i;
 
 	if (!t->set || t->escaped || t->len == 0 || t->len > 10)
 		return (false);
@@ -323,7 +324,7 @@ ts_value(const struct fj_str *t, bool is_num, uint32_t *outp)
 static bool
 unescape(const struct fj_str *s, char *buf, size_t cap, size_t *lenp)
 {
-	size_t	i, n = 0;
+	size_t i, n = 0;
 
 	for (i = 0; i < s->len && n < cap; i++) {
 		if (s->s[i] != '\\') {
@@ -337,7 +338,7 @@ unescape(const struct fj_str *s, char *buf, size_t cap, size_t *lenp)
 			buf[n++] = s->s[i];
 			break;
 		default:
-			return (false);	/* not base64 anyway: slow path */
+			return (false); /* not base64 anyway: slow path */
 		}
 	}
 	*lenp = n;
@@ -348,17 +349,17 @@ int
 fj_media(const char *buf, size_t len, char *scratch, size_t cap,
     struct fj_media *out)
 {
-	struct fj	 f = { buf, buf + len };
-	struct fields	 fl;
+	struct fj     f = { buf, buf + len };
+	struct fields fl;
 
 	memset(&fl, 0, sizeof(fl));
 	ws(&f);
 	if (object(&f, 0, top_member, &fl) == -1)
 		return (-1);
 	ws(&f);
-	if (f.p != f.end || fl.other || !fl.event.set || fl.event.escaped ||
-	    fl.event.len != 5 || memcmp(fl.event.s, "media", 5) != 0 ||
-	    !fl.media_seen || !fl.payload.set)
+	if (f.p != f.end || fl.other || !fl.event.set || fl.event.escaped
+	    || fl.event.len != 5 || memcmp(fl.event.s, "media", 5) != 0
+	    || !fl.media_seen || !fl.payload.set)
 		return (-1);
 	out->ts = 0;
 	out->have_ts = false;
@@ -380,10 +381,10 @@ fj_media(const char *buf, size_t len, char *scratch, size_t cap,
 int
 stream_media_fast(struct call *c, const char *buf, size_t len)
 {
-	struct fj_media	m;
+	struct fj_media m;
 
-	if (fj_media(buf, len, (char *)c->edge->scratch2, EDGE_MAX_MSG, &m) ==
-	    -1)
+	if (fj_media(buf, len, (char *)c->edge->scratch2, EDGE_MAX_MSG, &m)
+	    == -1)
 		return (-1);
 	stream_media(c, m.payload, m.len, m.ts, m.have_ts);
 	return (0);

@@ -35,16 +35,16 @@ hexval(char c)
 static int
 decode(const char *s, size_t n, char **outp)
 {
-	char	*out = xmalloc(n + 1);
-	size_t	 i, o = 0;
-	int	 h, l;
+	char  *out = xmalloc(n + 1);
+	size_t i, o = 0;
+	int    h, l;
 
 	for (i = 0; i < n; i++) {
 		if (s[i] == '+')
 			out[o++] = ' ';
 		else if (s[i] == '%') {
-			if (i + 2 >= n || (h = hexval(s[i + 1])) < 0 ||
-			    (l = hexval(s[i + 2])) < 0) {
+			if (i + 2 >= n || (h = hexval(s[i + 1])) < 0
+			    || (l = hexval(s[i + 2])) < 0) {
 				free(out);
 				return (-1);
 			}
@@ -54,7 +54,7 @@ decode(const char *s, size_t n, char **outp)
 			out[o++] = s[i];
 	}
 	out[o] = '\0';
-	if (strlen(out) != o) {		/* %00 */
+	if (strlen(out) != o) { /* %00 */
 		free(out);
 		return (-1);
 	}
@@ -65,7 +65,7 @@ decode(const char *s, size_t n, char **outp)
 void
 form_free(struct form *f)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < f->n; i++) {
 		free(f->v[i].name);
@@ -78,8 +78,8 @@ form_free(struct form *f)
 int
 form_parse(struct form *f, const char *body, size_t len)
 {
-	const char	*p = body, *end = body + len, *amp, *eq;
-	char		*name, *value;
+	const char *p = body, *end = body + len, *amp, *eq;
+	char       *name, *value;
 
 	memset(f, 0, sizeof(*f));
 	while (p < end) {
@@ -90,8 +90,9 @@ form_parse(struct form *f, const char *body, size_t len)
 				eq = amp;
 			if (decode(p, (size_t)(eq - p), &name) == -1)
 				goto bad;
-			if (decode(eq < amp ? eq + 1 : amp, eq < amp ?
-			    (size_t)(amp - eq - 1) : 0, &value) == -1) {
+			if (decode(eq < amp ? eq + 1 : amp,
+			        eq < amp ? (size_t)(amp - eq - 1) : 0, &value)
+			    == -1) {
 				free(name);
 				goto bad;
 			}
@@ -108,7 +109,7 @@ form_parse(struct form *f, const char *body, size_t len)
 		p = amp + 1;
 	}
 	return (0);
- bad:
+bad:
 	form_free(f);
 	return (-1);
 }
@@ -116,7 +117,7 @@ form_parse(struct form *f, const char *body, size_t len)
 const char *
 form_get(const struct form *f, const char *name)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < f->n; i++)
 		if (strcmp(f->v[i].name, name) == 0)
@@ -127,8 +128,8 @@ form_get(const struct form *f, const char *name)
 static int
 cmp_name_value(const void *a, const void *b)
 {
-	const struct form_pair	*x = a, *y = b;
-	int			 c;
+	const struct form_pair *x = a, *y = b;
+	int                     c;
 
 	if ((c = strcmp(x->name, y->name)) != 0)
 		return (c);
@@ -139,9 +140,9 @@ cmp_name_value(const void *a, const void *b)
 static char *
 signed_data(const char *url, const struct form *f, bool signalwire)
 {
-	struct form_pair	*v = NULL;
-	size_t			 i, j, len = strlen(url) + 1;
-	char			*buf, *p;
+	struct form_pair *v = NULL;
+	size_t            i, j, len = strlen(url) + 1;
+	char             *buf, *p;
 
 	if (f->n > 0) {
 		v = xcalloc(f->n, sizeof(*v));
@@ -150,10 +151,10 @@ signed_data(const char *url, const struct form *f, bool signalwire)
 	if (signalwire) {
 		/* stable insertion sort by name only */
 		for (i = 1; i < f->n; i++) {
-			struct form_pair	t = v[i];
+			struct form_pair t = v[i];
 
-			for (j = i; j > 0 && strcmp(v[j - 1].name, t.name) >
-			    0; j--)
+			for (j = i; j > 0 && strcmp(v[j - 1].name, t.name) > 0;
+			     j--)
 				v[j] = v[j - 1];
 			v[j] = t;
 		}
@@ -164,8 +165,8 @@ signed_data(const char *url, const struct form *f, bool signalwire)
 	buf = p = xmalloc(len);
 	p = stpcpy(p, url);
 	for (i = 0; i < f->n; i++) {
-		if (!signalwire && i > 0 &&
-		    cmp_name_value(&v[i - 1], &v[i]) == 0)
+		if (!signalwire && i > 0
+		    && cmp_name_value(&v[i - 1], &v[i]) == 0)
 			continue;
 		p = stpcpy(p, v[i].name);
 		p = stpcpy(p, v[i].value);
@@ -178,12 +179,12 @@ int
 form_sign(const char *key, const char *url, const struct form *f,
     bool signalwire, char out[29])
 {
-	unsigned char	 mac[HMAC_SHA1_LEN];
-	char		*data = signed_data(url, f, signalwire);
-	int		 rv = 0;
+	unsigned char mac[HMAC_SHA1_LEN];
+	char         *data = signed_data(url, f, signalwire);
+	int           rv = 0;
 
-	if (hmac_sha1(key, strlen(key), data, strlen(data), mac) != 0 ||
-	    codec_b64_encode(mac, sizeof(mac), out, 29) != 28)
+	if (hmac_sha1(key, strlen(key), data, strlen(data), mac) != 0
+	    || codec_b64_encode(mac, sizeof(mac), out, 29) != 28)
 		rv = -1;
 	free(data);
 	return (rv);
@@ -197,9 +198,9 @@ form_sign(const char *key, const char *url, const struct form *f,
 static int
 variants(const char *url, char v[3][512])
 {
-	const char	*hs, *he, *colon, *path;
-	bool		 https;
-	int		 n = 0;
+	const char *hs, *he, *colon, *path;
+	bool        https;
+	int         n = 0;
 
 	snprintf(v[n++], 512, "%s", url);
 	if ((hs = strstr(url, "://")) == NULL)
@@ -222,17 +223,17 @@ bool
 form_sig_ok(const char *key, const char *url, const struct form *f,
     bool signalwire, const char *header)
 {
-	char	v[3][512], sig[29];
-	int	i, n;
-	bool	ok = false;
+	char v[3][512], sig[29];
+	int  i, n;
+	bool ok = false;
 
-	if (key == NULL || key[0] == '\0' || header == NULL ||
-	    header[0] == '\0')
+	if (key == NULL || key[0] == '\0' || header == NULL
+	    || header[0] == '\0')
 		return (false);
 	n = variants(url, v);
 	for (i = 0; i < n; i++)
-		if (form_sign(key, v[i], f, signalwire, sig) == 0 &&
-		    hmac_equal(sig, 28, header, strlen(header)))
-			ok = true;	/* no early exit: same work each time */
+		if (form_sign(key, v[i], f, signalwire, sig) == 0
+		    && hmac_equal(sig, 28, header, strlen(header)))
+			ok = true; /* no early exit: same work each time */
 	return (ok);
 }

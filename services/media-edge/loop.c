@@ -25,21 +25,21 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define LOOP_BATCH	4096	/* bus messages handled per wake-up */
-#define LOOP_GRACE_US	(2 * LWS_US_PER_SEC)
+#define LOOP_BATCH 4096 /* bus messages handled per wake-up */
+#define LOOP_GRACE_US (2 * LWS_US_PER_SEC)
 
-static const char	body_404[] = "{\"error\":\"not found\"}";
+static const char body_404[] = "{\"error\":\"not found\"}";
 
 static void
 bus_message(struct edge *e, nng_msg *msg)
 {
-	Bus__Envelope	*env;
-	const char	*topic;
-	struct call	*c;
+	Bus__Envelope *env;
+	const char    *topic;
+	struct call   *c;
 
 	if (wire_unpack_pub(msg, &topic, &env) != 0) {
 		log_warnx("bad input on the sub socket (bus_garbage): %zu "
-		    "bytes that are not a topic and an envelope",
+		          "bytes that are not a topic and an envelope",
 		    nng_msg_len(msg));
 		edge_bad_input(e, "bus_garbage");
 		return;
@@ -83,8 +83,8 @@ bus_message(struct edge *e, nng_msg *msg)
 static void
 control_event(struct edge *e, struct ev *ev)
 {
-	struct call	*c;
-	struct job	*j;
+	struct call *c;
+	struct job  *j;
 
 	switch (ev->kind) {
 	case EV_STARTED:
@@ -110,9 +110,10 @@ control_event(struct edge *e, struct ev *ev)
 		break;
 	case EV_HANGUP:
 		if ((c = call_find(e, ev->call_sid)) != NULL) {
-			struct log_ctx	lc = { c->call_sid, c->trace_id };
+			struct log_ctx lc = { c->call_sid, c->trace_id };
 
-			logc_info(&lc, "hang-up from ai-session: %s", ev->text);
+			logc_info(
+			    &lc, "hang-up from ai-session: %s", ev->text);
 			c->end_reason = "hang-up";
 			call_close(c, EDGE_CLOSE_NORMAL, "hang_up");
 		} else
@@ -133,16 +134,16 @@ control_event(struct edge *e, struct ev *ev)
 static void
 drain_deadline_cb(lws_sorted_usec_list_t *sul)
 {
-	struct edge	*e = lws_container_of(sul, struct edge, drain_sul);
-	struct call	*c;
+	struct edge *e = lws_container_of(sul, struct edge, drain_sul);
+	struct call *c;
 
 	if (e->ncalls == 0) {
 		e->loop_exit = true;
 		return;
 	}
 	if (e->drain_closing) {
-		log_warnx("drain: %ld streams did not close; leaving",
-		    e->ncalls);
+		log_warnx(
+		    "drain: %ld streams did not close; leaving", e->ncalls);
 		e->loop_exit = true;
 		lws_cancel_service(e->ctx);
 		return;
@@ -154,8 +155,8 @@ drain_deadline_cb(lws_sorted_usec_list_t *sul)
 		call_close(c, EDGE_CLOSE_AWAY, "shutdown");
 	}
 	e->drain_closing = true;
-	lws_sul_schedule(e->ctx, 0, &e->drain_sul, drain_deadline_cb,
-	    LOOP_GRACE_US);
+	lws_sul_schedule(
+	    e->ctx, 0, &e->drain_sul, drain_deadline_cb, LOOP_GRACE_US);
 }
 
 static void
@@ -175,8 +176,8 @@ drain_check(struct edge *e)
 static void
 events(struct edge *e)
 {
-	struct ev	*ev, *next;
-	size_t		 i, n;
+	struct ev *ev, *next;
+	size_t     i, n;
 
 	n = evq_take(&e->evq, e->batch, LOOP_BATCH, &ev);
 	for (i = 0; i < n; i++) {
@@ -192,10 +193,10 @@ events(struct edge *e)
 }
 
 static int
-http_request(struct edge *e, struct lws *wsi, struct pss *pss,
-    const char *path)
+http_request(
+    struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
 {
-	web_closed(e, pss);	/* a keep-alive connection's last request */
+	web_closed(e, pss); /* a keep-alive connection's last request */
 	if (httpd_builtin(wsi, &pss->hs, path, &e->hconf))
 		return (0);
 	if (web_http(e, wsi, pss, path) == 0)
@@ -208,8 +209,8 @@ static int
 edge_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
-	struct edge	*e = lws_context_user(lws_get_context(wsi));
-	struct pss	*pss = user;
+	struct edge *e = lws_context_user(lws_get_context(wsi));
+	struct pss  *pss = user;
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
@@ -250,15 +251,14 @@ edge_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	return (lws_callback_http_dummy(wsi, reason, user, in, len));
 }
 
-static const struct lws_protocols protocols[] = {
-	{ "edge", edge_cb, sizeof(struct pss), 4096, 0, NULL, 0 },
-	{ NULL, NULL, 0, 0, 0, NULL, 0 }
-};
+static const struct lws_protocols protocols[]
+    = { { "edge", edge_cb, sizeof(struct pss), 4096, 0, NULL, 0 },
+	      { NULL, NULL, 0, 0, 0, NULL, 0 } };
 
 static void *
 loop_main(void *arg)
 {
-	struct edge	*e = arg;
+	struct edge *e = arg;
 
 	while (!e->loop_exit)
 		if (lws_service(e->ctx, 0) < 0)
@@ -269,10 +269,9 @@ loop_main(void *arg)
 int
 edge_health(void *arg, int ready, char *buf, size_t len)
 {
-	struct edge	*e = arg;
-	bool		 up = atomic_load(&e->ready) &&
-			    !atomic_load(&e->draining);
-	double		 uptime = 0;
+	struct edge *e = arg;
+	bool         up = atomic_load(&e->ready) && !atomic_load(&e->draining);
+	double       uptime = 0;
 
 	if (e->svc != NULL)
 		uptime = svc_uptime(e->svc);
@@ -289,7 +288,7 @@ edge_health(void *arg, int ready, char *buf, size_t len)
 int
 loop_start(struct edge *e)
 {
-	struct lws_context_creation_info	info;
+	struct lws_context_creation_info info;
 
 	memset(&info, 0, sizeof(info));
 	info.port = (int)e->cfg.http_port;
@@ -298,8 +297,8 @@ loop_start(struct edge *e)
 	info.user = e;
 	info.count_threads = 1;
 	info.timeout_secs = 10;
-	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 |
-	    LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6
+	    | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
 	e->hconf.health = edge_health;
 	e->hconf.arg = e;
 	e->batch = xcalloc(LOOP_BATCH, sizeof(*e->batch));

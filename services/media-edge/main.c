@@ -28,23 +28,25 @@
 #include "sig.h"
 #include "svc.h"
 
-#define ABOUT	"media-edge: provider media streams <-> ai-session"
+#define ABOUT "media-edge: provider media streams <-> ai-session"
 
-static struct edge	edge;
+static struct edge edge;
 
 static int
 edge_start(struct edge *e)
 {
-	struct svc_conf	sc = { 0 };
+	struct svc_conf sc = { 0 };
 
-	e->pub_adv = e->cfg.pub_advertise_url[0] != '\0' ?
-	    e->cfg.pub_advertise_url : e->cfg.pub_url;
-	e->ctl_adv = e->cfg.ctl_advertise_url[0] != '\0' ?
-	    e->cfg.ctl_advertise_url : e->cfg.listen_url;
-	e->twilio_key = e->cfg.edge_twilio_auth_token[0] != '\0' ?
-	    e->cfg.edge_twilio_auth_token :
-	    e->cfg.twilio_auth_token[0] != '\0' ?
-	    e->cfg.twilio_auth_token : NULL;
+	e->pub_adv = e->cfg.pub_advertise_url[0] != '\0'
+	    ? e->cfg.pub_advertise_url
+	    : e->cfg.pub_url;
+	e->ctl_adv = e->cfg.ctl_advertise_url[0] != '\0'
+	    ? e->cfg.ctl_advertise_url
+	    : e->cfg.listen_url;
+	e->twilio_key = e->cfg.edge_twilio_auth_token[0] != '\0'
+	    ? e->cfg.edge_twilio_auth_token
+	    : e->cfg.twilio_auth_token[0] != '\0' ? e->cfg.twilio_auth_token
+	                                          : NULL;
 	evq_init(&e->evq, (size_t)e->cfg.evq_msgs);
 	tokens_init(&e->tokens, (size_t)e->cfg.token_cache);
 	calls_init(e);
@@ -61,12 +63,12 @@ edge_start(struct edge *e)
 		return (-1);
 	e->pub_open = true;
 	(void)bus_set_buffers(e->pub, 0, (int)e->cfg.pub_sendbuf);
-	if (sub_start(e) == -1 || bridge_start(e) == -1 ||
-	    webjobs_start(e) == -1 || loop_start(e) == -1)
+	if (sub_start(e) == -1 || bridge_start(e) == -1
+	    || webjobs_start(e) == -1 || loop_start(e) == -1)
 		return (-1);
 	if (e->twilio_key == NULL)
 		log_info("no Twilio auth token: x-twilio-signature on /media "
-		    "is not checked (stream tokens still are)");
+		         "is not checked (stream tokens still are)");
 	atomic_store(&e->ready, true);
 	return (0);
 }
@@ -74,9 +76,9 @@ edge_start(struct edge *e)
 static void
 edge_stop(struct edge *e)
 {
-	loop_drain(e);		/* calls finish or are closed */
-	loop_stop(e);		/* closes what is left: SessionEnds queued */
-	bridge_stop(&e->bridge);	/* sends them */
+	loop_drain(e); /* calls finish or are closed */
+	loop_stop(e); /* closes what is left: SessionEnds queued */
+	bridge_stop(&e->bridge); /* sends them */
 	webjobs_stop(&e->wj);
 	sub_stop(&e->sub);
 	svc_stop(e->svc);
@@ -90,16 +92,17 @@ edge_stop(struct edge *e)
 int
 main(int argc, char *argv[])
 {
-	sigset_t	sigs;
-	int		rv;
+	sigset_t sigs;
+	int      rv;
 
 	log_init("media-edge");
-	if ((rv = cfg_main(argc, argv, "media-edge", ABOUT, edge_cfg_opts,
-	    &edge.cfg)) != -1)
+	if ((rv = cfg_main(
+	         argc, argv, "media-edge", ABOUT, edge_cfg_opts, &edge.cfg))
+	    != -1)
 		return (rv);
 	if (edge_config_check(&edge.cfg) == -1)
 		return (EX_CONFIG);
-	curl_global_init(CURL_GLOBAL_DEFAULT);	/* before any thread */
+	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread */
 	sig_block(&sigs);
 	if (edge_start(&edge) == -1)
 		fatalx("startup failed");

@@ -20,13 +20,13 @@
 #include "edge.h"
 #include "xmalloc.h"
 
-#define OUTQ_HDR	8
-#define OUTQ_INIT	2048
-#define OUTQ_KEEP	16384	/* an empty queue keeps at most this */
+#define OUTQ_HDR 8
+#define OUTQ_INIT 2048
+#define OUTQ_KEEP 16384 /* an empty queue keeps at most this */
 
 struct rec {
-	uint32_t	len;
-	uint32_t	kind;
+	uint32_t len;
+	uint32_t kind;
 };
 
 static size_t
@@ -58,7 +58,7 @@ outq_bytes(const struct outq *q)
 unsigned char *
 outq_reserve(struct outq *q, size_t len)
 {
-	size_t	need = rec_size(len), live = q->tail - q->head, ncap;
+	size_t need = rec_size(len), live = q->tail - q->head, ncap;
 
 	if (live + need > q->limit)
 		return (NULL);
@@ -81,7 +81,7 @@ outq_reserve(struct outq *q, size_t len)
 void
 outq_commit(struct outq *q, size_t len, enum outq_kind kind)
 {
-	struct rec	r = { (uint32_t)len, (uint32_t)kind };
+	struct rec r = { (uint32_t)len, (uint32_t)kind };
 
 	memcpy(q->buf + q->tail, &r, sizeof(r));
 	q->tail += rec_size(len);
@@ -89,10 +89,10 @@ outq_commit(struct outq *q, size_t len, enum outq_kind kind)
 }
 
 bool
-outq_peek(struct outq *q, unsigned char **p, size_t *lenp,
-    enum outq_kind *kindp)
+outq_peek(
+    struct outq *q, unsigned char **p, size_t *lenp, enum outq_kind *kindp)
 {
-	struct rec	r;
+	struct rec r;
 
 	if (q->count == 0)
 		return (false);
@@ -107,7 +107,7 @@ outq_peek(struct outq *q, unsigned char **p, size_t *lenp,
 void
 outq_pop(struct outq *q)
 {
-	struct rec	r;
+	struct rec r;
 
 	if (q->count == 0)
 		return;
@@ -126,9 +126,9 @@ outq_pop(struct outq *q)
 unsigned
 outq_drop_media(struct outq *q)
 {
-	size_t		rd = q->head, wr = q->head, sz;
-	unsigned	dropped = 0, n = q->count;
-	struct rec	r;
+	size_t     rd = q->head, wr = q->head, sz;
+	unsigned   dropped = 0, n = q->count;
+	struct rec r;
 
 	while (n-- > 0) {
 		memcpy(&r, q->buf + rd, sizeof(r));

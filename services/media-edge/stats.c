@@ -8,14 +8,13 @@
 #include "edge.h"
 #include "metrics.h"
 
-static const double setup_bounds[] = {
-	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
-};
+static const double setup_bounds[]
+    = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
 
 void
 edge_metrics_init(struct edge_metrics *m)
 {
-	struct metric_family	*frames;
+	struct metric_family *frames;
 
 	m->active_calls = metrics_gauge1("edge_active_calls",
 	    "Media streams with an accepted start, in progress");
@@ -28,14 +27,14 @@ edge_metrics_init(struct edge_metrics *m)
 	m->frames_in = metric_get(frames, "in");
 	m->frames_out = metric_get(frames, "out");
 	m->frames_padded = metric_get(frames, "padded");
-	m->marks_out = metrics_counter1("edge_marks_sent_total",
-	    "mark messages written to callers");
-	m->clears_out = metrics_counter1("edge_clears_sent_total",
-	    "clear messages written to callers");
+	m->marks_out = metrics_counter1(
+	    "edge_marks_sent_total", "mark messages written to callers");
+	m->clears_out = metrics_counter1(
+	    "edge_clears_sent_total", "clear messages written to callers");
 	m->dropped = metrics_counter("edge_audio_frames_dropped_total",
 	    "Frames or messages dropped, by reason", "reason");
-	m->bad_input = metrics_counter("edge_bad_input_total",
-	    "Rejected input, by reason", "reason");
+	m->bad_input = metrics_counter(
+	    "edge_bad_input_total", "Rejected input, by reason", "reason");
 	m->auth_fail = metrics_counter("edge_stream_auth_failures_total",
 	    "Media streams refused by authentication, by reason", "reason");
 	m->session_req = metrics_counter("edge_session_requests_total",
@@ -46,8 +45,8 @@ edge_metrics_init(struct edge_metrics *m)
 	    "Callers cut off because they stopped reading");
 	m->resumes = metrics_counter1("edge_session_resumes_total",
 	    "Calls handed to another ai-session after one went away");
-	m->streams = metrics_counter1("edge_streams_total",
-	    "Media streams whose start was accepted");
+	m->streams = metrics_counter1(
+	    "edge_streams_total", "Media streams whose start was accepted");
 	m->http = metrics_counter("edge_http_requests_total",
 	    "API and webhook requests by route and status", "route,code");
 	m->webhook_refused = metrics_counter("edge_webhook_refused_total",

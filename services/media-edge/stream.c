@@ -27,15 +27,15 @@
 static bool
 sid_ok(const char *s)
 {
-	size_t	n = 0;
+	size_t n = 0;
 
 	if (s == NULL)
 		return (false);
 	for (; s[n] != '\0'; n++)
-		if (!((s[n] >= 'A' && s[n] <= 'Z') ||
-		    (s[n] >= 'a' && s[n] <= 'z') ||
-		    (s[n] >= '0' && s[n] <= '9') || s[n] == '-' ||
-		    s[n] == '_'))
+		if (!((s[n] >= 'A' && s[n] <= 'Z')
+		        || (s[n] >= 'a' && s[n] <= 'z')
+		        || (s[n] >= '0' && s[n] <= '9') || s[n] == '-'
+		        || s[n] == '_'))
 			return (false);
 	return (n > 0 && n < EDGE_SID_MAX);
 }
@@ -43,7 +43,7 @@ sid_ok(const char *s)
 static void
 bad(struct call *c, const char *reason, const char *detail)
 {
-	struct log_ctx	lc = { c->call_sid, c->trace_id };
+	struct log_ctx lc = { c->call_sid, c->trace_id };
 
 	logc_warnx(&lc, "bad input from caller (%s): %s", reason, detail);
 	edge_bad_input(c->edge, reason);
@@ -53,9 +53,9 @@ bad(struct call *c, const char *reason, const char *detail)
 static bool
 num_field(json_t *v, uint32_t *outp)
 {
-	const char	*s;
-	char		*end;
-	unsigned long	 n;
+	const char   *s;
+	char         *end;
+	unsigned long n;
 
 	if (json_is_integer(v) && json_integer_value(v) >= 0) {
 		*outp = (uint32_t)json_integer_value(v);
@@ -71,10 +71,10 @@ num_field(json_t *v, uint32_t *outp)
 }
 
 void
-stream_media(struct call *c, const char *b64, size_t blen, uint32_t ts,
-    bool have_ts)
+stream_media(
+    struct call *c, const char *b64, size_t blen, uint32_t ts, bool have_ts)
 {
-	int	n;
+	int n;
 
 	if (c->state == CALL_CONNECTED) {
 		bad(c, "media_before_start", "media before start");
@@ -95,10 +95,10 @@ stream_media(struct call *c, const char *b64, size_t blen, uint32_t ts,
 static void
 on_media(struct call *c, json_t *root)
 {
-	json_t		*media = json_object_get(root, "media");
-	const char	*payload;
-	uint32_t	 ts = 0;
-	bool		 have_ts;
+	json_t     *media = json_object_get(root, "media");
+	const char *payload;
+	uint32_t    ts = 0;
+	bool        have_ts;
 
 	payload = json_string_value(json_object_get(media, "payload"));
 	if (payload == NULL) {
@@ -106,29 +106,31 @@ on_media(struct call *c, json_t *root)
 		return;
 	}
 	have_ts = num_field(json_object_get(media, "timestamp"), &ts);
-	stream_media(c, payload, json_string_length(json_object_get(media,
-	    "payload")), ts, have_ts);
+	stream_media(c, payload,
+	    json_string_length(json_object_get(media, "payload")), ts,
+	    have_ts);
 }
 
 static int
 copy_params(struct call *c, json_t *cp, const char **tokp)
 {
-	const char	*k;
-	json_t		*v;
+	const char *k;
+	json_t     *v;
 
 	c->params = json_object();
 	*tokp = NULL;
 	if (cp == NULL)
-		return (0);		/* SignalWire: none defined */
+		return (0); /* SignalWire: none defined */
 	if (!json_is_object(cp))
 		return (-1);
-	json_object_foreach(cp, k, v) {
+	json_object_foreach(cp, k, v)
+	{
 		if (!json_is_string(v))
 			continue;
 		if (strcmp(k, "token") == 0)
 			*tokp = json_string_value(v);
-		else if (json_object_size(c->params) < 32 &&
-		    strlen(k) < 128 && json_string_length(v) < 512)
+		else if (json_object_size(c->params) < 32 && strlen(k) < 128
+		    && json_string_length(v) < 512)
 			json_object_set(c->params, k, v);
 	}
 	return (0);
@@ -137,8 +139,8 @@ copy_params(struct call *c, json_t *cp, const char **tokp)
 static void
 set_direction(struct call *c)
 {
-	const char	*d = json_string_value(json_object_get(c->params,
-	    "direction"));
+	const char *d
+	    = json_string_value(json_object_get(c->params, "direction"));
 
 	if (d == NULL)
 		c->direction = BUS__DIRECTION__DIRECTION_UNSPECIFIED;
@@ -151,10 +153,10 @@ set_direction(struct call *c)
 static void
 on_start(struct call *c, json_t *root)
 {
-	struct edge	*e = c->edge;
-	json_t		*st = json_object_get(root, "start");
-	const char	*call_sid, *stream_sid, *acct, *tok, *why, *prov;
-	struct log_ctx	 lc = { NULL, NULL };
+	struct edge   *e = c->edge;
+	json_t        *st = json_object_get(root, "start");
+	const char    *call_sid, *stream_sid, *acct, *tok, *why, *prov;
+	struct log_ctx lc = { NULL, NULL };
 
 	if (c->state != CALL_CONNECTED) {
 		bad(c, "second_start", "a second start on one stream");
@@ -163,15 +165,15 @@ on_start(struct call *c, json_t *root)
 	call_sid = json_string_value(json_object_get(st, "callSid"));
 	stream_sid = json_string_value(json_object_get(st, "streamSid"));
 	acct = json_string_value(json_object_get(st, "accountSid"));
-	if (!sid_ok(call_sid) || !sid_ok(stream_sid) ||
-	    (acct != NULL && !sid_ok(acct))) {
+	if (!sid_ok(call_sid) || !sid_ok(stream_sid)
+	    || (acct != NULL && !sid_ok(acct))) {
 		bad(c, "bad_start", "start without valid callSid/streamSid");
 		edge_auth_fail(e, "bad_start");
 		call_close(c, EDGE_CLOSE_POLICY, "auth_failed");
 		return;
 	}
-	if (copy_params(c, json_object_get(st, "customParameters"), &tok) ==
-	    -1)
+	if (copy_params(c, json_object_get(st, "customParameters"), &tok)
+	    == -1)
 		tok = NULL;
 	lc.call_sid = call_sid;
 	if (token_check(e, call_sid, tok, (int64_t)time(NULL), &why) == -1) {
@@ -199,11 +201,11 @@ on_start(struct call *c, json_t *root)
 		return;
 	}
 	prov = json_string_value(json_object_get(c->params, "provider"));
-	c->dialect_signalwire = c->dialect_signalwire ||
-	    (prov != NULL && strcmp(prov, "signalwire") == 0) ||
-	    strncmp(call_sid, "CA", 2) != 0;
-	c->provider = c->dialect_signalwire ? BUS__PROVIDER__SIGNALWIRE :
-	    BUS__PROVIDER__TWILIO;
+	c->dialect_signalwire = c->dialect_signalwire
+	    || (prov != NULL && strcmp(prov, "signalwire") == 0)
+	    || strncmp(call_sid, "CA", 2) != 0;
+	c->provider = c->dialect_signalwire ? BUS__PROVIDER__SIGNALWIRE
+	                                    : BUS__PROVIDER__TWILIO;
 	set_direction(c);
 	c->started_us = edge_mono_us();
 	c->started_ms = wire_now_ms();
@@ -216,12 +218,12 @@ on_start(struct call *c, json_t *root)
 static void
 on_mark(struct call *c, json_t *root)
 {
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT;
-	Bus__MarkEcho	 me = BUS__MARK_ECHO__INIT;
-	const char	*name;
+	Bus__Envelope env = BUS__ENVELOPE__INIT;
+	Bus__MarkEcho me = BUS__MARK_ECHO__INIT;
+	const char   *name;
 
-	name = json_string_value(json_object_get(json_object_get(root,
-	    "mark"), "name"));
+	name = json_string_value(
+	    json_object_get(json_object_get(root, "mark"), "name"));
 	if (name == NULL) {
 		bad(c, "bad_mark", "mark without mark.name");
 		return;
@@ -239,11 +241,11 @@ on_mark(struct call *c, json_t *root)
 static void
 on_dtmf(struct call *c, json_t *root)
 {
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT;
-	Bus__Dtmf	 d = BUS__DTMF__INIT;
-	json_t		*o = json_object_get(root, "dtmf");
-	const char	*digit = json_string_value(json_object_get(o, "digit"));
-	uint32_t	 dur = 0;
+	Bus__Envelope env = BUS__ENVELOPE__INIT;
+	Bus__Dtmf     d = BUS__DTMF__INIT;
+	json_t       *o = json_object_get(root, "dtmf");
+	const char   *digit = json_string_value(json_object_get(o, "digit"));
+	uint32_t      dur = 0;
 
 	if (digit == NULL || strlen(digit) != 1) {
 		bad(c, "bad_dtmf", "dtmf without one dtmf.digit");
@@ -275,7 +277,7 @@ on_stop(struct call *c)
 static void
 on_connected(struct call *c, json_t *root)
 {
-	const char	*v = json_string_value(json_object_get(root, "version"));
+	const char *v = json_string_value(json_object_get(root, "version"));
 
 	/* SignalWire says 0.2.0, Twilio 1.0.0 */
 	if (v != NULL && strncmp(v, "0.", 2) == 0)
@@ -285,10 +287,10 @@ on_connected(struct call *c, json_t *root)
 void
 stream_message(struct call *c, const char *buf, size_t len)
 {
-	json_error_t	 err;
-	json_t		*root;
-	const char	*ev;
-	char		 detail[200];
+	json_error_t err;
+	json_t      *root;
+	const char  *ev;
+	char         detail[200];
 
 	if (stream_media_fast(c, buf, len) == 0)
 		return;
@@ -315,7 +317,8 @@ stream_message(struct call *c, const char *buf, size_t len)
 	else if (strcmp(ev, "connected") == 0)
 		on_connected(c, root);
 	else {
-		snprintf(detail, sizeof(detail), "unknown event \"%.64s\"", ev);
+		snprintf(
+		    detail, sizeof(detail), "unknown event \"%.64s\"", ev);
 		bad(c, "unknown_event", detail);
 	}
 	json_decref(root);

@@ -33,15 +33,15 @@
 #include "metrics.h"
 #include "xmalloc.h"
 
-#define SUB_NAME	"ai_sub"
-#define SUB_SETTLE_MS	50
+#define SUB_NAME "ai_sub"
+#define SUB_SETTLE_MS 50
 
-static struct metric	*peers_gauge, *ev_add, *ev_rem;
+static struct metric *peers_gauge, *ev_add, *ev_rem;
 
 static struct sub_peer *
 peer_by_dialer(struct sub *s, nng_dialer d)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < s->npeers; i++)
 		if (nng_dialer_id(s->peers[i].dialer) == nng_dialer_id(d))
@@ -53,9 +53,9 @@ peer_by_dialer(struct sub *s, nng_dialer d)
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev what, void *arg)
 {
-	struct sub	*s = arg;
-	struct sub_peer	*peer;
-	struct ev	*ev = NULL;
+	struct sub      *s = arg;
+	struct sub_peer *peer;
+	struct ev       *ev = NULL;
 
 	pthread_mutex_lock(&s->lock);
 	peer = peer_by_dialer(s, nng_pipe_dialer(p));
@@ -87,8 +87,8 @@ pipe_cb(nng_pipe p, nng_pipe_ev what, void *arg)
 static void
 recv_cb(void *arg)
 {
-	struct sub	*s = arg;
-	int		 rv;
+	struct sub *s = arg;
+	int         rv;
 
 	rv = nng_aio_result(s->aio);
 	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
@@ -101,9 +101,9 @@ recv_cb(void *arg)
 int
 sub_start(struct edge *e)
 {
-	struct sub		*s = &e->sub;
-	struct metric_family	*fp, *fe;
-	int			 rv;
+	struct sub           *s = &e->sub;
+	struct metric_family *fp, *fe;
+	int                   rv;
 
 	s->edge = e;
 	pthread_mutex_init(&s->lock, NULL);
@@ -118,14 +118,15 @@ sub_start(struct edge *e)
 	peers_gauge = metric_get(fp, SUB_NAME);
 	ev_add = metric_get(fe, SUB_NAME, "add");
 	ev_rem = metric_get(fe, SUB_NAME, "remove");
-	if ((rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0)) !=
-	    0 ||
-	    (rv = bus_set_buffers(s->sock, (int)e->cfg.sub_recvbuf, 0)) != 0 ||
-	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, pipe_cb,
-	    s)) != 0 ||
-	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_cb,
-	    s)) != 0 ||
-	    (rv = nng_aio_alloc(&s->aio, recv_cb, s)) != 0) {
+	if ((rv = bus_subscribe_all(s->sock)) != 0
+	    || (rv = bus_set_buffers(s->sock, (int)e->cfg.sub_recvbuf, 0)) != 0
+	    || (rv = nng_pipe_notify(
+	            s->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, s))
+	        != 0
+	    || (rv = nng_pipe_notify(
+	            s->sock, NNG_PIPE_EV_REM_POST, pipe_cb, s))
+	        != 0
+	    || (rv = nng_aio_alloc(&s->aio, recv_cb, s)) != 0) {
 		log_warnx("sub socket: %s", nng_strerror(rv));
 		return (-1);
 	}
@@ -153,7 +154,7 @@ sub_stop(struct sub *s)
 static struct sub_peer *
 peer_add(struct sub *s, const char *url)
 {
-	struct sub_peer	*p;
+	struct sub_peer *p;
 
 	if (s->npeers == s->cap) {
 		s->cap = s->cap == 0 ? 8 : s->cap * 2;
@@ -174,10 +175,10 @@ peer_add(struct sub *s, const char *url)
 int
 sub_connect(struct sub *s, const char *url, int timeout_ms)
 {
-	struct timespec	 until;
-	size_t		 i;
-	int		 rv = 0;
-	bool		 waited = false;
+	struct timespec until;
+	size_t          i;
+	int             rv = 0;
+	bool            waited = false;
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += timeout_ms / 1000;

@@ -25,13 +25,14 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define WEB_BODY_MAX	(64 * 1024)
-#define CT_JSON		"application/json"
-#define CT_XML		"text/xml"
+#define WEB_BODY_MAX (64 * 1024)
+#define CT_JSON "application/json"
+#define CT_XML "text/xml"
 
-static const char refusal[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-    "<Response><Say>We cannot take your call right now. Goodbye.</Say>"
-    "<Hangup/></Response>";
+static const char refusal[]
+    = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+      "<Response><Say>We cannot take your call right now. Goodbye.</Say>"
+      "<Hangup/></Response>";
 
 bool
 web_is_signalwire(const struct edge *e)
@@ -42,7 +43,7 @@ web_is_signalwire(const struct edge *e)
 static void
 count(struct edge *e, const char *route, int status)
 {
-	char	code[8];
+	char code[8];
 
 	snprintf(code, sizeof(code), "%d", status);
 	metric_inc(metric_get(e->m.http, route, code));
@@ -52,11 +53,12 @@ static void
 json_error(struct web *w, int status, const char *error, const char *reason,
     int retry_after)
 {
-	json_t	*o = json_pack("{s:s, s:s}", "error", error, "reason", reason);
-	char	*s;
+	json_t *o = json_pack("{s:s, s:s}", "error", error, "reason", reason);
+	char   *s;
 
 	if (retry_after > 0)
-		json_object_set_new(o, "retry_after", json_integer(retry_after));
+		json_object_set_new(
+		    o, "retry_after", json_integer(retry_after));
 	s = json_dumps(o, JSON_COMPACT);
 	web_reply(w, status, CT_JSON, s, strlen(s), retry_after);
 	free(s);
@@ -82,21 +84,21 @@ web_reply(struct web *w, int status, const char *ctype, const char *body,
 int
 web_writeable(struct lws *wsi, struct pss *pss)
 {
-	struct web	*w = pss->web;
-	unsigned char	 buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
-			*end = buf + sizeof(buf);
-	char		 ra[16];
+	struct web   *w = pss->web;
+	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+	                                   *end = buf + sizeof(buf);
+	char ra[16];
 
 	if (w->state == 1) {
 		if (lws_add_http_common_headers(wsi, (unsigned)w->status,
-		    w->ctype, (lws_filepos_t)w->outlen, &p, end))
+		        w->ctype, (lws_filepos_t)w->outlen, &p, end))
 			return (-1);
 		if (w->retry_after > 0) {
 			snprintf(ra, sizeof(ra), "%d", w->retry_after);
 			if (lws_add_http_header_by_name(wsi,
-			    (const unsigned char *)"retry-after:",
-			    (const unsigned char *)ra, (int)strlen(ra), &p,
-			    end))
+			        (const unsigned char *)"retry-after:",
+			        (const unsigned char *)ra, (int)strlen(ra), &p,
+			        end))
 				return (-1);
 		}
 		if (lws_finalize_write_http_header(wsi, start, &p, end))
@@ -108,7 +110,8 @@ web_writeable(struct lws *wsi, struct pss *pss)
 	if (w->state == 2) {
 		w->state = 3;
 		if (lws_write(wsi, (unsigned char *)w->out, w->outlen,
-		    LWS_WRITE_HTTP_FINAL) < (int)w->outlen)
+		        LWS_WRITE_HTTP_FINAL)
+		    < (int)w->outlen)
 			return (-1);
 		if (lws_http_transaction_completed(wsi))
 			return (-1);
@@ -119,7 +122,7 @@ web_writeable(struct lws *wsi, struct pss *pss)
 static void
 unlink_web(struct edge *e, struct web *w)
 {
-	struct web	**pp;
+	struct web **pp;
 
 	for (pp = &e->webs; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == w) {
@@ -131,7 +134,7 @@ unlink_web(struct edge *e, struct web *w)
 void
 web_closed(struct edge *e, struct pss *pss)
 {
-	struct web	*w = pss->web;
+	struct web *w = pss->web;
 
 	if (w == NULL)
 		return;
@@ -146,7 +149,7 @@ web_closed(struct edge *e, struct pss *pss)
 void
 web_job_reply(struct edge *e, struct ev *ev)
 {
-	struct web	*w;
+	struct web *w;
 
 	for (w = e->webs; w != NULL; w = w->next)
 		if (w->id == ev->call_id)
@@ -162,7 +165,7 @@ web_job_reply(struct edge *e, struct ev *ev)
 void
 web_hangup(struct edge *e, const char *call_sid, const char *why)
 {
-	struct wjob	*j = xcalloc(1, sizeof(*j));
+	struct wjob *j = xcalloc(1, sizeof(*j));
 
 	j->kind = WJ_HANGUP;
 	snprintf(j->call_sid, sizeof(j->call_sid), "%s", call_sid);
@@ -174,13 +177,14 @@ web_hangup(struct edge *e, const char *call_sid, const char *why)
 static void
 tick_cb(lws_sorted_usec_list_t *sul)
 {
-	struct edge	*e = lws_container_of(sul, struct edge, tick_sul);
-	struct call	*c;
-	int64_t		 now = edge_mono_us();
+	struct edge *e = lws_container_of(sul, struct edge, tick_sul);
+	struct call *c;
+	int64_t      now = edge_mono_us();
 
 	for (c = e->calls; c != NULL; c = c->next) {
-		if (c->closing || c->started_us == 0 || now - c->started_us <
-		    (int64_t)e->cfg.max_call_seconds * 1000000)
+		if (c->closing || c->started_us == 0
+		    || now - c->started_us
+		        < (int64_t)e->cfg.max_call_seconds * 1000000)
 			continue;
 		c->end_reason = "max duration";
 		call_close(c, EDGE_CLOSE_NORMAL, "max_duration");
@@ -208,9 +212,9 @@ wait_job(struct edge *e, struct web *w, struct wjob *j)
 int
 web_http(struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
 {
-	struct web	*w;
-	enum web_route	 r = ROUTE_NONE;
-	char		 cl[24];
+	struct web    *w;
+	enum web_route r = ROUTE_NONE;
+	char           cl[24];
 
 	if (strcmp(path, "/calls") == 0)
 		r = ROUTE_CALLS;
@@ -219,35 +223,38 @@ web_http(struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
 	else if (strcmp(path, "/status") == 0)
 		r = ROUTE_STATUS;
 	if (r == ROUTE_NONE)
-		return (1);		/* not ours */
+		return (1); /* not ours */
 	w = xcalloc(1, sizeof(*w));
 	w->wsi = wsi;
 	w->id = ++e->next_web;
 	w->route = r;
 	pss->web = w;
 	(void)lws_get_peer_simple(wsi, w->ip, sizeof(w->ip));
-	(void)lws_hdr_copy(wsi, w->auth, sizeof(w->auth),
-	    WSI_TOKEN_HTTP_AUTHORIZATION);
-	if (lws_hdr_custom_copy(wsi, w->sig, sizeof(w->sig),
-	    "x-signalwire-signature:", 23) <= 0 &&
-	    lws_hdr_custom_copy(wsi, w->sig, sizeof(w->sig),
-	    "x-twilio-signature:", 19) <= 0)
+	(void)lws_hdr_copy(
+	    wsi, w->auth, sizeof(w->auth), WSI_TOKEN_HTTP_AUTHORIZATION);
+	if (lws_hdr_custom_copy(
+	        wsi, w->sig, sizeof(w->sig), "x-signalwire-signature:", 23)
+	        <= 0
+	    && lws_hdr_custom_copy(
+	           wsi, w->sig, sizeof(w->sig), "x-twilio-signature:", 19)
+	        <= 0)
 		w->sig[0] = '\0';
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) <= 0) {
-		web_reply(w, 405, CT_JSON, "{\"error\":\"method not allowed\"}",
-		    30, 0);
+		web_reply(w, 405, CT_JSON,
+		    "{\"error\":\"method not allowed\"}", 30, 0);
 		return (0);
 	}
-	if (lws_hdr_copy(wsi, cl, sizeof(cl),
-	    WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 || strcmp(cl, "0") == 0)
-		return (web_body_done(e, wsi, pss));	/* no body coming */
+	if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH)
+	        <= 0
+	    || strcmp(cl, "0") == 0)
+		return (web_body_done(e, wsi, pss)); /* no body coming */
 	return (0);
 }
 
 int
 web_body(struct edge *e, struct pss *pss, const void *in, size_t len)
 {
-	struct web	*w = pss->web;
+	struct web *w = pss->web;
 
 	(void)e;
 	if (w == NULL)
@@ -266,7 +273,7 @@ web_body(struct edge *e, struct pss *pss, const void *in, size_t len)
 static bool
 bearer_ok(struct edge *e, const char *auth)
 {
-	char	want[300];
+	char want[300];
 
 	if (e->cfg.api_token[0] == '\0')
 		return (false);
@@ -277,7 +284,7 @@ bearer_ok(struct edge *e, const char *auth)
 static bool
 e164(const char *s)
 {
-	size_t	n;
+	size_t n;
 
 	if (s == NULL || s[0] != '+' || s[1] < '1' || s[1] > '9')
 		return (false);
@@ -290,7 +297,7 @@ e164(const char *s)
 static const char *
 opt_str(json_t *o, const char *k, size_t max, bool *bad)
 {
-	json_t	*v = json_object_get(o, k);
+	json_t *v = json_object_get(o, k);
 
 	if (v == NULL || json_is_null(v))
 		return (NULL);
@@ -304,11 +311,11 @@ opt_str(json_t *o, const char *k, size_t max, bool *bad)
 static int
 route_calls(struct edge *e, struct web *w)
 {
-	json_t		*o, *ctx;
-	json_error_t	 err;
-	const char	*to, *from, *lead, *obj;
-	struct wjob	*j;
-	bool		 bad = false;
+	json_t      *o, *ctx;
+	json_error_t err;
+	const char  *to, *from, *lead, *obj;
+	struct wjob *j;
+	bool         bad = false;
 
 	if (!bearer_ok(e, w->auth)) {
 		json_error(w, 401, "unauthorized", "bearer token required", 0);
@@ -318,10 +325,11 @@ route_calls(struct edge *e, struct web *w)
 		json_error(w, 413, "bad_request", "body too large", 0);
 		return (0);
 	}
-	if ((o = json_loadb(w->body != NULL ? w->body : "", w->len, 0,
-	    &err)) == NULL || !json_is_object(o)) {
-		json_error(w, 400, "bad_request", "body is not a JSON object",
-		    0);
+	if ((o = json_loadb(w->body != NULL ? w->body : "", w->len, 0, &err))
+	        == NULL
+	    || !json_is_object(o)) {
+		json_error(
+		    w, 400, "bad_request", "body is not a JSON object", 0);
 		json_decref(o);
 		return (0);
 	}
@@ -331,13 +339,18 @@ route_calls(struct edge *e, struct web *w)
 	obj = opt_str(o, "objective", 4000, &bad);
 	ctx = json_object_get(o, "context");
 	if (from == NULL)
-		from = web_is_signalwire(e) ? e->cfg.sw_from : e->cfg.twilio_from;
-	if (bad || !e164(to) || !e164(from) || (ctx != NULL &&
-	    !json_is_object(ctx) && !json_is_null(ctx))) {
-		json_error(w, 400, "bad_request", bad ? "a field has the wrong "
-		    "type or is too long" : !e164(to) ? "to must be an E.164 "
-		    "number" : !e164(from) ? "from must be an E.164 number" :
-		    "context must be an object", 0);
+		from = web_is_signalwire(e) ? e->cfg.sw_from
+		                            : e->cfg.twilio_from;
+	if (bad || !e164(to) || !e164(from)
+	    || (ctx != NULL && !json_is_object(ctx) && !json_is_null(ctx))) {
+		json_error(w, 400, "bad_request",
+		    bad               ? "a field has the wrong "
+		                        "type or is too long"
+		        : !e164(to)   ? "to must be an E.164 "
+		                        "number"
+		        : !e164(from) ? "from must be an E.164 number"
+		                      : "context must be an object",
+		    0);
 		json_decref(o);
 		return (0);
 	}
@@ -351,11 +364,11 @@ route_calls(struct edge *e, struct web *w)
 	snprintf(j->to, sizeof(j->to), "%s", to);
 	snprintf(j->from, sizeof(j->from), "%s", from);
 	snprintf(j->ip, sizeof(j->ip), "%s", w->ip);
-	snprintf(j->lead_id, sizeof(j->lead_id), "%s", lead != NULL ? lead :
-	    "");
+	snprintf(
+	    j->lead_id, sizeof(j->lead_id), "%s", lead != NULL ? lead : "");
 	j->objective = xstrdup(obj != NULL ? obj : "");
-	j->context_json = json_is_object(ctx) ? json_dumps(ctx,
-	    JSON_COMPACT) : xstrdup("{}");
+	j->context_json = json_is_object(ctx) ? json_dumps(ctx, JSON_COMPACT)
+	                                      : xstrdup("{}");
 	json_decref(o);
 	wait_job(e, w, j);
 	return (0);
@@ -363,33 +376,44 @@ route_calls(struct edge *e, struct web *w)
 
 /* Which key and scheme check the webhooks of our provider. */
 static bool
-webhook_ok(struct edge *e, struct web *w, const char *path,
-    const struct form *f)
+webhook_ok(
+    struct edge *e, struct web *w, const char *path, const struct form *f)
 {
-	char	url[600];
+	char url[600];
 
 	snprintf(url, sizeof(url), "%s%s", e->cfg.public_url, path);
 	if (web_is_signalwire(e))
-		return (form_sig_ok(e->cfg.sw_signing_key, url, f, true,
-		    w->sig));
+		return (
+		    form_sig_ok(e->cfg.sw_signing_key, url, f, true, w->sig));
 	return (form_sig_ok(e->twilio_key, url, f, false, w->sig));
 }
 
 static void
 xml_attr(char *out, size_t len, const char *s)
 {
-	size_t	o = 0;
+	size_t o = 0;
 
 	for (; *s != '\0' && o + 7 < len; s++) {
-		const char	*rep = NULL;
+		const char *rep = NULL;
 
 		switch (*s) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&apos;"; break;
-		default: break;
+		case '&':
+			rep = "&amp;";
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		case '"':
+			rep = "&quot;";
+			break;
+		case '\'':
+			rep = "&apos;";
+			break;
+		default:
+			break;
 		}
 		if (rep != NULL) {
 			memcpy(out + o, rep, strlen(rep));
@@ -405,23 +429,26 @@ char *
 web_twiml_stream(struct edge *e, const char *call_sid, const char *direction,
     const char *answered_by)
 {
-	char	tok[160], url[600], eurl[700], ab[96], *doc;
-	int64_t	exp = (int64_t)time(NULL) + e->cfg.stream_token_ttl_s;
+	char        tok[160], url[600], eurl[700], ab[96], *doc;
+	int64_t     exp = (int64_t)time(NULL) + e->cfg.stream_token_ttl_s;
 	const char *rest = strstr(e->cfg.public_url, "://");
 
-	if (token_make(e->cfg.stream_token_secret, call_sid, exp, tok,
-	    sizeof(tok)) == -1)
+	if (token_make(
+	        e->cfg.stream_token_secret, call_sid, exp, tok, sizeof(tok))
+	    == -1)
 		return (NULL);
 	snprintf(url, sizeof(url), "%s://%s/media",
 	    strncmp(e->cfg.public_url, "https", 5) == 0 ? "wss" : "ws",
 	    rest != NULL ? rest + 3 : e->cfg.public_url);
 	xml_attr(eurl, sizeof(eurl), url);
 	xml_attr(ab, sizeof(ab), answered_by != NULL ? answered_by : "");
-	doc = xasprintf("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
+	doc = xasprintf(
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
 	    "<Connect><Stream url=\"%s\"><Parameter name=\"token\" "
 	    "value=\"%s\"/><Parameter name=\"direction\" value=\"%s\"/>"
 	    "<Parameter name=\"provider\" value=\"%s\"/>%s%s%s</Stream>"
-	    "</Connect></Response>", eurl, tok, direction, e->cfg.provider,
+	    "</Connect></Response>",
+	    eurl, tok, direction, e->cfg.provider,
 	    ab[0] != '\0' ? "<Parameter name=\"answered_by\" value=\"" : "",
 	    ab, ab[0] != '\0' ? "\"/>" : "");
 	return (doc);
@@ -430,14 +457,14 @@ web_twiml_stream(struct edge *e, const char *call_sid, const char *direction,
 static bool
 sid_safe(const char *s)
 {
-	size_t	n;
+	size_t n;
 
 	if (s == NULL)
 		return (false);
 	for (n = 0; s[n] != '\0'; n++)
-		if (!((s[n] >= 'A' && s[n] <= 'Z') ||
-		    (s[n] >= 'a' && s[n] <= 'z') ||
-		    (s[n] >= '0' && s[n] <= '9') || s[n] == '-'))
+		if (!((s[n] >= 'A' && s[n] <= 'Z')
+		        || (s[n] >= 'a' && s[n] <= 'z')
+		        || (s[n] >= '0' && s[n] <= '9') || s[n] == '-'))
 			return (false);
 	return (n > 0 && n < EDGE_SID_MAX);
 }
@@ -445,19 +472,19 @@ sid_safe(const char *s)
 static int
 route_twiml(struct edge *e, struct web *w, struct form *f)
 {
-	const char	*sid = form_get(f, "CallSid"),
-			*dir = form_get(f, "Direction"),
-			*from = form_get(f, "From"), *to = form_get(f, "To");
-	struct wjob	*j;
-	char		*doc;
+	const char *sid = form_get(f, "CallSid"),
+	           *dir = form_get(f, "Direction"),
+	           *from = form_get(f, "From"), *to = form_get(f, "To");
+	struct wjob *j;
+	char        *doc;
 
 	if (!sid_safe(sid)) {
 		json_error(w, 400, "bad_request", "CallSid missing", 0);
 		return (0);
 	}
 	if (atomic_load(&e->draining) || e->ncalls >= e->cfg.max_calls) {
-		log_info("refusing call: %s", atomic_load(&e->draining) ?
-		    "draining" : "full");
+		log_info("refusing call: %s",
+		    atomic_load(&e->draining) ? "draining" : "full");
 		web_reply(w, 200, CT_XML, refusal, sizeof(refusal) - 1, 0);
 		return (0);
 	}
@@ -465,14 +492,15 @@ route_twiml(struct edge *e, struct web *w, struct form *f)
 		j = xcalloc(1, sizeof(*j));
 		j->kind = WJ_INBOUND;
 		snprintf(j->call_sid, sizeof(j->call_sid), "%s", sid);
-		snprintf(j->from, sizeof(j->from), "%s", from != NULL ? from :
-		    "");
+		snprintf(
+		    j->from, sizeof(j->from), "%s", from != NULL ? from : "");
 		snprintf(j->to, sizeof(j->to), "%s", to != NULL ? to : "");
 		wait_job(e, w, j);
 		return (0);
 	}
-	if ((doc = web_twiml_stream(e, sid, "outbound",
-	    form_get(f, "AnsweredBy"))) == NULL) {
+	if ((doc = web_twiml_stream(
+	         e, sid, "outbound", form_get(f, "AnsweredBy")))
+	    == NULL) {
 		json_error(w, 500, "internal", "token", 0);
 		return (0);
 	}
@@ -484,9 +512,9 @@ route_twiml(struct edge *e, struct web *w, struct form *f)
 static bool
 terminal(const char *st)
 {
-	static const char *t[] = { "completed", "busy", "failed", "no-answer",
-	    "canceled", NULL };
-	size_t	i;
+	static const char *t[]
+	    = { "completed", "busy", "failed", "no-answer", "canceled", NULL };
+	size_t i;
 
 	for (i = 0; st != NULL && t[i] != NULL; i++)
 		if (strcmp(st, t[i]) == 0)
@@ -499,11 +527,11 @@ terminal(const char *st)
 static void
 web_status_seen(struct edge *e, const struct wjob *ev, const struct form *f)
 {
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT;
-	Bus__CallEvent	 ce = BUS__CALL_EVENT__INIT;
-	struct wjob	*j;
-	json_t		*o;
-	const char	*dur = form_get(f, "CallDuration");
+	Bus__Envelope  env = BUS__ENVELOPE__INIT;
+	Bus__CallEvent ce = BUS__CALL_EVENT__INIT;
+	struct wjob   *j;
+	json_t        *o;
+	const char    *dur = form_get(f, "CallDuration");
 
 	if (strcmp(ev->ev_kind, "amd") == 0) {
 		ce.kind = "amd";
@@ -523,8 +551,8 @@ web_status_seen(struct edge *e, const struct wjob *ev, const struct form *f)
 	    "call_sid", ev->call_sid, "status", ev->status, "duration_s",
 	    (json_int_t)(dur != NULL ? strtol(dur, NULL, 10) : 0));
 	if (form_get(f, "AnsweredBy") != NULL)
-		json_object_set_new(o, "answered_by",
-		    json_string(form_get(f, "AnsweredBy")));
+		json_object_set_new(
+		    o, "answered_by", json_string(form_get(f, "AnsweredBy")));
 	j = xcalloc(1, sizeof(*j));
 	j->kind = WJ_NOTIFY;
 	snprintf(j->call_sid, sizeof(j->call_sid), "%s", ev->call_sid);
@@ -539,15 +567,15 @@ static int
 route_status(struct edge *e, struct web *w, struct form *f)
 {
 	static const char *phones[] = { "From", "To", "Caller", "Called",
-	    "ForwardedFrom", "CallerName", "FromCity", "ToCity", NULL };
-	const char	*sid = form_get(f, "CallSid"),
-			*st = form_get(f, "CallStatus"),
-			*ab = form_get(f, "AnsweredBy"),
-			*seq = form_get(f, "SequenceNumber");
-	json_t		*payload = json_object();
-	struct wjob	*j;
-	size_t		 i, k;
-	bool		 skip;
+		"ForwardedFrom", "CallerName", "FromCity", "ToCity", NULL };
+	const char        *sid = form_get(f, "CallSid"),
+	           *st = form_get(f, "CallStatus"),
+	           *ab = form_get(f, "AnsweredBy"),
+	           *seq = form_get(f, "SequenceNumber");
+	json_t      *payload = json_object();
+	struct wjob *j;
+	size_t       i, k;
+	bool         skip;
 
 	if (!sid_safe(sid)) {
 		json_error(w, 400, "bad_request", "CallSid missing", 0);
@@ -559,16 +587,20 @@ route_status(struct edge *e, struct web *w, struct form *f)
 			if (strcmp(f->v[i].name, phones[k]) == 0)
 				skip = true;
 		if (!skip)
-			json_object_set_new(payload, f->v[i].name,
-			    json_string(f->v[i].value));
+			json_object_set_new(
+			    payload, f->v[i].name, json_string(f->v[i].value));
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->kind = WJ_EVENT;
 	snprintf(j->call_sid, sizeof(j->call_sid), "%s", sid);
-	snprintf(j->ev_kind, sizeof(j->ev_kind), "%s", ab != NULL && (st ==
-	    NULL || strcmp(st, "in-progress") == 0) ? "amd" : "status");
-	snprintf(j->status, sizeof(j->status), "%s", strcmp(j->ev_kind,
-	    "amd") == 0 ? ab : st != NULL ? st : "");
+	snprintf(j->ev_kind, sizeof(j->ev_kind), "%s",
+	    ab != NULL && (st == NULL || strcmp(st, "in-progress") == 0)
+	        ? "amd"
+	        : "status");
+	snprintf(j->status, sizeof(j->status), "%s",
+	    strcmp(j->ev_kind, "amd") == 0 ? ab
+	        : st != NULL               ? st
+	                                   : "");
 	j->payload = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
 	j->at_ms = wire_now_ms();
 	j->seq = seq != NULL ? (uint32_t)strtoul(seq, NULL, 10) : 0;
@@ -584,10 +616,10 @@ route_status(struct edge *e, struct web *w, struct form *f)
 int
 web_body_done(struct edge *e, struct lws *wsi, struct pss *pss)
 {
-	struct web	*w = pss->web;
-	struct form	 f;
-	const char	*path;
-	int		 rv = 0;
+	struct web *w = pss->web;
+	struct form f;
+	const char *path;
+	int         rv = 0;
 
 	(void)wsi;
 	if (w == NULL || w->state != 0 || w->waiting)
@@ -598,8 +630,8 @@ web_body_done(struct edge *e, struct lws *wsi, struct pss *pss)
 		return (rv);
 	}
 	path = w->route == ROUTE_TWIML ? "/twiml" : "/status";
-	if (w->too_big || form_parse(&f, w->body != NULL ? w->body : "",
-	    w->len) == -1) {
+	if (w->too_big
+	    || form_parse(&f, w->body != NULL ? w->body : "", w->len) == -1) {
 		json_error(w, 400, "bad_request", "not a form body", 0);
 		return (0);
 	}
@@ -612,8 +644,8 @@ web_body_done(struct edge *e, struct lws *wsi, struct pss *pss)
 		form_free(&f);
 		return (0);
 	}
-	rv = w->route == ROUTE_TWIML ? route_twiml(e, w, &f) :
-	    route_status(e, w, &f);
+	rv = w->route == ROUTE_TWIML ? route_twiml(e, w, &f)
+	                             : route_status(e, w, &f);
 	count(e, path + 1, w->state != 0 ? w->status : 0);
 	form_free(&f);
 	return (rv);

@@ -30,11 +30,11 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define RESP_MAX	(256 * 1024)
+#define RESP_MAX (256 * 1024)
 
 struct buf {
-	char	*p;
-	size_t	 len;
+	char  *p;
+	size_t len;
 };
 
 void
@@ -67,7 +67,7 @@ static void
 reply(struct edge *e, const struct wjob *j, int status, const char *ctype,
     char *body, int retry_after)
 {
-	struct ev	*ev = xcalloc(1, sizeof(*ev));
+	struct ev *ev = xcalloc(1, sizeof(*ev));
 
 	ev->kind = EV_WEB_REPLY;
 	ev->call_id = j->web_id;
@@ -79,13 +79,14 @@ reply(struct edge *e, const struct wjob *j, int status, const char *ctype,
 }
 
 static void
-reply_json(struct edge *e, const struct wjob *j, int status,
-    const char *error, const char *reason, int retry_after)
+reply_json(struct edge *e, const struct wjob *j, int status, const char *error,
+    const char *reason, int retry_after)
 {
-	json_t	*o = json_pack("{s:s, s:s}", "error", error, "reason", reason);
+	json_t *o = json_pack("{s:s, s:s}", "error", error, "reason", reason);
 
 	if (retry_after > 0)
-		json_object_set_new(o, "retry_after", json_integer(retry_after));
+		json_object_set_new(
+		    o, "retry_after", json_integer(retry_after));
 	reply(e, j, status, "application/json", json_dumps(o, JSON_COMPACT),
 	    retry_after);
 	json_decref(o);
@@ -94,8 +95,8 @@ reply_json(struct edge *e, const struct wjob *j, int status,
 static size_t
 write_cb(char *ptr, size_t size, size_t n, void *arg)
 {
-	struct buf	*b = arg;
-	size_t		 len = size * n;
+	struct buf *b = arg;
+	size_t      len = size * n;
 
 	if (b->len + len > RESP_MAX)
 		return (0);
@@ -112,10 +113,10 @@ post(struct edge *e, CURL *c, const char *url, const char *user,
     const char *pass, const char *ctype, const char *body,
     const char *extra_hdr, long *status, char **respp)
 {
-	struct curl_slist	*h = NULL;
-	struct buf		 b = { NULL, 0 };
-	char			 ct[96];
-	CURLcode		 rc;
+	struct curl_slist *h = NULL;
+	struct buf         b = { NULL, 0 };
+	char               ct[96];
+	CURLcode           rc;
 
 	curl_easy_reset(c);
 	snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
@@ -126,8 +127,8 @@ post(struct edge *e, CURL *c, const char *url, const char *user,
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, e->cfg.provider_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-	    e->cfg.provider_timeout_ms);
+	curl_easy_setopt(
+	    c, CURLOPT_CONNECTTIMEOUT_MS, e->cfg.provider_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
@@ -154,8 +155,8 @@ post(struct edge *e, CURL *c, const char *url, const char *user,
 }
 
 static void
-provider_auth(struct edge *e, const char **base, const char **user,
-    const char **pass)
+provider_auth(
+    struct edge *e, const char **base, const char **user, const char **pass)
 {
 	if (web_is_signalwire(e)) {
 		*base = e->cfg.sw_api_base;
@@ -171,7 +172,7 @@ provider_auth(struct edge *e, const char **base, const char **user,
 static void
 add(CURL *c, char **body, const char *name, const char *value)
 {
-	char	*v = curl_easy_escape(c, value, 0), *n;
+	char *v = curl_easy_escape(c, value, 0), *n;
 
 	n = xasprintf("%s%s%s=%s", *body != NULL ? *body : "",
 	    *body != NULL ? "&" : "", name, v != NULL ? v : "");
@@ -185,18 +186,18 @@ static int
 create_call(struct edge *e, CURL *c, const struct wjob *j, char *sid,
     size_t sidlen, char *why, size_t whylen)
 {
-	const char	*base, *user, *pass;
-	char		*body = NULL, *resp = NULL, url[700], tl[16];
-	json_t		*o = NULL;
-	long		 status = 0;
-	int		 rv = 502;
+	const char *base, *user, *pass;
+	char       *body = NULL, *resp = NULL, url[700], tl[16];
+	json_t     *o = NULL;
+	long        status = 0;
+	int         rv = 502;
 
 	provider_auth(e, &base, &user, &pass);
 	snprintf(url, sizeof(url), "%s/Accounts/%s/Calls.json", base, user);
 	add(c, &body, "To", j->to);
 	add(c, &body, "From", j->from);
 	{
-		char	u[600];
+		char u[600];
 
 		snprintf(u, sizeof(u), "%s/twiml", e->cfg.public_url);
 		add(c, &body, "Url", u);
@@ -219,26 +220,29 @@ create_call(struct edge *e, CURL *c, const struct wjob *j, char *sid,
 	snprintf(tl, sizeof(tl), "%ld", e->cfg.max_call_seconds);
 	add(c, &body, "TimeLimit", tl);
 	if (post(e, c, url, user, pass, "application/x-www-form-urlencoded",
-	    body, NULL, &status, &resp) == -1) {
+	        body, NULL, &status, &resp)
+	    == -1) {
 		snprintf(why, whylen, "provider unreachable");
 		goto out;
 	}
 	o = json_loads(resp != NULL ? resp : "", 0, NULL);
 	if (status < 200 || status > 299) {
 		snprintf(why, whylen, "provider answered %ld: %.120s", status,
-		    json_string_value(json_object_get(o, "message")) != NULL ?
-		    json_string_value(json_object_get(o, "message")) : "");
+		    json_string_value(json_object_get(o, "message")) != NULL
+		        ? json_string_value(json_object_get(o, "message"))
+		        : "");
 		goto out;
 	}
-	if (json_string_value(json_object_get(o, "sid")) == NULL ||
-	    strlen(json_string_value(json_object_get(o, "sid"))) >= sidlen) {
+	if (json_string_value(json_object_get(o, "sid")) == NULL
+	    || strlen(json_string_value(json_object_get(o, "sid")))
+	        >= sidlen) {
 		snprintf(why, whylen, "provider answer without a call sid");
 		goto out;
 	}
-	snprintf(sid, sidlen, "%s", json_string_value(json_object_get(o,
-	    "sid")));
+	snprintf(
+	    sid, sidlen, "%s", json_string_value(json_object_get(o, "sid")));
 	rv = 0;
- out:
+out:
 	json_decref(o);
 	free(resp);
 	free(body);
@@ -251,10 +255,10 @@ rate_check_full(struct edge *e, const char *phone, const char *ip,
     Bus__RateCheck__Kind kind, bool peek, char *reason, size_t rlen,
     int *retry, uint32_t *remaining)
 {
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT, *rep = NULL;
-	Bus__RateCheck	 rc = BUS__RATE_CHECK__INIT;
-	struct wire_ids	 ids;
-	int		 rv = -1;
+	Bus__Envelope   env = BUS__ENVELOPE__INIT, *rep = NULL;
+	Bus__RateCheck  rc = BUS__RATE_CHECK__INIT;
+	struct wire_ids ids;
+	int             rv = -1;
 
 	if (!e->wj.rl_open)
 		return (1);
@@ -287,25 +291,24 @@ static int
 rate_check(struct edge *e, const char *phone, const char *ip,
     Bus__RateCheck__Kind kind, char *reason, size_t rlen, int *retry)
 {
-	return (rate_check_full(e, phone, ip, kind, false, reason, rlen,
-	    retry, NULL));
+	return (rate_check_full(
+	    e, phone, ip, kind, false, reason, rlen, retry, NULL));
 }
 
 static void
 run_rate_peek(struct edge *e, struct wjob *j)
 {
-	struct ev	*ev = xcalloc(1, sizeof(*ev));
-	char		 reason[200] = "";
-	int		 retry = 0, rv;
-	uint32_t	 remaining = 0;
-	json_t		*o;
+	struct ev *ev = xcalloc(1, sizeof(*ev));
+	char       reason[200] = "";
+	int        retry = 0, rv;
+	uint32_t   remaining = 0;
+	json_t    *o;
 
 	rv = rate_check_full(e, j->to, "", BUS__RATE_CHECK__KIND__OUTBOUND,
 	    true, reason, sizeof(reason), &retry, &remaining);
 	o = json_pack("{s:s, s:s, s:b, s:I, s:i, s:s}", "type", "rate", "id",
-	    j->lead_id, "allowed", rv == 1, "remaining",
-	    (json_int_t)remaining, "retry_after", retry, "reason", rv == -1 ?
-	    "unavailable" : reason);
+	    j->lead_id, "allowed", rv == 1, "remaining", (json_int_t)remaining,
+	    "retry_after", retry, "reason", rv == -1 ? "unavailable" : reason);
 	ev->kind = EV_EVENTS_REPLY;
 	ev->call_id = j->web_id;
 	ev->body = json_dumps(o, JSON_COMPACT);
@@ -317,8 +320,8 @@ run_rate_peek(struct edge *e, struct wjob *j)
 static bool
 persist(struct edge *e, Bus__Envelope *env, int attempts)
 {
-	Bus__Envelope	*rep = NULL;
-	bool		 ok;
+	Bus__Envelope *rep = NULL;
+	bool           ok;
 
 	if (!e->wj.ps_open)
 		return (true);
@@ -331,28 +334,30 @@ persist(struct edge *e, Bus__Envelope *env, int attempts)
 	ok = rep->body_case == BUS__ENVELOPE__BODY_ACK;
 	if (!ok)
 		log_warnx("persister refused %s: %s",
-		    wire_type_name(env->body_case), rep->body_case ==
-		    BUS__ENVELOPE__BODY_ERROR ? rep->error->message : "?");
+		    wire_type_name(env->body_case),
+		    rep->body_case == BUS__ENVELOPE__BODY_ERROR
+		        ? rep->error->message
+		        : "?");
 	metric_inc(metric_get(e->m.records, ok ? "ok" : "refused"));
 	wire_free(rep);
 	return (ok);
 }
 
 static void
-call_open(struct edge *e, const struct wjob *j, const char *sid,
-    Bus__Direction dir)
+call_open(
+    struct edge *e, const struct wjob *j, const char *sid, Bus__Direction dir)
 {
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT;
-	Bus__CallOpen	 co = BUS__CALL_OPEN__INIT;
-	struct wire_ids	 ids;
-	char		 key[EDGE_SID_MAX + 8];
+	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__CallOpen   co = BUS__CALL_OPEN__INIT;
+	struct wire_ids ids;
+	char            key[EDGE_SID_MAX + 8];
 
 	wire_env_init(&env, &ids, sid, NULL);
 	snprintf(key, sizeof(key), "%s:open", sid);
 	env.idempotency_key = key;
 	co.direction = dir;
-	co.provider = web_is_signalwire(e) ? BUS__PROVIDER__SIGNALWIRE :
-	    BUS__PROVIDER__TWILIO;
+	co.provider = web_is_signalwire(e) ? BUS__PROVIDER__SIGNALWIRE
+	                                   : BUS__PROVIDER__TWILIO;
 	co.lead_id = (char *)j->lead_id;
 	co.objective = j->objective != NULL ? j->objective : "";
 	co.context_json = j->context_json != NULL ? j->context_json : "";
@@ -367,56 +372,57 @@ call_open(struct edge *e, const struct wjob *j, const char *sid,
 static void
 run_create(struct edge *e, CURL *c, struct wjob *j)
 {
-	char	reason[200], sid[EDGE_SID_MAX];
-	int	retry = 0, rv;
+	char reason[200], sid[EDGE_SID_MAX];
+	int  retry = 0, rv;
 
 	rv = rate_check(e, j->to, j->ip, BUS__RATE_CHECK__KIND__OUTBOUND,
 	    reason, sizeof(reason), &retry);
 	if (rv == -1) {
-		reply_json(e, j, 503, "unavailable", "rate limiter unavailable",
-		    0);
+		reply_json(
+		    e, j, 503, "unavailable", "rate limiter unavailable", 0);
 		return;
 	}
 	if (rv == 0) {
-		if (strcmp(reason, "invalid_number") == 0 ||
-		    strcmp(reason, "country_not_allowed") == 0)
+		if (strcmp(reason, "invalid_number") == 0
+		    || strcmp(reason, "country_not_allowed") == 0)
 			reply_json(e, j, 400, "bad_request", reason, 0);
 		else
 			reply_json(e, j, 429, "rate_limited", reason,
 			    retry > 0 ? retry : 1);
 		return;
 	}
-	if (create_call(e, c, j, sid, sizeof(sid), reason, sizeof(reason)) !=
-	    0) {
+	if (create_call(e, c, j, sid, sizeof(sid), reason, sizeof(reason))
+	    != 0) {
 		log_warnx("create call failed: %s", reason);
 		reply_json(e, j, 502, "provider_error", reason, 0);
 		return;
 	}
 	{
-		struct log_ctx	lc = { sid, NULL };
+		struct log_ctx lc = { sid, NULL };
 
 		logc_info(&lc, "outbound call created");
 	}
 	call_open(e, j, sid, BUS__DIRECTION__OUTBOUND);
-	reply(e, j, 201, "application/json", xasprintf("{\"call_sid\":\"%s\"}",
-	    sid), 0);
+	reply(e, j, 201, "application/json",
+	    xasprintf("{\"call_sid\":\"%s\"}", sid), 0);
 }
 
 static void
 run_inbound(struct edge *e, struct wjob *j)
 {
-	static const char refusal[] = "<?xml version=\"1.0\" encoding="
-	    "\"UTF-8\"?><Response><Say>We cannot take your call right now. "
-	    "Goodbye.</Say><Hangup/></Response>";
-	struct log_ctx	lc = { j->call_sid, NULL };
-	char		reason[200], *doc;
-	int		retry = 0, rv;
+	static const char refusal[]
+	    = "<?xml version=\"1.0\" encoding="
+	      "\"UTF-8\"?><Response><Say>We cannot take your call right now. "
+	      "Goodbye.</Say><Hangup/></Response>";
+	struct log_ctx lc = { j->call_sid, NULL };
+	char           reason[200], *doc;
+	int            retry = 0, rv;
 
-	rv = rate_check(e, j->from, "", BUS__RATE_CHECK__KIND__INBOUND,
-	    reason, sizeof(reason), &retry);
+	rv = rate_check(e, j->from, "", BUS__RATE_CHECK__KIND__INBOUND, reason,
+	    sizeof(reason), &retry);
 	if (rv != 1) {
-		logc_info(&lc, "inbound call refused: %s", rv == -1 ?
-		    "rate limiter unavailable" : reason);
+		logc_info(&lc, "inbound call refused: %s",
+		    rv == -1 ? "rate limiter unavailable" : reason);
 		reply(e, j, 200, "text/xml", xstrdup(refusal), 0);
 		return;
 	}
@@ -429,10 +435,10 @@ run_inbound(struct edge *e, struct wjob *j)
 static void
 run_event(struct edge *e, struct wjob *j)
 {
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT;
-	Bus__CallEvent	 ce = BUS__CALL_EVENT__INIT;
-	struct wire_ids	 ids;
-	char		 hex[65], key[EDGE_SID_MAX + 48];
+	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__CallEvent  ce = BUS__CALL_EVENT__INIT;
+	struct wire_ids ids;
+	char            hex[65], key[EDGE_SID_MAX + 48];
 
 	(void)hmac_sha256_digest_hex(j->payload, strlen(j->payload), hex);
 	wire_env_init(&env, &ids, j->call_sid, NULL);
@@ -451,11 +457,11 @@ run_event(struct edge *e, struct wjob *j)
 static void
 run_hangup(struct edge *e, CURL *c, struct wjob *j)
 {
-	const char	*base, *user, *pass;
-	struct log_ctx	 lc = { j->call_sid, NULL };
-	char		 url[700];
-	long		 status = 0;
-	int		 i;
+	const char    *base, *user, *pass;
+	struct log_ctx lc = { j->call_sid, NULL };
+	char           url[700];
+	long           status = 0;
+	int            i;
 
 	provider_auth(e, &base, &user, &pass);
 	if (base[0] == '\0' || user[0] == '\0')
@@ -466,19 +472,21 @@ run_hangup(struct edge *e, CURL *c, struct wjob *j)
 		if (i > 0)
 			nng_msleep(500 << i);
 		if (post(e, c, url, user, pass,
-		    "application/x-www-form-urlencoded", "Status=completed",
-		    NULL, &status, NULL) == 0 && status < 500)
+		        "application/x-www-form-urlencoded",
+		        "Status=completed", NULL, &status, NULL)
+		        == 0
+		    && status < 500)
 			break;
 	}
 	logc_info(&lc, "provider hang-up (%s): HTTP %ld", j->status, status);
-	metric_inc(metric_get(e->m.hangups, status >= 200 && status < 300 ?
-	    "ok" : "failed"));
+	metric_inc(metric_get(
+	    e->m.hangups, status >= 200 && status < 300 ? "ok" : "failed"));
 }
 
 static bool
 stopping(struct webjobs *w)
 {
-	bool	s;
+	bool s;
 
 	pthread_mutex_lock(&w->lock);
 	s = w->stopping;
@@ -489,13 +497,14 @@ stopping(struct webjobs *w)
 static void
 run_notify(struct edge *e, CURL *c, struct wjob *j)
 {
-	struct log_ctx	lc = { j->call_sid, NULL };
-	char		hex[65], hdr[96];
-	long		status = 0;
-	int		i, wait_ms = 1000;
+	struct log_ctx lc = { j->call_sid, NULL };
+	char           hex[65], hdr[96];
+	long           status = 0;
+	int            i, wait_ms = 1000;
 
-	if (hmac_sha256_hex(e->cfg.notify_secret, j->payload,
-	    strlen(j->payload), hex) != 0)
+	if (hmac_sha256_hex(
+	        e->cfg.notify_secret, j->payload, strlen(j->payload), hex)
+	    != 0)
 		return;
 	snprintf(hdr, sizeof(hdr), "X-Signature: sha256=%s", hex);
 	for (i = 0; i < e->cfg.notify_attempts; i++) {
@@ -506,13 +515,14 @@ run_notify(struct edge *e, CURL *c, struct wjob *j)
 			wait_ms = wait_ms * 2 > 60000 ? 60000 : wait_ms * 2;
 		}
 		if (post(e, c, e->cfg.notify_url, NULL, NULL,
-		    "application/json", j->payload, hdr, &status, NULL) == 0 &&
-		    status >= 200 && status < 300) {
+		        "application/json", j->payload, hdr, &status, NULL)
+		        == 0
+		    && status >= 200 && status < 300) {
 			metric_inc(metric_get(e->m.notify, "ok"));
 			return;
 		}
-		logc_info(&lc, "notification attempt %d: HTTP %ld", i + 1,
-		    status);
+		logc_info(
+		    &lc, "notification attempt %d: HTTP %ld", i + 1, status);
 	}
 	logc_warnx(&lc, "notification not accepted after %d attempts", i);
 	metric_inc(metric_get(e->m.notify, "failed"));
@@ -521,10 +531,10 @@ run_notify(struct edge *e, CURL *c, struct wjob *j)
 static void *
 worker_main(void *arg)
 {
-	struct edge	*e = arg;
-	struct webjobs	*w = &e->wj;
-	struct wjob	*j;
-	CURL		*c = curl_easy_init();
+	struct edge    *e = arg;
+	struct webjobs *w = &e->wj;
+	struct wjob    *j;
+	CURL           *c = curl_easy_init();
 
 	for (;;) {
 		pthread_mutex_lock(&w->lock);
@@ -537,8 +547,9 @@ worker_main(void *arg)
 		if ((w->first = j->next) == NULL)
 			w->last = NULL;
 		pthread_mutex_unlock(&w->lock);
-		if (c == NULL && (j->kind == WJ_CREATE_CALL ||
-		    j->kind == WJ_HANGUP || j->kind == WJ_NOTIFY)) {
+		if (c == NULL
+		    && (j->kind == WJ_CREATE_CALL || j->kind == WJ_HANGUP
+		        || j->kind == WJ_NOTIFY)) {
 			log_warnx("no curl handle");
 			reply_json(e, j, 500, "internal", "no HTTP client", 0);
 		} else if (j->kind == WJ_CREATE_CALL)
@@ -563,22 +574,24 @@ worker_main(void *arg)
 int
 webjobs_start(struct edge *e)
 {
-	struct webjobs	*w = &e->wj;
-	int		 i;
+	struct webjobs *w = &e->wj;
+	int             i;
 
 	w->edge = e;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	if (e->cfg.rate_limiter_url[0] != '\0') {
-		if (bus_req_dial(&w->rl, "rate_limiter",
-		    e->cfg.rate_limiter_url) != 0)
+		if (bus_req_dial(
+		        &w->rl, "rate_limiter", e->cfg.rate_limiter_url)
+		    != 0)
 			return (-1);
 		w->rl_open = true;
 	} else
-		log_warnx("RATE_LIMITER_URL empty: calls are not rate-checked");
+		log_warnx(
+		    "RATE_LIMITER_URL empty: calls are not rate-checked");
 	if (e->cfg.persister_url[0] != '\0') {
-		if (bus_req_dial(&w->ps, "persister",
-		    e->cfg.persister_url) != 0)
+		if (bus_req_dial(&w->ps, "persister", e->cfg.persister_url)
+		    != 0)
 			return (-1);
 		w->ps_open = true;
 	}
@@ -594,7 +607,7 @@ webjobs_start(struct edge *e)
 void
 webjobs_stop(struct webjobs *w)
 {
-	int	i;
+	int i;
 
 	pthread_mutex_lock(&w->lock);
 	w->stopping = true;

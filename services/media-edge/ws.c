@@ -22,8 +22,8 @@
 int
 ws_filter(struct edge *e, struct lws *wsi)
 {
-	char	path[128];
-	int	n;
+	char path[128];
+	int  n;
 
 	n = lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
 	if (n > 0 && strcmp(path, "/events") == 0) {
@@ -60,10 +60,10 @@ ws_filter(struct edge *e, struct lws *wsi)
 int
 ws_established(struct edge *e, struct lws *wsi, struct pss *pss)
 {
-	char	path[32];
+	char path[32];
 
-	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) > 0 &&
-	    strcmp(path, "/events") == 0) {
+	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) > 0
+	    && strcmp(path, "/events") == 0) {
 		pss->events = events_open(e, wsi);
 		return (0);
 	}
@@ -97,15 +97,18 @@ rx_reset(struct call *c)
 static void
 rx_discard_done(struct call *c)
 {
-	struct log_ctx	lc = { c->call_sid, c->trace_id };
+	struct log_ctx lc = { c->call_sid, c->trace_id };
 
 	if (c->rx_binary) {
-		logc_warnx(&lc, "bad input from caller (binary_frame): "
+		logc_warnx(&lc,
+		    "bad input from caller (binary_frame): "
 		    "binary message dropped");
 		edge_bad_input(c->edge, "binary_frame");
 	} else {
-		logc_warnx(&lc, "bad input from caller (oversize): message "
-		    "over %d bytes dropped", EDGE_MAX_MSG);
+		logc_warnx(&lc,
+		    "bad input from caller (oversize): message "
+		    "over %d bytes dropped",
+		    EDGE_MAX_MSG);
 		edge_bad_input(c->edge, "oversize");
 	}
 }
@@ -113,13 +116,13 @@ rx_discard_done(struct call *c)
 int
 ws_receive(struct lws *wsi, struct pss *pss, const void *in, size_t len)
 {
-	struct call	*c = pss->call;
-	bool		 final = lws_is_final_fragment(wsi);
+	struct call *c = pss->call;
+	bool         final = lws_is_final_fragment(wsi);
 
 	if (pss->events != NULL) {
 		/* dashboard messages are small: one frame each */
-		if (!lws_frame_is_binary(wsi) && len < 4096 && final &&
-		    lws_is_first_fragment(wsi))
+		if (!lws_frame_is_binary(wsi) && len < 4096 && final
+		    && lws_is_first_fragment(wsi))
 			events_message(lws_context_user(lws_get_context(wsi)),
 			    pss->events, in, len);
 		return (0);
@@ -168,11 +171,11 @@ ws_receive(struct lws *wsi, struct pss *pss, const void *in, size_t len)
 int
 ws_writeable(struct lws *wsi, struct pss *pss)
 {
-	struct call	*c = pss->call;
-	struct edge	*e;
-	unsigned char	*p;
-	size_t		 len;
-	enum outq_kind	 kind;
+	struct call   *c = pss->call;
+	struct edge   *e;
+	unsigned char *p;
+	size_t         len;
+	enum outq_kind kind;
 
 	if (pss->events != NULL)
 		return (events_writeable(wsi, pss->events));

@@ -44,43 +44,43 @@
 #include "hmac.h"
 #include "wire.h"
 
-#define SECRET		"edge-test-secret-0123456789"
-#define MAX_FAKE_CALLS	64
+#define SECRET "edge-test-secret-0123456789"
+#define MAX_FAKE_CALLS 64
 
 /* ---- the fake ai-session ---- */
 
 struct fcall {
-	char		sid[64];
-	uint32_t	last_seq;
-	uint32_t	frames;
-	bool		in_order;
-	bool		first_is_1;
+	char     sid[64];
+	uint32_t last_seq;
+	uint32_t frames;
+	bool     in_order;
+	bool     first_is_1;
 };
 
 struct fake {
-	nng_socket	rep, pub, sub;
-	char		pub_url[256];
-	char		edge_pub[256];
-	pthread_t	rep_thr, sub_thr;
-	atomic_bool	stop;
-	atomic_int	starts, resumes, ends, overload_left, marks_echo;
-	atomic_int	dtmf, frames, garbage_sent;
-	atomic_bool	echo;
-	atomic_int	pump_bytes;	/* extra audio per frame (slow reader) */
-	pthread_mutex_t	lock;
-	bool		running;
-	struct fcall	calls[MAX_FAKE_CALLS];
-	int		ncalls;
-	bool		sub_dialled;
-	int		pub_gen;
+	nng_socket      rep, pub, sub;
+	char            pub_url[256];
+	char            edge_pub[256];
+	pthread_t       rep_thr, sub_thr;
+	atomic_bool     stop;
+	atomic_int      starts, resumes, ends, overload_left, marks_echo;
+	atomic_int      dtmf, frames, garbage_sent;
+	atomic_bool     echo;
+	atomic_int      pump_bytes; /* extra audio per frame (slow reader) */
+	pthread_mutex_t lock;
+	bool            running;
+	struct fcall    calls[MAX_FAKE_CALLS];
+	int             ncalls;
+	bool            sub_dialled;
+	int             pub_gen;
 };
 
-static struct fake	F;
+static struct fake F;
 
 static struct fcall *
 fcall_get(const char *sid)
 {
-	int	i;
+	int i;
 
 	for (i = 0; i < F.ncalls; i++)
 		if (strcmp(F.calls[i].sid, sid) == 0)
@@ -96,7 +96,7 @@ fcall_get(const char *sid)
 static void
 send_env(nng_socket s, Bus__Envelope *env)
 {
-	nng_msg	*m;
+	nng_msg *m;
 
 	if (wire_pack(env, &m) == 0 && nng_sendmsg(s, m, 0) != 0)
 		nng_msg_free(m);
@@ -105,9 +105,9 @@ send_env(nng_socket s, Bus__Envelope *env)
 static void
 reply_started(const Bus__Envelope *in)
 {
-	Bus__Envelope		env = BUS__ENVELOPE__INIT;
-	Bus__SessionStarted	ss = BUS__SESSION_STARTED__INIT;
-	struct wire_ids		ids;
+	Bus__Envelope       env = BUS__ENVELOPE__INIT;
+	Bus__SessionStarted ss = BUS__SESSION_STARTED__INIT;
+	struct wire_ids     ids;
 
 	wire_env_init(&env, &ids, in->call_sid, in->trace_id);
 	ss.ai_pub_url = F.pub_url;
@@ -120,9 +120,9 @@ reply_started(const Bus__Envelope *in)
 static void
 reply_error(const Bus__Envelope *in, Bus__Error__Code code)
 {
-	Bus__Envelope	env = BUS__ENVELOPE__INIT;
-	Bus__Error	er = BUS__ERROR__INIT;
-	struct wire_ids	ids;
+	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__Error      er = BUS__ERROR__INIT;
+	struct wire_ids ids;
 
 	wire_env_init(&env, &ids, in->call_sid, in->trace_id);
 	er.code = code;
@@ -135,9 +135,9 @@ reply_error(const Bus__Envelope *in, Bus__Error__Code code)
 static void
 reply_ack(const Bus__Envelope *in)
 {
-	Bus__Envelope	env = BUS__ENVELOPE__INIT;
-	Bus__Ack	ack = BUS__ACK__INIT;
-	struct wire_ids	ids;
+	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__Ack        ack = BUS__ACK__INIT;
+	struct wire_ids ids;
 
 	wire_env_init(&env, &ids, in->call_sid, in->trace_id);
 	env.body_case = BUS__ENVELOPE__BODY_ACK;
@@ -148,13 +148,13 @@ reply_ack(const Bus__Envelope *in)
 static void *
 rep_main(void *arg)
 {
-	Bus__Envelope	*in;
-	nng_msg		*m;
+	Bus__Envelope *in;
+	nng_msg       *m;
 
 	(void)arg;
 	while (!atomic_load(&F.stop)) {
 		if (nng_recvmsg(F.rep, &m, 0) != 0)
-			continue;	/* receive timeout: check stop */
+			continue; /* receive timeout: check stop */
 		if (wire_unpack(m, &in) != 0) {
 			nng_msg_free(m);
 			continue;
@@ -196,13 +196,13 @@ rep_main(void *arg)
 static void
 echo_frame(const char *sid, const Bus__AudioFrame *af)
 {
-	Bus__Envelope	env = BUS__ENVELOPE__INIT;
-	Bus__AudioFrame	out = BUS__AUDIO_FRAME__INIT;
-	Bus__Mark	mk = BUS__MARK__INIT;
-	Bus__Envelope	menv = BUS__ENVELOPE__INIT;
-	unsigned char	*big = NULL;
-	char		 name[32];
-	int		 extra = atomic_load(&F.pump_bytes);
+	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__AudioFrame out = BUS__AUDIO_FRAME__INIT;
+	Bus__Mark       mk = BUS__MARK__INIT;
+	Bus__Envelope   menv = BUS__ENVELOPE__INIT;
+	unsigned char  *big = NULL;
+	char            name[32];
+	int             extra = atomic_load(&F.pump_bytes);
 
 	out = *af;
 	if (extra > 0) {
@@ -229,10 +229,10 @@ echo_frame(const char *sid, const Bus__AudioFrame *af)
 static void *
 sub_main(void *arg)
 {
-	Bus__Envelope	*in;
-	const char	*topic;
-	struct fcall	*fc;
-	nng_msg		*m;
+	Bus__Envelope *in;
+	const char    *topic;
+	struct fcall  *fc;
+	nng_msg       *m;
 
 	(void)arg;
 	while (!atomic_load(&F.stop)) {
@@ -276,7 +276,7 @@ sub_main(void *arg)
 static void
 fake_open_pub(void)
 {
-	char	name[32];
+	char name[32];
 
 	snprintf(name, sizeof(name), "fakepub%d", F.pub_gen++);
 	snprintf(F.pub_url, sizeof(F.pub_url), "%s", harness_ipc_url(name));
@@ -295,8 +295,8 @@ fake_start(const char *rep_url)
 	assert_int_equal(nng_listen(F.rep, rep_url, NULL, 0), 0);
 	fake_open_pub();
 	assert_int_equal(nng_sub0_open(&F.sub), 0);
-	assert_int_equal(nng_socket_set(F.sub, NNG_OPT_SUB_SUBSCRIBE, "", 0),
-	    0);
+	assert_int_equal(
+	    nng_socket_set(F.sub, NNG_OPT_SUB_SUBSCRIBE, "", 0), 0);
 	nng_socket_set_ms(F.rep, NNG_OPT_RECVTIMEO, 100);
 	nng_socket_set_ms(F.sub, NNG_OPT_RECVTIMEO, 100);
 	nng_socket_set_int(F.sub, NNG_OPT_RECVBUF, 8192);
@@ -323,15 +323,15 @@ fake_stop(void)
 /* ---- media-edge ---- */
 
 struct edge_run {
-	struct harness_proc	*p;
-	int			 port;
-	char			 http[64];
-	char			 ws[96];
-	const char		*ctl;
-	const char		*ai;
+	struct harness_proc *p;
+	int                  port;
+	char                 http[64];
+	char                 ws[96];
+	const char          *ctl;
+	const char          *ai;
 };
 
-static struct harness_proc	*current;
+static struct harness_proc *current;
 
 /* After every test, also a failed one: nothing left running. */
 static int
@@ -348,12 +348,12 @@ teardown(void **state)
 static int
 edge_spawn(struct edge_run *r, const char *const extra[])
 {
-	static char	buf[16][128];
-	const char	*env[32];
-	int		 n = 0, i;
+	static char buf[16][128];
+	const char *env[32];
+	int         n = 0, i;
 
-	static int	gen;
-	char		name[32];
+	static int gen;
+	char       name[32];
 
 	r->port = harness_free_port();
 	snprintf(name, sizeof(name), "ai%d", gen);
@@ -394,10 +394,10 @@ edge_finish(struct edge_run *r)
 static double
 metric(struct edge_run *r, const char *series)
 {
-	char	 url[96], *body = NULL, *p;
-	long	 status = 0;
-	double	 v = 0;
-	size_t	 n = strlen(series);
+	char   url[96], *body = NULL, *p;
+	long   status = 0;
+	double v = 0;
+	size_t n = strlen(series);
 
 	snprintf(url, sizeof(url), "%s/metrics", r->http);
 	if (harness_http("GET", url, NULL, NULL, &status, &body) != 0)
@@ -415,13 +415,14 @@ metric(struct edge_run *r, const char *series)
 static json_t *
 caller_run(struct edge_run *r, const char *args)
 {
-	char		 cmd[2048], *line = NULL;
-	size_t		 cap = 0;
-	const char	*bin = getenv("BIN_DIR");
-	FILE		*f;
-	json_t		*rep = NULL;
+	char        cmd[2048], *line = NULL;
+	size_t      cap = 0;
+	const char *bin = getenv("BIN_DIR");
+	FILE       *f;
+	json_t     *rep = NULL;
 
-	snprintf(cmd, sizeof(cmd), "%s/sim-caller --url %s %s 2>>%s/caller.log",
+	snprintf(cmd, sizeof(cmd),
+	    "%s/sim-caller --url %s %s 2>>%s/caller.log",
 	    bin != NULL ? bin : "build/debug/bin", r->ws, args,
 	    harness_tmpdir());
 	if ((f = popen(cmd, "r")) == NULL)
@@ -441,9 +442,9 @@ caller_run(struct edge_run *r, const char *args)
 static json_int_t
 jint(json_t *o, const char *path)
 {
-	char	 key[64];
+	char        key[64];
 	const char *dot;
-	json_t	*v = o;
+	json_t     *v = o;
 
 	while ((dot = strchr(path, '.')) != NULL) {
 		snprintf(key, sizeof(key), "%.*s", (int)(dot - path), path);
@@ -468,7 +469,7 @@ wait_ends(int n)
 static void
 check_order(int ncalls)
 {
-	int	i;
+	int i;
 
 	pthread_mutex_lock(&F.lock);
 	assert_int_equal(F.ncalls, ncalls);
@@ -485,9 +486,9 @@ check_order(int ncalls)
 static int
 raw_connect(struct edge_run *r, int rcvbuf)
 {
-	struct sockaddr_in	sa;
-	char			req[512], buf[2048];
-	int			fd, n, got = 0;
+	struct sockaddr_in sa;
+	char               req[512], buf[2048];
+	int                fd, n, got = 0;
 
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (rcvbuf > 0)
@@ -498,10 +499,12 @@ raw_connect(struct edge_run *r, int rcvbuf)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		return (-1);
-	n = snprintf(req, sizeof(req), "GET /media HTTP/1.1\r\nHost: "
+	n = snprintf(req, sizeof(req),
+	    "GET /media HTTP/1.1\r\nHost: "
 	    "127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-	    "Sec-WebSocket-Version: 13\r\n\r\n", r->port);
+	    "Sec-WebSocket-Version: 13\r\n\r\n",
+	    r->port);
 	if (write(fd, req, (size_t)n) != n)
 		return (-1);
 	while (got < (int)sizeof(buf) - 1) {
@@ -522,8 +525,8 @@ raw_connect(struct edge_run *r, int rcvbuf)
 static void
 raw_send(int fd, int opcode, const void *data, size_t len)
 {
-	unsigned char	hdr[14], mask[4] = { 1, 2, 3, 4 }, *p;
-	size_t		h = 0, i;
+	unsigned char hdr[14], mask[4] = { 1, 2, 3, 4 }, *p;
+	size_t        h = 0, i;
 
 	hdr[h++] = (unsigned char)(0x80 | opcode);
 	if (len < 126)
@@ -535,7 +538,8 @@ raw_send(int fd, int opcode, const void *data, size_t len)
 	} else {
 		hdr[h++] = 0x80 | 127;
 		for (i = 0; i < 8; i++)
-			hdr[h++] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+			hdr[h++]
+			    = (unsigned char)((uint64_t)len >> (56 - 8 * i));
 	}
 	memcpy(hdr + h, mask, 4);
 	h += 4;
@@ -550,9 +554,9 @@ raw_send(int fd, int opcode, const void *data, size_t len)
 static void
 raw_text(int fd, const char *fmt, ...)
 {
-	char	buf[8192];
-	va_list	ap;
-	int	n;
+	char    buf[8192];
+	va_list ap;
+	int     n;
 
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -563,9 +567,9 @@ raw_text(int fd, const char *fmt, ...)
 static void
 make_token(const char *sid, long long ttl, char *out)
 {
-	char		msg[128], hex[65];
-	long long	exp = (long long)time(NULL) + ttl;
-	int		n;
+	char      msg[128], hex[65];
+	long long exp = (long long)time(NULL) + ttl;
+	int       n;
 
 	n = snprintf(msg, sizeof(msg), "%s.%lld", sid, exp);
 	assert_int_equal(hmac_sha256_hex(SECRET, msg, (size_t)n, hex), 0);
@@ -575,15 +579,18 @@ make_token(const char *sid, long long ttl, char *out)
 static void
 raw_start(int fd, const char *sid)
 {
-	char	tok[160];
+	char tok[160];
 
 	make_token(sid, 60, tok);
-	raw_text(fd, "{\"event\":\"connected\",\"protocol\":\"Call\","
+	raw_text(fd,
+	    "{\"event\":\"connected\",\"protocol\":\"Call\","
 	    "\"version\":\"1.0.0\"}");
-	raw_text(fd, "{\"event\":\"start\",\"sequenceNumber\":\"1\",\"start\":"
+	raw_text(fd,
+	    "{\"event\":\"start\",\"sequenceNumber\":\"1\",\"start\":"
 	    "{\"streamSid\":\"MZ%s\",\"callSid\":\"%s\",\"accountSid\":"
 	    "\"AC1\",\"tracks\":[\"inbound\"],\"customParameters\":{\"token\":"
-	    "\"%s\"}},\"streamSid\":\"MZ%s\"}", sid + 2, sid, tok, sid + 2);
+	    "\"%s\"}},\"streamSid\":\"MZ%s\"}",
+	    sid + 2, sid, tok, sid + 2);
 }
 
 /* ---- tests ---- */
@@ -591,12 +598,13 @@ raw_start(int fd, const char *sid)
 static void
 test_twilio_echo(void **state)
 {
-	struct edge_run	 r;
-	json_t		*rep;
+	struct edge_run r;
+	json_t         *rep;
 
 	(void)state;
 	assert_int_equal(edge_spawn(&r, NULL), 0);
-	rep = caller_run(&r, "--calls 4 --duration-ms 1500 --drain-ms 500 "
+	rep = caller_run(&r,
+	    "--calls 4 --duration-ms 1500 --drain-ms 500 "
 	    "--tags --dtmf 5@300 --token-secret " SECRET);
 	assert_non_null(rep);
 	assert_int_equal(jint(rep, "completed"), 4);
@@ -609,8 +617,8 @@ test_twilio_echo(void **state)
 	assert_int_equal(atomic_load(&F.dtmf), 4);
 	assert_true(atomic_load(&F.marks_echo) > 0);
 	check_order(4);
-	assert_true(metric(&r, "edge_audio_frames_total{direction=\"in\"}") >=
-	    4 * 70);
+	assert_true(
+	    metric(&r, "edge_audio_frames_total{direction=\"in\"}") >= 4 * 70);
 	assert_true(metric(&r, "edge_call_setup_seconds_count") == 4);
 	assert_true(metric(&r, "edge_active_calls") == 0);
 	json_decref(rep);
@@ -620,13 +628,14 @@ test_twilio_echo(void **state)
 static void
 test_signalwire_echo(void **state)
 {
-	struct edge_run	 r;
-	json_t		*rep;
+	struct edge_run r;
+	json_t         *rep;
 
 	(void)state;
 	assert_int_equal(edge_spawn(&r, NULL), 0);
-	atomic_store(&F.overload_left, 2);	/* retried, not failed */
-	rep = caller_run(&r, "--calls 2 --duration-ms 1500 --drain-ms 500 "
+	atomic_store(&F.overload_left, 2); /* retried, not failed */
+	rep = caller_run(&r,
+	    "--calls 2 --duration-ms 1500 --drain-ms 500 "
 	    "--tags --dialect signalwire --token-secret " SECRET);
 	assert_non_null(rep);
 	assert_int_equal(jint(rep, "completed"), 2);
@@ -635,8 +644,10 @@ test_signalwire_echo(void **state)
 	wait_ends(2);
 	assert_int_equal(atomic_load(&F.starts), 2);
 	check_order(2);
-	assert_true(metric(&r, "edge_session_requests_total{type=\"start\","
-	    "result=\"overloaded\"}") == 2);
+	assert_true(metric(&r,
+	                "edge_session_requests_total{type=\"start\","
+	                "result=\"overloaded\"}")
+	    == 2);
 	json_decref(rep);
 	edge_finish(&r);
 }
@@ -644,13 +655,15 @@ test_signalwire_echo(void **state)
 static void
 refused(const char *inject, const char *reason, int calls, int starts)
 {
-	struct edge_run	 r;
-	json_t		*rep;
-	char		 args[256], series[128];
+	struct edge_run r;
+	json_t         *rep;
+	char            args[256], series[128];
 
 	assert_int_equal(edge_spawn(&r, NULL), 0);
-	snprintf(args, sizeof(args), "--calls %d --duration-ms 1000 "
-	    "--ramp-ms 300 --inject %s --token-secret " SECRET, calls, inject);
+	snprintf(args, sizeof(args),
+	    "--calls %d --duration-ms 1000 "
+	    "--ramp-ms 300 --inject %s --token-secret " SECRET,
+	    calls, inject);
 	rep = caller_run(&r, args);
 	assert_non_null(rep);
 	assert_int_equal(jint(rep, "close_codes.1008"), calls - starts);
@@ -695,13 +708,15 @@ test_reused_token(void **state)
 static void
 bad_input(const char *inject, const char *reason)
 {
-	struct edge_run	 r;
-	json_t		*rep;
-	char		 args[256], series[128];
+	struct edge_run r;
+	json_t         *rep;
+	char            args[256], series[128];
 
 	assert_int_equal(edge_spawn(&r, NULL), 0);
-	snprintf(args, sizeof(args), "--calls 1 --duration-ms 1200 "
-	    "--drain-ms 300 --inject %s --token-secret " SECRET, inject);
+	snprintf(args, sizeof(args),
+	    "--calls 1 --duration-ms 1200 "
+	    "--drain-ms 300 --inject %s --token-secret " SECRET,
+	    inject);
 	rep = caller_run(&r, args);
 	assert_non_null(rep);
 	/* the call went on: completed by the caller, audio both ways */
@@ -768,10 +783,10 @@ test_unknown_event(void **state)
 static void
 test_raw_shapes_and_gaps(void **state)
 {
-	struct edge_run	r;
-	char		b64[300];
-	unsigned char	frame[160];
-	int		fd, i;
+	struct edge_run r;
+	char            b64[300];
+	unsigned char   frame[160];
+	int             fd, i;
 
 	(void)state;
 	assert_int_equal(edge_spawn(&r, NULL), 0);
@@ -779,22 +794,29 @@ test_raw_shapes_and_gaps(void **state)
 	assert_true((fd = raw_connect(&r, 0)) >= 0);
 	raw_start(fd, "CAraw1");
 	memset(frame, 0x7f, sizeof(frame));
-	frame[0] = 0xfb;	/* base64 starts with "+/" */
+	frame[0] = 0xfb; /* base64 starts with "+/" */
 	frame[1] = 0xff;
 	assert_int_equal(codec_b64_encode(frame, 160, b64, sizeof(b64)), 216);
 	/* ts 0: fields in another order, payload with \/ escapes */
-	raw_text(fd, "{\"media\":{\"payload\":\"%c%c\\/%s\",\"timestamp\":0},"
-	    "\"event\":\"media\",\"streamSid\":\"MZraw1\"}", b64[0], b64[1],
-	    b64 + 3);
+	raw_text(fd,
+	    "{\"media\":{\"payload\":\"%c%c\\/%s\",\"timestamp\":0},"
+	    "\"event\":\"media\",\"streamSid\":\"MZraw1\"}",
+	    b64[0], b64[1], b64 + 3);
 	/* ts 20, plain */
-	raw_text(fd, "{\"event\":\"media\",\"media\":{\"track\":\"inbound\","
-	    "\"timestamp\":\"20\",\"payload\":\"%s\"}}", b64);
+	raw_text(fd,
+	    "{\"event\":\"media\",\"media\":{\"track\":\"inbound\","
+	    "\"timestamp\":\"20\",\"payload\":\"%s\"}}",
+	    b64);
 	/* ts 100: a 60 ms gap, padded with three silence frames */
-	raw_text(fd, "{\"event\":\"media\",\"media\":{\"timestamp\":\"100\","
-	    "\"payload\":\"%s\"},\"extra\":[1,{\"a\":null},true,-2.5e3]}", b64);
+	raw_text(fd,
+	    "{\"event\":\"media\",\"media\":{\"timestamp\":\"100\","
+	    "\"payload\":\"%s\"},\"extra\":[1,{\"a\":null},true,-2.5e3]}",
+	    b64);
 	/* \u escape in the event name: jansson's path */
-	raw_text(fd, "{\"event\":\"m\\u0065dia\",\"media\":{\"timestamp\":"
-	    "\"120\",\"payload\":\"%s\"}}", b64);
+	raw_text(fd,
+	    "{\"event\":\"m\\u0065dia\",\"media\":{\"timestamp\":"
+	    "\"120\",\"payload\":\"%s\"}}",
+	    b64);
 	for (i = 0; i < 50 && atomic_load(&F.frames) < 7; i++)
 		nng_msleep(20);
 	assert_int_equal(atomic_load(&F.frames), 7);
@@ -803,10 +825,10 @@ test_raw_shapes_and_gaps(void **state)
 	assert_true(F.calls[0].in_order && F.calls[0].first_is_1);
 	assert_int_equal(F.calls[0].frames, 7);
 	pthread_mutex_unlock(&F.lock);
-	assert_true(metric(&r, "edge_audio_frames_total{direction=\"padded\"}")
-	    == 3);
-	assert_true(metric(&r, "edge_bad_input_total{reason=\"bad_base64\"}")
-	    == 0);
+	assert_true(
+	    metric(&r, "edge_audio_frames_total{direction=\"padded\"}") == 3);
+	assert_true(
+	    metric(&r, "edge_bad_input_total{reason=\"bad_base64\"}") == 0);
 	raw_text(fd, "{\"event\":\"stop\"}");
 	close(fd);
 	wait_ends(1);
@@ -817,10 +839,10 @@ test_raw_shapes_and_gaps(void **state)
 static void
 test_bus_garbage(void **state)
 {
-	struct edge_run	 r;
-	nng_socket	 req;
-	nng_msg		*m;
-	Bus__Envelope	*env;
+	struct edge_run r;
+	nng_socket      req;
+	nng_msg        *m;
+	Bus__Envelope  *env;
 
 	(void)state;
 	assert_int_equal(edge_spawn(&r, NULL), 0);
@@ -836,13 +858,14 @@ test_bus_garbage(void **state)
 	nng_close(req);
 	/* garbage published by "ai-session" reaches the edge's sub socket
 	 * once it has dialled us, i.e. after one call started */
-	json_decref(caller_run(&r, "--calls 1 --duration-ms 300 "
+	json_decref(caller_run(&r,
+	    "--calls 1 --duration-ms 300 "
 	    "--token-secret " SECRET));
 	assert_int_equal(nng_send(F.pub, "CAx\0\xff\xfe", 6, 0), 0);
 	assert_int_equal(nng_send(F.pub, "no-nul-at-all", 13, 0), 0);
 	nng_msleep(300);
-	assert_true(metric(&r, "edge_bad_input_total{reason=\"bus_garbage\"}")
-	    >= 1);
+	assert_true(
+	    metric(&r, "edge_bad_input_total{reason=\"bus_garbage\"}") >= 1);
 	assert_true(harness_alive(r.p));
 	edge_finish(&r);
 }
@@ -852,23 +875,26 @@ static void
 test_slow_reader(void **state)
 {
 	const char *const env[] = { "EDGE_OUT_QUEUE_BYTES=65536", NULL };
-	struct edge_run	r;
-	char		b64[300], rd[64];
-	unsigned char	frame[160];
-	int		fd, i;
-	ssize_t		n;
+	struct edge_run   r;
+	char              b64[300], rd[64];
+	unsigned char     frame[160];
+	int               fd, i;
+	ssize_t           n;
 
 	(void)state;
 	assert_int_equal(edge_spawn(&r, env), 0);
-	atomic_store(&F.pump_bytes, 60000);	/* ~80 KB of JSON per frame */
+	atomic_store(&F.pump_bytes, 60000); /* ~80 KB of JSON per frame */
 	assert_true((fd = raw_connect(&r, 4096)) >= 0);
 	raw_start(fd, "CAslow1");
 	memset(frame, 0xff, sizeof(frame));
 	codec_b64_encode(frame, 160, b64, sizeof(b64));
-	for (i = 0; i < 200 && metric(&r,
-	    "edge_slow_reader_cutoffs_total") < 1; i++) {
-		raw_text(fd, "{\"event\":\"media\",\"media\":{\"timestamp\":"
-		    "\"%d\",\"payload\":\"%s\"}}", i * 20, b64);
+	for (i = 0;
+	     i < 200 && metric(&r, "edge_slow_reader_cutoffs_total") < 1;
+	     i++) {
+		raw_text(fd,
+		    "{\"event\":\"media\",\"media\":{\"timestamp\":"
+		    "\"%d\",\"payload\":\"%s\"}}",
+		    i * 20, b64);
 		nng_msleep(20);
 	}
 	assert_true(metric(&r, "edge_slow_reader_cutoffs_total") == 1);
@@ -886,11 +912,11 @@ test_slow_reader(void **state)
 static void
 send_hangup(struct edge_run *r, const char *sid)
 {
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT, *rep;
-	Bus__HangUp	 hu = BUS__HANG_UP__INIT;
-	struct wire_ids	 ids;
-	nng_socket	 req;
-	nng_msg		*m;
+	Bus__Envelope   env = BUS__ENVELOPE__INIT, *rep;
+	Bus__HangUp     hu = BUS__HANG_UP__INIT;
+	struct wire_ids ids;
+	nng_socket      req;
+	nng_msg        *m;
 
 	assert_int_equal(nng_req0_open(&req), 0);
 	nng_socket_set_ms(req, NNG_OPT_RECVTIMEO, 3000);
@@ -912,11 +938,11 @@ send_hangup(struct edge_run *r, const char *sid)
 static void
 test_hangup(void **state)
 {
-	struct edge_run	r;
-	unsigned char	buf[4096];
-	int		fd, i;
-	ssize_t		n = 0;
-	bool		closed = false;
+	struct edge_run r;
+	unsigned char   buf[4096];
+	int             fd, i;
+	ssize_t         n = 0;
+	bool            closed = false;
 
 	(void)state;
 	assert_int_equal(edge_spawn(&r, NULL), 0);
@@ -927,8 +953,8 @@ test_hangup(void **state)
 	send_hangup(&r, "CAhang1");
 	/* a close frame (opcode 8) with 1000 arrives, then EOF */
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		if (n >= 4 && (buf[0] & 0x0f) == 8 && buf[2] == 0x03 &&
-		    buf[3] == 0xe8)
+		if (n >= 4 && (buf[0] & 0x0f) == 8 && buf[2] == 0x03
+		    && buf[3] == 0xe8)
 			closed = true;
 	assert_true(closed);
 	close(fd);
@@ -941,24 +967,25 @@ test_hangup(void **state)
 static void
 test_resume(void **state)
 {
-	struct edge_run	 r;
-	json_t		*rep;
-	FILE		*f;
-	char		 cmd[1024];
-	const char	*bin = getenv("BIN_DIR");
-	int		 i;
+	struct edge_run r;
+	json_t         *rep;
+	FILE           *f;
+	char            cmd[1024];
+	const char     *bin = getenv("BIN_DIR");
+	int             i;
 
 	(void)state;
 	assert_int_equal(edge_spawn(&r, NULL), 0);
-	snprintf(cmd, sizeof(cmd), "%s/sim-caller --url %s --calls 1 "
+	snprintf(cmd, sizeof(cmd),
+	    "%s/sim-caller --url %s --calls 1 "
 	    "--duration-ms 3000 --drain-ms 500 --token-secret " SECRET
-	    " 2>>%s/caller.log", bin != NULL ? bin : "build/debug/bin", r.ws,
-	    harness_tmpdir());
+	    " 2>>%s/caller.log",
+	    bin != NULL ? bin : "build/debug/bin", r.ws, harness_tmpdir());
 	assert_non_null(f = popen(cmd, "r"));
 	for (i = 0; i < 100 && atomic_load(&F.frames) < 20; i++)
 		nng_msleep(20);
 	pthread_mutex_lock(&F.lock);
-	nng_close(F.pub);		/* the old instance "dies" */
+	nng_close(F.pub); /* the old instance "dies" */
 	fake_open_pub();
 	pthread_mutex_unlock(&F.lock);
 	for (i = 0; i < 100 && atomic_load(&F.resumes) < 1; i++)
@@ -979,8 +1006,8 @@ test_resume(void **state)
 static int
 ready_status(struct edge_run *r)
 {
-	char	url[96];
-	long	status = 0;
+	char url[96];
+	long status = 0;
 
 	snprintf(url, sizeof(url), "%s/ready", r->http);
 	if (harness_http("GET", url, NULL, NULL, &status, NULL) != 0)
@@ -994,18 +1021,19 @@ static void
 test_drain(void **state)
 {
 	const char *const env[] = { "EDGE_DRAIN_TIMEOUT_MS=1500", NULL };
-	struct edge_run	 r;
-	json_t		*rep;
-	FILE		*f;
-	char		 cmd[1024];
-	const char	*bin = getenv("BIN_DIR");
-	long long	 t0;
-	int		 i;
+	struct edge_run   r;
+	json_t           *rep;
+	FILE             *f;
+	char              cmd[1024];
+	const char       *bin = getenv("BIN_DIR");
+	long long         t0;
+	int               i;
 
 	(void)state;
 	assert_int_equal(edge_spawn(&r, env), 0);
 	assert_int_equal(ready_status(&r), 200);
-	snprintf(cmd, sizeof(cmd), "%s/sim-caller --url %s --calls 2 "
+	snprintf(cmd, sizeof(cmd),
+	    "%s/sim-caller --url %s --calls 2 "
 	    "--duration-ms 8000 --token-secret " SECRET " 2>>%s/caller.log",
 	    bin != NULL ? bin : "build/debug/bin", r.ws, harness_tmpdir());
 	assert_non_null(f = popen(cmd, "r"));
@@ -1016,7 +1044,7 @@ test_drain(void **state)
 	kill(harness_pid(r.p), SIGTERM);
 	nng_msleep(200);
 	assert_int_equal(ready_status(&r), 503);
-	assert_true(raw_connect(&r, 0) < 0);	/* refused */
+	assert_true(raw_connect(&r, 0) < 0); /* refused */
 	rep = json_loadf(f, 0, NULL);
 	pclose(f);
 	assert_non_null(rep);

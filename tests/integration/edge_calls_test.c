@@ -38,33 +38,33 @@
 #include "hmac.h"
 #include "wire.h"
 
-#define SECRET		"edge-test-secret-0123456789"
-#define ACCOUNT		"AC0123456789abcdef0123456789abcdef"
-#define AUTH_TOKEN	"twilio-test-auth-token"
-#define API_TOKEN	"api-token-for-tests"
-#define NOTIFY_KEY	"notify-secret-0123"
-#define BLOCKED		"+15550009999"
+#define SECRET "edge-test-secret-0123456789"
+#define ACCOUNT "AC0123456789abcdef0123456789abcdef"
+#define AUTH_TOKEN "twilio-test-auth-token"
+#define API_TOKEN "api-token-for-tests"
+#define NOTIFY_KEY "notify-secret-0123"
+#define BLOCKED "+15550009999"
 
 /* ---- rate-limiter and persister, played by the test ---- */
 
 struct fakes {
-	nng_socket	rl, ps;
-	pthread_t	rl_thr, ps_thr;
-	atomic_bool	stop;
-	pthread_mutex_t	lock;
-	int		checks, opens, events, opens_inbound;
-	char		last_phone[32], last_ip[64];
-	int		last_kind;
-	bool		phone_in_event;
-	char		open_sid[64];
+	nng_socket      rl, ps;
+	pthread_t       rl_thr, ps_thr;
+	atomic_bool     stop;
+	pthread_mutex_t lock;
+	int             checks, opens, events, opens_inbound;
+	char            last_phone[32], last_ip[64];
+	int             last_kind;
+	bool            phone_in_event;
+	char            open_sid[64];
 };
 
-static struct fakes	K;
+static struct fakes K;
 
 static void
 send_env(nng_socket s, Bus__Envelope *env)
 {
-	nng_msg	*m;
+	nng_msg *m;
 
 	if (wire_pack(env, &m) == 0 && nng_sendmsg(s, m, 0) != 0)
 		nng_msg_free(m);
@@ -73,11 +73,11 @@ send_env(nng_socket s, Bus__Envelope *env)
 static void *
 rl_main(void *arg)
 {
-	Bus__Envelope		*in, env = BUS__ENVELOPE__INIT;
-	Bus__RateDecision	 d = BUS__RATE_DECISION__INIT;
-	struct wire_ids		 ids;
-	nng_msg			*m;
-	bool			 blocked;
+	Bus__Envelope    *in, env = BUS__ENVELOPE__INIT;
+	Bus__RateDecision d = BUS__RATE_DECISION__INIT;
+	struct wire_ids   ids;
+	nng_msg          *m;
+	bool              blocked;
 
 	(void)arg;
 	while (!atomic_load(&K.stop)) {
@@ -88,8 +88,8 @@ rl_main(void *arg)
 			continue;
 		}
 		nng_msg_free(m);
-		blocked = in->body_case == BUS__ENVELOPE__BODY_RATE_CHECK &&
-		    strcmp(in->rate_check->phone, BLOCKED) == 0;
+		blocked = in->body_case == BUS__ENVELOPE__BODY_RATE_CHECK
+		    && strcmp(in->rate_check->phone, BLOCKED) == 0;
 		if (in->body_case == BUS__ENVELOPE__BODY_RATE_CHECK) {
 			pthread_mutex_lock(&K.lock);
 			K.checks++;
@@ -118,10 +118,10 @@ rl_main(void *arg)
 static void *
 ps_main(void *arg)
 {
-	Bus__Envelope	*in, env = BUS__ENVELOPE__INIT;
-	Bus__Ack	 ack = BUS__ACK__INIT;
-	struct wire_ids	 ids;
-	nng_msg		*m;
+	Bus__Envelope  *in, env = BUS__ENVELOPE__INIT;
+	Bus__Ack        ack = BUS__ACK__INIT;
+	struct wire_ids ids;
+	nng_msg        *m;
 
 	(void)arg;
 	while (!atomic_load(&K.stop)) {
@@ -135,14 +135,15 @@ ps_main(void *arg)
 		pthread_mutex_lock(&K.lock);
 		if (in->body_case == BUS__ENVELOPE__BODY_CALL_OPEN) {
 			K.opens++;
-			if (in->call_open->direction == BUS__DIRECTION__INBOUND)
+			if (in->call_open->direction
+			    == BUS__DIRECTION__INBOUND)
 				K.opens_inbound++;
 			snprintf(K.open_sid, sizeof(K.open_sid), "%s",
 			    in->call_sid);
 		} else if (in->body_case == BUS__ENVELOPE__BODY_CALL_EVENT) {
 			K.events++;
-			if (strstr(in->call_event->payload_json, "+1555") !=
-			    NULL)
+			if (strstr(in->call_event->payload_json, "+1555")
+			    != NULL)
 				K.phone_in_event = true;
 		}
 		pthread_mutex_unlock(&K.lock);
@@ -159,27 +160,28 @@ ps_main(void *arg)
 /* ---- the notification endpoint: 500 first, then 200 ---- */
 
 struct notify {
-	int		fd, port;
-	pthread_t	thr;
-	atomic_int	hits, good;
-	char		body[2048];
-	char		sig[128];
+	int        fd, port;
+	pthread_t  thr;
+	atomic_int hits, good;
+	char       body[2048];
+	char       sig[128];
 };
 
-static struct notify	N;
+static struct notify N;
 
 static void *
 notify_main(void *arg)
 {
-	char	buf[8192], *h, *b;
-	int	c, n, got, clen;
+	char buf[8192], *h, *b;
+	int  c, n, got, clen;
 
 	(void)arg;
 	while ((c = accept(N.fd, NULL, NULL)) >= 0) {
 		got = 0;
 		clen = -1;
-		while (got < (int)sizeof(buf) - 1 &&
-		    (n = (int)read(c, buf + got, sizeof(buf) - 1 - got)) > 0) {
+		while (got < (int)sizeof(buf) - 1
+		    && (n = (int)read(c, buf + got, sizeof(buf) - 1 - got))
+		        > 0) {
 			got += n;
 			buf[got] = '\0';
 			if ((b = strstr(buf, "\r\n\r\n")) != NULL) {
@@ -189,23 +191,25 @@ notify_main(void *arg)
 					break;
 			}
 		}
-		if ((b = strstr(buf, "\r\n\r\n")) != NULL &&
-		    (h = strcasestr(buf, "x-signature: sha256=")) != NULL) {
-			char	hex[65], want[80];
+		if ((b = strstr(buf, "\r\n\r\n")) != NULL
+		    && (h = strcasestr(buf, "x-signature: sha256=")) != NULL) {
+			char hex[65], want[80];
 
 			snprintf(N.body, sizeof(N.body), "%s", b + 4);
 			sscanf(h + 20, "%64s", N.sig);
-			hmac_sha256_hex(NOTIFY_KEY, N.body, strlen(N.body),
-			    hex);
+			hmac_sha256_hex(
+			    NOTIFY_KEY, N.body, strlen(N.body), hex);
 			snprintf(want, sizeof(want), "%s", hex);
 			if (strcmp(want, N.sig) == 0)
 				atomic_fetch_add(&N.good, 1);
 		}
 		if (atomic_fetch_add(&N.hits, 1) == 0)
-			dprintf(c, "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n"
+			dprintf(c,
+			    "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n"
 			    "Connection: close\r\n\r\n");
 		else
-			dprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+			dprintf(c,
+			    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
 			    "Connection: close\r\n\r\n");
 		close(c);
 	}
@@ -215,8 +219,8 @@ notify_main(void *arg)
 static void
 notify_start(void)
 {
-	struct sockaddr_in	sa;
-	socklen_t		len = sizeof(sa);
+	struct sockaddr_in sa;
+	socklen_t          len = sizeof(sa);
 
 	memset(&N, 0, sizeof(N));
 	N.fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -233,25 +237,25 @@ notify_start(void)
 /* ---- the stack ---- */
 
 struct stack {
-	struct harness_proc	*tw, *oai, *ai, *edge;
-	int			 tw_port, edge_port;
-	char			 edge_http[64], tw_http[64];
-	const char		*ctl;
+	struct harness_proc *tw, *oai, *ai, *edge;
+	int                  tw_port, edge_port;
+	char                 edge_http[64], tw_http[64];
+	const char          *ctl;
 };
 
-static struct stack	S;
+static struct stack S;
 
 static int
 group_setup(void **state)
 {
-	char		 e[24][300];
-	const char	*env[26];
-	const char	*oai_args[] = { "--port", "0", "--mode", "echo", NULL };
-	char		 tw_port_s[8];
-	const char	*tw_args[] = { "--port", "0", "--account-sid", ACCOUNT,
-			    "--auth-token", AUTH_TOKEN, "--call-duration-ms",
-			    "2500", "--ring-ms", "50", NULL };
-	int		 n = 0, i, port;
+	char        e[24][300];
+	const char *env[26];
+	const char *oai_args[] = { "--port", "0", "--mode", "echo", NULL };
+	char        tw_port_s[8];
+	const char *tw_args[] = { "--port", "0", "--account-sid", ACCOUNT,
+		"--auth-token", AUTH_TOKEN, "--call-duration-ms", "2500",
+		"--ring-ms", "50", NULL };
+	int         n = 0, i, port;
 
 	(void)state;
 	(void)tw_port_s;
@@ -267,16 +271,18 @@ group_setup(void **state)
 	pthread_create(&K.ps_thr, NULL, ps_main, NULL);
 	notify_start();
 
-	if ((S.tw = harness_spawn_args("sim-twilio", tw_args, NULL)) == NULL ||
-	    (S.tw_port = harness_ready_port(S.tw)) <= 0)
+	if ((S.tw = harness_spawn_args("sim-twilio", tw_args, NULL)) == NULL
+	    || (S.tw_port = harness_ready_port(S.tw)) <= 0)
 		return (-1);
-	snprintf(S.tw_http, sizeof(S.tw_http), "http://127.0.0.1:%d",
-	    S.tw_port);
-	if ((S.oai = harness_spawn_args("sim-openai", oai_args, NULL)) ==
-	    NULL || (port = harness_ready_port(S.oai)) <= 0)
+	snprintf(
+	    S.tw_http, sizeof(S.tw_http), "http://127.0.0.1:%d", S.tw_port);
+	if ((S.oai = harness_spawn_args("sim-openai", oai_args, NULL)) == NULL
+	    || (port = harness_ready_port(S.oai)) <= 0)
 		return (-1);
-	snprintf(e[n++], 300, "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/v1/"
-	    "realtime?model=gpt-realtime", port);
+	snprintf(e[n++], 300,
+	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/v1/"
+	    "realtime?model=gpt-realtime",
+	    port);
 	snprintf(e[n++], 300, "OPENAI_API_KEY=sk-test");
 	snprintf(e[n++], 300, "AI_LISTEN_URL=%s", harness_ipc_url("ai"));
 	snprintf(e[n++], 300, "AI_PUB_URL=%s", harness_ipc_url("aipub"));
@@ -349,10 +355,10 @@ group_teardown(void **state)
 static long
 post_calls(const char *auth, const char *body, char **resp, char **hdrs)
 {
-	char		 url[96], h[160];
-	const char	*headers[3] = { "Content-Type: application/json", NULL,
-			    NULL };
-	long		 status = 0;
+	char        url[96], h[160];
+	const char *headers[3]
+	    = { "Content-Type: application/json", NULL, NULL };
+	long status = 0;
 
 	snprintf(url, sizeof(url), "%s/calls", S.edge_http);
 	if (auth != NULL) {
@@ -360,16 +366,17 @@ post_calls(const char *auth, const char *body, char **resp, char **hdrs)
 		headers[1] = h;
 	}
 	assert_int_equal(harness_http_full("POST", url, headers, body, 30000,
-	    &status, resp, hdrs), 0);
+	                     &status, resp, hdrs),
+	    0);
 	return (status);
 }
 
 static json_t *
 sim_call(const char *sid)
 {
-	char	 url[160], *body = NULL;
-	long	 status = 0;
-	json_t	*o;
+	char    url[160], *body = NULL;
+	long    status = 0;
+	json_t *o;
 
 	snprintf(url, sizeof(url), "%s/sim/calls/%s", S.tw_http, sid);
 	if (harness_http("GET", url, NULL, NULL, &status, &body) != 0)
@@ -380,22 +387,24 @@ sim_call(const char *sid)
 }
 
 struct wait_arg {
-	const char	*sid;
-	const char	*status;
+	const char *sid;
+	const char *status;
 };
 
 static int
 call_status_is(void *arg)
 {
-	struct wait_arg	*w = arg;
-	json_t		*o = sim_call(w->sid);
-	int		 ok;
+	struct wait_arg *w = arg;
+	json_t          *o = sim_call(w->sid);
+	int              ok;
 
-	ok = o != NULL && json_is_string(json_object_get(o, "status")) &&
-	    json_is_string(json_object_get(o, "step")) &&
-	    strcmp(json_string_value(json_object_get(o, "status")),
-	    w->status) == 0 && strcmp(json_string_value(json_object_get(o,
-	    "step")), "done") == 0;
+	ok = o != NULL && json_is_string(json_object_get(o, "status"))
+	    && json_is_string(json_object_get(o, "step"))
+	    && strcmp(
+	           json_string_value(json_object_get(o, "status")), w->status)
+	        == 0
+	    && strcmp(json_string_value(json_object_get(o, "step")), "done")
+	        == 0;
 	json_decref(o);
 	return (ok);
 }
@@ -403,10 +412,10 @@ call_status_is(void *arg)
 static double
 metric(const char *series)
 {
-	char	 url[96], *body = NULL, *p;
-	long	 status = 0;
-	double	 v = 0;
-	size_t	 n = strlen(series);
+	char   url[96], *body = NULL, *p;
+	long   status = 0;
+	double v = 0;
+	size_t n = strlen(series);
 
 	snprintf(url, sizeof(url), "%s/metrics", S.edge_http);
 	if (harness_http("GET", url, NULL, NULL, &status, &body) != 0)
@@ -436,9 +445,9 @@ snapshot(int *checks, int *opens, int *events)
 static int
 ws_open(const char *auth)
 {
-	struct sockaddr_in	sa;
-	char			req[512], buf[2048];
-	int			fd, n, got = 0;
+	struct sockaddr_in sa;
+	char               req[512], buf[2048];
+	int                fd, n, got = 0;
 
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	memset(&sa, 0, sizeof(sa));
@@ -447,7 +456,8 @@ ws_open(const char *auth)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		return (-1);
-	n = snprintf(req, sizeof(req), "GET /events HTTP/1.1\r\nHost: x\r\n"
+	n = snprintf(req, sizeof(req),
+	    "GET /events HTTP/1.1\r\nHost: x\r\n"
 	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
 	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 	    "Sec-WebSocket-Version: 13\r\n%s%s%s\r\n",
@@ -473,12 +483,12 @@ ws_open(const char *auth)
 static void
 ws_text(int fd, const char *s)
 {
-	unsigned char	f[512];
-	size_t		n = strlen(s), i;
+	unsigned char f[512];
+	size_t        n = strlen(s), i;
 
 	f[0] = 0x81;
-	f[1] = (unsigned char)(0x80 | n);	/* short messages only */
-	memset(f + 2, 0, 4);			/* zero mask */
+	f[1] = (unsigned char)(0x80 | n); /* short messages only */
+	memset(f + 2, 0, 4); /* zero mask */
 	for (i = 0; i < n; i++)
 		f[6 + i] = (unsigned char)s[i];
 	assert_int_equal(write(fd, f, 6 + n), (ssize_t)(6 + n));
@@ -488,10 +498,10 @@ ws_text(int fd, const char *s)
 static char *
 ws_read(int fd, int timeout_ms)
 {
-	struct timeval	tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-	unsigned char	h[10];
-	size_t		len;
-	char		*p;
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	unsigned char  h[10];
+	size_t         len;
+	char          *p;
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (recv(fd, h, 2, MSG_WAITALL) != 2)
@@ -522,38 +532,45 @@ notified(void *arg)
 static void
 test_outbound(void **state)
 {
-	char		*resp = NULL;
-	json_t		*o, *call, *streams, *tw;
-	const char	*sid;
-	struct wait_arg	 w;
-	char		 sidbuf[64];
+	char           *resp = NULL;
+	json_t         *o, *call, *streams, *tw;
+	const char     *sid;
+	struct wait_arg w;
+	char            sidbuf[64];
 
-	char		*msg, sub[160];
-	int		 fd, statuses = 0;
-	bool		 saw_end = false;
+	char *msg, sub[160];
+	int   fd, statuses = 0;
+	bool  saw_end = false;
 
 	(void)state;
 	/* a dashboard: no token, no socket; with it, a rate query */
 	assert_int_equal(ws_open(NULL), -1);
 	assert_int_equal(ws_open("Bearer nope"), -1);
 	assert_true((fd = ws_open("Bearer " API_TOKEN)) >= 0);
-	ws_text(fd, "{\"op\":\"rate\",\"phone\":\"" BLOCKED "\",\"id\":\"q1\"}");
+	ws_text(
+	    fd, "{\"op\":\"rate\",\"phone\":\"" BLOCKED "\",\"id\":\"q1\"}");
 	assert_non_null(msg = ws_read(fd, 5000));
 	assert_non_null(strstr(msg, "\"type\":\"rate\""));
 	assert_non_null(strstr(msg, "\"allowed\":false"));
 	assert_non_null(strstr(msg, "\"retry_after\":42"));
 	free(msg);
-	assert_int_equal(post_calls("Bearer " API_TOKEN, "{\"to\":"
-	    "\"+15550002222\",\"lead_id\":\"lead-1\",\"objective\":\"book a "
-	    "demo\",\"context\":{\"plan\":\"pro\"}}", &resp, NULL), 201);
+	assert_int_equal(post_calls("Bearer " API_TOKEN,
+	                     "{\"to\":"
+	                     "\"+15550002222\",\"lead_id\":\"lead-1\","
+	                     "\"objective\":\"book a "
+	                     "demo\",\"context\":{\"plan\":\"pro\"}}",
+	                     &resp, NULL),
+	    201);
 	assert_non_null(o = json_loads(resp, 0, NULL));
-	assert_non_null(sid = json_string_value(json_object_get(o,
-	    "call_sid")));
+	assert_non_null(
+	    sid = json_string_value(json_object_get(o, "call_sid")));
 	snprintf(sidbuf, sizeof(sidbuf), "%s", sid);
 	json_decref(o);
 	free(resp);
-	snprintf(sub, sizeof(sub), "{\"op\":\"subscribe\",\"call_sid\":"
-	    "\"%s\"}", sidbuf);
+	snprintf(sub, sizeof(sub),
+	    "{\"op\":\"subscribe\",\"call_sid\":"
+	    "\"%s\"}",
+	    sidbuf);
 	ws_text(fd, sub);
 	pthread_mutex_lock(&K.lock);
 	assert_string_equal(K.last_phone, "+15550002222");
@@ -567,8 +584,8 @@ test_outbound(void **state)
 	assert_int_equal(harness_wait_for(call_status_is, &w, 15000), 0);
 	/* the dashboard saw the call's status changes, ending completed */
 	while ((msg = ws_read(fd, 2000)) != NULL) {
-		if (strstr(msg, "\"type\":\"status\"") != NULL &&
-		    strstr(msg, sidbuf) != NULL)
+		if (strstr(msg, "\"type\":\"status\"") != NULL
+		    && strstr(msg, sidbuf) != NULL)
 			statuses++;
 		if (strstr(msg, "\"completed\"") != NULL) {
 			free(msg);
@@ -584,19 +601,19 @@ test_outbound(void **state)
 	call = sim_call(sidbuf);
 	/* every webhook was accepted (signatures verified) */
 	{
-		json_t	*hooks = json_object_get(call, "webhooks"), *h;
-		size_t	 i;
+		json_t *hooks = json_object_get(call, "webhooks"), *h;
+		size_t  i;
 
 		assert_true(json_array_size(hooks) >= 4);
-		json_array_foreach(hooks, i, h)
-			assert_true(json_integer_value(json_object_get(h,
-			    "status")) / 100 == 2);
+		json_array_foreach(hooks, i, h) assert_true(
+		    json_integer_value(json_object_get(h, "status")) / 100
+		    == 2);
 	}
 	/* TwiML streamed to our /media with a token, and audio flowed */
 	tw = json_array_get(json_object_get(call, "twiml"), 0);
 	assert_non_null(tw);
 	{
-		char	*t = json_dumps(tw, JSON_ENCODE_ANY);
+		char *t = json_dumps(tw, JSON_ENCODE_ANY);
 
 		assert_non_null(t);
 		assert_non_null(strstr(t, "token"));
@@ -604,8 +621,9 @@ test_outbound(void **state)
 	}
 	streams = json_object_get(call, "streams");
 	assert_int_equal(json_array_size(streams), 1);
-	assert_true(json_integer_value(json_object_get(json_array_get(streams,
-	    0), "frames_received")) > 50);
+	assert_true(json_integer_value(json_object_get(
+	                json_array_get(streams, 0), "frames_received"))
+	    > 50);
 	json_decref(call);
 	/* status events stored without phone numbers; notified, signed,
 	 * retried after the first 500 */
@@ -622,46 +640,52 @@ test_outbound(void **state)
 static void
 test_calls_errors(void **state)
 {
-	char	*resp = NULL, *hdrs = NULL;
-	int	 c0, o0, e0, c1, o1, e1;
+	char *resp = NULL, *hdrs = NULL;
+	int   c0, o0, e0, c1, o1, e1;
 
 	(void)state;
 	snapshot(&c0, &o0, &e0);
-	assert_int_equal(post_calls(NULL, "{\"to\":\"+15550002222\"}", NULL,
-	    NULL), 401);
-	assert_int_equal(post_calls("Bearer wrong", "{\"to\":\"+15550002222\"}",
-	    NULL, NULL), 401);
-	assert_int_equal(post_calls("Bearer " API_TOKEN, "{\"to\":", &resp,
-	    NULL), 400);
+	assert_int_equal(
+	    post_calls(NULL, "{\"to\":\"+15550002222\"}", NULL, NULL), 401);
+	assert_int_equal(post_calls("Bearer wrong",
+	                     "{\"to\":\"+15550002222\"}", NULL, NULL),
+	    401);
+	assert_int_equal(
+	    post_calls("Bearer " API_TOKEN, "{\"to\":", &resp, NULL), 400);
 	assert_non_null(strstr(resp, "\"reason\""));
 	free(resp);
-	assert_int_equal(post_calls("Bearer " API_TOKEN, "{\"to\":\"555\"}",
-	    NULL, NULL), 400);
-	assert_int_equal(post_calls("Bearer " API_TOKEN, "{\"to\":"
-	    "\"+15550002222\",\"lead_id\":7}", NULL, NULL), 400);
+	assert_int_equal(
+	    post_calls("Bearer " API_TOKEN, "{\"to\":\"555\"}", NULL, NULL),
+	    400);
+	assert_int_equal(post_calls("Bearer " API_TOKEN,
+	                     "{\"to\":"
+	                     "\"+15550002222\",\"lead_id\":7}",
+	                     NULL, NULL),
+	    400);
 	snapshot(&c1, &o1, &e1);
-	assert_int_equal(c1, c0);	/* nothing was asked */
-	assert_int_equal(post_calls("Bearer " API_TOKEN, "{\"to\":\"" BLOCKED
-	    "\"}", &resp, &hdrs), 429);
+	assert_int_equal(c1, c0); /* nothing was asked */
+	assert_int_equal(post_calls("Bearer " API_TOKEN,
+	                     "{\"to\":\"" BLOCKED "\"}", &resp, &hdrs),
+	    429);
 	assert_non_null(strcasestr(hdrs, "retry-after: 42"));
 	assert_non_null(strstr(resp, "phone_limit"));
 	free(resp);
 	free(hdrs);
 	snapshot(&c1, &o1, &e1);
 	assert_int_equal(c1, c0 + 1);
-	assert_int_equal(o1, o0);	/* no call record */
+	assert_int_equal(o1, o0); /* no call record */
 }
 
 /* The provider refuses our credentials: 502 with its reason. */
 static void
 test_provider_error(void **state)
 {
-	char			 e[14][300], url[96], *resp = NULL;
-	const char		*env[16], *headers[] = {
-		"Authorization: Bearer " API_TOKEN, NULL };
-	struct harness_proc	*p;
-	long			 status = 0;
-	int			 n = 0, i, port = harness_free_port();
+	char        e[14][300], url[96], *resp = NULL;
+	const char *env[16],
+	    *headers[] = { "Authorization: Bearer " API_TOKEN, NULL };
+	struct harness_proc *p;
+	long                 status = 0;
+	int                  n = 0, i, port = harness_free_port();
 
 	(void)state;
 	snprintf(e[n++], 300, "EDGE_LISTEN_URL=%s", harness_ipc_url("e2ctl"));
@@ -682,7 +706,8 @@ test_provider_error(void **state)
 	assert_non_null(p = harness_spawn("media-edge", env));
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/calls", port);
 	assert_int_equal(harness_http("POST", url, headers,
-	    "{\"to\":\"+15550002222\"}", &status, &resp), 0);
+	                     "{\"to\":\"+15550002222\"}", &status, &resp),
+	    0);
 	assert_int_equal(status, 502);
 	assert_non_null(strstr(resp, "provider_error"));
 	free(resp);
@@ -692,68 +717,75 @@ test_provider_error(void **state)
 static long
 post_form(const char *path, const char *sig_header, const char *body)
 {
-	char		 url[96];
-	const char	*headers[3] = {
-		"Content-Type: application/x-www-form-urlencoded", sig_header,
-		NULL };
-	long		 status = 0;
+	char        url[96];
+	const char *headers[3]
+	    = { "Content-Type: application/x-www-form-urlencoded", sig_header,
+		      NULL };
+	long status = 0;
 
 	snprintf(url, sizeof(url), "%s%s", S.edge_http, path);
-	assert_int_equal(harness_http("POST", url, headers, body, &status,
-	    NULL), 0);
+	assert_int_equal(
+	    harness_http("POST", url, headers, body, &status, NULL), 0);
 	return (status);
 }
 
 static void
 test_forged_webhooks(void **state)
 {
-	const char	*paths[] = { "/twiml", "/status" };
-	const char	*body = "CallSid=CAforged1&From=%2B15550003333&To=%2B1"
-			    "5550004444&Direction=inbound&CallStatus=ringing";
-	int		 c0, o0, e0, c1, o1, e1, i;
-	double		 before = metric("edge_streams_total");
+	const char *paths[] = { "/twiml", "/status" };
+	const char *body = "CallSid=CAforged1&From=%2B15550003333&To=%2B1"
+	                   "5550004444&Direction=inbound&CallStatus=ringing";
+	int         c0, o0, e0, c1, o1, e1, i;
+	double      before = metric("edge_streams_total");
 
 	(void)state;
 	snapshot(&c0, &o0, &e0);
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(post_form(paths[i], NULL, body), 403);
-		assert_int_equal(post_form(paths[i], "X-Twilio-Signature: "
-		    "RSOYDt4T1cUTdK1PDd93/VVr8B8=", body), 403);
-		assert_int_equal(post_form(paths[i], "X-Twilio-Signature: "
-		    "garbage", body), 403);
+		assert_int_equal(post_form(paths[i],
+		                     "X-Twilio-Signature: "
+		                     "RSOYDt4T1cUTdK1PDd93/VVr8B8=",
+		                     body),
+		    403);
+		assert_int_equal(post_form(paths[i],
+		                     "X-Twilio-Signature: "
+		                     "garbage",
+		                     body),
+		    403);
 	}
 	nng_msleep(200);
 	snapshot(&c1, &o1, &e1);
 	assert_int_equal(c1, c0);
 	assert_int_equal(o1, o0);
 	assert_int_equal(e1, e0);
-	assert_true(metric("edge_webhook_refused_total{route=\"twiml\"}") ==
-	    3);
-	assert_true(metric("edge_webhook_refused_total{route=\"status\"}") ==
-	    3);
+	assert_true(
+	    metric("edge_webhook_refused_total{route=\"twiml\"}") == 3);
+	assert_true(
+	    metric("edge_webhook_refused_total{route=\"status\"}") == 3);
 	assert_true(metric("edge_streams_total") == before);
 }
 
-static void	send_hangup(const char *sid);
+static void send_hangup(const char *sid);
 
 static const char *
 inbound(const char *from)
 {
-	static char	 sid[64];
-	char		 url[96], body[512], *resp = NULL;
-	long		 status = 0;
-	json_t		*o;
+	static char sid[64];
+	char        url[96], body[512], *resp = NULL;
+	long        status = 0;
+	json_t     *o;
 
 	snprintf(url, sizeof(url), "%s/sim/inbound", S.tw_http);
-	snprintf(body, sizeof(body), "{\"to\":\"+15550001111\",\"from\":\"%s\","
-	    "\"url\":\"%s/twiml\",\"status_callback\":\"%s/status\"}", from,
-	    S.edge_http, S.edge_http);
-	assert_int_equal(harness_http("POST", url, NULL, body, &status,
-	    &resp), 0);
+	snprintf(body, sizeof(body),
+	    "{\"to\":\"+15550001111\",\"from\":\"%s\","
+	    "\"url\":\"%s/twiml\",\"status_callback\":\"%s/status\"}",
+	    from, S.edge_http, S.edge_http);
+	assert_int_equal(
+	    harness_http("POST", url, NULL, body, &status, &resp), 0);
 	assert_true(status / 100 == 2);
 	assert_non_null(o = json_loads(resp, 0, NULL));
-	snprintf(sid, sizeof(sid), "%s", json_string_value(json_object_get(o,
-	    "call_sid")));
+	snprintf(sid, sizeof(sid), "%s",
+	    json_string_value(json_object_get(o, "call_sid")));
 	json_decref(o);
 	free(resp);
 	return (sid);
@@ -762,9 +794,9 @@ inbound(const char *from)
 static void
 test_inbound(void **state)
 {
-	struct wait_arg	 w;
-	json_t		*call;
-	int		 i0;
+	struct wait_arg w;
+	json_t         *call;
+	int             i0;
 
 	(void)state;
 	pthread_mutex_lock(&K.lock);
@@ -772,11 +804,11 @@ test_inbound(void **state)
 	pthread_mutex_unlock(&K.lock);
 	w.sid = inbound("+15550005555");
 	w.status = "completed";
-	nng_msleep(1500);	/* talking; an inbound caller never hangs up */
+	nng_msleep(1500); /* talking; an inbound caller never hangs up */
 	send_hangup(w.sid);
 	if (harness_wait_for(call_status_is, &w, 15000) != 0) {
 		call = sim_call(w.sid);
-		json_dumpf(call, stderr, JSON_INDENT(1));	/* what happened */
+		json_dumpf(call, stderr, JSON_INDENT(1)); /* what happened */
 		json_decref(call);
 		fail();
 	}
@@ -787,19 +819,21 @@ test_inbound(void **state)
 	pthread_mutex_unlock(&K.lock);
 	call = sim_call(w.sid);
 	assert_int_equal(json_array_size(json_object_get(call, "streams")), 1);
-	assert_true(json_integer_value(json_object_get(json_array_get(
-	    json_object_get(call, "streams"), 0), "frames_received")) > 50);
+	assert_true(json_integer_value(json_object_get(
+	                json_array_get(json_object_get(call, "streams"), 0),
+	                "frames_received"))
+	    > 50);
 	json_decref(call);
 }
 
 static void
 test_inbound_rate_limited(void **state)
 {
-	struct wait_arg	 w;
-	json_t		*call;
-	int		 c0, o0, e0, c1, o1, e1;
-	double		 streams = metric("edge_streams_total");
-	char		*said;
+	struct wait_arg w;
+	json_t         *call;
+	int             c0, o0, e0, c1, o1, e1;
+	double          streams = metric("edge_streams_total");
+	char           *said;
 
 	(void)state;
 	snapshot(&c0, &o0, &e0);
@@ -814,20 +848,20 @@ test_inbound_rate_limited(void **state)
 	assert_int_equal(json_array_size(json_object_get(call, "streams")), 0);
 	json_decref(call);
 	snapshot(&c1, &o1, &e1);
-	assert_int_equal(c1, c0 + 1);	/* asked once */
-	assert_int_equal(o1, o0);	/* no call record */
-	assert_true(metric("edge_streams_total") == streams);	/* no model */
+	assert_int_equal(c1, c0 + 1); /* asked once */
+	assert_int_equal(o1, o0); /* no call record */
+	assert_true(metric("edge_streams_total") == streams); /* no model */
 }
 
 /* What ai-session sends when the model ends the call. */
 static void
 send_hangup(const char *sid)
 {
-	Bus__Envelope	 env = BUS__ENVELOPE__INIT, *rep;
-	Bus__HangUp	 hu = BUS__HANG_UP__INIT;
-	struct wire_ids	 ids;
-	nng_socket	 req;
-	nng_msg		*m;
+	Bus__Envelope   env = BUS__ENVELOPE__INIT, *rep;
+	Bus__HangUp     hu = BUS__HANG_UP__INIT;
+	struct wire_ids ids;
+	nng_socket      req;
+	nng_msg        *m;
 
 	assert_int_equal(nng_req0_open(&req), 0);
 	nng_socket_set_ms(req, NNG_OPT_RECVTIMEO, 3000);
@@ -849,26 +883,27 @@ send_hangup(const char *sid)
 static void
 test_hangup_rest(void **state)
 {
-	char		*resp = NULL, sid[64];
-	json_t		*o;
-	struct wait_arg	 w;
-	long long	 t0;
+	char           *resp = NULL, sid[64];
+	json_t         *o;
+	struct wait_arg w;
+	long long       t0;
 
 	(void)state;
 	assert_int_equal(post_calls("Bearer " API_TOKEN,
-	    "{\"to\":\"+15550006666\"}", &resp, NULL), 201);
+	                     "{\"to\":\"+15550006666\"}", &resp, NULL),
+	    201);
 	o = json_loads(resp, 0, NULL);
-	snprintf(sid, sizeof(sid), "%s", json_string_value(json_object_get(o,
-	    "call_sid")));
+	snprintf(sid, sizeof(sid), "%s",
+	    json_string_value(json_object_get(o, "call_sid")));
 	json_decref(o);
 	free(resp);
-	nng_msleep(800);		/* answered, streaming */
+	nng_msleep(800); /* answered, streaming */
 	t0 = harness_now_ms();
 	send_hangup(sid);
 	w.sid = sid;
 	w.status = "completed";
 	assert_int_equal(harness_wait_for(call_status_is, &w, 10000), 0);
-	assert_true(harness_now_ms() - t0 < 2400);	/* before the callee */
+	assert_true(harness_now_ms() - t0 < 2400); /* before the callee */
 	assert_true(metric("edge_provider_hangups_total{result=\"ok\"}") >= 1);
 }
 

@@ -19,31 +19,33 @@
 
 #include "harness.h"
 
-#define SECRET	"edge-test-secret-0123456789"
+#define SECRET "edge-test-secret-0123456789"
 
 struct stack {
-	struct harness_proc	*oai, *ai, *edge;
-	char			 record[512];
-	char			 ws[96];
+	struct harness_proc *oai, *ai, *edge;
+	char                 record[512];
+	char                 ws[96];
 };
 
 static int
 spawn_stack(struct stack *s)
 {
-	static int	 gen;
-	char		 e[12][256], name[32];
-	const char	*env[16];
-	const char	*oai_args[] = { "--port", "0", "--mode", "echo",
-			    "--tags", "--record", s->record, NULL };
-	int		 n = 0, port, i;
+	static int  gen;
+	char        e[12][256], name[32];
+	const char *env[16];
+	const char *oai_args[] = { "--port", "0", "--mode", "echo", "--tags",
+		"--record", s->record, NULL };
+	int         n = 0, port, i;
 
 	snprintf(s->record, sizeof(s->record), "%s/oai%d.jsonl",
 	    harness_tmpdir(), gen);
-	if ((s->oai = harness_spawn_args("sim-openai", oai_args, NULL)) ==
-	    NULL || (port = harness_ready_port(s->oai)) <= 0)
+	if ((s->oai = harness_spawn_args("sim-openai", oai_args, NULL)) == NULL
+	    || (port = harness_ready_port(s->oai)) <= 0)
 		return (-1);
-	snprintf(e[n++], 256, "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/v1/"
-	    "realtime?model=gpt-realtime", port);
+	snprintf(e[n++], 256,
+	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/v1/"
+	    "realtime?model=gpt-realtime",
+	    port);
 	snprintf(e[n++], 256, "OPENAI_API_KEY=sk-test");
 	snprintf(name, sizeof(name), "ai%d", gen);
 	snprintf(e[n++], 256, "AI_LISTEN_URL=%s", harness_ipc_url(name));
@@ -89,13 +91,14 @@ stop_stack(struct stack *s)
 static json_t *
 caller(struct stack *s, const char *args)
 {
-	char		 cmd[1024], *line = NULL;
-	size_t		 cap = 0;
-	const char	*bin = getenv("BIN_DIR");
-	FILE		*f;
-	json_t		*rep = NULL;
+	char        cmd[1024], *line = NULL;
+	size_t      cap = 0;
+	const char *bin = getenv("BIN_DIR");
+	FILE       *f;
+	json_t     *rep = NULL;
 
-	snprintf(cmd, sizeof(cmd), "%s/sim-caller --url %s %s 2>>%s/caller.log",
+	snprintf(cmd, sizeof(cmd),
+	    "%s/sim-caller --url %s %s 2>>%s/caller.log",
 	    bin != NULL ? bin : "build/debug/bin", s->ws, args,
 	    harness_tmpdir());
 	if ((f = popen(cmd, "r")) == NULL)
@@ -111,7 +114,7 @@ caller(struct stack *s, const char *args)
 static json_int_t
 jget(json_t *o, const char *a, const char *b)
 {
-	json_t	*v = json_object_get(o, a);
+	json_t *v = json_object_get(o, a);
 
 	if (b != NULL)
 		v = json_object_get(v, b);
@@ -122,24 +125,26 @@ jget(json_t *o, const char *a, const char *b)
 static int
 model_heard(struct stack *s, int calls, int frames_each)
 {
-	FILE	*f;
-	char	*line = NULL;
-	size_t	 cap = 0;
-	int	 n = 0;
-	json_t	*o, *t;
+	FILE   *f;
+	char   *line = NULL;
+	size_t  cap = 0;
+	int     n = 0;
+	json_t *o, *t;
 
 	if ((f = fopen(s->record, "r")) == NULL)
 		return (-1);
 	while (getline(&line, &cap, f) > 0) {
 		if ((o = json_loads(line, 0, NULL)) == NULL)
 			continue;
-		if (json_is_string(t = json_object_get(o, "type")) &&
-		    strcmp(json_string_value(t), "connection_closed") == 0) {
-			if (!json_is_true(json_object_get(o, "tags_in_order")) ||
-			    json_integer_value(json_object_get(o,
-			    "first_tag")) != 1 ||
-			    json_integer_value(json_object_get(o, "tags")) !=
-			    frames_each)
+		if (json_is_string(t = json_object_get(o, "type"))
+		    && strcmp(json_string_value(t), "connection_closed")
+		        == 0) {
+			if (!json_is_true(json_object_get(o, "tags_in_order"))
+			    || json_integer_value(
+			           json_object_get(o, "first_tag"))
+			        != 1
+			    || json_integer_value(json_object_get(o, "tags"))
+			        != frames_each)
 				fprintf(stderr, "model heard: %s", line);
 			else
 				n++;
@@ -154,11 +159,11 @@ model_heard(struct stack *s, int calls, int frames_each)
 static int
 records_closed(void *arg)
 {
-	struct stack	*s = arg;
-	FILE		*f = fopen(s->record, "r");
-	char		*line = NULL;
-	size_t		 cap = 0;
-	int		 n = 0;
+	struct stack *s = arg;
+	FILE         *f = fopen(s->record, "r");
+	char         *line = NULL;
+	size_t        cap = 0;
+	int           n = 0;
 
 	if (f == NULL)
 		return (0);
@@ -173,12 +178,13 @@ records_closed(void *arg)
 static void
 run(const char *dialect)
 {
-	struct stack	 s;
-	json_t		*rep;
-	char		 args[256];
+	struct stack s;
+	json_t      *rep;
+	char         args[256];
 
 	assert_int_equal(spawn_stack(&s), 0);
-	snprintf(args, sizeof(args), "--calls 3 --duration-ms 2000 "
+	snprintf(args, sizeof(args),
+	    "--calls 3 --duration-ms 2000 "
 	    "--drain-ms 500 --tags --dialect %s --token-secret " SECRET,
 	    dialect);
 	rep = caller(&s, args);

@@ -16,14 +16,14 @@
 
 #include "../../../services/media-edge/edge.h"
 
-static char	scratch[EDGE_MAX_MSG];
+static char scratch[EDGE_MAX_MSG];
 
 /* What the jansson path of stream.c makes of a message. */
 static int
 slow(const char *s, char *payload, size_t cap, uint32_t *ts, bool *have)
 {
-	json_t		*root = json_loads(s, 0, NULL), *media, *t;
-	const char	*ev, *p;
+	json_t     *root = json_loads(s, 0, NULL), *media, *t;
+	const char *ev, *p;
 
 	if (root == NULL)
 		return (-1);
@@ -41,7 +41,7 @@ slow(const char *s, char *payload, size_t cap, uint32_t *ts, bool *have)
 		*ts = (uint32_t)json_integer_value(t);
 		*have = true;
 	} else if (json_is_string(t) && json_string_length(t) > 0) {
-		char	*end;
+		char *end;
 
 		*ts = (uint32_t)strtoul(json_string_value(t), &end, 10);
 		*have = *end == '\0';
@@ -51,24 +51,33 @@ slow(const char *s, char *payload, size_t cap, uint32_t *ts, bool *have)
 }
 
 static const char *cases[] = {
-	"{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\",\"timestamp\":\"5\"}}",
-	"{\"media\":{\"timestamp\":\"5\",\"payload\":\"AAAA\"},\"event\":\"media\"}",
+	"{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\",\"timestamp\":"
+	"\"5\"}}",
+	"{\"media\":{\"timestamp\":\"5\",\"payload\":\"AAAA\"},\"event\":"
+	"\"media\"}",
 	" { \"event\" : \"media\" , \"media\" : { \"payload\" : \"AA/A\" } } ",
-	"{\"event\":\"media\",\"media\":{\"payload\":\"A\\/AA\",\"timestamp\":7}}",
+	"{\"event\":\"media\",\"media\":{\"payload\":\"A\\/"
+	"AA\",\"timestamp\":7}}",
 	"{\"event\":\"media\",\"sequenceNumber\":\"3\",\"media\":{\"track\":"
-	    "\"inbound\",\"chunk\":\"2\",\"timestamp\":\"40\",\"payload\":"
-	    "\"AAAA\"},\"streamSid\":\"MZ1\"}",
+	"\"inbound\",\"chunk\":\"2\",\"timestamp\":\"40\",\"payload\":"
+	"\"AAAA\"},\"streamSid\":\"MZ1\"}",
 	"{\"event\":\"media\",\"x\":[1,2,{\"y\":[true,false,null]}],\"media\":"
-	    "{\"payload\":\"AAAA\"}}",
+	"{\"payload\":\"AAAA\"}}",
 	"{\"event\":\"mark\",\"media\":{\"payload\":\"AAAA\"}}",
-	"{\"event\":\"media\",\"event\":\"stop\",\"media\":{\"payload\":\"AAAA\"}}",
-	"{\"event\":\"stop\",\"event\":\"media\",\"media\":{\"payload\":\"AAAA\"}}",
+	"{\"event\":\"media\",\"event\":\"stop\",\"media\":{\"payload\":"
+	"\"AAAA\"}}",
+	"{\"event\":\"stop\",\"event\":\"media\",\"media\":{\"payload\":"
+	"\"AAAA\"}}",
 	"{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\"},\"media\":"
-	    "{\"payload\":\"BBBB\"}}",
-	"{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\",\"timestamp\":\"\"}}",
-	"{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\",\"timestamp\":-3}}",
-	"{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\",\"timestamp\":1.5}}",
-	"{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\",\"timestamp\":\"x\"}}",
+	"{\"payload\":\"BBBB\"}}",
+	"{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\",\"timestamp\":"
+	"\"\"}}",
+	"{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\",\"timestamp\":-"
+	"3}}",
+	"{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\",\"timestamp\":1."
+	"5}}",
+	"{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\",\"timestamp\":"
+	"\"x\"}}",
 	"{\"event\":\"media\",\"media\":{\"payload\":\"AA\\u0041A\"}}",
 	"{\"ev\\u0065nt\":\"media\",\"media\":{\"payload\":\"AAAA\"}}",
 	"{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\"}",
@@ -83,8 +92,10 @@ static const char *cases[] = {
 	"{\"event\":\"media\"}",
 	"[\"event\",\"media\"]",
 	"{\"event\":\"media\",\"media\":{\"payload\":\"\\u00e9\"}}",
-	"{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\",\"t\":\"\xc3\xa9\"}}",
-	"{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\",\"t\":\"\xff\"}}",
+	"{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\",\"t\":"
+	"\"\xc3\xa9\"}}",
+	"{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\",\"t\":\"\xff\"}"
+	"}",
 	"",
 	"{}",
 };
@@ -92,26 +103,27 @@ static const char *cases[] = {
 static void
 test_agree(void **state)
 {
-	struct fj_media	 m;
-	char		 want[256], got[256];
-	uint32_t	 ts = 0;
-	bool		 have = false;
-	size_t		 i;
-	int		 fast, s;
+	struct fj_media m;
+	char            want[256], got[256];
+	uint32_t        ts = 0;
+	bool            have = false;
+	size_t          i;
+	int             fast, s;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		fast = fj_media(cases[i], strlen(cases[i]), scratch,
-		    sizeof(scratch), &m);
+		fast = fj_media(
+		    cases[i], strlen(cases[i]), scratch, sizeof(scratch), &m);
 		s = slow(cases[i], want, sizeof(want), &ts, &have);
 		if (fast == -1)
-			continue;	/* jansson decides: same result */
+			continue; /* jansson decides: same result */
 		if (s == -1)
 			fail_msg("fast path took case %zu, jansson refuses "
-			    "it: %s", i, cases[i]);
+			         "it: %s",
+			    i, cases[i]);
 		snprintf(got, sizeof(got), "%.*s", (int)m.len, m.payload);
-		if (strcmp(got, want) != 0 || m.have_ts != have ||
-		    (have && m.ts != ts))
+		if (strcmp(got, want) != 0 || m.have_ts != have
+		    || (have && m.ts != ts))
 			fail_msg("case %zu differs: %s", i, cases[i]);
 	}
 }
@@ -119,49 +131,58 @@ test_agree(void **state)
 static void
 test_takes_plain(void **state)
 {
-	struct fj_media	m;
+	struct fj_media m;
 
 	(void)state;
-	assert_int_equal(fj_media(cases[0], strlen(cases[0]), scratch,
-	    sizeof(scratch), &m), 0);
+	assert_int_equal(
+	    fj_media(cases[0], strlen(cases[0]), scratch, sizeof(scratch), &m),
+	    0);
 	assert_int_equal(m.ts, 5);
-	assert_int_equal(fj_media(cases[1], strlen(cases[1]), scratch,
-	    sizeof(scratch), &m), 0);
-	assert_int_equal(fj_media(cases[3], strlen(cases[3]), scratch,
-	    sizeof(scratch), &m), 0);
+	assert_int_equal(
+	    fj_media(cases[1], strlen(cases[1]), scratch, sizeof(scratch), &m),
+	    0);
+	assert_int_equal(
+	    fj_media(cases[3], strlen(cases[3]), scratch, sizeof(scratch), &m),
+	    0);
 	assert_int_equal(m.len, 4);
 	assert_memory_equal(m.payload, "A/AA", 4);
 	assert_int_equal(m.ts, 7);
-	assert_int_equal(fj_media(cases[4], strlen(cases[4]), scratch,
-	    sizeof(scratch), &m), 0);
+	assert_int_equal(
+	    fj_media(cases[4], strlen(cases[4]), scratch, sizeof(scratch), &m),
+	    0);
 	assert_int_equal(m.ts, 40);
-	assert_int_equal(fj_media(cases[9], strlen(cases[9]), scratch,
-	    sizeof(scratch), &m), 0);
+	assert_int_equal(
+	    fj_media(cases[9], strlen(cases[9]), scratch, sizeof(scratch), &m),
+	    0);
 	assert_memory_equal(m.payload, "BBBB", 4);
-	assert_int_equal(fj_media(cases[8], strlen(cases[8]), scratch,
-	    sizeof(scratch), &m), 0);
-	assert_int_equal(fj_media(cases[7], strlen(cases[7]), scratch,
-	    sizeof(scratch), &m), -1);
+	assert_int_equal(
+	    fj_media(cases[8], strlen(cases[8]), scratch, sizeof(scratch), &m),
+	    0);
+	assert_int_equal(
+	    fj_media(cases[7], strlen(cases[7]), scratch, sizeof(scratch), &m),
+	    -1);
 }
 
 /* Deep nesting and random truncations never read past the end. */
 static void
 test_fuzz_truncations(void **state)
 {
-	struct fj_media	 m;
-	char		 deep[4096], *cut;
-	size_t		 i, n, len;
-	int		 d;
+	struct fj_media m;
+	char            deep[4096], *cut;
+	size_t          i, n, len;
+	int             d;
 
 	(void)state;
 	n = 0;
-	n += (size_t)snprintf(deep, sizeof(deep), "{\"event\":\"media\","
+	n += (size_t)snprintf(deep, sizeof(deep),
+	    "{\"event\":\"media\","
 	    "\"x\":");
 	for (d = 0; d < 100; d++)
 		deep[n++] = '[';
 	for (d = 0; d < 100; d++)
 		deep[n++] = ']';
-	n += (size_t)snprintf(deep + n, sizeof(deep) - n, ",\"media\":{"
+	n += (size_t)snprintf(deep + n, sizeof(deep) - n,
+	    ",\"media\":{"
 	    "\"payload\":\"AAAA\"}}");
 	assert_int_equal(fj_media(deep, n, scratch, sizeof(scratch), &m), -1);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -14,14 +14,15 @@
 
 #include "../../../services/media-edge/edge.h"
 
-#define URL	"https://mycompany.com/myapp.php?foo=1&bar=2"
-#define SHARED	"CallSid=CA1234567890ABCDE&Caller=%2B14158675309&Digits=1234" \
-		"&From=%2B14158675309&To=%2B18005551212"
+#define URL "https://mycompany.com/myapp.php?foo=1&bar=2"
+#define SHARED                                                                \
+	"CallSid=CA1234567890ABCDE&Caller=%2B14158675309&Digits=1234"         \
+	"&From=%2B14158675309&To=%2B18005551212"
 
 static void
 test_parse(void **state)
 {
-	struct form	f;
+	struct form f;
 
 	(void)state;
 	assert_int_equal(form_parse(&f, "a=1&b=x+y%21&&c=&d", 18), 0);
@@ -42,33 +43,34 @@ test_parse(void **state)
 static void
 test_twilio_vectors(void **state)
 {
-	struct form	f;
-	char		sig[29];
+	struct form f;
+	char        sig[29];
 
 	(void)state;
 	assert_int_equal(form_parse(&f, SHARED, strlen(SHARED)), 0);
 	assert_int_equal(form_sign("12345", URL, &f, false, sig), 0);
 	assert_string_equal(sig, "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
 	assert_int_equal(form_sign("12345",
-	    "https://mycompany.com:443/myapp.php?foo=1&bar=2", &f, false,
-	    sig), 0);
+	                     "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+	                     &f, false, sig),
+	    0);
 	assert_string_equal(sig, "kvajT1Ptam85bY51eRf/AJRuM3w=");
 	/* both port forms are accepted for either configuration */
-	assert_true(form_sig_ok("12345", URL, &f, false,
-	    "kvajT1Ptam85bY51eRf/AJRuM3w="));
+	assert_true(form_sig_ok(
+	    "12345", URL, &f, false, "kvajT1Ptam85bY51eRf/AJRuM3w="));
 	assert_true(form_sig_ok("12345",
 	    "https://mycompany.com:443/myapp.php?foo=1&bar=2", &f, false,
 	    "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
 	assert_true(form_sig_ok("12345",
 	    "http://mycompany.com:1234/myapp.php?foo=1&bar=2", &f, false,
 	    "Zmvh+3yNM1Phv2jhDCwEM3q5ebU="));
-	assert_false(form_sig_ok("12345", URL, &f, false,
-	    "RSOYDt4T1cUTdK1PDd93/VVr8B9="));
-	assert_false(form_sig_ok("12346", URL, &f, false,
-	    "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+	assert_false(form_sig_ok(
+	    "12345", URL, &f, false, "RSOYDt4T1cUTdK1PDd93/VVr8B9="));
+	assert_false(form_sig_ok(
+	    "12346", URL, &f, false, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
 	assert_false(form_sig_ok("12345", URL, &f, false, ""));
-	assert_false(form_sig_ok("", URL, &f, false,
-	    "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+	assert_false(
+	    form_sig_ok("", URL, &f, false, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
 	form_free(&f);
 }
 
@@ -76,10 +78,10 @@ test_twilio_vectors(void **state)
 static void
 test_repeated(void **state)
 {
-	const char	*body = "Sid=CA123&SidAccount=AC123&Digits=5678"
-			    "&Digits=1234&Digits=1234";
-	struct form	 f;
-	char		 tw[29], sw[29];
+	const char *body = "Sid=CA123&SidAccount=AC123&Digits=5678"
+	                   "&Digits=1234&Digits=1234";
+	struct form f;
+	char        tw[29], sw[29];
 
 	(void)state;
 	assert_int_equal(form_parse(&f, body, strlen(body)), 0);
@@ -97,8 +99,8 @@ test_repeated(void **state)
 static void
 test_signalwire_plain(void **state)
 {
-	struct form	f;
-	char		sw[29];
+	struct form f;
+	char        sw[29];
 
 	(void)state;
 	assert_int_equal(form_parse(&f, SHARED, strlen(SHARED)), 0);

@@ -16,7 +16,7 @@
 static void
 push(struct outq *q, const char *s, enum outq_kind k)
 {
-	unsigned char	*p = outq_reserve(q, strlen(s));
+	unsigned char *p = outq_reserve(q, strlen(s));
 
 	assert_non_null(p);
 	memcpy(p, s, strlen(s));
@@ -26,24 +26,24 @@ push(struct outq *q, const char *s, enum outq_kind k)
 static void
 pop_expect(struct outq *q, const char *s, enum outq_kind k)
 {
-	unsigned char	*p;
-	size_t		 len;
-	enum outq_kind	 kind;
+	unsigned char *p;
+	size_t         len;
+	enum outq_kind kind;
 
 	assert_true(outq_peek(q, &p, &len, &kind));
 	assert_int_equal(len, strlen(s));
 	assert_memory_equal(p, s, len);
 	assert_int_equal(kind, k);
-	memset(p - LWS_PRE, 0xAA, LWS_PRE);	/* lws may write here */
+	memset(p - LWS_PRE, 0xAA, LWS_PRE); /* lws may write here */
 	outq_pop(q);
 }
 
 static void
 test_order(void **state)
 {
-	struct outq	q;
-	char		buf[64];
-	int		i, j;
+	struct outq q;
+	char        buf[64];
+	int         i, j;
 
 	(void)state;
 	outq_init(&q, 1 << 20);
@@ -58,16 +58,16 @@ test_order(void **state)
 		}
 	}
 	assert_false(outq_peek(&q, NULL, NULL, NULL));
-	assert_null(q.buf);		/* a big empty buffer is given back */
+	assert_null(q.buf); /* a big empty buffer is given back */
 	outq_fini(&q);
 }
 
 static void
 test_limit(void **state)
 {
-	struct outq	q;
-	unsigned char	*p;
-	int		n = 0;
+	struct outq    q;
+	unsigned char *p;
+	int            n = 0;
 
 	(void)state;
 	outq_init(&q, 4096);
@@ -87,7 +87,7 @@ test_limit(void **state)
 static void
 test_drop_media(void **state)
 {
-	struct outq	q;
+	struct outq q;
 
 	(void)state;
 	outq_init(&q, 1 << 16);

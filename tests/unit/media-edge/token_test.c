@@ -13,10 +13,10 @@
 
 #include "../../../services/media-edge/edge.h"
 
-#define SECRET	"unit-test-secret-0123456789"
-#define NOW	1800000000LL
+#define SECRET "unit-test-secret-0123456789"
+#define NOW 1800000000LL
 
-static struct edge	E;
+static struct edge E;
 
 static int
 setup(void **state)
@@ -47,12 +47,12 @@ check(const char *sid, const char *tok, int64_t now, const char **why)
 static void
 test_valid_once(void **state)
 {
-	char		 tok[128];
-	const char	*why;
+	char        tok[128];
+	const char *why;
 
 	(void)state;
-	assert_int_equal(token_make(SECRET, "CA1", NOW + 60, tok,
-	    sizeof(tok)), 0);
+	assert_int_equal(
+	    token_make(SECRET, "CA1", NOW + 60, tok, sizeof(tok)), 0);
 	assert_int_equal(strlen(tok), 3 + 10 + 1 + 64);
 	assert_int_equal(check("CA1", tok, NOW, &why), 0);
 	assert_int_equal(check("CA1", tok, NOW, &why), -1);
@@ -62,8 +62,8 @@ test_valid_once(void **state)
 static void
 test_rejects(void **state)
 {
-	char		 tok[128], bad[128];
-	const char	*why;
+	char        tok[128], bad[128];
+	const char *why;
 
 	(void)state;
 	assert_int_equal(check("CA1", NULL, NOW, &why), -1);
@@ -90,8 +90,8 @@ test_rejects(void **state)
 			*p = (char)(*p - 32);
 	assert_int_equal(check("CA1", bad, NOW, &why), -1);
 	/* wrong secret */
-	token_make("another-secret-0123456789", "CA1", NOW + 60, bad,
-	    sizeof(bad));
+	token_make(
+	    "another-secret-0123456789", "CA1", NOW + 60, bad, sizeof(bad));
 	assert_int_equal(check("CA1", bad, NOW, &why), -1);
 	assert_string_equal(why, "bad_signature");
 	/* expired, and too long-lived */
@@ -108,9 +108,9 @@ test_rejects(void **state)
 static void
 test_table_bounded(void **state)
 {
-	char		 tok[128], sid[32];
-	const char	*why;
-	int		 i, ok = 0, full = 0;
+	char        tok[128], sid[32];
+	const char *why;
+	int         i, ok = 0, full = 0;
 
 	(void)state;
 	for (i = 0; i < 100; i++) {
@@ -136,14 +136,16 @@ test_table_bounded(void **state)
 static void
 test_upgrade_sig(void **state)
 {
-	char	sig[29];
+	char sig[29];
 
 	(void)state;
-	assert_int_equal(token_upgrade_sig("12345",
-	    "wss://example.com/media-stream", sig), 0);
+	assert_int_equal(
+	    token_upgrade_sig("12345", "wss://example.com/media-stream", sig),
+	    0);
 	assert_string_equal(sig, "XFfwGS2Ev7f9qAP9MmRoMS7C724=");
-	assert_int_equal(token_upgrade_sig("12345",
-	    "https://example.com/media-stream", sig), 0);
+	assert_int_equal(token_upgrade_sig(
+	                     "12345", "https://example.com/media-stream", sig),
+	    0);
 	assert_string_equal(sig, "+Nt/WUHH2g+0+t2rLN3k9fNhfEw=");
 }
 
@@ -151,13 +153,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_valid_once, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_valid_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejects, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_table_bounded, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_upgrade_sig, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_table_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_upgrade_sig, setup, teardown),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
