@@ -15,12 +15,13 @@
 # (callctl tap), then the call row persister stored.  It ends by itself
 # (about 30 s), stops everything it started, and exits non-zero with the
 # reason when the call did not complete.  DEMO_KEEP=1 keeps the scratch
-# directory (logs) even on success.
+# directory (logs) even on success; DEMO_PG_DIR moves the throwaway
+# cluster (tests/integration/e2e_demo_test runs this script that way).
 set -u
 
 BUILD=${BUILD:-build/debug}
 BIN=$BUILD/bin
-PGDIR=build/demo-pg
+PGDIR=${DEMO_PG_DIR:-build/demo-pg}
 LEAD_PHONE=+14155550123 # a fictional 555-01xx number
 CALL_TIMEOUT_S=45
 
