@@ -109,6 +109,8 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "timeout of one provider REST or notification request" },
 	{ "EDGE_NOTIFY_ATTEMPTS", CFG_INT, O(notify_attempts), "8",
 	    "notification attempts (backoff 1 s doubling, at most 60 s)" },
+	{ "EDGE_EVENT_LOOP", CFG_STR, O(event_loop), "libev",
+	    "libev (epoll, if libev is installed) or poll" },
 	{ NULL, 0, 0, NULL, NULL }
 };
 

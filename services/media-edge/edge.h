@@ -87,6 +87,7 @@ struct edge_cfg {
 	long  web_workers;
 	long  provider_timeout_ms;
 	long  notify_attempts;
+	char *event_loop; /* "libev" (epoll) or "poll" */
 };
 
 /* ---- outq.c: a call's bounded queue of outgoing WebSocket messages ---- */
