@@ -104,6 +104,56 @@ build_params(struct job *j, Bus__SessionStart__ParamsEntry *ents, size_t max,
 	return (ptrs);
 }
 
+/* One answer to SessionStart: 1 taken (EV_STARTED sent), 0 try again,
+ * -1 refused for good.  Frees rep. */
+static int
+start_answer(
+    struct edge *e, struct job *j, Bus__Envelope *rep, const char **why)
+{
+	struct log_ctx lc = { j->call_sid, j->trace_id };
+	char           url[EDGE_URL_MAX], inst[128];
+	int            rv = -1;
+
+	if (rep->body_case == BUS__ENVELOPE__BODY_SESSION_STARTED
+	    && rep->session_started->ai_pub_url[0] != '\0') {
+		snprintf(
+		    url, sizeof(url), "%s", rep->session_started->ai_pub_url);
+		snprintf(
+		    inst, sizeof(inst), "%s", rep->session_started->instance);
+		wire_free(rep);
+		count(e, "start", "ok");
+		/* model audio must not be published into a pipe that is
+		 * not up yet */
+		if (sub_connect(&e->sub, url, (int)e->cfg.connect_wait_ms)
+		    == -1)
+			logc_warnx(&lc,
+			    "no pipe to %s yet; model audio may be lost", url);
+		result(e, j, EV_STARTED, url, inst);
+		return (1);
+	}
+	if (rep->body_case == BUS__ENVELOPE__BODY_ERROR
+	    && (rep->error->code == BUS__ERROR__CODE__OVERLOADED
+	        || rep->error->code == BUS__ERROR__CODE__UNAVAILABLE
+	        || rep->error->code == BUS__ERROR__CODE__TIMEOUT)) {
+		*why = rep->error->code == BUS__ERROR__CODE__OVERLOADED
+		    ? "overloaded"
+		    : "unavailable";
+		count(e, "start", *why);
+		logc_info(
+		    &lc, "SessionStart: %s (%s)", *why, rep->error->message);
+		rv = 0;
+	} else {
+		logc_warnx(&lc, "SessionStart refused: %s %s",
+		    wire_type_name(rep->body_case),
+		    rep->body_case == BUS__ENVELOPE__BODY_ERROR
+		        ? rep->error->message
+		        : "");
+		*why = "refused";
+	}
+	wire_free(rep);
+	return (rv);
+}
+
 static void
 run_start(struct bridge *b, struct job *j)
 {
@@ -114,7 +164,6 @@ run_start(struct bridge *b, struct job *j)
 	struct wire_ids                ids;
 	struct log_ctx                 lc = { j->call_sid, j->trace_id };
 	const char                    *why = "timeout";
-	char                           url[EDGE_URL_MAX], inst[128];
 	int                            i, rv;
 
 	wire_env_init(&env, &ids, j->call_sid, j->trace_id);
@@ -145,46 +194,12 @@ run_start(struct bridge *b, struct job *j)
 			    nng_strerror(rv));
 			continue;
 		}
-		if (rep->body_case == BUS__ENVELOPE__BODY_SESSION_STARTED
-		    && rep->session_started->ai_pub_url[0] != '\0') {
-			snprintf(url, sizeof(url), "%s",
-			    rep->session_started->ai_pub_url);
-			snprintf(inst, sizeof(inst), "%s",
-			    rep->session_started->instance);
-			wire_free(rep);
-			count(e, "start", "ok");
-			if (sub_connect(
-			        &e->sub, url, (int)e->cfg.connect_wait_ms)
-			    == -1)
-				logc_warnx(&lc,
-				    "no pipe to %s yet; model "
-				    "audio may be lost",
-				    url);
-			result(e, j, EV_STARTED, url, inst);
+		if ((rv = start_answer(e, j, rep, &why)) == 1) {
 			free(ptrs);
 			return;
 		}
-		if (rep->body_case == BUS__ENVELOPE__BODY_ERROR
-		    && (rep->error->code == BUS__ERROR__CODE__OVERLOADED
-		        || rep->error->code == BUS__ERROR__CODE__UNAVAILABLE
-		        || rep->error->code == BUS__ERROR__CODE__TIMEOUT)) {
-			why = rep->error->code == BUS__ERROR__CODE__OVERLOADED
-			    ? "overloaded"
-			    : "unavailable";
-			count(e, "start", why);
-			logc_info(&lc, "SessionStart attempt %d: %s (%s)",
-			    i + 1, why, rep->error->message);
-			wire_free(rep);
-			continue;
-		}
-		logc_warnx(&lc, "SessionStart refused: %s %s",
-		    wire_type_name(rep->body_case),
-		    rep->body_case == BUS__ENVELOPE__BODY_ERROR
-		        ? rep->error->message
-		        : "");
-		why = "refused";
-		wire_free(rep);
-		break;
+		if (rv == -1)
+			break;
 	}
 	count(e, "start", "failed");
 	result(e, j, EV_START_FAILED, NULL, why);

@@ -181,44 +181,49 @@ add(CURL *c, char **body, const char *name, const char *value)
 	*body = n;
 }
 
-/* Provider REST: create the call; 0 with the sid, or the HTTP status. */
+/* The form body of "create call". */
+static char *
+create_body(struct edge *e, CURL *c, const struct wjob *j)
+{
+	char *body = NULL, u[600], tl[16];
+
+	add(c, &body, "To", j->to);
+	add(c, &body, "From", j->from);
+	snprintf(u, sizeof(u), "%s/twiml", e->cfg.public_url);
+	add(c, &body, "Url", u);
+	add(c, &body, "Method", "POST");
+	snprintf(u, sizeof(u), "%s/status", e->cfg.public_url);
+	add(c, &body, "StatusCallback", u);
+	add(c, &body, "StatusCallbackMethod", "POST");
+	add(c, &body, "StatusCallbackEvent", "initiated");
+	add(c, &body, "StatusCallbackEvent", "ringing");
+	add(c, &body, "StatusCallbackEvent", "answered");
+	add(c, &body, "StatusCallbackEvent", "completed");
+	if (e->cfg.machine_detection[0] != '\0') {
+		add(c, &body, "MachineDetection", e->cfg.machine_detection);
+		add(c, &body, "AsyncAmd", "true");
+		add(c, &body, "AsyncAmdStatusCallback", u);
+		add(c, &body, "AsyncAmdStatusCallbackMethod", "POST");
+	}
+	snprintf(tl, sizeof(tl), "%ld", e->cfg.max_call_seconds);
+	add(c, &body, "TimeLimit", tl);
+	return (body);
+}
+
+/* Provider REST: create the call; 0 with the sid, or 502 and why. */
 static int
 create_call(struct edge *e, CURL *c, const struct wjob *j, char *sid,
     size_t sidlen, char *why, size_t whylen)
 {
-	const char *base, *user, *pass;
-	char       *body = NULL, *resp = NULL, url[700], tl[16];
+	const char *base, *user, *pass, *msg, *s;
+	char       *body, *resp = NULL, url[700];
 	json_t     *o = NULL;
 	long        status = 0;
 	int         rv = 502;
 
 	provider_auth(e, &base, &user, &pass);
 	snprintf(url, sizeof(url), "%s/Accounts/%s/Calls.json", base, user);
-	add(c, &body, "To", j->to);
-	add(c, &body, "From", j->from);
-	{
-		char u[600];
-
-		snprintf(u, sizeof(u), "%s/twiml", e->cfg.public_url);
-		add(c, &body, "Url", u);
-		add(c, &body, "Method", "POST");
-		snprintf(u, sizeof(u), "%s/status", e->cfg.public_url);
-		add(c, &body, "StatusCallback", u);
-		add(c, &body, "StatusCallbackMethod", "POST");
-		add(c, &body, "StatusCallbackEvent", "initiated");
-		add(c, &body, "StatusCallbackEvent", "ringing");
-		add(c, &body, "StatusCallbackEvent", "answered");
-		add(c, &body, "StatusCallbackEvent", "completed");
-		if (e->cfg.machine_detection[0] != '\0') {
-			add(c, &body, "MachineDetection",
-			    e->cfg.machine_detection);
-			add(c, &body, "AsyncAmd", "true");
-			add(c, &body, "AsyncAmdStatusCallback", u);
-			add(c, &body, "AsyncAmdStatusCallbackMethod", "POST");
-		}
-	}
-	snprintf(tl, sizeof(tl), "%ld", e->cfg.max_call_seconds);
-	add(c, &body, "TimeLimit", tl);
+	body = create_body(e, c, j);
 	if (post(e, c, url, user, pass, "application/x-www-form-urlencoded",
 	        body, NULL, &status, &resp)
 	    == -1) {
@@ -226,22 +231,17 @@ create_call(struct edge *e, CURL *c, const struct wjob *j, char *sid,
 		goto out;
 	}
 	o = json_loads(resp != NULL ? resp : "", 0, NULL);
-	if (status < 200 || status > 299) {
+	msg = json_string_value(json_object_get(o, "message"));
+	s = json_string_value(json_object_get(o, "sid"));
+	if (status < 200 || status > 299)
 		snprintf(why, whylen, "provider answered %ld: %.120s", status,
-		    json_string_value(json_object_get(o, "message")) != NULL
-		        ? json_string_value(json_object_get(o, "message"))
-		        : "");
-		goto out;
-	}
-	if (json_string_value(json_object_get(o, "sid")) == NULL
-	    || strlen(json_string_value(json_object_get(o, "sid")))
-	        >= sidlen) {
+		    msg != NULL ? msg : "");
+	else if (s == NULL || strlen(s) >= sidlen)
 		snprintf(why, whylen, "provider answer without a call sid");
-		goto out;
+	else {
+		snprintf(sid, sidlen, "%s", s);
+		rv = 0;
 	}
-	snprintf(
-	    sid, sidlen, "%s", json_string_value(json_object_get(o, "sid")));
-	rv = 0;
 out:
 	json_decref(o);
 	free(resp);
