@@ -1003,6 +1003,31 @@ test_resume(void **state)
 	edge_finish(&r);
 }
 
+/* A call past EDGE_MAX_CALL_SECONDS is closed normally (and hung up at
+ * the provider, not configured here). */
+static void
+test_max_duration(void **state)
+{
+	const char *const env[] = { "EDGE_MAX_CALL_SECONDS=1", NULL };
+	struct edge_run   r;
+	json_t           *rep;
+
+	(void)state;
+	assert_int_equal(edge_spawn(&r, env), 0);
+	rep = caller_run(
+	    &r, "--calls 1 --duration-ms 5000 --token-secret " SECRET);
+	assert_non_null(rep);
+	assert_int_equal(jint(rep, "closed_by_peer"), 1);
+	assert_int_equal(jint(rep, "close_codes.1000"), 1);
+	assert_true(jint(rep, "frames_sent") < 150); /* cut at 1-2 s */
+	wait_ends(1);
+	assert_true(
+	    metric(&r, "edge_stream_closes_total{reason=\"max_duration\"}")
+	    == 1);
+	json_decref(rep);
+	edge_finish(&r);
+}
+
 static int
 ready_status(struct edge_run *r)
 {
@@ -1078,6 +1103,7 @@ main(void)
 		cmocka_unit_test_teardown(test_slow_reader, teardown),
 		cmocka_unit_test_teardown(test_hangup, teardown),
 		cmocka_unit_test_teardown(test_resume, teardown),
+		cmocka_unit_test_teardown(test_max_duration, teardown),
 		cmocka_unit_test_teardown(test_drain, teardown),
 	};
 
