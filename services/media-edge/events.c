@@ -39,9 +39,11 @@ struct evclient {
 	char             subs[EVENTS_MAX_SUBS][EDGE_SID_MAX];
 	int              nsubs;
 	bool             dead;
+	uint64_t         id; /* rate answers find their client by it */
 };
 
 static struct evclient *clients;
+static uint64_t         next_id;
 
 bool
 events_auth(struct edge *e, struct lws *wsi)
@@ -64,6 +66,7 @@ events_open(struct edge *e, struct lws *wsi)
 
 	(void)e;
 	c->wsi = wsi;
+	c->id = ++next_id;
 	outq_init(&c->out, EVENTS_QUEUE_BYTES);
 	c->next = clients;
 	clients = c;
@@ -186,7 +189,7 @@ events_rate_answer(struct edge *e, struct ev *ev)
 
 	(void)e;
 	for (c = clients; c != NULL; c = c->next)
-		if ((uintptr_t)c == (uintptr_t)ev->call_id)
+		if (c->id == ev->call_id)
 			break;
 	if (c == NULL || ev->body == NULL)
 		return;
@@ -230,7 +233,7 @@ events_message(struct edge *e, void *arg, const char *buf, size_t len)
 		id = json_string_value(json_object_get(o, "id"));
 		j = xcalloc(1, sizeof(*j));
 		j->kind = WJ_RATE_PEEK;
-		j->web_id = (uint64_t)(uintptr_t)c;
+		j->web_id = c->id;
 		snprintf(j->to, sizeof(j->to), "%s", phone);
 		snprintf(j->lead_id, sizeof(j->lead_id), "%s",
 		    id != NULL ? id : "");
