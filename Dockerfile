@@ -38,11 +38,13 @@ RUN make MODE=release BUILD=build/release \
 
 FROM ${DEBIAN_IMAGE} AS runtime
 # Runtime libraries only; curl for the HEALTHCHECK, ca-certificates for
-# the providers', OpenAI's and Anthropic's TLS endpoints.
+# the providers', OpenAI's and Anthropic's TLS endpoints.  libev4 and lws's
+# libev plugin: media-edge loads them at run time for an epoll loop
+# (EDGE_EVENT_LOOP=libev) and falls back to poll(2) without them.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
 	libnng1 libwebsockets17 libprotobuf-c1 libjansson4 libcurl4 libpq5 \
-	libssl3 ca-certificates curl tini \
+	libssl3 libev4 libwebsockets-evlib-ev ca-certificates curl tini \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 callbridge \
  && useradd --system --uid 10001 --gid 10001 --no-create-home \

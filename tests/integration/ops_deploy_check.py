@@ -693,6 +693,12 @@ def runtime_libs(path, binaries):
         out = subprocess.run(["readelf", "-d", b], capture_output=True,
                              text=True).stdout
         needed |= set(re.findall(r"\(NEEDED\).*\[(.+)\]", out))
+        # Libraries loaded with dlopen() are named in the binary's strings
+        # (media-edge: libev.so.4).
+        with open(b, "rb") as f:
+            needed |= {m.decode() for m in re.findall(
+                rb"(?<![A-Za-z0-9_.+-])(lib[a-z0-9_+-]+\.so\.[0-9]+)\x00",
+                f.read())}
     if not needed:
         bad(path, "no shared libraries found in %s" % binaries)
     for lib in sorted(needed):
@@ -701,7 +707,13 @@ def runtime_libs(path, binaries):
         owners = {l.split(":")[0] for l in out.splitlines() if ":" in l}
         owners = {o.split(",")[0].strip() for o in owners}
         if not owners:
-            bad(path, "%s: no Debian package owns it" % lib)
+            # Not installed here: Debian names libfoo.so.N's package
+            # libfooN (libfoo-N when foo ends in a digit).
+            m = re.fullmatch(r"lib(.+)\.so\.([0-9]+)", lib)
+            guess = {"lib%s%s" % (m.group(1), m.group(2)),
+                     "lib%s-%s" % (m.group(1), m.group(2))} if m else set()
+            if not guess & pkgs:
+                bad(path, "%s: no package for it in the runtime stage" % lib)
         elif not owners & pkgs:
             bad(path, "%s comes from %s, which the runtime stage does "
                 "not install" % (lib, " or ".join(sorted(owners))))
