@@ -212,16 +212,17 @@ static void
 test_req_options_after_body(void **state)
 {
 	char *out;
+	int   rc, found;
 
-	assert_int_equal(callctl(&out, 1,
-	                     "req persister get_call_context '{}' --call "
-	                     "CAopsctx1"),
-	    0);
-	if (strstr(out, "\"found\":true") == NULL)
+	rc = callctl(
+	    &out, 1, "req persister get_call_context '{}' --call CAopsctx1");
+	found = strstr(out, "\"found\":true") != NULL;
+	if (rc != 0 || !found)
 		fprintf(stderr,
 		    "callctl req dropped --call after the body:\n%s", out);
-	assert_non_null(strstr(out, "\"found\":true"));
 	free(out);
+	assert_int_equal(rc, 0);
+	assert_true(found);
 }
 
 static void
