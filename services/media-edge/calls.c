@@ -386,7 +386,8 @@ call_request_session(struct call *c, bool resume)
 	j->direction = c->direction;
 	j->resume = resume;
 	j->at_ms = c->started_ms;
-	j->params = json_incref(c->params);
+	/* a copy: jansson objects are not shared between threads */
+	j->params = json_deep_copy(c->params);
 	c->session_sent = true;
 	c->start_inflight = true;
 	c->state = resume ? CALL_RESUMING : CALL_STARTING;

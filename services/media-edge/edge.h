@@ -229,7 +229,7 @@ struct job {
 	bool           resume;
 	int64_t        at_ms;
 	char           reason[64];
-	json_t        *params; /* owned reference */
+	json_t        *params; /* owned copy */
 };
 
 struct bridge {
