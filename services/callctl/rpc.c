@@ -210,30 +210,30 @@ cmd_health(int argc, char *argv[])
 	return (healthy ? 0 : 1);
 }
 
-/* Build the request envelope from "TYPE [JSON]" or "--envelope JSON". */
+/* Build the request envelope from TYPE and a body, or a whole envelope. */
 static int
-build_request(int argc, char *argv[], const char *call, const char *key,
-    Bus__Envelope **envp)
+build_request(const char *type, const char *body, const char *envjson,
+    const char *call, const char *key, Bus__Envelope **envp)
 {
-	json_t      *env, *body;
+	json_t      *env, *jbody;
 	json_error_t jerr;
 	char         err[256], ids[33];
 	int          rv;
 
-	if (argc >= 2 && strcmp(argv[0], "--envelope") == 0) {
-		if ((env = json_loads(argv[1], 0, &jerr)) == NULL)
+	if (envjson != NULL) {
+		if ((env = json_loads(envjson, 0, &jerr)) == NULL)
 			goto badjson;
 	} else {
-		if (wire_type_from_name(argv[0]) < 0) {
+		if (wire_type_from_name(type) < 0) {
 			fprintf(stderr,
-			    "callctl: unknown message type \"%s\"\n", argv[0]);
+			    "callctl: unknown message type \"%s\"\n", type);
 			return (-1);
 		}
-		body = json_loads(argc >= 2 ? argv[1] : "{}", 0, &jerr);
-		if (body == NULL)
+		jbody = json_loads(body != NULL ? body : "{}", 0, &jerr);
+		if (jbody == NULL)
 			goto badjson;
 		env = json_object();
-		json_object_set_new(env, argv[0], body);
+		json_object_set_new(env, type, jbody);
 	}
 	if (call != NULL)
 		json_object_set_new(env, "call_sid", json_string(call));
@@ -265,22 +265,27 @@ cmd_req(int argc, char *argv[])
 	static const struct option longopts[]
 	    = { { "call", required_argument, NULL, 'c' },
 		      { "key", required_argument, NULL, 'k' },
+		      { "envelope", required_argument, NULL, 'e' },
 		      { NULL, 0, NULL, 0 } };
-	const char    *url, *call = NULL, *key = NULL;
+	const char    *url, *call = NULL, *key = NULL, *envjson = NULL;
 	Bus__Envelope *req, *rep;
 	double         rtt;
-	int            c, rv;
+	int            c, rv, npos;
 
-	/* "+" keeps getopt from reordering the positional JSON. */
-	while ((c = getopt_long(argc, argv, "+c:k:", longopts, NULL)) != -1) {
+	/* Options may come before or after the positional words. */
+	while ((c = getopt_long(argc, argv, "c:k:e:", longopts, NULL)) != -1) {
 		if (c == 'c')
 			call = optarg;
 		else if (c == 'k')
 			key = optarg;
+		else if (c == 'e')
+			envjson = optarg;
 		else
 			return (EX_USAGE);
 	}
-	if (argc - optind < 2
+	npos = argc - optind;
+	if (npos < 1 || npos > 3 || (envjson != NULL && npos != 1)
+	    || (envjson == NULL && npos < 2)
 	    || (url = config_req_url(argv[optind])) == NULL) {
 		fprintf(stderr,
 		    "usage: callctl req SERVICE|URL TYPE [JSON] "
@@ -288,8 +293,8 @@ cmd_req(int argc, char *argv[])
 		    "       callctl req SERVICE|URL --envelope JSON\n");
 		return (EX_USAGE);
 	}
-	if (build_request(
-	        argc - optind - 1, argv + optind + 1, call, key, &req)
+	if (build_request(npos >= 2 ? argv[optind + 1] : NULL,
+	        npos == 3 ? argv[optind + 2] : NULL, envjson, call, key, &req)
 	    == -1)
 		return (EX_DATAERR);
 	rv = request(url, req, &rep, &rtt);
