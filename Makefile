@@ -97,7 +97,8 @@ $(foreach s,$(SIMS),$(eval $(call program,$(s),\
 # tests/unit/foo_test.c links common/; tests/unit/<service>/foo_test.c also
 # links that service's objects minus main.o.
 $(BUILD)/tests/unit/%_test: $(BUILD)/tests/unit/%_test.o \
-	$$(call svc_lib_o,$$(patsubst %/,%,$$(dir $$*))) $(COMMON_O)
+	$$(if $$(findstring /,$$*),$$(call svc_lib_o,$$(firstword \
+	$$(subst /, ,$$*)))) $(COMMON_O)
 	@mkdir -p $(@D)
 	$(Q_LD)$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
