@@ -55,7 +55,7 @@ bridge_submit(struct bridge *b, struct job *j)
 
 static void
 result(struct edge *e, struct job *j, enum ev_kind kind, const char *url,
-    const char *text)
+    const char *text, const char *topic)
 {
 	struct ev *ev = xcalloc(1, sizeof(*ev));
 
@@ -64,6 +64,7 @@ result(struct edge *e, struct job *j, enum ev_kind kind, const char *url,
 	memcpy(ev->call_sid, j->call_sid, sizeof(ev->call_sid));
 	snprintf(ev->url, sizeof(ev->url), "%s", url != NULL ? url : "");
 	snprintf(ev->text, sizeof(ev->text), "%s", text != NULL ? text : "");
+	snprintf(ev->topic, sizeof(ev->topic), "%s", topic != NULL ? topic : "");
 	evq_push(&e->evq, ev);
 }
 
@@ -111,7 +112,7 @@ start_answer(
     struct edge *e, struct job *j, Bus__Envelope *rep, const char **why)
 {
 	struct log_ctx lc = { j->call_sid, j->trace_id };
-	char           url[EDGE_URL_MAX], inst[128];
+	char           url[EDGE_URL_MAX], inst[128], topic[ABATCH_TOPIC_MAX];
 	int            rv = -1;
 
 	if (rep->body_case == BUS__ENVELOPE__BODY_SESSION_STARTED
@@ -120,6 +121,11 @@ start_answer(
 		    url, sizeof(url), "%s", rep->session_started->ai_pub_url);
 		snprintf(
 		    inst, sizeof(inst), "%s", rep->session_started->instance);
+		/* "" from an ai-session that takes per-frame messages only */
+		topic[0] = '\0';
+		if (abatch_is_topic(rep->session_started->batch_topic))
+			snprintf(topic, sizeof(topic), "%s",
+			    rep->session_started->batch_topic);
 		wire_free(rep);
 		count(e, "start", "ok");
 		/* model audio must not be published into a pipe that is
@@ -128,7 +134,7 @@ start_answer(
 		    == -1)
 			logc_warnx(&lc,
 			    "no pipe to %s yet; model audio may be lost", url);
-		result(e, j, EV_STARTED, url, inst);
+		result(e, j, EV_STARTED, url, inst, topic);
 		return (1);
 	}
 	if (rep->body_case == BUS__ENVELOPE__BODY_ERROR
@@ -174,6 +180,7 @@ run_start(struct bridge *b, struct job *j)
 	ss.direction = j->direction;
 	ss.edge_pub_url = (char *)e->pub_adv;
 	ss.edge_ctl_url = (char *)e->ctl_adv;
+	ss.batch_topic = e->batch_topic;
 	ss.started_at_ms = j->at_ms;
 	ss.resume = j->resume;
 	ptrs = build_params(j, ents, 32, &ss.n_params);
@@ -202,7 +209,7 @@ run_start(struct bridge *b, struct job *j)
 			break;
 	}
 	count(e, "start", "failed");
-	result(e, j, EV_START_FAILED, NULL, why);
+	result(e, j, EV_START_FAILED, NULL, why, NULL);
 	free(ptrs);
 }
 

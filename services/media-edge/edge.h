@@ -23,6 +23,7 @@
 #include <libwebsockets.h>
 #include <nng/nng.h>
 
+#include "abatch.h"
 #include "bus.pb-c.h"
 #include "cfg.h"
 #include "httpd.h"
@@ -150,6 +151,7 @@ struct call {
 	char            account_sid[EDGE_SID_MAX];
 	char            trace_id[33];
 	char            ai_url[EDGE_URL_MAX];
+	struct abatch  *dest; /* the ai-session's batch; NULL: per frame */
 	json_t         *params; /* customParameters minus the token */
 	int64_t         started_us; /* start seen (monotonic) */
 	int64_t         started_ms; /* start seen (wall clock) */
@@ -193,6 +195,7 @@ struct ev {
 	char         call_sid[EDGE_SID_MAX];
 	char         url[EDGE_URL_MAX];
 	char         text[128]; /* reason, instance */
+	char         topic[ABATCH_TOPIC_MAX]; /* EV_STARTED: batch topic */
 	int          status; /* EV_WEB_REPLY */
 	int          retry_after;
 	const char  *ctype; /* static */
@@ -366,6 +369,8 @@ struct edge_metrics {
 	struct metric        *marks_out;
 	struct metric        *clears_out;
 	struct metric_family *dropped;
+	struct metric_family *batches;
+	struct metric        *batch_items;
 	struct metric_family *bad_input;
 	struct metric_family *auth_fail;
 	struct metric_family *session_req;
@@ -395,6 +400,8 @@ struct edge {
 	lws_sorted_usec_list_t drain_sul;
 	nng_socket             pub;
 	bool                   pub_open;
+	struct abatch_set      ab; /* lws thread: batches to ai-sessions */
+	char                   batch_topic[ABATCH_TOPIC_MAX]; /* ours */
 	const char            *pub_adv;
 	const char            *ctl_adv;
 	const char            *twilio_key; /* upgrade signatures; NULL */
@@ -483,7 +490,8 @@ void call_free(struct call *);
 void call_audio_in(struct call *, const unsigned char *ulaw, size_t len,
     uint32_t ts, bool have_ts);
 void call_publish_simple(struct call *, Bus__Envelope *env);
-void call_started(struct call *, const char *ai_url, const char *inst);
+void call_started(struct call *, const char *ai_url, const char *inst,
+    const char *topic);
 void call_start_failed(struct call *, const char *why);
 void call_ai_gone(struct edge *, const char *url);
 void call_request_session(struct call *, bool resume);
@@ -491,6 +499,9 @@ void call_request_session(struct call *, bool resume);
 void call_send_media(struct call *, const unsigned char *ulaw, size_t len);
 void call_send_mark(struct call *, const char *name);
 void call_send_clear(struct call *);
+
+/* Publish the batches filled during this turn of the loop. */
+void calls_flush(struct edge *);
 
 /* stream.c: lws service thread. */
 void stream_message(struct call *, const char *buf, size_t len);

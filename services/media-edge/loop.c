@@ -31,12 +31,65 @@
 
 static const char body_404[] = "{\"error\":\"not found\"}";
 
+/* One audio-path message for its call: an item of a batch, or a
+ * message of its own (what names its type for the log). */
+static void
+deliver_item(struct edge *e, const Bus__BatchItem *it, const char *what)
+{
+	struct call *c;
+
+	if ((c = call_find(e, it->call_sid)) == NULL || c->closing) {
+		edge_dropped(e, "unrouted", 1);
+		return;
+	}
+	switch (it->item_case) {
+	case BUS__BATCH_ITEM__ITEM_AUDIO:
+		if (it->audio->payload.len > 0)
+			call_send_media(
+			    c, it->audio->payload.data, it->audio->payload.len);
+		break;
+	case BUS__BATCH_ITEM__ITEM_MARK:
+		call_send_mark(c, it->mark->name);
+		break;
+	case BUS__BATCH_ITEM__ITEM_CLEAR:
+		call_send_clear(c);
+		break;
+	default:
+		log_warnx("bad input on the sub socket (bus_unexpected): %s",
+		    what);
+		edge_bad_input(e, "bus_unexpected");
+		break;
+	}
+}
+
+/* A batch under our topic: every item, in order. */
+static void
+batch_message(struct edge *e, const char *topic, const Bus__Envelope *env)
+{
+	size_t i;
+
+	if (strcmp(topic, e->batch_topic) != 0) {
+		metric_inc(metric_get(e->m.batches, "other_instance"));
+		return;
+	}
+	if (env->body_case != BUS__ENVELOPE__BODY_AUDIO_BATCH) {
+		log_warnx("bad input on the sub socket (bus_unexpected): %s "
+		          "under a batch topic",
+		    wire_type_name(env->body_case));
+		edge_bad_input(e, "bus_unexpected");
+		return;
+	}
+	metric_inc(metric_get(e->m.batches, "received"));
+	for (i = 0; i < env->audio_batch->n_items; i++)
+		deliver_item(e, env->audio_batch->items[i], "batch item");
+}
+
 static void
 bus_message(struct edge *e, nng_msg *msg)
 {
 	Bus__Envelope *env;
+	Bus__BatchItem it = BUS__BATCH_ITEM__INIT;
 	const char    *topic;
-	struct call   *c;
 
 	if (wire_unpack_pub(msg, &topic, &env) != 0) {
 		log_warnx("bad input on the sub socket (bus_garbage): %zu "
@@ -45,37 +98,34 @@ bus_message(struct edge *e, nng_msg *msg)
 		edge_bad_input(e, "bus_garbage");
 		return;
 	}
-	if (env->body_case == BUS__ENVELOPE__BODY_SUMMARY) {
-		events_summary(e, topic, env->summary);
-		wire_free(env);
-		return;
-	}
-	if (env->body_case == BUS__ENVELOPE__BODY_TRANSCRIPT_TURN) {
-		events_turn(e, topic, env->transcript_turn);
-		wire_free(env);
-		return;
-	}
-	if ((c = call_find(e, topic)) == NULL || c->closing) {
-		edge_dropped(e, "unrouted", 1);
-		wire_free(env);
-		return;
-	}
+	it.call_sid = (char *)topic;
 	switch (env->body_case) {
+	case BUS__ENVELOPE__BODY_SUMMARY:
+		events_summary(e, topic, env->summary);
+		break;
+	case BUS__ENVELOPE__BODY_TRANSCRIPT_TURN:
+		events_turn(e, topic, env->transcript_turn);
+		break;
 	case BUS__ENVELOPE__BODY_AUDIO:
-		if (env->audio->payload.len > 0)
-			call_send_media(c, env->audio->payload.data,
-			    env->audio->payload.len);
+		it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO;
+		it.audio = env->audio;
+		deliver_item(e, &it, "audio");
 		break;
 	case BUS__ENVELOPE__BODY_MARK:
-		call_send_mark(c, env->mark->name);
+		it.item_case = BUS__BATCH_ITEM__ITEM_MARK;
+		it.mark = env->mark;
+		deliver_item(e, &it, "mark");
 		break;
 	case BUS__ENVELOPE__BODY_CLEAR:
-		call_send_clear(c);
+		it.item_case = BUS__BATCH_ITEM__ITEM_CLEAR;
+		it.clear = env->clear;
+		deliver_item(e, &it, "clear");
 		break;
 	default:
-		log_warnx("bad input on the sub socket (bus_unexpected): %s",
-		    wire_type_name(env->body_case));
-		edge_bad_input(e, "bus_unexpected");
+		if (abatch_is_topic(topic))
+			batch_message(e, topic, env);
+		else
+			deliver_item(e, &it, wire_type_name(env->body_case));
 		break;
 	}
 	wire_free(env);
@@ -90,7 +140,7 @@ control_event(struct edge *e, struct ev *ev)
 	switch (ev->kind) {
 	case EV_STARTED:
 		if ((c = call_find_id(e, ev->call_id)) != NULL) {
-			call_started(c, ev->url, ev->text);
+			call_started(c, ev->url, ev->text, ev->topic);
 			break;
 		}
 		/* the caller hung up while the session was starting */
@@ -296,14 +346,21 @@ loop_main(void *arg)
 {
 	struct edge *e = arg;
 
+	/* after each turn, the frames it produced go out in one message
+	 * per ai-session (calls_flush) */
 	if (ev.loop != NULL) {
-		while (!e->loop_exit)
+		while (!e->loop_exit) {
 			ev.run(ev.loop, EV_RUN_ONCE);
+			calls_flush(e);
+		}
 		return (NULL);
 	}
-	while (!e->loop_exit)
+	while (!e->loop_exit) {
 		if (lws_service(e->ctx, 0) < 0)
 			break;
+		calls_flush(e);
+	}
+	calls_flush(e);
 	return (NULL);
 }
 

@@ -63,6 +63,11 @@ edge_start(struct edge *e)
 		return (-1);
 	e->pub_open = true;
 	(void)bus_set_buffers(e->pub, 0, (int)e->cfg.pub_sendbuf);
+	abatch_set_init(&e->ab, e->pub);
+	if (abatch_topic(e->batch_topic, sizeof(e->batch_topic),
+	        svc_instance())
+	    == -1)
+		e->batch_topic[0] = '\0'; /* too long: per-frame messages */
 	if (sub_start(e) == -1 || bridge_start(e) == -1
 	    || webjobs_start(e) == -1 || loop_start(e) == -1)
 		return (-1);
@@ -85,6 +90,7 @@ edge_stop(struct edge *e)
 	if (e->pub_open)
 		nng_close(e->pub);
 	evq_fini(&e->evq);
+	abatch_set_fini(&e->ab);
 	tokens_fini(&e->tokens);
 	calls_fini(e);
 }

@@ -33,6 +33,12 @@ edge_metrics_init(struct edge_metrics *m)
 	    "edge_clears_sent_total", "clear messages written to callers");
 	m->dropped = metrics_counter("edge_audio_frames_dropped_total",
 	    "Frames or messages dropped, by reason", "reason");
+	m->batches = metrics_counter("edge_bus_batches_total",
+	    "AudioBatch messages: sent to ai-sessions, received for us, "
+	    "received for another media-edge (dropped)",
+	    "result");
+	m->batch_items = metrics_counter1("edge_bus_batch_items_sent_total",
+	    "Frames, mark echoes and digits sent inside AudioBatches");
 	m->bad_input = metrics_counter(
 	    "edge_bad_input_total", "Rejected input, by reason", "reason");
 	m->auth_fail = metrics_counter("edge_stream_auth_failures_total",

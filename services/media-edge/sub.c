@@ -36,7 +36,7 @@
 #define SUB_NAME "ai_sub"
 #define SUB_SETTLE_MS 50
 
-static struct metric *peers_gauge, *ev_add, *ev_rem;
+static struct metric *peers_gauge, *ev_add, *ev_rem, *other_inst;
 
 static struct sub_peer *
 peer_by_dialer(struct sub *s, nng_dialer d)
@@ -83,18 +83,42 @@ pipe_cb(nng_pipe p, nng_pipe_ev what, void *arg)
 	}
 }
 
+/*
+ * A batch for another media-edge (an ai-session's pub socket sends every
+ * message to every subscriber): dropped here, before it wakes the lws
+ * thread.  Nothing else is decided on this thread.
+ */
+static bool
+other_batch(struct sub *s, nng_msg *m)
+{
+	const char *body = nng_msg_body(m);
+	size_t      tlen = strlen(s->edge->batch_topic) + 1;
+
+	if (nng_msg_len(m) == 0 || !abatch_is_topic(body))
+		return (false);
+	return (nng_msg_len(m) < tlen
+	    || memcmp(body, s->edge->batch_topic, tlen) != 0);
+}
+
 /* nng callback: must not block. */
 static void
 recv_cb(void *arg)
 {
 	struct sub *s = arg;
+	nng_msg    *m;
 	int         rv;
 
 	rv = nng_aio_result(s->aio);
 	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
 		return;
-	if (rv == 0)
-		evq_push_msg(&s->edge->evq, nng_aio_get_msg(s->aio));
+	if (rv == 0) {
+		m = nng_aio_get_msg(s->aio);
+		if (other_batch(s, m)) {
+			metric_inc(other_inst);
+			nng_msg_free(m);
+		} else
+			evq_push_msg(&s->edge->evq, m);
+	}
 	nng_recv_aio(s->sock, s->aio);
 }
 
@@ -118,6 +142,7 @@ sub_start(struct edge *e)
 	peers_gauge = metric_get(fp, SUB_NAME);
 	ev_add = metric_get(fe, SUB_NAME, "add");
 	ev_rem = metric_get(fe, SUB_NAME, "remove");
+	other_inst = metric_get(e->m.batches, "other_instance");
 	if ((rv = bus_subscribe_all(s->sock)) != 0
 	    || (rv = bus_set_buffers(s->sock, (int)e->cfg.sub_recvbuf, 0)) != 0
 	    || (rv = nng_pipe_notify(
