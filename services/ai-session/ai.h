@@ -21,6 +21,7 @@
 
 #include <nng/nng.h>
 
+#include "abatch.h"
 #include "bus.pb-c.h"
 #include "cfg.h"
 #include "log.h"
@@ -206,6 +207,7 @@ struct call {
 	struct log_ctx lc;
 	char          *stream_sid;
 	char          *edge_ctl_url;
+	char          *edge_topic; /* media-edge's batch topic; "": per frame */
 	char          *answered_by;
 	Bus__Direction direction;
 	Bus__Provider  provider;
@@ -217,6 +219,7 @@ struct call {
 	/* lws service thread only */
 	enum call_state   state;
 	struct rt_conn   *rt;
+	struct abatch    *dest; /* edge.c: media-edge's batch */
 	struct ring       inq;
 	uint32_t          in_seq; /* last caller frame seq seen */
 	uint32_t          out_seq; /* last model frame seq published */
@@ -395,12 +398,19 @@ int edge_recv_fd(void);
  * pass each to fn (the message is freed afterwards); how many. */
 size_t edge_drain(void (*fn)(nng_msg *), size_t max);
 int    edge_unsubscribe(const char *sid);
-/* lws thread: publish to media-edge under the call sid. */
+/* lws thread: publish to media-edge: audio, marks and clears into the
+ * batch for the call's media-edge when it announced a batch topic (sent
+ * by edge_flush at the end of the loop turn), else under the call sid;
+ * transcript turns always under the call sid. */
 int         edge_pub_audio(struct call *, const uint8_t *, size_t);
 int         edge_pub_mark(struct call *, const char *name);
 int         edge_pub_clear(struct call *);
 int         edge_pub_turn(struct call *, const struct turn *);
+void        edge_flush(void);
+void        edge_release(struct call *); /* the call ends */
 const char *edge_advertise_url(void);
+/* Our batch topic ("@<instance>"; "" when the instance is too long). */
+const char *edge_batch_topic(void);
 
 /* ---- dispatch.c: the request socket ------------------------------- */
 
@@ -440,6 +450,7 @@ struct ai_stats {
 	struct metric        *frames_in, *frames_out;
 	struct metric        *drop_queue, *drop_unknown, *drop_late, *drop_pub;
 	struct metric        *drop_not_ours;
+	struct metric        *batches_out, *batches_in, *batch_items_out;
 	struct metric        *frame_gaps;
 	struct metric        *bargeins, *truncates;
 	struct metric        *marks_sent, *marks_echoed, *marks_stale;

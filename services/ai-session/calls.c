@@ -58,6 +58,7 @@ call_free(struct call *c)
 	transcript_fini(&c->tr);
 	free(c->stream_sid);
 	free(c->edge_ctl_url);
+	free(c->edge_topic);
 	free(c->answered_by);
 	free(c->instructions);
 	free(c->objective);

@@ -49,6 +49,11 @@ call_from_request(const Bus__Envelope *in)
 	c->stream_sid = xstrdup(ss->stream_sid != NULL ? ss->stream_sid : "");
 	c->edge_ctl_url
 	    = xstrdup(ss->edge_ctl_url != NULL ? ss->edge_ctl_url : "");
+	/* a media-edge that takes batches says under which topic */
+	c->edge_topic = xstrdup(
+	    ss->batch_topic != NULL && abatch_is_topic(ss->batch_topic)
+	        ? ss->batch_topic
+	        : "");
 	c->direction = ss->direction;
 	c->provider = ss->provider;
 	c->resume = ss->resume;
@@ -68,6 +73,7 @@ reply_started(struct reply *r)
 	bus__session_started__init(&r->u.session_started);
 	r->u.session_started.ai_pub_url = (char *)edge_advertise_url();
 	r->u.session_started.instance = (char *)svc_instance();
+	r->u.session_started.batch_topic = (char *)edge_batch_topic();
 	reply_body(
 	    r, BUS__ENVELOPE__BODY_SESSION_STARTED, &r->u.session_started);
 }

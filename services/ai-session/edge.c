@@ -25,6 +25,14 @@
  * changes what the filter costs, not what crosses the wire; with
  * AI_SUB_ALL=false each call sid is subscribed as the contract describes.
  *
+ * Batches: audio, marks and clears for a call whose media-edge announced
+ * a batch topic (SessionStart.batch_topic) are appended to that
+ * media-edge's AudioBatch (abatch.h) and published once per turn of the
+ * lws loop (edge_flush, loop.c), so under load one NNG message carries
+ * many calls' frames.  Our own topic ("@<instance>") is given back in
+ * SessionStarted.batch_topic; with AI_SUB_ALL=false it is subscribed
+ * to as well.  Transcript turns stay one message each, topic = call sid.
+ *
  * Receiving: the lws service thread polls the sub socket's NNG_OPT_RECVFD
  * (adopted into lws as a raw file, loop.c) and takes what is queued with
  * non-blocking receives, so a caller frame reaches its call without a
@@ -47,6 +55,7 @@
 #include "bus.h"
 #include "codec.h"
 #include "metrics.h"
+#include "svc.h"
 #include "wire.h"
 #include "xmalloc.h"
 
@@ -72,6 +81,8 @@ static struct {
 	struct metric  *gauge;
 	char            id_prefix[17];
 	uint64_t        id_next; /* lws thread */
+	struct abatch_set ab; /* lws thread */
+	char              topic[ABATCH_TOPIC_MAX]; /* ours */
 } e = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 /* nng callback: must not block. */
@@ -111,6 +122,9 @@ edge_open(void)
 	e.open_pub = true;
 	if ((rv = bus_set_buffers(e.pub, 0, (int)cfg.pub_buffer)) != 0)
 		log_warnx("ai pub: send buffer: %s", nng_strerror(rv));
+	abatch_set_init(&e.ab, e.pub);
+	if (abatch_topic(e.topic, sizeof(e.topic), svc_instance()) == -1)
+		e.topic[0] = '\0'; /* too long: per-frame messages only */
 	if ((rv = bus_sub_open(&e.sub, "edge_sub")) != 0)
 		return (-1);
 	e.open_sub = true;
@@ -124,7 +138,9 @@ edge_open(void)
 	    || (rv = nng_socket_get_int(e.sub, NNG_OPT_RECVFD, &e.recvfd)) != 0
 	    || (cfg.sub_all
 	        && (rv = nng_socket_set(e.sub, NNG_OPT_SUB_SUBSCRIBE, "", 0))
-	            != 0)) {
+	            != 0)
+	    || (!cfg.sub_all && e.topic[0] != '\0'
+	        && (rv = bus_subscribe(e.sub, e.topic)) != 0)) {
 		log_warnx("edge sub: setup: %s", nng_strerror(rv));
 		return (-1);
 	}
@@ -141,6 +157,7 @@ edge_close(void)
 	if (e.open_pub)
 		nng_close(e.pub);
 	e.open_sub = e.open_pub = false;
+	abatch_set_fini(&e.ab);
 	while ((pe = e.peers) != NULL) {
 		e.peers = pe->next;
 		free(pe->url);
@@ -167,6 +184,12 @@ edge_drain(void (*fn)(nng_msg *), size_t max)
 		nng_msg_free(m);
 	}
 	return (n);
+}
+
+const char *
+edge_batch_topic(void)
+{
+	return (e.topic);
 }
 
 const char *
@@ -276,11 +299,47 @@ env_init(Bus__Envelope *env, struct call *c, char *id)
 	env->sent_at_ms = wire_now_ms();
 }
 
+/* lws thread: into the batch for c's media-edge; -1 when a batch it
+ * filled was refused (its items are counted as dropped). */
+static int
+batch_add(struct call *c, Bus__BatchItem *it)
+{
+	unsigned n;
+
+	if (c->dest == NULL)
+		c->dest = abatch_ref(&e.ab, c->edge_topic);
+	it->call_sid = c->sid;
+	if ((n = abatch_add(&e.ab, c->dest, it)) > 0) {
+		metric_add(st.drop_pub, (double)n);
+		return (-1);
+	}
+	return (0);
+}
+
 static int
 publish(struct call *c, Bus__Envelope *env)
 {
-	int rv;
+	Bus__BatchItem it = BUS__BATCH_ITEM__INIT;
+	int            rv;
 
+	if (c->edge_topic != NULL && c->edge_topic[0] != '\0') {
+		switch (env->body_case) {
+		case BUS__ENVELOPE__BODY_AUDIO:
+			it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO;
+			it.audio = env->audio;
+			return (batch_add(c, &it));
+		case BUS__ENVELOPE__BODY_MARK:
+			it.item_case = BUS__BATCH_ITEM__ITEM_MARK;
+			it.mark = env->mark;
+			return (batch_add(c, &it));
+		case BUS__ENVELOPE__BODY_CLEAR:
+			it.item_case = BUS__BATCH_ITEM__ITEM_CLEAR;
+			it.clear = env->clear;
+			return (batch_add(c, &it));
+		default:
+			break;
+		}
+	}
 	if ((rv = wire_publish(e.pub, c->sid, env)) != 0) {
 		metric_inc(st.drop_pub);
 		logc_debug(&c->lc, "ai pub: %s dropped: %s",
@@ -288,6 +347,27 @@ publish(struct call *c, Bus__Envelope *env)
 		return (-1);
 	}
 	return (0);
+}
+
+void
+edge_flush(void)
+{
+	uint64_t batches = e.ab.batches, items = e.ab.items;
+	unsigned n;
+
+	if (e.ab.pending != NULL && (n = abatch_flush(&e.ab)) > 0)
+		metric_add(st.drop_pub, (double)n);
+	if (e.ab.batches != batches) {
+		metric_add(st.batches_out, (double)(e.ab.batches - batches));
+		metric_add(st.batch_items_out, (double)(e.ab.items - items));
+	}
+}
+
+void
+edge_release(struct call *c)
+{
+	abatch_unref(&e.ab, c->dest);
+	c->dest = NULL;
 }
 
 int

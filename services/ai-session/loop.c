@@ -99,63 +99,126 @@ loop_push_cmd(struct cmd *c)
 		lws_cancel_service(lp.ctx);
 }
 
-/*
- * lws thread: the call a published message is for, and its envelope.  The
- * call is looked up before decoding: with AI_SUB_ALL much of what arrives
- * may belong to another ai-session.  -1 (counted) when it is not for a
- * call of ours or not a message at all.
- */
-static int
-msg_open(nng_msg *m, struct call **cp, Bus__Envelope **envp)
+/* lws thread: one audio-path message for call c (an item of a batch, or a
+ * message of its own: what names its type for the log). */
+static void
+handle_item(struct call *c, const Bus__BatchItem *it, const char *what)
 {
-	const char *topic = nng_msg_body(m);
-
-	if (memchr(topic, '\0', nng_msg_len(m)) != NULL) {
-		if ((*cp = calls_find_live(topic)) == NULL) {
-			/* another instance's call, or one that just ended */
-			metric_inc(
-			    cfg.sub_all ? st.drop_not_ours : st.drop_unknown);
-			return (-1);
-		}
-		if (wire_unpack_pub(m, &topic, envp) == 0)
-			return (0);
+	switch (it->item_case) {
+	case BUS__BATCH_ITEM__ITEM_AUDIO:
+		session_frame(c, it->audio);
+		break;
+	case BUS__BATCH_ITEM__ITEM_MARK_ECHO:
+		session_mark_echo(c, it->mark_echo->name);
+		break;
+	case BUS__BATCH_ITEM__ITEM_DTMF:
+		session_dtmf(c, it->dtmf);
+		break;
+	default:
+		metric_inc(st.bad_bus);
+		logc_warnx(&c->lc, "edge sub: unexpected %s; dropped", what);
+		break;
 	}
+}
+
+static void
+bad_bus(nng_msg *m)
+{
 	metric_inc(st.bad_bus);
 	log_warnx("edge sub: %zu bytes that are not a topic and an envelope; "
 	          "dropped",
 	    nng_msg_len(m));
-	return (-1);
 }
 
-/* lws thread: one published message from media-edge (not consumed).  Only
- * this thread removes calls, so c stays valid while it is handled. */
+/* lws thread: an AudioBatch under a batch topic (topic checked first:
+ * with AI_SUB_ALL every instance's batches arrive here). */
+static void
+handle_batch(nng_msg *m, const char *topic)
+{
+	Bus__Envelope *env;
+	struct call   *c;
+	size_t         i;
+
+	if (strcmp(topic, edge_batch_topic()) != 0) {
+		metric_inc(cfg.sub_all ? st.drop_not_ours : st.drop_unknown);
+		return;
+	}
+	if (wire_unpack_pub(m, &topic, &env) != 0) {
+		bad_bus(m);
+		return;
+	}
+	if (env->body_case != BUS__ENVELOPE__BODY_AUDIO_BATCH) {
+		metric_inc(st.bad_bus);
+		log_warnx("edge sub: %s under our batch topic; dropped",
+		    wire_type_name(env->body_case));
+		wire_free(env);
+		return;
+	}
+	metric_inc(st.batches_in);
+	for (i = 0; i < env->audio_batch->n_items; i++) {
+		const Bus__BatchItem *it = env->audio_batch->items[i];
+
+		if ((c = calls_find_live(it->call_sid)) == NULL) {
+			metric_inc(st.drop_unknown);
+			continue;
+		}
+		handle_item(c, it, "batch item");
+	}
+	wire_free(env);
+}
+
+/*
+ * lws thread: one published message from media-edge (not consumed).  The
+ * call is looked up before decoding: with AI_SUB_ALL much of what arrives
+ * may belong to another ai-session.  Only this thread removes calls, so c
+ * stays valid while it is handled.
+ */
 static void
 handle_msg(nng_msg *m)
 {
 	Bus__Envelope *env;
+	Bus__BatchItem it = BUS__BATCH_ITEM__INIT;
+	const char    *topic = nng_msg_body(m);
 	struct call   *c;
 
-	if (msg_open(m, &c, &env) == -1)
+	if (memchr(topic, '\0', nng_msg_len(m)) == NULL) {
+		bad_bus(m);
 		return;
+	}
+	if (abatch_is_topic(topic)) {
+		handle_batch(m, topic);
+		return;
+	}
+	if ((c = calls_find_live(topic)) == NULL) {
+		/* another instance's call, or one that just ended */
+		metric_inc(cfg.sub_all ? st.drop_not_ours : st.drop_unknown);
+		return;
+	}
+	if (wire_unpack_pub(m, &topic, &env) != 0) {
+		bad_bus(m);
+		return;
+	}
 	switch (env->body_case) {
 	case BUS__ENVELOPE__BODY_AUDIO:
-		session_frame(c, env->audio);
+		it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO;
+		it.audio = env->audio;
 		break;
 	case BUS__ENVELOPE__BODY_MARK_ECHO:
-		session_mark_echo(c, env->mark_echo->name);
+		it.item_case = BUS__BATCH_ITEM__ITEM_MARK_ECHO;
+		it.mark_echo = env->mark_echo;
 		break;
 	case BUS__ENVELOPE__BODY_DTMF:
-		session_dtmf(c, env->dtmf);
+		it.item_case = BUS__BATCH_ITEM__ITEM_DTMF;
+		it.dtmf = env->dtmf;
 		break;
 	case BUS__ENVELOPE__BODY_CALL_EVENT:
 		session_event(c, env->call_event);
-		break;
+		wire_free(env);
+		return;
 	default:
-		metric_inc(st.bad_bus);
-		logc_warnx(&c->lc, "edge sub: unexpected %s; dropped",
-		    wire_type_name(env->body_case));
 		break;
 	}
+	handle_item(c, &it, wire_type_name(env->body_case));
 	wire_free(env);
 }
 
@@ -264,9 +327,14 @@ loop_main(void *arg)
 	int64_t deadline;
 
 	(void)arg;
-	while (!atomic_load(&lp.stop))
+	/* after each turn, what it published goes out in one message per
+	 * media-edge (edge_flush) */
+	while (!atomic_load(&lp.stop)) {
 		if (lws_service(lp.ctx, 0) < 0)
 			break;
+		edge_flush();
+	}
+	edge_flush();
 	/* calls are ended; let the close frames go out */
 	deadline = ai_mono_ms() + STOP_GRACE_MS;
 	while (ws_count() > 0 && ai_mono_ms() < deadline)

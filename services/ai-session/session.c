@@ -310,6 +310,7 @@ session_end(
 	session_provider->close(c->rt);
 	c->rt = NULL;
 	(void)edge_unsubscribe(c->sid);
+	edge_release(c);
 	stats_ended(why);
 	logc_info(&c->lc, "call ended (%s: %.200s) after %lld ms, %zu turns",
 	    why, detail != NULL ? detail : "",

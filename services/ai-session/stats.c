@@ -58,6 +58,13 @@ stats_init(void)
 	st.drop_not_ours = metric_get(drop, "not_ours");
 	st.drop_late = metric_get(drop, "late_delta");
 	st.drop_pub = metric_get(drop, "pub_full");
+	drop = metrics_counter("ai_bus_batches_total",
+	    "AudioBatch messages sent to media-edges and received for us",
+	    "direction");
+	st.batches_out = metric_get(drop, "out");
+	st.batches_in = metric_get(drop, "in");
+	st.batch_items_out = metrics_counter1("ai_bus_batch_items_sent_total",
+	    "Frames, marks and clears sent inside AudioBatches");
 	st.frame_gaps = metrics_counter1("ai_frame_gaps_total",
 	    "Caller frames missing by seq (lost before reaching us)");
 	st.bargeins = metrics_counter1("ai_bargeins_total",
