@@ -57,6 +57,9 @@ int cmd_req(int argc, char *argv[]);
 /* decode.c: one envelope as a JSON object, audio payloads summarised
  * unless with_payload. The caller owns the reference. */
 json_t *envelope_json(const Bus__Envelope *, int with_payload);
+/* One item of an AudioBatch, with "type" like an envelope's. */
+json_t     *batch_item_json(const Bus__BatchItem *, int with_payload);
+const char *batch_item_type(const Bus__BatchItem *);
 void    print_json(json_t *);
 
 #endif

@@ -28,6 +28,61 @@ print_json(json_t *j)
 	json_decref(j);
 }
 
+/* The name of a batch item's type, as the envelope's type names go. */
+const char *
+batch_item_type(const Bus__BatchItem *it)
+{
+	switch (it->item_case) {
+	case BUS__BATCH_ITEM__ITEM_AUDIO:
+		return ("audio");
+	case BUS__BATCH_ITEM__ITEM_MARK:
+		return ("mark");
+	case BUS__BATCH_ITEM__ITEM_MARK_ECHO:
+		return ("mark_echo");
+	case BUS__BATCH_ITEM__ITEM_CLEAR:
+		return ("clear");
+	case BUS__BATCH_ITEM__ITEM_DTMF:
+		return ("dtmf");
+	default:
+		return ("none");
+	}
+}
+
+/* j (a decoded AudioFrame): the payload as its length only. */
+static void
+audio_summary(json_t *j, const Bus__AudioFrame *af)
+{
+	json_object_set_new(j, "payload",
+	    json_pack("{s:I}", "bytes", (json_int_t)af->payload.len));
+}
+
+json_t *
+batch_item_json(const Bus__BatchItem *it, int with_payload)
+{
+	json_t *j = pbjson_from_pb(&it->base);
+
+	json_object_set_new(j, "type", json_string(batch_item_type(it)));
+	if (!with_payload && it->item_case == BUS__BATCH_ITEM__ITEM_AUDIO)
+		audio_summary(json_object_get(j, "audio"), it->audio);
+	return (j);
+}
+
+/* An AudioBatch: each item with its type, payloads summarised unless
+ * with_payload, and the item count. */
+static void
+batch_json(json_t *j, const Bus__AudioBatch *ab, int with_payload)
+{
+	json_t *items = json_array();
+	size_t  i;
+
+	for (i = 0; i < ab->n_items; i++)
+		json_array_append_new(
+		    items, batch_item_json(ab->items[i], with_payload));
+	json_object_set_new(j, "audio_batch",
+	    json_pack("{s:I,s:o}", "n_items", (json_int_t)ab->n_items,
+	        "items", items));
+}
+
 json_t *
 envelope_json(const Bus__Envelope *env, int with_payload)
 {
@@ -35,13 +90,10 @@ envelope_json(const Bus__Envelope *env, int with_payload)
 
 	json_object_set_new(
 	    j, "type", json_string(wire_type_name(env->body_case)));
-	if (!with_payload && env->body_case == BUS__ENVELOPE__BODY_AUDIO) {
-		json_t *a = json_object_get(j, "audio");
-
-		json_object_set_new(a, "payload",
-		    json_pack("{s:I}", "bytes",
-		        (json_int_t)env->audio->payload.len));
-	}
+	if (!with_payload && env->body_case == BUS__ENVELOPE__BODY_AUDIO)
+		audio_summary(json_object_get(j, "audio"), env->audio);
+	if (env->body_case == BUS__ENVELOPE__BODY_AUDIO_BATCH)
+		batch_json(j, env->audio_batch, with_payload);
 	return (j);
 }
 

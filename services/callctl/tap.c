@@ -4,6 +4,12 @@
  * subscription, so the daemon's other calls cost nothing here) or type.
  * --rates prints messages per second by type on stderr; --save DIR keeps
  * the raw messages for `callctl decode`.
+ *
+ * Batched audio (AudioBatch, published under "@<instance>" of the
+ * receiving daemon) is printed one line per item, like the per-frame
+ * messages it replaces, with a "batch" object naming the batch; --call
+ * also subscribes to every batch topic and keeps that call's items, and
+ * --type audio_batch prints whole batches instead.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -13,6 +19,7 @@
 #include <time.h>
 
 #include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
 
 #include "bus.h"
 #include "callctl.h"
@@ -23,6 +30,7 @@
 
 struct tap {
 	const char *type;
+	const char *call; /* "" for every call */
 	const char *save;
 	long        count, seen;
 	int         rates, payload, text;
@@ -78,6 +86,46 @@ print_text(const Bus__Envelope *env)
 	fflush(stdout);
 }
 
+/* The items of a batch that pass the filters, one line each. */
+static void
+batch_items(struct tap *t, nng_msg *msg, const Bus__Envelope *env,
+    const char *topic)
+{
+	const Bus__AudioBatch *ab = env->audio_batch;
+	const Bus__BatchItem  *it;
+	const char            *type;
+	json_t                *j;
+	size_t                 i;
+	int                    saved = 0, k;
+
+	for (i = 0; i < ab->n_items; i++) {
+		it = ab->items[i];
+		type = batch_item_type(it);
+		if ((k = wire_type_from_name(type)) > 0 && k < TAP_TYPES)
+			t->per_type[k]++;
+		if ((t->call[0] != '\0' && strcmp(t->call, it->call_sid) != 0)
+		    || (t->type != NULL && strcmp(t->type, type) != 0)
+		    || (t->count != 0 && t->seen >= t->count))
+			continue;
+		t->seen++;
+		if (t->save != NULL && !saved++)
+			save_raw(t, msg);
+		if (t->text) {
+			printf("[%s] %s\n", it->call_sid, type);
+			fflush(stdout);
+			continue;
+		}
+		j = batch_item_json(it, t->payload);
+		json_object_set_new(j, "batch",
+		    json_pack("{s:s,s:s,s:I,s:I}", "msg_id", env->msg_id,
+		        "topic", topic, "index", (json_int_t)i, "items",
+		        (json_int_t)ab->n_items));
+		json_object_set_new(
+		    j, "received_at_ms", json_integer(wire_now_ms()));
+		print_json(j);
+	}
+}
+
 static void
 one(struct tap *t, nng_msg *msg)
 {
@@ -94,6 +142,12 @@ one(struct tap *t, nng_msg *msg)
 	}
 	if (env->body_case < TAP_TYPES)
 		t->per_type[env->body_case]++;
+	if (env->body_case == BUS__ENVELOPE__BODY_AUDIO_BATCH
+	    && (t->type == NULL || strcmp(t->type, "audio_batch") != 0)) {
+		batch_items(t, msg, env, topic);
+		wire_free(env);
+		return;
+	}
 	if (t->type == NULL
 	    || strcmp(t->type, wire_type_name(env->body_case)) == 0) {
 		t->seen++;
@@ -182,9 +236,14 @@ cmd_tap(int argc, char *argv[])
 	    || (rv = nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 250)) != 0
 	    || (rv = bus_dial(sub, url, NULL)) != 0)
 		return (1);
-	/* "" subscribes to everything; a call sid to that call only. */
+	/* "" subscribes to everything; a call sid to that call only, plus
+	 * every batch topic ("@" is a prefix of all of them) for its
+	 * batched audio. */
+	t.call = call;
 	rv = call[0] == '\0' ? bus_subscribe_all(sub)
 	                     : bus_subscribe(sub, call);
+	if (rv == 0 && call[0] != '\0')
+		rv = nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "@", 1);
 	if (rv != 0)
 		return (1);
 	t.last_rate = time(NULL);
