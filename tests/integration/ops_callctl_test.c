@@ -350,16 +350,21 @@ test_tap_and_decode(void **state)
 	        ops_bin(), S.http[OPS_EDGE], report, t),
 	    0);
 
-	/* media-edge publishes the caller's frames, topic = call sid. */
+	/* media-edge publishes the caller's frames in AudioBatches under
+	 * the ai-session's batch topic; tap prints one line per frame. */
 	n = wait_lines(edge_out, 6, 10000); /* "tapping" + 5 frames */
 	assert_true(n >= 6);
 	for (i = 1; i <= 5; i++) {
 		j = json_line(edge_out, i);
 		assert_non_null(j);
 		assert_string_equal(jstr(j, "type"), "audio");
-		assert_non_null(jstr(j, "topic"));
-		assert_true(strncmp(jstr(j, "topic"), "CA", 2) == 0);
-		assert_string_equal(jstr(j, "topic"), jstr(j, "call_sid"));
+		assert_non_null(jstr(j, "call_sid"));
+		assert_true(strncmp(jstr(j, "call_sid"), "CA", 2) == 0);
+		assert_non_null(json_object_get(j, "batch"));
+		assert_true(strncmp(jstr(json_object_get(j, "batch"), "topic")
+		                        ?: "",
+		                "@", 1)
+		    == 0);
 		/* 20 ms of mu-law, summarised without --payload. */
 		assert_int_equal(
 		    json_integer_value(json_object_get(
@@ -368,7 +373,7 @@ test_tap_and_decode(void **state)
 		        "bytes")),
 		    160);
 		if (i == 1)
-			snprintf(sid, sizeof(sid), "%s", jstr(j, "topic"));
+			snprintf(sid, sizeof(sid), "%s", jstr(j, "call_sid"));
 		json_decref(j);
 	}
 
@@ -383,19 +388,28 @@ test_tap_and_decode(void **state)
 	assert_null(strstr(out, "\"type\":\"mark\"")); /* --type audio */
 	free(out);
 
-	/* decode: a saved pub message, payload included this time. */
-	snprintf(args, sizeof(args), "decode %s/000002.bin", save);
+	/* decode: a saved pub message (the batch holding the first frame),
+	 * payload included this time. */
+	snprintf(args, sizeof(args), "decode %s/000001.bin", save);
 	assert_int_equal(callctl(&out, 1, args), 0);
 	j = json_loads(out, 0, NULL);
 	free(out);
 	assert_non_null(j);
-	assert_string_equal(jstr(j, "topic"), sid);
-	assert_string_equal(jstr(j, "type"), "audio");
-	assert_non_null(jstr(json_object_get(j, "audio"), "payload"));
+	assert_true(strncmp(jstr(j, "topic") ?: "", "@", 1) == 0);
+	assert_string_equal(jstr(j, "type"), "audio_batch");
+	{
+		json_t *it = json_array_get(json_object_get(
+		    json_object_get(j, "audio_batch"), "items"), 0);
+
+		assert_non_null(it);
+		assert_string_equal(jstr(it, "type"), "audio");
+		assert_string_equal(jstr(it, "call_sid"), sid);
+		assert_non_null(jstr(json_object_get(it, "audio"), "payload"));
+	}
 	json_decref(j);
 	/* decode from stdin, forced as a request body: the topic is then
 	 * garbage in front of the envelope and must not decode. */
-	snprintf(args, sizeof(args), "decode --req < %s/000002.bin", save);
+	snprintf(args, sizeof(args), "decode --req < %s/000001.bin", save);
 	assert_int_equal(callctl(&out, 1, args), 65);
 	assert_non_null(strstr(out, "not a bus.Envelope"));
 	free(out);
