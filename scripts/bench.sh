@@ -82,10 +82,11 @@ OAI_PORT=$(sed -n 's/.*"msg":"ready".*"port":\([0-9]*\).*/\1/p' \
     head -1)
 
 AI_URL=ipc://$TMP/ai.ipc
+AI_PORT=$(free_port)
 OPENAI_API_KEY=sk-bench \
 OPENAI_REALTIME_URL="ws://127.0.0.1:$OAI_PORT/v1/realtime?model=gpt-realtime" \
 AI_LISTEN_URL=$AI_URL AI_PUB_URL=ipc://$TMP/aipub.ipc \
-AI_HTTP_ADDR=127.0.0.1 AI_HTTP_PORT=$(free_port) \
+AI_HTTP_ADDR=127.0.0.1 AI_HTTP_PORT=$AI_PORT \
 AI_MAX_CALLS=$((CALLS + 100)) PERSISTER_URL= REASONER_URL= \
 LOG_LEVEL=info "$BIN/ai-session" 2>"$TMP/ai-session.log" &
 AI=$!
@@ -137,12 +138,13 @@ ACTIVE=$(curl -s "http://127.0.0.1:$EDGE_PORT/metrics" |
 wait $CALLER
 PIDS=$(echo "$PIDS" | sed "s/ $CALLER//")
 curl -s "http://127.0.0.1:$EDGE_PORT/metrics" >"$TMP/edge-metrics.txt"
+curl -s "http://127.0.0.1:$AI_PORT/metrics" >"$TMP/ai-metrics.txt"
 
 HZ=$(getconf CLK_TCK)
 python3 - "$TMP/report.json" "$CALLS" "$WIN_S" "$HZ" \
     "$T_EDGE0" "$T_EDGE1" "$T_AI0" "$T_AI1" "$T_OAI0" "$T_OAI1" \
     "$T_CALLER0" "$T_CALLER1" "$EDGE_RSS0" "$EDGE_RSS" "$AI_RSS0" \
-    "$AI_RSS" "$ACTIVE" "$TMP/edge-metrics.txt" <<'EOF'
+    "$AI_RSS" "$ACTIVE" "$TMP/edge-metrics.txt" "$TMP/ai-metrics.txt" <<'EOF'
 import json, sys
 a = sys.argv
 rep = json.load(open(a[1]))
@@ -175,4 +177,16 @@ drops = [l.strip() for l in open(a[18])
          if l.startswith("edge_audio_frames_dropped_total") and not l.rstrip().endswith(" 0")]
 if drops:
     print("edge drops       " + "; ".join(drops))
+def metric(path, name):
+    for l in open(path):
+        if l.startswith(name + " "):
+            return float(l.split()[-1])
+    return 0.0
+eb = metric(a[18], 'edge_bus_batches_total{result="sent"}')
+ei = metric(a[18], "edge_bus_batch_items_sent_total")
+ab = metric(a[19], 'ai_bus_batches_total{direction="out"}')
+ai = metric(a[19], "ai_bus_batch_items_sent_total")
+print("bus batches      media-edge %d (%.1f items each), ai-session %d "
+      "(%.1f items each); whole run"
+      % (eb, ei / eb if eb else 0, ab, ai / ab if ab else 0))
 EOF
