@@ -44,8 +44,9 @@ BEGIN { depth = 0; nmsg = 0 }
 }
 # A comment-only line continues the previous field comment.
 t == "" && cmt != "" && depth > 0 && last != "" {
-	rows[cur] = rows[cur] ""
-	sub(/ \|$/, " " md(cmt) " |", body[cur, nrow[cur]])
+	# Not sub(): an "&" in the comment would stand for the match.
+	b = body[cur, nrow[cur]]
+	body[cur, nrow[cur]] = substr(b, 1, length(b) - 2) " " md(cmt) " |"
 	next
 }
 t == "" { next }
