@@ -259,8 +259,9 @@ struct call *calls_find_live(const char *sid);
  * meanwhile. */
 bool calls_set_live(struct call *);
 /* SessionEnd: set end_requested; 0 if the call is live (queue CMD_END),
- * 1 if it is still being set up (its SessionStart will end it), -1 if
- * unknown or already ending. */
+ * 1 if it is still being set up (its SessionStart will end it), -1 if it
+ * is ending or ended here lately, -2 if we do not know it (another
+ * instance's call). */
 int  calls_request_end(const char *sid);
 long calls_count(void);
 /* Free calls still in the table (after the lws thread has stopped). */

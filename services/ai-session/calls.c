@@ -9,6 +9,12 @@
  * freed by the worker that created it; the lws thread never sees it,
  * because calls_find_live() skips it.  One mutex guards the buckets and
  * the fields marked {calls} in ai.h.
+ *
+ * The sids of the last ENDED_MAX calls removed are remembered, so that a
+ * SessionEnd for a call that ended here is acknowledged while one for a
+ * call we never held is answered NOT_FOUND: with several ai-sessions
+ * behind one address, media-edge then tries again until the owner gets
+ * it.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,10 +24,13 @@
 #include "xmalloc.h"
 
 #define NBUCKETS 4096 /* power of two */
+#define ENDED_MAX 4096
 
 static pthread_mutex_t calls_mtx = PTHREAD_MUTEX_INITIALIZER;
 static struct call    *buckets[NBUCKETS]; /* {calls} */
 static long            ncalls; /* {calls} */
+static char            ended_sids[ENDED_MAX][AI_SID_MAX]; /* {calls} ring */
+static unsigned        ended_next; /* {calls} */
 
 static unsigned
 hash(const char *s)
@@ -112,10 +121,24 @@ calls_remove(struct call *c)
 		if (*pp == c) {
 			*pp = c->hnext;
 			ncalls--;
+			memcpy(ended_sids[ended_next], c->sid, AI_SID_MAX);
+			ended_next = (ended_next + 1) % ENDED_MAX;
 			break;
 		}
 	}
 	pthread_mutex_unlock(&calls_mtx);
+}
+
+/* Under calls_mtx: did sid end here lately? */
+static bool
+ended_locked(const char *sid)
+{
+	unsigned i;
+
+	for (i = 0; i < ENDED_MAX && ended_sids[i][0] != '\0'; i++)
+		if (strcmp(ended_sids[i], sid) == 0)
+			return (true);
+	return (false);
 }
 
 struct call *
@@ -153,7 +176,8 @@ calls_request_end(const char *sid)
 	if ((c = find_locked(sid)) != NULL && !c->end_requested) {
 		c->end_requested = true;
 		rv = c->live ? 0 : 1;
-	}
+	} else if (c == NULL && !ended_locked(sid))
+		rv = -2;
 	pthread_mutex_unlock(&calls_mtx);
 	return (rv);
 }

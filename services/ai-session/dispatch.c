@@ -152,8 +152,13 @@ session_end_req(const Bus__Envelope *in, struct reply *r)
 	int         rv;
 
 	if (in->call_sid == NULL
-	    || (rv = calls_request_end(in->call_sid)) < 0) {
+	    || (rv = calls_request_end(in->call_sid)) == -1) {
 		reply_ack(r, true, false); /* gone already: a retry */
+		return (0);
+	}
+	if (rv == -2) { /* another instance's: media-edge tries again */
+		reply_error(r, BUS__ERROR__CODE__NOT_FOUND,
+		    "no call %.64s here", in->call_sid);
 		return (0);
 	}
 	if (rv == 1) { /* its SessionStart is still dialling: it ends it */
