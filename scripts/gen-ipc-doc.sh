@@ -83,7 +83,9 @@ inenum && depth == inenum {
 	last = cur
 	next
 }
-inoneof {
+# The body oneof of the Envelope lists the message types; a oneof in any
+# other message (BatchItem.item) is listed with the fields of its message.
+inoneof && cur == "Envelope" {
 	split(t, w, /[ \t=;]+/)
 	types[++ntypes] = sprintf("| `%s` | %s | [%s](#%s) |", w[2], w[3], w[1], tolower(w[1]))
 	next
