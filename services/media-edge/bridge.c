@@ -30,7 +30,9 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define END_NOT_FOUND_TRIES 4
+/* NOT_FOUND: another ai-session behind the address may hold the call; nng
+ * sends each try to the next connection, so try again at once. */
+#define END_NOT_FOUND_TRIES 16
 
 static void
 job_free(struct job *j)
@@ -221,7 +223,8 @@ run_end(struct bridge *b, struct job *j)
 	Bus__SessionEnd se = BUS__SESSION_END__INIT;
 	struct wire_ids ids;
 	struct log_ctx  lc = { j->call_sid, j->trace_id };
-	int             i, rv, notfound = 0;
+	int             i = 0, rv, notfound = 0;
+	bool            now = false;
 
 	wire_env_init(&env, &ids, j->call_sid, j->trace_id);
 	env.idempotency_key = j->key;
@@ -229,27 +232,31 @@ run_end(struct bridge *b, struct job *j)
 	se.ended_at_ms = j->at_ms;
 	env.body_case = BUS__ENVELOPE__BODY_SESSION_END;
 	env.session_end = &se;
-	for (i = 0; i < e->cfg.session_attempts; i++) {
-		if (i > 0)
+	while (i < e->cfg.session_attempts) {
+		if (i > 0 && !now)
 			backoff(i);
+		now = false;
 		rv = bus_request(
 		    b->req, &env, &rep, (int)e->cfg.session_timeout_ms, 1);
 		if (rv == NNG_ECLOSED)
 			break;
 		if (rv != 0) {
 			count(e, "end", "timeout");
+			i++;
 			continue;
 		}
 		if (rep->body_case == BUS__ENVELOPE__BODY_ERROR
 		    && rep->error->code == BUS__ERROR__CODE__NOT_FOUND
 		    && ++notfound < END_NOT_FOUND_TRIES) {
 			wire_free(rep);
-			continue; /* maybe another instance has it */
+			now = true; /* not a failure: the next instance */
+			continue;
 		}
 		if (rep->body_case == BUS__ENVELOPE__BODY_ERROR
 		    && rep->error->code != BUS__ERROR__CODE__NOT_FOUND
 		    && rep->error->code != BUS__ERROR__CODE__BAD_REQUEST) {
 			wire_free(rep);
+			i++;
 			continue;
 		}
 		count(e, "end",
