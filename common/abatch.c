@@ -230,8 +230,7 @@ item_bytes(const Bus__BatchItem *item, size_t *np, bool *strp)
 }
 
 unsigned
-abatch_add(
-    struct abatch_set *s, struct abatch *b, const Bus__BatchItem *item)
+abatch_add(struct abatch_set *s, struct abatch *b, const Bus__BatchItem *item)
 {
 	struct abatch_item *it;
 	const void         *p;

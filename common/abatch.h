@@ -78,8 +78,8 @@ void abatch_unref(struct abatch_set *, struct abatch *);
 /* Append a copy of item (its call_sid and oneof).  Publishes the batch
  * first when it is full.  Returns the number of items dropped because the
  * pub socket refused a batch (0 normally). */
-unsigned abatch_add(struct abatch_set *, struct abatch *,
-    const Bus__BatchItem *item);
+unsigned abatch_add(
+    struct abatch_set *, struct abatch *, const Bus__BatchItem *item);
 /* Publish every batch holding items: once per service-loop turn.  Returns
  * the items dropped. */
 unsigned abatch_flush(struct abatch_set *);

@@ -71,16 +71,16 @@ struct peer {
 };
 
 static struct {
-	nng_socket      pub;
-	nng_socket      sub;
-	bool            open_pub, open_sub;
-	int             recvfd; /* readable while messages wait */
-	pthread_mutex_t mtx;
-	pthread_cond_t  cv;
-	struct peer    *peers; /* {mtx} */
-	struct metric  *gauge;
-	char            id_prefix[17];
-	uint64_t        id_next; /* lws thread */
+	nng_socket        pub;
+	nng_socket        sub;
+	bool              open_pub, open_sub;
+	int               recvfd; /* readable while messages wait */
+	pthread_mutex_t   mtx;
+	pthread_cond_t    cv;
+	struct peer      *peers; /* {mtx} */
+	struct metric    *gauge;
+	char              id_prefix[17];
+	uint64_t          id_next; /* lws thread */
 	struct abatch_set ab; /* lws thread */
 	char              topic[ABATCH_TOPIC_MAX]; /* ours */
 } e = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };

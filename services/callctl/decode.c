@@ -79,8 +79,8 @@ batch_json(json_t *j, const Bus__AudioBatch *ab, int with_payload)
 		json_array_append_new(
 		    items, batch_item_json(ab->items[i], with_payload));
 	json_object_set_new(j, "audio_batch",
-	    json_pack("{s:I,s:o}", "n_items", (json_int_t)ab->n_items,
-	        "items", items));
+	    json_pack("{s:I,s:o}", "n_items", (json_int_t)ab->n_items, "items",
+	        items));
 }
 
 json_t *

@@ -88,8 +88,8 @@ print_text(const Bus__Envelope *env)
 
 /* The items of a batch that pass the filters, one line each. */
 static void
-batch_items(struct tap *t, nng_msg *msg, const Bus__Envelope *env,
-    const char *topic)
+batch_items(
+    struct tap *t, nng_msg *msg, const Bus__Envelope *env, const char *topic)
 {
 	const Bus__AudioBatch *ab = env->audio_batch;
 	const Bus__BatchItem  *it;

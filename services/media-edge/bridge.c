@@ -66,7 +66,8 @@ result(struct edge *e, struct job *j, enum ev_kind kind, const char *url,
 	memcpy(ev->call_sid, j->call_sid, sizeof(ev->call_sid));
 	snprintf(ev->url, sizeof(ev->url), "%s", url != NULL ? url : "");
 	snprintf(ev->text, sizeof(ev->text), "%s", text != NULL ? text : "");
-	snprintf(ev->topic, sizeof(ev->topic), "%s", topic != NULL ? topic : "");
+	snprintf(
+	    ev->topic, sizeof(ev->topic), "%s", topic != NULL ? topic : "");
 	evq_push(&e->evq, ev);
 }
 

@@ -45,8 +45,8 @@ deliver_item(struct edge *e, const Bus__BatchItem *it, const char *what)
 	switch (it->item_case) {
 	case BUS__BATCH_ITEM__ITEM_AUDIO:
 		if (it->audio->payload.len > 0)
-			call_send_media(
-			    c, it->audio->payload.data, it->audio->payload.len);
+			call_send_media(c, it->audio->payload.data,
+			    it->audio->payload.len);
 		break;
 	case BUS__BATCH_ITEM__ITEM_MARK:
 		call_send_mark(c, it->mark->name);
@@ -55,8 +55,8 @@ deliver_item(struct edge *e, const Bus__BatchItem *it, const char *what)
 		call_send_clear(c);
 		break;
 	default:
-		log_warnx("bad input on the sub socket (bus_unexpected): %s",
-		    what);
+		log_warnx(
+		    "bad input on the sub socket (bus_unexpected): %s", what);
 		edge_bad_input(e, "bus_unexpected");
 		break;
 	}

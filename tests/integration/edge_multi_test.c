@@ -208,8 +208,8 @@ test_two_edges_two_sessions(void **state)
 	for (i = 0; i < 2; i++) {
 		snprintf(cmd, sizeof(cmd),
 		    "%s/sim-caller --url ws://127.0.0.1:%d/media --calls %d "
-		    "--duration-ms %d --drain-ms 500 --tags --token-secret " SECRET
-		    " 2>>%s/multi-caller%d.log",
+		    "--duration-ms %d --drain-ms 500 --tags "
+		    "--token-secret " SECRET " 2>>%s/multi-caller%d.log",
 		    bin != NULL ? bin : "build/debug/bin", M.edge_http[i],
 		    CALLS_PER_EDGE, FRAMES_EACH * 20, harness_tmpdir(), i);
 		assert_non_null(f[i] = popen(cmd, "r"));
@@ -217,14 +217,14 @@ test_two_edges_two_sessions(void **state)
 	for (i = 0; i < 2; i++) {
 		rep = report(f[i]);
 		assert_non_null(rep);
-		assert_int_equal(json_integer_value(json_object_get(rep,
-		                     "completed")),
+		assert_int_equal(
+		    json_integer_value(json_object_get(rep, "completed")),
 		    CALLS_PER_EDGE);
 		assert_int_equal(json_integer_value(json_object_get(
 		                     json_object_get(rep, "lost"), "total")),
 		    0);
-		assert_int_equal(json_integer_value(json_object_get(rep,
-		                     "frames_received")),
+		assert_int_equal(json_integer_value(
+		                     json_object_get(rep, "frames_received")),
 		    CALLS_PER_EDGE * FRAMES_EACH);
 		json_decref(rep);
 	}

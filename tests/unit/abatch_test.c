@@ -35,7 +35,8 @@ pair_open(struct pair *p, const char *url, const char *topic)
 	assert_int_equal(nng_socket_set(p->sub, NNG_OPT_SUB_SUBSCRIBE, topic,
 	                     strlen(topic) + 1),
 	    0);
-	assert_int_equal(nng_socket_set_ms(p->sub, NNG_OPT_RECVTIMEO, 1000), 0);
+	assert_int_equal(
+	    nng_socket_set_ms(p->sub, NNG_OPT_RECVTIMEO, 1000), 0);
 	nng_msleep(50); /* the pipe is up before the first send */
 }
 
