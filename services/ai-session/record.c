@@ -55,13 +55,14 @@ struct rec {
 	char             *answered_by;
 	char             *end_reason;
 	char             *outcome; /* ours (voicemail), until summarised */
-	bool              failed; /* the call never got going */
-	Bus__Summary     *summary; /* unpacked reply, or NULL */
-	Bus__Envelope    *summary_env;
-	unsigned          version;
-	enum rec_state    state;
-	int64_t           next_try;
-	long              backoff;
+	char          *edge_ctl_url; /* media-edge: the summary goes there */
+	bool           failed; /* the call never got going */
+	Bus__Summary  *summary; /* unpacked reply, or NULL */
+	Bus__Envelope *summary_env;
+	unsigned       version;
+	enum rec_state state;
+	int64_t        next_try;
+	long           backoff;
 };
 
 static struct {
@@ -72,7 +73,7 @@ static struct {
 	bool            stop; /* {mtx} */
 	pthread_t       thread;
 	bool            started;
-	struct metric  *pending, *sent, *failed, *turns_failed;
+	struct metric  *pending, *sent, *failed, *turns_failed, *edge_failed;
 } rq = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static const char *
@@ -101,6 +102,7 @@ rec_free(struct rec *r)
 	free(r->answered_by);
 	free(r->end_reason);
 	free(r->outcome);
+	free(r->edge_ctl_url);
 	wire_free(r->summary_env);
 	free(r);
 }
@@ -220,6 +222,48 @@ send_record(struct rec *r)
 	return (rv);
 }
 
+/*
+ * Record thread: hand the stored summary to the media-edge that carried
+ * the call, which sends the business its signed notification and pushes
+ * it to /events dashboards.  Request/reply, so it is not lost on a busy
+ * pub socket; a media-edge that is gone by now is logged and counted.
+ */
+static void
+tell_edge(struct rec *r)
+{
+	Bus__Envelope   env = BUS__ENVELOPE__INIT, *rep = NULL;
+	Bus__Summary    s;
+	struct wire_ids ids;
+	struct log_ctx  lc = { r->sid, r->trace };
+	nng_socket      sock;
+	char            key[AI_SID_MAX + 16];
+
+	if (r->summary == NULL || r->edge_ctl_url == NULL
+	    || r->edge_ctl_url[0] == '\0')
+		return;
+	s = *r->summary;
+	if (r->outcome != NULL)
+		s.outcome = r->outcome;
+	wire_env_init(&env, &ids, r->sid, r->trace);
+	snprintf(key, sizeof(key), "%s:summary", r->sid);
+	env.idempotency_key = key;
+	env.body_case = BUS__ENVELOPE__BODY_SUMMARY;
+	env.summary = &s;
+	if (jobs_req_socket(r->edge_ctl_url, &sock) == 0
+	    && bus_request(sock, &env, &rep, (int)cfg.request_timeout_ms,
+	           SEND_ATTEMPTS)
+	        == 0
+	    && rep->body_case == BUS__ENVELOPE__BODY_ACK)
+		logc_info(&lc, "summary handed to media-edge");
+	else {
+		metric_inc(rq.edge_failed);
+		logc_warnx(&lc, "media-edge did not take the summary (%s)",
+		    rep != NULL ? wire_type_name(rep->body_case)
+		                : "no answer");
+	}
+	wire_free(rep);
+}
+
 /* Put r on the retry list (or free it when it is done). */
 static void
 retry_later(struct rec *r, long delay_ms)
@@ -246,6 +290,7 @@ step(struct rec *r)
 	}
 	if (send_record(r) != 0)
 		return (false);
+	tell_edge(r);
 	if (r->summary == NULL && cfg.reasoner_url[0] != '\0') {
 		r->state = REC_SUMMARY;
 		r->backoff = cfg.summary_retry_ms;
@@ -333,6 +378,8 @@ record_start(void)
 	    "Call records still unacknowledged when the process stopped");
 	rq.turns_failed = metrics_counter1("ai_turns_unstored_total",
 	    "Transcript turns persister did not acknowledge");
+	rq.edge_failed = metrics_counter1("ai_summaries_undelivered_total",
+	    "Summaries media-edge did not take for the business notification");
 	if (pthread_create(&rq.thread, NULL, record_main, NULL) != 0) {
 		log_warnx("cannot start the record thread");
 		return (-1);
@@ -464,6 +511,8 @@ record_finish(struct call *c, const char *why)
 	    = c->answered_by != NULL ? xstrdup(c->answered_by) : NULL;
 	r->end_reason = xstrdup(c->end_reason != NULL ? c->end_reason : why);
 	r->outcome = c->outcome != NULL ? xstrdup(c->outcome) : NULL;
+	r->edge_ctl_url
+	    = c->edge_ctl_url != NULL ? xstrdup(c->edge_ctl_url) : NULL;
 	r->failed = r->tr.n == 0
 	    && (strcmp(why, "connect_failed") == 0
 	        || strcmp(why, "setup_timeout") == 0

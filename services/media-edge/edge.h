@@ -185,7 +185,8 @@ enum ev_kind {
 	EV_AI_GONE, /* a sub pipe to ai-session url closed */
 	EV_HANGUP, /* HangUp for call sid */
 	EV_WEB_REPLY, /* answer web id */
-	EV_EVENTS_REPLY /* answer an /events client */
+	EV_EVENTS_REPLY, /* answer an /events client */
+	EV_SUMMARY /* ai-session's summary for call sid: body JSON */
 };
 
 struct ev {
@@ -490,8 +491,8 @@ void call_free(struct call *);
 void call_audio_in(struct call *, const unsigned char *ulaw, size_t len,
     uint32_t ts, bool have_ts);
 void call_publish_simple(struct call *, Bus__Envelope *env);
-void call_started(struct call *, const char *ai_url, const char *inst,
-    const char *topic);
+void call_started(
+    struct call *, const char *ai_url, const char *inst, const char *topic);
 void call_start_failed(struct call *, const char *why);
 void call_ai_gone(struct edge *, const char *url);
 void call_request_session(struct call *, bool resume);
@@ -594,7 +595,11 @@ int   events_writeable(struct lws *, void *);
 void  events_status(struct edge *, const char *sid, const char *status);
 void  events_turn(struct edge *, const char *sid, const Bus__TranscriptTurn *);
 void  events_summary(struct edge *, const char *sid, const Bus__Summary *);
-void  events_rate_answer(struct edge *, struct ev *);
+/* The summary object of a call as JSON text (for the event queue). */
+char *events_summary_text(const char *sid, const Bus__Summary *);
+/* Notify the business and push to /events: o is consumed.  lws thread. */
+void events_summary_obj(struct edge *, const char *sid, json_t *o);
+void events_rate_answer(struct edge *, struct ev *);
 
 /* webjobs.c */
 int  webjobs_start(struct edge *); /* main */

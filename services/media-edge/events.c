@@ -155,16 +155,31 @@ events_turn(struct edge *e, const char *sid, const Bus__TranscriptTurn *t)
 	        (json_int_t)t->turn->seq));
 }
 
-void
-events_summary(struct edge *e, const char *sid, const Bus__Summary *s)
+static json_t *
+summary_obj(const char *sid, const Bus__Summary *s)
 {
-	struct wjob *j;
-	json_t      *o, *full;
-
-	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", "summary",
+	return (json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", "summary",
 	    "call_sid", sid, "outcome", s->outcome, "interest_level",
 	    s->interest_level, "next_action", s->next_action, "summary",
-	    s->summary);
+	    s->summary));
+}
+
+char *
+events_summary_text(const char *sid, const Bus__Summary *s)
+{
+	json_t *o = summary_obj(sid, s);
+	char   *text = json_dumps(o, JSON_COMPACT);
+
+	json_decref(o);
+	return (text);
+}
+
+void
+events_summary_obj(struct edge *e, const char *sid, json_t *o)
+{
+	struct wjob *j;
+	json_t      *full;
+
 	if (e->cfg.notify_url[0] != '\0') {
 		full = json_deep_copy(o);
 		json_object_set_new(
@@ -178,6 +193,12 @@ events_summary(struct edge *e, const char *sid, const Bus__Summary *s)
 		webjobs_submit(&e->wj, j);
 	}
 	broadcast(sid, o);
+}
+
+void
+events_summary(struct edge *e, const char *sid, const Bus__Summary *s)
+{
+	events_summary_obj(e, sid, summary_obj(sid, s));
 }
 
 /* The answer of a rate query (EV_WEB_REPLY with the client as target). */

@@ -179,6 +179,15 @@ control_event(struct edge *e, struct ev *ev)
 		events_rate_answer(e, ev);
 		free(ev->body);
 		break;
+	case EV_SUMMARY: {
+		json_t *o
+		    = ev->body != NULL ? json_loads(ev->body, 0, NULL) : NULL;
+
+		if (o != NULL)
+			events_summary_obj(e, ev->call_sid, o);
+		free(ev->body);
+		break;
+	}
 	}
 }
 

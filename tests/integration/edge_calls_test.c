@@ -594,9 +594,10 @@ test_outbound(void **state)
 		}
 		free(msg);
 	}
-	/* initiated and ringing may come before the subscription */
+	/* initiated, ringing and even answered may all be posted before the
+	 * subscription is in: only the final status is certain to be seen */
 	assert_true(saw_end);
-	assert_true(statuses >= 2);
+	assert_true(statuses >= 1);
 	close(fd);
 	call = sim_call(sidbuf);
 	/* every webhook was accepted (signatures verified) */
@@ -907,6 +908,67 @@ test_hangup_rest(void **state)
 	assert_true(metric("edge_provider_hangups_total{result=\"ok\"}") >= 1);
 }
 
+/* What ai-session does once the summary is stored: the business is
+ * notified (signed, event call.summary) through media-edge. */
+static int summary_good_before;
+
+static int
+summary_notified(void *arg)
+{
+	return (atomic_load(&N.good) > summary_good_before
+	    && strstr(N.body, "call.summary") != NULL
+	    && strstr(N.body, (const char *)arg) != NULL);
+}
+
+static Bus__Envelope *
+send_summary(const char *sid)
+{
+	Bus__Envelope   env = BUS__ENVELOPE__INIT, *rep;
+	Bus__Summary    sum = BUS__SUMMARY__INIT;
+	struct wire_ids ids;
+	nng_socket      req;
+	nng_msg        *m;
+
+	assert_int_equal(nng_req0_open(&req), 0);
+	nng_socket_set_ms(req, NNG_OPT_RECVTIMEO, 3000);
+	assert_int_equal(nng_dial(req, S.ctl, NULL, 0), 0);
+	wire_env_init(&env, &ids, sid, NULL);
+	sum.outcome = "goal_achieved";
+	sum.interest_level = "high";
+	sum.next_action = "send the quote";
+	sum.summary = "Booked a visit for Thursday.";
+	env.body_case = BUS__ENVELOPE__BODY_SUMMARY;
+	env.summary = &sum;
+	send_env(req, &env);
+	assert_int_equal(nng_recvmsg(req, &m, 0), 0);
+	assert_int_equal(wire_unpack(m, &rep), 0);
+	nng_msg_free(m);
+	nng_close(req);
+	return (rep);
+}
+
+static void
+test_summary_notified(void **state)
+{
+	Bus__Envelope *rep;
+
+	(void)state;
+	/* counted before sending: a good signature must raise it */
+	summary_good_before = atomic_load(&N.good);
+	rep = send_summary("CAsummary0001");
+	assert_int_equal(rep->body_case, BUS__ENVELOPE__BODY_ACK);
+	wire_free(rep);
+	assert_int_equal(
+	    harness_wait_for(summary_notified, "CAsummary0001", 8000), 0);
+	assert_non_null(strstr(N.body, "\"outcome\":\"goal_achieved\""));
+	assert_non_null(strstr(N.body, "Booked a visit for Thursday."));
+	/* no call sid: refused, nothing sent */
+	rep = send_summary("");
+	assert_int_equal(rep->body_case, BUS__ENVELOPE__BODY_ERROR);
+	assert_int_equal(rep->error->code, BUS__ERROR__CODE__BAD_REQUEST);
+	wire_free(rep);
+}
+
 int
 main(void)
 {
@@ -918,6 +980,7 @@ main(void)
 		cmocka_unit_test(test_inbound),
 		cmocka_unit_test(test_inbound_rate_limited),
 		cmocka_unit_test(test_hangup_rest),
+		cmocka_unit_test(test_summary_notified),
 	};
 
 	return (cmocka_run_group_tests(tests, group_setup, group_teardown));
