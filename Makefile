@@ -7,6 +7,7 @@
 #   make bench      the audio-path load test (bounded in calls and time)
 #   make asan       the test suite under AddressSanitizer and UBSan
 #   make lint       clang-format check, cppcheck, banned calls
+#   make docs       regenerate docs/configuration.md and docs/ipc.md's reference
 #
 # MODE is one of: debug release asan tsan.  BUILD may be overridden so that
 # several builds can share one work tree.
@@ -120,6 +121,16 @@ test-integration: deps-test tests
 deps-test:
 	@scripts/deps.sh test
 
+# Regenerate the references made from --help and bus.proto (ops_deploy_test
+# fails while they are stale).
+docs: all
+	@scripts/gen-config-doc.sh $(BIN) > docs/configuration.md
+	@{ sed '/^<!-- BEGIN generated/q' docs/ipc.md; \
+	   scripts/gen-ipc-doc.sh; \
+	   sed -n '/^<!-- END generated/,$$p' docs/ipc.md; } > docs/ipc.md.new
+	@mv docs/ipc.md.new docs/ipc.md
+	@echo "docs: configuration.md and ipc.md regenerated"
+
 demo: all
 	@BUILD=$(BUILD) scripts/demo.sh
 
@@ -149,7 +160,7 @@ lint:
 clean:
 	rm -rf build
 
-.PHONY: deps-test
+.PHONY: deps-test docs
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # persister embeds its migrations with .incbin.
