@@ -55,7 +55,7 @@ svc_instance(void)
 
 	if (instance[0] == '\0') {
 		if (gethostname(host, sizeof(host)) != 0)
-			strcpy(host, "localhost");
+			snprintf(host, sizeof(host), "localhost");
 		host[sizeof(host) - 1] = '\0';
 		snprintf(instance, sizeof(instance), "%s:%ld", host,
 		    (long)getpid());

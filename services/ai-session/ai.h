@@ -207,8 +207,8 @@ struct call {
 	struct log_ctx lc;
 	char          *stream_sid;
 	char          *edge_ctl_url;
-	char          *edge_topic; /* media-edge's batch topic; "": per frame */
-	char          *answered_by;
+	char *edge_topic; /* media-edge's batch topic; "": per frame */
+	char *answered_by;
 	Bus__Direction direction;
 	Bus__Provider  provider;
 	bool           resume;

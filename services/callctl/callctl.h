@@ -60,6 +60,6 @@ json_t *envelope_json(const Bus__Envelope *, int with_payload);
 /* One item of an AudioBatch, with "type" like an envelope's. */
 json_t     *batch_item_json(const Bus__BatchItem *, int with_payload);
 const char *batch_item_type(const Bus__BatchItem *);
-void    print_json(json_t *);
+void        print_json(json_t *);
 
 #endif

@@ -64,8 +64,8 @@ edge_start(struct edge *e)
 	e->pub_open = true;
 	(void)bus_set_buffers(e->pub, 0, (int)e->cfg.pub_sendbuf);
 	abatch_set_init(&e->ab, e->pub);
-	if (abatch_topic(e->batch_topic, sizeof(e->batch_topic),
-	        svc_instance())
+	if (abatch_topic(
+	        e->batch_topic, sizeof(e->batch_topic), svc_instance())
 	    == -1)
 		e->batch_topic[0] = '\0'; /* too long: per-frame messages */
 	if (sub_start(e) == -1 || bridge_start(e) == -1

@@ -186,7 +186,9 @@ notify_main(void *arg)
 			buf[got] = '\0';
 			if ((b = strstr(buf, "\r\n\r\n")) != NULL) {
 				h = strcasestr(buf, "content-length:");
-				clen = h != NULL ? atoi(h + 15) : 0;
+				clen = h != NULL
+				    ? (int)strtol(h + 15, NULL, 10)
+				    : 0;
 				if (got - (b + 4 - buf) >= clen)
 					break;
 			}

@@ -361,9 +361,9 @@ test_tap_and_decode(void **state)
 		assert_non_null(jstr(j, "call_sid"));
 		assert_true(strncmp(jstr(j, "call_sid"), "CA", 2) == 0);
 		assert_non_null(json_object_get(j, "batch"));
-		assert_true(strncmp(jstr(json_object_get(j, "batch"), "topic")
-		                        ?: "",
-		                "@", 1)
+		assert_true(
+		    strncmp(jstr(json_object_get(j, "batch"), "topic") ?: "",
+		        "@", 1)
 		    == 0);
 		/* 20 ms of mu-law, summarised without --payload. */
 		assert_int_equal(
@@ -398,8 +398,10 @@ test_tap_and_decode(void **state)
 	assert_true(strncmp(jstr(j, "topic") ?: "", "@", 1) == 0);
 	assert_string_equal(jstr(j, "type"), "audio_batch");
 	{
-		json_t *it = json_array_get(json_object_get(
-		    json_object_get(j, "audio_batch"), "items"), 0);
+		json_t *it = json_array_get(
+		    json_object_get(
+		        json_object_get(j, "audio_batch"), "items"),
+		    0);
 
 		assert_non_null(it);
 		assert_string_equal(jstr(it, "type"), "audio");
