@@ -420,7 +420,8 @@ struct reply;
 int dispatch(
     struct svc *, const Bus__Envelope *, struct reply *, void *worker);
 /* Active calls for Ping and /health. */
-extern struct svc *ai_svc;
+/* Set once svc is up; read by the loop thread too, so atomic. */
+extern _Atomic(struct svc *) ai_svc;
 
 /* ---- jobs.c: blocking work off the lws thread ---------------------- */
 

@@ -22,7 +22,7 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-struct svc *ai_svc;
+_Atomic(struct svc *) ai_svc;
 
 static const char *
 param(const Bus__SessionStart *ss, const char *k1, const char *k2)

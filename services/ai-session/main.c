@@ -55,6 +55,7 @@ static int
 ai_start(void)
 {
 	struct svc_conf sc;
+	struct svc     *s;
 
 	if (edge_open() != 0 || jobs_start((int)cfg.job_workers) != 0
 	    || record_start() != 0 || loop_start() != 0)
@@ -68,7 +69,10 @@ ai_start(void)
 	sc.http_addr = cfg.http_addr;
 	sc.http_port = cfg.http_port;
 	sc.health = health;
-	return (svc_start(&ai_svc, &sc));
+	if (svc_start(&s, &sc) != 0)
+		return (-1);
+	ai_svc = s;
+	return (0);
 }
 
 static void

@@ -323,7 +323,7 @@ session_end(
 	record_finish(c, why); /* record.c: takes the transcript */
 	calls_remove(c);
 	metric_dec(st.active);
-	if (ai_svc != NULL)
+	if (ai_svc != NULL) /* atomic: svc comes up after the loop */
 		svc_active_add(ai_svc, -1);
 	call_free(c);
 }
