@@ -13,12 +13,12 @@
  * Every function here runs on the lws service thread except
  * loop_start(), loop_drain() and loop_stop() (main).
  */
-#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
 #include "edge.h"
+#include "evloop.h"
 #include "httpd.h"
 #include "log.h"
 #include "metrics.h"
@@ -315,41 +315,6 @@ static const struct lws_protocols protocols[]
     = { { "edge", edge_cb, sizeof(struct pss), 4096, 0, NULL, 0 },
 	      { NULL, NULL, 0, 0, 0, NULL, 0 } };
 
-/*
- * epoll through libev.  Debian's libwebsockets 4.1 polls every socket with
- * poll(2) unless an event library plugin drives it; with a thousand
- * streams each wake-up would scan them all.  libev is loaded at run time
- * (the lws plugin needs it anyway), so nothing is linked for it; without
- * it, or with EDGE_EVENT_LOOP=poll, lws's own poll loop runs.
- */
-static struct {
-	void *lib;
-	void *loop;
-	void *(*loop_new)(unsigned);
-	int (*run)(void *, int);
-	void (*destroy)(void *);
-} ev;
-
-#define EV_BACKEND_EPOLL 0x4u
-#define EV_RUN_ONCE 2
-
-static bool
-ev_open(void)
-{
-	if ((ev.lib = dlopen("libev.so.4", RTLD_NOW | RTLD_GLOBAL)) == NULL)
-		return (false);
-	ev.loop_new = (void *(*)(unsigned))dlsym(ev.lib, "ev_loop_new");
-	ev.run = (int (*)(void *, int))dlsym(ev.lib, "ev_run");
-	ev.destroy = (void (*)(void *))dlsym(ev.lib, "ev_loop_destroy");
-	if (ev.loop_new == NULL || ev.run == NULL || ev.destroy == NULL
-	    || (ev.loop = ev.loop_new(EV_BACKEND_EPOLL)) == NULL) {
-		dlclose(ev.lib);
-		memset(&ev, 0, sizeof(ev));
-		return (false);
-	}
-	return (true);
-}
-
 static void *
 loop_main(void *arg)
 {
@@ -357,15 +322,8 @@ loop_main(void *arg)
 
 	/* after each turn, the frames it produced go out in one message
 	 * per ai-session (calls_flush) */
-	if (ev.loop != NULL) {
-		while (!e->loop_exit) {
-			ev.run(ev.loop, EV_RUN_ONCE);
-			calls_flush(e);
-		}
-		return (NULL);
-	}
 	while (!e->loop_exit) {
-		if (lws_service(e->ctx, 0) < 0)
+		if (evloop_service(e->ctx) == -1)
 			break;
 		calls_flush(e);
 	}
@@ -412,12 +370,9 @@ loop_start(struct edge *e)
 	e->scratch = xmalloc(EDGE_MAX_MSG);
 	e->scratch2 = xmalloc(EDGE_MAX_MSG);
 	httpd_log_init();
-	if (strcmp(e->cfg.event_loop, "libev") == 0 && ev_open()) {
-		info.options |= LWS_SERVER_OPTION_LIBEV;
-		info.foreign_loops = &ev.loop;
-		log_info("event loop: epoll (libev)");
-	} else
-		log_info("event loop: poll");
+	/* epoll through libev unless EDGE_EVENT_LOOP=poll (evloop.h) */
+	(void)evloop_open(e->cfg.event_loop);
+	evloop_lws_info(&info);
 	if ((e->ctx = lws_create_context(&info)) == NULL) {
 		log_warnx("cannot listen on %s:%ld", e->cfg.http_addr,
 		    e->cfg.http_port);
@@ -450,13 +405,11 @@ loop_stop(struct edge *e)
 {
 	if (e->ctx != NULL) {
 		evq_set_ctx(&e->evq, NULL);
+		evloop_detach(); /* the service thread has ended */
 		lws_context_destroy(e->ctx);
 		e->ctx = NULL;
 	}
-	if (ev.loop != NULL) {
-		ev.destroy(ev.loop);
-		ev.loop = NULL;
-	}
+	evloop_close(); /* after the context that used it */
 	free(e->batch);
 	free(e->scratch);
 	free(e->scratch2);

@@ -1,0 +1,123 @@
+/*
+ * evloop.c - the libev loop under a libwebsockets context (see
+ * evloop.h): libev is dlopen()ed, an epoll loop is created and handed to
+ * lws as its foreign loop, and each service turn runs it once.
+ *
+ * lws 4.1's libev plugin re-arms its one ev timer only when that timer
+ * fires (or after I/O): an lws_sul scheduled earlier than the armed
+ * deadline, with no I/O meanwhile, would run late, up to that deadline.
+ * A tick sul, rescheduled every EVLOOP_TICK_MS, keeps the armed deadline
+ * that close, so no timer runs more than a tick late (poll has no such
+ * problem: lws_service() computes its wait from the earliest sul).
+ *
+ * Only the three libev entry points used are resolved, with the values
+ * of EVBACKEND_EPOLL and EVRUN_ONCE from ev.h (stable since libev 4.0),
+ * so libev's headers are not needed either.
+ */
+#include <dlfcn.h>
+#include <string.h>
+
+#include "evloop.h"
+#include "log.h"
+
+#define EV_BACKEND_EPOLL 0x4u
+#define EV_RUN_ONCE 2
+#define EVLOOP_TICK_MS 100
+
+static struct {
+	void *lib;
+	void *loop;
+	void *(*loop_new)(unsigned);
+	int (*run)(void *, int);
+	void (*destroy)(void *);
+	struct lws_context    *ctx; /* the tick's; service thread */
+	lws_sorted_usec_list_t tick;
+} ev;
+
+static void
+tick_cb(lws_sorted_usec_list_t *sul)
+{
+	lws_sul_schedule(
+	    ev.ctx, 0, sul, tick_cb, EVLOOP_TICK_MS * LWS_US_PER_MS);
+}
+
+static bool
+ev_load(void)
+{
+	if (ev.lib == NULL
+	    && (ev.lib = dlopen("libev.so.4", RTLD_NOW | RTLD_GLOBAL)) == NULL)
+		return (false);
+	ev.loop_new = (void *(*)(unsigned))dlsym(ev.lib, "ev_loop_new");
+	ev.run = (int (*)(void *, int))dlsym(ev.lib, "ev_run");
+	ev.destroy = (void (*)(void *))dlsym(ev.lib, "ev_loop_destroy");
+	if (ev.loop_new == NULL || ev.run == NULL || ev.destroy == NULL
+	    || (ev.loop = ev.loop_new(EV_BACKEND_EPOLL)) == NULL) {
+		dlclose(ev.lib);
+		memset(&ev, 0, sizeof(ev));
+		return (false);
+	}
+	return (true);
+}
+
+bool
+evloop_open(const char *mode)
+{
+	if (ev.loop == NULL && mode != NULL && strcmp(mode, "libev") == 0
+	    && !ev_load())
+		log_warnx("event loop: libev unavailable (%s); using poll",
+		    "libev.so.4 or its epoll backend");
+	if (ev.loop != NULL)
+		log_info("event loop: epoll (libev)");
+	else
+		log_info("event loop: poll");
+	return (ev.loop != NULL);
+}
+
+bool
+evloop_active(void)
+{
+	return (ev.loop != NULL);
+}
+
+void
+evloop_lws_info(struct lws_context_creation_info *info)
+{
+	if (ev.loop == NULL)
+		return;
+	info->options |= LWS_SERVER_OPTION_LIBEV;
+	info->foreign_loops = &ev.loop;
+}
+
+int
+evloop_service(struct lws_context *ctx)
+{
+	if (ev.loop != NULL) {
+		if (ev.ctx != ctx) {
+			/* first turn: before any I/O arms lws's ev timer */
+			ev.ctx = ctx;
+			memset(&ev.tick, 0, sizeof(ev.tick));
+			tick_cb(&ev.tick);
+		}
+		(void)ev.run(ev.loop, EV_RUN_ONCE);
+		return (0);
+	}
+	return (lws_service(ctx, 0) < 0 ? -1 : 0);
+}
+
+void
+evloop_detach(void)
+{
+	if (ev.ctx == NULL)
+		return;
+	lws_sul_cancel(&ev.tick);
+	ev.ctx = NULL;
+}
+
+void
+evloop_close(void)
+{
+	if (ev.loop == NULL)
+		return;
+	ev.destroy(ev.loop);
+	ev.loop = NULL;
+}
