@@ -68,6 +68,7 @@ struct ai_cfg {
 	long  summary_retry_ms;
 	int   sub_all;
 	long  idle_timeout_ms;
+	char *event_loop; /* "libev" (epoll) or "poll" */
 };
 
 extern const struct cfg_opt ai_cfg_opts[];

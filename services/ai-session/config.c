@@ -86,5 +86,7 @@ const struct cfg_opt ai_cfg_opts[] = {
 	    "end a call when no caller audio arrived for this long (the "
 	    "provider streams silence too, so this means media-edge or the "
 	    "stream is gone; 0: never)" },
+	{ "AI_EVENT_LOOP", CFG_STR, O(event_loop), "libev",
+	    "libev (epoll, if libev is installed) or poll" },
 	{ NULL, 0, 0, NULL, NULL }
 };

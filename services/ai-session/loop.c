@@ -14,6 +14,13 @@
  * CMD_START is queued, so frames that arrive first are queued for it.
  *
  * Per-call timers are lws sorted-usec-list entries on this thread.
+ *
+ * The context runs on epoll through lws's libev plugin (common/evloop.c)
+ * unless AI_EVENT_LOOP=poll or libev is missing: with a thousand model
+ * sockets, lws's own poll loop scans them all at every wake-up.  Either
+ * way one turn services what is ready, and the batches it produced are
+ * flushed after it.  At shutdown the context is destroyed on this thread,
+ * and the ev loop after it.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,6 +31,7 @@
 #include <libwebsockets.h>
 
 #include "ai.h"
+#include "evloop.h"
 #include "httpd.h"
 #include "metrics.h"
 #include "wire.h"
@@ -330,7 +338,7 @@ loop_main(void *arg)
 	/* after each turn, what it published goes out in one message per
 	 * media-edge (edge_flush) */
 	while (!atomic_load(&lp.stop)) {
-		if (lws_service(lp.ctx, 0) < 0)
+		if (evloop_service(lp.ctx) == -1)
 			break;
 		edge_flush();
 	}
@@ -338,9 +346,12 @@ loop_main(void *arg)
 	/* calls are ended; let the close frames go out */
 	deadline = ai_mono_ms() + STOP_GRACE_MS;
 	while (ws_count() > 0 && ai_mono_ms() < deadline)
-		lws_service(lp.ctx, 0);
+		if (evloop_service(lp.ctx) == -1)
+			break;
+	evloop_detach();
 	lws_context_destroy(lp.ctx);
 	lp.ctx = NULL;
+	evloop_close(); /* after the context that used it */
 	return (NULL);
 }
 
@@ -364,23 +375,26 @@ loop_start(void)
 	info.count_threads = 1;
 	if (cfg.openai_ca_file != NULL && cfg.openai_ca_file[0] != '\0')
 		info.client_ssl_ca_filepath = cfg.openai_ca_file;
+	(void)evloop_open(cfg.event_loop);
+	evloop_lws_info(&info);
 	if ((lp.ctx = lws_create_context(&info)) == NULL) {
 		log_warnx("cannot create the lws context");
-		return (-1);
+		goto fail;
 	}
-	if (adopt_sub() == -1) {
-		lws_context_destroy(lp.ctx);
-		lp.ctx = NULL;
-		return (-1);
-	}
+	if (adopt_sub() == -1)
+		goto fail;
 	if (pthread_create(&lp.thread, NULL, loop_main, NULL) != 0) {
 		log_warnx("cannot start the lws service thread");
-		lws_context_destroy(lp.ctx);
-		lp.ctx = NULL;
-		return (-1);
+		goto fail;
 	}
 	lp.started = true;
 	return (0);
+fail:
+	if (lp.ctx != NULL)
+		lws_context_destroy(lp.ctx);
+	lp.ctx = NULL;
+	evloop_close();
+	return (-1);
 }
 
 void
