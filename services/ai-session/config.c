@@ -86,7 +86,8 @@ const struct cfg_opt ai_cfg_opts[] = {
 	    "end a call when no caller audio arrived for this long (the "
 	    "provider streams silence too, so this means media-edge or the "
 	    "stream is gone; 0: never)" },
-	{ "AI_EVENT_LOOP", CFG_STR, O(event_loop), "libev",
-	    "libev (epoll, if libev is installed) or poll" },
+	{ "AI_EVENT_LOOP", CFG_STR, O(event_loop), "poll",
+	    "poll, or libev (epoll, if libev is installed; slower at "
+	    "saturation, see docs/performance.md)" },
 	{ NULL, 0, 0, NULL, NULL }
 };

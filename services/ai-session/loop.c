@@ -15,9 +15,10 @@
  *
  * Per-call timers are lws sorted-usec-list entries on this thread.
  *
- * The context runs on epoll through lws's libev plugin (common/evloop.c)
- * unless AI_EVENT_LOOP=poll or libev is missing: with a thousand model
- * sockets, lws's own poll loop scans them all at every wake-up.  Either
+ * With AI_EVENT_LOOP=libev the context runs on epoll through lws's libev
+ * plugin (common/evloop.c; poll if libev is missing); by default lws's
+ * own poll loop, which scans every model socket at each wake-up but
+ * measured better at saturation (docs/performance.md).  Either
  * way one turn services what is ready, and the batches it produced are
  * flushed after it.  At shutdown the context is destroyed on this thread,
  * and the ev loop after it.
