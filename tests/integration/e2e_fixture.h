@@ -41,7 +41,7 @@
 
 #define E2E_FN static __attribute__((unused))
 
-#define E2E_ACCOUNT "AC0123456789abcdef0123456789abcdef"
+#define E2E_ACCOUNT "AC0123456789ABCDEF0123456789ABCDEF"
 #define E2E_AUTH_TOKEN "e2e0auth0token0f00d4b1c2d3e4f5a6"
 #define E2E_API_TOKEN "e2e-api-token-7d1c5b9e2a40f368"
 #define E2E_STREAM_SECRET "e2e-stream-secret-4a9f1c7e2b3d"

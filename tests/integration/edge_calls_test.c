@@ -39,7 +39,7 @@
 #include "wire.h"
 
 #define SECRET "edge-test-secret-0123456789"
-#define ACCOUNT "AC0123456789abcdef0123456789abcdef"
+#define ACCOUNT "AC0123456789ABCDEF0123456789ABCDEF"
 #define AUTH_TOKEN "twilio-test-auth-token"
 #define API_TOKEN "api-token-for-tests"
 #define NOTIFY_KEY "notify-secret-0123"
