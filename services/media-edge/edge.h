@@ -594,7 +594,6 @@ void  events_message(struct edge *, void *, const char *buf, size_t len);
 int   events_writeable(struct lws *, void *);
 void  events_status(struct edge *, const char *sid, const char *status);
 void  events_turn(struct edge *, const char *sid, const Bus__TranscriptTurn *);
-void  events_summary(struct edge *, const char *sid, const Bus__Summary *);
 /* The summary object of a call as JSON text (for the event queue). */
 char *events_summary_text(const char *sid, const Bus__Summary *);
 /* Notify the business and push to /events: o is consumed.  lws thread. */

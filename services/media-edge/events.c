@@ -12,8 +12,8 @@
  * {"op":"unsubscribe","call_sid":".."} and {"op":"rate","phone":"+1..",
  * "id":".."} (a RateCheck with peek: nothing is counted).  Transcript
  * turns reach us from the ai-session's pub socket (TranscriptTurn, topic
- * = call sid); a Summary envelope published the same way is forwarded
- * and also sent as the signed notification.
+ * = call sid); the summary arrives as a Summary request on our request
+ * socket (ctl.c), is forwarded and also sent as the signed notification.
  *
  * Each client has a bounded queue (the outq of calls) and at most
  * EVENTS_MAX_SUBS subscriptions; a client that does not read is cut off.
@@ -193,12 +193,6 @@ events_summary_obj(struct edge *e, const char *sid, json_t *o)
 		webjobs_submit(&e->wj, j);
 	}
 	broadcast(sid, o);
-}
-
-void
-events_summary(struct edge *e, const char *sid, const Bus__Summary *s)
-{
-	events_summary_obj(e, sid, summary_obj(sid, s));
 }
 
 /* The answer of a rate query (EV_WEB_REPLY with the client as target). */

@@ -100,9 +100,6 @@ bus_message(struct edge *e, nng_msg *msg)
 	}
 	it.call_sid = (char *)topic;
 	switch (env->body_case) {
-	case BUS__ENVELOPE__BODY_SUMMARY:
-		events_summary(e, topic, env->summary);
-		break;
 	case BUS__ENVELOPE__BODY_TRANSCRIPT_TURN:
 		events_turn(e, topic, env->transcript_turn);
 		break;
