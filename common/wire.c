@@ -3,6 +3,10 @@
  *
  * Packing goes straight into the body of a new nng_msg: the size is known
  * from protobuf_c_message_get_packed_size, so there is no second buffer.
+ * Unpacking checks every id field against the limits in wire.h before the
+ * envelope reaches anyone (the bus is unauthenticated; a 4 KB call sid
+ * once ended daemons through their logger), so no daemon checks them by
+ * itself: a refusal is logged and counted here, once.
  */
 #include <stdio.h>
 #include <string.h>
