@@ -13,6 +13,11 @@
  * counted in bus_oversized_ids_total, the daemon alive; afterwards each
  * still answers a normal request, and the stack stops with every daemon
  * exiting 0.
+ *
+ * On the pub/sub side the test plays media-edge for one call on the real
+ * ai-session (ai_fake_edge.h): under the call's topic it publishes
+ * envelopes with a 64 KB call sid and trace id and garbage; ai-session
+ * must drop and count them and the call's audio keep flowing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +30,7 @@
 #include <cmocka.h>
 #include <nng/nng.h>
 
+#include "ai_fake_edge.h"
 #include "bus.h"
 #include "harness.h"
 #include "ops_stack.h"
@@ -326,6 +332,104 @@ test_truncated(void **state)
 	}
 }
 
+static void
+publish_raw(struct fedge *fe, const char *topic, const void *buf, size_t n)
+{
+	nng_msg *m;
+
+	assert_int_equal(nng_msg_alloc(&m, 0), 0);
+	assert_int_equal(nng_msg_append(m, topic, strlen(topic) + 1), 0);
+	assert_int_equal(nng_msg_append(m, buf, n), 0);
+	if (nng_sendmsg(fe->pub, m, 0) != 0)
+		nng_msg_free(m);
+}
+
+/* Frames until `want` more model frames came back; 0 or -1. */
+static int
+audio_flows(struct fedge *fe, const char *sid, long want)
+{
+	long      base = fe_get(fe, &fe->audio_frames);
+	long long end = harness_now_ms() + 10000;
+
+	while (harness_now_ms() < end) {
+		fe_frame(fe, sid, 0, true, 160);
+		nng_msleep(20);
+		if (fe_get(fe, &fe->audio_frames) >= base + want)
+			return (0);
+	}
+	return (-1);
+}
+
+static void
+test_pubsub_to_ai_session(void **state)
+{
+	static const char          sid[] = "CAhostilepub1";
+	static const unsigned char garbage[]
+	    = { 0xff, 0xff, 0xff, 0x0f, 0x99 };
+	struct fedge    fe;
+	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__AudioFrame af = BUS__AUDIO_FRAME__INIT;
+	struct wire_ids ids;
+	uint8_t         payload[160];
+	char           *big = malloc(65537);
+	nng_msg        *m;
+	double          bad0, sid0, trace0;
+	int             port = S.http[OPS_AI], k;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'z', 65536);
+	big[65536] = '\0';
+	assert_int_equal(fe_open(&fe, S.req[OPS_AI], S.ai_pub), 0);
+	assert_int_equal(fe_start(&fe, sid, NULL, NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	assert_int_equal(audio_flows(&fe, sid, 5), 0);
+
+	bad0 = fe_metric(port, "ai_bad_input_total{source=\"bus\"}");
+	sid0 = fe_metric(port, "bus_oversized_ids_total{field=\"call_sid\"}");
+	trace0
+	    = fe_metric(port, "bus_oversized_ids_total{field=\"trace_id\"}");
+	memset(payload, 0xff, sizeof(payload));
+	af.payload.data = payload;
+	af.payload.len = sizeof(payload);
+	env.body_case = BUS__ENVELOPE__BODY_AUDIO;
+	env.audio = &af;
+	for (k = 0; k < 2; k++) {
+		wire_env_init(&env, &ids, sid, NULL);
+		if (k == 0)
+			env.call_sid = big;
+		else
+			env.trace_id = big;
+		assert_int_equal(wire_pack(&env, &m), 0);
+		publish_raw(&fe, sid, nng_msg_body(m), nng_msg_len(m));
+		nng_msg_free(m);
+	}
+	publish_raw(&fe, sid, garbage, sizeof(garbage));
+
+	for (k = 0; k < 500; k++) {
+		if (fe_metric(port, "ai_bad_input_total{source=\"bus\"}")
+		    >= bad0 + 3)
+			break;
+		nng_msleep(10);
+	}
+	assert_true(
+	    fe_metric(port, "ai_bad_input_total{source=\"bus\"}") == bad0 + 3);
+	assert_true(
+	    fe_metric(port, "bus_oversized_ids_total{field=\"call_sid\"}")
+	    == sid0 + 1);
+	assert_true(
+	    fe_metric(port, "bus_oversized_ids_total{field=\"trace_id\"}")
+	    == trace0 + 1);
+	assert_true(harness_log_contains(
+	    S.proc[OPS_AI], "call_sid is 65536 bytes (limit 63)"));
+	/* the call did not notice */
+	assert_true(harness_alive(S.proc[OPS_AI]));
+	assert_int_equal(audio_flows(&fe, sid, 5), 0);
+	assert_int_equal(fe_end(&fe, sid), BUS__ENVELOPE__BODY_ACK);
+	fe_close(&fe);
+	free(big);
+}
+
 /* After all that, every daemon answers as usual. */
 static void
 test_still_serving(void **state)
@@ -378,6 +482,7 @@ main(void)
 		cmocka_unit_test(test_long_ids),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_pubsub_to_ai_session),
 		cmocka_unit_test(test_still_serving),
 	};
 
