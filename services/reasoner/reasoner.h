@@ -273,6 +273,8 @@ const char        *circuit_name(enum circuit_state);
 void stats_init(void);
 void stats_request(const char *kind, const char *result);
 void stats_retry(const char *status);
+/* A 400/401/403/404 that names a setting to change (exchange.c). */
+void stats_config_error(const char *setting);
 void stats_upstream(const char *kind, const char *status, double secs);
 void stats_inflight(long delta);
 void stats_circuit(enum circuit_state, void *);

@@ -61,7 +61,7 @@ test_decision(void **state)
 	/* the sim answers "Yes, <day> at <time> works." from the prompt */
 	assert_string_equal(
 	    rep->reason_decision->answer, "Yes, Thursday at 10am works.");
-	assert_string_equal(rep->reason_decision->model, "claude-sonnet-4-5");
+	assert_string_equal(rep->reason_decision->model, "claude-sonnet-5-5");
 	assert_string_equal(rep->call_sid, "CAtest0001");
 	wire_free(rep);
 	/* one text request, accepted with our key and version */
@@ -107,7 +107,7 @@ test_summary(void **state)
 	assert_string_equal(s->interest_level, "high");
 	assert_true(strlen(s->next_action) > 0);
 	assert_true(strlen(s->summary) > 0);
-	assert_string_equal(s->model, "claude-sonnet-4-5");
+	assert_string_equal(s->model, "claude-sonnet-5-5");
 	/* the appointment the caller agreed to, as a JSON object */
 	j = json_loads(s->appointment, 0, &err);
 	assert_non_null(j);

@@ -87,6 +87,17 @@ session_beta_reject(struct sess *s, const char *client_event_id)
 	server_close(s, BETA_CLOSE);
 }
 
+/* As the real service: an error event naming the model, then a close. */
+void
+session_model_reject(struct sess *s)
+{
+	session_error(s, "model_not_found", NULL, NULL,
+	    "The model `%s` does not exist or you do not have access to it.",
+	    s->model);
+	record_fact(s, "model_rejected", "{s:s}", "model", s->model);
+	server_close(s, BETA_CLOSE);
+}
+
 void
 session_open(struct sess *s)
 {
