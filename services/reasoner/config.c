@@ -43,8 +43,7 @@ const struct cfg_opt reasoner_cfg_opts[] = {
 	{ "ANTHROPIC_API_KEY", CFG_STR | CFG_SECRET, O(api_key), NULL,
 	    "API key (x-api-key); or ANTHROPIC_API_KEY_FILE" },
 	{ "ANTHROPIC_MODEL", CFG_STR, O(model), "claude-sonnet-5-5",
-	    "model id (the one place this default is written: "
-	    "docs/providers.md)" },
+	    "model id (current models: docs/providers.md)" },
 	{ "REASONER_DECISION_EFFORT", CFG_STR, O(decision_effort), "low",
 	    "output_config.effort of a decision: low, medium, high "
 	    "(empty: not sent)" },

@@ -16,22 +16,14 @@
 /* The 5.5 generation also refuses a forced tool and disabled thinking. */
 #define GEN55 (CAT_NO_SAMPLING | CAT_NO_FORCED_TOOL | CAT_NO_THINKING_OFF)
 
-static const struct cat_model models[] = {
-	{ "claude-fable-5-2", GEN55 },
-	{ "claude-mythos-5-2", GEN55 },
-	{ "claude-haiku-5-5", GEN55 },
-	{ "claude-sonnet-5-5", GEN55 },
-	{ "claude-opus-5-5", GEN55 },
-	{ "claude-fable-5-1", NEW },
-	{ "claude-mythos-5-1", NEW },
-	{ "claude-sonnet-5", NEW },
-	{ "claude-fable-5", NEW },
-	{ "claude-mythos-5", NEW },
-	{ "claude-opus-5", NEW },
-	{ "claude-opus-4-8", NEW },
-	{ "claude-opus-4-7", NEW },
-	{ "claude-opus-4-6", 0 },
-	{ "claude-sonnet-4-6", 0 },
+static const struct cat_model models[] = { { "claude-fable-5-2", GEN55 },
+	{ "claude-mythos-5-2", GEN55 }, { "claude-haiku-5-5", GEN55 },
+	{ "claude-sonnet-5-5", GEN55 }, { "claude-opus-5-5", GEN55 },
+	{ "claude-fable-5-1", NEW }, { "claude-mythos-5-1", NEW },
+	{ "claude-sonnet-5", NEW }, { "claude-fable-5", NEW },
+	{ "claude-mythos-5", NEW }, { "claude-opus-5", NEW },
+	{ "claude-opus-4-8", NEW }, { "claude-opus-4-7", NEW },
+	{ "claude-opus-4-6", 0 }, { "claude-sonnet-4-6", 0 },
 	{ "claude-haiku-4-5", CAT_NO_EFFORT },
 	{ "claude-haiku-4-5-20251001", CAT_NO_EFFORT },
 	/* deprecated: served until 2027-01-22 */
@@ -48,9 +40,7 @@ static const struct cat_model models[] = {
 	{ "claude-opus-4-0", CAT_RETIRED },
 	{ "claude-opus-4-20250514", CAT_RETIRED },
 	{ "claude-3-7-sonnet-latest", CAT_RETIRED },
-	{ "claude-3-5-haiku-latest", CAT_RETIRED },
-	{ NULL, 0 }
-};
+	{ "claude-3-5-haiku-latest", CAT_RETIRED }, { NULL, 0 } };
 
 const struct cat_model *
 catalog_all(void)
@@ -85,8 +75,8 @@ sampling_field(json_t *root)
 }
 
 int
-catalog_check(json_t *root, const char *model, int *status, char *err,
-    size_t errlen)
+catalog_check(
+    json_t *root, const char *model, int *status, char *err, size_t errlen)
 {
 	const struct cat_model *m = catalog_find(model);
 	const char             *f, *t;

@@ -17,6 +17,7 @@
 
 #include <openssl/crypto.h>
 
+#include "capture.h"
 #include "sim_anthropic.h"
 
 #define API_VERSION "2023-06-01"
@@ -470,10 +471,14 @@ sim_messages(const char *key, const char *version, const char *body,
 	else if (catalog_check(q.root, q.model, &status, err, sizeof(err))
 	    == -1)
 		sim_reply_error(r, status,
-		    status == 404 ? "not_found_error" : "invalid_request_error",
+		    status == 404 ? "not_found_error"
+		                  : "invalid_request_error",
 		    err);
-	else
+	else {
+		capture_json("sim-anthropic", "anthropic-messages",
+		    "messages.create", q.root);
 		answer(&q, len, r);
+	}
 	record(&q, r);
 	json_decref(q.root);
 	free(q.transcript);

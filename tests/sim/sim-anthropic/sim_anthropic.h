@@ -136,8 +136,8 @@ struct cat_model {
 };
 const struct cat_model *catalog_all(void); /* ends with a NULL name */
 const struct cat_model *catalog_find(const char *name);
-int catalog_check(json_t *root, const char *model, int *status, char *err,
-    size_t errlen);
+int                     catalog_check(
+                        json_t *root, const char *model, int *status, char *err, size_t errlen);
 
 /* mode.c (lws service thread only). */
 int     mode_parse_fails(struct sim_mode *m, const char *list);

@@ -166,12 +166,12 @@ check_side(struct sess *s, const char *eid, json_t *side, const char *name,
 		return (-1);
 	}
 	v = json_object_get(json_object_get(side, "transcription"), "model");
-	if (v != NULL && !models_transcribe_known(json_string_value(v) != NULL
-	                         ? json_string_value(v)
-	                         : ""))
-		return (bad(s, eid,
-		    P_SESSION "audio.input.transcription.model",
-		    "not a transcription model this API serves."));
+	if (v != NULL
+	    && !models_transcribe_known(
+	        json_string_value(v) != NULL ? json_string_value(v) : ""))
+		return (
+		    bad(s, eid, P_SESSION "audio.input.transcription.model",
+		        "not a transcription model this API serves."));
 	snprintf(param, sizeof(param), P_SESSION "audio.%s.format.type", name);
 	return (check_format(s, eid, json_object_get(side, "format"), param));
 }
@@ -259,8 +259,8 @@ check_top(struct sess *s, const char *eid, json_t *session)
 	}
 	v = json_object_get(json_object_get(session, "reasoning"), "effort");
 	if (v != NULL
-	    && !in_list(json_string_value(v) != NULL ? json_string_value(v)
-	                                             : "",
+	    && !in_list(
+	        json_string_value(v) != NULL ? json_string_value(v) : "",
 	        efforts))
 		return (bad(s, eid, P_SESSION "reasoning.effort",
 		    "expected minimal, low, medium, high or xhigh."));

@@ -19,22 +19,16 @@ struct rt_model {
 #define REASONS 0x01
 #define DEPRECATED 0x02 /* shutdown announced: 2027-01-20 */
 
-static const struct rt_model realtime[] = {
-	{ "gpt-realtime-2", REASONS },
-	{ "gpt-realtime-2.1", REASONS },
-	{ "gpt-realtime-2.1-mini", REASONS },
-	{ "gpt-realtime-1.5", 0 },
-	{ "gpt-audio-1.5", 0 },
+static const struct rt_model realtime[] = { { "gpt-realtime-2", REASONS },
+	{ "gpt-realtime-2.1", REASONS }, { "gpt-realtime-2.1-mini", REASONS },
+	{ "gpt-realtime-1.5", 0 }, { "gpt-audio-1.5", 0 },
 	{ "gpt-realtime", DEPRECATED },
 	{ "gpt-realtime-2025-08-28", DEPRECATED },
 	{ "gpt-realtime-mini", DEPRECATED },
 	{ "gpt-realtime-mini-2025-10-06", 0 },
 	{ "gpt-realtime-mini-2025-12-15", DEPRECATED },
-	{ "gpt-audio-mini", DEPRECATED },
-	{ "gpt-audio-mini-2025-10-06", 0 },
-	{ "gpt-audio-mini-2025-12-15", DEPRECATED },
-	{ NULL, 0 }
-};
+	{ "gpt-audio-mini", DEPRECATED }, { "gpt-audio-mini-2025-10-06", 0 },
+	{ "gpt-audio-mini-2025-12-15", DEPRECATED }, { NULL, 0 } };
 
 /* Deprecated ones (shutdown 2027-02-26) are still served. */
 static const char *const transcribe[] = { "gpt-realtime-whisper",

@@ -231,9 +231,9 @@ void session_message(struct sess *, const char *buf, size_t len);
 void session_error(struct sess *, const char *code, const char *param,
     const char *client_event_id, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-void         session_beta_reject(struct sess *, const char *client_event_id);
+void session_beta_reject(struct sess *, const char *client_event_id);
 /* An unknown model (model= of the URL): error model_not_found, close. */
-void session_model_reject(struct sess *);
+void         session_model_reject(struct sess *);
 void         session_new_id(struct sess *, const char *prefix, char *out);
 struct item *session_item_add(struct sess *, enum item_kind, const char *id);
 struct item *session_item_find(struct sess *, const char *id);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "oai.h"
 
 #define BETA_CLOSE 4000
@@ -499,6 +500,8 @@ session_message(struct sess *s, const char *buf, size_t len)
 	}
 	type = json_string_value(json_object_get(msg, "type"));
 	eid = json_string_value(json_object_get(msg, "event_id"));
+	if (type != NULL)
+		capture_json("sim-openai", "openai-realtime", type, msg);
 	for (h = handlers; type != NULL && h->type != NULL; h++) {
 		if (strcmp(type, h->type) == 0) {
 			h->fn(s, msg, eid);
