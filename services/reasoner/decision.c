@@ -165,10 +165,9 @@ decision_body(const struct reasoner_cfg *c, const Bus__ReasonRequest *q,
 	    q->situation[0] != '\0' ? q->situation : "(none given)",
 	    turns[0] != '\0' ? turns : "(none)\n", q->question);
 	/* A decision is wanted within seconds: keep thinking short. */
-	extra = *c->decision_effort != '\0'
-	    ? json_pack("{s:{s:s}}", "output_config", "effort",
-	          c->decision_effort)
-	    : NULL;
+	extra = *c->decision_effort != '\0' ? json_pack(
+	            "{s:{s:s}}", "output_config", "effort", c->decision_effort)
+	                                    : NULL;
 	body = prompt_body(c, c->decision_max_tokens, decision_system, text,
 	    extra, why, whylen);
 	json_decref(extra);

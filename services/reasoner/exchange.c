@@ -154,9 +154,10 @@ report_config_error(const struct reasoner_cfg *c, const struct attempt *a)
 		return;
 	stats_config_error(setting);
 	if (strcmp(setting, "ANTHROPIC_MODEL") == 0)
-		log_warnx("configuration: Anthropic refused ANTHROPIC_MODEL=%s "
-		          "(%ld %s: %.120s); set ANTHROPIC_MODEL to a current "
-		          "model (docs/providers.md)",
+		log_warnx(
+		    "configuration: Anthropic refused ANTHROPIC_MODEL=%s "
+		    "(%ld %s: %.120s); set ANTHROPIC_MODEL to a current "
+		    "model (docs/providers.md)",
 		    c->model, a->status, error_type(a->msg),
 		    error_message(a->msg));
 	else

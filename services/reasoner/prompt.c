@@ -77,8 +77,8 @@ prompt_body(const struct reasoner_cfg *c, long max_tokens, const char *system,
 	 * non-default value with a 400 (docs/providers.md).
 	 */
 	req = json_pack("{s:s, s:I, s:s, s:[{s:s, s:o}]}", "model", c->model,
-	    "max_tokens", (json_int_t)max_tokens, "system", system,
-	    "messages", "role", "user", "content", content);
+	    "max_tokens", (json_int_t)max_tokens, "system", system, "messages",
+	    "role", "user", "content", content);
 	if (req == NULL) {
 		snprintf(why, whylen, "cannot build the request");
 		return (NULL);

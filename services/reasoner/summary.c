@@ -36,7 +36,8 @@ static const char *const quote_keys[] = { "currency", "details", NULL };
 static const char summary_system[]
     = "You summarise phone calls that an AI voice agent made or answered "
       "for a business. Answer with the JSON object described by the "
-      "output format, nothing else. Base every field only on the transcript and the "
+      "output format, nothing else. Base every field only on the transcript "
+      "and the "
       "facts given. Use null for appointment and quote unless the caller "
       "agreed to one. If nobody spoke, choose no_answer or voicemail as the "
       "facts show. Keep the summary to two or three sentences.";
@@ -71,11 +72,13 @@ summary_schema(void)
 	    "type", "object", "null", "description",
 	    "The appointment agreed on the call, or null", "properties",
 	    "date", "type", "string", "time", "type", "string", "notes",
-	    "type", "string", "additionalProperties", 0, "quote", "type", "object", "null", "description",
+	    "type", "string", "additionalProperties", 0, "quote", "type",
+	    "object", "null", "description",
 	    "The price quoted or asked for on the call, or null", "properties",
 	    "amount", "type", "number", "currency", "type", "string",
-	    "details", "type", "string", "additionalProperties", 0, "summary", "type", "string",
-	    "description", "Two or three sentences on what happened");
+	    "details", "type", "string", "additionalProperties", 0, "summary",
+	    "type", "string", "description",
+	    "Two or three sentences on what happened");
 	if (props == NULL)
 		fatalx("summary schema does not build");
 	schema = json_pack("{s:s, s:o, s:[s,s,s,s], s:b}", "type", "object",
@@ -273,7 +276,8 @@ summary_check(json_t *msg, void *out, char *why, size_t whylen)
 		return (-1);
 	}
 	if (strcmp(prompt_stop_reason(msg), "refusal") == 0) {
-		snprintf(why, whylen, "the model refused (stop_reason refusal)");
+		snprintf(
+		    why, whylen, "the model refused (stop_reason refusal)");
 		return (-1);
 	}
 	/* Thinking blocks may come first; the answer is the text block. */

@@ -341,14 +341,14 @@ test_model_rejections(void **state)
 	      "\"outcome\":{\"type\":\"string\",\"enum\":[\"goal_achieved\","
 	      "\"not_interested\"]}},\"required\":[\"outcome\"],"
 	      "\"additionalProperties\":false}}}";
-	json_t     *j, *blk, *ans;
-	char       *req;
-	long        st;
+	json_t *j, *blk, *ans;
+	char   *req;
+	long    st;
 
 	(void)state;
 	req = model_request("claude-sonnet-4-5", "");
-	expect_error(hdrs, req, 404, "not_found_error",
-	    "model: claude-sonnet-4-5");
+	expect_error(
+	    hdrs, req, 404, "not_found_error", "model: claude-sonnet-4-5");
 	free(req);
 	req = model_request("claude-nonexistent-9", "");
 	expect_error(hdrs, req, 404, "not_found_error", "model:");
@@ -362,8 +362,8 @@ test_model_rejections(void **state)
 	req = model_request("claude-sonnet-5-5", forced);
 	expect_error(hdrs, req, 400, "invalid_request_error", "tool_choice");
 	free(req);
-	req = model_request("claude-haiku-4-5",
-	    ",\"output_config\":{\"effort\":\"low\"}");
+	req = model_request(
+	    "claude-haiku-4-5", ",\"output_config\":{\"effort\":\"low\"}");
 	expect_error(hdrs, req, 400, "invalid_request_error", "effort");
 	free(req);
 	/* the default temperature and an older model are fine */

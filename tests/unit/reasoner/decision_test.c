@@ -129,8 +129,9 @@ test_body(void **state)
 	assert_null(json_object_get(req, "tools"));
 	/* current models refuse a non-default temperature with a 400 */
 	assert_null(json_object_get(req, "temperature"));
-	assert_string_equal(json_string_value(json_object_get(
-	                        json_object_get(req, "output_config"), "effort")),
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_object_get(req, "output_config"), "effort")),
 	    "low");
 	assert_non_null(
 	    strstr(json_string_value(json_object_get(req, "system")),

@@ -41,9 +41,9 @@ load(const char *text)
 static json_t *
 message(const char *input, const char *stop)
 {
-	return (json_pack("{s:s, s:s, s:[{s:s, s:s}], s:s}", "type",
-	    "message", "model", "claude-sonnet-5-5", "content", "type", "text",
-	    "text", input, "stop_reason", stop));
+	return (json_pack("{s:s, s:s, s:[{s:s, s:s}], s:s}", "type", "message",
+	    "model", "claude-sonnet-5-5", "content", "type", "text", "text",
+	    input, "stop_reason", stop));
 }
 
 static void
@@ -209,8 +209,8 @@ test_truncated_and_missing_block(void **state)
 	/* a thinking block before the text is fine */
 	msg = message(good_input, "end_turn");
 	json_array_insert_new(json_object_get(msg, "content"), 0,
-	    json_pack("{s:s, s:s, s:s}", "type", "thinking", "thinking",
-	        "...", "signature", "sig"));
+	    json_pack("{s:s, s:s, s:s}", "type", "thinking", "thinking", "...",
+	        "signature", "sig"));
 	assert_int_equal(summary_check(msg, &s, why, sizeof(why)), 0);
 	summary_free(&s);
 	json_decref(msg);
@@ -247,9 +247,9 @@ test_body(void **state)
 	assert_null(json_object_get(req, "tools"));
 	assert_null(json_object_get(req, "temperature"));
 	assert_string_equal(
-	    json_string_value(json_object_get(json_object_get(json_object_get(
-	                                          req, "output_config"),
-	                                          "format"),
+	    json_string_value(json_object_get(
+	        json_object_get(
+	            json_object_get(req, "output_config"), "format"),
 	        "type")),
 	    "json_schema");
 	assert_int_equal(
