@@ -36,11 +36,11 @@ static const char *const quote_keys[] = { "currency", "details", NULL };
 static const char summary_system[]
     = "You summarise phone calls that an AI voice agent made or answered "
       "for a business. Answer with the JSON object described by the "
-      "output format, nothing else. Base every field only on the transcript "
-      "and the "
-      "facts given. Use null for appointment and quote unless the caller "
-      "agreed to one. If nobody spoke, choose no_answer or voicemail as the "
-      "facts show. Keep the summary to two or three sentences.";
+      "output format, nothing else. Base every field only on the "
+      "transcript and the facts given. Use null for appointment and quote "
+      "unless the caller agreed to one. If nobody spoke, choose no_answer "
+      "or voicemail as the facts show. Keep the summary to two or three "
+      "sentences.";
 
 static json_t *
 enum_schema(const char *const *values, const char *desc)
