@@ -164,6 +164,8 @@ function mutant(api, kind, body) {
 		delete b.StatusCallbackEvent;
 		return ['StatusCallbackEvents', b];
 	case 'twiml':
+		if (!body.twiml.includes('<Stream url='))
+			return null; /* another document will do */
 		return ['urll', { twiml: body.twiml.replace('<Stream url=', '<Stream urll=') }];
 	default:
 		return null;

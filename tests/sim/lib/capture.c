@@ -1,8 +1,9 @@
 /*
  * capture.c - see capture.h.  The shape signature is a string of
  * "path:type" items in key order, hashed (FNV-1a 64) and kept in a
- * small table; a string value keyed "type" is part of the signature, so
- * each member of a discriminated union is kept once.
+ * small table; a string value keyed "type" or "role" is part of the
+ * signature, so each member of a discriminated union is kept once, and
+ * a TwiML document's markup (not its attribute values) is too.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -53,6 +54,25 @@ type_name(json_t *v)
 	}
 }
 
+/* A TwiML document's shape: its text outside attribute values (verbs,
+ * nesting, attribute names), so a token or a URL does not make it new. */
+static uint64_t
+markup_shape(uint64_t h, const char *s)
+{
+	char one[2] = { 0, 0 };
+	int  quoted = 0;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '"')
+			quoted = !quoted;
+		else if (!quoted) {
+			one[0] = *s;
+			h = fnv(h, one);
+		}
+	}
+	return (h);
+}
+
 /* Signature of v at path into h; strings longer than CUT are cut. */
 static uint64_t
 shape(uint64_t h, const char *path, const char *key, json_t *v)
@@ -79,6 +99,9 @@ shape(uint64_t h, const char *path, const char *key, json_t *v)
 			h = shape(h, sub, NULL, e);
 		}
 	if (json_is_string(v) && (s = json_string_value(v)) != NULL
+	    && key != NULL && strcmp(key, "twiml") == 0)
+		h = markup_shape(h, s);
+	else if (json_is_string(v) && (s = json_string_value(v)) != NULL
 	    && strlen(s) > CUT)
 		h = fnv(h, "+"); /* long and short strings differ in shape */
 	return (h);
