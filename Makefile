@@ -64,7 +64,7 @@ INT_BIN	 := $(patsubst %.c,$(BUILD)/%,$(INT_SRC))
 # Keep generated sources and objects: nothing here is a throwaway.
 .SECONDARY:
 
-.PHONY: all deps proto test test-unit test-integration demo run bench asan \
+.PHONY: all deps proto test test-unit test-integration test-conformance demo run bench asan \
 	tsan lint clean tests
 all: deps $(DAEMONS) $(SIMBINS)
 tests: all $(UNIT_BIN) $(INT_BIN)
@@ -117,6 +117,9 @@ test-unit: deps-test tests
 
 test-integration: deps-test tests
 	@BUILD=$(BUILD) tests/run.sh integration
+
+test-conformance: deps-test tests
+	@BUILD=$(BUILD) tests/run.sh conformance
 
 deps-test:
 	@scripts/deps.sh test

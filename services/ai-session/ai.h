@@ -58,6 +58,7 @@ struct ai_cfg {
 	char *openai_voice;
 	char *openai_ca_file;
 	char *transcribe_model;
+	char *reasoning_effort;
 	char *instructions;
 	char *persister_url;
 	char *reasoner_url;
@@ -461,6 +462,7 @@ struct ai_stats {
 	struct metric        *turns;
 	struct metric        *model_closed;
 	struct metric_family *model_errors;
+	struct metric_family *config_errors;
 	struct metric_family *ended;
 	struct metric_family *tools;
 };
@@ -470,6 +472,8 @@ extern struct ai_cfg   cfg;
 
 void stats_init(void);
 void stats_model_error(const char *code);
+/* An error a setting must fix; the label is the setting's name. */
+void stats_config_error(const char *setting);
 void stats_ended(const char *reason);
 
 int64_t ai_mono_ms(void);

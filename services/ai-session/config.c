@@ -47,8 +47,9 @@ const struct cfg_opt ai_cfg_opts[] = {
 	{ "LOG_LEVEL", CFG_STR, O(log_level), "info",
 	    "debug, info, warn or error" },
 	{ "OPENAI_REALTIME_URL", CFG_STR, O(openai_url),
-	    "wss://api.openai.com/v1/realtime?model=gpt-realtime",
-	    "Realtime API WebSocket (ws:// only for local simulators)" },
+	    "wss://api.openai.com/v1/realtime?model=gpt-realtime-2",
+	    "Realtime API WebSocket; the model is its model= parameter "
+	    "(ws:// only for local simulators; docs/providers.md)" },
 	{ "OPENAI_API_KEY", CFG_STR | CFG_SECRET, O(openai_key), NULL,
 	    "API key, sent as Authorization: Bearer" },
 	{ "OPENAI_VOICE", CFG_STR, O(openai_voice), "alloy",
@@ -56,8 +57,12 @@ const struct cfg_opt ai_cfg_opts[] = {
 	{ "OPENAI_CA_FILE", CFG_STR, O(openai_ca_file), "",
 	    "PEM trust store for wss (empty: the system's)" },
 	{ "AI_TRANSCRIBE_MODEL", CFG_STR, O(transcribe_model),
-	    "gpt-4o-mini-transcribe",
+	    "gpt-realtime-whisper",
 	    "model transcribing the caller (empty: off)" },
+	{ "AI_REASONING_EFFORT", CFG_STR, O(reasoning_effort), "low",
+	    "session reasoning.effort for reasoning Realtime models: "
+	    "minimal, low, medium, high, xhigh (empty: not sent, for "
+	    "models without reasoning)" },
 	{ "AI_INSTRUCTIONS", CFG_STR, O(instructions),
 	    "You are a friendly, concise phone assistant. Speak naturally, "
 	    "one or two sentences at a time.",

@@ -207,6 +207,7 @@ session_connect(struct call *c)
 	    = c->instructions != NULL ? c->instructions : cfg.instructions;
 	s.voice = cfg.openai_voice;
 	s.transcribe_model = cfg.transcribe_model;
+	s.reasoning_effort = cfg.reasoning_effort;
 	s.tools = true;
 	if (session_provider->connect(&c->rt, &s, &events, c, &c->lc) != 0) {
 		session_end(

@@ -299,6 +299,9 @@ def check_container(w, c, daemon, cvars, pod, objs, is_ours):
                 if cm is None:
                     bad(w, "%s: no ConfigMap %s" % (e["name"], ref["name"]))
                     env[e["name"]] = None
+                elif ref["key"] not in (cm.get("data") or {}) and \
+                        ref.get("optional") is True:
+                    pass    # unset unless an overlay adds the key
                 elif ref["key"] not in (cm.get("data") or {}):
                     bad(w, "%s: ConfigMap %s has no key %s"
                         % (e["name"], ref["name"], ref["key"]))

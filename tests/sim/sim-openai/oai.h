@@ -231,7 +231,9 @@ void session_message(struct sess *, const char *buf, size_t len);
 void session_error(struct sess *, const char *code, const char *param,
     const char *client_event_id, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-void         session_beta_reject(struct sess *, const char *client_event_id);
+void session_beta_reject(struct sess *, const char *client_event_id);
+/* An unknown model (model= of the URL): error model_not_found, close. */
+void         session_model_reject(struct sess *);
 void         session_new_id(struct sess *, const char *prefix, char *out);
 struct item *session_item_add(struct sess *, enum item_kind, const char *id);
 struct item *session_item_find(struct sess *, const char *id);
@@ -243,6 +245,11 @@ void session_speech_stopped(struct sess *, uint64_t start_ms, uint64_t end_ms);
  * session.update body and applies it all or nothing: 0 applied, -1 an
  * error event was sent, 1 the body is beta-shaped (caller rejects).
  */
+/* models.c: the models served (pure). */
+bool models_realtime_known(const char *name);
+bool models_realtime_reasons(const char *name); /* takes reasoning */
+bool models_transcribe_known(const char *name);
+
 json_t *config_default(struct sess *);
 int     config_update(struct sess *, json_t *session, const char *event_id);
 void    config_record(struct sess *, json_t *session, const char *event_id);

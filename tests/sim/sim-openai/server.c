@@ -218,6 +218,8 @@ established(struct lws *wsi, struct sess *s)
 		    (lws_usec_t)sim->opt.drop_after_ms * LWS_US_PER_MS);
 	if (s->beta_header)
 		session_beta_reject(s, NULL);
+	else if (s->model[0] != '\0' && !models_realtime_known(s->model))
+		session_model_reject(s);
 	else
 		session_open(s);
 }

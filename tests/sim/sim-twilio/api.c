@@ -23,6 +23,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "capture.h"
 #include "twilio.h"
 
 json_t *
@@ -179,7 +180,10 @@ static void
 create(struct sim *sim, const struct form *f, struct api_resp *resp)
 {
 	struct call *c;
+	json_t      *form = form_json(f);
 
+	capture_json("sim-twilio", "twilio-rest", "calls.create", form);
+	json_decref(form);
 	if ((c = call_new(sim, f, false, resp)) == NULL)
 		return;
 	stream_log("info", "call %s: created", c->sid);
@@ -192,6 +196,14 @@ update(struct sim *sim, const char *sid, const struct form *f, bool post,
     struct api_resp *resp)
 {
 	struct call *c;
+	json_t      *form;
+
+	if (post) {
+		form = form_json(f);
+		capture_json(
+		    "sim-twilio", "twilio-rest", "calls.update", form);
+		json_decref(form);
+	}
 
 	if ((c = call_find(sim, sid)) == NULL) {
 		respond(resp, 404,
