@@ -56,12 +56,13 @@ struct sim_stats {
 };
 
 struct sim {
-	int              port;
-	const char      *api_key; /* NULL: any key is accepted */
-	const char      *answer; /* --answer: fixed text for decisions */
-	int              retry_after; /* seconds, on injected 429s */
-	FILE            *record; /* NULL unless --record */
-	struct sim_mode  mode;
+	int             port;
+	const char     *api_key; /* NULL: any key is accepted */
+	const char     *answer; /* --answer: fixed text for decisions */
+	const char     *models; /* --models: comma-separated; NULL: built in */
+	int             retry_after; /* seconds, on injected 429s */
+	FILE           *record; /* NULL unless --record */
+	struct sim_mode mode;
 	struct sim_stats stats;
 	unsigned long    seq; /* for message and request ids */
 };
@@ -116,6 +117,10 @@ json_t *tool_input_new(json_t *schema, const char *transcript);
 char *tool_text_answer(const char *last_user);
 /* Drop the first required property (--bad-output), in place. */
 void tool_input_break(json_t *input, json_t *schema);
+
+/* models.c: GET /v1/models[/{id}] (lws service thread only). */
+void sim_models(const char *key, const char *version, const char *path,
+    struct sim_reply *r);
 
 /* mode.c (lws service thread only). */
 int     mode_parse_fails(struct sim_mode *m, const char *list);

@@ -40,6 +40,7 @@ struct oai_opts {
 	int           late_deltas;
 	int           drop_after_ms; /* 0: never */
 	bool          error_on_update;
+	const char   *models; /* --models: comma-separated; NULL: built in */
 };
 
 enum step_kind { STEP_SAY, STEP_CALL, STEP_SAY_OUTPUT };
@@ -194,6 +195,11 @@ struct sim {
 	unsigned char      *scratch; /* base64 decode buffer */
 	size_t              scratch_cap;
 };
+
+/* models.c: GET /v1/models[/{id}] on the HTTP side.  0 when answered
+ * (the connection goes on), -1 to close it, 1 when the path is not
+ * ours.  lws service thread only. */
+int models_http(struct lws *wsi, struct sim *sim, const char *uri);
 
 /* main.c: logging and allocation shared by the files below. */
 void oai_log(const char *level, const char *fmt, ...)
