@@ -15,6 +15,8 @@ struct rest_pss {
 	char           path[512];
 	bool           post;
 	char           auth[600];
+	char           phone_filter[64];
+	bool           has_filter;
 	char          *body;
 	size_t         len, cap;
 	bool           too_big;
@@ -75,6 +77,8 @@ handle(struct lws *wsi, struct rest_pss *p)
 	req.body = p->body != NULL ? p->body : "";
 	req.len = p->len;
 	req.auth = p->auth;
+	req.phone_filter = p->has_filter ? p->phone_filter : NULL;
+	fprintf(stderr, "DBG [%d] [%s]\n", p->has_filter, p->phone_filter);
 	api_handle(sim, &req, &resp);
 	respond(wsi, p, resp.status, resp.body);
 }
@@ -98,6 +102,10 @@ request(struct lws *wsi, struct rest_pss *p, const char *uri)
 	pss_reset(p);
 	snprintf(p->path, sizeof(p->path), "%s", uri);
 	p->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+	p->has_filter
+	    = lws_get_urlarg_by_name(wsi, "PhoneNumber=", p->phone_filter,
+	          (int)sizeof(p->phone_filter))
+	    != NULL;
 	if (lws_hdr_copy(
 	        wsi, p->auth, sizeof(p->auth), WSI_TOKEN_HTTP_AUTHORIZATION)
 	    < 0)
