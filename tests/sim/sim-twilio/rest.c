@@ -78,7 +78,6 @@ handle(struct lws *wsi, struct rest_pss *p)
 	req.len = p->len;
 	req.auth = p->auth;
 	req.phone_filter = p->has_filter ? p->phone_filter : NULL;
-	fprintf(stderr, "DBG [%d] [%s]\n", p->has_filter, p->phone_filter);
 	api_handle(sim, &req, &resp);
 	respond(wsi, p, resp.status, resp.body);
 }
@@ -99,13 +98,17 @@ has_body(struct lws *wsi)
 static int
 request(struct lws *wsi, struct rest_pss *p, const char *uri)
 {
+	char        arg[80];
+	const char *v;
+
 	pss_reset(p);
 	snprintf(p->path, sizeof(p->path), "%s", uri);
 	p->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
-	p->has_filter
-	    = lws_get_urlarg_by_name(wsi, "PhoneNumber=", p->phone_filter,
-	          (int)sizeof(p->phone_filter))
-	    != NULL;
+	/* lws copies "PhoneNumber=value" and points past the name. */
+	v = lws_get_urlarg_by_name(wsi, "PhoneNumber=", arg, (int)sizeof(arg));
+	p->has_filter = v != NULL;
+	if (v != NULL)
+		snprintf(p->phone_filter, sizeof(p->phone_filter), "%s", v);
 	if (lws_hdr_copy(
 	        wsi, p->auth, sizeof(p->auth), WSI_TOKEN_HTTP_AUTHORIZATION)
 	    < 0)
