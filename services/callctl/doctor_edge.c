@@ -98,8 +98,11 @@ doctor_phone(struct doc_check *c)
 	pass = sw ? ec.sw_api_token : ec.twilio_auth_token;
 	from = sw ? ec.sw_from : ec.twilio_from;
 	console = sw ? "SignalWire dashboard" : "Twilio Console";
-	vars = sw ? "SIGNALWIRE_PROJECT_ID and SIGNALWIRE_API_TOKEN"
-	          : "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN";
+	vars = sw
+	    ? "set SIGNALWIRE_PROJECT_ID and SIGNALWIRE_API_TOKEN (or "
+	      "_FILE) to the project's values"
+	    : "set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or _FILE) to "
+	      "the account's values from the Twilio Console";
 	if (base[0] == '\0' || user[0] == '\0' || pass[0] == '\0') {
 		doc_fail(c, "credentials", vars,
 		    "EDGE_PROVIDER=%s but its REST base, account or token is "
