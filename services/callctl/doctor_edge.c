@@ -31,9 +31,14 @@ static int             loaded;
 int
 doctor_edge_load(void)
 {
-	if (cfg_load(edge_cfg_opts, &ec) == -1 || edge_config_check(&ec) == -1)
+	int rv;
+
+	if (cfg_load(edge_cfg_opts, &ec) == -1)
 		return (-1);
+	rv = edge_config_check(&ec);
 	log_set_level("warn"); /* edge_config_check applied LOG_LEVEL */
+	if (rv == -1)
+		return (-1);
 	doc_secret(ec.stream_token_secret);
 	doc_secret(ec.edge_twilio_auth_token);
 	doc_secret(ec.twilio_auth_token);
