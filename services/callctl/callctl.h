@@ -111,7 +111,8 @@ void doctor_openai(struct doc_check *);
 void doctor_realtime(struct doc_check *);
 int  doctor_reasoner_load(void);
 void doctor_anthropic(struct doc_check *);
-int  doctor_db_load(void);
+int  doctor_ps_load(void);
+int  doctor_rl_load(void);
 void doctor_postgres(struct doc_check *);
 
 /* decode.c: one envelope as a JSON object, audio payloads summarised

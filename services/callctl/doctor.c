@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <libwebsockets.h>
@@ -247,6 +248,56 @@ check_daemons(struct doc_check *c)
 	}
 }
 
+/*
+ * One daemon's settings: load() logs each problem (a setting's name, never
+ * its value) as a JSON line on stderr; those lines are caught in a
+ * temporary file and their messages become the FAIL line.  Main thread,
+ * before any check thread exists.
+ */
+static void
+config_line(struct doc_check *c, const char *daemon, int (*load)(void))
+{
+	char    line[1024], text[400] = "", *m;
+	FILE   *tmp = tmpfile();
+	json_t *j;
+	int     saved = -1, rv;
+	size_t  n;
+
+	fflush(stderr);
+	if (tmp != NULL && (saved = dup(2)) != -1)
+		dup2(fileno(tmp), 2);
+	rv = load();
+	fflush(stderr);
+	if (saved != -1) {
+		dup2(saved, 2);
+		close(saved);
+	}
+	if (tmp != NULL) {
+		rewind(tmp);
+		while (fgets(line, sizeof(line), tmp) != NULL) {
+			j = json_loads(line, 0, NULL);
+			m = (char *)json_string_value(
+			    json_object_get(j, "msg"));
+			n = strlen(text);
+			if (m != NULL && n + 3 < sizeof(text))
+				snprintf(text + n, sizeof(text) - n, "%s%s",
+				    n > 0 ? "; " : "",
+				    strncmp(m, "config: ", 8) == 0 ? m + 8
+				                                   : m);
+			else if (m == NULL)
+				fputs(line, stderr); /* not ours: pass it on */
+			json_decref(j);
+		}
+		fclose(tmp);
+	}
+	if (rv == 0)
+		doc_ok(c, daemon, "settings valid, secrets present");
+	else
+		doc_fail(c, daemon,
+		    "set what this line names (docs/configuration.md)", "%s",
+		    text[0] != '\0' ? text : "settings invalid");
+}
+
 static void *
 check_main(void *arg)
 {
@@ -297,37 +348,11 @@ cmd_doctor(int argc, char *argv[])
 		return (EX_USAGE);
 	}
 	lws_set_log_level(LLL_ERR, NULL);
-	/* cfg_load logs each problem (a name, never a value) on stderr. */
-	if (doctor_edge_load() == -1)
-		doc_fail(&cfgc, "media-edge",
-		    "set what the lines above name "
-		    "(docs/configuration.md)",
-		    "settings invalid or missing");
-	else
-		doc_ok(&cfgc, "media-edge", "settings valid, secrets present");
-	if (doctor_ai_load() == -1)
-		doc_fail(&cfgc, "ai-session",
-		    "set what the lines above name "
-		    "(docs/configuration.md)",
-		    "settings invalid or missing");
-	else
-		doc_ok(&cfgc, "ai-session", "settings valid, secrets present");
-	if (doctor_reasoner_load() == -1)
-		doc_fail(&cfgc, "reasoner",
-		    "set what the lines above name "
-		    "(docs/configuration.md)",
-		    "settings invalid or missing");
-	else
-		doc_ok(&cfgc, "reasoner", "settings valid, secrets present");
-	if (doctor_db_load() == -1)
-		doc_fail(&cfgc, "persister",
-		    "set what the lines above name "
-		    "(docs/configuration.md)",
-		    "persister or rate-limiter settings invalid or missing");
-	else
-		doc_ok(&cfgc, "persister",
-		    "persister and rate-limiter "
-		    "settings valid, secrets present");
+	config_line(&cfgc, "media-edge", doctor_edge_load);
+	config_line(&cfgc, "ai-session", doctor_ai_load);
+	config_line(&cfgc, "reasoner", doctor_reasoner_load);
+	config_line(&cfgc, "rate-limiter", doctor_rl_load);
+	config_line(&cfgc, "persister", doctor_ps_load);
 	for (i = 0; i < nchecks; i++) {
 		checks[i].nlines = 0;
 		started[i]

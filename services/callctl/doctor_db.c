@@ -1,16 +1,19 @@
 /*
  * doctor_db - the persister's and the rate-limiter's settings (their own
- * tables), then PostgreSQL: DATABASE_URL connects, and the schema is at
- * the version this build's persister applies (migrate_latest()).
+ * tables; the phone key must parse as persister's does), then PostgreSQL:
+ * DATABASE_URL connects, and the schema is at the version this build's
+ * persister applies (migrate_latest()).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libpq-fe.h>
+#include <openssl/crypto.h>
 
 #include "callctl.h"
 #include "cfg.h"
+#include "log.h"
 #include "../persister/persister.h"
 #include "../rate-limiter/rate-limiter.h"
 #include "seal.h"
@@ -20,26 +23,33 @@ static struct rl_cfg rl;
 static int           loaded;
 
 int
-doctor_db_load(void)
+doctor_ps_load(void)
 {
 	unsigned char key[SEAL_KEY_LEN];
 	int           rv = 0;
 
 	if (cfg_load(ps_cfg_opts, &ps) == -1)
+		return (-1);
+	if (seal_key_parse(ps.phone_key, key) == -1) {
+		log_warnx("PHONE_ENCRYPTION_KEY: unusable"); /* and why above */
 		rv = -1;
-	else if (seal_key_parse(ps.phone_key, key) == -1)
-		rv = -1; /* logged which setting */
-	if (cfg_load(rl_cfg_opts, &rl) == -1)
-		rv = -1;
-	if (rv == 0) {
-		doc_secret(ps.database_url);
-		doc_secret(ps.phone_key);
-		doc_secret(rl.hmac_key);
-		doc_secret(rl.database_url);
-		loaded = 1;
 	}
-	memset(key, 0, sizeof(key));
+	OPENSSL_cleanse(key, sizeof(key));
+	doc_secret(ps.database_url);
+	doc_secret(ps.phone_key);
+	if (rv == 0)
+		loaded = 1;
 	return (rv);
+}
+
+int
+doctor_rl_load(void)
+{
+	if (cfg_load(rl_cfg_opts, &rl) == -1)
+		return (-1);
+	doc_secret(rl.hmac_key);
+	doc_secret(rl.database_url);
+	return (0);
 }
 
 /* First line of a libpq message (they end in a newline). */

@@ -12,8 +12,9 @@
  * naming the fix and exit 1: a wrong OpenAI key, an unknown Realtime or
  * transcription model, a wrong Anthropic key, an unknown Anthropic model,
  * wrong Twilio credentials, the number's voice URL pointing elsewhere, an
- * http PUBLIC_URL and an untrusted certificate, a missing secret, and
- * persister down (last; it is restarted for a clean stop).
+ * http PUBLIC_URL and an untrusted certificate, a missing secret, an
+ * unusable phone key, SignalWire's API with a status callback elsewhere,
+ * and persister down (last; it is restarted for a clean stop).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -417,6 +418,53 @@ test_missing_secret(void **state)
 	free(out);
 }
 
+/* EDGE_PROVIDER=signalwire: the same checks against SignalWire's
+ * compatibility API (project id and API token as Basic credentials). */
+static void
+test_signalwire(void **state)
+{
+	char        voice[200], status[200], extra[1024], *out;
+	const char *args[] = { "--port", "0", "--signalwire", "--signing-key",
+		"sw-signing-key-1", "--account-sid",
+		"3f7b0c2e-5d6a-4b8e-9c1d-0a2b3c4d5e6f", "--auth-token",
+		"PTsw-doctor-token", "--number", NUMBER, "--number-voice-url",
+		voice, "--number-status-callback", status, NULL };
+	struct harness_proc *sw;
+
+	snprintf(voice, sizeof(voice), "%s/twiml", public_url);
+	snprintf(status, sizeof(status), "%s/elsewhere", public_url);
+	sw = harness_spawn_args("sim-twilio", args, NULL);
+	assert_non_null(sw);
+	snprintf(extra, sizeof(extra),
+	    "EDGE_PROVIDER=signalwire "
+	    "SIGNALWIRE_API_BASE_URL=http://127.0.0.1:%d/api/laml/2010-04-01 "
+	    "SIGNALWIRE_PROJECT_ID=3f7b0c2e-5d6a-4b8e-9c1d-0a2b3c4d5e6f "
+	    "SIGNALWIRE_API_TOKEN=PTsw-doctor-token "
+	    "SIGNALWIRE_SIGNING_KEY=sw-signing-key-1 "
+	    "SIGNALWIRE_FROM_NUMBER=" NUMBER,
+	    harness_ready_port(sw));
+	assert_int_equal(doctor(&out, extra), 1);
+	assert_non_null(strstr(out, "ok    telephony  credentials"));
+	assert_non_null(strstr(out, "ok    telephony  voice URL"));
+	assert_fail_line(out, "status callback", "/status");
+	assert_non_null(strstr(out, "SignalWire dashboard"));
+	assert_null(strstr(out, "PTsw-doctor-token"));
+	free(out);
+	assert_int_equal(harness_stop(sw, 5000), 0);
+}
+
+static void
+test_bad_phone_key(void **state)
+{
+	char *out;
+
+	assert_int_equal(doctor(&out, "PHONE_ENCRYPTION_KEY=0123abcd"), 1);
+	assert_fail_line(out, "config     persister", "docs/configuration.md");
+	assert_non_null(strstr(out, "PHONE_ENCRYPTION_KEY"));
+	assert_null(strstr(out, "0123abcd"));
+	free(out);
+}
+
 static void
 test_persister_down(void **state)
 {
@@ -443,6 +491,8 @@ main(void)
 		cmocka_unit_test(test_twilio),
 		cmocka_unit_test(test_public_url),
 		cmocka_unit_test(test_missing_secret),
+		cmocka_unit_test(test_signalwire),
+		cmocka_unit_test(test_bad_phone_key),
 		cmocka_unit_test(test_persister_down),
 	};
 
