@@ -31,7 +31,8 @@ doctor_ps_load(void)
 	if (cfg_load(ps_cfg_opts, &ps) == -1)
 		return (-1);
 	if (seal_key_parse(ps.phone_key, key) == -1) {
-		log_warnx("PHONE_ENCRYPTION_KEY: unusable"); /* and why above */
+		log_warnx(
+		    "PHONE_ENCRYPTION_KEY: unusable"); /* and why above */
 		rv = -1;
 	}
 	OPENSSL_cleanse(key, sizeof(key));
