@@ -77,6 +77,7 @@ struct doc_line {
 struct doc_check {
 	const char *name;
 	void (*fn)(struct doc_check *);
+	int             arg; /* which one, for checks run several times */
 	int             nlines;
 	struct doc_line lines[DOC_LINES];
 };

@@ -196,16 +196,17 @@ doc_api_message(const json_t *body)
 	return ("");
 }
 
-/* Every daemon answers Ping on its request socket and 200 on /ready. */
+/* Daemon c->arg answers Ping on its request socket and 200 on /ready.
+ * One thread per daemon, so five that are down cost one timeout. */
 static void
-check_daemons(struct doc_check *c)
+check_daemon(struct doc_check *c)
 {
-	const struct service_addr *svcs;
+	const struct service_addr *svcs, *a;
 	Bus__Envelope             *rep = NULL;
 	struct doc_http            h;
 	char                       url[512], fix[400];
 	double                     rtt;
-	int                        n, i, rv;
+	int                        n, rv;
 	static const char *const   vars[]
 	    = { "EDGE_URL and EDGE_HTTP_URL", "AI_SESSION_URL and AI_HTTP_URL",
 		      "REASONER_URL and REASONER_HTTP_URL",
@@ -213,39 +214,36 @@ check_daemons(struct doc_check *c)
 		      "PERSISTER_URL and PERSISTER_HTTP_URL" };
 
 	svcs = config_services(&n);
-	if (n > 5)
-		n = 5;
-	for (i = 0; i < n; i++) {
-		snprintf(fix, sizeof(fix),
-		    "start %s; if it runs, set %s to its addresses",
-		    svcs[i].name, vars[i]);
-		if ((rv = ping_once(svcs[i].req_url, &rep, &rtt)) != 0) {
-			doc_fail(c, svcs[i].name, fix,
-			    "no answer to Ping at %s: %s", svcs[i].req_url,
-			    nng_strerror(rv));
-			continue;
-		}
-		if (rep->body_case != BUS__ENVELOPE__BODY_PONG) {
-			doc_fail(c, svcs[i].name, fix, "answered %s to Ping",
-			    wire_type_name(rep->body_case));
-			wire_free(rep);
-			continue;
-		}
-		wire_free(rep);
-		snprintf(url, sizeof(url), "%s/ready", svcs[i].http_url);
-		if (doc_get(url, NULL, NULL, NULL, &h) == -1)
-			doc_fail(c, svcs[i].name, fix, "no answer at %s: %s",
-			    url, h.err);
-		else if (h.status != 200)
-			doc_fail(c, svcs[i].name,
-			    "read its log: /ready stays 503 until its own "
-			    "dependencies are up",
-			    "Ping answered, but %s is %ld", url, h.status);
-		else
-			doc_ok(
-			    c, svcs[i].name, "Ping %.1f ms, /ready 200", rtt);
-		doc_http_free(&h);
+	if (c->arg >= n || c->arg >= 5)
+		return;
+	a = &svcs[c->arg];
+	snprintf(fix, sizeof(fix),
+	    "start %s; if it runs, set %s to its addresses", a->name,
+	    vars[c->arg]);
+	if ((rv = ping_once(a->req_url, &rep, &rtt)) != 0) {
+		doc_fail(c, a->name, fix, "no answer to Ping at %s: %s",
+		    a->req_url, nng_strerror(rv));
+		return;
 	}
+	if (rep->body_case != BUS__ENVELOPE__BODY_PONG) {
+		doc_fail(c, a->name, fix, "answered %s to Ping",
+		    wire_type_name(rep->body_case));
+		wire_free(rep);
+		return;
+	}
+	wire_free(rep);
+	snprintf(url, sizeof(url), "%s/ready", a->http_url);
+	if (doc_get(url, NULL, NULL, NULL, &h) == -1)
+		doc_fail(c, a->name, fix, "no answer at %s: %s", url, h.err);
+	else if (h.status != 200)
+		doc_fail(c, a->name,
+		    "read its log: /ready stays 503 until its own "
+		    "dependencies "
+		    "are up",
+		    "Ping answered, but %s is %ld", url, h.status);
+	else
+		doc_ok(c, a->name, "Ping %.1f ms, /ready 200", rtt);
+	doc_http_free(&h);
 }
 
 /*
@@ -328,18 +326,22 @@ int
 cmd_doctor(int argc, char *argv[])
 {
 	static struct doc_check checks[] = {
-		{ "postgres", doctor_postgres, 0, { { 0 } } },
-		{ "openai", doctor_openai, 0, { { 0 } } },
-		{ "realtime", doctor_realtime, 0, { { 0 } } },
-		{ "anthropic", doctor_anthropic, 0, { { 0 } } },
-		{ "telephony", doctor_phone, 0, { { 0 } } },
-		{ "public-url", doctor_public_url, 0, { { 0 } } },
-		{ "daemons", check_daemons, 0, { { 0 } } },
+		{ "postgres", doctor_postgres, 0, 0, { { 0 } } },
+		{ "openai", doctor_openai, 0, 0, { { 0 } } },
+		{ "realtime", doctor_realtime, 0, 0, { { 0 } } },
+		{ "anthropic", doctor_anthropic, 0, 0, { { 0 } } },
+		{ "telephony", doctor_phone, 0, 0, { { 0 } } },
+		{ "public-url", doctor_public_url, 0, 0, { { 0 } } },
+		{ "daemons", check_daemon, 0, 0, { { 0 } } },
+		{ "daemons", check_daemon, 1, 0, { { 0 } } },
+		{ "daemons", check_daemon, 2, 0, { { 0 } } },
+		{ "daemons", check_daemon, 3, 0, { { 0 } } },
+		{ "daemons", check_daemon, 4, 0, { { 0 } } },
 	};
 	const size_t     nchecks = sizeof(checks) / sizeof(checks[0]);
 	pthread_t        t[sizeof(checks) / sizeof(checks[0])];
 	bool             started[sizeof(checks) / sizeof(checks[0])];
-	struct doc_check cfgc = { "config", NULL, 0, { { 0 } } };
+	struct doc_check cfgc = { "config", NULL, 0, 0, { { 0 } } };
 	size_t           i;
 	int              failed = 0;
 
