@@ -100,7 +100,9 @@ check_model(struct doc_check *c, const char *what, const char *id,
 		    "key from platform.openai.com",
 		    "key refused (HTTP %ld)", h.status);
 	else {
-		if (!*key_reported && h.status != 0) {
+		/* 200 and 404 are answers to an accepted key; a 429 or 5xx
+		 * says nothing about it. */
+		if (!*key_reported && (h.status == 200 || h.status == 404)) {
 			doc_ok(c, "key", "key accepted");
 			*key_reported = 1;
 		}

@@ -87,7 +87,7 @@ void
 doctor_phone(struct doc_check *c)
 {
 	const int       sw = loaded && strcmp(ec.provider, "signalwire") == 0;
-	const char     *base, *user, *pass, *from, *console, *vars, *pn;
+	const char     *base, *user, *pass, *from, *console, *vars, *pn, *app;
 	struct doc_http h;
 	char           *url, *userpwd, *esc, masked[64], want[2][600];
 	json_t         *nums, *num;
@@ -158,6 +158,18 @@ doctor_phone(struct doc_check *c)
 		       : "set TWILIO_FROM_NUMBER to a number of this account "
 		         "(E.164)",
 		    "%s is not a number of this account", masked);
+		goto out;
+	}
+	app = json_string_value(json_object_get(num, "voice_application_sid"));
+	if (app != NULL && app[0] != '\0') {
+		/* The provider then fetches the application's URL instead. */
+		doc_fail(c, "number",
+		    "clear the number's TwiML App (POST "
+		    "IncomingPhoneNumbers/PN....json with "
+		    "VoiceApplicationSid=) "
+		    "so that its voice URL applies",
+		    "%s is %s, which hands calls to the application %s",
+		    masked, pn, app);
 		goto out;
 	}
 	doc_ok(c, "number", "%s is %s", masked, pn);

@@ -384,6 +384,19 @@ test_twilio(void **state)
 	assert_non_null(strstr(out, "https://old-app.example/voice"));
 	assert_non_null(strstr(out, "ok    telephony  status callback"));
 	free(out);
+	/* A TwiML App on the number takes its calls instead. */
+	assert_int_equal(
+	    harness_http("POST", url, hdr,
+	        "VoiceApplicationSid=AP0123456789abcdef0123456789abcdef", &st,
+	        NULL),
+	    0);
+	assert_int_equal(st, 200);
+	assert_int_equal(doctor(&out, ""), 1);
+	assert_fail_line(out, "telephony  number", "VoiceApplicationSid=");
+	free(out);
+	assert_int_equal(
+	    harness_http("POST", url, hdr, "VoiceApplicationSid=", &st, NULL),
+	    0);
 	/* Put it back: all ok again. */
 	snprintf(body, sizeof(body), "VoiceUrl=%s/twiml", public_url);
 	assert_int_equal(harness_http("POST", url, hdr, body, &st, NULL), 0);

@@ -6,7 +6,8 @@
  *        (filtered by exact number; an empty page when it does not match)
  *   GET  .../IncomingPhoneNumbers/{PN}[.json]                  one number
  *   POST .../IncomingPhoneNumbers/{PN}[.json]                  update:
- *        VoiceUrl, VoiceMethod, StatusCallback, StatusCallbackMethod
+ *        VoiceUrl, VoiceMethod, StatusCallback, StatusCallbackMethod,
+ *        VoiceApplicationSid (a TwiML App: its URL then wins)
  *
  * One number at most: --number, with --number-voice-url and
  * --number-status-callback (methods POST).  An unknown PN is 404 code
@@ -46,6 +47,7 @@ numbers_init(struct sim *sim)
 	    sim->o.number_status_cb != NULL ? sim->o.number_status_cb : "");
 	n->voice_method = strdup("POST");
 	n->status_cb_method = strdup("POST");
+	n->app_sid = strdup("");
 	gmtime_r(&now, &tm);
 	strftime(n->created, sizeof(n->created), "%a, %d %b %Y %H:%M:%S +0000",
 	    &tm);
@@ -72,7 +74,8 @@ resource(const struct sim *sim, const struct number *n)
 	json_object_set_new(r, "voice_fallback_url", json_string(""));
 	json_object_set_new(r, "voice_fallback_method", json_string("POST"));
 	json_object_set_new(r, "voice_caller_id_lookup", json_false());
-	json_object_set_new(r, "voice_application_sid", json_string(""));
+	json_object_set_new(
+	    r, "voice_application_sid", json_string(n->app_sid));
 	json_object_set_new(r, "voice_receive_mode", json_string("voice"));
 	json_object_set_new(r, "sms_url", json_string(""));
 	json_object_set_new(r, "sms_method", json_string("POST"));
@@ -179,6 +182,7 @@ numbers_handle(struct sim *sim, const struct api_req *req, const char *rest,
 		set(&n->voice_method, form_get(f, "VoiceMethod"));
 		set(&n->status_cb, form_get(f, "StatusCallback"));
 		set(&n->status_cb_method, form_get(f, "StatusCallbackMethod"));
+		set(&n->app_sid, form_get(f, "VoiceApplicationSid"));
 	}
 	resp->status = 200;
 	resp->body = resource(sim, n);

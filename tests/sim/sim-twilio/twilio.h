@@ -59,6 +59,7 @@ struct sim_opts {
 struct number {
 	char  sid[35]; /* PN + 32 hex */
 	char *phone, *voice_url, *voice_method, *status_cb, *status_cb_method;
+	char *app_sid; /* VoiceApplicationSid; "" when none */
 	char  created[40];
 };
 
