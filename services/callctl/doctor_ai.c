@@ -8,11 +8,11 @@
  * 401: the key is refused; 404: no such model for this key.
  *
  * Realtime: one WebSocket to OPENAI_REALTIME_URL with the key, exactly
- * as a call opens it; the session.update a call sends (built by
- * ai-session's own config_rt_session() and oai_session_update()) must
- * come back as session.updated, not error.  Then the socket is closed;
- * no audio is sent.  A private lws context served on this thread until
- * done or DOCTOR_TIMEOUT_MS.
+ * as a call opens it; after session.created, the session.update a call
+ * sends (built by ai-session's own config_rt_session() and
+ * oai_session_update()) must come back as session.updated, not error.
+ * Then the socket is closed; no audio is sent.  A private lws context served
+ * on this thread until done or DOCTOR_TIMEOUT_MS.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,7 +154,7 @@ doctor_openai(struct doc_check *c)
 
 struct probe {
 	const char *update;
-	int         sent, done, ok, peer_code;
+	int         created, sent, done, ok, peer_code;
 	char        why[300];
 	char       *rx;
 	size_t      rxlen;
@@ -167,7 +167,9 @@ probe_message(struct probe *p)
 	const char *type = json_string_value(json_object_get(j, "type"));
 	json_t     *e;
 
-	if (type != NULL && strcmp(type, "session.updated") == 0) {
+	if (type != NULL && strcmp(type, "session.created") == 0)
+		p->created = 1; /* now the update, as a call sends it */
+	else if (type != NULL && strcmp(type, "session.updated") == 0) {
 		p->ok = 1;
 		p->done = 1;
 	} else if (type != NULL && strcmp(type, "error") == 0) {
@@ -211,7 +213,7 @@ probe_write(struct lws *wsi, struct probe *p)
 		    wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"bye", 3);
 		return (-1);
 	}
-	if (p->sent)
+	if (p->sent || !p->created)
 		return (0);
 	buf = xcalloc(1, LWS_PRE + n);
 	memcpy(buf + LWS_PRE, p->update, n);
@@ -233,9 +235,6 @@ probe_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
 		return (probe_auth(wsi, in, len));
-	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		lws_callback_on_writable(wsi);
-		return (0);
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		return (probe_write(wsi, p));
 	case LWS_CALLBACK_CLIENT_RECEIVE:
@@ -245,7 +244,7 @@ probe_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (lws_is_final_fragment(wsi)) {
 			probe_message(p);
 			p->rxlen = 0;
-			if (p->done)
+			if (p->done || (p->created && !p->sent))
 				lws_callback_on_writable(wsi);
 		}
 		return (0);
@@ -338,7 +337,8 @@ probe_run(struct probe *p)
 		lws_service(ctx, 20);
 	if (p->done == 0)
 		snprintf(p->why, sizeof(p->why),
-		    "no session.updated within %ld ms (DOCTOR_TIMEOUT_MS)",
+		    "no %s within %ld ms (DOCTOR_TIMEOUT_MS)",
+		    p->created ? "session.updated" : "session.created",
 		    ctl_cfg.doctor_timeout_ms);
 	lws_context_destroy(ctx);
 	free(path);

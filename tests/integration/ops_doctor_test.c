@@ -10,11 +10,12 @@
  * DOCTOR_CA_FILE).  Cases: everything right exits 0 with every line ok
  * and no secret printed; then one fault at a time gives a FAIL line
  * naming the fix and exit 1: a wrong OpenAI key, an unknown Realtime or
- * transcription model, a wrong Anthropic key, an unknown Anthropic model,
- * wrong Twilio credentials, the number's voice URL pointing elsewhere, an
- * http PUBLIC_URL and an untrusted certificate, a missing secret, an
- * unusable phone key, SignalWire's API with a status callback elsewhere,
- * and persister down (last; it is restarted for a clean stop).
+ * transcription model, a session.update the Realtime service refuses, a wrong
+ * Anthropic key, an unknown Anthropic model, wrong Twilio credentials, the
+ * number's voice URL pointing elsewhere, an http PUBLIC_URL and an untrusted
+ * certificate, a missing secret, an unusable phone key, SignalWire's API with
+ * a status callback elsewhere, and persister down (last; it is restarted for a
+ * clean stop).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -322,6 +323,29 @@ test_unknown_models(void **state)
 	free(out);
 }
 
+/* A Realtime service that refuses our session.update: the line says
+ * what it answered. */
+static void
+test_realtime_refused(void **state)
+{
+	char        models[300], extra[512], *out;
+	const char *args[] = { "--port", "0", "--api-key", OAI_KEY, "--models",
+		models, "--error-on-update", NULL };
+	struct harness_proc *p;
+
+	snprintf(models, sizeof(models), "%s,%s", rt_model, tr_model);
+	assert_non_null(p = harness_spawn_args("sim-openai", args, NULL));
+	snprintf(extra, sizeof(extra),
+	    "OPENAI_REALTIME_URL='ws://127.0.0.1:%d/v1/realtime?model=%s'",
+	    harness_ready_port(p), rt_model);
+	assert_int_equal(doctor(&out, extra), 1);
+	assert_fail_line(out, "realtime   session", "OPENAI_REALTIME_URL");
+	assert_non_null(strstr(out, "session.update refused"));
+	assert_non_null(strstr(out, "ok    openai     realtime model"));
+	free(out);
+	assert_int_equal(harness_stop(p, 5000), 0);
+}
+
 static void
 test_bad_anthropic_key(void **state)
 {
@@ -500,6 +524,7 @@ main(void)
 		cmocka_unit_test(test_all_ok),
 		cmocka_unit_test(test_bad_openai_key),
 		cmocka_unit_test(test_unknown_models),
+		cmocka_unit_test(test_realtime_refused),
 		cmocka_unit_test(test_bad_anthropic_key),
 		cmocka_unit_test(test_twilio),
 		cmocka_unit_test(test_public_url),
