@@ -84,6 +84,7 @@ struct doc_check {
 /* An HTTP answer: status 0 and err set when none came. */
 struct doc_http {
 	long    status;
+	int     tls_err; /* the failure was TLS (certificate, handshake) */
 	char    err[256];
 	json_t *body; /* NULL unless JSON */
 };

@@ -166,9 +166,15 @@ doc_get(const char *url, const char *const *headers, const char *userpwd,
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 		if (b.p != NULL)
 			r->body = json_loadb(b.p, b.n, 0, NULL);
-	} else
+	} else {
 		snprintf(r->err, sizeof(r->err), "%s",
 		    err[0] != '\0' ? err : curl_easy_strerror(rc));
+		r->tls_err = rc == CURLE_PEER_FAILED_VERIFICATION
+		    || rc == CURLE_SSL_CONNECT_ERROR
+		    || rc == CURLE_SSL_CERTPROBLEM
+		    || rc == CURLE_SSL_CACERT_BADFILE
+		    || rc == CURLE_SSL_ISSUER_ERROR;
+	}
 	curl_slist_free_all(hl);
 	curl_easy_cleanup(c);
 	free(b.p);

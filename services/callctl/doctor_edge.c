@@ -219,8 +219,11 @@ doctor_public_url(struct doc_check *c)
 	url = xasprintf("%s/health", ec.public_url);
 	if (doc_get(url, NULL, NULL, ctl_cfg.doctor_ca_file, &h) == -1)
 		doc_fail(c, "https",
-		    "give the proxy a certificate for this host name from a "
-		    "CA the providers trust, with its intermediates",
+		    h.tls_err ? "give the proxy a certificate for this host "
+		                "name from a CA the providers trust, with its "
+		                "intermediates"
+		              : "make PUBLIC_URL's host resolve and its port "
+		                "reach the TLS proxy or ingress",
 		    "%s: %s", url, h.err);
 	else if (h.status != 200)
 		doc_fail(c, "https",
