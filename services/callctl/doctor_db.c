@@ -17,10 +17,28 @@
 #include "../persister/persister.h"
 #include "../rate-limiter/rate-limiter.h"
 #include "seal.h"
+#include "xmalloc.h"
 
 static struct ps_cfg ps;
 static struct rl_cfg rl;
 static int           loaded;
+
+/* The password inside a DSN (libpq may quote parts of a DSN back in
+ * its messages), malloc'd and kept to the end; NULL if none. */
+static const char *
+dsn_password(const char *dsn)
+{
+	PQconninfoOption *opts, *o;
+	char             *pw = NULL;
+
+	if ((opts = PQconninfoParse(dsn, NULL)) == NULL)
+		return (NULL);
+	for (o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL)
+			pw = xstrdup(o->val);
+	PQconninfoFree(opts);
+	return (pw);
+}
 
 int
 doctor_ps_load(void)
@@ -37,6 +55,7 @@ doctor_ps_load(void)
 	}
 	OPENSSL_cleanse(key, sizeof(key));
 	doc_secret(ps.database_url);
+	doc_secret(dsn_password(ps.database_url));
 	doc_secret(ps.phone_key);
 	if (rv == 0)
 		loaded = 1;

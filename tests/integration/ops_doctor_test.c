@@ -455,6 +455,23 @@ test_missing_secret(void **state)
 	free(out);
 }
 
+/* A database that cannot be reached; libpq quotes the bad value back,
+ * which here is also the password: it must not show. */
+static void
+test_bad_database(void **state)
+{
+	char *out;
+
+	assert_int_equal(doctor(&out,
+	                     "DATABASE_URL='host=127.0.0.1 port=pw-doctor-77 "
+	                     "password=pw-doctor-77'"),
+	    1);
+	assert_fail_line(out, "postgres   connect", "DATABASE_URL");
+	assert_null(strstr(out, "pw-doctor-77"));
+	assert_non_null(strstr(out, "ok    daemons    persister"));
+	free(out);
+}
+
 /* EDGE_PROVIDER=signalwire: the same checks against SignalWire's
  * compatibility API (project id and API token as Basic credentials). */
 static void
@@ -529,6 +546,7 @@ main(void)
 		cmocka_unit_test(test_twilio),
 		cmocka_unit_test(test_public_url),
 		cmocka_unit_test(test_missing_secret),
+		cmocka_unit_test(test_bad_database),
 		cmocka_unit_test(test_signalwire),
 		cmocka_unit_test(test_bad_phone_key),
 		cmocka_unit_test(test_persister_down),
