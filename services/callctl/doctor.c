@@ -39,11 +39,19 @@
 static const char *secrets[DOC_MAX_SECRETS]; /* set before threads */
 static int         nsecrets;
 
+/* Kept longest first, so that a secret inside another (a DSN's password)
+ * does not break the longer one's match. */
 void
 doc_secret(const char *s)
 {
-	if (s != NULL && strlen(s) >= 4 && nsecrets < DOC_MAX_SECRETS)
-		secrets[nsecrets++] = s;
+	int i;
+
+	if (s == NULL || strlen(s) < 4 || nsecrets == DOC_MAX_SECRETS)
+		return;
+	for (i = nsecrets; i > 0 && strlen(secrets[i - 1]) < strlen(s); i--)
+		secrets[i] = secrets[i - 1];
+	secrets[i] = s;
+	nsecrets++;
 }
 
 /* Replace every registered secret in buf (NUL-terminated, len bytes
