@@ -74,6 +74,15 @@ struct ai_cfg {
 
 extern const struct cfg_opt ai_cfg_opts[];
 
+/*
+ * The model session a call asks for, from the configuration c:
+ * instructions NULL means c's base instructions.  Pointers into c (and
+ * instructions); nothing is copied.  Also used by `callctl doctor`, which
+ * sends the same session.update (oai_session_update) as a call does.
+ */
+void config_rt_session(
+    struct rt_session *, const struct ai_cfg *c, const char *instructions);
+
 /* ---- bounded queue of caller frames (ring.c) ---------------------- */
 
 /* Frames stored back to back as [u16 length][bytes] in a byte ring that

@@ -3,6 +3,7 @@
  * cfg_main() in main.c; every variable is listed in README.md.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "ai.h"
 #include "cfg.h"
@@ -96,3 +97,18 @@ const struct cfg_opt ai_cfg_opts[] = {
 	    "saturation, see docs/performance.md)" },
 	{ NULL, 0, 0, NULL, NULL }
 };
+
+void
+config_rt_session(
+    struct rt_session *s, const struct ai_cfg *c, const char *instructions)
+{
+	memset(s, 0, sizeof(*s));
+	s->url = c->openai_url;
+	s->api_key = c->openai_key;
+	s->instructions
+	    = instructions != NULL ? instructions : c->instructions;
+	s->voice = c->openai_voice;
+	s->transcribe_model = c->transcribe_model;
+	s->reasoning_effort = c->reasoning_effort;
+	s->tools = true;
+}

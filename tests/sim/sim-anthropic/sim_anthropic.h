@@ -57,12 +57,13 @@ struct sim_stats {
 };
 
 struct sim {
-	int              port;
-	const char      *api_key; /* NULL: any key is accepted */
-	const char      *answer; /* --answer: fixed text for decisions */
-	int              retry_after; /* seconds, on injected 429s */
-	FILE            *record; /* NULL unless --record */
-	struct sim_mode  mode;
+	int             port;
+	const char     *api_key; /* NULL: any key is accepted */
+	const char     *answer; /* --answer: fixed text for decisions */
+	const char     *models; /* --models: comma-separated; NULL: built in */
+	int             retry_after; /* seconds, on injected 429s */
+	FILE           *record; /* NULL unless --record */
+	struct sim_mode mode;
 	struct sim_stats stats;
 	unsigned long    seq; /* for message and request ids */
 };
@@ -138,6 +139,10 @@ const struct cat_model *catalog_all(void); /* ends with a NULL name */
 const struct cat_model *catalog_find(const char *name);
 int                     catalog_check(
                         json_t *root, const char *model, int *status, char *err, size_t errlen);
+
+/* models.c: GET /v1/models[/{id}] (lws service thread only). */
+void sim_models(const char *key, const char *version, const char *path,
+    struct sim_reply *r);
 
 /* mode.c (lws service thread only). */
 int     mode_parse_fails(struct sim_mode *m, const char *list);

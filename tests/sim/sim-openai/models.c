@@ -71,3 +71,20 @@ models_transcribe_known(const char *name)
 			return (true);
 	return (false);
 }
+
+/* The i-th model served, Realtime ones first; NULL past the last. */
+const char *
+models_nth(size_t i)
+{
+	size_t n;
+
+	for (n = 0; realtime[n].name != NULL; n++)
+		;
+	if (i < n)
+		return (realtime[i].name);
+	i -= n;
+	for (n = 0; transcribe[n] != NULL; n++)
+		if (n == i)
+			return (transcribe[n]);
+	return (NULL);
+}

@@ -40,6 +40,7 @@ struct oai_opts {
 	int           late_deltas;
 	int           drop_after_ms; /* 0: never */
 	bool          error_on_update;
+	const char   *models; /* --models: comma-separated; NULL: built in */
 };
 
 enum step_kind { STEP_SAY, STEP_CALL, STEP_SAY_OUTPUT };
@@ -195,6 +196,11 @@ struct sim {
 	size_t              scratch_cap;
 };
 
+/* models_api.c: GET /v1/models[/{id}] on the HTTP side.  0 when answered
+ * (the connection goes on), -1 to close it, 1 when the path is not
+ * ours.  lws service thread only. */
+int models_http(struct lws *wsi, struct sim *sim, const char *uri);
+
 /* main.c: logging and allocation shared by the files below. */
 void oai_log(const char *level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -246,9 +252,10 @@ void session_speech_stopped(struct sess *, uint64_t start_ms, uint64_t end_ms);
  * error event was sent, 1 the body is beta-shaped (caller rejects).
  */
 /* models.c: the models served (pure). */
-bool models_realtime_known(const char *name);
-bool models_realtime_reasons(const char *name); /* takes reasoning */
-bool models_transcribe_known(const char *name);
+bool        models_realtime_known(const char *name);
+bool        models_realtime_reasons(const char *name); /* takes reasoning */
+bool        models_transcribe_known(const char *name);
+const char *models_nth(size_t i); /* NULL past the last */
 
 json_t *config_default(struct sess *);
 int     config_update(struct sess *, json_t *session, const char *event_id);

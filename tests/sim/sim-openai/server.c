@@ -328,9 +328,14 @@ server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	switch (reason) {
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		return (confirm_upgrade(wsi, sim_of(wsi)));
-	case LWS_CALLBACK_HTTP:
+	case LWS_CALLBACK_HTTP: {
+		int rv = models_http(wsi, sim_of(wsi), in);
+
+		if (rv != 1)
+			return (rv);
 		(void)lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
 		return (-1);
+	}
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		filter_connection(wsi, s);
 		return (0);

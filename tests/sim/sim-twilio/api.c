@@ -4,6 +4,9 @@
  *   POST {base}/Accounts/{sid}/Calls[.json]          create a call (5.2)
  *   POST {base}/Accounts/{sid}/Calls/{CallSid}[.json] update a call (5.4)
  *   GET  {base}/Accounts/{sid}/Calls/{CallSid}[.json] fetch a call
+ *   GET  {base}/Accounts/{sid}/IncomingPhoneNumbers[.json][?PhoneNumber=]
+ *   GET/POST {base}/Accounts/{sid}/IncomingPhoneNumbers/{PN}[.json]
+ *        the account's phone number (numbers.c)
  *   POST /sim/inbound     {"to","from","url","status_callback"}: a call in
  *   GET  /sim/calls       every call sid
  *   GET  /sim/calls/{sid} what happened to that call
@@ -227,6 +230,12 @@ provider(struct sim *sim, const struct api_req *req, const char *rest,
 	char        sid[STREAM_SID_LEN + 8];
 	const char *p;
 
+	if (strncmp(rest, "/Accounts/", 10) == 0
+	    && strncmp(rest + 10, sim->o.account_sid, n) == 0
+	    && strncmp(rest + 10 + n, "/IncomingPhoneNumbers", 21) == 0) {
+		numbers_handle(sim, req, rest + 10 + n + 21, f, resp);
+		return;
+	}
 	if (strncmp(rest, "/Accounts/", 10) != 0
 	    || strncmp(rest + 10, sim->o.account_sid, n) != 0
 	    || strncmp(rest + 10 + n, "/Calls", 6) != 0) {
