@@ -29,6 +29,11 @@
 #define CT_JSON "application/json"
 #define CT_XML "text/xml"
 
+/* The form keys we read: each must occur once. */
+static const char *const form_keys[] = { "CallSid", "CallStatus",
+	"Direction", "From", "To", "AnsweredBy", "SequenceNumber",
+	"CallDuration", NULL };
+
 static const char refusal[]
     = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
       "<Response><Say>We cannot take your call right now. Goodbye.</Say>"
@@ -93,6 +98,10 @@ web_writeable(struct lws *wsi, struct pss *pss)
 		if (lws_add_http_common_headers(wsi, (unsigned)w->status,
 		        w->ctype, (lws_filepos_t)w->outlen, &p, end))
 			return (-1);
+		if (lws_add_http_header_by_name(wsi,
+		        (const unsigned char *)"connection:",
+		        (const unsigned char *)"close", 5, &p, end))
+			return (-1);
 		if (w->retry_after > 0) {
 			snprintf(ra, sizeof(ra), "%d", w->retry_after);
 			if (lws_add_http_header_by_name(wsi,
@@ -109,12 +118,9 @@ web_writeable(struct lws *wsi, struct pss *pss)
 	}
 	if (w->state == 2) {
 		w->state = 3;
-		if (lws_write(wsi, (unsigned char *)w->out, w->outlen,
-		        LWS_WRITE_HTTP_FINAL)
-		    < (int)w->outlen)
-			return (-1);
-		if (lws_http_transaction_completed(wsi))
-			return (-1);
+		(void)lws_write(wsi, (unsigned char *)w->out, w->outlen,
+		    LWS_WRITE_HTTP_FINAL);
+		return (-1); /* one request per connection (httpd.h) */
 	}
 	return (0);
 }
@@ -158,6 +164,7 @@ web_job_reply(struct edge *e, struct ev *ev)
 		return;
 	unlink_web(e, w);
 	w->waiting = false;
+	httpd_release(w->wsi); /* lws writes only to a connection it reads */
 	web_reply(w, ev->status, ev->ctype, ev->body != NULL ? ev->body : "",
 	    ev->body != NULL ? strlen(ev->body) : 0, ev->retry_after);
 }
@@ -203,6 +210,8 @@ static void
 wait_job(struct edge *e, struct web *w, struct wjob *j)
 {
 	w->waiting = true;
+	/* no reading meanwhile: lws would spin on pipelined bytes */
+	httpd_hold(w->wsi);
 	w->next = e->webs;
 	e->webs = w;
 	j->web_id = w->id;
@@ -482,7 +491,7 @@ route_twiml(struct edge *e, struct web *w, struct form *f)
 		json_error(w, 400, "bad_request", "CallSid missing", 0);
 		return (0);
 	}
-	if (atomic_load(&e->draining) || e->ncalls >= e->cfg.max_calls) {
+	if (atomic_load(&e->draining) || e->nactive >= e->cfg.max_calls) {
 		log_info("refusing call: %s",
 		    atomic_load(&e->draining) ? "draining" : "full");
 		web_reply(w, 200, CT_XML, refusal, sizeof(refusal) - 1, 0);
@@ -633,6 +642,16 @@ web_body_done(struct edge *e, struct lws *wsi, struct pss *pss)
 	if (w->too_big
 	    || form_parse(&f, w->body != NULL ? w->body : "", w->len) == -1) {
 		json_error(w, 400, "bad_request", "not a form body", 0);
+		return (0);
+	}
+	if (form_dup(&f, form_keys) != NULL) {
+		/* a valid signature would bind to the first of two values */
+		log_warnx("webhook %s refused: duplicate %s", path,
+		    form_dup(&f, form_keys));
+		edge_bad_input(e, "duplicate_form_key");
+		json_error(w, 400, "bad_request", "duplicate form key", 0);
+		count(e, path + 1, 400);
+		form_free(&f);
 		return (0);
 	}
 	if (!webhook_ok(e, w, path, &f)) {
