@@ -184,7 +184,8 @@ httpd_refuse_unbounded(struct lws *wsi, struct httpd_sess *s)
 {
 	if (!body_unbounded(wsi))
 		return (0);
-	httpd_reply(wsi, s, 411, HTTPD_CT_JSON, body_411, sizeof(body_411) - 1);
+	httpd_reply(
+	    wsi, s, 411, HTTPD_CT_JSON, body_411, sizeof(body_411) - 1);
 	return (1);
 }
 
@@ -206,8 +207,8 @@ httpd_raw(struct lws *wsi, int reason)
 
 	switch (reason) {
 	case LWS_CALLBACK_RAW_ADOPT:
-		lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND,
-		    HTTPD_RAW_TIMEOUT_S);
+		lws_set_timeout(
+		    wsi, PENDING_TIMEOUT_CLOSE_SEND, HTTPD_RAW_TIMEOUT_S);
 		lws_callback_on_writable(wsi);
 		return (0);
 	case LWS_CALLBACK_RAW_WRITEABLE:
@@ -310,7 +311,8 @@ httpd_answer_now(struct lws *wsi, int status, const char *body)
 	    || lws_finalize_write_http_header(wsi, start, &p, end) != 0)
 		return (-1);
 	memcpy(out + LWS_PRE, body, len);
-	if (lws_write(wsi, out + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) < (int)len)
+	if (lws_write(wsi, out + LWS_PRE, len, LWS_WRITE_HTTP_FINAL)
+	    < (int)len)
 		return (-1);
 	return (0);
 }

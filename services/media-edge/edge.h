@@ -170,8 +170,8 @@ struct call {
 	bool            pending; /* before a valid start: holds no slot */
 	char            peer[48]; /* client address, for the pending bound */
 	lws_sorted_usec_list_t start_sul; /* EDGE_START_TIMEOUT_MS */
-	struct call    *hnext; /* call table chain */
-	struct call    *prev, *next; /* every call */
+	struct call           *hnext; /* call table chain */
+	struct call           *prev, *next; /* every call */
 };
 
 /* Per-connection state of the one lws protocol (HTTP and WebSocket). */

@@ -343,8 +343,8 @@ edge_health(void *arg, int ready, char *buf, size_t len)
 	bool         up = atomic_load(&e->ready) && !atomic_load(&e->draining);
 	double       uptime = 0;
 
-	json_t      *o;
-	size_t       n;
+	json_t *o;
+	size_t  n;
 
 	if (e->svc != NULL)
 		uptime = svc_uptime(e->svc);
@@ -354,8 +354,8 @@ edge_health(void *arg, int ready, char *buf, size_t len)
 	    (json_int_t)metric_value(e->m.active_calls), "uptime", uptime,
 	    "pendingStreams", (json_int_t)metric_value(e->m.pending_streams),
 	    "refusedStreams", (json_int_t)atomic_load(&e->refused));
-	n = o != NULL ? json_dumpb(o, buf, len - 1,
-	                    JSON_COMPACT | JSON_REAL_PRECISION(10))
+	n = o != NULL ? json_dumpb(
+	        o, buf, len - 1, JSON_COMPACT | JSON_REAL_PRECISION(10))
 	              : 0;
 	json_decref(o);
 	buf[n < len ? n : 0] = '\0';

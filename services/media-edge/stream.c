@@ -196,8 +196,8 @@ on_start(struct call *c, json_t *root)
 	}
 	if ((rv = call_register(c)) == -2) {
 		c->call_sid[0] = '\0';
-		logc_warnx(&lc, "stream refused: %ld calls (the limit)",
-		    e->nactive);
+		logc_warnx(
+		    &lc, "stream refused: %ld calls (the limit)", e->nactive);
 		metric_inc(metric_get(e->m.closes, "full"));
 		call_close(c, EDGE_CLOSE_TRY_LATER, "full");
 		return;

@@ -30,9 +30,8 @@
 #define CT_XML "text/xml"
 
 /* The form keys we read: each must occur once. */
-static const char *const form_keys[] = { "CallSid", "CallStatus",
-	"Direction", "From", "To", "AnsweredBy", "SequenceNumber",
-	"CallDuration", NULL };
+static const char *const form_keys[] = { "CallSid", "CallStatus", "Direction",
+	"From", "To", "AnsweredBy", "SequenceNumber", "CallDuration", NULL };
 
 static const char refusal[]
     = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"

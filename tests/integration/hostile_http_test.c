@@ -82,8 +82,8 @@ group_setup(void **state)
 	snprintf(e[n++], 300, "EDGE_PUB_URL=%s", harness_ipc_url("epub"));
 	snprintf(e[n++], 300, "EDGE_HTTP_PORT=%d", S.edge_port);
 	snprintf(e[n++], 300, "EDGE_HTTP_ADDR=127.0.0.1");
-	snprintf(e[n++], 300, "EDGE_PUBLIC_URL=http://127.0.0.1:%d",
-	    S.edge_port);
+	snprintf(
+	    e[n++], 300, "EDGE_PUBLIC_URL=http://127.0.0.1:%d", S.edge_port);
 	snprintf(e[n++], 300, "EDGE_STREAM_TOKEN_SECRET=" SECRET);
 	snprintf(e[n++], 300, "EDGE_API_TOKEN=" API_TOKEN);
 	snprintf(e[n++], 300, "EDGE_START_TIMEOUT_MS=%d", START_TIMEOUT_MS);
@@ -131,7 +131,8 @@ dial(int port, int host)
 	sa.sin_family = AF_INET;
 	if (host > 1) {
 		sa.sin_addr.s_addr = htonl(0x7f000000u | (uint32_t)host);
-		assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(
+		    bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	}
 	sa.sin_port = htons((uint16_t)port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -379,8 +380,8 @@ test_connect(void **state)
 	long long t0 = harness_now_ms();
 
 	(void)state;
-	assert_non_null(strstr(raw_request(S.edge_port, req, sizeof(req) - 1),
-	    "HTTP/1.1 405"));
+	assert_non_null(strstr(
+	    raw_request(S.edge_port, req, sizeof(req) - 1), "HTTP/1.1 405"));
 	assert_non_null(strstr(
 	    raw_request(S.ai_port, req, sizeof(req) - 1), "HTTP/1.1 405"));
 	/* answered at once, not after a timeout */
@@ -401,8 +402,8 @@ test_chunked_and_tokens(void **state)
 	got = raw_request(S.edge_port, chunked, sizeof(chunked) - 1);
 	assert_non_null(strstr(got, "HTTP/1.1 411"));
 	assert_int_equal(count_of(got, "HTTP/1.1 "), 1);
-	assert_int_equal(upgrade(1, "/events", "Authorization: Bearer no\r\n",
-	                     &status),
+	assert_int_equal(
+	    upgrade(1, "/events", "Authorization: Bearer no\r\n", &status),
 	    -1);
 	assert_non_null(strstr(status, " 401 Unauthorized"));
 	assert_int_equal(upgrade(1, "/nowhere", "", &status), -1);
@@ -415,9 +416,9 @@ static void
 test_garbage_frames(void **state)
 {
 	static const unsigned char junk[] = { 0xff, 0x00, 0x13, 0x37 };
-	const char *status;
-	char        buf[512];
-	int         fd;
+	const char                *status;
+	char                       buf[512];
+	int                        fd;
 
 	(void)state;
 	assert_true((fd = upgrade(1, "/media", "", &status)) >= 0);
@@ -436,7 +437,8 @@ test_garbage_frames(void **state)
 	while (recv(fd, buf, sizeof(buf), 0) > 0)
 		;
 	close(fd);
-	assert_true(metric("edge_bad_input_total{reason=\"binary_frame\"}") >= 1);
+	assert_true(
+	    metric("edge_bad_input_total{reason=\"binary_frame\"}") >= 1);
 	assert_true(
 	    metric("edge_bad_input_total{reason=\"malformed_json\"}") >= 1);
 	both_healthy();
@@ -460,11 +462,11 @@ test_silent_upgrades(void **state)
 {
 	static int  fds[NADDR * PER_ADDR];
 	const char *status;
-	double      timeouts0 = metric(
-	         "edge_upgrades_refused_total{reason=\"start_timeout\"}");
-	int         i, h, n = 0, closed = 0;
-	char        buf[64];
-	long long   t0 = harness_now_ms();
+	double      timeouts0
+	    = metric("edge_upgrades_refused_total{reason=\"start_timeout\"}");
+	int       i, h, n = 0, closed = 0;
+	char      buf[64];
+	long long t0 = harness_now_ms();
 
 	(void)state;
 	for (h = 0; h < NADDR; h++)
@@ -480,7 +482,8 @@ test_silent_upgrades(void **state)
 	/* lws answers an upgrade request as HTTP/1.0 */
 	assert_non_null(strstr(status, " 429 "));
 	assert_true(
-	    metric("edge_upgrades_refused_total{reason=\"per_address\"}") >= 1);
+	    metric("edge_upgrades_refused_total{reason=\"per_address\"}")
+	    >= 1);
 	/* /health and /metrics see them; no call slot is taken */
 	assert_true(harness_now_ms() - t0 < START_TIMEOUT_MS);
 	assert_int_equal(health_field("pendingStreams"), NADDR * PER_ADDR);

@@ -422,8 +422,8 @@ recv_all(int fd, char *buf, size_t cap)
 	size_t  len = 0;
 	ssize_t n;
 
-	while (len < cap - 1
-	    && (n = recv(fd, buf + len, cap - 1 - len, 0)) > 0)
+	while (
+	    len < cap - 1 && (n = recv(fd, buf + len, cap - 1 - len, 0)) > 0)
 		len += (size_t)n;
 	buf[len] = '\0';
 	return (len);

@@ -115,7 +115,8 @@ test_dup_keys(void **state)
 	assert_int_equal(form_sign("12345", URL, &fa, false, sa), 0);
 	assert_int_equal(form_sign("12345", URL, &fb, false, sb), 0);
 	assert_string_equal(sa, sb);
-	assert_string_not_equal(form_get(&fa, "CallSid"), form_get(&fb, "CallSid"));
+	assert_string_not_equal(
+	    form_get(&fa, "CallSid"), form_get(&fb, "CallSid"));
 	assert_string_equal(form_dup(&fa, keys), "CallSid");
 	assert_string_equal(form_dup(&fb, keys), "CallSid");
 	form_free(&fa);
