@@ -12,7 +12,7 @@
  * several loopback addresses, which take no call slot (a real call is
  * served meanwhile), are bounded per address (429) and are all closed
  * after EDGE_START_TIMEOUT_MS; then /health on both ports and one more
- * real call.
+ * real call.  All of it twice: media-edge on libev (epoll), then on poll.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -41,6 +41,7 @@
 struct stack {
 	struct harness_proc *oai, *ai, *edge;
 	int                  edge_port, ai_port;
+	const char          *loop; /* EDGE_EVENT_LOOP: the run's */
 };
 
 static struct stack S;
@@ -91,6 +92,7 @@ group_setup(void **state)
 	/* fewer slots than silent sockets: they must not take slots */
 	snprintf(e[n++], 300, "EDGE_MAX_CALLS=%d", NADDR * PER_ADDR + 10);
 	snprintf(e[n++], 300, "EDGE_DRAIN_TIMEOUT_MS=2000");
+	snprintf(e[n++], 300, "EDGE_EVENT_LOOP=%s", S.loop);
 	snprintf(e[n++], 300, "TWILIO_AUTH_TOKEN");
 	snprintf(e[n++], 300, "EDGE_TWILIO_AUTH_TOKEN");
 	for (i = 0; i < n; i++)
@@ -111,6 +113,7 @@ group_teardown(void **state)
 		assert_int_equal(harness_stop(S.ai, 15000), 0);
 	if (S.oai != NULL)
 		harness_stop(S.oai, 5000);
+	S.edge = S.ai = S.oai = NULL;
 	return (0);
 }
 
@@ -536,5 +539,15 @@ main(void)
 		cmocka_unit_test(test_still_serving),
 	};
 
-	return (cmocka_run_group_tests(tests, group_setup, group_teardown));
+	int rv;
+
+	/* media-edge on both of its event loops (ai-session's health port
+	 * is lws's own poll loop either way) */
+	S.loop = "libev";
+	rv = cmocka_run_group_tests_name(
+	    "libev", tests, group_setup, group_teardown);
+	S.loop = "poll";
+	rv += cmocka_run_group_tests_name(
+	    "poll", tests, group_setup, group_teardown);
+	return (rv);
 }
