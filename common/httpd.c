@@ -59,6 +59,7 @@ struct httpd {
 
 static const char      body_404[] = "{\"error\":\"not found\"}";
 static const char      body_405[] = "{\"error\":\"method not allowed\"}";
+static const char      body_400[] = "{\"error\":\"bad content-length\"}";
 static const char      body_411[] = "{\"error\":\"length required\"}";
 static const char      body_500[] = "{\"error\":\"internal error\"}";
 static struct timespec httpd_t0; /* for the default health body */
@@ -179,9 +180,28 @@ httpd_body_done(struct lws *wsi, struct httpd_sess *s)
 		lws_callback_on_writable(wsi); /* an answer was waiting */
 }
 
+/* A Content-Length that is not a plain number: lws 4.1 takes "-5" as
+ * no body yet never completes the request. */
+static bool
+length_bad(struct lws *wsi)
+{
+	char cl[24];
+	int  n
+	    = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+		return (false);
+	return (n <= 0 || n > 15 || strspn(cl, "0123456789") != (size_t)n);
+}
+
 int
 httpd_refuse_unbounded(struct lws *wsi, struct httpd_sess *s)
 {
+	if (length_bad(wsi)) {
+		httpd_reply(wsi, s, 400, HTTPD_CT_JSON, body_400,
+		    sizeof(body_400) - 1);
+		return (1);
+	}
 	if (!body_unbounded(wsi))
 		return (0);
 	httpd_reply(

@@ -176,8 +176,9 @@ void httpd_body_done(struct lws *wsi, struct httpd_sess *s);
 
 /*
  * For LWS_CALLBACK_HTTP: a request whose body has no Content-Length
- * (chunked, or POST without one) is answered 411 and its connection
- * closed; returns 1 then, else 0.  Service thread.
+ * (chunked, or POST without one) is answered 411, one whose
+ * Content-Length is not a plain number 400; returns 1 then, else 0.
+ * Service thread.
  */
 int httpd_refuse_unbounded(struct lws *wsi, struct httpd_sess *s);
 

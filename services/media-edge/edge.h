@@ -310,6 +310,7 @@ struct web {
 	size_t         len;
 	bool           too_big;
 	bool           waiting;
+	bool           body_unread; /* answer only after the body */
 	char           ip[64];
 	char           auth[300];
 	char           sig[160];

@@ -82,7 +82,10 @@ web_reply(struct web *w, int status, const char *ctype, const char *body,
 	w->outlen = len;
 	w->retry_after = retry_after;
 	w->state = 1;
-	lws_callback_on_writable(w->wsi);
+	/* closing on unread body bytes would reset the connection under
+	 * the answer: an early one waits for web_body_done() */
+	if (!w->body_unread)
+		lws_callback_on_writable(w->wsi);
 }
 
 int
@@ -247,6 +250,10 @@ web_http(struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
 	           wsi, w->sig, sizeof(w->sig), "x-twilio-signature:", 19)
 	        <= 0)
 		w->sig[0] = '\0';
+	w->body_unread
+	    = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH)
+	        > 0
+	    && strtoll(cl, NULL, 10) > 0;
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) <= 0) {
 		web_reply(w, 405, CT_JSON,
 		    "{\"error\":\"method not allowed\"}", 30, 0);
@@ -629,8 +636,14 @@ web_body_done(struct edge *e, struct lws *wsi, struct pss *pss)
 	const char *path;
 	int         rv = 0;
 
-	(void)wsi;
-	if (w == NULL || w->state != 0 || w->waiting)
+	if (w == NULL)
+		return (0);
+	if (w->body_unread) {
+		w->body_unread = false;
+		if (w->state == 1)
+			lws_callback_on_writable(wsi); /* an early answer */
+	}
+	if (w->state != 0 || w->waiting)
 		return (0);
 	if (w->route == ROUTE_CALLS) {
 		rv = route_calls(e, w);

@@ -399,12 +399,16 @@ test_chunked_and_tokens(void **state)
 	    = "POST /calls HTTP/1.1\r\nHost: x\r\n"
 	      "Authorization: Bearer " API_TOKEN "\r\n"
 	      "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
-	const char *got, *status;
+	static const char negative[] = "POST /twiml HTTP/1.1\r\nHost: x\r\n"
+	                               "Content-Length: -5\r\n\r\n";
+	const char       *got, *status;
 
 	(void)state;
 	got = raw_request(S.edge_port, chunked, sizeof(chunked) - 1);
 	assert_non_null(strstr(got, "HTTP/1.1 411"));
 	assert_int_equal(count_of(got, "HTTP/1.1 "), 1);
+	got = raw_request(S.edge_port, negative, sizeof(negative) - 1);
+	assert_non_null(strstr(got, "HTTP/1.1 400"));
 	assert_int_equal(
 	    upgrade(1, "/events", "Authorization: Bearer no\r\n", &status),
 	    -1);

@@ -514,6 +514,21 @@ chunked_refused(int port, const char *path)
 	close(fd);
 }
 
+/* A Content-Length that is not a number: 400, not a request held open. */
+static void
+bad_length(int port, const char *path)
+{
+	char buf[4096], req[256];
+	int  fd = connect_port(port);
+
+	snprintf(req, sizeof(req),
+	    "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", path);
+	send_all(fd, req, strlen(req));
+	recv_all(fd, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "HTTP/1.1 400"));
+	close(fd);
+}
+
 static void
 test_hostile(void **state)
 {
@@ -522,6 +537,7 @@ test_hostile(void **state)
 	pipelined(fx->port);
 	connect_refused(fx->port);
 	chunked_refused(fx->port, "/other");
+	bad_length(fx->port, "/other");
 	pipelined(fx->port);
 }
 
@@ -658,6 +674,7 @@ test_embedded(void **state)
 	pipelined(e.port);
 	connect_refused(e.port);
 	chunked_refused(e.port, "/echo");
+	bad_length(e.port, "/echo");
 	expect(c, e.port, NULL, "/health", 200, HTTPD_CT_JSON, NULL);
 
 	atomic_store(&e.stop, true);
