@@ -342,9 +342,8 @@ edge_health(void *arg, int ready, char *buf, size_t len)
 	struct edge *e = arg;
 	bool         up = atomic_load(&e->ready) && !atomic_load(&e->draining);
 	double       uptime = 0;
-
-	json_t *o;
-	size_t  n;
+	json_t      *o;
+	size_t       n;
 
 	if (e->svc != NULL)
 		uptime = svc_uptime(e->svc);

@@ -425,7 +425,8 @@ test_garbage_frames(void **state)
 	static const unsigned char junk[] = { 0xff, 0x00, 0x13, 0x37 };
 	const char                *status;
 	char                       buf[512];
-	int                        fd;
+	int                        fd, i;
+	ssize_t                    n;
 
 	(void)state;
 	assert_true((fd = upgrade(1, "/media", "", &status)) >= 0);
@@ -444,6 +445,23 @@ test_garbage_frames(void **state)
 	while (recv(fd, buf, sizeof(buf), 0) > 0)
 		;
 	close(fd);
+	/* malformed /events messages: each answered with an error (whose
+	 * reply media-edge used to leak) */
+	assert_true((fd = upgrade(1, "/events",
+	                 "Authorization: Bearer " API_TOKEN "\r\n", &status))
+	    >= 0);
+	for (i = 0; i < 50; i++) {
+		frame(fd, 1, i % 2 ? "{}" : "{\"op\":\"bogus\"}",
+		    i % 2 ? 2 : 15);
+		while ((n = recv(fd, buf, sizeof(buf), 0)) > 0
+		    && memmem(buf, (size_t)n, "error", 5) == NULL)
+			;
+		assert_true(n > 0);
+	}
+	close(fd);
+	assert_true(
+	    metric("edge_bad_input_total{reason=\"events_bad_message\"}")
+	    >= 50);
 	assert_true(
 	    metric("edge_bad_input_total{reason=\"binary_frame\"}") >= 1);
 	assert_true(
