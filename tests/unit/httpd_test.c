@@ -5,7 +5,10 @@
  * a busy port refused, and the port free again after httpd_stop().
  * Then the embedded mode, as media-edge uses it: our own lws context
  * whose HTTP callback calls httpd_builtin(), and answers a POST with
- * httpd_reply() once the body is in.
+ * httpd_reply() once the body is in.  Both modes also get hostile input:
+ * requests pipelined behind a request with a body (answered once, then
+ * closed: lws 4.1 used to spin on them for ever), CONNECT (405, closed),
+ * a chunked body (411) and a negative Content-Length (400).
  */
 #include <arpa/inet.h>
 #include <errno.h>
