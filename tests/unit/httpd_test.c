@@ -1,7 +1,8 @@
 /*
  * httpd_test - a standalone httpd on a free loopback port, driven with
  * libcurl: /health, /ready, /metrics (large enough to need many writes),
- * 404, 405 for POST with small and large bodies and on keep-alive,
+ * 404, 405 for POST with small and large bodies (answered once the body
+ * is read, then closed: one request per connection),
  * a busy port refused, and the port free again after httpd_stop().
  * Then the embedded mode, as media-edge uses it: our own lws context
  * whose HTTP callback calls httpd_builtin(), and answers a POST with
