@@ -69,6 +69,7 @@ struct ai_cfg {
 	int   sub_all;
 	long  idle_timeout_ms;
 	char *event_loop; /* "libev" (epoll) or "poll" */
+	long  batch_flush_ms; /* paced loop turns (evloop.h); 0: off */
 };
 
 extern const struct cfg_opt ai_cfg_opts[];

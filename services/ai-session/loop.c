@@ -339,7 +339,7 @@ loop_main(void *arg)
 	/* after each turn, what it published goes out in one message per
 	 * media-edge (edge_flush) */
 	while (!atomic_load(&lp.stop)) {
-		if (evloop_service(lp.ctx) == -1)
+		if (evloop_service_paced(lp.ctx, cfg.batch_flush_ms) == -1)
 			break;
 		edge_flush();
 	}

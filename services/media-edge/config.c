@@ -111,6 +111,10 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "notification attempts (backoff 1 s doubling, at most 60 s)" },
 	{ "EDGE_EVENT_LOOP", CFG_STR, O(event_loop), "libev",
 	    "libev (epoll, if libev is installed) or poll" },
+	{ "EDGE_BATCH_FLUSH_MS", CFG_INT, O(batch_flush_ms), "2",
+	    "while busy the event loop turns at most once per this many ms "
+	    "and publishes the audio batches after each turn (0: a turn per "
+	    "event, batches after every turn)" },
 	{ NULL, 0, 0, NULL, NULL }
 };
 
@@ -150,7 +154,8 @@ edge_config_check(struct edge_cfg *c)
 	        == -1
 	    || positive("EDGE_OUT_QUEUE_BYTES", c->out_queue_bytes, 1024) == -1
 	    || positive("EDGE_TOKEN_CACHE", c->token_cache, 16) == -1
-	    || positive("EDGE_EVQ_MSGS", c->evq_msgs, 16) == -1)
+	    || positive("EDGE_EVQ_MSGS", c->evq_msgs, 16) == -1
+	    || positive("EDGE_BATCH_FLUSH_MS", c->batch_flush_ms, 0) == -1)
 		rv = -1;
 	if (strcmp(c->provider, "twilio") != 0
 	    && strcmp(c->provider, "signalwire") != 0) {

@@ -89,6 +89,7 @@ struct edge_cfg {
 	long  provider_timeout_ms;
 	long  notify_attempts;
 	char *event_loop; /* "libev" (epoll) or "poll" */
+	long  batch_flush_ms; /* paced loop turns (evloop.h); 0: off */
 };
 
 /* ---- outq.c: a call's bounded queue of outgoing WebSocket messages ---- */

@@ -318,9 +318,10 @@ loop_main(void *arg)
 	struct edge *e = arg;
 
 	/* after each turn, the frames it produced go out in one message
-	 * per ai-session (calls_flush) */
+	 * per ai-session (calls_flush); while busy, one turn per
+	 * EDGE_BATCH_FLUSH_MS */
 	while (!e->loop_exit) {
-		if (evloop_service(e->ctx) == -1)
+		if (evloop_service_paced(e->ctx, e->cfg.batch_flush_ms) == -1)
 			break;
 		calls_flush(e);
 	}
