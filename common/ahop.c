@@ -62,6 +62,10 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 			gone = xstrdup(pe->url);
 		break;
 	}
+	if (h->closing) {
+		free(gone); /* our own close, not the peer's */
+		gone = NULL;
+	}
 	pthread_cond_broadcast(&h->cv);
 	pthread_mutex_unlock(&h->mtx);
 	if (gone != NULL) {
@@ -128,6 +132,9 @@ ahop_close(struct ahop *h)
 {
 	struct ahop_peer *pe;
 
+	pthread_mutex_lock(&h->mtx);
+	h->closing = true;
+	pthread_mutex_unlock(&h->mtx);
 	if (h->sub_open)
 		nng_close(h->sub);
 	if (h->pub_open)

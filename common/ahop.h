@@ -106,6 +106,7 @@ struct ahop {
 	pthread_mutex_t        mtx;
 	pthread_cond_t         cv;
 	struct ahop_peer      *peers; /* {mtx} */
+	bool                   closing; /* {mtx} */
 	struct metric         *gauge, *ev_add, *ev_rem;
 	/* loop thread: what was received */
 	uint64_t batches_in;

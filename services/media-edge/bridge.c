@@ -133,8 +133,7 @@ start_answer(
 		count(e, "start", "ok");
 		/* model audio must not be published into a pipe that is
 		 * not up yet */
-		if (sub_connect(&e->sub, url, (int)e->cfg.connect_wait_ms)
-		    == -1)
+		if (hop_connect(e, url, (int)e->cfg.connect_wait_ms) == -1)
 			logc_warnx(&lc,
 			    "no pipe to %s yet; model audio may be lost", url);
 		result(e, j, EV_STARTED, url, inst, topic);

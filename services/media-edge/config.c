@@ -63,8 +63,6 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "messages queued per subscriber before pub drops" },
 	{ "EDGE_SUB_RECVBUF", CFG_INT, O(sub_recvbuf), "4096",
 	    "messages queued on the sub socket before it drops" },
-	{ "EDGE_EVQ_MSGS", CFG_INT, O(evq_msgs), "65536",
-	    "bus messages waiting for the WebSocket thread" },
 	{ "EDGE_CONNECT_WAIT_MS", CFG_INT, O(connect_wait_ms), "2000",
 	    "wait for the sub pipe to an ai-session before sending audio" },
 	{ "EDGE_API_TOKEN", CFG_STR | CFG_SECRET, O(api_token), "",
@@ -154,7 +152,6 @@ edge_config_check(struct edge_cfg *c)
 	        == -1
 	    || positive("EDGE_OUT_QUEUE_BYTES", c->out_queue_bytes, 1024) == -1
 	    || positive("EDGE_TOKEN_CACHE", c->token_cache, 16) == -1
-	    || positive("EDGE_EVQ_MSGS", c->evq_msgs, 16) == -1
 	    || positive("EDGE_BATCH_FLUSH_MS", c->batch_flush_ms, 0) == -1)
 		rv = -1;
 	if (strcmp(c->provider, "twilio") != 0
