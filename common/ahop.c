@@ -100,6 +100,7 @@ ahop_open(struct ahop *h, const struct ahop_cfg *c)
 		log_warnx(
 		    "%s: send buffer: %s", c->pub_name, nng_strerror(rv));
 	abatch_set_init(&h->ab, h->pub);
+	wire_arena_init(&h->arena, AHOP_ARENA_BYTES);
 	if (bus_sub_open(&h->sub, c->sub_name) != 0)
 		return (-1);
 	h->sub_open = true;
@@ -141,6 +142,7 @@ ahop_close(struct ahop *h)
 		nng_close(h->pub);
 	if (h->sub_open || h->pub_open)
 		abatch_set_fini(&h->ab);
+	wire_arena_fini(&h->arena);
 	h->sub_open = h->pub_open = false;
 	while ((pe = h->peers) != NULL) {
 		h->peers = pe->next;
@@ -313,7 +315,7 @@ recv_batch(struct ahop *h, nng_msg *m, const char *topic)
 		dropped(h, AHOP_DROP_OTHER_INSTANCE, 1);
 		return;
 	}
-	if (wire_unpack_pub(m, &topic, &env) != 0) {
+	if (wire_unpack_pub_arena(m, &h->arena, &topic, &env) != 0) {
 		log_warnx("audio hop: a batch of %zu bytes that does not "
 		          "unpack; dropped",
 		    nng_msg_len(m));
@@ -324,7 +326,7 @@ recv_batch(struct ahop *h, nng_msg *m, const char *topic)
 		log_warnx("audio hop: %s under our batch topic; dropped",
 		    wire_type_name(env->body_case));
 		dropped(h, AHOP_DROP_UNEXPECTED, 1);
-		wire_free(env);
+		wire_arena_reset(&h->arena);
 		return;
 	}
 	h->batches_in++;
@@ -338,7 +340,7 @@ recv_batch(struct ahop *h, nng_msg *m, const char *topic)
 		h->items_in++;
 		h->ops->item(h->arg, it, "batch item");
 	}
-	wire_free(env);
+	wire_arena_reset(&h->arena);
 }
 
 /* One published message (not consumed). */
@@ -363,7 +365,7 @@ recv_one(struct ahop *h, nng_msg *m)
 	}
 	if (h->ops->wanted != NULL && !h->ops->wanted(h->arg, topic))
 		return;
-	if (wire_unpack_pub(m, &topic, &env) != 0) {
+	if (wire_unpack_pub_arena(m, &h->arena, &topic, &env) != 0) {
 		log_warnx("audio hop: %zu bytes that are not a topic and an "
 		          "envelope; dropped",
 		    nng_msg_len(m));
@@ -378,7 +380,7 @@ recv_one(struct ahop *h, nng_msg *m)
 		h->ops->message(h->arg, topic, env);
 	else
 		dropped(h, AHOP_DROP_UNEXPECTED, 1);
-	wire_free(env);
+	wire_arena_reset(&h->arena);
 }
 
 size_t

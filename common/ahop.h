@@ -16,8 +16,9 @@
  * NNG_OPT_RECVFD: readable while messages wait) and calls ahop_recv(),
  * which takes what is queued with non-blocking receives and hands each
  * item to ops->item on the calling thread: no frame changes threads on
- * our side, and nothing here allocates per item beyond nng's message and
- * protobuf-c's unpack of a whole batch.  What arrives:
+ * our side, and nothing here allocates per item: a batch is unpacked into
+ * a reused arena (wire_arena), so what remains is nng's one message per
+ * batch.  An item is valid during the callback only.  What arrives:
  *   - a batch under our topic: unpacked once, each item in order;
  *   - a batch under another topic (another instance's): dropped on its
  *     topic alone (AHOP_DROP_OTHER_INSTANCE, counted once per batch);
@@ -50,6 +51,10 @@
 
 #include "abatch.h"
 #include "bus.pb-c.h"
+#include "wire.h"
+
+/* unpacked batches live here (a full one needs about 150 KiB) */
+#define AHOP_ARENA_BYTES (256 * 1024)
 
 enum ahop_drop {
 	AHOP_DROP_OTHER_INSTANCE = 1, /* a batch for another instance */
@@ -101,6 +106,7 @@ struct ahop {
 	const struct ahop_ops *ops;
 	void                  *arg;
 	struct abatch_set      ab; /* loop thread */
+	struct wire_arena      arena; /* loop thread: unpacked messages */
 	char                   id_prefix[17];
 	uint64_t               id_next; /* loop thread */
 	pthread_mutex_t        mtx;

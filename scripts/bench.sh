@@ -71,11 +71,12 @@ cpu_ticks() {	# utime + stime of a pid
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
-# Context switches of every thread of a pid (voluntary + involuntary).
+# Context switches of every thread of a pid: "voluntary involuntary".
 ctx_switches() {
 	cat /proc/"$1"/task/*/status 2>/dev/null | awk '
-	    /^voluntary_ctxt_switches|^nonvoluntary_ctxt_switches/ { n += $2 }
-	    END { print n + 0 }'
+	    /^voluntary_ctxt_switches/ { v += $2 }
+	    /^nonvoluntary_ctxt_switches/ { n += $2 }
+	    END { print v + 0, n + 0 }'
 }
 
 threads() {
@@ -148,7 +149,7 @@ WIN_S=$((END_S - START_S))
 sleep "$START_S"
 T_EDGE0=$(cpu_ticks $EDGE); T_AI0=$(cpu_ticks $AI)
 T_OAI0=$(cpu_ticks $OAI); T_CALLER0=$(cpu_ticks $CALLER)
-CS_EDGE0=$(ctx_switches $EDGE); CS_AI0=$(ctx_switches $AI)
+CS_EDGE0=$(ctx_switches $EDGE | tr ' ' ,); CS_AI0=$(ctx_switches $AI | tr ' ' ,)
 FR0=$(edge_frames)
 sleep $((WIN_S / 2))
 EDGE_RSS=$(rss_kib $EDGE)
@@ -157,7 +158,7 @@ EDGE_THR=$(threads $EDGE); AI_THR=$(threads $AI)
 sleep $((WIN_S - WIN_S / 2))
 T_EDGE1=$(cpu_ticks $EDGE); T_AI1=$(cpu_ticks $AI)
 T_OAI1=$(cpu_ticks $OAI); T_CALLER1=$(cpu_ticks $CALLER)
-CS_EDGE1=$(ctx_switches $EDGE); CS_AI1=$(ctx_switches $AI)
+CS_EDGE1=$(ctx_switches $EDGE | tr ' ' ,); CS_AI1=$(ctx_switches $AI | tr ' ' ,)
 FR1=$(edge_frames)
 ACTIVE=$(curl -s "http://127.0.0.1:$EDGE_PORT/metrics" |
     awk '$1 == "edge_active_calls" { print $2 }')
@@ -201,14 +202,20 @@ e = (rss[1] - rss[0]) / calls
 i = (rss[3] - rss[2]) / calls
 print("RSS KiB/call     media-edge %.1f, ai-session %.1f, together %.1f"
       % (e, i, e + i))
-cs = [int(x) for x in a[20:26]]
-frames = cs[5] - cs[4]
-def per_frame(i):
-    return (cs[i + 1] - cs[i]) / frames if frames > 0 else float("nan")
+# voluntary,involuntary pairs: edge before/after, ai before/after
+csv = [[int(y) for y in x.split(",")] for x in a[20:24]]
+frames = int(a[25]) - int(a[24])
+def delta(i, k):
+    return csv[i + 1][k] - csv[i][k]
+def per_frame(i, k=None):
+    n = delta(i, 0) + delta(i, 1) if k is None else delta(i, k)
+    return n / frames if frames > 0 else float("nan")
 print("ctx switches     per frame: media-edge %.3f, ai-session %.3f, "
-      "together %.3f (%d frames in + out in the window, %.0f switches/s)"
-      % (per_frame(0), per_frame(2), per_frame(0) + per_frame(2), frames,
-         (cs[1] - cs[0] + cs[3] - cs[2]) / win))
+      "together %.3f (voluntary %.3f + involuntary %.3f; %d frames in + "
+      "out in the window, %.0f switches/s)"
+      % (per_frame(0), per_frame(2), per_frame(0) + per_frame(2),
+         per_frame(0, 0) + per_frame(2, 0), per_frame(0, 1) + per_frame(2, 1),
+         frames, (delta(0, 0) + delta(0, 1) + delta(2, 0) + delta(2, 1)) / win))
 print("threads          media-edge %s, ai-session %s" % (a[26], a[27]))
 print("close codes      %s" % json.dumps(rep.get("close_codes")))
 drops = [l.strip() for l in open(a[18])

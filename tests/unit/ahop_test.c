@@ -4,9 +4,10 @@
  * binds a pub socket and attaches to the other's.  Covers the round trip
  * of every item kind batched and per call, the pollable descriptor, and
  * the bad cases of the receive loop: a batch for another instance, a
- * truncated batch, bytes that are no message, something else under our
- * batch topic, an item without a call, a full receive queue, and the peer
- * going away with a batch half filled (and coming back).
+ * truncated batch, one bigger than the unpack arena, bytes that are no
+ * message, something else under our batch topic, an item without a call, a
+ * full receive queue, and the peer going away with a batch half filled (and
+ * coming back).
  */
 #include <poll.h>
 #include <setjmp.h>
@@ -34,6 +35,8 @@ struct seen {
 	int      kinds[MAX_SEEN];
 	char     sids[MAX_SEEN][32];
 	uint32_t seqs[MAX_SEEN];
+	size_t   lens[MAX_SEEN];
+	int      first_byte[MAX_SEEN];
 	int      messages;
 	int      drops[AHOP_DROP_PUBLISH + 1];
 	int      gone;
@@ -54,6 +57,12 @@ on_item(void *arg, const Bus__BatchItem *it, const char *what)
 		    = it->item_case == BUS__BATCH_ITEM__ITEM_AUDIO
 		    ? it->audio->seq
 		    : 0;
+		if (it->item_case == BUS__BATCH_ITEM__ITEM_AUDIO) {
+			s->lens[s->items] = it->audio->payload.len;
+			s->first_byte[s->items] = it->audio->payload.len > 0
+			    ? it->audio->payload.data[0]
+			    : -1;
+		}
 	}
 	s->items++;
 }
@@ -277,17 +286,19 @@ raw_send(nng_socket p, const void *buf, size_t len)
 
 /* A batch of one audio item for sid under topic, packed. */
 static nng_msg *
-packed_batch(const char *topic, const char *sid)
+packed_batch_n(const char *topic, const char *sid, size_t n, int fill)
 {
 	Bus__Envelope   env = BUS__ENVELOPE__INIT;
 	Bus__AudioBatch ab = BUS__AUDIO_BATCH__INIT;
 	Bus__BatchItem  it = BUS__BATCH_ITEM__INIT, *items[1];
 	Bus__AudioFrame af = BUS__AUDIO_FRAME__INIT;
-	unsigned char   buf[160] = { 0 };
+	unsigned char  *buf = malloc(n);
 	nng_msg        *m, *out;
 
+	assert_non_null(buf);
+	memset(buf, fill, n);
 	af.payload.data = buf;
-	af.payload.len = sizeof(buf);
+	af.payload.len = n;
 	it.call_sid = (char *)sid;
 	it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO;
 	it.audio = &af;
@@ -297,12 +308,19 @@ packed_batch(const char *topic, const char *sid)
 	env.body_case = BUS__ENVELOPE__BODY_AUDIO_BATCH;
 	env.audio_batch = &ab;
 	assert_int_equal(wire_pack(&env, &m), 0);
+	free(buf);
 	assert_int_equal(nng_msg_alloc(&out, 0), 0);
 	assert_int_equal(nng_msg_append(out, topic, strlen(topic) + 1), 0);
 	assert_int_equal(
 	    nng_msg_append(out, nng_msg_body(m), nng_msg_len(m)), 0);
 	nng_msg_free(m);
 	return (out);
+}
+
+static nng_msg *
+packed_batch(const char *topic, const char *sid)
+{
+	return (packed_batch_n(topic, sid, 160, 0));
 }
 
 /* Bad input on the receive side: each counted, none reaches a call, and
@@ -348,6 +366,35 @@ test_bad_input(void **state)
 	assert_int_equal(a.seen.drops[AHOP_DROP_GARBAGE], 2);
 	assert_int_equal(a.seen.drops[AHOP_DROP_UNEXPECTED], 2);
 	assert_int_equal(a.hop.batches_in, 2);
+	nng_close(p);
+	ahop_close(&a.hop);
+}
+
+/* A batch larger than the unpack arena still arrives whole (the rest is
+ * allocated for it and freed after it), and the arena serves the next. */
+static void
+test_bigger_than_arena(void **state)
+{
+	struct end a;
+	nng_socket p;
+
+	(void)state;
+	end_open(&a, "edge", 0);
+	p = raw_pub(&a, "raw");
+	assert_int_equal(nng_sendmsg(p,
+	                     packed_batch_n("@edge", "CA1",
+	                         AHOP_ARENA_BYTES + 100000, 0x55),
+	                     0),
+	    0);
+	assert_int_equal(
+	    nng_sendmsg(p, packed_batch_n("@edge", "CA2", 160, 0x66), 0), 0);
+	recv_until(&a, 2);
+	assert_int_equal(a.seen.items, 2);
+	assert_int_equal(a.seen.lens[0], AHOP_ARENA_BYTES + 100000);
+	assert_int_equal(a.seen.first_byte[0], 0x55);
+	assert_int_equal(a.seen.lens[1], 160);
+	assert_int_equal(a.seen.first_byte[1], 0x66);
+	assert_null(a.hop.arena.big); /* freed after the batch */
 	nng_close(p);
 	ahop_close(&a.hop);
 }
@@ -468,6 +515,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_bigger_than_arena),
 		cmocka_unit_test(test_full_queue),
 		cmocka_unit_test(test_peer_gone_mid_batch),
 		cmocka_unit_test(test_attach_timeout),
