@@ -138,8 +138,8 @@ demo: all
 run: all
 	@BUILD=$(BUILD) scripts/run.sh
 
-# BENCH_BASE=<rev>: first the same bench on <rev>'s release build (a git
-# worktree under build/bench-base/), for a side-by-side comparison.
+# BENCH_BASE=<rev>: first the same bench on <rev>'s release build (its files
+# exported under build/bench-base/), for a side-by-side comparison.
 bench:
 	@$(MAKE) --no-print-directory MODE=release all
 	@if [ -n "$(BENCH_BASE)" ]; then scripts/bench-base.sh "$(BENCH_BASE)"; fi
