@@ -1,9 +1,9 @@
 /*
  * ahop - the audio hop; see ahop.h.
  *
- * The two switches between an Envelope and a BatchItem live here and
- * nowhere else: item_from_env() when a per-call message arrives, and
- * env_from_item() when an item goes to a peer without a batch topic.
+ * Audio items travel only in batches: there is no Envelope <-> BatchItem
+ * mapping left (a peer without a batch topic is refused when the session
+ * starts, and a per-call audio message is the receiver's "unexpected").
  *
  * Pipe notifications are registered here rather than in bus.c because
  * they must name the peer (the dialer); they keep the socket's
@@ -90,8 +90,12 @@ ahop_open(struct ahop *h, const struct ahop_cfg *c)
 	h->sub_all = c->sub_all;
 	h->settle_ms = c->settle_ms;
 	(void)codec_rand_hex(h->id_prefix, 8);
-	if (abatch_topic(h->topic, sizeof(h->topic), c->instance) == -1)
-		h->topic[0] = '\0'; /* too long: per-call messages only */
+	if (abatch_topic(h->topic, sizeof(h->topic), c->instance) == -1) {
+		log_warnx("audio hop: instance name %s too long for a batch "
+		          "topic",
+		    c->instance);
+		return (-1);
+	}
 	if (bus_pub_listen(&h->pub, c->pub_name, c->pub_url) != 0)
 		return (-1);
 	h->pub_open = true;
@@ -120,8 +124,7 @@ ahop_open(struct ahop *h, const struct ahop_cfg *c)
 	    || (rv = nng_socket_get_int(h->sub, NNG_OPT_RECVFD, &h->recvfd))
 	        != 0
 	    || (c->sub_all && (rv = bus_subscribe_all(h->sub)) != 0)
-	    || (!c->sub_all && h->topic[0] != '\0'
-	        && (rv = bus_subscribe(h->sub, h->topic)) != 0)) {
+	    || (!c->sub_all && (rv = bus_subscribe(h->sub, h->topic)) != 0)) {
 		log_warnx("%s: setup: %s", c->sub_name, nng_strerror(rv));
 		return (-1);
 	}
@@ -243,66 +246,6 @@ ahop_unsubscribe(struct ahop *h, const char *sid)
 	return (bus_unsubscribe(h->sub, sid) != 0 ? -1 : 0);
 }
 
-/* A per-call envelope as an item; false when it is not audio. */
-static bool
-item_from_env(Bus__BatchItem *it, const Bus__Envelope *env)
-{
-	switch (env->body_case) {
-	case BUS__ENVELOPE__BODY_AUDIO:
-		it->item_case = BUS__BATCH_ITEM__ITEM_AUDIO;
-		it->audio = env->audio;
-		return (true);
-	case BUS__ENVELOPE__BODY_MARK:
-		it->item_case = BUS__BATCH_ITEM__ITEM_MARK;
-		it->mark = env->mark;
-		return (true);
-	case BUS__ENVELOPE__BODY_CLEAR:
-		it->item_case = BUS__BATCH_ITEM__ITEM_CLEAR;
-		it->clear = env->clear;
-		return (true);
-	case BUS__ENVELOPE__BODY_MARK_ECHO:
-		it->item_case = BUS__BATCH_ITEM__ITEM_MARK_ECHO;
-		it->mark_echo = env->mark_echo;
-		return (true);
-	case BUS__ENVELOPE__BODY_DTMF:
-		it->item_case = BUS__BATCH_ITEM__ITEM_DTMF;
-		it->dtmf = env->dtmf;
-		return (true);
-	default:
-		return (false);
-	}
-}
-
-/* An item as the body of a per-call envelope; false for an empty one. */
-static bool
-env_from_item(Bus__Envelope *env, const Bus__BatchItem *it)
-{
-	switch (it->item_case) {
-	case BUS__BATCH_ITEM__ITEM_AUDIO:
-		env->body_case = BUS__ENVELOPE__BODY_AUDIO;
-		env->audio = it->audio;
-		return (true);
-	case BUS__BATCH_ITEM__ITEM_MARK:
-		env->body_case = BUS__ENVELOPE__BODY_MARK;
-		env->mark = it->mark;
-		return (true);
-	case BUS__BATCH_ITEM__ITEM_CLEAR:
-		env->body_case = BUS__ENVELOPE__BODY_CLEAR;
-		env->clear = it->clear;
-		return (true);
-	case BUS__BATCH_ITEM__ITEM_MARK_ECHO:
-		env->body_case = BUS__ENVELOPE__BODY_MARK_ECHO;
-		env->mark_echo = it->mark_echo;
-		return (true);
-	case BUS__BATCH_ITEM__ITEM_DTMF:
-		env->body_case = BUS__ENVELOPE__BODY_DTMF;
-		env->dtmf = it->dtmf;
-		return (true);
-	default:
-		return (false);
-	}
-}
-
 /* A batch under a batch topic (topic checked before anything is
  * decoded: another instance's batches are common with sub_all). */
 static void
@@ -311,7 +254,7 @@ recv_batch(struct ahop *h, nng_msg *m, const char *topic)
 	Bus__Envelope *env;
 	size_t         i;
 
-	if (h->topic[0] == '\0' || strcmp(topic, h->topic) != 0) {
+	if (strcmp(topic, h->topic) != 0) {
 		dropped(h, AHOP_DROP_OTHER_INSTANCE, 1);
 		return;
 	}
@@ -347,7 +290,6 @@ recv_batch(struct ahop *h, nng_msg *m, const char *topic)
 static void
 recv_one(struct ahop *h, nng_msg *m)
 {
-	Bus__BatchItem it = BUS__BATCH_ITEM__INIT;
 	Bus__Envelope *env;
 	const char    *topic = nng_msg_body(m);
 
@@ -372,11 +314,7 @@ recv_one(struct ahop *h, nng_msg *m)
 		dropped(h, AHOP_DROP_GARBAGE, 1);
 		return;
 	}
-	if (item_from_env(&it, env)) {
-		it.call_sid = (char *)topic;
-		h->items_in++;
-		h->ops->item(h->arg, &it, wire_type_name(env->body_case));
-	} else if (h->ops->message != NULL)
+	if (h->ops->message != NULL)
 		h->ops->message(h->arg, topic, env);
 	else
 		dropped(h, AHOP_DROP_UNEXPECTED, 1);
@@ -398,8 +336,7 @@ ahop_recv(struct ahop *h, size_t max)
 	return (n);
 }
 
-/* A cheap unique msg_id (random prefix + counter): per-call messages may
- * be tens of thousands a second. */
+/* A cheap unique msg_id (random prefix + counter). */
 static void
 env_ids(struct ahop *h, Bus__Envelope *env, char *id)
 {
@@ -417,30 +354,19 @@ env_ids(struct ahop *h, Bus__Envelope *env, char *id)
 
 int
 ahop_send(struct ahop *h, struct abatch *dest, const char *sid,
-    const char *trace_id, const Bus__BatchItem *it)
+    const Bus__BatchItem *it)
 {
 	Bus__BatchItem item = *it;
-	Bus__Envelope  env = BUS__ENVELOPE__INIT;
-	char           id[WIRE_ID_LEN + 1];
 	unsigned       n;
 
-	item.call_sid = (char *)sid;
-	if (dest != NULL) {
-		if ((n = abatch_add(&h->ab, dest, &item)) > 0) {
-			dropped(h, AHOP_DROP_PUBLISH, n);
-			return (-1);
-		}
-		return (0);
-	}
-	if (!env_from_item(&env, &item)) {
+	if (dest == NULL) {
+		/* a peer without a batch topic: refused at session start */
 		dropped(h, AHOP_DROP_UNEXPECTED, 1);
 		return (-1);
 	}
-	env_ids(h, &env, id);
-	env.call_sid = (char *)sid;
-	env.trace_id = (char *)(trace_id != NULL ? trace_id : "");
-	if (wire_publish(h->pub, sid, &env) != 0) {
-		dropped(h, AHOP_DROP_PUBLISH, 1);
+	item.call_sid = (char *)sid;
+	if ((n = abatch_add(&h->ab, dest, &item)) > 0) {
+		dropped(h, AHOP_DROP_PUBLISH, n);
 		return (-1);
 	}
 	return (0);

@@ -9,8 +9,9 @@
  * checked here, which with many calls is cheaper than nng's linear list
  * of subscriptions).  Audio items go into one AudioBatch per destination
  * instance (topic "@<instance>"), published by ahop_flush() once per turn
- * of the owner's event loop, or at once when full; to a peer that
- * announced no batch topic, one message per item under the call sid.
+ * of the owner's event loop, or at once when full.  Audio travels only in
+ * batches: both ends announce their batch topic when a session starts,
+ * and a peer that announces none is refused there.
  *
  * Receiving: the owner's event loop polls ahop_recv_fd() (nng's
  * NNG_OPT_RECVFD: readable while messages wait) and calls ahop_recv(),
@@ -22,9 +23,9 @@
  *   - a batch under our topic: unpacked once, each item in order;
  *   - a batch under another topic (another instance's): dropped on its
  *     topic alone (AHOP_DROP_OTHER_INSTANCE, counted once per batch);
- *   - a per-call message (topic = call sid): ops->wanted may refuse it
- *     before it is decoded; audio kinds become an item, anything else
- *     (TranscriptTurn, CallEvent) goes to ops->message;
+ *   - a per-call message (topic = call sid: TranscriptTurn, CallEvent):
+ *     ops->wanted may refuse it before it is decoded, then ops->message
+ *     (which counts anything it does not expect, audio included);
  *   - anything that is not a topic and an envelope, or a batch that does
  *     not unpack (truncated): AHOP_DROP_GARBAGE; a batch topic carrying
  *     something else than an AudioBatch: AHOP_DROP_UNEXPECTED.
@@ -64,10 +65,10 @@ enum ahop_drop {
 };
 
 struct ahop_ops {
-	/* Loop thread: one audio item for it->call_sid (from a batch or a
-	 * per-call message; what names which, for logs).  Required. */
+	/* Loop thread: one audio item of a batch for it->call_sid (what
+	 * names it for logs).  Required. */
 	void (*item)(void *arg, const Bus__BatchItem *it, const char *what);
-	/* Loop thread: a per-call message that is not audio.  NULL: such
+	/* Loop thread: a per-call message (topic = call sid).  NULL: such
 	 * messages are counted as AHOP_DROP_UNEXPECTED. */
 	void (*message)(void *arg, const char *sid, const Bus__Envelope *env);
 	/* Loop thread: false drops a per-call message before it is decoded
@@ -102,7 +103,7 @@ struct ahop {
 	bool                   sub_all;
 	int                    recvfd;
 	int                    settle_ms;
-	char                   topic[ABATCH_TOPIC_MAX]; /* ours; "" none */
+	char                   topic[ABATCH_TOPIC_MAX]; /* ours */
 	const struct ahop_ops *ops;
 	void                  *arg;
 	struct abatch_set      ab; /* loop thread */
@@ -126,8 +127,8 @@ int ahop_open(struct ahop *, const struct ahop_cfg *);
  * loop thread ended. */
 void ahop_close(struct ahop *);
 
-/* Our batch topic ("@<instance>"), "" when the instance name is too long
- * (then peers send us per-call messages). */
+/* Our batch topic ("@<instance>"; ahop_open fails when the instance
+ * name is too long for one). */
 const char *ahop_topic(const struct ahop *);
 /* The sub socket's pollable descriptor: readable while messages wait.
  * Owned by nng: poll a dup() if the poller closes what it watches. */
@@ -146,13 +147,13 @@ int ahop_unsubscribe(struct ahop *, const char *sid);
 size_t ahop_recv(struct ahop *, size_t max);
 
 /*
- * Send one audio item for call sid: into batch dest (abatch_ref on the
- * peer's batch topic), or with dest NULL as a message of its own under
- * the call sid, carrying trace_id.  0, or -1 when something was refused
- * (counted through ops->dropped).  Loop thread.
+ * Send one audio item for call sid into batch dest (ahop_dest on the
+ * peer's batch topic; NULL is refused and counted as unexpected).  0, or
+ * -1 when something was refused (counted through ops->dropped).  Loop
+ * thread.
  */
 int ahop_send(struct ahop *, struct abatch *dest, const char *sid,
-    const char *trace_id, const Bus__BatchItem *it);
+    const Bus__BatchItem *it);
 /* Publish a whole envelope under topic (low-rate messages such as a
  * TranscriptTurn).  0 or the nng error (counted).  Loop thread. */
 int ahop_publish(struct ahop *, const char *topic, Bus__Envelope *env);

@@ -217,16 +217,15 @@ edge_unsubscribe(const char *sid)
 	return (ahop_unsubscribe(&hop, sid));
 }
 
-/* lws thread: into the batch for c's media-edge, or a message of its
- * own when that media-edge announced no batch topic; -1 when refused
- * (counted). */
+/* lws thread: into the batch for c's media-edge (SessionStart named
+ * its batch topic); -1 when refused (counted). */
 static int
 send_item(struct call *c, Bus__BatchItem *it)
 {
 	if (c->dest == NULL && c->edge_topic != NULL
 	    && c->edge_topic[0] != '\0')
 		c->dest = ahop_dest(&hop, c->edge_topic);
-	return (ahop_send(&hop, c->dest, c->sid, c->trace, it));
+	return (ahop_send(&hop, c->dest, c->sid, it));
 }
 
 void

@@ -236,7 +236,7 @@ publish_audio(struct call *c, const unsigned char *p, size_t len, uint32_t ts,
 	af.seq = seq;
 	it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO;
 	it.audio = &af;
-	(void)ahop_send(&c->edge->hop, c->dest, c->call_sid, c->trace_id, &it);
+	(void)ahop_send(&c->edge->hop, c->dest, c->call_sid, &it);
 }
 
 /* MarkEcho and Dtmf: the same way as the frames, so they keep their
@@ -244,7 +244,7 @@ publish_audio(struct call *c, const unsigned char *p, size_t len, uint32_t ts,
 void
 call_publish_item(struct call *c, const Bus__BatchItem *it)
 {
-	(void)ahop_send(&c->edge->hop, c->dest, c->call_sid, c->trace_id, it);
+	(void)ahop_send(&c->edge->hop, c->dest, c->call_sid, it);
 }
 
 static void

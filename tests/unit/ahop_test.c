@@ -2,7 +2,7 @@
  * ahop_test - the audio hop (common/ahop.c) between two ends over ipc in
  * a temporary directory, the way media-edge and ai-session use it: each
  * binds a pub socket and attaches to the other's.  Covers the round trip
- * of every item kind batched and per call, the pollable descriptor, and
+ * of every item kind (only in batches), the pollable descriptor, and
  * the bad cases of the receive loop: a batch for another instance, a
  * truncated batch, one bigger than the unpack arena, bytes that are no
  * message, something else under our batch topic, an item without a call, a
@@ -38,6 +38,7 @@ struct seen {
 	size_t   lens[MAX_SEEN];
 	int      first_byte[MAX_SEEN];
 	int      messages;
+	int      msg_audio; /* per-call AudioFrames handed to message */
 	int      drops[AHOP_DROP_PUBLISH + 1];
 	int      gone;
 	char     gone_url[256];
@@ -75,6 +76,8 @@ on_message(void *arg, const char *sid, const Bus__Envelope *env)
 	(void)sid;
 	if (env->body_case == BUS__ENVELOPE__BODY_TRANSCRIPT_TURN)
 		s->messages++;
+	if (env->body_case == BUS__ENVELOPE__BODY_AUDIO)
+		s->msg_audio++;
 }
 
 static void
@@ -186,7 +189,7 @@ send_audio(struct end *e, struct abatch *dest, const char *sid, uint32_t seq)
 	af.seq = seq;
 	it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO;
 	it.audio = &af;
-	assert_int_equal(ahop_send(&e->hop, dest, sid, "trace", &it), 0);
+	assert_int_equal(ahop_send(&e->hop, dest, sid, &it), 0);
 }
 
 static void
@@ -198,7 +201,8 @@ pair(struct end *a, const char *an, struct end *b, const char *bn)
 	assert_int_equal(ahop_attach(&b->hop, a->url, 2000), 0);
 }
 
-/* Batched and per call, every kind, in order; the descriptor polls. */
+/* Every kind in a batch, in order; the descriptor polls; audio never
+ * goes per call. */
 static void
 test_round_trip(void **state)
 {
@@ -209,6 +213,7 @@ test_round_trip(void **state)
 	Bus__Clear          cl = BUS__CLEAR__INIT;
 	Bus__Envelope       env = BUS__ENVELOPE__INIT;
 	Bus__TranscriptTurn tt = BUS__TRANSCRIPT_TURN__INIT;
+	Bus__AudioFrame     af = BUS__AUDIO_FRAME__INIT;
 	struct pollfd       pfd;
 
 	(void)state;
@@ -221,10 +226,10 @@ test_round_trip(void **state)
 	mk.name = "m1";
 	it.item_case = BUS__BATCH_ITEM__ITEM_MARK;
 	it.mark = &mk;
-	assert_int_equal(ahop_send(&b.hop, dest, "CA1", NULL, &it), 0);
+	assert_int_equal(ahop_send(&b.hop, dest, "CA1", &it), 0);
 	it.item_case = BUS__BATCH_ITEM__ITEM_CLEAR;
 	it.clear = &cl;
-	assert_int_equal(ahop_send(&b.hop, dest, "CA1", NULL, &it), 0);
+	assert_int_equal(ahop_send(&b.hop, dest, "CA1", &it), 0);
 	send_audio(&b, dest, "CA1", 2);
 	ahop_flush(&b.hop);
 	assert_int_equal(b.hop.ab.batches, 1);
@@ -241,18 +246,26 @@ test_round_trip(void **state)
 	assert_int_equal(a.seen.kinds[3], BUS__BATCH_ITEM__ITEM_CLEAR);
 	assert_int_equal(a.seen.seqs[4], 2);
 
-	/* without a batch topic: one message per item, topic = call sid */
-	send_audio(&b, NULL, "CA3", 7);
+	/* audio only in batches: no destination is refused and counted */
+	it.item_case = BUS__BATCH_ITEM__ITEM_MARK;
+	it.mark = &mk;
+	assert_int_equal(ahop_send(&b.hop, NULL, "CA3", &it), -1);
+	assert_int_equal(b.seen.drops[AHOP_DROP_UNEXPECTED], 1);
+	/* low-rate messages go one by one, topic = call sid */
 	tt.item_id = "i1";
 	env.body_case = BUS__ENVELOPE__BODY_TRANSCRIPT_TURN;
 	env.transcript_turn = &tt;
 	assert_int_equal(ahop_publish(&b.hop, "CA3", &env), 0);
-	recv_until(&a, 6);
-	recv_for(&a, 100);
-	assert_int_equal(a.seen.items, 6);
-	assert_string_equal(a.seen.sids[5], "CA3");
-	assert_int_equal(a.seen.seqs[5], 7);
+	/* a per-call AudioFrame (an old peer) is no item: the owner's
+	 * message callback sees it and counts it as unexpected */
+	bus__envelope__init(&env);
+	env.body_case = BUS__ENVELOPE__BODY_AUDIO;
+	env.audio = &af;
+	assert_int_equal(ahop_publish(&b.hop, "CA3", &env), 0);
+	recv_for(&a, 300);
+	assert_int_equal(a.seen.items, 5);
 	assert_int_equal(a.seen.messages, 1);
+	assert_int_equal(a.seen.msg_audio, 1);
 	assert_int_equal(a.hop.batches_in, 1);
 
 	ahop_dest_release(&b.hop, dest);
