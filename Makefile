@@ -4,7 +4,8 @@
 #   make test       unit + integration tests on a throwaway PostgreSQL
 #   make demo       one simulated call end to end
 #   make run        the five daemons and a local PostgreSQL in the foreground
-#   make bench      the audio-path load test (bounded in calls and time)
+#   make bench      the audio-path load test (bounded in calls and time;
+#                   BENCH_BASE=<rev> runs it on <rev>'s build first)
 #   make asan       the test suite under AddressSanitizer and UBSan
 #   make lint       clang-format check, cppcheck, banned calls
 #   make docs       regenerate docs/configuration.md and docs/ipc.md's reference
@@ -147,8 +148,11 @@ demo: all
 run: all
 	@BUILD=$(BUILD) scripts/run.sh
 
+# BENCH_BASE=<rev>: first the same bench on <rev>'s release build (its files
+# exported under build/bench-base/), for a side-by-side comparison.
 bench:
 	@$(MAKE) --no-print-directory MODE=release all
+	@if [ -n "$(BENCH_BASE)" ]; then scripts/bench-base.sh "$(BENCH_BASE)"; fi
 	@BUILD=build/release scripts/bench.sh
 
 asan:

@@ -15,12 +15,15 @@
  * so libev's headers are not needed either.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "evloop.h"
 #include "log.h"
 
 #define EV_BACKEND_EPOLL 0x4u
+#define EV_RUN_NOWAIT 1
 #define EV_RUN_ONCE 2
 #define EVLOOP_TICK_MS 100
 
@@ -32,6 +35,7 @@ static struct {
 	void (*destroy)(void *);
 	struct lws_context    *ctx; /* the tick's; service thread */
 	lws_sorted_usec_list_t tick;
+	struct timespec        next; /* paced: earliest next turn */
 } ev;
 
 static void
@@ -102,6 +106,32 @@ evloop_service(struct lws_context *ctx)
 		return (0);
 	}
 	return (lws_service(ctx, 0) < 0 ? -1 : 0);
+}
+
+int
+evloop_service_paced(struct lws_context *ctx, long tick_ms)
+{
+	int rv;
+
+	if (tick_ms <= 0)
+		return (evloop_service(ctx));
+	if (ev.next.tv_sec != 0)
+		while (clock_nanosleep(
+		           CLOCK_MONOTONIC, TIMER_ABSTIME, &ev.next, NULL)
+		    == EINTR)
+			;
+	rv = evloop_service(ctx);
+	/* a second pass without waiting: the writes the first one asked for
+	 * (lws_callback_on_writable) go out in this turn, not a tick later */
+	if (rv == 0 && ev.loop != NULL)
+		(void)ev.run(ev.loop, EV_RUN_NOWAIT);
+	else if (rv == 0 && lws_service(ctx, -1) < 0)
+		rv = -1;
+	clock_gettime(CLOCK_MONOTONIC, &ev.next);
+	ev.next.tv_nsec += (tick_ms % 1000) * 1000000L;
+	ev.next.tv_sec += tick_ms / 1000 + ev.next.tv_nsec / 1000000000L;
+	ev.next.tv_nsec %= 1000000000L;
+	return (rv);
 }
 
 void

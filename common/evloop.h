@@ -63,6 +63,24 @@ void evloop_lws_info(struct lws_context_creation_info *info);
 int evloop_service(struct lws_context *ctx);
 
 /*
+ * evloop_service() paced for the audio path: while the loop is busy it
+ * takes at most one turn every tick_ms.  After a turn it sleeps until
+ * tick_ms have passed since the previous turn ended, then services at
+ * once everything that became ready meanwhile (no wait: the descriptors
+ * are ready), so under load the thread wakes about 1000 / tick_ms times
+ * a second whatever the number of calls, instead of once per frame, and
+ * the work done after each turn (publishing the audio batches) happens at
+ * most that often.  When nothing is ready the turn blocks as
+ * evloop_service() does, so an idle daemon costs nothing, and a lone
+ * event is serviced as soon as it comes.  Each turn is followed by a pass
+ * that does not wait, so the writes a turn asks for (WRITEABLE) go out in
+ * the same turn rather than a tick later.  What arrives during the sleep
+ * waits at most tick_ms (timers and lws_cancel_service() wake-ups too).
+ * tick_ms <= 0: exactly evloop_service().  Service thread only.
+ */
+int evloop_service_paced(struct lws_context *ctx, long tick_ms);
+
+/*
  * Cancel the timer evloop_service() keeps in the context (libev only).
  * Call before lws_context_destroy(), on the service thread or once it has
  * ended.  Safe when nothing is attached.

@@ -9,6 +9,7 @@
  * itself: a refusal is logged and counted here, once.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -16,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "wire.h"
+#include "xmalloc.h"
 
 static const char        *wire_sender = "";
 static _Thread_local char refusal[96];
@@ -302,6 +304,94 @@ wire_unpack_pub(nng_msg *msg, const char **topicp, Bus__Envelope **envp)
 	if (rv != 0)
 		return (rv);
 	*topicp = body;
+	return (0);
+}
+
+#define ARENA_ALIGN 16
+
+static void *
+arena_alloc(void *data, size_t n)
+{
+	struct wire_arena *a = data;
+	size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+	void **big;
+
+	if (a->used + need <= a->cap) {
+		a->used += need;
+		return (a->buf + a->used - need);
+	}
+	/* too big for the arena: a block of its own, freed at the reset */
+	if ((big = malloc(ARENA_ALIGN + n)) == NULL)
+		return (NULL);
+	*big = a->big;
+	a->big = big;
+	return ((unsigned char *)big + ARENA_ALIGN);
+}
+
+static void
+arena_free(void *data, void *p)
+{
+	(void)data; /* everything goes at the reset */
+	(void)p;
+}
+
+void
+wire_arena_init(struct wire_arena *a, size_t cap)
+{
+	memset(a, 0, sizeof(*a));
+	a->buf = xmalloc(cap);
+	a->cap = cap;
+	a->pa.alloc = arena_alloc;
+	a->pa.free = arena_free;
+	a->pa.allocator_data = a;
+}
+
+void
+wire_arena_reset(struct wire_arena *a)
+{
+	void *p;
+
+	while ((p = a->big) != NULL) {
+		a->big = *(void **)p;
+		free(p);
+	}
+	a->used = 0;
+}
+
+void
+wire_arena_fini(struct wire_arena *a)
+{
+	wire_arena_reset(a);
+	free(a->buf);
+	a->buf = NULL;
+	a->cap = 0;
+}
+
+int
+wire_unpack_pub_arena(nng_msg *msg, struct wire_arena *a, const char **topicp,
+    Bus__Envelope **envp)
+{
+	const char     *body = nng_msg_body(msg), *nul;
+	size_t          len = nng_msg_len(msg);
+	Bus__Envelope  *env;
+	struct wire_bad bad;
+
+	if ((nul = memchr(body, '\0', len)) == NULL)
+		return (NNG_EINVAL);
+	if ((size_t)(nul - body) > WIRE_NAME_MAX)
+		return (refuse("topic", (size_t)(nul - body), WIRE_NAME_MAX));
+	env = bus__envelope__unpack(
+	    &a->pa, len - (size_t)(nul + 1 - body), (const uint8_t *)nul + 1);
+	if (env == NULL) {
+		wire_arena_reset(a); /* what the failed unpack took */
+		return (NNG_EINVAL);
+	}
+	if (wire_check(env, &bad) != 0) {
+		wire_arena_reset(a);
+		return (refuse(bad.field, bad.len, bad.max));
+	}
+	*topicp = body;
+	*envp = env;
 	return (0);
 }
 

@@ -57,6 +57,29 @@ void wire_free(Bus__Envelope *env);
 
 /* Publish env under topic on a pub socket; drops (returns NNG_EAGAIN)
  * rather than block when the socket cannot take it. */
+/*
+ * A reusable arena for unpacking on the audio path: protobuf-c's unpack
+ * allocates every item, frame, string and payload of a batch; with an
+ * arena those come from one buffer that is reset after the batch, so the
+ * per-frame work allocates nothing once the arena has its size.  What
+ * does not fit (a batch larger than cap) is malloc'd and freed at the
+ * reset.  One thread per arena.
+ */
+struct wire_arena {
+	unsigned char     *buf;
+	size_t             cap, used;
+	void              *big; /* list of what did not fit */
+	ProtobufCAllocator pa;
+};
+
+void wire_arena_init(struct wire_arena *, size_t cap);
+void wire_arena_fini(struct wire_arena *);
+/* Like wire_unpack_pub, but the tree lives in a: never wire_free it;
+ * it is valid until wire_arena_reset(a). */
+int  wire_unpack_pub_arena(nng_msg *msg, struct wire_arena *a,
+     const char **topicp, Bus__Envelope **envp);
+void wire_arena_reset(struct wire_arena *);
+
 int wire_publish(nng_socket pub, const char *topic, const Bus__Envelope *env);
 /* Split a published message; *topicp points into msg (valid until msg is
  * freed).  Returns NNG_EINVAL when there is no topic or no envelope, and

@@ -6,11 +6,15 @@
 # (--tags) for BENCH_SECONDS, and prints: calls, frames sent / received /
 # lost (start, middle, end), round trip p50 / p99 / max, CPU milliseconds
 # per call-second of each process over the steady window (from
-# /proc/<pid>/stat utime+stime), and resident KiB per call (VmRSS over the
-# idle baseline, divided by the calls).
+# /proc/<pid>/stat utime+stime), resident KiB per call (VmRSS over the
+# idle baseline, divided by the calls), and for each daemon its thread
+# count and context switches per audio frame over the same window
+# (voluntary + involuntary, summed over /proc/<pid>/task/*/status; frames
+# = media-edge's edge_audio_frames_total in + out over the window).
 #
 #   BUILD=build/release scripts/bench.sh
 #   BENCH_CALLS=200 BENCH_SECONDS=20 BUILD=build/release scripts/bench.sh
+#   BENCH_BIN=/abs/path/bin scripts/bench.sh     (binaries built elsewhere)
 #
 # Bounded: at most 2000 calls and 300 s; everything started is stopped on
 # exit.  BENCH_RAMP_MS (default: 5 ms per call) spreads the call starts.
@@ -20,7 +24,7 @@ BUILD=${BUILD:-build/release}
 CALLS=${BENCH_CALLS:-1000}
 SECS=${BENCH_SECONDS:-30}
 RAMP_MS=${BENCH_RAMP_MS:-$((CALLS * 5))}
-BIN=$(pwd)/$BUILD/bin
+BIN=${BENCH_BIN:-$(pwd)/$BUILD/bin}
 SECRET=bench-stream-secret-0123456789
 
 [ "$CALLS" -ge 1 ] && [ "$CALLS" -le 2000 ] || {
@@ -65,6 +69,25 @@ wait_ready() {	# log name
 
 cpu_ticks() {	# utime + stime of a pid
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# Context switches of every thread of a pid: "voluntary involuntary".
+ctx_switches() {
+	cat /proc/"$1"/task/*/status 2>/dev/null | awk '
+	    /^voluntary_ctxt_switches/ { v += $2 }
+	    /^nonvoluntary_ctxt_switches/ { n += $2 }
+	    END { print v + 0, n + 0 }'
+}
+
+threads() {
+	awk '/^Threads/ { print $2 }' "/proc/$1/status"
+}
+
+# edge_audio_frames_total in + out (caller frames in, model frames out).
+edge_frames() {
+	curl -s "http://127.0.0.1:$EDGE_PORT/metrics" | awk '
+	    /^edge_audio_frames_total\{direction="(in|out)"\}/ { n += $2 }
+	    END { printf "%d\n", n }'
 }
 
 rss_kib() {
@@ -126,12 +149,17 @@ WIN_S=$((END_S - START_S))
 sleep "$START_S"
 T_EDGE0=$(cpu_ticks $EDGE); T_AI0=$(cpu_ticks $AI)
 T_OAI0=$(cpu_ticks $OAI); T_CALLER0=$(cpu_ticks $CALLER)
+CS_EDGE0=$(ctx_switches $EDGE | tr ' ' ,); CS_AI0=$(ctx_switches $AI | tr ' ' ,)
+FR0=$(edge_frames)
 sleep $((WIN_S / 2))
 EDGE_RSS=$(rss_kib $EDGE)
 AI_RSS=$(rss_kib $AI)
+EDGE_THR=$(threads $EDGE); AI_THR=$(threads $AI)
 sleep $((WIN_S - WIN_S / 2))
 T_EDGE1=$(cpu_ticks $EDGE); T_AI1=$(cpu_ticks $AI)
 T_OAI1=$(cpu_ticks $OAI); T_CALLER1=$(cpu_ticks $CALLER)
+CS_EDGE1=$(ctx_switches $EDGE | tr ' ' ,); CS_AI1=$(ctx_switches $AI | tr ' ' ,)
+FR1=$(edge_frames)
 ACTIVE=$(curl -s "http://127.0.0.1:$EDGE_PORT/metrics" |
     awk '$1 == "edge_active_calls" { print $2 }')
 
@@ -144,7 +172,9 @@ HZ=$(getconf CLK_TCK)
 python3 - "$TMP/report.json" "$CALLS" "$WIN_S" "$HZ" \
     "$T_EDGE0" "$T_EDGE1" "$T_AI0" "$T_AI1" "$T_OAI0" "$T_OAI1" \
     "$T_CALLER0" "$T_CALLER1" "$EDGE_RSS0" "$EDGE_RSS" "$AI_RSS0" \
-    "$AI_RSS" "$ACTIVE" "$TMP/edge-metrics.txt" "$TMP/ai-metrics.txt" <<'EOF'
+    "$AI_RSS" "$ACTIVE" "$TMP/edge-metrics.txt" "$TMP/ai-metrics.txt" \
+    "$CS_EDGE0" "$CS_EDGE1" "$CS_AI0" "$CS_AI1" "$FR0" "$FR1" \
+    "$EDGE_THR" "$AI_THR" <<'EOF'
 import json, sys
 a = sys.argv
 rep = json.load(open(a[1]))
@@ -172,6 +202,21 @@ e = (rss[1] - rss[0]) / calls
 i = (rss[3] - rss[2]) / calls
 print("RSS KiB/call     media-edge %.1f, ai-session %.1f, together %.1f"
       % (e, i, e + i))
+# voluntary,involuntary pairs: edge before/after, ai before/after
+csv = [[int(y) for y in x.split(",")] for x in a[20:24]]
+frames = int(a[25]) - int(a[24])
+def delta(i, k):
+    return csv[i + 1][k] - csv[i][k]
+def per_frame(i, k=None):
+    n = delta(i, 0) + delta(i, 1) if k is None else delta(i, k)
+    return n / frames if frames > 0 else float("nan")
+print("ctx switches     per frame: media-edge %.3f, ai-session %.3f, "
+      "together %.3f (voluntary %.3f + involuntary %.3f; %d frames in + "
+      "out in the window, %.0f switches/s)"
+      % (per_frame(0), per_frame(2), per_frame(0) + per_frame(2),
+         per_frame(0, 0) + per_frame(2, 0), per_frame(0, 1) + per_frame(2, 1),
+         frames, (delta(0, 0) + delta(0, 1) + delta(2, 0) + delta(2, 1)) / win))
+print("threads          media-edge %s, ai-session %s" % (a[26], a[27]))
 print("close codes      %s" % json.dumps(rep.get("close_codes")))
 drops = [l.strip() for l in open(a[18])
          if l.startswith("edge_audio_frames_dropped_total") and not l.rstrip().endswith(" 0")]

@@ -70,6 +70,7 @@ struct ai_cfg {
 	int   sub_all;
 	long  idle_timeout_ms;
 	char *event_loop; /* "libev" (epoll) or "poll" */
+	long  batch_flush_ms; /* paced loop turns (evloop.h); 0: off */
 };
 
 extern const struct cfg_opt ai_cfg_opts[];
@@ -407,8 +408,8 @@ int edge_subscribe(const char *sid);
 /* The sub socket's pollable descriptor (never read it: poll only). */
 int edge_recv_fd(void);
 /* lws thread: receive up to max waiting messages without blocking and
- * pass each to fn (the message is freed afterwards); how many. */
-size_t edge_drain(void (*fn)(nng_msg *), size_t max);
+ * hand each item to its call (common/ahop.c); how many messages. */
+size_t edge_recv(size_t max);
 int    edge_unsubscribe(const char *sid);
 /* lws thread: publish to media-edge: audio, marks and clears into the
  * batch for the call's media-edge when it announced a batch topic (sent

@@ -95,6 +95,10 @@ const struct cfg_opt ai_cfg_opts[] = {
 	{ "AI_EVENT_LOOP", CFG_STR, O(event_loop), "poll",
 	    "poll, or libev (epoll, if libev is installed; slower at "
 	    "saturation, see docs/performance.md)" },
+	{ "AI_BATCH_FLUSH_MS", CFG_INT, O(batch_flush_ms), "2",
+	    "while busy the event loop turns at most once per this many ms "
+	    "and publishes the audio batches after each turn (0: a turn per "
+	    "event, batches after every turn)" },
 	{ NULL, 0, 0, NULL, NULL }
 };
 

@@ -99,6 +99,14 @@ session_start_req(struct svc *s, const Bus__Envelope *in, struct reply *r)
 		    AI_SID_MAX);
 		return (0);
 	}
+	/* audio travels only in batches (common/ahop.h) */
+	if (ss->batch_topic == NULL || !abatch_is_topic(ss->batch_topic)) {
+		metric_inc(st.start_failed);
+		log_warnx("SessionStart without a batch topic; refused");
+		reply_error(r, BUS__ERROR__CODE__BAD_REQUEST,
+		    "SessionStart needs the media-edge's batch_topic");
+		return (0);
+	}
 	if (record_backlogged()) {
 		metric_inc(st.overloaded);
 		reply_error(r, BUS__ERROR__CODE__OVERLOADED,

@@ -4,8 +4,9 @@
  *
  * Published messages from media-edge (caller frames, mark echoes, call
  * events) are taken by this thread itself: the sub socket's pollable
- * descriptor is adopted into lws, and each wake-up receives what is queued
- * without blocking (edge.c), so a frame is not handed between threads.
+ * descriptor is adopted into lws, and each turn receives what is queued
+ * without blocking (edge.c, common/ahop.c), so a frame is not handed
+ * between threads.
  *
  * Other threads never touch a call: they queue a command (start, end,
  * results of blocking work) and wake the thread with lws_cancel_service()
@@ -20,8 +21,10 @@
  * own poll loop, which scans every model socket at each wake-up but
  * measured better at saturation (docs/performance.md).  Either
  * way one turn services what is ready, and the batches it produced are
- * flushed after it.  At shutdown the context is destroyed on this thread,
- * and the ev loop after it.
+ * flushed after it; while busy, at most one turn per AI_BATCH_FLUSH_MS
+ * (evloop_service_paced), so the thread wakes a bounded number of times
+ * a second whatever the number of calls.  At shutdown the context is destroyed
+ * on this thread, and the ev loop after it.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -108,133 +111,6 @@ loop_push_cmd(struct cmd *c)
 		lws_cancel_service(lp.ctx);
 }
 
-/* lws thread: one audio-path message for call c (an item of a batch, or a
- * message of its own: what names its type for the log). */
-static void
-handle_item(struct call *c, const Bus__BatchItem *it, const char *what)
-{
-	switch (it->item_case) {
-	case BUS__BATCH_ITEM__ITEM_AUDIO:
-		session_frame(c, it->audio);
-		break;
-	case BUS__BATCH_ITEM__ITEM_MARK_ECHO:
-		session_mark_echo(c, it->mark_echo->name);
-		break;
-	case BUS__BATCH_ITEM__ITEM_DTMF:
-		session_dtmf(c, it->dtmf);
-		break;
-	default:
-		metric_inc(st.bad_bus);
-		logc_warnx(&c->lc, "edge sub: unexpected %s; dropped", what);
-		break;
-	}
-}
-
-static void
-bad_bus(nng_msg *m, int rv)
-{
-	metric_inc(st.bad_bus);
-	if (rv == NNG_EMSGSIZE)
-		return; /* an id over its limit: wire logged which */
-	log_warnx("edge sub: %zu bytes that are not a topic and an envelope; "
-	          "dropped",
-	    nng_msg_len(m));
-}
-
-/* lws thread: an AudioBatch under a batch topic (topic checked first:
- * with AI_SUB_ALL every instance's batches arrive here). */
-static void
-handle_batch(nng_msg *m, const char *topic)
-{
-	Bus__Envelope *env;
-	struct call   *c;
-	size_t         i;
-	int            rv;
-
-	if (strcmp(topic, edge_batch_topic()) != 0) {
-		metric_inc(cfg.sub_all ? st.drop_not_ours : st.drop_unknown);
-		return;
-	}
-	if ((rv = wire_unpack_pub(m, &topic, &env)) != 0) {
-		bad_bus(m, rv);
-		return;
-	}
-	if (env->body_case != BUS__ENVELOPE__BODY_AUDIO_BATCH) {
-		metric_inc(st.bad_bus);
-		log_warnx("edge sub: %s under our batch topic; dropped",
-		    wire_type_name(env->body_case));
-		wire_free(env);
-		return;
-	}
-	metric_inc(st.batches_in);
-	for (i = 0; i < env->audio_batch->n_items; i++) {
-		const Bus__BatchItem *it = env->audio_batch->items[i];
-
-		if ((c = calls_find_live(it->call_sid)) == NULL) {
-			metric_inc(st.drop_unknown);
-			continue;
-		}
-		handle_item(c, it, "batch item");
-	}
-	wire_free(env);
-}
-
-/*
- * lws thread: one published message from media-edge (not consumed).  The
- * call is looked up before decoding: with AI_SUB_ALL much of what arrives
- * may belong to another ai-session.  Only this thread removes calls, so c
- * stays valid while it is handled.
- */
-static void
-handle_msg(nng_msg *m)
-{
-	Bus__Envelope *env;
-	Bus__BatchItem it = BUS__BATCH_ITEM__INIT;
-	const char    *topic = nng_msg_body(m);
-	struct call   *c;
-	int            rv;
-
-	if (memchr(topic, '\0', nng_msg_len(m)) == NULL) {
-		bad_bus(m, NNG_EINVAL);
-		return;
-	}
-	if (abatch_is_topic(topic)) {
-		handle_batch(m, topic);
-		return;
-	}
-	if ((c = calls_find_live(topic)) == NULL) {
-		/* another instance's call, or one that just ended */
-		metric_inc(cfg.sub_all ? st.drop_not_ours : st.drop_unknown);
-		return;
-	}
-	if ((rv = wire_unpack_pub(m, &topic, &env)) != 0) {
-		bad_bus(m, rv);
-		return;
-	}
-	switch (env->body_case) {
-	case BUS__ENVELOPE__BODY_AUDIO:
-		it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO;
-		it.audio = env->audio;
-		break;
-	case BUS__ENVELOPE__BODY_MARK_ECHO:
-		it.item_case = BUS__BATCH_ITEM__ITEM_MARK_ECHO;
-		it.mark_echo = env->mark_echo;
-		break;
-	case BUS__ENVELOPE__BODY_DTMF:
-		it.item_case = BUS__BATCH_ITEM__ITEM_DTMF;
-		it.dtmf = env->dtmf;
-		break;
-	case BUS__ENVELOPE__BODY_CALL_EVENT:
-		session_event(c, env->call_event);
-		wire_free(env);
-		return;
-	default:
-		break;
-	}
-	handle_item(c, &it, wire_type_name(env->body_case));
-	wire_free(env);
-}
-
 /* lws thread: called on EVENT_WAIT_CANCELLED. */
 static void
 drain(void)
@@ -262,7 +138,7 @@ sub_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_RAW_RX_FILE:
 		/* bounded, so model sockets get their turn; the descriptor
 		 * stays readable while more wait */
-		(void)edge_drain(handle_msg, SUB_BATCH);
+		(void)edge_recv(SUB_BATCH);
 		return (0);
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
 		return (0);
@@ -343,7 +219,7 @@ loop_main(void *arg)
 	/* after each turn, what it published goes out in one message per
 	 * media-edge (edge_flush) */
 	while (!atomic_load(&lp.stop)) {
-		if (evloop_service(lp.ctx) == -1)
+		if (evloop_service_paced(lp.ctx, cfg.batch_flush_ms) == -1)
 			break;
 		edge_flush();
 	}

@@ -118,23 +118,22 @@ start_answer(
 	char           url[EDGE_URL_MAX], inst[128], topic[ABATCH_TOPIC_MAX];
 	int            rv = -1;
 
+	/* audio travels only in batches: an answer without the
+	 * ai-session's batch topic is refused below */
 	if (rep->body_case == BUS__ENVELOPE__BODY_SESSION_STARTED
-	    && rep->session_started->ai_pub_url[0] != '\0') {
+	    && rep->session_started->ai_pub_url[0] != '\0'
+	    && abatch_is_topic(rep->session_started->batch_topic)) {
 		snprintf(
 		    url, sizeof(url), "%s", rep->session_started->ai_pub_url);
 		snprintf(
 		    inst, sizeof(inst), "%s", rep->session_started->instance);
-		/* "" from an ai-session that takes per-frame messages only */
-		topic[0] = '\0';
-		if (abatch_is_topic(rep->session_started->batch_topic))
-			snprintf(topic, sizeof(topic), "%s",
-			    rep->session_started->batch_topic);
+		snprintf(topic, sizeof(topic), "%s",
+		    rep->session_started->batch_topic);
 		wire_free(rep);
 		count(e, "start", "ok");
 		/* model audio must not be published into a pipe that is
 		 * not up yet */
-		if (sub_connect(&e->sub, url, (int)e->cfg.connect_wait_ms)
-		    == -1)
+		if (hop_connect(e, url, (int)e->cfg.connect_wait_ms) == -1)
 			logc_warnx(&lc,
 			    "no pipe to %s yet; model audio may be lost", url);
 		result(e, j, EV_STARTED, url, inst, topic);
@@ -156,7 +155,7 @@ start_answer(
 		    wire_type_name(rep->body_case),
 		    rep->body_case == BUS__ENVELOPE__BODY_ERROR
 		        ? rep->error->message
-		        : "");
+		        : "without ai_pub_url or batch_topic");
 		*why = "refused";
 	}
 	wire_free(rep);

@@ -236,7 +236,7 @@ call_free(struct call *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	e->ncalls--;
-	abatch_unref(&e->ab, c->dest);
+	ahop_dest_release(&e->hop, c->dest);
 	json_decref(c->params);
 	free(c->pend.buf);
 	free(c->rx);
@@ -274,23 +274,13 @@ call_kill(struct call *c, const char *why)
 /*
  * Towards the ai-session: into its batch when it announced a batch topic
  * (published at the end of this loop turn, calls_flush), else one
- * message per frame under the call sid.
+ * message per item under the call sid (common/ahop.c).  A refusal is
+ * counted there (edge_audio_frames_dropped_total{reason="publish"}).
  */
-static void
-batch_add(struct call *c, Bus__BatchItem *it)
-{
-	unsigned n;
-
-	it->call_sid = c->call_sid;
-	if ((n = abatch_add(&c->edge->ab, c->dest, it)) > 0)
-		edge_dropped(c->edge, "publish", n);
-}
-
 static void
 publish_audio(struct call *c, const unsigned char *p, size_t len, uint32_t ts,
     uint32_t seq)
 {
-	Bus__Envelope   env = BUS__ENVELOPE__INIT;
 	Bus__AudioFrame af = BUS__AUDIO_FRAME__INIT;
 	Bus__BatchItem  it = BUS__BATCH_ITEM__INIT;
 
@@ -298,60 +288,17 @@ publish_audio(struct call *c, const unsigned char *p, size_t len, uint32_t ts,
 	af.payload.len = len;
 	af.timestamp_ms = ts;
 	af.seq = seq;
-	if (c->dest != NULL) {
-		it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO;
-		it.audio = &af;
-		batch_add(c, &it);
-		return;
-	}
-	env.call_sid = c->call_sid;
-	env.trace_id = c->trace_id;
-	env.sent_at_ms = wire_now_ms();
-	env.body_case = BUS__ENVELOPE__BODY_AUDIO;
-	env.audio = &af;
-	if (wire_publish(c->edge->pub, c->call_sid, &env) != 0)
-		edge_dropped(c->edge, "publish", 1);
+	it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO;
+	it.audio = &af;
+	(void)ahop_send(&c->edge->hop, c->dest, c->call_sid, &it);
 }
 
-/* MarkEcho and Dtmf: batched like the frames, so they keep their order. */
+/* MarkEcho and Dtmf: the same way as the frames, so they keep their
+ * order. */
 void
-call_publish_simple(struct call *c, Bus__Envelope *env)
+call_publish_item(struct call *c, const Bus__BatchItem *it)
 {
-	Bus__BatchItem it = BUS__BATCH_ITEM__INIT;
-
-	if (c->dest != NULL
-	    && (env->body_case == BUS__ENVELOPE__BODY_MARK_ECHO
-	        || env->body_case == BUS__ENVELOPE__BODY_DTMF)) {
-		if (env->body_case == BUS__ENVELOPE__BODY_MARK_ECHO) {
-			it.item_case = BUS__BATCH_ITEM__ITEM_MARK_ECHO;
-			it.mark_echo = env->mark_echo;
-		} else {
-			it.item_case = BUS__BATCH_ITEM__ITEM_DTMF;
-			it.dtmf = env->dtmf;
-		}
-		batch_add(c, &it);
-		return;
-	}
-	env->call_sid = c->call_sid;
-	env->trace_id = c->trace_id;
-	env->sent_at_ms = wire_now_ms();
-	if (wire_publish(c->edge->pub, c->call_sid, env) != 0)
-		edge_dropped(c->edge, "publish", 1);
-}
-
-void
-calls_flush(struct edge *e)
-{
-	uint64_t batches = e->ab.batches, items = e->ab.items;
-	unsigned n;
-
-	if (e->ab.pending != NULL && (n = abatch_flush(&e->ab)) > 0)
-		edge_dropped(e, "publish", n);
-	if (e->ab.batches != batches) {
-		metric_add(metric_get(e->m.batches, "sent"),
-		    (double)(e->ab.batches - batches));
-		metric_add(e->m.batch_items, (double)(e->ab.items - items));
-	}
+	(void)ahop_send(&c->edge->hop, c->dest, c->call_sid, it);
 }
 
 static void
@@ -460,8 +407,8 @@ call_started(
 	if (c->state != CALL_STARTING && c->state != CALL_RESUMING)
 		return; /* ended meanwhile */
 	c->state = CALL_ACTIVE;
-	abatch_unref(&c->edge->ab, c->dest);
-	c->dest = topic[0] != '\0' ? abatch_ref(&c->edge->ab, topic) : NULL;
+	ahop_dest_release(&c->edge->hop, c->dest);
+	c->dest = ahop_dest(&c->edge->hop, topic);
 	if (first)
 		metric_observe(c->edge->m.setup_seconds,
 		    (double)(edge_mono_us() - c->started_us) / 1e6);

@@ -69,8 +69,6 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "messages queued per subscriber before pub drops" },
 	{ "EDGE_SUB_RECVBUF", CFG_INT, O(sub_recvbuf), "4096",
 	    "messages queued on the sub socket before it drops" },
-	{ "EDGE_EVQ_MSGS", CFG_INT, O(evq_msgs), "65536",
-	    "bus messages waiting for the WebSocket thread" },
 	{ "EDGE_CONNECT_WAIT_MS", CFG_INT, O(connect_wait_ms), "2000",
 	    "wait for the sub pipe to an ai-session before sending audio" },
 	{ "EDGE_API_TOKEN", CFG_STR | CFG_SECRET, O(api_token), "",
@@ -117,6 +115,10 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "notification attempts (backoff 1 s doubling, at most 60 s)" },
 	{ "EDGE_EVENT_LOOP", CFG_STR, O(event_loop), "libev",
 	    "libev (epoll, if libev is installed) or poll" },
+	{ "EDGE_BATCH_FLUSH_MS", CFG_INT, O(batch_flush_ms), "2",
+	    "while busy the event loop turns at most once per this many ms "
+	    "and publishes the audio batches after each turn (0: a turn per "
+	    "event, batches after every turn)" },
 	{ NULL, 0, 0, NULL, NULL }
 };
 
@@ -156,10 +158,10 @@ edge_config_check(struct edge_cfg *c)
 	        == -1
 	    || positive("EDGE_OUT_QUEUE_BYTES", c->out_queue_bytes, 1024) == -1
 	    || positive("EDGE_TOKEN_CACHE", c->token_cache, 16) == -1
-	    || positive("EDGE_EVQ_MSGS", c->evq_msgs, 16) == -1
 	    || positive("EDGE_START_TIMEOUT_MS", c->start_timeout_ms, 100)
 	        == -1
-	    || positive("EDGE_PENDING_PER_ADDR", c->pending_per_addr, 1) == -1)
+	    || positive("EDGE_PENDING_PER_ADDR", c->pending_per_addr, 1) == -1
+	    || positive("EDGE_BATCH_FLUSH_MS", c->batch_flush_ms, 0) == -1)
 		rv = -1;
 	if (strcmp(c->provider, "twilio") != 0
 	    && strcmp(c->provider, "signalwire") != 0) {

@@ -4,7 +4,8 @@
  * Threads:
  *   - the lws service thread (loop.c) owns every wsi, every struct call,
  *     the call table and the outgoing queues;
- *   - nng callback threads (sub.c) and svc workers (ctl.c) only push onto
+ *     it also receives from the sub socket (hop.c, common/ahop.c);
+ *   - nng pipe callbacks (hop.c) and svc workers (ctl.c) only push onto
  *     the event queue (evq.c) and call lws_cancel_service();
  *   - request workers (bridge.c) block on req/rep to ai-session and hand
  *     results back through the event queue;
@@ -24,6 +25,7 @@
 #include <nng/nng.h>
 
 #include "abatch.h"
+#include "ahop.h"
 #include "bus.pb-c.h"
 #include "cfg.h"
 #include "httpd.h"
@@ -67,7 +69,6 @@ struct edge_cfg {
 	long  shutdown_timeout_ms;
 	long  pub_sendbuf;
 	long  sub_recvbuf;
-	long  evq_msgs;
 	long  connect_wait_ms;
 	/* the HTTP part */
 	char *api_token;
@@ -91,6 +92,7 @@ struct edge_cfg {
 	long  provider_timeout_ms;
 	long  notify_attempts;
 	char *event_loop; /* "libev" (epoll) or "poll" */
+	long  batch_flush_ms; /* paced loop turns (evloop.h); 0: off */
 };
 
 /* ---- outq.c: a call's bounded queue of outgoing WebSocket messages ---- */
@@ -211,13 +213,8 @@ struct ev {
 struct evq {
 	pthread_mutex_t     lock;
 	struct lws_context *ctx; /* {lock} set once before threads */
-	nng_msg           **ring; /* {lock} bus messages */
-	size_t              cap;
-	size_t              head;
-	size_t              count;
 	struct ev          *first, *last; /* {lock} control events */
 	bool                woken; /* {lock} a cancel is pending */
-	uint64_t            dropped; /* {lock} */
 };
 
 /* ---- bridge.c: jobs for the request workers ---- */
@@ -250,26 +247,6 @@ struct bridge {
 	int             nthreads;
 	pthread_t      *threads;
 	nng_socket      req;
-};
-
-/* ---- sub.c: the sub socket dialled to ai-session pub sockets ---- */
-
-struct sub_peer {
-	char       url[EDGE_URL_MAX];
-	nng_dialer dialer;
-	int        pipes; /* {sub.lock} connected now */
-};
-
-struct sub {
-	struct edge     *edge;
-	nng_socket       sock;
-	bool             open;
-	nng_aio         *aio;
-	pthread_mutex_t  lock;
-	pthread_cond_t   cond;
-	struct sub_peer *peers; /* {lock} */
-	size_t           npeers; /* {lock} */
-	size_t           cap;
 };
 
 /* ---- token.c: single-use stream tokens ---- */
@@ -407,16 +384,14 @@ struct edge {
 	bool                   loop_exit; /* lws thread */
 	atomic_bool            ready;
 	lws_sorted_usec_list_t drain_sul;
-	nng_socket             pub;
-	bool                   pub_open;
-	struct abatch_set      ab; /* lws thread: batches to ai-sessions */
+	struct ahop            hop; /* the audio hop (hop.c) */
+	nng_socket             pub; /* hop.pub */
 	char                   batch_topic[ABATCH_TOPIC_MAX]; /* ours */
 	const char            *pub_adv;
 	const char            *ctl_adv;
 	const char            *twilio_key; /* upgrade signatures; NULL */
 	struct evq             evq;
 	struct bridge          bridge;
-	struct sub             sub;
 	struct tokens          tokens;
 	struct webjobs         wj;
 	struct edge_metrics    m;
@@ -432,7 +407,6 @@ struct edge {
 	long           npending; /* sockets still waiting for a start */
 	atomic_long    refused; /* upgrades refused and start timeouts */
 	uint64_t       next_id;
-	nng_msg      **batch; /* evq drain buffer */
 	unsigned char *scratch; /* base64 decode buffer */
 	unsigned char *scratch2; /* unescaped payload */
 };
@@ -451,15 +425,13 @@ void edge_auth_fail(struct edge *, const char *reason);
 void edge_refused(struct edge *, const char *reason);
 
 /* evq.c: push from any thread; drain on the lws service thread. */
-void evq_init(struct evq *, size_t cap);
+void evq_init(struct evq *);
 void evq_fini(struct evq *);
 void evq_set_ctx(struct evq *, struct lws_context *);
-/* Takes msg; drops (and frees) it when the ring is full. */
-void evq_push_msg(struct evq *, nng_msg *msg);
 /* Takes ev (malloc'd). */
 void evq_push(struct evq *, struct ev *ev);
-/* Move up to max messages into out and every event into *evs. */
-size_t evq_take(struct evq *, nng_msg **out, size_t max, struct ev **evs);
+/* Every event queued so far (the caller frees each). */
+struct ev *evq_take(struct evq *);
 
 /* outq.c: lws service thread. */
 void outq_init(struct outq *, size_t limit);
@@ -507,7 +479,8 @@ void call_free(struct call *);
 /* Caller audio, decoded: publish or hold; pads timestamp gaps. */
 void call_audio_in(struct call *, const unsigned char *ulaw, size_t len,
     uint32_t ts, bool have_ts);
-void call_publish_simple(struct call *, Bus__Envelope *env);
+/* MarkEcho / Dtmf towards the ai-session, in order with the audio. */
+void call_publish_item(struct call *, const Bus__BatchItem *it);
 void call_started(
     struct call *, const char *ai_url, const char *inst, const char *topic);
 void call_start_failed(struct call *, const char *why);
@@ -560,11 +533,14 @@ int  bridge_start(struct edge *); /* main */
 void bridge_stop(struct bridge *); /* main: after the loop is done */
 void bridge_submit(struct bridge *, struct job *); /* any thread */
 
-/* sub.c */
-int  sub_start(struct edge *); /* main */
-void sub_stop(struct sub *); /* main */
+/* hop.c */
+int  hop_start(struct edge *); /* main */
+void hop_stop(struct edge *); /* main, after the loop */
 /* Dial url once; wait (bounded) until a pipe is up.  Worker threads. */
-int sub_connect(struct sub *, const char *url, int timeout_ms);
+int hop_connect(struct edge *, const char *url, int timeout_ms);
+/* Take up to max messages from the sub socket without blocking and
+ * route them; how many.  lws service thread. */
+size_t hop_recv(struct edge *, size_t max);
 
 /* ctl.c: svc handler (svc worker threads). */
 struct reply;

@@ -1,26 +1,24 @@
 /*
- * evq.c - the hand-off from nng and worker threads to the lws service
- * thread: a bounded ring of bus messages plus a list of control events,
- * under one mutex.
+ * evq.c - the hand-off of control events (session started or failed, an
+ * ai-session gone, hang-ups, web and summary results) from nng and
+ * worker threads to the lws service thread: a list under one mutex.
+ * Audio never goes through it: the lws thread receives the sub socket
+ * itself (hop.c).
  *
- * Pushers (nng callbacks, request workers, svc workers) never block on
- * anything but the mutex, and wake the loop with lws_cancel_service()
- * only when the queue was idle, so a burst of audio costs one wake-up,
- * not one per message.  The lws thread takes everything at once on
- * LWS_CALLBACK_EVENT_WAIT_CANCELLED.  A full ring drops the new message
- * (late audio is worse than lost audio) and counts it.
+ * Pushers never block on anything but the mutex, and wake the loop with
+ * lws_cancel_service() only when the queue was idle, so a burst costs one
+ * wake-up.  The lws thread takes everything at once on
+ * LWS_CALLBACK_EVENT_WAIT_CANCELLED.  The events are one per call event
+ * (at most a few per call), so the list is bounded by the calls.
  */
 #include <stdlib.h>
 
 #include "edge.h"
-#include "xmalloc.h"
 
 void
-evq_init(struct evq *q, size_t cap)
+evq_init(struct evq *q)
 {
 	pthread_mutex_init(&q->lock, NULL);
-	q->ring = xcalloc(cap, sizeof(*q->ring));
-	q->cap = cap;
 }
 
 void
@@ -28,17 +26,10 @@ evq_fini(struct evq *q)
 {
 	struct ev *ev;
 
-	while (q->count > 0) {
-		nng_msg_free(q->ring[q->head]);
-		q->head = (q->head + 1) % q->cap;
-		q->count--;
-	}
 	while ((ev = q->first) != NULL) {
 		q->first = ev->next;
 		free(ev);
 	}
-	free(q->ring);
-	q->ring = NULL;
 	pthread_mutex_destroy(&q->lock);
 }
 
@@ -60,23 +51,6 @@ wake(struct evq *q)
 	}
 }
 
-/* Any thread; never blocks beyond the mutex. */
-void
-evq_push_msg(struct evq *q, nng_msg *msg)
-{
-	pthread_mutex_lock(&q->lock);
-	if (q->count == q->cap) {
-		q->dropped++;
-		pthread_mutex_unlock(&q->lock);
-		nng_msg_free(msg);
-		return;
-	}
-	q->ring[(q->head + q->count) % q->cap] = msg;
-	q->count++;
-	wake(q);
-	pthread_mutex_unlock(&q->lock);
-}
-
 /* Any thread. */
 void
 evq_push(struct evq *q, struct ev *ev)
@@ -92,27 +66,16 @@ evq_push(struct evq *q, struct ev *ev)
 	pthread_mutex_unlock(&q->lock);
 }
 
-/*
- * lws service thread.  Returns how many messages were moved into out;
- * *evs gets the whole event list (the caller frees each).  If messages
- * are left over (max reached) the loop is woken again.
- */
-size_t
-evq_take(struct evq *q, nng_msg **out, size_t max, struct ev **evs)
+/* lws service thread: the whole event list (the caller frees each). */
+struct ev *
+evq_take(struct evq *q)
 {
-	size_t n = 0;
+	struct ev *evs;
 
 	pthread_mutex_lock(&q->lock);
-	while (n < max && q->count > 0) {
-		out[n++] = q->ring[q->head];
-		q->head = (q->head + 1) % q->cap;
-		q->count--;
-	}
-	*evs = q->first;
+	evs = q->first;
 	q->first = q->last = NULL;
 	q->woken = false;
-	if (q->count > 0)
-		wake(q);
 	pthread_mutex_unlock(&q->lock);
-	return (n);
+	return (evs);
 }

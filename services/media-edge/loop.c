@@ -15,6 +15,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codec.h"
 #include "edge.h"
@@ -26,112 +27,10 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define LOOP_BATCH 4096 /* bus messages handled per wake-up */
+#define LOOP_BATCH 4096 /* bus messages handled per turn */
 #define LOOP_GRACE_US (2 * LWS_US_PER_SEC)
 
 static const char body_404[] = "{\"error\":\"not found\"}";
-
-/* One audio-path message for its call: an item of a batch, or a
- * message of its own (what names its type for the log). */
-static void
-deliver_item(struct edge *e, const Bus__BatchItem *it, const char *what)
-{
-	struct call *c;
-
-	if ((c = call_find(e, it->call_sid)) == NULL || c->closing) {
-		edge_dropped(e, "unrouted", 1);
-		return;
-	}
-	switch (it->item_case) {
-	case BUS__BATCH_ITEM__ITEM_AUDIO:
-		if (it->audio->payload.len > 0)
-			call_send_media(c, it->audio->payload.data,
-			    it->audio->payload.len);
-		break;
-	case BUS__BATCH_ITEM__ITEM_MARK:
-		call_send_mark(c, it->mark->name);
-		break;
-	case BUS__BATCH_ITEM__ITEM_CLEAR:
-		call_send_clear(c);
-		break;
-	default:
-		log_warnx(
-		    "bad input on the sub socket (bus_unexpected): %s", what);
-		edge_bad_input(e, "bus_unexpected");
-		break;
-	}
-}
-
-/* A batch under our topic: every item, in order. */
-static void
-batch_message(struct edge *e, const char *topic, const Bus__Envelope *env)
-{
-	size_t i;
-
-	if (strcmp(topic, e->batch_topic) != 0) {
-		metric_inc(metric_get(e->m.batches, "other_instance"));
-		return;
-	}
-	if (env->body_case != BUS__ENVELOPE__BODY_AUDIO_BATCH) {
-		log_warnx("bad input on the sub socket (bus_unexpected): %s "
-		          "under a batch topic",
-		    wire_type_name(env->body_case));
-		edge_bad_input(e, "bus_unexpected");
-		return;
-	}
-	metric_inc(metric_get(e->m.batches, "received"));
-	for (i = 0; i < env->audio_batch->n_items; i++)
-		deliver_item(e, env->audio_batch->items[i], "batch item");
-}
-
-static void
-bus_message(struct edge *e, nng_msg *msg)
-{
-	Bus__Envelope *env;
-	Bus__BatchItem it = BUS__BATCH_ITEM__INIT;
-	const char    *topic;
-	int            rv;
-
-	if ((rv = wire_unpack_pub(msg, &topic, &env)) == NNG_EMSGSIZE) {
-		edge_bad_input(e, "bus_oversized"); /* wire logged which */
-		return;
-	}
-	if (rv != 0) {
-		log_warnx("bad input on the sub socket (bus_garbage): %zu "
-		          "bytes that are not a topic and an envelope",
-		    nng_msg_len(msg));
-		edge_bad_input(e, "bus_garbage");
-		return;
-	}
-	it.call_sid = (char *)topic;
-	switch (env->body_case) {
-	case BUS__ENVELOPE__BODY_TRANSCRIPT_TURN:
-		events_turn(e, topic, env->transcript_turn);
-		break;
-	case BUS__ENVELOPE__BODY_AUDIO:
-		it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO;
-		it.audio = env->audio;
-		deliver_item(e, &it, "audio");
-		break;
-	case BUS__ENVELOPE__BODY_MARK:
-		it.item_case = BUS__BATCH_ITEM__ITEM_MARK;
-		it.mark = env->mark;
-		deliver_item(e, &it, "mark");
-		break;
-	case BUS__ENVELOPE__BODY_CLEAR:
-		it.item_case = BUS__BATCH_ITEM__ITEM_CLEAR;
-		it.clear = env->clear;
-		deliver_item(e, &it, "clear");
-		break;
-	default:
-		if (abatch_is_topic(topic))
-			batch_message(e, topic, env);
-		else
-			deliver_item(e, &it, wire_type_name(env->body_case));
-		break;
-	}
-	wire_free(env);
-}
 
 static void
 control_event(struct edge *e, struct ev *ev)
@@ -239,14 +138,8 @@ static void
 events(struct edge *e)
 {
 	struct ev *ev, *next;
-	size_t     i, n;
 
-	n = evq_take(&e->evq, e->batch, LOOP_BATCH, &ev);
-	for (i = 0; i < n; i++) {
-		bus_message(e, e->batch[i]);
-		nng_msg_free(e->batch[i]);
-	}
-	for (; ev != NULL; ev = next) {
+	for (ev = evq_take(&e->evq); ev != NULL; ev = next) {
 		next = ev->next;
 		control_event(e, ev);
 		free(ev);
@@ -321,9 +214,54 @@ edge_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	return (lws_callback_http_dummy(wsi, reason, user, in, len));
 }
 
+/* The sub socket has messages (or nng closed it): take them here, on
+ * the service thread (hop.c). */
+static int
+hop_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+    size_t len)
+{
+	struct edge *e = lws_context_user(lws_get_context(wsi));
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		/* bounded, so the callers get their turn; the descriptor
+		 * stays readable while more wait */
+		(void)hop_recv(e, LOOP_BATCH);
+		return (0);
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		return (0);
+	default:
+		break;
+	}
+	return (lws_callback_http_dummy(wsi, reason, user, in, len));
+}
+
 static const struct lws_protocols protocols[]
     = { { "edge", edge_cb, sizeof(struct pss), 4096, 0, NULL, 0 },
+	      { "edge-hop", hop_cb, 0, 0, 0, NULL, 0 },
 	      { NULL, NULL, 0, 0, 0, NULL, 0 } };
+
+/* Poll a duplicate of nng's descriptor: lws closes what it adopted. */
+static int
+adopt_hop(struct edge *e)
+{
+	lws_sock_file_fd_type fd;
+	struct lws_vhost     *vh;
+
+	if ((fd.filefd = dup(ahop_recv_fd(&e->hop))) == -1) {
+		log_warn("sub socket: dup");
+		return (-1);
+	}
+	if ((vh = lws_get_vhost_by_name(e->ctx, "default")) == NULL
+	    || lws_adopt_descriptor_vhost(
+	           vh, LWS_ADOPT_RAW_FILE_DESC, fd, "edge-hop", NULL)
+	        == NULL) {
+		log_warnx("sub socket: cannot poll it from the lws thread");
+		close(fd.filefd);
+		return (-1);
+	}
+	return (0);
+}
 
 static void *
 loop_main(void *arg)
@@ -331,9 +269,10 @@ loop_main(void *arg)
 	struct edge *e = arg;
 
 	/* after each turn, the frames it produced go out in one message
-	 * per ai-session (calls_flush) */
+	 * per ai-session (calls_flush); while busy, one turn per
+	 * EDGE_BATCH_FLUSH_MS */
 	while (!e->loop_exit) {
-		if (evloop_service(e->ctx) == -1)
+		if (evloop_service_paced(e->ctx, e->cfg.batch_flush_ms) == -1)
 			break;
 		calls_flush(e);
 	}
@@ -382,7 +321,6 @@ loop_start(struct edge *e)
 	    | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
 	e->hconf.health = edge_health;
 	e->hconf.arg = e;
-	e->batch = xcalloc(LOOP_BATCH, sizeof(*e->batch));
 	e->scratch = xmalloc(EDGE_MAX_MSG);
 	e->scratch2 = xmalloc(EDGE_MAX_MSG);
 	httpd_log_init();
@@ -394,6 +332,8 @@ loop_start(struct edge *e)
 		    e->cfg.http_port);
 		return (-1);
 	}
+	if (adopt_hop(e) == -1)
+		return (-1);
 	evq_set_ctx(&e->evq, e->ctx);
 	web_tick_start(e);
 	if (pthread_create(&e->lws_thread, NULL, loop_main, e) != 0) {
@@ -426,7 +366,6 @@ loop_stop(struct edge *e)
 		e->ctx = NULL;
 	}
 	evloop_close(); /* after the context that used it */
-	free(e->batch);
 	free(e->scratch);
 	free(e->scratch2);
 }

@@ -3,11 +3,11 @@
  *
  * HTTP on EDGE_HTTP_ADDR:EDGE_HTTP_PORT (libwebsockets, one service
  * thread): the provider's media WebSocket at /media, /health, /ready,
- * /metrics.  PUB EDGE_PUB_URL: caller audio, mark echoes and dtmf,
- * topic = call sid.  SUB to each ai-session's pub socket: model audio,
- * marks, clears.  REQ AI_SESSION_URL: SessionStart / SessionEnd from a
- * pool of request threads.  REP EDGE_LISTEN_URL (common/svc): Ping and
- * HangUp.
+ * /metrics.  PUB EDGE_PUB_URL: caller audio, mark echoes and dtmf, in
+ * one AudioBatch per ai-session.  SUB to each ai-session's pub socket:
+ * model audio, marks, clears (hop.c, common/ahop.c).  REQ AI_SESSION_URL:
+ * SessionStart / SessionEnd from a pool of request threads.  REP
+ * EDGE_LISTEN_URL (common/svc): Ping and HangUp.
  *
  * SIGTERM drains: /ready turns 503, new streams are refused, calls in
  * progress get EDGE_DRAIN_TIMEOUT_MS, then the rest are closed with 1001
@@ -47,7 +47,7 @@ edge_start(struct edge *e)
 	    ? e->cfg.edge_twilio_auth_token
 	    : e->cfg.twilio_auth_token[0] != '\0' ? e->cfg.twilio_auth_token
 	                                          : NULL;
-	evq_init(&e->evq, (size_t)e->cfg.evq_msgs);
+	evq_init(&e->evq);
 	tokens_init(&e->tokens, (size_t)e->cfg.token_cache);
 	calls_init(e);
 	sc.name = "media-edge";
@@ -59,16 +59,7 @@ edge_start(struct edge *e)
 	if (svc_start(&e->svc, &sc) != 0)
 		return (-1);
 	edge_metrics_init(&e->m);
-	if (bus_pub_listen(&e->pub, "pub", e->cfg.pub_url) != 0)
-		return (-1);
-	e->pub_open = true;
-	(void)bus_set_buffers(e->pub, 0, (int)e->cfg.pub_sendbuf);
-	abatch_set_init(&e->ab, e->pub);
-	if (abatch_topic(
-	        e->batch_topic, sizeof(e->batch_topic), svc_instance())
-	    == -1)
-		e->batch_topic[0] = '\0'; /* too long: per-frame messages */
-	if (sub_start(e) == -1 || bridge_start(e) == -1
+	if (hop_start(e) == -1 || bridge_start(e) == -1
 	    || webjobs_start(e) == -1 || loop_start(e) == -1)
 		return (-1);
 	if (e->twilio_key == NULL)
@@ -85,12 +76,9 @@ edge_stop(struct edge *e)
 	loop_stop(e); /* closes what is left: SessionEnds queued */
 	bridge_stop(&e->bridge); /* sends them */
 	webjobs_stop(&e->wj);
-	sub_stop(&e->sub);
+	hop_stop(e);
 	svc_stop(e->svc);
-	if (e->pub_open)
-		nng_close(e->pub);
 	evq_fini(&e->evq);
-	abatch_set_fini(&e->ab);
 	tokens_fini(&e->tokens);
 	calls_fini(e);
 }

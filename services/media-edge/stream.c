@@ -227,9 +227,9 @@ on_start(struct call *c, json_t *root)
 static void
 on_mark(struct call *c, json_t *root)
 {
-	Bus__Envelope env = BUS__ENVELOPE__INIT;
-	Bus__MarkEcho me = BUS__MARK_ECHO__INIT;
-	const char   *name;
+	Bus__BatchItem it = BUS__BATCH_ITEM__INIT;
+	Bus__MarkEcho  me = BUS__MARK_ECHO__INIT;
+	const char    *name;
 
 	name = json_string_value(
 	    json_object_get(json_object_get(root, "mark"), "name"));
@@ -242,19 +242,19 @@ on_mark(struct call *c, json_t *root)
 		return;
 	}
 	me.name = (char *)name;
-	env.body_case = BUS__ENVELOPE__BODY_MARK_ECHO;
-	env.mark_echo = &me;
-	call_publish_simple(c, &env);
+	it.item_case = BUS__BATCH_ITEM__ITEM_MARK_ECHO;
+	it.mark_echo = &me;
+	call_publish_item(c, &it);
 }
 
 static void
 on_dtmf(struct call *c, json_t *root)
 {
-	Bus__Envelope env = BUS__ENVELOPE__INIT;
-	Bus__Dtmf     d = BUS__DTMF__INIT;
-	json_t       *o = json_object_get(root, "dtmf");
-	const char   *digit = json_string_value(json_object_get(o, "digit"));
-	uint32_t      dur = 0;
+	Bus__BatchItem it = BUS__BATCH_ITEM__INIT;
+	Bus__Dtmf      d = BUS__DTMF__INIT;
+	json_t        *o = json_object_get(root, "dtmf");
+	const char    *digit = json_string_value(json_object_get(o, "digit"));
+	uint32_t       dur = 0;
 
 	if (digit == NULL || strlen(digit) != 1) {
 		bad(c, "bad_dtmf", "dtmf without one dtmf.digit");
@@ -267,9 +267,9 @@ on_dtmf(struct call *c, json_t *root)
 	(void)num_field(json_object_get(o, "duration"), &dur);
 	d.digit = (char *)digit;
 	d.duration_ms = dur;
-	env.body_case = BUS__ENVELOPE__BODY_DTMF;
-	env.dtmf = &d;
-	call_publish_simple(c, &env);
+	it.item_case = BUS__BATCH_ITEM__ITEM_DTMF;
+	it.dtmf = &d;
+	call_publish_item(c, &it);
 }
 
 static void

@@ -353,6 +353,15 @@ test_garbage(void **state)
 	assert_int_equal(rep->body_case, BUS__ENVELOPE__BODY_ERROR);
 	assert_int_equal(rep->error->code, BUS__ERROR__CODE__BAD_REQUEST);
 	wire_free(rep);
+	/* audio travels only in batches: a start without media-edge's
+	 * batch topic is refused */
+	ss.edge_pub_url = (char *)r.fe.pub_url;
+	ss.edge_ctl_url = (char *)r.fe.ctl_url;
+	assert_int_equal(fe_request(&r.fe, "CAjunk3", &env, &rep), 0);
+	assert_int_equal(rep->body_case, BUS__ENVELOPE__BODY_ERROR);
+	assert_int_equal(rep->error->code, BUS__ERROR__CODE__BAD_REQUEST);
+	assert_non_null(strstr(rep->error->message, "batch_topic"));
+	wire_free(rep);
 	/* pub socket: junk under the call's topic, and no topic at all */
 	assert_int_equal(nng_msg_alloc(&m, 0), 0);
 	nng_msg_append(m, "CAjunk1", 8);

@@ -32,6 +32,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "bus.h"
+#include "fake_batch.h"
 #include "harness.h"
 #include "wire.h"
 
@@ -46,8 +47,11 @@ struct fe_mark {
 	long long due_ms; /* echo when the audio has played */
 };
 
+#define FE_TOPIC "@fake-edge" /* our batch topic */
+
 struct fedge {
 	nng_socket      pub, rep, req, sub;
+	char            ai_topic[160]; /* {mtx} the ai-session's batch topic */
 	const char     *pub_url, *ctl_url, *ai_url, *ai_pub_url;
 	pthread_t       rx_thread, ctl_thread;
 	atomic_bool     stop;
@@ -88,16 +92,30 @@ fe_publish(struct fedge *fe, const char *sid, Bus__Envelope *env)
 	(void)wire_publish(fe->pub, sid, env);
 }
 
+/* An audio item to the ai-session: in a batch under its topic, as
+ * media-edge sends them. */
+FE_FN void
+fe_publish_item(struct fedge *fe, const char *sid, Bus__BatchItem *it)
+{
+	char topic[160];
+
+	pthread_mutex_lock(&fe->mtx);
+	snprintf(topic, sizeof(topic), "%s", fe->ai_topic);
+	pthread_mutex_unlock(&fe->mtx);
+	(void)fb_publish(fe->pub, topic, sid, it);
+}
+
+/* Under mtx (so ai_topic is read directly). */
 FE_FN void
 fe_echo(struct fedge *fe, const char *sid, const char *name)
 {
-	Bus__Envelope env = BUS__ENVELOPE__INIT;
-	Bus__MarkEcho me = BUS__MARK_ECHO__INIT;
+	Bus__BatchItem it = BUS__BATCH_ITEM__INIT;
+	Bus__MarkEcho  me = BUS__MARK_ECHO__INIT;
 
 	me.name = (char *)name;
-	env.body_case = BUS__ENVELOPE__BODY_MARK_ECHO;
-	env.mark_echo = &me;
-	fe_publish(fe, sid, &env);
+	it.item_case = BUS__BATCH_ITEM__ITEM_MARK_ECHO;
+	it.mark_echo = &me;
+	(void)fb_publish(fe->pub, fe->ai_topic, sid, &it);
 }
 
 /* Under mtx: echo the marks whose audio has played (all if force). */
@@ -173,6 +191,26 @@ fe_on_msg(struct fedge *fe, const Bus__Envelope *env)
 	pthread_mutex_unlock(&fe->mtx);
 }
 
+/* Audio arrives in batches under our topic; turns one by one. */
+FE_FN void
+fe_on_batch_or_msg(
+    struct fedge *fe, const char *topic, const Bus__Envelope *env)
+{
+	Bus__Envelope one;
+	size_t        i;
+
+	if (env->body_case != BUS__ENVELOPE__BODY_AUDIO_BATCH) {
+		fe_on_msg(fe, env);
+		return;
+	}
+	if (strcmp(topic, FE_TOPIC) != 0)
+		return;
+	for (i = 0; i < env->audio_batch->n_items; i++) {
+		fb_item_env(env->audio_batch->items[i], &one);
+		fe_on_msg(fe, &one);
+	}
+}
+
 FE_FN void *
 fe_rx_main(void *arg)
 {
@@ -184,7 +222,7 @@ fe_rx_main(void *arg)
 	while (!atomic_load(&fe->stop)) {
 		if (nng_recvmsg(fe->sub, &m, 0) == 0) {
 			if (wire_unpack_pub(m, &topic, &env) == 0) {
-				fe_on_msg(fe, env);
+				fe_on_batch_or_msg(fe, topic, env);
 				wire_free(env);
 			}
 			nng_msg_free(m);
@@ -309,6 +347,7 @@ fe_start_ex(struct fedge *fe, const char *sid, const char *answered_by,
 	ss.direction = BUS__DIRECTION__OUTBOUND;
 	ss.edge_pub_url = (char *)fe->pub_url;
 	ss.edge_ctl_url = (char *)fe->ctl_url;
+	ss.batch_topic = FE_TOPIC;
 	ss.resume = resume_from > 0;
 	ss.resume_from_seq = resume_from;
 	if (answered_by != NULL) {
@@ -322,6 +361,12 @@ fe_start_ex(struct fedge *fe, const char *sid, const char *answered_by,
 	if (fe_request(fe, sid, &env, &rep) != 0)
 		return (-1);
 	bc = rep->body_case;
+	if (bc == BUS__ENVELOPE__BODY_SESSION_STARTED) {
+		pthread_mutex_lock(&fe->mtx);
+		snprintf(fe->ai_topic, sizeof(fe->ai_topic), "%s",
+		    rep->session_started->batch_topic);
+		pthread_mutex_unlock(&fe->mtx);
+	}
 	if (code != NULL)
 		*code = bc == BUS__ENVELOPE__BODY_ERROR ? rep->error->code : 0;
 	wire_free(rep);
@@ -360,7 +405,7 @@ fe_frame(struct fedge *fe, const char *sid, uint32_t tag, bool tone, size_t n)
 		0xff, 0x9a, 0x8c, 0x86, 0x83, 0x83, 0x86, 0x8c, 0x9a, 0xff,
 		0x1a, 0x0c, 0x06, 0x03, 0x03, 0x06, 0x0c, 0x1a
 	};
-	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__BatchItem  it = BUS__BATCH_ITEM__INIT;
 	Bus__AudioFrame af = BUS__AUDIO_FRAME__INIT;
 	uint8_t         buf[1024];
 	size_t          i;
@@ -377,9 +422,9 @@ fe_frame(struct fedge *fe, const char *sid, uint32_t tag, bool tone, size_t n)
 	af.payload.len = n;
 	af.seq = ++fe->pub_seq;
 	af.timestamp_ms = fe->pub_seq * 20;
-	env.body_case = BUS__ENVELOPE__BODY_AUDIO;
-	env.audio = &af;
-	fe_publish(fe, sid, &env);
+	it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO;
+	it.audio = &af;
+	fe_publish_item(fe, sid, &it);
 }
 
 FE_FN long

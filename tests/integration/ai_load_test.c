@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "abatch.h"
 #include "ai_fake_edge.h"
 
 #define FRAME 160
@@ -36,7 +37,12 @@ struct load {
 	uint32_t             next_tag[MAX_CALLS]; /* rx thread */
 	atomic_bool          stop;
 	long                 sent;
+	char                 ai_topic[160]; /* the ai-session's batch topic */
+	struct abatch_set    ab; /* send_tick (test thread) */
+	struct abatch       *dest;
 };
+
+#define LOAD_TOPIC "@load-edge"
 
 static struct load L;
 
@@ -55,6 +61,33 @@ sid_index(const char *sid)
 	return ((int)strtol(sid + 6, NULL, 10)); /* "CAload%05d" */
 }
 
+/* One model item for its call (rx thread). */
+static void
+rx_item(const Bus__BatchItem *it)
+{
+	int i = sid_index(it->call_sid);
+
+	if (it->item_case == BUS__BATCH_ITEM__ITEM_AUDIO && i >= 0
+	    && i < L.ncalls && it->audio->payload.len >= 4) {
+		const uint8_t *p = it->audio->payload.data;
+		uint32_t tag = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16
+		    | (uint32_t)p[2] << 8 | p[3];
+
+		if (tag != ++L.next_tag[i])
+			atomic_fetch_add(&L.bad_order, 1);
+		L.next_tag[i] = tag;
+		atomic_fetch_add(&L.rx[i], 1);
+	} else if (it->item_case == BUS__BATCH_ITEM__ITEM_MARK) {
+		Bus__BatchItem echo = BUS__BATCH_ITEM__INIT;
+		Bus__MarkEcho  me = BUS__MARK_ECHO__INIT;
+
+		me.name = it->mark->name;
+		echo.item_case = BUS__BATCH_ITEM__ITEM_MARK_ECHO;
+		echo.mark_echo = &me;
+		(void)fb_publish(L.pub, L.ai_topic, it->call_sid, &echo);
+	}
+}
+
 /* Receiver: count frames back per call, check order, echo marks. */
 static void *
 rx_main(void *arg)
@@ -69,30 +102,12 @@ rx_main(void *arg)
 		if (nng_recvmsg(L.sub, &m, 0) != 0)
 			continue;
 		if (wire_unpack_pub(m, &topic, &env) == 0) {
-			i = sid_index(topic);
-			if (env->body_case == BUS__ENVELOPE__BODY_AUDIO
-			    && i >= 0 && i < L.ncalls) {
-				const uint8_t *p = env->audio->payload.data;
-				uint32_t       tag = (uint32_t)p[0] << 24
-				    | (uint32_t)p[1] << 16
-				    | (uint32_t)p[2] << 8 | p[3];
-
-				if (tag != ++L.next_tag[i])
-					atomic_fetch_add(&L.bad_order, 1);
-				L.next_tag[i] = tag;
-				atomic_fetch_add(&L.rx[i], 1);
-			} else if (env->body_case
-			    == BUS__ENVELOPE__BODY_MARK) {
-				Bus__Envelope   e = BUS__ENVELOPE__INIT;
-				Bus__MarkEcho   me = BUS__MARK_ECHO__INIT;
-				struct wire_ids ids;
-
-				me.name = env->mark->name;
-				e.body_case = BUS__ENVELOPE__BODY_MARK_ECHO;
-				e.mark_echo = &me;
-				wire_env_init(&e, &ids, topic, NULL);
-				(void)wire_publish(L.pub, topic, &e);
-			}
+			if (strcmp(topic, LOAD_TOPIC) == 0
+			    && env->body_case
+			        == BUS__ENVELOPE__BODY_AUDIO_BATCH)
+				for (i = 0; i < (int)env->audio_batch->n_items;
+				     i++)
+					rx_item(env->audio_batch->items[i]);
 			wire_free(env);
 		}
 		nng_msg_free(m);
@@ -194,6 +209,7 @@ session(const char *sid, bool start)
 	if (start) {
 		ss.edge_pub_url = (char *)L.pub_url;
 		ss.edge_ctl_url = (char *)L.ctl_url;
+		ss.batch_topic = LOAD_TOPIC;
 		ss.direction = BUS__DIRECTION__OUTBOUND;
 		env.body_case = BUS__ENVELOPE__BODY_SESSION_START;
 		env.session_start = &ss;
@@ -206,15 +222,18 @@ session(const char *sid, bool start)
 	assert_int_equal(rep->body_case,
 	    start ? BUS__ENVELOPE__BODY_SESSION_STARTED
 	          : BUS__ENVELOPE__BODY_ACK);
+	if (start && L.ai_topic[0] == '\0')
+		snprintf(L.ai_topic, sizeof(L.ai_topic), "%s",
+		    rep->session_started->batch_topic);
 	wire_free(rep);
 }
 
+/* One frame for every call, in batches as media-edge sends them. */
 static void
 send_tick(uint32_t tag)
 {
-	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__BatchItem  it = BUS__BATCH_ITEM__INIT;
 	Bus__AudioFrame af = BUS__AUDIO_FRAME__INIT;
-	struct wire_ids ids;
 	uint8_t         buf[FRAME];
 	int             i;
 
@@ -227,14 +246,19 @@ send_tick(uint32_t tag)
 	af.payload.len = FRAME;
 	af.seq = tag;
 	af.timestamp_ms = tag * 20;
-	env.body_case = BUS__ENVELOPE__BODY_AUDIO;
-	env.audio = &af;
+	it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO;
+	it.audio = &af;
+	if (L.dest == NULL) {
+		abatch_set_init(&L.ab, L.pub);
+		L.dest = abatch_ref(&L.ab, L.ai_topic);
+	}
 	for (i = 0; i < L.ncalls; i++) {
-		wire_env_init(&env, &ids, L.sids[i], NULL);
-		while (wire_publish(L.pub, L.sids[i], &env) != 0)
-			nng_msleep(1); /* never drop on our side */
+		it.call_sid = L.sids[i];
+		/* a full batch goes out at once; never drop on our side */
+		assert_int_equal(abatch_add(&L.ab, L.dest, &it), 0);
 		L.sent++;
 	}
+	assert_int_equal(abatch_flush(&L.ab), 0);
 }
 
 static void

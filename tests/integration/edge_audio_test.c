@@ -40,12 +40,14 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "codec.h"
+#include "fake_batch.h"
 #include "harness.h"
 #include "hmac.h"
 #include "wire.h"
 
 #define SECRET "edge-test-secret-0123456789"
 #define MAX_FAKE_CALLS 64
+#define FAKE_TOPIC "@fake" /* the fake ai-session's batch topic */
 
 /* ---- the fake ai-session ---- */
 
@@ -61,10 +63,13 @@ struct fake {
 	nng_socket      rep, pub, sub;
 	char            pub_url[256];
 	char            edge_pub[256];
+	char            edge_topic[160]; /* media-edge's batch topic */
+	atomic_bool     no_topic; /* answer without a batch topic */
 	pthread_t       rep_thr, sub_thr;
 	atomic_bool     stop;
 	atomic_int      starts, resumes, ends, overload_left, marks_echo;
 	atomic_int      dtmf, frames, garbage_sent;
+	atomic_int      per_call; /* messages outside batches */
 	atomic_bool     echo;
 	atomic_int      pump_bytes; /* extra audio per frame (slow reader) */
 	pthread_mutex_t lock;
@@ -112,6 +117,8 @@ reply_started(const Bus__Envelope *in)
 	wire_env_init(&env, &ids, in->call_sid, in->trace_id);
 	ss.ai_pub_url = F.pub_url;
 	ss.instance = "fake";
+	if (!atomic_load(&F.no_topic))
+		ss.batch_topic = FAKE_TOPIC;
 	env.body_case = BUS__ENVELOPE__BODY_SESSION_STARTED;
 	env.session_started = &ss;
 	send_env(F.rep, &env);
@@ -170,6 +177,8 @@ rep_main(void *arg)
 			pthread_mutex_lock(&F.lock);
 			snprintf(F.edge_pub, sizeof(F.edge_pub), "%s",
 			    in->session_start->edge_pub_url);
+			snprintf(F.edge_topic, sizeof(F.edge_topic), "%s",
+			    in->session_start->batch_topic);
 			if (!F.sub_dialled) {
 				nng_dial(F.sub, F.edge_pub, NULL,
 				    NNG_FLAG_NONBLOCK);
@@ -196,10 +205,11 @@ rep_main(void *arg)
 static void
 echo_frame(const char *sid, const Bus__AudioFrame *af)
 {
-	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__BatchItem  it = BUS__BATCH_ITEM__INIT;
 	Bus__AudioFrame out = BUS__AUDIO_FRAME__INIT;
 	Bus__Mark       mk = BUS__MARK__INIT;
-	Bus__Envelope   menv = BUS__ENVELOPE__INIT;
+	Bus__BatchItem  mit = BUS__BATCH_ITEM__INIT;
+	Bus__BatchItem *items[2] = { &it, &mit };
 	unsigned char  *big = NULL;
 	char            name[32];
 	int             extra = atomic_load(&F.pump_bytes);
@@ -211,28 +221,29 @@ echo_frame(const char *sid, const Bus__AudioFrame *af)
 		out.payload.data = big;
 		out.payload.len = (size_t)extra;
 	}
-	env.call_sid = (char *)sid;
-	env.body_case = BUS__ENVELOPE__BODY_AUDIO;
-	env.audio = &out;
-	pthread_mutex_lock(&F.lock);
-	(void)wire_publish(F.pub, sid, &env);
+	it.call_sid = (char *)sid;
+	it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO;
+	it.audio = &out;
 	snprintf(name, sizeof(name), "m%u", af->seq);
 	mk.name = name;
-	menv.call_sid = (char *)sid;
-	menv.body_case = BUS__ENVELOPE__BODY_MARK;
-	menv.mark = &mk;
-	(void)wire_publish(F.pub, sid, &menv);
+	mit.call_sid = (char *)sid;
+	mit.item_case = BUS__BATCH_ITEM__ITEM_MARK;
+	mit.mark = &mk;
+	pthread_mutex_lock(&F.lock);
+	(void)fb_publish_items(F.pub, F.edge_topic, items, 2);
 	pthread_mutex_unlock(&F.lock);
 	free(big);
 }
 
+static void on_item(const char *topic, const Bus__Envelope *in);
+
 static void *
 sub_main(void *arg)
 {
-	Bus__Envelope *in;
+	Bus__Envelope *in, one;
 	const char    *topic;
-	struct fcall  *fc;
 	nng_msg       *m;
+	size_t         i;
 
 	(void)arg;
 	while (!atomic_load(&F.stop)) {
@@ -242,35 +253,52 @@ sub_main(void *arg)
 			nng_msg_free(m);
 			continue;
 		}
-		switch (in->body_case) {
-		case BUS__ENVELOPE__BODY_AUDIO:
-			atomic_fetch_add(&F.frames, 1);
-			pthread_mutex_lock(&F.lock);
-			if ((fc = fcall_get(topic)) != NULL) {
-				if (fc->frames == 0)
-					fc->first_is_1 = in->audio->seq == 1;
-				else if (in->audio->seq != fc->last_seq + 1)
-					fc->in_order = false;
-				fc->last_seq = in->audio->seq;
-				fc->frames++;
+		/* media-edge sends audio, mark echoes and digits only in
+		 * batches under our topic */
+		if (strcmp(topic, FAKE_TOPIC) == 0
+		    && in->body_case == BUS__ENVELOPE__BODY_AUDIO_BATCH)
+			for (i = 0; i < in->audio_batch->n_items; i++) {
+				fb_item_env(in->audio_batch->items[i], &one);
+				on_item(one.call_sid, &one);
 			}
-			pthread_mutex_unlock(&F.lock);
-			if (atomic_load(&F.echo))
-				echo_frame(topic, in->audio);
-			break;
-		case BUS__ENVELOPE__BODY_MARK_ECHO:
-			atomic_fetch_add(&F.marks_echo, 1);
-			break;
-		case BUS__ENVELOPE__BODY_DTMF:
-			atomic_fetch_add(&F.dtmf, 1);
-			break;
-		default:
-			break;
-		}
+		else if (in->body_case != BUS__ENVELOPE__BODY_AUDIO_BATCH)
+			atomic_fetch_add(&F.per_call, 1);
 		wire_free(in);
 		nng_msg_free(m);
 	}
 	return (NULL);
+}
+
+static void
+on_item(const char *topic, const Bus__Envelope *in)
+{
+	struct fcall *fc;
+
+	switch (in->body_case) {
+	case BUS__ENVELOPE__BODY_AUDIO:
+		atomic_fetch_add(&F.frames, 1);
+		pthread_mutex_lock(&F.lock);
+		if ((fc = fcall_get(topic)) != NULL) {
+			if (fc->frames == 0)
+				fc->first_is_1 = in->audio->seq == 1;
+			else if (in->audio->seq != fc->last_seq + 1)
+				fc->in_order = false;
+			fc->last_seq = in->audio->seq;
+			fc->frames++;
+		}
+		pthread_mutex_unlock(&F.lock);
+		if (atomic_load(&F.echo))
+			echo_frame(topic, in->audio);
+		break;
+	case BUS__ENVELOPE__BODY_MARK_ECHO:
+		atomic_fetch_add(&F.marks_echo, 1);
+		break;
+	case BUS__ENVELOPE__BODY_DTMF:
+		atomic_fetch_add(&F.dtmf, 1);
+		break;
+	default:
+		break;
+	}
 }
 
 static void
@@ -870,6 +898,32 @@ test_bus_garbage(void **state)
 	edge_finish(&r);
 }
 
+/* Audio travels only in batches: an ai-session that answers without its
+ * batch topic does not get the call (closed 1011, its session ended). */
+static void
+test_no_batch_topic(void **state)
+{
+	struct edge_run r;
+	json_t         *rep;
+
+	(void)state;
+	assert_int_equal(edge_spawn(&r, NULL), 0);
+	atomic_store(&F.no_topic, true);
+	rep = caller_run(&r,
+	    "--calls 1 --duration-ms 1500 --drain-ms 500 "
+	    "--token-secret " SECRET);
+	assert_non_null(rep);
+	assert_int_equal(jint(rep, "close_codes.1011"), 1);
+	assert_int_equal(jint(rep, "frames_received"), 0);
+	wait_ends(1);
+	assert_int_equal(atomic_load(&F.frames), 0);
+	assert_true(
+	    metric(&r, "edge_stream_closes_total{reason=\"session_failed\"}")
+	    == 1);
+	json_decref(rep);
+	edge_finish(&r);
+}
+
 /* A caller that stops reading is cut off, not buffered without bound. */
 static void
 test_slow_reader(void **state)
@@ -1101,6 +1155,7 @@ main(void)
 		cmocka_unit_test_teardown(test_unknown_event, teardown),
 		cmocka_unit_test_teardown(test_raw_shapes_and_gaps, teardown),
 		cmocka_unit_test_teardown(test_bus_garbage, teardown),
+		cmocka_unit_test_teardown(test_no_batch_topic, teardown),
 		cmocka_unit_test_teardown(test_slow_reader, teardown),
 		cmocka_unit_test_teardown(test_hangup, teardown),
 		cmocka_unit_test_teardown(test_resume, teardown),
