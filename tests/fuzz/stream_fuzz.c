@@ -137,7 +137,8 @@ call_publish_simple(struct call *c, Bus__Envelope *env)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	log_level = LOG_LVL_FATAL; /* bad input is logged at warn */
+	/* bad input is logged at warn: quiet unless FUZZ_LOG is set */
+	log_level = getenv("FUZZ_LOG") != NULL ? LOG_LVL_DEBUG : LOG_LVL_FATAL;
 	edge_metrics_init(&e.m);
 	e.cfg.stream_token_secret = FUZZ_SECRET;
 	e.cfg.token_max_ttl_s = 3600;
