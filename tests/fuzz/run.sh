@@ -8,7 +8,9 @@
 # once) and writes what it learns to $BUILD/fuzz-work/<name>/.  A crash,
 # leak, sanitizer report, timeout or differential mismatch is written to
 # $BUILD/findings/<name>-*, the target's log to $BUILD/fuzz-logs/<name>.log.
-# One line per target; exits 1 if any target found something.
+# tests/fuzz/<name>.dict is passed as a dictionary and tests/fuzz/<name>.flags
+# as more libFuzzer flags.  One line per target; exits 1 if any target found
+# something.
 set -u
 
 BUILD=${BUILD:-build/fuzz}
@@ -30,14 +32,15 @@ for n in $names; do
 	work=$BUILD/fuzz-work/$n
 	log=$BUILD/fuzz-logs/$n.log
 	mkdir -p "$work"
-	dict=""
-	[ -f "tests/fuzz/$n.dict" ] && dict="-dict=tests/fuzz/$n.dict"
+	extra=""
+	[ -f "tests/fuzz/$n.dict" ] && extra="-dict=tests/fuzz/$n.dict"
+	[ -f "tests/fuzz/$n.flags" ] && extra="$extra $(cat "tests/fuzz/$n.flags")"
 	start=$(date +%s)
 	# The outer timeout only guards against a hang libFuzzer cannot see.
 	timeout -k 10 $((secs + 120)) "$bin" -max_total_time="$secs" \
 	    -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
 	    -print_final_stats=1 -artifact_prefix="$BUILD/findings/$n-" \
-	    $dict "$work" "$seeds" >"$log" 2>&1
+	    $extra "$work" "$seeds" >"$log" 2>&1
 	st=$?
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	t=$(( $(date +%s) - start ))
