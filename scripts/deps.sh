@@ -11,6 +11,9 @@ libcurl4-openssl-dev libpq-dev libssl-dev libjansson-dev libcmocka-dev
 postgresql pkg-config"
 if [ "${1:-build}" = test ]; then
 	want="$want prometheus docker-compose"
+	# make fuzz-targets (run by make test): clang with libFuzzer and the
+	# sanitizer runtimes (Debian 12 ships them in libclang-rt-14-dev).
+	want="$want clang libclang-rt-14-dev"
 	# Any kubectl will do for `kubectl kustomize`; Debian's is
 	# kubernetes-client.
 	command -v kubectl >/dev/null 2>&1 || want="$want kubernetes-client"

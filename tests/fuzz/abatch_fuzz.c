@@ -41,9 +41,9 @@ struct sent {
 	uint32_t                 a, b; /* ts/seq, or duration */
 };
 
-static nng_socket   pub, sub;
-static struct sent  sent[2][MAX_SENT];
-static size_t       nsent[2], nseen[2];
+static nng_socket  pub, sub;
+static struct sent sent[2][MAX_SENT];
+static size_t      nsent[2], nseen[2];
 
 static void
 broken(const char *what)
@@ -58,7 +58,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	int rv;
 
 	log_level = LOG_LVL_FATAL;
-	if ((rv = nng_pub0_open(&pub)) != 0 || (rv = nng_listen(pub, URL, NULL, 0)) != 0
+	if ((rv = nng_pub0_open(&pub)) != 0
+	    || (rv = nng_listen(pub, URL, NULL, 0)) != 0
 	    || (rv = nng_sub0_open(&sub)) != 0
 	    || (rv = nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0
 	    || (rv = nng_socket_set_int(sub, NNG_OPT_RECVBUF, 8192)) != 0
@@ -84,8 +85,10 @@ expect(int t, const Bus__BatchItem *it)
 	case BUS__BATCH_ITEM__ITEM_AUDIO:
 		if (it->audio->payload.len != s->len
 		    || (s->len > 0
-		        && memcmp(it->audio->payload.data, s->data, s->len) != 0)
-		    || it->audio->timestamp_ms != s->a || it->audio->seq != s->b)
+		        && memcmp(it->audio->payload.data, s->data, s->len)
+		            != 0)
+		    || it->audio->timestamp_ms != s->a
+		    || it->audio->seq != s->b)
 			broken("an audio frame that changed");
 		return;
 	case BUS__BATCH_ITEM__ITEM_MARK:
@@ -140,7 +143,8 @@ add(struct abatch_set *set, struct abatch *b[2], const uint8_t **pp,
 {
 	static const Bus__BatchItem__ItemCase kinds[]
 	    = { BUS__BATCH_ITEM__ITEM_AUDIO, BUS__BATCH_ITEM__ITEM_MARK,
-		      BUS__BATCH_ITEM__ITEM_MARK_ECHO, BUS__BATCH_ITEM__ITEM_CLEAR,
+		      BUS__BATCH_ITEM__ITEM_MARK_ECHO,
+		      BUS__BATCH_ITEM__ITEM_CLEAR,
 		      BUS__BATCH_ITEM__ITEM_DTMF };
 	Bus__BatchItem  it = BUS__BATCH_ITEM__INIT;
 	Bus__AudioFrame af = BUS__AUDIO_FRAME__INIT;

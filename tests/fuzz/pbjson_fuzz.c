@@ -66,8 +66,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (n1 != n2 || memcmp(b1, b2, n1) != 0)
 		broken("an envelope that changes when unpacked");
 	printed = pbjson_from_pb(m);
-	if (pbjson_to_pb(&bus__envelope__descriptor, printed, &again, err,
-	        sizeof(err))
+	if (pbjson_to_pb(
+	        &bus__envelope__descriptor, printed, &again, err, sizeof(err))
 	    == -1) {
 		fprintf(stderr, "fuzz: %s\n", err);
 		broken("printed JSON that does not read back");

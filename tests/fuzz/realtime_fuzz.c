@@ -127,8 +127,8 @@ ev_pull(void *arg, uint8_t *buf, size_t len, bool *more)
 }
 
 static void
-ev_audio(void *arg, const char *item, const char *resp, const uint8_t *p,
-    size_t n)
+ev_audio(
+    void *arg, const char *item, const char *resp, const uint8_t *p, size_t n)
 {
 	size_t   i;
 	unsigned x = 0;
@@ -197,9 +197,9 @@ ev_closed(void *arg, const char *reason)
 	broken("closed without a close");
 }
 
-static const struct rt_events events = { ev_ready, ev_pull, ev_audio,
-	ev_audio_done, ev_void, ev_void, ev_resp, ev_resp_done, ev_transcript,
-	ev_tool, ev_error, ev_closed };
+static const struct rt_events events
+    = { ev_ready, ev_pull, ev_audio, ev_audio_done, ev_void, ev_void, ev_resp,
+	      ev_resp_done, ev_transcript, ev_tool, ev_error, ev_closed };
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -214,11 +214,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct rt_session s = { "ws://127.0.0.1:1/v1/realtime",
 		"sk-fuzz", "Be brief.", "alloy", "whisper-1", true };
-	const struct log_ctx lc = { "CA00000000000000000000000000000001",
-		"00000000000000000000000000000001" };
-	const uint8_t *p, *end = data + size, *sep;
-	char          *msg;
-	size_t         len;
+	const struct log_ctx    lc = { "CA00000000000000000000000000000001",
+		   "00000000000000000000000000000001" };
+	const uint8_t          *p, *end = data + size, *sep;
+	char                   *msg;
+	size_t                  len;
 
 	if (rt_openai.connect(&conn, &s, &events, NULL, &lc) == -1)
 		broken("connect failed");

@@ -114,13 +114,12 @@ handle(struct svc *s, const Bus__Envelope *env, struct reply *r, void *w)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static const struct svc_conf conf
-	    = { .name = "fuzz-wire",
-		  .about = "bus envelope fuzzing",
-		  .rep_url = URL,
-		  .workers = 1,
-		  .handle = handle };
-	int rv;
+	static const struct svc_conf conf = { .name = "fuzz-wire",
+		.about = "bus envelope fuzzing",
+		.rep_url = URL,
+		.workers = 1,
+		.handle = handle };
+	int                          rv;
 
 	log_init("fuzz-wire");
 	log_level = LOG_LVL_DEBUG;
