@@ -7,10 +7,10 @@
  * the message, separated by NUL bytes.  The line log_emit() writes is
  * caught (stderr points at a memfd meanwhile; sanitizer reports go to the
  * real stderr) and must be one line of at most 4,096 bytes with no raw
- * control character; unless it was cut short, it must be a JSON object
- * carrying exactly the values given (when they are UTF-8: the logger
- * passes other bytes through).  log_json_escape() is also run into a
- * buffer of exactly the size it is given.
+ * control character; when the values are short enough that nothing may
+ * be cut, it must be a JSON object carrying exactly the values given
+ * (when they are UTF-8: the logger passes other bytes through).
+ * log_json_escape() is also run into a buffer of exactly the size it is given.
  *
  * Run with -close_fd_mask=2 (log.flags): libFuzzer then reports through
  * its own copy of stderr, so a crash inside log_emit() is still shown
@@ -101,29 +101,38 @@ field(json_t *o, const char *key, const char *want, bool always)
 		broken("a field with another value");
 }
 
+/* Short enough that nothing may be cut: every byte escaped as \u00XX,
+ * plus the fixed keys, the time and the longest level and errno text. */
+static bool
+fits(const char *svc, const struct log_ctx *ctx, const char *msg)
+{
+	size_t n = strlen(svc) + strlen(msg) + strlen(ctx->call_sid)
+	    + strlen(ctx->trace_id);
+
+	return (strlen(msg) <= MSG_MAX && 6 * n + 256 < LINE_MAX_BYTES);
+}
+
 static void
 check_line(size_t n, const char *svc, const struct log_ctx *ctx,
     const char *msg, int errnum)
 {
 	json_t *o;
 	size_t  i;
-	bool    cut;
 
 	if (n == 0 || n > LINE_MAX_BYTES || out[n - 1] != '\n')
 		broken("not one line of at most 4096 bytes");
 	for (i = 0; i + 1 < n; i++)
 		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
 			broken("a raw control character");
-	cut = n < 2 || out[n - 2] != '}';
-	if (cut || strlen(msg) > MSG_MAX || !utf8(svc) || !utf8(msg)
-	    || (ctx != NULL && (!utf8(ctx->call_sid) || !utf8(ctx->trace_id))))
+	if (!fits(svc, ctx, msg) || !utf8(svc) || !utf8(msg)
+	    || !utf8(ctx->call_sid) || !utf8(ctx->trace_id))
 		return;
 	if ((o = json_loadb(out, n, 0, NULL)) == NULL || !json_is_object(o))
-		broken("a whole line that is not a JSON object");
+		broken("a short line that is not a JSON object");
 	field(o, "svc", svc, true);
 	field(o, "msg", msg, true);
-	field(o, "call_sid", ctx != NULL ? ctx->call_sid : NULL, false);
-	field(o, "trace_id", ctx != NULL ? ctx->trace_id : NULL, false);
+	field(o, "call_sid", ctx->call_sid, false);
+	field(o, "trace_id", ctx->trace_id, false);
 	if (errnum != 0 && json_object_get(o, "err") == NULL)
 		broken("no err for an errno");
 	json_decref(o);

@@ -7,7 +7,8 @@
  *     (svc_start on inproc://, one worker) whose handler does what every
  *     daemon's does first: log a line in the request's call context and
  *     answer.  There must always be an answer, and it must be an
- *     envelope: Error{BAD_REQUEST} for bytes that are not an envelope.
+ *     envelope: Error{BAD_REQUEST} for bytes that are not an envelope,
+ *     the handler's (or svc's Pong, or BAD_REQUEST) for one that is.
  *   odd: a published message, "<topic>\0<envelope>", read with
  *     wire_unpack_pub() as media-edge and ai-session read their sub
  *     sockets.
@@ -153,11 +154,15 @@ request(const uint8_t *p, size_t n)
 	    && (out->body_case != BUS__ENVELOPE__BODY_ERROR
 	        || out->error->code != BUS__ERROR__CODE__BAD_REQUEST))
 		broken("garbage not answered BAD_REQUEST");
+	/* an envelope is answered by svc (Ping) or the handler, unless svc
+	 * refuses it (ids past their limits) */
 	if (in != NULL
 	    && out->body_case
 	        != (in->body_case == BUS__ENVELOPE__BODY_PING
 	                ? BUS__ENVELOPE__BODY_PONG
-	                : BUS__ENVELOPE__BODY_ACK))
+	                : BUS__ENVELOPE__BODY_ACK)
+	    && (out->body_case != BUS__ENVELOPE__BODY_ERROR
+	        || out->error->code != BUS__ERROR__CODE__BAD_REQUEST))
 		broken("an envelope not answered by svc or the handler");
 	nng_msg_free(msg);
 	wire_free(out);
