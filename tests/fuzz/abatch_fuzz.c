@@ -5,9 +5,10 @@
  * a sub socket (inproc) with wire_unpack_pub(), as ai-session reads them.
  *
  * Input: items, each "<kind><topic and sid length><sid><data length, 2
- * bytes><data>".  They go into two batches (two topics) as media-edge
- * and ai-session add them, with a flush now and then.  Every item added
- * must come out once, in order within its topic, with the same call sid,
+ * bytes><data>", sids cut to 63 bytes and names to 255 as the daemons
+ * do before they add an item.  They go into two batches (two topics) as
+ * media-edge and ai-session add them, with a flush now and then.  Every item
+ * added must come out once, in order within its topic, with the same call sid,
  * kind, payload or name, timestamp, sequence number and duration.
  */
 #include <stdint.h>
@@ -26,6 +27,10 @@
 
 #define URL "inproc://fuzz-abatch"
 #define MAX_SENT 4096
+/* What a daemon may put in a batch: call sids of at most 63 bytes (a
+ * sid passes stream.c's check first) and names and digits of at most 255
+ * (the bus refuses longer ones, wire.h; stream.c refuses them first). */
+#define NAME_MAX_BYTES 255
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -35,7 +40,7 @@ static const char *const topics[2] = { "@fuzz-a", "@fuzz-b" };
 /* What was added, per topic, in order. */
 struct sent {
 	Bus__BatchItem__ItemCase kind;
-	char                     sid[256];
+	char                     sid[64];
 	uint8_t                  data[1024];
 	size_t                   len;
 	uint32_t                 a, b; /* ts/seq, or duration */
@@ -169,7 +174,7 @@ add(struct abatch_set *set, struct abatch *b[2], const uint8_t **pp,
 	s = &sent[t][nsent[t]];
 	memset(s, 0, sizeof(*s));
 	s->kind = kinds[p[0] % 5];
-	sl = p[1] & 0x7f;
+	sl = p[1] & 0x3f; /* sids are checked before they get here */
 	p += 2;
 	sl = sl < (size_t)(end - p) ? sl : (size_t)(end - p);
 	memcpy(s->sid, p, sl);
@@ -179,8 +184,10 @@ add(struct abatch_set *set, struct abatch *b[2], const uint8_t **pp,
 	p += end - p >= 2 ? 2 : end - p;
 	dl = dl < (size_t)(end - p) ? dl : (size_t)(end - p);
 	memcpy(s->data, p, dl);
-	s->len = dl;
 	p += dl;
+	if (s->kind != BUS__BATCH_ITEM__ITEM_AUDIO && dl > NAME_MAX_BYTES)
+		dl = NAME_MAX_BYTES;
+	s->len = dl;
 	s->a = (uint32_t)dl * 2654435761u;
 	s->b = (uint32_t)nsent[t];
 	it.call_sid = s->sid;

@@ -7,9 +7,9 @@
  * the message, separated by NUL bytes.  The line log_emit() writes is
  * caught (stderr points at a memfd meanwhile; sanitizer reports go to the
  * real stderr) and must be one line of at most 4,096 bytes with no raw
- * control character; when the values are short enough that nothing may
- * be cut, it must be a JSON object carrying exactly the values given
- * (when they are UTF-8: the logger passes other bytes through).
+ * control character; when the values are UTF-8 and short enough to fit,
+ * it must be a JSON object, and a JSON line must carry exactly the values
+ * given, or their beginnings if it says "truncated".
  * log_json_escape() is also run into a buffer of exactly the size it is given.
  *
  * Run with -close_fd_mask=2 (log.flags): libFuzzer then reports through
@@ -86,23 +86,33 @@ utf8(const char *s)
 	return (j != NULL);
 }
 
-/* always: the key is on every line, even with an empty value */
+/*
+ * key's value: exactly want, or a prefix of it when the line says it was
+ * truncated.  always: the key is on every line, even with "" (svc, msg);
+ * else it is there when want is not empty, or left out of a cut line.
+ */
 static void
-field(json_t *o, const char *key, const char *want, bool always)
+field(json_t *o, const char *key, const char *want, bool always, bool cut)
 {
 	const char *got = json_string_value(json_object_get(o, key));
 
-	if (!always && (want == NULL || want[0] == '\0')) {
+	if (!always && want[0] == '\0') {
 		if (got != NULL)
 			broken("a field that was not given");
 		return;
 	}
-	if (got == NULL || strcmp(got, want) != 0)
+	if (got == NULL) {
+		if (!cut)
+			broken("a field left out of a whole line");
+		return;
+	}
+	if (cut ? strncmp(got, want, strlen(got)) != 0
+	        : strcmp(got, want) != 0)
 		broken("a field with another value");
 }
 
-/* Short enough that nothing may be cut: every byte escaped as \u00XX,
- * plus the fixed keys, the time and the longest level and errno text. */
+/* Short enough that the line has room for everything: every byte
+ * escaped as \u00XX, plus the fixed keys, the time, level and errno. */
 static bool
 fits(const char *svc, const struct log_ctx *ctx, const char *msg)
 {
@@ -112,28 +122,41 @@ fits(const char *svc, const struct log_ctx *ctx, const char *msg)
 	return (strlen(msg) <= MSG_MAX && 6 * n + 256 < LINE_MAX_BYTES);
 }
 
+/*
+ * One line of at most 4096 bytes without raw control characters.  If
+ * the values are UTF-8 and fit, the line must be a JSON object; whenever
+ * it is one, it carries the values given, or (marked "truncated") their
+ * beginnings.
+ */
 static void
 check_line(size_t n, const char *svc, const struct log_ctx *ctx,
     const char *msg, int errnum)
 {
 	json_t *o;
 	size_t  i;
+	bool    cut;
 
 	if (n == 0 || n > LINE_MAX_BYTES || out[n - 1] != '\n')
 		broken("not one line of at most 4096 bytes");
 	for (i = 0; i + 1 < n; i++)
 		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
 			broken("a raw control character");
-	if (!fits(svc, ctx, msg) || !utf8(svc) || !utf8(msg)
-	    || !utf8(ctx->call_sid) || !utf8(ctx->trace_id))
+	if (!utf8(svc) || !utf8(msg) || !utf8(ctx->call_sid)
+	    || !utf8(ctx->trace_id))
 		return;
-	if ((o = json_loadb(out, n, 0, NULL)) == NULL || !json_is_object(o))
-		broken("a short line that is not a JSON object");
-	field(o, "svc", svc, true);
-	field(o, "msg", msg, true);
-	field(o, "call_sid", ctx->call_sid, false);
-	field(o, "trace_id", ctx->trace_id, false);
-	if (errnum != 0 && json_object_get(o, "err") == NULL)
+	if ((o = json_loadb(out, n, 0, NULL)) == NULL || !json_is_object(o)) {
+		if (fits(svc, ctx, msg))
+			broken("a short line that is not a JSON object");
+		json_decref(o);
+		return;
+	}
+	cut = json_is_true(json_object_get(o, "truncated"))
+	    || strlen(msg) > MSG_MAX;
+	field(o, "svc", svc, true, cut);
+	field(o, "msg", msg, true, cut);
+	field(o, "call_sid", ctx->call_sid, false, cut);
+	field(o, "trace_id", ctx->trace_id, false, cut);
+	if (errnum != 0 && !cut && json_object_get(o, "err") == NULL)
 		broken("no err for an errno");
 	json_decref(o);
 }

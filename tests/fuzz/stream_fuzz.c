@@ -15,7 +15,8 @@
  * a model that keeps the same state machine (CONNECTED -> STARTING on a
  * registered start, ENDED on close) and checks what stream.c hands over:
  * registered sids are valid sids, audio is at most one message's worth
- * of decoded bytes, published envelopes pack.
+ * of decoded bytes, published envelopes pack and carry names the bus
+ * takes.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -124,6 +125,13 @@ call_publish_simple(struct call *c, Bus__Envelope *env)
 
 	if (c->state == CALL_CONNECTED)
 		broken("an event before a start");
+	/* a batch item the bus refuses takes the whole batch with it */
+	if (env->body_case == BUS__ENVELOPE__BODY_MARK_ECHO
+	    && strlen(env->mark_echo->name) >= EDGE_NAME_MAX)
+		broken("a mark name longer than the bus takes");
+	if (env->body_case == BUS__ENVELOPE__BODY_DTMF
+	    && strlen(env->dtmf->digit) != 1)
+		broken("a DTMF event without one digit");
 	env->call_sid = c->call_sid;
 	env->trace_id = c->trace_id;
 	n = protobuf_c_message_get_packed_size(&env->base);
