@@ -120,7 +120,8 @@ test_long_url(void **state)
 
 	(void)state;
 	snprintf(url, sizeof(url), "https://edge.example.com/%0600d", 7);
-	snprintf(cut, sizeof(cut), "%s", url);
+	memcpy(cut, url, sizeof(cut) - 1); /* the first 511 bytes */
+	cut[sizeof(cut) - 1] = '\0';
 	assert_int_equal(form_parse(&f, SHARED, strlen(SHARED)), 0);
 	assert_int_equal(form_sign("12345", url, &f, false, sig), 0);
 	assert_int_equal(form_sign("12345", cut, &f, false, sig_cut), 0);
