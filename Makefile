@@ -147,7 +147,7 @@ fuzz-targets: deps-test
 # Each target for FUZZ_SECONDS, one after the other; findings are left in
 # build/fuzz/findings/ (see tests/fuzz/README.md).
 fuzz: fuzz-targets
-	@BUILD=build/fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
+	@BUILD=build/fuzz tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # The test runner starts a throwaway PostgreSQL unless TEST_PG_DSN is set;
 # it also replays each fuzz target's corpus for a few seconds.
