@@ -7,10 +7,11 @@
 #   make bench      the audio-path load test (bounded in calls and time;
 #                   BENCH_BASE=<rev> runs it on <rev>'s build first)
 #   make asan       the test suite under AddressSanitizer and UBSan
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (tests/fuzz/)
 #   make lint       clang-format check, cppcheck, banned calls
 #   make docs       regenerate docs/configuration.md and docs/ipc.md's reference
 #
-# MODE is one of: debug release asan tsan.  BUILD may be overridden so that
+# MODE is one of: debug release asan tsan fuzz.  BUILD may be overridden so that
 # several builds can share one work tree.
 MODE	?= debug
 BUILD	?= build/$(MODE)
@@ -23,6 +24,14 @@ OPT.release := -O2 -DNDEBUG
 OPT.asan    := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	       -fno-sanitize-recover=undefined
 OPT.tsan    := -O1 -fsanitize=thread
+# libFuzzer targets: everything they link is instrumented; only the
+# harness's link adds libFuzzer's main.
+OPT.fuzz    := -O1 -fsanitize=fuzzer-no-link,address,undefined \
+	       -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_CC	?= clang
+ifeq ($(MODE),fuzz)
+CC	:= $(FUZZ_CC)
+endif
 CFLAGS	:= -std=c11 -D_GNU_SOURCE -g -Icommon -I$(GEN) -Itests/lib \
 	   -I/usr/include/postgresql \
 	   -Itests/sim/lib -MMD -MP -Wall -Wextra -Wshadow \
@@ -61,12 +70,15 @@ UNIT_SRC := $(wildcard tests/unit/*_test.c tests/unit/*/*_test.c)
 INT_SRC	 := $(wildcard tests/integration/*_test.c)
 UNIT_BIN := $(patsubst %.c,$(BUILD)/%,$(UNIT_SRC))
 INT_BIN	 := $(patsubst %.c,$(BUILD)/%,$(INT_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/*_fuzz.c)
+FUZZ_BIN := $(patsubst %.c,build/fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 600
 
 # Keep generated sources and objects: nothing here is a throwaway.
 .SECONDARY:
 
-.PHONY: all deps proto test test-unit test-integration test-conformance demo run bench asan \
-	tsan lint clean tests
+.PHONY: all deps proto test test-unit test-integration test-conformance demo run \
+	bench asan tsan lint clean tests fuzz fuzz-targets test-fuzz
 all: deps $(DAEMONS) $(SIMBINS)
 tests: all $(UNIT_BIN) $(INT_BIN)
 
@@ -116,12 +128,45 @@ $(BUILD)/tests/integration/%_test: $(BUILD)/tests/integration/%_test.o \
 	@mkdir -p $(@D)
 	$(Q_LD)$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
-# The test runner starts a throwaway PostgreSQL unless TEST_PG_DSN is set.
-test: deps-test tests
+# tests/fuzz/<name>_fuzz.c links common/ and the service sources named
+# in FUZZ.<name> (the parser under test; the rest is the harness's).
+ME	:= services/media-edge
+AI	:= services/ai-session
+FUZZ.fastjson := $(ME)/fastjson.c
+FUZZ.stream   := $(ME)/stream.c $(ME)/fastjson.c $(ME)/token.c \
+		 $(ME)/stats.c
+FUZZ.form     := $(ME)/form.c
+FUZZ.token    := $(ME)/token.c
+FUZZ.realtime := $(AI)/rt_openai.c $(AI)/oai_json.c $(AI)/stats.c
+FUZZ.anthropic := $(filter-out %/main.c,$(wildcard services/reasoner/*.c))
+FUZZ.wire     :=
+FUZZ.abatch   :=
+FUZZ.pbjson   :=
+FUZZ.log      :=
+
+$(BUILD)/tests/fuzz/%_fuzz: $(BUILD)/tests/fuzz/%_fuzz.o \
+	$$(call objs,$$(FUZZ.$$*)) $(COMMON_O)
+	@mkdir -p $(@D)
+	$(Q_LD)$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+fuzz-targets: deps-test
+	@$(MAKE) --no-print-directory MODE=fuzz BUILD=build/fuzz $(FUZZ_BIN)
+
+# Each target for FUZZ_SECONDS, one after the other; findings are left in
+# build/fuzz/findings/ (see tests/fuzz/README.md).
+fuzz: fuzz-targets
+	@BUILD=build/fuzz tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# The test runner starts a throwaway PostgreSQL unless TEST_PG_DSN is set;
+# it also replays each fuzz target's corpus for a few seconds.
+test: deps-test tests fuzz-targets
 	@BUILD=$(BUILD) tests/run.sh all
 
 test-unit: deps-test tests
 	@BUILD=$(BUILD) tests/run.sh unit
+
+test-fuzz: fuzz-targets
+	@BUILD=$(BUILD) tests/run.sh fuzz
 
 test-integration: deps-test tests
 	@BUILD=$(BUILD) tests/run.sh integration

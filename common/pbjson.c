@@ -234,9 +234,13 @@ json_to_scalar(const ProtobufCFieldDescriptor *f, json_t *v, void *p,
 		if (json_is_string(v))
 			ev = protobuf_c_enum_descriptor_get_value_by_name(
 			    f->descriptor, json_string_value(v));
-		else if (json_is_integer(v))
-			ev = protobuf_c_enum_descriptor_get_value(
-			    f->descriptor, (int)i);
+		else if (json_is_integer(v) && i >= INT32_MIN
+		    && i <= INT32_MAX) {
+			/* proto3 enums are open: a value without a name is
+			 * printed as its number and read back as such */
+			*(int *)p = (int)i;
+			return (0);
+		}
 		if (ev == NULL) {
 			snprintf(
 			    err, errlen, "%s: unknown enum value", f->name);

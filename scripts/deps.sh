@@ -12,6 +12,9 @@ postgresql pkg-config"
 if [ "${1:-build}" = test ]; then
 	# openssl: the test certificates and the TLS proxy of ops_doctor_test.
 	want="$want prometheus docker-compose openssl"
+	# make fuzz-targets (run by make test): clang with libFuzzer and the
+	# sanitizer runtimes (Debian 12 ships them in libclang-rt-14-dev).
+	want="$want clang libclang-rt-14-dev"
 	# Any kubectl will do for `kubectl kustomize`; Debian's is
 	# kubernetes-client.
 	command -v kubectl >/dev/null 2>&1 || want="$want kubernetes-client"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # run.sh - run the test binaries built by make.
 #
-# Usage: BUILD=build/debug tests/run.sh unit|integration|conformance|all
+# Usage: BUILD=build/debug tests/run.sh unit|integration|conformance|fuzz|all
 #
 # Integration tests get TEST_PG_DSN: a throwaway PostgreSQL cluster this
 # script starts in $BUILD/pg (unless TEST_PG_DSN is already set) and stops
@@ -13,6 +13,10 @@
 # simulators, which only the daemons talk to, keep a copy of each kind of
 # message; the conformance phase (tests/conformance/run.sh) type-checks
 # those against the providers' client libraries.
+#
+# fuzz: each libFuzzer target in build/fuzz (make fuzz-targets) replays
+# its corpus and runs for FUZZ_SMOKE_SECONDS (default 3); a target is one
+# case, failed by any finding (tests/fuzz/run.sh).
 set -u
 
 BUILD=${BUILD:-build/debug}
@@ -97,6 +101,27 @@ fi
 if [ "$what" = conformance ] || [ "$what" = all ]; then
 	echo "conformance with the providers' client libraries:"
 	run_bin tests/conformance/run.sh
+fi
+
+if [ "$what" = fuzz ] || [ "$what" = all ]; then
+	echo "fuzz targets (${FUZZ_SMOKE_SECONDS:-3} s each over the corpus):"
+	fz=$(find build/fuzz/tests/fuzz -type f -name '*_fuzz' 2>/dev/null |
+	    sort)
+	if [ -z "$fz" ]; then
+		echo "  FAIL    no fuzz targets built (make fuzz-targets)"
+		failed=$((failed + 1))
+		failed_bins="$failed_bins fuzz"
+	fi
+	for b in $fz; do
+		n=$(basename "$b" _fuzz)
+		if BUILD=build/fuzz tests/fuzz/run.sh \
+		    "${FUZZ_SMOKE_SECONDS:-3}" "$n"; then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1))
+			failed_bins="$failed_bins fuzz.$n"
+		fi
+	done
 fi
 
 echo

@@ -31,6 +31,7 @@
 #include "httpd.h"
 
 #define EDGE_SID_MAX 64 /* call / stream / account sid + NUL */
+#define EDGE_NAME_MAX 256 /* mark name + NUL: the bus takes no longer */
 #define EDGE_URL_MAX 256
 #define EDGE_MAX_MSG (64 * 1024) /* caller message limit */
 #define EDGE_FRAME_BYTES 160 /* 20 ms of 8 kHz mu-law */

@@ -207,17 +207,17 @@ form_sign(const char *key, const char *url, const struct form *f,
 
 /*
  * The URL as configured, with the default port added, and without any
- * port.  Writes up to 3 variants into v (each 512 bytes); returns how
- * many.
+ * port.  Puts up to 2 variants (malloc'd, any length: a truncated URL
+ * would sign something else) into v; returns how many.
  */
 static int
-variants(const char *url, char v[3][512])
+variants(const char *url, char *v[2])
 {
 	const char *hs, *he, *colon, *path;
 	bool        https;
 	int         n = 0;
 
-	snprintf(v[n++], 512, "%s", url);
+	v[n++] = xstrdup(url);
 	if ((hs = strstr(url, "://")) == NULL)
 		return (n);
 	https = strncmp(url, "https", 5) == 0;
@@ -226,10 +226,10 @@ variants(const char *url, char v[3][512])
 	he = path != NULL ? path : hs + strlen(hs);
 	colon = memchr(hs, ':', (size_t)(he - hs));
 	if (colon == NULL)
-		snprintf(v[n++], 512, "%.*s:%s%s", (int)(he - url), url,
+		v[n++] = xasprintf("%.*s:%s%s", (int)(he - url), url,
 		    https ? "443" : "80", path != NULL ? path : "");
 	else
-		snprintf(v[n++], 512, "%.*s%s", (int)(colon - url), url,
+		v[n++] = xasprintf("%.*s%s", (int)(colon - url), url,
 		    path != NULL ? path : "");
 	return (n);
 }
@@ -238,17 +238,19 @@ bool
 form_sig_ok(const char *key, const char *url, const struct form *f,
     bool signalwire, const char *header)
 {
-	char v[3][512], sig[29];
-	int  i, n;
-	bool ok = false;
+	char *v[2], sig[29];
+	int   i, n;
+	bool  ok = false;
 
 	if (key == NULL || key[0] == '\0' || header == NULL
 	    || header[0] == '\0')
 		return (false);
 	n = variants(url, v);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (form_sign(key, v[i], f, signalwire, sig) == 0
 		    && hmac_equal(sig, 28, header, strlen(header)))
 			ok = true; /* no early exit: same work each time */
+		free(v[i]);
+	}
 	return (ok);
 }

@@ -233,8 +233,10 @@ on_mark(struct call *c, json_t *root)
 
 	name = json_string_value(
 	    json_object_get(json_object_get(root, "mark"), "name"));
-	if (name == NULL) {
-		bad(c, "bad_mark", "mark without mark.name");
+	if (name == NULL || strlen(name) >= EDGE_NAME_MAX) {
+		/* a longer name would make the bus refuse the whole batch,
+		 * other calls' audio with it */
+		bad(c, "bad_mark", "mark without a mark.name of 1-255 bytes");
 		return;
 	}
 	if (c->state == CALL_CONNECTED) {
