@@ -286,6 +286,24 @@ render_builtin(FILE *f)
 	fputs("\"} 1\n", f);
 }
 
+static void (*collectors[METRICS_COLLECTORS])(void);
+
+void
+metrics_add_collector(void (*fn)(void))
+{
+	int i;
+
+	for (i = 0; i < METRICS_COLLECTORS; i++) {
+		if (collectors[i] == fn)
+			return;
+		if (collectors[i] == NULL) {
+			collectors[i] = fn;
+			return;
+		}
+	}
+	fatalx("metrics: more than %d collectors", METRICS_COLLECTORS);
+}
+
 char *
 metrics_render(size_t *lenp)
 {
@@ -294,6 +312,8 @@ metrics_render(size_t *lenp)
 	char                       *buf = NULL;
 	size_t                      len = 0;
 
+	for (int i = 0; i < METRICS_COLLECTORS && collectors[i] != NULL; i++)
+		collectors[i]();
 	if ((f = open_memstream(&buf, &len)) == NULL) {
 		log_warn("metrics: open_memstream");
 		return (NULL);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "ai.h"
+#include "bus.h"
 #include "cfg.h"
 
 #define O(f) CFG_OFF(struct ai_cfg, f)
@@ -46,6 +47,7 @@ const struct cfg_opt ai_cfg_opts[] = {
 	    "hard limit on shutdown" },
 	{ "LOG_LEVEL", CFG_STR, O(log_level), "info",
 	    "debug, info, warn or error" },
+	BUS_TLS_CFG_OPTS(struct ai_cfg, bus_tls),
 	{ "OPENAI_REALTIME_URL", CFG_STR, O(openai_url),
 	    "wss://api.openai.com/v1/realtime?model=gpt-realtime",
 	    "Realtime API WebSocket (ws:// only for local simulators)" },

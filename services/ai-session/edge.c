@@ -216,6 +216,11 @@ peer_get(const char *url)
 		free(pe);
 		return (NULL);
 	}
+	if (bus_tls_dialer(pe->d, url) != 0) { /* tls+tcp://: logged */
+		nng_dialer_close(pe->d);
+		free(pe);
+		return (NULL);
+	}
 	pe->url = xstrdup(url);
 	pe->next = e.peers;
 	e.peers = pe;

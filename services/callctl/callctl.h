@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "bus.h"
 #include "bus.pb-c.h"
 
 struct callctl_cfg {
@@ -27,6 +28,8 @@ struct callctl_cfg {
 	char *edge_http, *ai_http, *reasoner_http, *ratelimiter_http;
 	char *persister_http;
 	long  timeout_ms;
+
+	struct bus_tls bus_tls; /* BUS_TLS_* */
 };
 
 struct service_addr {

@@ -24,6 +24,7 @@
 #include <nng/nng.h>
 
 #include "abatch.h"
+#include "bus.h"
 #include "bus.pb-c.h"
 #include "cfg.h"
 #include "httpd.h"
@@ -89,6 +90,8 @@ struct edge_cfg {
 	long  provider_timeout_ms;
 	long  notify_attempts;
 	char *event_loop; /* "libev" (epoll) or "poll" */
+
+	struct bus_tls bus_tls; /* BUS_TLS_* */
 };
 
 /* ---- outq.c: a call's bounded queue of outgoing WebSocket messages ---- */
