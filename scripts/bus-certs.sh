@@ -2,7 +2,7 @@
 # bus-certs.sh - a private CA and one certificate per daemon for the bus
 # (tls+tcp:// with client certificates; docs/security.md).
 #
-# Usage: scripts/bus-certs.sh [-f] [-n NAMESPACE] [-s NAME]... [-D DAYS] DIR [PEER...]
+# Usage: scripts/bus-certs.sh [-f] [-k] [-n NAMESPACE] [-s NAME]... [-D DAYS] DIR [PEER...]
 #
 # Writes into DIR (created, mode 700):
 #	ca.crt ca.key		the bus CA: made once, reused when present, so
@@ -17,11 +17,12 @@
 # PEER.NAMESPACE.svc and PEER.NAMESPACE.svc.cluster.local, plus every -s
 # NAME (e.g. -s localhost for a one-host run).  Keys are ECDSA P-256.
 # DAYS (default 397) is the certificates' lifetime; the CA gets ten times
-# that.
+# that.  With -k, also print on stdout one Kubernetes Secret per PEER,
+# "bus-tls-PEER" (type kubernetes.io/tls: tls.crt, tls.key and ca.crt, the
+# keys cert-manager writes too), in NAMESPACE when -n is given.
 #
 #	scripts/bus-certs.sh secrets/bus		# compose.yaml
-#	scripts/bus-certs.sh -n callbridge k8s-certs	# then kubectl create
-#						# secret (docs/operations.md)
+#	scripts/bus-certs.sh -k -n callbridge DIR | kubectl apply -f -
 #
 # Private keys are written 600; the operator copies them into the Secret
 # or compose secret and nowhere else.  ca.key signs every peer: keep it
@@ -31,14 +32,16 @@ set -eu
 DAYS=397
 NS=
 FORCE=0
+K8S=0
 SANS=
 usage() {
-	echo "usage: $0 [-f] [-n NAMESPACE] [-s NAME]... [-D DAYS] DIR [PEER...]" >&2
+	echo "usage: $0 [-f] [-k] [-n NAMESPACE] [-s NAME]... [-D DAYS] DIR [PEER...]" >&2
 	exit 64
 }
-while getopts fn:s:D: opt; do
+while getopts fkn:s:D: opt; do
 	case $opt in
 	f) FORCE=1 ;;
+	k) K8S=1 ;;
 	n) NS=$OPTARG ;;
 	s) SANS="$SANS $OPTARG" ;;
 	D) DAYS=$OPTARG ;;
@@ -114,4 +117,24 @@ EOF
 	mv "$tmp/crt" "$DIR/$p.crt"
 	chmod 644 "$DIR/$p.crt"
 	echo "bus-certs: $DIR/$p.crt ($san)" >&2
+done
+
+# -k: the Secrets, one YAML document each.
+[ "$K8S" -eq 1 ] || exit 0
+b64() {
+	base64 -w0 <"$1"
+}
+for p in $PEERS; do
+	echo "---"
+	echo "apiVersion: v1"
+	echo "kind: Secret"
+	echo "metadata:"
+	echo "  name: bus-tls-$p"
+	[ -z "$NS" ] || echo "  namespace: $NS"
+	echo "  labels: {app.kubernetes.io/part-of: callbridge}"
+	echo "type: kubernetes.io/tls"
+	echo "data:"
+	echo "  tls.crt: $(b64 "$DIR/$p.crt")"
+	echo "  tls.key: $(b64 "$DIR/$p.key")"
+	echo "  ca.crt: $(b64 "$DIR/ca.crt")"
 done
