@@ -280,7 +280,7 @@ test_refused(void **state)
 	assert_int_equal(ping(good_peer, 5000), 0);
 
 	/* no certificate */
-	s = raw_peer(r.ip_url, NULL, NULL);
+	s = raw_peer(r.ip_url, good, NULL);
 	assert_int_equal(ping(s, 1500), NNG_ETIMEDOUT);
 	nng_close(s);
 	/* a certificate named "reasoner", signed by another CA */
@@ -289,7 +289,7 @@ test_refused(void **state)
 	nng_close(s);
 	/* plain tcp to the TLS port */
 	snprintf(plain, sizeof(plain), "tcp://127.0.0.1:%d", r.port);
-	s = raw_peer(plain, NULL, NULL);
+	s = raw_peer(plain, good, NULL);
 	assert_int_equal(ping(s, 1500), NNG_ETIMEDOUT);
 	nng_close(s);
 
