@@ -10,7 +10,9 @@ want="libnng-dev libwebsockets-dev libprotobuf-c-dev protobuf-c-compiler
 libcurl4-openssl-dev libpq-dev libssl-dev libjansson-dev libcmocka-dev
 postgresql pkg-config"
 if [ "${1:-build}" = test ]; then
-	want="$want prometheus docker-compose"
+	# openssl: bus_tls_test makes its certificates with
+	# scripts/bus-certs.sh
+	want="$want prometheus docker-compose openssl"
 	# Any kubectl will do for `kubectl kustomize`; Debian's is
 	# kubernetes-client.
 	command -v kubectl >/dev/null 2>&1 || want="$want kubernetes-client"
