@@ -471,18 +471,24 @@ test_pubsub(void **state)
 static int
 run_reasoner(const char *env, bool check, char *out, size_t outsz)
 {
-	char   cmd[3000], path[600];
-	FILE  *f;
-	int    st;
-	size_t n;
+	const char *bin = getenv("BIN_DIR");
+	char        cmd[3000], path[600], prog[700];
+	FILE       *f;
+	int         st;
+	size_t      n;
 
+	/* as the harness finds binaries: BIN_DIR, relative to TOP_DIR */
+	if (bin == NULL || *bin == '\0')
+		bin = "build/debug/bin";
+	if (bin[0] == '/')
+		snprintf(prog, sizeof(prog), "%s/reasoner", bin);
+	else
+		snprintf(prog, sizeof(prog), "%s/%s/reasoner", top(), bin);
 	snprintf(path, sizeof(path), "%s/cfg.out", harness_tmpdir());
 	snprintf(cmd, sizeof(cmd),
 	    "env -i ANTHROPIC_API_KEY=k REASONER_HTTP_PORT=0 %s "
-	    "timeout 10 %s/%s/reasoner %s >%s 2>&1",
-	    env, top(),
-	    getenv("BIN_DIR") ? getenv("BIN_DIR") : "build/debug/bin",
-	    check ? "--check-config" : "", path);
+	    "timeout 10 '%s' %s >%s 2>&1",
+	    env, prog, check ? "--check-config" : "", path);
 	st = system(cmd);
 	f = fopen(path, "r");
 	assert_non_null(f);
