@@ -9,6 +9,12 @@
  * log_ctx_set() around work done for one call.  Never pass secrets, auth
  * headers, audio, prompts or phone numbers; log sizes or hashes instead.
  *
+ * A line never exceeds LOG_LINE_MAX bytes and is always one valid JSON
+ * object, whatever it is given: control characters are escaped, bytes
+ * that are not UTF-8 become U+FFFD, svc, call_sid, trace_id and err are
+ * cut to LOG_FIELD_MAX bytes of escaped text and msg to what is left.  A
+ * line that lost anything ends with "truncated":true.
+ *
  * The level test is in the macro, before arguments are evaluated, so a
  * disabled debug line costs one comparison.  Any thread may log; each
  * line is written with one write(2).
@@ -17,6 +23,10 @@
 #define LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
+
+#define LOG_LINE_MAX 4096 /* bytes in one line, newline included */
+#define LOG_FIELD_MAX 256 /* escaped bytes of svc, call_sid, trace_id, err */
 
 enum log_level {
 	LOG_LVL_DEBUG = 0,
@@ -50,8 +60,11 @@ void fatal(const char *fmt, ...)
 void fatalx(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 
-/* Escape s as the inside of a JSON string into buf; returns the length
- * written (truncated to fit, always NUL-terminated). */
+/* Escape s as the inside of a JSON string into buf (control characters
+ * as \uXXXX, bytes that are not UTF-8 as \ufffd); returns the length
+ * written.  Writes at most len bytes, the NUL included (nothing when len
+ * is 0), and cuts only between whole escapes and UTF-8 sequences, so the
+ * result is valid JSON string content even when s did not fit. */
 size_t log_json_escape(char *buf, size_t len, const char *s);
 
 #define LOG_(lvl, ctx, e, ...)                                                \

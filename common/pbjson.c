@@ -304,8 +304,18 @@ json_to_field(const ProtobufCFieldDescriptor *f, json_t *v, void *m, char *err,
 	char  *arr;
 
 	if (f->label != PROTOBUF_C_LABEL_REPEATED) {
-		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			/* the members share one slot: a second would
+			 * overwrite (and leak) the first */
+			if (*(uint32_t *)QUANT(m, f) != 0) {
+				snprintf(err, errlen,
+				    "%s: another member of its oneof is "
+				    "already set",
+				    f->name);
+				return (-1);
+			}
 			*(uint32_t *)QUANT(m, f) = f->id;
+		}
 		return (json_to_scalar(f, v, FIELD(m, f), err, errlen));
 	}
 	if (is_map_entry(f))

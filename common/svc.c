@@ -147,8 +147,15 @@ answer(struct worker *w, nng_msg *msg, struct reply *r, Bus__Envelope **reqp)
 	struct svc    *s = w->svc;
 	Bus__Envelope *req;
 	struct log_ctx lc;
+	int            rv;
 
-	if (wire_unpack(msg, &req) != 0) {
+	if ((rv = wire_unpack(msg, &req)) == NNG_EMSGSIZE) {
+		/* wire logged and counted it (field and length only) */
+		reply_error(
+		    r, BUS__ERROR__CODE__BAD_REQUEST, "%s", wire_refusal());
+		return ("oversized");
+	}
+	if (rv != 0) {
 		metric_inc(s->bad);
 		log_warnx("request socket: %zu bytes that are not a "
 		          "bus.Envelope; answered BAD_REQUEST",

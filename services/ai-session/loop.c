@@ -131,9 +131,11 @@ handle_item(struct call *c, const Bus__BatchItem *it, const char *what)
 }
 
 static void
-bad_bus(nng_msg *m)
+bad_bus(nng_msg *m, int rv)
 {
 	metric_inc(st.bad_bus);
+	if (rv == NNG_EMSGSIZE)
+		return; /* an id over its limit: wire logged which */
 	log_warnx("edge sub: %zu bytes that are not a topic and an envelope; "
 	          "dropped",
 	    nng_msg_len(m));
@@ -147,13 +149,14 @@ handle_batch(nng_msg *m, const char *topic)
 	Bus__Envelope *env;
 	struct call   *c;
 	size_t         i;
+	int            rv;
 
 	if (strcmp(topic, edge_batch_topic()) != 0) {
 		metric_inc(cfg.sub_all ? st.drop_not_ours : st.drop_unknown);
 		return;
 	}
-	if (wire_unpack_pub(m, &topic, &env) != 0) {
-		bad_bus(m);
+	if ((rv = wire_unpack_pub(m, &topic, &env)) != 0) {
+		bad_bus(m, rv);
 		return;
 	}
 	if (env->body_case != BUS__ENVELOPE__BODY_AUDIO_BATCH) {
@@ -189,9 +192,10 @@ handle_msg(nng_msg *m)
 	Bus__BatchItem it = BUS__BATCH_ITEM__INIT;
 	const char    *topic = nng_msg_body(m);
 	struct call   *c;
+	int            rv;
 
 	if (memchr(topic, '\0', nng_msg_len(m)) == NULL) {
-		bad_bus(m);
+		bad_bus(m, NNG_EINVAL);
 		return;
 	}
 	if (abatch_is_topic(topic)) {
@@ -203,8 +207,8 @@ handle_msg(nng_msg *m)
 		metric_inc(cfg.sub_all ? st.drop_not_ours : st.drop_unknown);
 		return;
 	}
-	if (wire_unpack_pub(m, &topic, &env) != 0) {
-		bad_bus(m);
+	if ((rv = wire_unpack_pub(m, &topic, &env)) != 0) {
+		bad_bus(m, rv);
 		return;
 	}
 	switch (env->body_case) {

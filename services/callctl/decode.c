@@ -120,7 +120,7 @@ cmd_decode(int argc, char *argv[])
 	Bus__Envelope *env;
 	json_t        *j;
 	size_t         len, off = 0, tl;
-	int            i, mode = 0; /* 0 auto, 1 pub, 2 req */
+	int            i, rv, mode = 0; /* 0 auto, 1 pub, 2 req */
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--pub") == 0)
@@ -140,7 +140,13 @@ cmd_decode(int argc, char *argv[])
 	tl = topic_len(buf, len);
 	if (mode == 1 || (mode == 0 && tl != (size_t)-1 && tl > 0))
 		off = tl == (size_t)-1 ? 0 : tl + 1;
-	if (wire_unpack_buf(buf + off, len - off, &env) != 0) {
+	if ((rv = wire_unpack_buf(buf + off, len - off, &env))
+	    == NNG_EMSGSIZE) {
+		fprintf(stderr, "callctl: refused: %s\n", wire_refusal());
+		free(buf);
+		return (EX_DATAERR);
+	}
+	if (rv != 0) {
 		fprintf(stderr,
 		    "callctl: %zu bytes are not a bus.Envelope%s\n", len,
 		    mode == 0 ? " (try --pub or --req)" : "");

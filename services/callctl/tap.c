@@ -132,8 +132,13 @@ one(struct tap *t, nng_msg *msg)
 	Bus__Envelope *env;
 	const char    *topic;
 	json_t        *j;
+	int            rv;
 
-	if (wire_unpack_pub(msg, &topic, &env) != 0) {
+	if ((rv = wire_unpack_pub(msg, &topic, &env)) == NNG_EMSGSIZE) {
+		fprintf(stderr, "tap: refused: %s\n", wire_refusal());
+		return;
+	}
+	if (rv != 0) {
 		fprintf(stderr,
 		    "tap: %zu bytes that are not a topic + "
 		    "envelope\n",

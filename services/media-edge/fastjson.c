@@ -13,6 +13,9 @@
  *
  * lws service thread only (uses the edge's scratch buffers).
  */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "edge.h"
@@ -81,11 +84,38 @@ digit(const struct fj *f)
 	return (f->p < f->end && *f->p >= '0' && *f->p <= '9');
 }
 
-/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? exactly, as JSON says */
+/*
+ * Would jansson take the number token s[0..len)?  It refuses an integer
+ * outside long long ("too big integer") and a real that overflows a
+ * double ("real number overflow"; underflow to 0 is fine), so the same
+ * conversions decide here.  A token too long to copy is left to jansson.
+ */
+static bool
+number_fits(const char *s, size_t len, bool real)
+{
+	char   buf[64], *end;
+	double d;
+
+	if (len >= sizeof(buf))
+		return (false); /* the caller falls back to jansson */
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	errno = 0;
+	if (!real) {
+		(void)strtoll(buf, &end, 10);
+		return (errno != ERANGE);
+	}
+	d = strtod(buf, &end);
+	return (!((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE));
+}
+
+/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? exactly, as JSON says,
+ * and within what jansson converts */
 static int
 number(struct fj *f, struct fj_str *out)
 {
 	const char *s = f->p;
+	bool        real = false;
 
 	if (f->p < f->end && *f->p == '-')
 		f->p++;
@@ -95,6 +125,7 @@ number(struct fj *f, struct fj_str *out)
 		while (digit(f))
 			f->p++;
 	if (f->p < f->end && *f->p == '.') {
+		real = true;
 		f->p++;
 		if (!digit(f))
 			return (-1);
@@ -102,6 +133,7 @@ number(struct fj *f, struct fj_str *out)
 			f->p++;
 	}
 	if (f->p < f->end && (*f->p == 'e' || *f->p == 'E')) {
+		real = true;
 		f->p++;
 		if (f->p < f->end && (*f->p == '+' || *f->p == '-'))
 			f->p++;
@@ -110,6 +142,8 @@ number(struct fj *f, struct fj_str *out)
 		while (digit(f))
 			f->p++;
 	}
+	if (!number_fits(s, (size_t)(f->p - s), real))
+		return (-1);
 	if (out != NULL) {
 		out->s = s;
 		out->len = (size_t)(f->p - s);

@@ -90,8 +90,13 @@ bus_message(struct edge *e, nng_msg *msg)
 	Bus__Envelope *env;
 	Bus__BatchItem it = BUS__BATCH_ITEM__INIT;
 	const char    *topic;
+	int            rv;
 
-	if (wire_unpack_pub(msg, &topic, &env) != 0) {
+	if ((rv = wire_unpack_pub(msg, &topic, &env)) == NNG_EMSGSIZE) {
+		edge_bad_input(e, "bus_oversized"); /* wire logged which */
+		return;
+	}
+	if (rv != 0) {
 		log_warnx("bad input on the sub socket (bus_garbage): %zu "
 		          "bytes that are not a topic and an envelope",
 		    nng_msg_len(msg));

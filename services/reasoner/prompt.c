@@ -99,25 +99,44 @@ prompt_body(const struct reasoner_cfg *c, long max_tokens, const char *system,
 	return (body);
 }
 
+/* The text of block blk if it is a text block, else NULL. */
+static const char *
+block_text(json_t *blk)
+{
+	const char *type = json_string_value(json_object_get(blk, "type"));
+
+	if (type == NULL || strcmp(type, "text") != 0)
+		return (NULL); /* other block types are ignored */
+	return (json_string_value(json_object_get(blk, "text")));
+}
+
+/* Two passes, one allocation: joining block by block re-copied the whole
+ * text each time, quadratic in the number of blocks. */
 char *
 prompt_text_of(json_t *msg)
 {
-	json_t     *blk;
-	const char *t, *type;
-	char       *out, *next;
-	size_t      i;
+	json_t     *content = json_object_get(msg, "content"), *blk;
+	const char *t;
+	char       *out;
+	size_t      i, len = 0, o = 0, n;
 
-	out = xstrdup("");
-	json_array_foreach(json_object_get(msg, "content"), i, blk)
+	json_array_foreach(content, i, blk)
 	{
-		type = json_string_value(json_object_get(blk, "type"));
-		t = json_string_value(json_object_get(blk, "text"));
-		if (type == NULL || strcmp(type, "text") != 0 || t == NULL)
-			continue; /* other block types are ignored */
-		next = xasprintf("%s%s%s", out, *out != '\0' ? " " : "", t);
-		free(out);
-		out = next;
+		if ((t = block_text(blk)) != NULL)
+			len += strlen(t) + 1;
 	}
+	out = xmalloc(len + 1);
+	json_array_foreach(content, i, blk)
+	{
+		if ((t = block_text(blk)) == NULL)
+			continue;
+		if (o > 0)
+			out[o++] = ' '; /* only between non-empty text */
+		n = strlen(t);
+		memcpy(out + o, t, n);
+		o += n;
+	}
+	out[o] = '\0';
 	return (out);
 }
 

@@ -127,6 +127,60 @@ test_agree(void **state)
 			fail_msg("case %zu differs: %s", i, cases[i]);
 	}
 }
+/*
+ * Numbers at jansson's edges, in an ignored field, inside a nested array
+ * and as the timestamp: the fast path declines exactly what jansson
+ * refuses (1e999, integers past long long) and still takes what it
+ * accepts (underflow, the extremes that fit).
+ */
+static void
+test_number_edges(void **state)
+{
+	static const char *nums[] = { "1e999", "-1e999", "1E+400",
+		"1.7976931348623159e308", "9223372036854775808",
+		"-9223372036854775809", "123456789012345678901234567890",
+		"1e-999", "-0", "0e0", "9223372036854775807",
+		"-9223372036854775808", "1.7976931348623157e308", "4.9e-324",
+		"1e2", "12", "0.5",
+		"1000000000000000000000000000000000000000000000000000000000000"
+		"000.5" };
+	static const char *shapes[][2] = {
+		{ "{\"event\":\"media\",\"n\":",
+		    ",\"media\":{\"payload\":\"AAAA\"}}" },
+		{ "{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\","
+		  "\"x\":[1,[",
+		    "]]}}" },
+		{ "{\"event\":\"media\",\"media\":{\"payload\":\"AAAA\","
+		  "\"timestamp\":",
+		    "}}" },
+	};
+	struct fj_media m;
+	char            doc[512], want[64];
+	uint32_t        ts = 0;
+	bool            have = false;
+	size_t          i, k, took = 0;
+	int             fast, s;
+
+	(void)state;
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		for (k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+			snprintf(doc, sizeof(doc), "%s%s%s", shapes[k][0],
+			    nums[i], shapes[k][1]);
+			fast = fj_media(
+			    doc, strlen(doc), scratch, sizeof(scratch), &m);
+			s = slow(doc, want, sizeof(want), &ts, &have);
+			if (fast == 0 && s == -1)
+				fail_msg("fast path took what jansson "
+				         "refuses: %s",
+				    doc);
+			if (fast == 0)
+				took++;
+			if (k == 0 && s == 0 && strlen(nums[i]) < 40)
+				assert_int_equal(fast, 0); /* not declined */
+		}
+	}
+	assert_true(took >= 20);
+}
 
 static void
 test_takes_plain(void **state)
@@ -201,6 +255,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_agree),
+		cmocka_unit_test(test_number_edges),
 		cmocka_unit_test(test_takes_plain),
 		cmocka_unit_test(test_fuzz_truncations),
 	};
