@@ -369,6 +369,13 @@ frame(nng_socket pub, const char *sid, uint32_t seq)
 	assert_int_equal(wire_publish(pub, sid, &env), 0);
 }
 
+static uint32_t
+tag_of(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16
+	    | (uint32_t)p[2] << 8 | p[3]);
+}
+
 static void
 test_pubsub(void **state)
 {
@@ -451,7 +458,11 @@ test_pubsub(void **state)
 		if (nng_recvmsg(sub, &m, 0) != 0)
 			continue;
 		if (wire_unpack_pub(m, &topic, &got) == 0) {
-			if (got->body_case == BUS__ENVELOPE__BODY_AUDIO)
+			/* our tag back: the frame made the whole round */
+			if (got->body_case == BUS__ENVELOPE__BODY_AUDIO
+			    && got->audio->payload.len >= 4
+			    && tag_of(got->audio->payload.data) >= 1
+			    && tag_of(got->audio->payload.data) < i)
 				audio++;
 			wire_free(got);
 		}
@@ -459,11 +470,14 @@ test_pubsub(void **state)
 	}
 	assert_true(audio >= 10); /* our audio, echoed, over two TLS hops */
 	assert_true(harness_log_contains(ai, "bus TLS on"));
+	/* ai-session first: nng 1.5.2 can hang in nng_close() on a socket
+	 * whose pipes are still busy (nanomsg/nng#1543, fixed in 1.7), so
+	 * our sockets are closed once their peer is gone */
+	assert_int_equal(harness_stop(ai, 10000), 0);
+	assert_int_equal(harness_stop(sim, 5000), 0);
 	nng_close(sub);
 	nng_close(req);
 	nng_close(pub);
-	assert_int_equal(harness_stop(ai, 10000), 0);
-	assert_int_equal(harness_stop(sim, 5000), 0);
 }
 
 /* Run the reasoner with env (and --check-config when check); exit status
