@@ -84,6 +84,10 @@ metrics_init(const char *svc, const char *version)
 	pthread_mutex_unlock(&metrics_lock);
 }
 
+/* Functions run before each render; they use families that
+ * metrics_fini() frees, so it forgets them too. */
+static void (*collectors[METRICS_COLLECTORS])(void);
+
 void
 metrics_render_fini(void)
 {
@@ -92,6 +96,7 @@ metrics_render_fini(void)
 	free(build_version);
 	build_name = build_version = NULL;
 	start_time = 0;
+	memset(collectors, 0, sizeof(collectors));
 	pthread_mutex_unlock(&metrics_lock);
 }
 
@@ -285,8 +290,6 @@ render_builtin(FILE *f)
 	put_escaped(f, build_version, true);
 	fputs("\"} 1\n", f);
 }
-
-static void (*collectors[METRICS_COLLECTORS])(void);
 
 void
 metrics_add_collector(void (*fn)(void))
