@@ -64,7 +64,7 @@ INT_BIN	 := $(patsubst %.c,$(BUILD)/%,$(INT_SRC))
 # Keep generated sources and objects: nothing here is a throwaway.
 .SECONDARY:
 
-.PHONY: all deps proto test test-unit test-integration demo run bench asan \
+.PHONY: all deps proto test test-unit test-integration test-conformance demo run bench asan \
 	tsan lint clean tests
 all: deps $(DAEMONS) $(SIMBINS)
 tests: all $(UNIT_BIN) $(INT_BIN)
@@ -91,7 +91,14 @@ $(BIN)/$(1): $(2) $(COMMON_O)
 	@mkdir -p $$(@D)
 	$$(Q_LD)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
-$(foreach s,$(SERVICES),$(eval $(call program,$(s),$(call svc_o,$(s)))))
+# callctl doctor loads the daemons' own settings tables (their defaults
+# included) and sends ai-session's own session.update.
+EXTRA_O.callctl := $(call objs,services/media-edge/config.c \
+	services/ai-session/config.c services/ai-session/oai_json.c \
+	services/reasoner/config.c services/persister/config.c \
+	services/persister/migrate.c services/rate-limiter/config.c)
+$(foreach s,$(SERVICES),$(eval $(call program,$(s),$(call svc_o,$(s)) \
+	$(EXTRA_O.$(s)))))
 $(foreach s,$(SIMS),$(eval $(call program,$(s),\
 	$(call objs,$(wildcard tests/sim/$(s)/*.c)) $(SIMLIB_O))))
 
@@ -117,6 +124,9 @@ test-unit: deps-test tests
 
 test-integration: deps-test tests
 	@BUILD=$(BUILD) tests/run.sh integration
+
+test-conformance: deps-test tests
+	@BUILD=$(BUILD) tests/run.sh conformance
 
 deps-test:
 	@scripts/deps.sh test

@@ -59,6 +59,8 @@ struct httpd {
 
 static const char      body_404[] = "{\"error\":\"not found\"}";
 static const char      body_405[] = "{\"error\":\"method not allowed\"}";
+static const char      body_400[] = "{\"error\":\"bad content-length\"}";
+static const char      body_411[] = "{\"error\":\"length required\"}";
 static const char      body_500[] = "{\"error\":\"internal error\"}";
 static struct timespec httpd_t0; /* for the default health body */
 
@@ -70,6 +72,9 @@ lws_log_cb(int level, const char *line)
 
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
+	/* Refused upgrades are logged by the daemon, with the reason. */
+	if (strstr(line, "User code denied connection") != NULL)
+		return;
 	if (level & LLL_ERR)
 		log_errorx("lws: %.*s", (int)n, line);
 	else
@@ -119,18 +124,121 @@ method(struct lws *wsi)
 }
 
 /*
- * A POST, PUT or PATCH without Content-Length: lws 4.1 then takes what
- * follows on the connection as body, so a keep-alive client's next
- * request would hang.  Such a connection is closed after the reply.
+ * A POST, PUT or PATCH without Content-Length, or any request with a
+ * Transfer-Encoding: lws 4.1 reads no chunked request body (it takes
+ * what follows on the connection as body, or as the next request), so
+ * such a request is answered 411 and its connection closed.
  */
 static bool
 body_unbounded(struct lws *wsi)
 {
 	int m = method(wsi);
 
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+		return (true);
 	return (
 	    (m == LWSHUMETH_POST || m == LWSHUMETH_PUT || m == LWSHUMETH_PATCH)
 	    && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0);
+}
+
+/* A Content-Length body that lws has not handed over in full yet. */
+static bool
+body_unread(struct lws *wsi, const struct httpd_sess *s)
+{
+	char cl[24];
+
+	if (s->body_done || body_unbounded(wsi)
+	    || lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH)
+	        <= 0)
+		return (false);
+	return (strtoll(cl, NULL, 10) > 0);
+}
+
+int
+httpd_answering(const struct httpd_sess *s)
+{
+	return (s->state != SESS_IDLE);
+}
+
+void
+httpd_hold(struct lws *wsi)
+{
+	(void)lws_rx_flow_control(wsi, 0);
+}
+
+void
+httpd_release(struct lws *wsi)
+{
+	(void)lws_rx_flow_control(wsi, 1);
+}
+
+void
+httpd_body_done(struct lws *wsi, struct httpd_sess *s)
+{
+	s->body_done = 1;
+	if (s->state == SESS_HEADERS)
+		lws_callback_on_writable(wsi); /* an answer was waiting */
+}
+
+/* A Content-Length that is not a plain number: lws 4.1 takes "-5" as
+ * no body yet never completes the request. */
+static bool
+length_bad(struct lws *wsi)
+{
+	char cl[24];
+	int  n
+	    = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+		return (false);
+	return (n <= 0 || n > 15 || strspn(cl, "0123456789") != (size_t)n);
+}
+
+int
+httpd_refuse_unbounded(struct lws *wsi, struct httpd_sess *s)
+{
+	if (length_bad(wsi)) {
+		httpd_reply(wsi, s, 400, HTTPD_CT_JSON, body_400,
+		    sizeof(body_400) - 1);
+		return (1);
+	}
+	if (!body_unbounded(wsi))
+		return (0);
+	httpd_reply(
+	    wsi, s, 411, HTTPD_CT_JSON, body_411, sizeof(body_411) - 1);
+	return (1);
+}
+
+/*
+ * CONNECT: lws 4.1 turns the connection into a raw socket (its
+ * "fallback" role) with no timeout.  We answer 405 and close.  Called
+ * for the LWS_CALLBACK_RAW_* reasons of the HTTP protocol.
+ */
+int
+httpd_raw(struct lws *wsi, int reason)
+{
+	static const char resp[]
+	    = "HTTP/1.1 405 Method Not Allowed\r\n"
+	      "content-type: application/json\r\n"
+	      "content-length: 30\r\nallow: GET, HEAD, POST\r\n"
+	      "connection: close\r\n\r\n"
+	      "{\"error\":\"method not allowed\"}";
+	unsigned char buf[LWS_PRE + sizeof(resp)];
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_ADOPT:
+		lws_set_timeout(
+		    wsi, PENDING_TIMEOUT_CLOSE_SEND, HTTPD_RAW_TIMEOUT_S);
+		lws_callback_on_writable(wsi);
+		return (0);
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		memcpy(buf + LWS_PRE, resp, sizeof(resp) - 1);
+		(void)lws_write(
+		    wsi, buf + LWS_PRE, sizeof(resp) - 1, LWS_WRITE_RAW);
+		return (-1);
+	default:
+		return (0); /* RAW_RX: the request is not read */
+	}
 }
 
 /* Take ownership of body (malloc'd, or NULL when len is 0). */
@@ -139,7 +247,7 @@ queue_reply(struct lws *wsi, struct httpd_sess *s, int status,
     const char *ctype, char *body, size_t len)
 {
 	if (s->state != SESS_IDLE) {
-		log_warnx("httpd: second reply to one request dropped");
+		/* lws handing the request over again: see httpd.h */
 		free(body);
 		return (-1);
 	}
@@ -149,9 +257,11 @@ queue_reply(struct lws *wsi, struct httpd_sess *s, int status,
 	s->status = status;
 	s->ctype = ctype;
 	s->head = method(wsi) == LWSHUMETH_HEAD;
-	s->close = body_unbounded(wsi);
 	s->state = SESS_HEADERS;
-	lws_callback_on_writable(wsi);
+	/* An early answer waits for the body (httpd_body_done()): closing
+	 * on unread bytes would reset the connection under the answer. */
+	if (!body_unread(wsi, s))
+		lws_callback_on_writable(wsi);
 	return (0);
 }
 
@@ -196,8 +306,7 @@ write_headers(struct lws *wsi, struct httpd_sess *s)
 	    || add_header(wsi, "cache-control:", "no-store", &p, end) != 0
 	    || (s->status == 405
 	        && add_header(wsi, "allow:", "GET, HEAD", &p, end) != 0)
-	    || (s->close
-	        && add_header(wsi, "connection:", "close", &p, end) != 0)
+	    || add_header(wsi, "connection:", "close", &p, end) != 0
 	    || lws_finalize_write_http_header(wsi, start, &p, end) != 0) {
 		log_warnx("httpd: cannot write the %d headers", s->status);
 		return (-1);
@@ -205,16 +314,36 @@ write_headers(struct lws *wsi, struct httpd_sess *s)
 	return (0);
 }
 
-/* Body sent: ready the session and the connection for the next one. */
+int
+httpd_answer_now(struct lws *wsi, int status, const char *body)
+{
+	unsigned char  buf[LWS_PRE + 512], out[LWS_PRE + 256];
+	unsigned char *start = buf + LWS_PRE, *p = start;
+	unsigned char *end = buf + sizeof(buf);
+	size_t         len = strlen(body);
+
+	if (len > sizeof(out) - LWS_PRE
+	    || lws_add_http_common_headers(wsi, (unsigned int)status,
+	           HTTPD_CT_JSON, (lws_filepos_t)len, &p, end)
+	        != 0
+	    || add_header(wsi, "cache-control:", "no-store", &p, end) != 0
+	    || add_header(wsi, "connection:", "close", &p, end) != 0
+	    || lws_finalize_write_http_header(wsi, start, &p, end) != 0)
+		return (-1);
+	memcpy(out + LWS_PRE, body, len);
+	if (lws_write(wsi, out + LWS_PRE, len, LWS_WRITE_HTTP_FINAL)
+	    < (int)len)
+		return (-1);
+	return (0);
+}
+
+/* Answer sent: lws flushes what it still holds and closes (httpd.h). */
 static int
 finish(struct lws *wsi, struct httpd_sess *s)
 {
-	int close = s->close;
-
+	(void)wsi;
 	httpd_sess_fini(s);
-	if (close || lws_http_transaction_completed(wsi) != 0)
-		return (-1); /* lws closes the connection */
-	return (0);
+	return (-1);
 }
 
 int
@@ -308,11 +437,15 @@ httpd_builtin(struct lws *wsi, struct httpd_sess *s, const char *path,
 	if (strcmp(path, "/health") != 0 && strcmp(path, "/ready") != 0
 	    && strcmp(path, "/metrics") != 0)
 		return (0);
+	if (s->state != SESS_IDLE)
+		return (1); /* lws handing the request over again */
 	if (!is_get(wsi)) {
 		httpd_reply(wsi, s, 405, HTTPD_CT_JSON, body_405,
 		    sizeof(body_405) - 1);
 		return (1);
 	}
+	if (httpd_refuse_unbounded(wsi, s))
+		return (1);
 	if (strcmp(path, "/metrics") != 0) {
 		reply_health(wsi, s, conf, strcmp(path, "/ready") == 0);
 		return (1);
@@ -335,7 +468,10 @@ httpd_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
-		if (httpd_builtin(wsi, s, in, &h->conf))
+		if (s->state != SESS_IDLE)
+			return (0); /* lws handing the request over again */
+		if (httpd_builtin(wsi, s, in, &h->conf)
+		    || httpd_refuse_unbounded(wsi, s))
 			return (0);
 		if (!is_get(wsi))
 			return (httpd_reply(wsi, s, 405, HTTPD_CT_JSON,
@@ -345,7 +481,12 @@ httpd_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_HTTP_BODY:
 		return (0); /* no handler takes a body */
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		return (0); /* the reply was queued already */
+		httpd_body_done(wsi, s); /* the reply was queued already */
+		return (0);
+	case LWS_CALLBACK_RAW_ADOPT:
+	case LWS_CALLBACK_RAW_RX:
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		return (httpd_raw(wsi, (int)reason));
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return (httpd_writeable(wsi, s));
 	case LWS_CALLBACK_CLOSED_HTTP:

@@ -16,24 +16,48 @@
  *		... EVENT_WAIT_CANCELLED, on the service thread:
  *		return (httpd_reply(wsi, &pss->hs, 200, "application/json",
  *		    body, len));
+ *	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+ *		httpd_body_done(wsi, &pss->hs);	(then answer, now or later)
  *	case LWS_CALLBACK_HTTP_WRITEABLE:
  *		return (httpd_writeable(wsi, &pss->hs));
+ *	case LWS_CALLBACK_RAW_ADOPT, _RAW_RX, _RAW_WRITEABLE:
+ *		return (httpd_raw(wsi, reason));	(CONNECT)
  *	case LWS_CALLBACK_CLOSED_HTTP:
  *	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
  *		httpd_sess_fini(&pss->hs);
  *		break;
  *
  * httpd_writeable() writes the headers, then the body in chunks, one
- * lws_write() per WRITEABLE, then completes the transaction so that
- * keep-alive connections serve the next request.  HEAD is answered
- * with the headers only.  A request with a body is answered once
- * LWS_CALLBACK_HTTP_BODY_COMPLETION has run, or earlier, as the 405s
- * here are: lws 4.1 then reads and drops the rest of the body and keeps
- * the connection.  A POST, PUT or PATCH without Content-Length (chunked,
- * or no body) is answered with "connection: close" and closed, because
- * lws 4.1 would take the next request on it for body.  A handler that
- * answers later must know the wsi is still open (forget it in
- * LWS_CALLBACK_CLOSED_HTTP) and should answer within lws's HTTP timeout.
+ * lws_write() per WRITEABLE, and closes the connection: every answer
+ * says "connection: close" (see Pipelining).  HEAD is answered with the
+ * headers only.  An answer queued before the request's body has been
+ * read (the 405s here) is written once LWS_CALLBACK_HTTP_BODY_COMPLETION
+ * has called httpd_body_done(), so the connection is never closed on
+ * unread bytes (that would reset it under the answer).  A request whose
+ * body has no Content-Length (chunked, or a POST without one) gets 411:
+ * lws 4.1 cannot read such a body.  A handler that answers later must
+ * know the wsi is still open (forget it in LWS_CALLBACK_CLOSED_HTTP),
+ * should answer within lws's HTTP timeout, and should httpd_hold() the
+ * connection meanwhile.
+ *
+ * Pipelining: lws 4.1 keeps the bytes that follow a request in a
+ * per-connection buffer and parses them on later turns of its loop.
+ * Before the transaction is completed that hands the finished request
+ * to the callback again (LWS_CALLBACK_HTTP again, or for a request with
+ * a body LWS_CALLBACK_HTTP_BODY_COMPLETION on every turn); after it, a
+ * pipelined request with a body is read wrongly: its "body" is taken
+ * from the start of its own request line, and then lws loops on
+ * LWS_CALLBACK_HTTP_BODY_COMPLETION for ever inside one call (or, when
+ * the body is longer than what is buffered, reads freed memory).  We
+ * cannot see or drain that buffer, so there is no keep-alive: each
+ * connection serves one request and is closed after its answer, and a
+ * second hand-over of the same request is ignored (httpd_reply()
+ * returns -1 and queues nothing; httpd_builtin() returns 1).  HTTP/1.1
+ * lets a server close after any answer; clients open a new connection.
+ * While an answer is computed elsewhere, httpd_hold() stops lws from
+ * reading (and so from spinning on buffered bytes); httpd_release()
+ * before asking for WRITEABLE, which lws does not serve to a held
+ * connection.
  *
  * Threads: everything but httpd_start(), httpd_stop() and
  * httpd_health_json() runs on the lws service thread only.  The health
@@ -75,7 +99,7 @@ struct httpd_sess {
 	const char *ctype; /* static string */
 	int         status;
 	int         head; /* HEAD request: headers only */
-	int         close; /* close after this reply */
+	int         body_done; /* the request's body has been read */
 	int         state; /* enum in httpd.c */
 };
 
@@ -127,9 +151,56 @@ int httpd_reply(struct lws *wsi, struct httpd_sess *s, int status,
 /*
  * For LWS_CALLBACK_HTTP_WRITEABLE: write the next part of the queued
  * reply.  Returns what the callback should return: 0, or -1 to close
- * the connection (write failed, or no keep-alive).  Service thread.
+ * the connection (after every answer: see Pipelining).  Service thread.
  */
 int httpd_writeable(struct lws *wsi, struct httpd_sess *s);
+
+/*
+ * Stop reading the connection while its answer is computed elsewhere
+ * (a worker thread); httpd_release() before lws_callback_on_writable()
+ * or httpd_reply(), since lws serves no WRITEABLE to a held connection.
+ * Service thread.
+ */
+void httpd_hold(struct lws *wsi);
+void httpd_release(struct lws *wsi);
+
+/* 1 if an answer is queued on s (lws may hand the request over again:
+ * see Pipelining), else 0.  Service thread. */
+int httpd_answering(const struct httpd_sess *s);
+
+/*
+ * For LWS_CALLBACK_HTTP_BODY_COMPLETION: the body is in; an answer
+ * queued earlier is written now.  Service thread.
+ */
+void httpd_body_done(struct lws *wsi, struct httpd_sess *s);
+
+/*
+ * For LWS_CALLBACK_HTTP: a request whose body has no Content-Length
+ * (chunked, or POST without one) is answered 411, one whose
+ * Content-Length is not a plain number 400; returns 1 then, else 0.
+ * Service thread.
+ */
+int httpd_refuse_unbounded(struct lws *wsi, struct httpd_sess *s);
+
+/*
+ * Write a complete JSON answer (status, body of at most 256 bytes,
+ * "connection: close") at once, from a callback that is about to
+ * refuse the connection (LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION
+ * returning -1): lws sends what it holds before it closes.  0, or -1 if
+ * it could not be written.  Service thread.
+ */
+int httpd_answer_now(struct lws *wsi, int status, const char *body);
+
+/* A CONNECT that lws turned into a raw socket is given this long. */
+#define HTTPD_RAW_TIMEOUT_S 5
+
+/*
+ * For LWS_CALLBACK_RAW_ADOPT, LWS_CALLBACK_RAW_RX and
+ * LWS_CALLBACK_RAW_WRITEABLE on the HTTP protocol: lws 4.1 makes a
+ * CONNECT request a raw socket; answer 405 and close it.  Returns what
+ * the callback returns.  Service thread.
+ */
+int httpd_raw(struct lws *wsi, int reason);
 
 /* For LWS_CALLBACK_CLOSED_HTTP: free the queued body.  Service thread. */
 void httpd_sess_fini(struct httpd_sess *s);

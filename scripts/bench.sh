@@ -84,7 +84,7 @@ OAI_PORT=$(sed -n 's/.*"msg":"ready".*"port":\([0-9]*\).*/\1/p' \
 AI_URL=ipc://$TMP/ai.ipc
 AI_PORT=$(free_port)
 OPENAI_API_KEY=sk-bench \
-OPENAI_REALTIME_URL="ws://127.0.0.1:$OAI_PORT/v1/realtime?model=gpt-realtime" \
+OPENAI_REALTIME_URL="ws://127.0.0.1:$OAI_PORT/v1/realtime?model=gpt-realtime-2" \
 AI_LISTEN_URL=$AI_URL AI_PUB_URL=ipc://$TMP/aipub.ipc \
 AI_HTTP_ADDR=127.0.0.1 AI_HTTP_PORT=$AI_PORT \
 AI_MAX_CALLS=$((CALLS + 100)) PERSISTER_URL= REASONER_URL= \

@@ -17,6 +17,13 @@
 # reason when the call did not complete.  DEMO_KEEP=1 keeps the scratch
 # directory (logs) even on success; DEMO_PG_DIR moves the throwaway
 # cluster (tests/integration/e2e_demo_test runs this script that way).
+#
+# DEMO_AI=real talks to the real OpenAI Realtime and Anthropic APIs
+# instead of sim-openai and sim-anthropic: set OPENAI_API_KEY and
+# ANTHROPIC_API_KEY (and any of OPENAI_REALTIME_URL, ANTHROPIC_MODEL, ...
+# to override the daemons' defaults).  The telephone stays simulated; a
+# real call is README.md's "Going live".  SIM_CAPTURE_DIR, when set, is
+# passed to the simulators (tests/conformance).
 set -u
 
 BUILD=${BUILD:-build/debug}
@@ -202,19 +209,37 @@ API_TOKEN=$(rand_hex)
 OPENAI_KEY=sk-demo-$(rand_hex | cut -c1-16)
 ANTHROPIC_KEY=sk-ant-demo-$(rand_hex | cut -c1-16)
 
-start sim-anthropic --port 0 --api-key "$ANTHROPIC_KEY" \
-    --record "$logs/anthropic.jsonl"
-start sim-openai --port 0 --api-key "$OPENAI_KEY" --mode conversation \
-    --script tests/sim/scripts/outbound.json --record "$logs/openai.jsonl"
+case ${DEMO_AI:-sim} in
+sim)
+	start sim-anthropic --port 0 --api-key "$ANTHROPIC_KEY" \
+	    --record "$logs/anthropic.jsonl"
+	start sim-openai --port 0 --api-key "$OPENAI_KEY" \
+	    --mode conversation --script tests/sim/scripts/outbound.json \
+	    --record "$logs/openai.jsonl"
+	;;
+real)
+	[ -n "${OPENAI_API_KEY:-}" ] && [ -n "${ANTHROPIC_API_KEY:-}" ] ||
+		die "DEMO_AI=real needs OPENAI_API_KEY and ANTHROPIC_API_KEY"
+	;;
+*) die "DEMO_AI must be sim or real" ;;
+esac
 start sim-twilio --port 0 --account-sid "$ACCOUNT" \
     --auth-token "$TWILIO_TOKEN" --record "$logs/twilio.jsonl" \
     --ring-ms 300 --call-duration-ms 40000 \
     --caller-audio "$work/callee.wav" \
     --caller-speak-at-ms 400,5000,9200,13800
-ANT_PORT=$(ready_port sim-anthropic)
-OAI_PORT=$(ready_port sim-openai)
 TW_PORT=$(ready_port sim-twilio)
-used=" $ANT_PORT $OAI_PORT $TW_PORT "
+used=" $TW_PORT "
+if [ "${DEMO_AI:-sim}" = sim ]; then
+	ANT_PORT=$(ready_port sim-anthropic)
+	OAI_PORT=$(ready_port sim-openai)
+	used="$used$ANT_PORT $OAI_PORT "
+	# The Realtime model is ai-session's default (one place: its
+	# config table); only the endpoint is the simulator's.
+	OAI_MODEL=$("$BIN/ai-session" --help 2>&1 |
+		sed -n 's/.*default: wss:.*[?&]model=\([^& ]*\).*/\1/p' | head -n 1)
+	[ -n "$OAI_MODEL" ] || die "cannot read ai-session's default model"
+fi
 
 EDGE_PORT=$(free_port 18080) || die "no free port"
 export LOG_LEVEL=info
@@ -249,10 +274,12 @@ EDGE_STREAM_TOKEN_SECRET=$(rand_hex)
 export PHONE_ENCRYPTION_KEY RATE_LIMIT_HMAC_KEY EDGE_STREAM_TOKEN_SECRET
 export EDGE_API_TOKEN=$API_TOKEN
 export PERSISTER_SPOOL_DIR=$work/spool
-export ANTHROPIC_BASE_URL=http://127.0.0.1:$ANT_PORT
-export ANTHROPIC_API_KEY=$ANTHROPIC_KEY
-export OPENAI_REALTIME_URL="ws://127.0.0.1:$OAI_PORT/v1/realtime?model=gpt-realtime"
-export OPENAI_API_KEY=$OPENAI_KEY
+if [ "${DEMO_AI:-sim}" = sim ]; then
+	export ANTHROPIC_BASE_URL=http://127.0.0.1:$ANT_PORT
+	export ANTHROPIC_API_KEY=$ANTHROPIC_KEY
+	export OPENAI_REALTIME_URL="ws://127.0.0.1:$OAI_PORT/v1/realtime?model=$OAI_MODEL"
+	export OPENAI_API_KEY=$OPENAI_KEY
+fi
 export EDGE_PUBLIC_URL=http://127.0.0.1:$EDGE_PORT EDGE_PROVIDER=twilio
 export TWILIO_API_BASE_URL=http://127.0.0.1:$TW_PORT/2010-04-01
 export TWILIO_ACCOUNT_SID=$ACCOUNT TWILIO_AUTH_TOKEN=$TWILIO_TOKEN

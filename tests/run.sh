@@ -1,13 +1,18 @@
 #!/bin/sh
 # run.sh - run the test binaries built by make.
 #
-# Usage: BUILD=build/debug tests/run.sh unit|integration|all
+# Usage: BUILD=build/debug tests/run.sh unit|integration|conformance|all
 #
 # Integration tests get TEST_PG_DSN: a throwaway PostgreSQL cluster this
 # script starts in $BUILD/pg (unless TEST_PG_DSN is already set) and stops
 # at exit.  Each binary's output goes to $BUILD/test-logs/; a failing
 # binary's output is printed.  The last line counts the test cases:
 # "tests: N passed, N failed".
+#
+# The e2e integration tests run with SIM_CAPTURE_DIR=$BUILD/capture: their
+# simulators, which only the daemons talk to, keep a copy of each kind of
+# message; the conformance phase (tests/conformance/run.sh) type-checks
+# those against the providers' client libraries.
 set -u
 
 BUILD=${BUILD:-build/debug}
@@ -36,7 +41,13 @@ run_bin() {
 	name=$(echo "$bin" | sed "s|^$BUILD/tests/||; s|/|.|g")
 	log="$LOGS/$name.log"
 	start=$(date +%s)
-	timeout -k 10 "$TEST_TIMEOUT" "$bin" >"$log" 2>&1
+	case $name in
+	integration.e2e_* | integration.ai_e2e_*)
+		SIM_CAPTURE_DIR=$TOP_DIR/$BUILD/capture \
+		    timeout -k 10 "$TEST_TIMEOUT" "$bin" >"$log" 2>&1
+		;;
+	*) timeout -k 10 "$TEST_TIMEOUT" "$bin" >"$log" 2>&1 ;;
+	esac
 	rc=$?
 	secs=$(( $(date +%s) - start ))
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
@@ -74,11 +85,18 @@ if [ "$what" = integration ] || [ "$what" = all ]; then
 		pg_started=1
 	fi
 	export TEST_PG_DSN
+	rm -rf "$TOP_DIR/$BUILD/capture"
+	mkdir -p "$TOP_DIR/$BUILD/capture"
 	echo "integration tests (PostgreSQL: $TEST_PG_DSN):"
 	for b in $(find "$BUILD/tests/integration" -type f -name '*_test' |
 	    sort); do
 		run_bin "$b"
 	done
+fi
+
+if [ "$what" = conformance ] || [ "$what" = all ]; then
+	echo "conformance with the providers' client libraries:"
+	run_bin tests/conformance/run.sh
 fi
 
 echo

@@ -59,6 +59,7 @@ struct ai_cfg {
 	char *openai_voice;
 	char *openai_ca_file;
 	char *transcribe_model;
+	char *reasoning_effort;
 	char *instructions;
 	char *persister_url;
 	char *reasoner_url;
@@ -75,6 +76,15 @@ struct ai_cfg {
 };
 
 extern const struct cfg_opt ai_cfg_opts[];
+
+/*
+ * The model session a call asks for, from the configuration c:
+ * instructions NULL means c's base instructions.  Pointers into c (and
+ * instructions); nothing is copied.  Also used by `callctl doctor`, which
+ * sends the same session.update (oai_session_update) as a call does.
+ */
+void config_rt_session(
+    struct rt_session *, const struct ai_cfg *c, const char *instructions);
 
 /* ---- bounded queue of caller frames (ring.c) ---------------------- */
 
@@ -464,6 +474,7 @@ struct ai_stats {
 	struct metric        *turns;
 	struct metric        *model_closed;
 	struct metric_family *model_errors;
+	struct metric_family *config_errors;
 	struct metric_family *ended;
 	struct metric_family *tools;
 };
@@ -473,6 +484,8 @@ extern struct ai_cfg   cfg;
 
 void stats_init(void);
 void stats_model_error(const char *code);
+/* An error a setting must fix; the label is the setting's name. */
+void stats_config_error(const char *setting);
 void stats_ended(const char *reason);
 
 int64_t ai_mono_ms(void);

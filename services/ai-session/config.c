@@ -3,6 +3,7 @@
  * cfg_main() in main.c; every variable is listed in README.md.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "ai.h"
 #include "bus.h"
@@ -49,8 +50,9 @@ const struct cfg_opt ai_cfg_opts[] = {
 	    "debug, info, warn or error" },
 	BUS_TLS_CFG_OPTS(struct ai_cfg, bus_tls),
 	{ "OPENAI_REALTIME_URL", CFG_STR, O(openai_url),
-	    "wss://api.openai.com/v1/realtime?model=gpt-realtime",
-	    "Realtime API WebSocket (ws:// only for local simulators)" },
+	    "wss://api.openai.com/v1/realtime?model=gpt-realtime-2",
+	    "Realtime API WebSocket; the model is its model= parameter "
+	    "(ws:// only for local simulators; docs/providers.md)" },
 	{ "OPENAI_API_KEY", CFG_STR | CFG_SECRET, O(openai_key), NULL,
 	    "API key, sent as Authorization: Bearer" },
 	{ "OPENAI_VOICE", CFG_STR, O(openai_voice), "alloy",
@@ -58,8 +60,12 @@ const struct cfg_opt ai_cfg_opts[] = {
 	{ "OPENAI_CA_FILE", CFG_STR, O(openai_ca_file), "",
 	    "PEM trust store for wss (empty: the system's)" },
 	{ "AI_TRANSCRIBE_MODEL", CFG_STR, O(transcribe_model),
-	    "gpt-4o-mini-transcribe",
+	    "gpt-realtime-whisper",
 	    "model transcribing the caller (empty: off)" },
+	{ "AI_REASONING_EFFORT", CFG_STR, O(reasoning_effort), "low",
+	    "session reasoning.effort for reasoning Realtime models: "
+	    "minimal, low, medium, high, xhigh (empty: not sent, for "
+	    "models without reasoning)" },
 	{ "AI_INSTRUCTIONS", CFG_STR, O(instructions),
 	    "You are a friendly, concise phone assistant. Speak naturally, "
 	    "one or two sentences at a time.",
@@ -93,3 +99,18 @@ const struct cfg_opt ai_cfg_opts[] = {
 	    "saturation, see docs/performance.md)" },
 	{ NULL, 0, 0, NULL, NULL }
 };
+
+void
+config_rt_session(
+    struct rt_session *s, const struct ai_cfg *c, const char *instructions)
+{
+	memset(s, 0, sizeof(*s));
+	s->url = c->openai_url;
+	s->api_key = c->openai_key;
+	s->instructions
+	    = instructions != NULL ? instructions : c->instructions;
+	s->voice = c->openai_voice;
+	s->transcribe_model = c->transcribe_model;
+	s->reasoning_effort = c->reasoning_effort;
+	s->tools = true;
+}

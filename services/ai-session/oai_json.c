@@ -235,6 +235,11 @@ oai_session_update(const struct rt_session *s)
 	    "output_modalities", "audio", "instructions",
 	    s->instructions != NULL ? s->instructions : "", "audio", "input",
 	    in, "output", out);
+	/* gpt-realtime-2 and later reason; a model without it refuses it. */
+	if (sess != NULL && s->reasoning_effort != NULL
+	    && s->reasoning_effort[0] != '\0')
+		json_object_set_new(sess, "reasoning",
+		    json_pack("{s:s}", "effort", s->reasoning_effort));
 	if (sess != NULL && s->tools) {
 		json_object_set_new(sess, "tools", tools());
 		json_object_set_new(sess, "tool_choice", json_string("auto"));

@@ -36,6 +36,7 @@ struct rt_session {
 	const char *instructions;
 	const char *voice;
 	const char *transcribe_model; /* NULL or "": no transcription */
+	const char *reasoning_effort; /* NULL or "": not sent */
 	bool        tools; /* declare consult_reasoner, end_call */
 };
 

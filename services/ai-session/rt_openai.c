@@ -123,13 +123,43 @@ on_audio_delta(struct rt_conn *rc, const char *item, const char *resp,
 		rc->ev->audio(rc->arg, item, resp, dbuf, (size_t)n);
 }
 
+/*
+ * An error a setting must fix, not the call: which one.  NULL for the
+ * others (a bad event of ours, a busy service).
+ */
+static const char *
+blamed_setting(const char *code, const char *param)
+{
+	if (strcmp(code, "model_not_found") == 0)
+		return ("OPENAI_REALTIME_URL (its model= parameter)");
+	if (strcmp(code, "invalid_api_key") == 0)
+		return ("OPENAI_API_KEY");
+	if (strcmp(param, "session.reasoning") == 0
+	    || strcmp(param, "session.reasoning.effort") == 0)
+		return ("AI_REASONING_EFFORT (empty for a model without "
+		        "reasoning)");
+	if (strcmp(param, "session.audio.input.transcription.model") == 0)
+		return ("AI_TRANSCRIBE_MODEL");
+	if (strcmp(param, "session.audio.output.voice") == 0)
+		return ("OPENAI_VOICE");
+	return (NULL);
+}
+
 static void
 on_error(struct rt_conn *rc, json_t *ev)
 {
 	json_t     *err = json_object_get(ev, "error");
 	const char *code = str(err, "code"), *msg = str(err, "message");
+	const char *setting = blamed_setting(code, str(err, "param"));
 
 	stats_model_error(code);
+	if (setting != NULL) {
+		stats_config_error(setting);
+		logc_warnx(&rc->lc,
+		    "configuration: OpenAI refused the session (code %s: "
+		    "%.160s); change %s (docs/providers.md)",
+		    code, msg, setting);
+	}
 	if (!rc->ready && rc->update_tries < UPDATE_TRIES) {
 		logc_warnx(&rc->lc,
 		    "model error before the session was "

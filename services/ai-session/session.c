@@ -200,14 +200,7 @@ session_connect(struct call *c)
 {
 	struct rt_session s;
 
-	memset(&s, 0, sizeof(s));
-	s.url = cfg.openai_url;
-	s.api_key = cfg.openai_key;
-	s.instructions
-	    = c->instructions != NULL ? c->instructions : cfg.instructions;
-	s.voice = cfg.openai_voice;
-	s.transcribe_model = cfg.transcribe_model;
-	s.tools = true;
+	config_rt_session(&s, &cfg, c->instructions);
 	if (session_provider->connect(&c->rt, &s, &events, c, &c->lc) != 0) {
 		session_end(
 		    c, "connect_failed", "cannot open the model socket", true);

@@ -4,6 +4,7 @@
  * with a label that comes from outside (model error codes, end reasons)
  * are looked up per event, which takes the registry mutex: they are rare.
  */
+#include <string.h>
 #include <time.h>
 
 #include "ai.h"
@@ -87,6 +88,10 @@ stats_init(void)
 	    "Model sockets that went away while the call was on");
 	st.model_errors = metrics_counter("ai_model_errors_total",
 	    "Error events from the model, by code", "code");
+	st.config_errors = metrics_counter("ai_config_errors_total",
+	    "Model errors a setting must fix (unknown model, refused "
+	    "session field, bad key), by setting",
+	    "setting");
 	st.ended = metrics_counter(
 	    "ai_calls_ended_total", "Calls ended, by reason", "reason");
 	st.tools = metrics_counter("ai_tool_calls_total",
@@ -98,6 +103,20 @@ stats_model_error(const char *code)
 {
 	metric_inc(metric_get(st.model_errors,
 	    code != NULL && code[0] != '\0' ? code : "unknown"));
+}
+
+/* setting may carry a parenthesised hint: the label is the name only. */
+void
+stats_config_error(const char *setting)
+{
+	char   name[64];
+	size_t n = strcspn(setting, " ");
+
+	if (n >= sizeof(name))
+		n = sizeof(name) - 1;
+	memcpy(name, setting, n);
+	name[n] = '\0';
+	metric_inc(metric_get(st.config_errors, name));
 }
 
 void

@@ -170,6 +170,25 @@ receive(struct lws *wsi, struct ws *w, const void *in, size_t len)
 }
 
 /* lws service thread only. */
+/* An upgrade refused for a reason a setting must fix: say which. */
+static void
+upgrade_refused(struct ws *w, unsigned int status)
+{
+	const char *setting = NULL;
+
+	if (status == 401 || status == 403)
+		setting = "OPENAI_API_KEY";
+	else if (status == 400 || status == 404)
+		setting = "OPENAI_REALTIME_URL";
+	if (setting == NULL)
+		return;
+	stats_config_error(setting);
+	logc_warnx(&w->lc,
+	    "configuration: the Realtime API refused the connection (HTTP "
+	    "%u); change %s (docs/providers.md)",
+	    status, setting);
+}
+
 static int
 ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
@@ -215,6 +234,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (w != NULL) {
 			snprintf(why, sizeof(why), "connect failed: %.100s",
 			    in != NULL ? (const char *)in : "unknown");
+			upgrade_refused(w, lws_http_client_http_response(wsi));
 			ws_gone(wsi, w, why);
 		}
 		return (0);

@@ -39,6 +39,10 @@ static const struct cfg_opt callctl_opts[] = {
 	BUS_TLS_CFG_OPTS(struct callctl_cfg, bus_tls),
 	{ "CALLCTL_TIMEOUT_MS", CFG_INT, O(timeout_ms), "2000",
 	    "how long to wait for one reply" },
+	{ "DOCTOR_TIMEOUT_MS", CFG_INT, O(doctor_timeout_ms), "8000",
+	    "doctor: limit of one provider request or the Realtime probe" },
+	{ "DOCTOR_CA_FILE", CFG_STR, O(doctor_ca_file), "",
+	    "doctor: PEM trust store for PUBLIC_URL (empty: the system's)" },
 	{ NULL }
 };
 

@@ -28,6 +28,8 @@ usage(FILE *fp)
 	    "  req SERVICE|URL TYPE [JSON] [--call SID] [--key KEY]\n"
 	    "  req SERVICE|URL --envelope JSON send any request, print the "
 	    "reply\n"
+	    "  doctor                          pre-flight: settings, "
+	    "database, providers, PUBLIC_URL, daemons\n"
 	    "  --version, --help\n\n"
 	    "SERVICE is media-edge (edge), ai-session (ai), reasoner, "
 	    "rate-limiter or persister.\n");
@@ -46,6 +48,7 @@ main(int argc, char *argv[])
 		{ "decode", cmd_decode },
 		{ "tap", cmd_tap },
 		{ "req", cmd_req },
+		{ "doctor", cmd_doctor },
 	};
 	size_t i;
 

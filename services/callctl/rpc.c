@@ -47,7 +47,7 @@ request(const char *url, const Bus__Envelope *req, Bus__Envelope **repp,
 	return (rv);
 }
 
-static int
+int
 ping_once(const char *url, Bus__Envelope **repp, double *rttp)
 {
 	Bus__Envelope   env = BUS__ENVELOPE__INIT;

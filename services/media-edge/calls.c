@@ -86,6 +86,48 @@ call_find_id(struct edge *e, uint64_t id)
 	return (NULL);
 }
 
+/* No valid start in EDGE_START_TIMEOUT_MS: the socket goes. */
+static void
+start_timeout_cb(lws_sorted_usec_list_t *sul)
+{
+	struct call *c = lws_container_of(sul, struct call, start_sul);
+
+	if (!c->pending || c->closing)
+		return;
+	log_warnx("media stream closed: no valid start in %ld ms",
+	    c->edge->cfg.start_timeout_ms);
+	edge_refused(c->edge, "start_timeout");
+	call_close(c, EDGE_CLOSE_POLICY, "start_timeout");
+}
+
+/* The socket has had its start (or is gone): it is no longer pending. */
+static void
+pending_end(struct call *c)
+{
+	if (!c->pending)
+		return;
+	c->pending = false;
+	c->edge->npending--;
+	metric_dec(c->edge->m.pending_streams);
+	lws_sul_cancel(&c->start_sul);
+}
+
+long
+calls_pending_from(struct edge *e, const char *addr)
+{
+	struct call *c;
+	long         n = 0;
+
+	for (c = e->calls; c != NULL; c = c->next)
+		if (c->pending && strcmp(c->peer, addr) == 0)
+			n++;
+	return (n);
+}
+
+/*
+ * A /media socket, upgraded: it holds no call slot until its start is
+ * accepted (call_register()), and has EDGE_START_TIMEOUT_MS to send it.
+ */
 struct call *
 call_new(struct edge *e, struct lws *wsi)
 {
@@ -94,6 +136,12 @@ call_new(struct edge *e, struct lws *wsi)
 	c->edge = e;
 	c->wsi = wsi;
 	c->id = ++e->next_id;
+	(void)lws_get_peer_simple(wsi, c->peer, sizeof(c->peer));
+	c->pending = true;
+	e->npending++;
+	metric_inc(e->m.pending_streams);
+	lws_sul_schedule(lws_get_context(wsi), 0, &c->start_sul,
+	    start_timeout_cb, e->cfg.start_timeout_ms * LWS_US_PER_MS);
 	outq_init(&c->out, (size_t)e->cfg.out_queue_bytes);
 	c->pend.limit = (size_t)e->cfg.start_buffer_bytes;
 	c->next = e->calls;
@@ -113,9 +161,13 @@ call_register(struct call *c)
 
 	if (call_find(e, c->call_sid) != NULL)
 		return (-1);
+	if (e->nactive >= e->cfg.max_calls)
+		return (-2);
+	pending_end(c);
 	c->hnext = e->table[b];
 	e->table[b] = c;
 	c->in_table = true;
+	e->nactive++;
 	metric_inc(e->m.active_calls);
 	svc_active_add(e->svc, 1);
 	return (0);
@@ -136,6 +188,7 @@ unregister(struct call *c)
 			break;
 		}
 	c->in_table = false;
+	e->nactive--;
 	metric_dec(e->m.active_calls);
 	svc_active_add(e->svc, -1);
 }
@@ -163,6 +216,7 @@ call_free(struct call *c)
 	struct log_ctx lc = { c->call_sid, c->trace_id };
 
 	unregister(c);
+	pending_end(c);
 	/* A start still in flight sends its own SessionEnd when its result
 	 * finds the call gone (loop.c), so the two never cross. */
 	if (c->session_sent && !c->end_sent && !c->start_inflight) {

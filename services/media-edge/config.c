@@ -40,7 +40,13 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "debug, info, warn or error" },
 	BUS_TLS_CFG_OPTS(struct edge_cfg, bus_tls),
 	{ "EDGE_MAX_CALLS", CFG_INT, O(max_calls), "2000",
-	    "streams served at once; more are refused" },
+	    "calls (streams with an accepted start) served at once; more "
+	    "are refused" },
+	{ "EDGE_START_TIMEOUT_MS", CFG_INT, O(start_timeout_ms), "5000",
+	    "a /media socket without a valid start by then is closed" },
+	{ "EDGE_PENDING_PER_ADDR", CFG_INT, O(pending_per_addr), "64",
+	    "/media sockets still waiting for their start, per client "
+	    "address; more upgrades are refused" },
 	{ "EDGE_REQ_WORKERS", CFG_INT, O(req_workers), "16",
 	    "threads sending SessionStart / SessionEnd" },
 	{ "EDGE_SESSION_TIMEOUT_MS", CFG_INT, O(session_timeout_ms), "5000",
@@ -152,7 +158,10 @@ edge_config_check(struct edge_cfg *c)
 	        == -1
 	    || positive("EDGE_OUT_QUEUE_BYTES", c->out_queue_bytes, 1024) == -1
 	    || positive("EDGE_TOKEN_CACHE", c->token_cache, 16) == -1
-	    || positive("EDGE_EVQ_MSGS", c->evq_msgs, 16) == -1)
+	    || positive("EDGE_EVQ_MSGS", c->evq_msgs, 16) == -1
+	    || positive("EDGE_START_TIMEOUT_MS", c->start_timeout_ms, 100)
+	        == -1
+	    || positive("EDGE_PENDING_PER_ADDR", c->pending_per_addr, 1) == -1)
 		rv = -1;
 	if (strcmp(c->provider, "twilio") != 0
 	    && strcmp(c->provider, "signalwire") != 0) {

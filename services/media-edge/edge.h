@@ -54,6 +54,8 @@ struct edge_cfg {
 	char *twilio_auth_token;
 	char *log_level;
 	long  max_calls;
+	long  start_timeout_ms; /* a stream's start must come by then */
+	long  pending_per_addr; /* sockets before start, per address */
 	long  req_workers;
 	long  session_timeout_ms;
 	long  session_attempts;
@@ -168,8 +170,11 @@ struct call {
 	bool            rx_busy; /* inside a message */
 	bool            rx_skip; /* oversized or binary: discard */
 	bool            rx_binary;
-	struct call    *hnext; /* call table chain */
-	struct call    *prev, *next; /* every call */
+	bool            pending; /* before a valid start: holds no slot */
+	char            peer[48]; /* client address, for the pending bound */
+	lws_sorted_usec_list_t start_sul; /* EDGE_START_TIMEOUT_MS */
+	struct call           *hnext; /* call table chain */
+	struct call           *prev, *next; /* every call */
 };
 
 /* Per-connection state of the one lws protocol (HTTP and WebSocket). */
@@ -308,6 +313,7 @@ struct web {
 	size_t         len;
 	bool           too_big;
 	bool           waiting;
+	bool           body_unread; /* answer only after the body */
 	char           ip[64];
 	char           auth[300];
 	char           sig[160];
@@ -387,6 +393,8 @@ struct edge_metrics {
 	struct metric_family *records;
 	struct metric_family *hangups;
 	struct metric_family *notify;
+	struct metric        *pending_streams;
+	struct metric_family *upgrades_refused;
 };
 
 struct edge {
@@ -422,7 +430,10 @@ struct edge {
 	struct call  **table;
 	size_t         table_mask;
 	struct call   *calls;
-	long           ncalls;
+	long           ncalls; /* every /media socket */
+	long           nactive; /* calls holding a slot (a valid start) */
+	long           npending; /* sockets still waiting for a start */
+	atomic_long    refused; /* upgrades refused and start timeouts */
 	uint64_t       next_id;
 	nng_msg      **batch; /* evq drain buffer */
 	unsigned char *scratch; /* base64 decode buffer */
@@ -439,6 +450,8 @@ void edge_metrics_init(struct edge_metrics *);
 void edge_bad_input(struct edge *, const char *reason);
 void edge_dropped(struct edge *, const char *reason, double n);
 void edge_auth_fail(struct edge *, const char *reason);
+/* A /media upgrade refused, or a socket closed for want of a start. */
+void edge_refused(struct edge *, const char *reason);
 
 /* evq.c: push from any thread; drain on the lws service thread. */
 void evq_init(struct evq *, size_t cap);
@@ -484,7 +497,11 @@ void         calls_fini(struct edge *);
 struct call *call_new(struct edge *, struct lws *wsi);
 struct call *call_find(struct edge *, const char *call_sid);
 struct call *call_find_id(struct edge *, uint64_t id);
-int          call_register(struct call *);
+/* 0 registered (the call now holds a slot); -1 another stream already
+ * has this call sid; -2 every slot is taken. */
+int call_register(struct call *);
+/* /media sockets from addr still waiting for their start. */
+long calls_pending_from(struct edge *, const char *addr);
 /* Close with a code (flushes queued output first unless kill). */
 void call_close(struct call *, int code, const char *why);
 void call_kill(struct call *, const char *why);
@@ -564,6 +581,10 @@ int edge_health(void *arg, int ready, char *buf, size_t len);
 int         form_parse(struct form *, const char *body, size_t len);
 void        form_free(struct form *);
 const char *form_get(const struct form *, const char *name);
+/* The first of names (NULL-terminated) that occurs more than once in
+ * the form, or NULL.  form_get() reads the first of several, while the
+ * signature covers them all. */
+const char *form_dup(const struct form *, const char *const *names);
 int         form_sign(const char *key, const char *url, const struct form *,
             bool signalwire, char out[29]);
 bool        form_sig_ok(const char *key, const char *url, const struct form *,

@@ -111,6 +111,16 @@ out:
 	free(s);
 }
 
+/* send_json() borrows its object; this one is ours to free. */
+static void
+send_error(struct evclient *c, const char *what)
+{
+	json_t *o = json_pack("{s:s, s:s}", "type", "error", "error", what);
+
+	send_json(c, o);
+	json_decref(o);
+}
+
 static bool
 subscribed(const struct evclient *c, const char *sid)
 {
@@ -227,9 +237,7 @@ events_message(struct edge *e, void *arg, const char *buf, size_t len)
 	sid = json_string_value(json_object_get(o, "call_sid"));
 	if (op == NULL) {
 		edge_bad_input(e, "events_bad_message");
-		send_json(c,
-		    json_pack("{s:s, s:s}", "type", "error", "error",
-		        "expected {\"op\":...}"));
+		send_error(c, "expected {\"op\":...}");
 	} else if (strcmp(op, "subscribe") == 0 && sid != NULL
 	    && strlen(sid) < EDGE_SID_MAX) {
 		if (!subscribed(c, sid) && c->nsubs < EVENTS_MAX_SUBS)
@@ -255,9 +263,7 @@ events_message(struct edge *e, void *arg, const char *buf, size_t len)
 		webjobs_submit(&e->wj, j);
 	} else {
 		edge_bad_input(e, "events_bad_message");
-		send_json(c,
-		    json_pack(
-		        "{s:s, s:s}", "type", "error", "error", "unknown op"));
+		send_error(c, "unknown op");
 	}
 	json_decref(o);
 }

@@ -115,6 +115,21 @@ bad:
 }
 
 const char *
+form_dup(const struct form *f, const char *const *names)
+{
+	size_t i, k, seen;
+
+	for (k = 0; names[k] != NULL; k++) {
+		for (seen = 0, i = 0; i < f->n; i++)
+			if (strcmp(f->v[i].name, names[k]) == 0)
+				seen++;
+		if (seen > 1)
+			return (names[k]);
+	}
+	return (NULL);
+}
+
+const char *
 form_get(const struct form *f, const char *name)
 {
 	size_t i;

@@ -254,12 +254,15 @@ events(struct edge *e)
 	drain_check(e);
 }
 
+/* One request per connection: see httpd.h on lws 4.1 and pipelining. */
 static int
 http_request(
     struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
 {
-	web_closed(e, pss); /* a keep-alive connection's last request */
-	if (httpd_builtin(wsi, &pss->hs, path, &e->hconf))
+	if (pss->web != NULL || httpd_answering(&pss->hs))
+		return (0); /* lws handing this request over again */
+	if (httpd_builtin(wsi, &pss->hs, path, &e->hconf)
+	    || httpd_refuse_unbounded(wsi, &pss->hs))
 		return (0);
 	if (web_http(e, wsi, pss, path) == 0)
 		return (0);
@@ -280,7 +283,12 @@ edge_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_HTTP_BODY:
 		return (web_body(e, pss, in, len));
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		httpd_body_done(wsi, &pss->hs);
 		return (web_body_done(e, wsi, pss));
+	case LWS_CALLBACK_RAW_ADOPT:
+	case LWS_CALLBACK_RAW_RX:
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		return (httpd_raw(wsi, (int)reason)); /* CONNECT */
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (pss->web != NULL && pss->web->state != 0)
 			return (web_writeable(wsi, pss));
@@ -339,17 +347,23 @@ edge_health(void *arg, int ready, char *buf, size_t len)
 	struct edge *e = arg;
 	bool         up = atomic_load(&e->ready) && !atomic_load(&e->draining);
 	double       uptime = 0;
+	json_t      *o;
+	size_t       n;
 
 	if (e->svc != NULL)
 		uptime = svc_uptime(e->svc);
-	if (ready && !up) {
-		(void)httpd_health_json(buf, len, "draining",
-		    (long)metric_value(e->m.active_calls), uptime);
-		return (503);
-	}
-	(void)httpd_health_json(buf, len, "healthy",
-	    (long)metric_value(e->m.active_calls), uptime);
-	return (200);
+	/* the usual three, and the sockets that hold no call slot */
+	o = json_pack("{s:s,s:I,s:f,s:I,s:I}", "status",
+	    ready && !up ? "draining" : "healthy", "activeCalls",
+	    (json_int_t)metric_value(e->m.active_calls), "uptime", uptime,
+	    "pendingStreams", (json_int_t)metric_value(e->m.pending_streams),
+	    "refusedStreams", (json_int_t)atomic_load(&e->refused));
+	n = o != NULL ? json_dumpb(
+	        o, buf, len - 1, JSON_COMPACT | JSON_REAL_PRECISION(10))
+	              : 0;
+	json_decref(o);
+	buf[n < len ? n : 0] = '\0';
+	return (ready && !up ? 503 : 200);
 }
 
 int

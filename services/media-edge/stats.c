@@ -63,6 +63,14 @@ edge_metrics_init(struct edge_metrics *m)
 	    "Hang-ups through the provider REST API by result", "result");
 	m->notify = metrics_counter("edge_notifications_total",
 	    "Signed end-of-call notifications by result", "result");
+	m->pending_streams = metrics_gauge1("edge_pending_streams",
+	    "/media sockets open without a valid start yet (no call slot)");
+	m->upgrades_refused = metrics_counter("edge_upgrades_refused_total",
+	    "/media sockets refused at the upgrade or closed for want of a "
+	    "start, by reason",
+	    "reason");
+	(void)metric_get(m->upgrades_refused, "start_timeout");
+	(void)metric_get(m->upgrades_refused, "per_address");
 	(void)metric_get(m->bad_input, "malformed_json");
 	(void)metric_get(m->auth_fail, "bad_signature");
 	(void)metric_get(m->dropped, "slow_reader");
@@ -84,4 +92,11 @@ void
 edge_auth_fail(struct edge *e, const char *reason)
 {
 	metric_inc(metric_get(e->m.auth_fail, reason));
+}
+
+void
+edge_refused(struct edge *e, const char *reason)
+{
+	metric_inc(metric_get(e->m.upgrades_refused, reason));
+	atomic_fetch_add(&e->refused, 1);
 }

@@ -157,6 +157,7 @@ on_start(struct call *c, json_t *root)
 	json_t        *st = json_object_get(root, "start");
 	const char    *call_sid, *stream_sid, *acct, *tok, *why, *prov;
 	struct log_ctx lc = { NULL, NULL };
+	int            rv;
 
 	if (c->state != CALL_CONNECTED) {
 		bad(c, "second_start", "a second start on one stream");
@@ -193,7 +194,15 @@ on_start(struct call *c, json_t *root)
 		call_close(c, EDGE_CLOSE_AWAY, "draining");
 		return;
 	}
-	if (call_register(c) == -1) {
+	if ((rv = call_register(c)) == -2) {
+		c->call_sid[0] = '\0';
+		logc_warnx(
+		    &lc, "stream refused: %ld calls (the limit)", e->nactive);
+		metric_inc(metric_get(e->m.closes, "full"));
+		call_close(c, EDGE_CLOSE_TRY_LATER, "full");
+		return;
+	}
+	if (rv == -1) {
 		c->call_sid[0] = '\0';
 		logc_warnx(&lc, "stream refused: call already has a stream");
 		edge_auth_fail(e, "duplicate_call");

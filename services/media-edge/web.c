@@ -29,6 +29,10 @@
 #define CT_JSON "application/json"
 #define CT_XML "text/xml"
 
+/* The form keys we read: each must occur once. */
+static const char *const form_keys[] = { "CallSid", "CallStatus", "Direction",
+	"From", "To", "AnsweredBy", "SequenceNumber", "CallDuration", NULL };
+
 static const char refusal[]
     = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
       "<Response><Say>We cannot take your call right now. Goodbye.</Say>"
@@ -78,7 +82,10 @@ web_reply(struct web *w, int status, const char *ctype, const char *body,
 	w->outlen = len;
 	w->retry_after = retry_after;
 	w->state = 1;
-	lws_callback_on_writable(w->wsi);
+	/* closing on unread body bytes would reset the connection under
+	 * the answer: an early one waits for web_body_done() */
+	if (!w->body_unread)
+		lws_callback_on_writable(w->wsi);
 }
 
 int
@@ -92,6 +99,10 @@ web_writeable(struct lws *wsi, struct pss *pss)
 	if (w->state == 1) {
 		if (lws_add_http_common_headers(wsi, (unsigned)w->status,
 		        w->ctype, (lws_filepos_t)w->outlen, &p, end))
+			return (-1);
+		if (lws_add_http_header_by_name(wsi,
+		        (const unsigned char *)"connection:",
+		        (const unsigned char *)"close", 5, &p, end))
 			return (-1);
 		if (w->retry_after > 0) {
 			snprintf(ra, sizeof(ra), "%d", w->retry_after);
@@ -109,12 +120,9 @@ web_writeable(struct lws *wsi, struct pss *pss)
 	}
 	if (w->state == 2) {
 		w->state = 3;
-		if (lws_write(wsi, (unsigned char *)w->out, w->outlen,
-		        LWS_WRITE_HTTP_FINAL)
-		    < (int)w->outlen)
-			return (-1);
-		if (lws_http_transaction_completed(wsi))
-			return (-1);
+		(void)lws_write(wsi, (unsigned char *)w->out, w->outlen,
+		    LWS_WRITE_HTTP_FINAL);
+		return (-1); /* one request per connection (httpd.h) */
 	}
 	return (0);
 }
@@ -158,6 +166,7 @@ web_job_reply(struct edge *e, struct ev *ev)
 		return;
 	unlink_web(e, w);
 	w->waiting = false;
+	httpd_release(w->wsi); /* lws writes only to a connection it reads */
 	web_reply(w, ev->status, ev->ctype, ev->body != NULL ? ev->body : "",
 	    ev->body != NULL ? strlen(ev->body) : 0, ev->retry_after);
 }
@@ -203,6 +212,8 @@ static void
 wait_job(struct edge *e, struct web *w, struct wjob *j)
 {
 	w->waiting = true;
+	/* no reading meanwhile: lws would spin on pipelined bytes */
+	httpd_hold(w->wsi);
 	w->next = e->webs;
 	e->webs = w;
 	j->web_id = w->id;
@@ -239,6 +250,10 @@ web_http(struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
 	           wsi, w->sig, sizeof(w->sig), "x-twilio-signature:", 19)
 	        <= 0)
 		w->sig[0] = '\0';
+	w->body_unread
+	    = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH)
+	        > 0
+	    && strtoll(cl, NULL, 10) > 0;
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) <= 0) {
 		web_reply(w, 405, CT_JSON,
 		    "{\"error\":\"method not allowed\"}", 30, 0);
@@ -482,7 +497,7 @@ route_twiml(struct edge *e, struct web *w, struct form *f)
 		json_error(w, 400, "bad_request", "CallSid missing", 0);
 		return (0);
 	}
-	if (atomic_load(&e->draining) || e->ncalls >= e->cfg.max_calls) {
+	if (atomic_load(&e->draining) || e->nactive >= e->cfg.max_calls) {
 		log_info("refusing call: %s",
 		    atomic_load(&e->draining) ? "draining" : "full");
 		web_reply(w, 200, CT_XML, refusal, sizeof(refusal) - 1, 0);
@@ -621,8 +636,14 @@ web_body_done(struct edge *e, struct lws *wsi, struct pss *pss)
 	const char *path;
 	int         rv = 0;
 
-	(void)wsi;
-	if (w == NULL || w->state != 0 || w->waiting)
+	if (w == NULL)
+		return (0);
+	if (w->body_unread) {
+		w->body_unread = false;
+		if (w->state == 1)
+			lws_callback_on_writable(wsi); /* an early answer */
+	}
+	if (w->state != 0 || w->waiting)
 		return (0);
 	if (w->route == ROUTE_CALLS) {
 		rv = route_calls(e, w);
@@ -633,6 +654,16 @@ web_body_done(struct edge *e, struct lws *wsi, struct pss *pss)
 	if (w->too_big
 	    || form_parse(&f, w->body != NULL ? w->body : "", w->len) == -1) {
 		json_error(w, 400, "bad_request", "not a form body", 0);
+		return (0);
+	}
+	if (form_dup(&f, form_keys) != NULL) {
+		/* a valid signature would bind to the first of two values */
+		log_warnx("webhook %s refused: duplicate %s", path,
+		    form_dup(&f, form_keys));
+		edge_bad_input(e, "duplicate_form_key");
+		json_error(w, 400, "bad_request", "duplicate form key", 0);
+		count(e, path + 1, 400);
+		form_free(&f);
 		return (0);
 	}
 	if (!webhook_ok(e, w, path, &f)) {

@@ -2,9 +2,11 @@
  * ws.c - the media WebSocket at /media: admission, message reassembly,
  * writing one queued message per WRITEABLE, and closing.
  *
- * Admission happens at the upgrade (path, drain, capacity, and the
- * provider's x-twilio-signature when present); the stream token is
- * checked later, on `start` (stream.c).  Messages arrive in pieces when
+ * Admission happens at the upgrade (path, drain, capacity, sockets
+ * waiting for a start, and the provider's x-twilio-signature when
+ * present), refused ones get an HTTP answer; the stream token is
+ * checked later, on `start` (stream.c), which is when the socket takes
+ * a call slot (calls.c).  Messages arrive in pieces when
  * they are larger than lws's rx buffer; they are reassembled up to
  * EDGE_MAX_MSG, and a larger or binary message is discarded whole and
  * counted, without ending the call.
@@ -15,14 +17,32 @@
 #include <string.h>
 
 #include "edge.h"
+#include "httpd.h"
 #include "log.h"
 #include "metrics.h"
 #include "xmalloc.h"
 
+/* Refuse an upgrade with an HTTP answer rather than a bare close. */
+static int
+refuse(struct lws *wsi, int status, const char *error)
+{
+	char body[128];
+
+	snprintf(body, sizeof(body), "{\"error\":\"%s\"}", error);
+	(void)httpd_answer_now(wsi, status, body);
+	return (-1);
+}
+
+/*
+ * Admission of a /media upgrade.  A socket holds no call slot until its
+ * start is accepted, so what bounds sockets before that is the number
+ * waiting for a start: per client address (EDGE_PENDING_PER_ADDR) and
+ * in all (EDGE_MAX_CALLS), each for at most EDGE_START_TIMEOUT_MS.
+ */
 int
 ws_filter(struct edge *e, struct lws *wsi)
 {
-	char path[128];
+	char path[128], peer[48];
 	int  n;
 
 	n = lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
@@ -31,28 +51,45 @@ ws_filter(struct edge *e, struct lws *wsi)
 			return (0);
 		log_warnx("/events upgrade refused: bearer token");
 		edge_auth_fail(e, "events_token");
-		return (-1);
+		return (refuse(wsi, 401, "unauthorized"));
 	}
 	if (n <= 0 || strcmp(path, "/media") != 0) {
 		log_warnx("websocket upgrade refused: unknown path");
 		edge_bad_input(e, "bad_path");
-		return (-1);
+		return (refuse(wsi, 404, "not found"));
 	}
 	if (atomic_load(&e->draining)) {
 		log_info("websocket upgrade refused: draining");
 		metric_inc(metric_get(e->m.closes, "draining"));
-		return (-1);
+		edge_refused(e, "draining");
+		return (refuse(wsi, 503, "draining"));
 	}
-	if (e->ncalls >= e->cfg.max_calls) {
-		log_warnx("websocket upgrade refused: %ld streams (the limit)",
-		    e->ncalls);
+	if (e->nactive >= e->cfg.max_calls) {
+		log_warnx("websocket upgrade refused: %ld calls (the limit)",
+		    e->nactive);
 		metric_inc(metric_get(e->m.closes, "full"));
-		return (-1);
+		edge_refused(e, "full");
+		return (refuse(wsi, 503, "full"));
+	}
+	if (e->npending >= e->cfg.max_calls) {
+		log_warnx("websocket upgrade refused: %ld sockets waiting for "
+		          "their start",
+		    e->npending);
+		edge_refused(e, "pending_full");
+		return (refuse(wsi, 503, "too many pending streams"));
+	}
+	(void)lws_get_peer_simple(wsi, peer, sizeof(peer));
+	if (calls_pending_from(e, peer) >= e->cfg.pending_per_addr) {
+		log_warnx("websocket upgrade refused: %ld sockets from one "
+		          "address waiting for their start",
+		    e->cfg.pending_per_addr);
+		edge_refused(e, "per_address");
+		return (refuse(wsi, 429, "too many pending streams"));
 	}
 	if (token_check_upgrade(e, wsi, path) == -1) {
 		log_warnx("websocket upgrade refused: bad x-twilio-signature");
 		edge_auth_fail(e, "upgrade_signature");
-		return (-1);
+		return (refuse(wsi, 403, "forbidden"));
 	}
 	return (0);
 }

@@ -42,8 +42,11 @@ const struct cfg_opt reasoner_cfg_opts[] = {
 	    "https://api.anthropic.com", "Messages API base URL" },
 	{ "ANTHROPIC_API_KEY", CFG_STR | CFG_SECRET, O(api_key), NULL,
 	    "API key (x-api-key); or ANTHROPIC_API_KEY_FILE" },
-	{ "ANTHROPIC_MODEL", CFG_STR, O(model), "claude-sonnet-4-5",
-	    "model id" },
+	{ "ANTHROPIC_MODEL", CFG_STR, O(model), "claude-sonnet-5-5",
+	    "model id (current models: docs/providers.md)" },
+	{ "REASONER_DECISION_EFFORT", CFG_STR, O(decision_effort), "low",
+	    "output_config.effort of a decision: low, medium, high "
+	    "(empty: not sent)" },
 	{ "ANTHROPIC_VERSION", CFG_STR, O(api_version), "2023-06-01",
 	    "anthropic-version header" },
 	{ "LOG_LEVEL", CFG_STR, O(log_level), "info",
@@ -105,6 +108,14 @@ config_check(const struct reasoner_cfg *c)
 	}
 	if (*c->api_key == '\0') {
 		log_warnx("ANTHROPIC_API_KEY is empty");
+		rv = -1;
+	}
+	if (*c->decision_effort != '\0'
+	    && strcmp(c->decision_effort, "low") != 0
+	    && strcmp(c->decision_effort, "medium") != 0
+	    && strcmp(c->decision_effort, "high") != 0) {
+		log_warnx("REASONER_DECISION_EFFORT must be low, medium, high "
+		          "or empty");
 		rv = -1;
 	}
 	if (*c->model == '\0') {

@@ -149,7 +149,8 @@ char *
 decision_body(const struct reasoner_cfg *c, const Bus__ReasonRequest *q,
     char *why, size_t whylen)
 {
-	char *turns, *text, *body;
+	json_t *extra;
+	char   *turns, *text, *body;
 
 	if (q->question[0] == '\0') {
 		snprintf(why, whylen, "question is empty");
@@ -163,8 +164,13 @@ decision_body(const struct reasoner_cfg *c, const Bus__ReasonRequest *q,
 	                 "Question from the voice agent:\n%s\n",
 	    q->situation[0] != '\0' ? q->situation : "(none given)",
 	    turns[0] != '\0' ? turns : "(none)\n", q->question);
+	/* A decision is wanted within seconds: keep thinking short. */
+	extra = *c->decision_effort != '\0' ? json_pack(
+	            "{s:{s:s}}", "output_config", "effort", c->decision_effort)
+	                                    : NULL;
 	body = prompt_body(c, c->decision_max_tokens, decision_system, text,
-	    NULL, why, whylen);
+	    extra, why, whylen);
+	json_decref(extra);
 	free(text);
 	free(turns);
 	return (body);

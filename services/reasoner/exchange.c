@@ -118,6 +118,55 @@ classify(struct attempt *a, exch_check_fn check, void *out, struct failure *f)
 	return (OUT_FATAL);
 }
 
+/*
+ * A refusal that a setting, not the caller, must fix: which one.  NULL
+ * when the status says nothing about our configuration.
+ */
+static const char *
+blamed_setting(const struct attempt *a)
+{
+	const char *m = error_message(a->msg);
+
+	if (a->status == 401 || a->status == 403)
+		return ("ANTHROPIC_API_KEY");
+	if (a->status == 404 && strncmp(m, "model:", 6) == 0)
+		return ("ANTHROPIC_MODEL");
+	if (a->status != 400)
+		return (NULL);
+	if (strstr(m, "anthropic-version") != NULL)
+		return ("ANTHROPIC_VERSION");
+	if (strstr(m, "output_config.effort") != NULL)
+		return ("REASONER_DECISION_EFFORT");
+	if (strstr(m, "model") != NULL || strstr(m, "temperature") != NULL
+	    || strstr(m, "top_p") != NULL || strstr(m, "top_k") != NULL
+	    || strstr(m, "tool_choice") != NULL)
+		return ("ANTHROPIC_MODEL");
+	return (NULL);
+}
+
+/* One line an operator can act on, and the metric that counts it. */
+static void
+report_config_error(const struct reasoner_cfg *c, const struct attempt *a)
+{
+	const char *setting = blamed_setting(a);
+
+	if (setting == NULL)
+		return;
+	stats_config_error(setting);
+	if (strcmp(setting, "ANTHROPIC_MODEL") == 0)
+		log_warnx(
+		    "configuration: Anthropic refused ANTHROPIC_MODEL=%s "
+		    "(%ld %s: %.120s); set ANTHROPIC_MODEL to a current "
+		    "model (docs/providers.md)",
+		    c->model, a->status, error_type(a->msg),
+		    error_message(a->msg));
+	else
+		log_warnx("configuration: Anthropic refused the request "
+		          "(%ld %s: %.120s); check %s (docs/providers.md)",
+		    a->status, error_type(a->msg), error_message(a->msg),
+		    setting);
+}
+
 static enum circuit_result
 circuit_result(const struct attempt *a, enum outcome o)
 {
@@ -175,6 +224,8 @@ attempt_once(struct worker *w, const char *kind, int n, const char *body,
 	if (o != OUT_CANCELLED)
 		stats_upstream(kind, label, a->elapsed_s);
 	log_attempt(kind, n, a, o, label, f->what, strlen(body), w->len);
+	if (o == OUT_FATAL)
+		report_config_error(&r->cfg, a);
 	if (o == OUT_RETRYABLE || o == OUT_INVALID)
 		snprintf(f->what + strlen(f->what),
 		    sizeof(f->what) - strlen(f->what), " (attempt %d)", n);

@@ -72,10 +72,13 @@ prompt_body(const struct reasoner_cfg *c, long max_tokens, const char *system,
 		snprintf(why, whylen, "text is not valid UTF-8");
 		return (NULL);
 	}
-	req = json_pack("{s:s, s:I, s:s, s:f, s:[{s:s, s:o}]}", "model",
-	    c->model, "max_tokens", (json_int_t)max_tokens, "system", system,
-	    "temperature", 0.2, "messages", "role", "user", "content",
-	    content);
+	/*
+	 * No temperature, top_p or top_k: every current model refuses a
+	 * non-default value with a 400 (docs/providers.md).
+	 */
+	req = json_pack("{s:s, s:I, s:s, s:[{s:s, s:o}]}", "model", c->model,
+	    "max_tokens", (json_int_t)max_tokens, "system", system, "messages",
+	    "role", "user", "content", content);
 	if (req == NULL) {
 		snprintf(why, whylen, "cannot build the request");
 		return (NULL);

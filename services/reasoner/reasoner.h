@@ -38,7 +38,6 @@
 #include "svc.h"
 
 #define REASONER_NAME "reasoner"
-#define SUMMARY_TOOL "record_call_summary"
 /* Longest answer we hand to the voice model, in bytes. */
 #define DECISION_ANSWER_MAX 480
 /* Retry waits shorter than this are not worth an attempt: give up. */
@@ -62,6 +61,7 @@ struct reasoner_cfg {
 	char *base_url;
 	char *api_key;
 	char *model;
+	char *decision_effort;
 	char *api_version;
 	char *log_level;
 	long  shutdown_timeout_ms;
@@ -200,20 +200,20 @@ char *summary_body(const struct reasoner_cfg *, const Bus__SummarizeRequest *,
     char *why, size_t whylen);
 /* exch_check_fn for summaries: out is struct summary *. */
 int summary_check(json_t *msg, void *out, char *why, size_t whylen);
-/* Validate the tool input object strictly and fill s (written only on
+/* Validate the answer object strictly and fill s (written only on
  * success; free with summary_free); -1 with why. */
 int summary_validate(
     json_t *input, struct summary *s, char *why, size_t whylen);
 void summary_free(struct summary *);
-/* The tool definition (input_schema included); new reference. */
-json_t *summary_tool(void);
+/* The JSON schema of the answer (output_config.format); new reference. */
+json_t *summary_schema(void);
 
 /* prompt.c: pieces shared by the two kinds of request (pure) */
 /* "AI: ...\nUser: ..." lines, malloc'd; NULL with why on a bad turn. */
 char *prompt_transcript(Bus__Turn **turns, size_t n, char *why, size_t whylen);
 /*
  * The request body {"model","max_tokens","system","messages":[one user
- * message with text]} plus extra's members (tools, tool_choice; extra
+ * message with text]} plus extra's members (output_config; extra
  * may be NULL and is not stolen), serialised.  NULL with why if text is
  * not valid UTF-8 or the body is over max_input_bytes.
  */
@@ -276,6 +276,8 @@ const char        *circuit_name(enum circuit_state);
 void stats_init(void);
 void stats_request(const char *kind, const char *result);
 void stats_retry(const char *status);
+/* A 400/401/403/404 that names a setting to change (exchange.c). */
+void stats_config_error(const char *setting);
 void stats_upstream(const char *kind, const char *status, double secs);
 void stats_inflight(long delta);
 void stats_circuit(enum circuit_state, void *);

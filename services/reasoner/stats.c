@@ -17,7 +17,7 @@
 #include "reasoner.h"
 
 static struct metric_family *fam_requests, *fam_upstream, *fam_retries;
-static struct metric_family *fam_latency, *fam_transitions;
+static struct metric_family *fam_latency, *fam_transitions, *fam_config;
 static struct metric        *m_inflight, *m_circuit;
 
 void
@@ -40,6 +40,10 @@ stats_init(void)
 	    sizeof(bounds) / sizeof(bounds[0]));
 	fam_transitions = metrics_counter("reasoner_circuit_transitions_total",
 	    "Circuit breaker state changes, by new state", "to");
+	fam_config = metrics_counter("reasoner_config_errors_total",
+	    "Requests Anthropic refused because of a setting (unknown or "
+	    "retired model, refused field, bad key), by setting",
+	    "setting");
 	m_inflight = metrics_gauge1("reasoner_inflight",
 	    "Requests in progress past the concurrency cap check");
 	m_circuit = metrics_gauge1("reasoner_circuit_open",
@@ -50,6 +54,7 @@ stats_init(void)
 		(void)metric_get(fam_latency, kinds[i]);
 	}
 	(void)metric_get(fam_transitions, "open");
+	(void)metric_get(fam_config, "ANTHROPIC_MODEL");
 	metric_set(m_circuit, 0);
 }
 
@@ -63,6 +68,12 @@ void
 stats_retry(const char *status)
 {
 	metric_inc(metric_get(fam_retries, status));
+}
+
+void
+stats_config_error(const char *setting)
+{
+	metric_inc(metric_get(fam_config, setting));
 }
 
 void

@@ -1,9 +1,10 @@
 /*
- * summary.c - SummarizeRequest -> Summary through a forced tool call.
+ * summary.c - SummarizeRequest -> Summary through structured outputs.
  *
- * The request offers one tool, record_call_summary, and forces it with
- * tool_choice {"type":"tool"}, so the answer is a tool_use block whose
- * input is a JSON object (protocols.md 7.3).  That object is validated
+ * The request carries output_config.format {"type":"json_schema"} with
+ * the summary's schema, so the answer is one text block holding a JSON
+ * object (docs/providers.md: current models refuse a forced tool_choice,
+ * which earlier versions used).  That object is validated
  * strictly before anything is returned: required fields present, enums
  * from the lists below, every field of the right type, and a reply cut
  * off by max_tokens refused outright.  Invalid output is retried by
@@ -34,11 +35,12 @@ static const char *const quote_keys[] = { "currency", "details", NULL };
 
 static const char summary_system[]
     = "You summarise phone calls that an AI voice agent made or answered "
-      "for a business. Record the result by calling the record_call_summary "
-      "tool exactly once. Base every field only on the transcript and the "
-      "facts given. Use null for appointment and quote unless the caller "
-      "agreed to one. If nobody spoke, choose no_answer or voicemail as the "
-      "facts show. Keep the summary to two or three sentences.";
+      "for a business. Answer with the JSON object described by the "
+      "output format, nothing else. Base every field only on the "
+      "transcript and the facts given. Use null for appointment and quote "
+      "unless the caller agreed to one. If nobody spoke, choose no_answer "
+      "or voicemail as the facts show. Keep the summary to two or three "
+      "sentences.";
 
 static json_t *
 enum_schema(const char *const *values, const char *desc)
@@ -52,15 +54,16 @@ enum_schema(const char *const *values, const char *desc)
 	    "description", desc));
 }
 
+/* Structured outputs want every object closed (additionalProperties). */
 json_t *
-summary_tool(void)
+summary_schema(void)
 {
 	json_t *props, *schema;
 
 	props = json_pack(
 	    "{s:o, s:o, s:{s:s, s:s}, s:{s:[s,s], s:s, s:{"
-	    "s:{s:s}, s:{s:s}, s:{s:s}}}, s:{s:[s,s], s:s, s:{s:{s:s}, "
-	    "s:{s:s}, s:{s:s}}}, s:{s:s, s:s}}",
+	    "s:{s:s}, s:{s:s}, s:{s:s}}, s:b}, s:{s:[s,s], s:s, s:{s:{s:s}, "
+	    "s:{s:s}, s:{s:s}}, s:b}, s:{s:s, s:s}}",
 	    "outcome", enum_schema(outcomes, "How the call ended"),
 	    "interest_level",
 	    enum_schema(levels, "The caller's interest in the offer"),
@@ -69,19 +72,21 @@ summary_tool(void)
 	    "type", "object", "null", "description",
 	    "The appointment agreed on the call, or null", "properties",
 	    "date", "type", "string", "time", "type", "string", "notes",
-	    "type", "string", "quote", "type", "object", "null", "description",
+	    "type", "string", "additionalProperties", 0, "quote", "type",
+	    "object", "null", "description",
 	    "The price quoted or asked for on the call, or null", "properties",
 	    "amount", "type", "number", "currency", "type", "string",
-	    "details", "type", "string", "summary", "type", "string",
-	    "description", "Two or three sentences on what happened");
+	    "details", "type", "string", "additionalProperties", 0, "summary",
+	    "type", "string", "description",
+	    "Two or three sentences on what happened");
 	if (props == NULL)
-		fatalx("summary tool schema does not build");
+		fatalx("summary schema does not build");
 	schema = json_pack("{s:s, s:o, s:[s,s,s,s], s:b}", "type", "object",
 	    "properties", props, "required", "outcome", "interest_level",
 	    "next_action", "summary", "additionalProperties", 0);
-	return (json_pack("{s:s, s:s, s:o}", "name", SUMMARY_TOOL,
-	    "description", "Store the structured summary of the call.",
-	    "input_schema", schema));
+	if (schema == NULL)
+		fatalx("summary schema does not build");
+	return (schema);
 }
 
 static bool
@@ -196,7 +201,7 @@ summary_validate(json_t *in, struct summary *s, char *why, size_t whylen)
 	char       *json;
 
 	if (!json_is_object(in)) {
-		snprintf(why, whylen, "tool input is not an object");
+		snprintf(why, whylen, "answer is not a JSON object");
 		return (-1);
 	}
 	if ((outcome
@@ -261,28 +266,40 @@ summary_check(json_t *msg, void *out, char *why, size_t whylen)
 {
 	struct summary s = { 0 };
 	json_t        *blk, *input = NULL;
-	const char    *type, *name;
+	json_error_t   jerr;
+	const char    *type, *text = NULL;
 	size_t         i;
+	int            rv;
 
 	if (strcmp(prompt_stop_reason(msg), "max_tokens") == 0) {
 		snprintf(why, whylen, "truncated (max_tokens)");
 		return (-1);
 	}
+	if (strcmp(prompt_stop_reason(msg), "refusal") == 0) {
+		snprintf(
+		    why, whylen, "the model refused (stop_reason refusal)");
+		return (-1);
+	}
+	/* Thinking blocks may come first; the answer is the text block. */
 	json_array_foreach(json_object_get(msg, "content"), i, blk)
 	{
 		type = json_string_value(json_object_get(blk, "type"));
-		name = json_string_value(json_object_get(blk, "name"));
-		if (type != NULL && strcmp(type, "tool_use") == 0
-		    && name != NULL && strcmp(name, SUMMARY_TOOL) == 0) {
-			input = json_object_get(blk, "input");
+		if (type != NULL && strcmp(type, "text") == 0) {
+			text = json_string_value(json_object_get(blk, "text"));
 			break;
 		}
 	}
-	if (input == NULL) {
-		snprintf(why, whylen, "no %s tool_use block", SUMMARY_TOOL);
+	if (text == NULL) {
+		snprintf(why, whylen, "no text block");
 		return (-1);
 	}
-	if (summary_validate(input, &s, why, whylen) == -1)
+	if ((input = json_loads(text, 0, &jerr)) == NULL) {
+		snprintf(why, whylen, "text block is not JSON: %s", jerr.text);
+		return (-1);
+	}
+	rv = summary_validate(input, &s, why, whylen);
+	json_decref(input);
+	if (rv == -1)
 		return (-1);
 	s.model = xstrdup(prompt_model(msg));
 	*(struct summary *)out = s;
@@ -305,8 +322,8 @@ summary_body(const struct reasoner_cfg *c, const Bus__SummarizeRequest *q,
 	    q->objective[0] != '\0' ? q->objective : "(none given)",
 	    q->answered_by[0] != '\0' ? q->answered_by : "(none)",
 	    q->duration_s, turns[0] != '\0' ? turns : "(nobody spoke)\n");
-	extra = json_pack("{s:[o], s:{s:s, s:s}}", "tools", summary_tool(),
-	    "tool_choice", "type", "tool", "name", SUMMARY_TOOL);
+	extra = json_pack("{s:{s:{s:s, s:o}}}", "output_config", "format",
+	    "type", "json_schema", "schema", summary_schema());
 	body = prompt_body(c, c->summary_max_tokens, summary_system, text,
 	    extra, why, whylen);
 	json_decref(extra);

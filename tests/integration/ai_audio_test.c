@@ -71,7 +71,7 @@ rig_up(struct rig *r, const char *const *sim_args, const char *const *env)
 	r->http_port = harness_free_port();
 	snprintf(url, sizeof(url),
 	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
-	    "v1/realtime?model=gpt-realtime",
+	    "v1/realtime?model=gpt-realtime-2",
 	    simport);
 	snprintf(lu, sizeof(lu), "AI_LISTEN_URL=%s", r->ai_url);
 	snprintf(pu, sizeof(pu), "AI_PUB_URL=%s", r->ai_pub);

@@ -59,7 +59,7 @@ e2e_up(struct e2e *e, const char *const *oai_args)
 	snprintf(b[2], sizeof(b[2]), "AI_HTTP_PORT=%d", e->ai_port);
 	snprintf(b[3], sizeof(b[3]),
 	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
-	    "v1/realtime?model=gpt-realtime",
+	    "v1/realtime?model=gpt-realtime-2",
 	    harness_ready_port(e->oai));
 	for (i = 0; i < 4; i++)
 		env[j++] = b[i];

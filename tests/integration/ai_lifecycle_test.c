@@ -112,7 +112,7 @@ life_up(struct life *l, const char *script, const char *const *oai_args,
 	l->http_port = harness_free_port();
 	snprintf(url, sizeof(url),
 	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
-	    "v1/realtime?model=gpt-realtime",
+	    "v1/realtime?model=gpt-realtime-2",
 	    harness_ready_port(l->oai));
 	snprintf(lu, sizeof(lu), "AI_LISTEN_URL=%s", l->ai_url);
 	snprintf(pu, sizeof(pu), "AI_PUB_URL=%s", l->ai_pub);

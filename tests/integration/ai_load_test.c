@@ -147,7 +147,7 @@ start_all(void)
 	L.http_port = harness_free_port();
 	snprintf(url, sizeof(url),
 	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
-	    "v1/realtime?model=gpt-realtime",
+	    "v1/realtime?model=gpt-realtime-2",
 	    harness_ready_port(L.sim));
 	snprintf(lu, sizeof(lu), "AI_LISTEN_URL=%s", L.ai_url);
 	snprintf(pu, sizeof(pu), "AI_PUB_URL=%s", L.ai_pub);

@@ -227,7 +227,7 @@ test_bad_model_input(void **state)
 	http_port = harness_free_port();
 	snprintf(url, sizeof(url),
 	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
-	    "v1/realtime?model=gpt-realtime",
+	    "v1/realtime?model=gpt-realtime-2",
 	    fm.port);
 	snprintf(lu, sizeof(lu), "AI_LISTEN_URL=%s", ai_url);
 	snprintf(pu, sizeof(pu), "AI_PUB_URL=%s", ai_pub);
@@ -299,7 +299,7 @@ run_tls(const char *ca_file, bool expect_ok)
 	http_port = harness_free_port();
 	snprintf(url, sizeof(url),
 	    "OPENAI_REALTIME_URL=wss://127.0.0.1:%d/"
-	    "v1/realtime?model=gpt-realtime",
+	    "v1/realtime?model=gpt-realtime-2",
 	    fm.port);
 	snprintf(lu, sizeof(lu), "AI_LISTEN_URL=%s", ai_url);
 	snprintf(pu, sizeof(pu), "AI_PUB_URL=%s", ai_pub);

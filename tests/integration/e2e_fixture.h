@@ -308,7 +308,7 @@ e2e_start_back(struct e2e *e, const struct e2e_opts *o)
 	e2e_put(&env, "AI_PUB_URL=%s", e->ai_pub);
 	e2e_put(&env, "AI_HTTP_ADDR=127.0.0.1");
 	e2e_put(&env,
-	    "OPENAI_REALTIME_URL=ws://%s/v1/realtime?model=gpt-realtime",
+	    "OPENAI_REALTIME_URL=ws://%s/v1/realtime?model=gpt-realtime-2",
 	    e->oai_base + strlen("http://"));
 	e2e_put(&env, "OPENAI_API_KEY=%s", E2E_OPENAI_KEY);
 	e2e_put(&env, "PERSISTER_URL=%s", e->req[E2E_PER]);

@@ -283,7 +283,7 @@ group_setup(void **state)
 		return (-1);
 	snprintf(e[n++], 300,
 	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/v1/"
-	    "realtime?model=gpt-realtime",
+	    "realtime?model=gpt-realtime-2",
 	    port);
 	snprintf(e[n++], 300, "OPENAI_API_KEY=sk-test");
 	snprintf(e[n++], 300, "AI_LISTEN_URL=%s", harness_ipc_url("ai"));

@@ -43,7 +43,7 @@ spawn_ai(int i, int oai_port)
 
 	snprintf(e[n++], 256,
 	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/v1/"
-	    "realtime?model=gpt-realtime",
+	    "realtime?model=gpt-realtime-2",
 	    oai_port);
 	snprintf(e[n++], 256, "OPENAI_API_KEY=sk-test");
 	snprintf(name, sizeof(name), "mai%d", i);

@@ -44,7 +44,7 @@ spawn_stack(struct stack *s)
 		return (-1);
 	snprintf(e[n++], 256,
 	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/v1/"
-	    "realtime?model=gpt-realtime",
+	    "realtime?model=gpt-realtime-2",
 	    port);
 	snprintf(e[n++], 256, "OPENAI_API_KEY=sk-test");
 	snprintf(name, sizeof(name), "ai%d", gen);

@@ -84,7 +84,7 @@ summary_request(const char *transcript)
 	tool = json_loads(summary_tool, 0, NULL);
 	assert_non_null(tool);
 	req = json_pack("{s:s, s:i, s:[{s:s, s:s}], s:[o], s:{s:s, s:s}}",
-	    "model", "claude-sonnet-4-5", "max_tokens", 1024, "messages",
+	    "model", "claude-sonnet-4-6", "max_tokens", 1024, "messages",
 	    "role", "user", "content", transcript, "tools", tool,
 	    "tool_choice", "type", "tool", "name", "record_summary");
 	assert_non_null(req);
@@ -168,7 +168,7 @@ test_tool_reply_goal(void **state)
 	assert_int_equal(st, 200);
 	assert_non_null(strstr(h, "request-id: req_"));
 	assert_string_equal(jstr(j, "type"), "message");
-	assert_string_equal(jstr(j, "model"), "claude-sonnet-4-5");
+	assert_string_equal(jstr(j, "model"), "claude-sonnet-4-6");
 	assert_string_equal(jstr(j, "stop_reason"), "tool_use");
 	in = tool_input(j);
 	assert_string_equal(jstr(in, "outcome"), "goal_achieved");
@@ -275,7 +275,8 @@ test_invalid_requests(void **state)
 	const char *const no_version[] = { "x-api-key: " KEY, NULL };
 	const char *const old_version[]
 	    = { "x-api-key: " KEY, "anthropic-version: 2020-01-01", NULL };
-	const char *ok = "{\"model\":\"m\",\"max_tokens\":5,\"messages\":"
+	const char *ok = "{\"model\":\"claude-sonnet-5-5\",\"max_tokens\":5,"
+	                 "\"messages\":"
 	                 "[{\"role\":\"user\",\"content\":\"hi\"}]}";
 	char        url[128];
 	long        st;
@@ -305,6 +306,87 @@ test_invalid_requests(void **state)
 	snprintf(url, sizeof(url), "%s/v1/nothing", main_sim.base);
 	assert_int_equal(harness_http("GET", url, NULL, NULL, &st, NULL), 0);
 	assert_int_equal(st, 404);
+}
+
+/* A Messages request for model with extra members (a JSON fragment). */
+static char *
+model_request(const char *model, const char *extra)
+{
+	char *s;
+
+	if (asprintf(&s,
+	        "{\"model\":\"%s\",\"max_tokens\":50,\"messages\":[{"
+	        "\"role\":\"user\",\"content\":\"Not interested.\"}]%s}",
+	        model, extra)
+	    == -1)
+		fail_msg("asprintf");
+	return (s);
+}
+
+/*
+ * What the real API refuses (docs/providers.md): unknown and retired
+ * models (404), non-default sampling and a forced tool on the models that
+ * refuse them (400).  Older models still take what they took.
+ */
+static void
+test_model_rejections(void **state)
+{
+	const char *forced
+	    = ",\"tools\":[{\"name\":\"t\",\"input_schema\":{\"type\":"
+	      "\"object\"}}],\"tool_choice\":{\"type\":\"tool\",\"name\":"
+	      "\"t\"}";
+	const char *format
+	    = ",\"output_config\":{\"format\":{\"type\":\"json_schema\","
+	      "\"schema\":{\"type\":\"object\",\"properties\":{"
+	      "\"outcome\":{\"type\":\"string\",\"enum\":[\"goal_achieved\","
+	      "\"not_interested\"]}},\"required\":[\"outcome\"],"
+	      "\"additionalProperties\":false}}}";
+	json_t *j, *blk, *ans;
+	char   *req;
+	long    st;
+
+	(void)state;
+	req = model_request("claude-sonnet-4-5", "");
+	expect_error(
+	    hdrs, req, 404, "not_found_error", "model: claude-sonnet-4-5");
+	free(req);
+	req = model_request("claude-nonexistent-9", "");
+	expect_error(hdrs, req, 404, "not_found_error", "model:");
+	free(req);
+	req = model_request("claude-sonnet-5-5", ",\"temperature\":0.2");
+	expect_error(hdrs, req, 400, "invalid_request_error", "temperature");
+	free(req);
+	req = model_request("claude-opus-4-7", ",\"top_p\":0.9");
+	expect_error(hdrs, req, 400, "invalid_request_error", "top_p");
+	free(req);
+	req = model_request("claude-sonnet-5-5", forced);
+	expect_error(hdrs, req, 400, "invalid_request_error", "tool_choice");
+	free(req);
+	req = model_request(
+	    "claude-haiku-4-5", ",\"output_config\":{\"effort\":\"low\"}");
+	expect_error(hdrs, req, 400, "invalid_request_error", "effort");
+	free(req);
+	/* the default temperature and an older model are fine */
+	req = model_request("claude-sonnet-5-5", ",\"temperature\":1.0");
+	json_decref(post(&main_sim, "/v1/messages", hdrs, req, &st, NULL));
+	assert_int_equal(st, 200);
+	free(req);
+	req = model_request("claude-sonnet-4-6", ",\"temperature\":0.2");
+	json_decref(post(&main_sim, "/v1/messages", hdrs, req, &st, NULL));
+	assert_int_equal(st, 200);
+	free(req);
+	/* structured outputs: one text block holding the JSON object */
+	req = model_request("claude-sonnet-5-5", format);
+	j = post(&main_sim, "/v1/messages", hdrs, req, &st, NULL);
+	assert_int_equal(st, 200);
+	assert_string_equal(jstr(j, "stop_reason"), "end_turn");
+	blk = json_array_get(json_object_get(j, "content"), 0);
+	assert_string_equal(jstr(blk, "type"), "text");
+	assert_non_null(ans = json_loads(jstr(blk, "text"), 0, NULL));
+	assert_string_equal(jstr(ans, "outcome"), "not_interested");
+	json_decref(ans);
+	json_decref(j);
+	free(req);
 }
 
 static long
@@ -516,7 +598,7 @@ test_record_file(void **state)
 			    json_integer_value(json_object_get(j, "status")),
 			    200);
 			assert_string_equal(
-			    jstr(j, "model"), "claude-sonnet-4-5");
+			    jstr(j, "model"), "claude-sonnet-4-6");
 			assert_string_equal(
 			    json_string_value(json_array_get(
 			        json_object_get(j, "tools"), 0)),
@@ -757,6 +839,7 @@ main(void)
 		cmocka_unit_test(test_tool_reply_outcomes),
 		cmocka_unit_test(test_text_reply),
 		cmocka_unit_test(test_invalid_requests),
+		cmocka_unit_test(test_model_rejections),
 		cmocka_unit_test(test_fail_then_recover),
 		cmocka_unit_test(test_bad_output),
 		cmocka_unit_test(test_latency_does_not_block),

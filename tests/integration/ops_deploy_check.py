@@ -290,7 +290,7 @@ API = {"Deployment": "apps/v1", "StatefulSet": "apps/v1",
        "ServiceAccount": "v1", "PodDisruptionBudget": "policy/v1",
        "HorizontalPodAutoscaler": "autoscaling/v2",
        "NetworkPolicy": "networking.k8s.io/v1",
-       "Ingress": "networking.k8s.io/v1"}
+       "Ingress": "networking.k8s.io/v1", "Job": "batch/v1"}
 
 
 def probe_port_ok(probe, ports):
@@ -360,6 +360,9 @@ def check_container(w, c, daemon, cvars, pod, objs, is_ours):
                 if cm is None:
                     bad(w, "%s: no ConfigMap %s" % (e["name"], ref["name"]))
                     env[e["name"]] = None
+                elif ref["key"] not in (cm.get("data") or {}) and \
+                        ref.get("optional") is True:
+                    pass    # unset unless an overlay adds the key
                 elif ref["key"] not in (cm.get("data") or {}):
                     bad(w, "%s: ConfigMap %s has no key %s"
                         % (e["name"], ref["name"], ref["key"]))
@@ -459,6 +462,42 @@ def check_k8s(name, path, cvars, pinned):
 
     workloads = [d for d in docs if d.get("kind") in
                  ("Deployment", "StatefulSet")]
+    # The pre-flight: callctl doctor as a Job, as locked down as the
+    # daemons and able to reach them (the operator label).
+    jobs = [d for d in docs if d.get("kind") == "Job"
+            and "doctor" in (d["spec"]["template"]["spec"]["containers"][0]
+                             .get("args") or [])]
+    if not jobs:
+        bad(name, "no Job running callctl doctor")
+    for j in jobs:
+        w = "%s Job/%s" % (name, j["metadata"]["name"])
+        pod = j["spec"]["template"]["spec"]
+        psc = pod.get("securityContext") or {}
+        if psc.get("runAsNonRoot") is not True or \
+                pod.get("automountServiceAccountToken") is not False:
+            bad(w, "runs as root or mounts a service account token")
+        for c in pod["containers"]:
+            sc = c.get("securityContext") or {}
+            if sc.get("readOnlyRootFilesystem") is not True or \
+                    "ALL" not in (sc.get("capabilities") or {}).get(
+                        "drop", []):
+                bad(w, "container %s: writable root or capabilities"
+                    % c["name"])
+        # It talks to every daemon on the bus: TLS, with callctl's own
+        # certificate.
+        c = pod["containers"][0]
+        jsrcs = secret_sources(c, pod)
+
+        def job_own(var, path, jsrcs=jsrcs):
+            if jsrcs.get(path) != "bus-tls-callctl":
+                return "not from callctl's own Secret bus-tls-callctl"
+            return None
+        check_bus_tls(w, {e["name"]: e.get("value") for e in
+                          c.get("env") or []}, job_own)
+        labels = j["spec"]["template"]["metadata"].get("labels") or {}
+        if labels.get("callbridge.io/operator") != "true":
+            bad(w, "no callbridge.io/operator label: the NetworkPolicies "
+                "keep it from the daemons")
     pdbs = [d for d in docs if d.get("kind") == "PodDisruptionBudget"]
     nps = [d for d in docs if d.get("kind") == "NetworkPolicy"]
     svcs = [d for d in docs if d.get("kind") == "Service"]

@@ -371,7 +371,10 @@ test_k8s_checker_rejects(void **state)
 	    "'s|path: /health|path: /ready|; "
 	    "s|readOnlyRootFilesystem: true|readOnlyRootFilesystem: false|; "
 	    "/AI_PUB_ADVERTISE_URL/{N;d;}; "
-	    "s|media-edge:0.1.0|media-edge:latest|' > '%s/bad.yaml' && "
+	    "s|media-edge:0.1.0|media-edge:latest|; "
+	    "s|callbridge.io/operator: .true.|callbridge.io/operator: "
+	    "\"no\"|' "
+	    "> '%s/bad.yaml' && "
 	    "%s " CHECKER " --vars '%s' k8s production '%s/bad.yaml' "
 	    "--pinned 2>&1",
 	    harness_tmpdir(), python, vars, harness_tmpdir());
@@ -382,6 +385,11 @@ test_k8s_checker_rejects(void **state)
 	assert_non_null(strstr(out, "readOnlyRootFilesystem is not true"));
 	assert_non_null(strstr(out, "AI_PUB_ADVERTISE_URL is not set"));
 	assert_non_null(strstr(out, "is not pinned to a version"));
+	/* The doctor Job: as locked down, and admitted to the daemons. */
+	assert_non_null(strstr(
+	    out, "production Job/doctor: container doctor: writable root"));
+	assert_non_null(strstr(
+	    out, "production Job/doctor: no callbridge.io/operator label"));
 	free(out);
 }
 

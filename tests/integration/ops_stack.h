@@ -201,7 +201,8 @@ ops_stack_start_mode(struct ops_stack *s, const char *oai_mode)
 	env[n++] = ops_kvs(s, "AI_PUB_URL", s->ai_pub);
 	env[n++] = "AI_HTTP_ADDR=127.0.0.1";
 	env[n++] = ops_kvi(s, "AI_HTTP_PORT", s->http[OPS_AI]);
-	snprintf(url, sizeof(url), "ws://127.0.0.1:%d/v1/realtime?model=x",
+	snprintf(url, sizeof(url),
+	    "ws://127.0.0.1:%d/v1/realtime?model=gpt-realtime-2",
 	    harness_ready_port(s->sim_openai));
 	env[n++] = ops_kvs(s, "OPENAI_REALTIME_URL", url);
 	env[n++] = "OPENAI_API_KEY=sk-ops";

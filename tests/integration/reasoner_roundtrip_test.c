@@ -6,7 +6,9 @@
  * message type that is not ours) answered with a clear Error while the
  * daemon stays up; the API key and the prompt text never in the log;
  * the key read from ANTHROPIC_API_KEY_FILE; configuration errors refused
- * at start; clean exit 0 on SIGTERM.
+ * at start; a retired ANTHROPIC_MODEL or a refused
+ * REASONER_DECISION_EFFORT named in one log line and counted in
+ * reasoner_config_errors_total; clean exit 0 on SIGTERM.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -61,7 +63,7 @@ test_decision(void **state)
 	/* the sim answers "Yes, <day> at <time> works." from the prompt */
 	assert_string_equal(
 	    rep->reason_decision->answer, "Yes, Thursday at 10am works.");
-	assert_string_equal(rep->reason_decision->model, "claude-sonnet-4-5");
+	assert_string_equal(rep->reason_decision->model, "claude-sonnet-5-5");
 	assert_string_equal(rep->call_sid, "CAtest0001");
 	wire_free(rep);
 	/* one text request, accepted with our key and version */
@@ -107,7 +109,7 @@ test_summary(void **state)
 	assert_string_equal(s->interest_level, "high");
 	assert_true(strlen(s->next_action) > 0);
 	assert_true(strlen(s->summary) > 0);
-	assert_string_equal(s->model, "claude-sonnet-4-5");
+	assert_string_equal(s->model, "claude-sonnet-5-5");
 	/* the appointment the caller agreed to, as a JSON object */
 	j = json_loads(s->appointment, 0, &err);
 	assert_non_null(j);
@@ -279,6 +281,52 @@ test_config_errors(void **state)
 	assert_null(p);
 }
 
+/*
+ * A retired model (404) and a field the model refuses (400): the caller
+ * gets an Error at once (no retry), and the log names the setting.
+ */
+static void
+test_refused_settings(void **state)
+{
+	const char *retired[] = { "ANTHROPIC_MODEL=claude-sonnet-4-5", NULL };
+	const char *effort[] = { "ANTHROPIC_MODEL=claude-haiku-4-5", NULL };
+	struct fx   f;
+	Bus__Envelope *rep;
+
+	(void)state;
+	assert_int_equal(fx_start(&f, NULL, retired), 0);
+	rep = fx_decision(&f, "What do I say?", 5000, 10000);
+	assert_non_null(rep);
+	fx_expect_error(rep, BUS__ERROR__CODE__INTERNAL);
+	assert_non_null(strstr(rep->error->message, "404"));
+	wire_free(rep);
+	assert_int_equal(fx_sim_requests(&f), 1); /* not retried */
+	assert_int_equal(
+	    harness_log_wait(
+	        f.rsn, "refused ANTHROPIC_MODEL=claude-sonnet-4-5", 5000),
+	    0);
+	assert_true(fx_metric(&f,
+	                "reasoner_config_errors_total{setting="
+	                "\"ANTHROPIC_MODEL\"}")
+	    == 1);
+	fx_stop(&f);
+
+	/* claude-haiku-4-5 takes no effort: the setting to empty is named */
+	assert_int_equal(fx_start(&f, NULL, effort), 0);
+	rep = fx_decision(&f, "What do I say?", 5000, 10000);
+	assert_non_null(rep);
+	fx_expect_error(rep, BUS__ERROR__CODE__INTERNAL);
+	wire_free(rep);
+	assert_int_equal(
+	    harness_log_wait(f.rsn, "check REASONER_DECISION_EFFORT", 5000),
+	    0);
+	assert_true(fx_metric(&f,
+	                "reasoner_config_errors_total{setting="
+	                "\"REASONER_DECISION_EFFORT\"}")
+	    == 1);
+	fx_stop(&f);
+}
+
 int
 main(void)
 {
@@ -289,6 +337,7 @@ main(void)
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_key_file),
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_refused_settings),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -112,6 +112,12 @@ control_reply(struct pss *p)
 	json_t *obj;
 	char    err[256];
 
+	if (p->method == LWSHUMETH_GET
+	    && (strcmp(p->path, "/v1/models") == 0
+	        || strncmp(p->path, "/v1/models/", 11) == 0)) {
+		sim_models(p->key, p->version, p->path, &p->reply);
+		return;
+	}
 	if (p->method == LWSHUMETH_GET && strcmp(p->path, "/sim/stats") == 0) {
 		sim_reply_json(
 		    &p->reply, 200, KIND_CONTROL, mode_stats_json());

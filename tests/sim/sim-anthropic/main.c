@@ -91,7 +91,7 @@ usage(void)
 	fprintf(stderr,
 	    "usage: sim-anthropic --port P [--api-key K] [--record FILE]\n"
 	    "    [--latency-ms N] [--fail LIST] [--retry-after S] [--down]\n"
-	    "    [--bad-output N] [--answer TEXT]\n");
+	    "    [--bad-output N] [--answer TEXT] [--models LIST]\n");
 	exit(2);
 }
 
@@ -134,6 +134,8 @@ parse_args(int argc, char *argv[])
 			sim.api_key = v;
 		else if (strcmp(a, "--answer") == 0)
 			sim.answer = v;
+		else if (strcmp(a, "--models") == 0)
+			sim.models = v;
 		else if (strcmp(a, "--latency-ms") == 0)
 			sim.mode.latency_ms = parse_int(a, v, 0, 600000);
 		else if (strcmp(a, "--retry-after") == 0)

@@ -3,8 +3,11 @@
  *
  * Order of checks, as the real service appears to apply them: the API key
  * (401), the anthropic-version header (400), then faults injected by
- * --fail/--down, then the JSON body (400), then the answer: a tool_use
- * block when tool_choice forces a tool (or "any"), a text block otherwise.
+ * --fail/--down, then the JSON body (400), then the model and the fields
+ * it refuses (catalog.c: 404 / 400), then the answer: a tool_use block
+ * when tool_choice forces a tool (or "any"), a text block holding a JSON
+ * object for output_config.format (structured outputs), a text block
+ * otherwise.
  * Every answer is counted and recorded.  Lws service thread only.
  */
 #include <stdint.h>
@@ -14,6 +17,7 @@
 
 #include <openssl/crypto.h>
 
+#include "capture.h"
 #include "sim_anthropic.h"
 
 #define API_VERSION "2023-06-01"
@@ -27,6 +31,7 @@ struct request {
 	json_t     *messages;
 	json_t     *tools;
 	json_t     *tool; /* the tool to call, or NULL */
+	json_t     *format; /* output_config.format schema, or NULL */
 	char       *transcript; /* every message text, malloc'd */
 	char       *last_user; /* malloc'd, or NULL */
 };
@@ -194,6 +199,39 @@ validate_tools(struct request *q, char *err, size_t errlen)
 	return (0);
 }
 
+/* output_config.format: structured outputs (a JSON schema). */
+static int
+validate_format(struct request *q, char *err, size_t errlen)
+{
+	json_t     *oc = json_object_get(q->root, "output_config"), *f;
+	const char *t;
+
+	if (oc == NULL)
+		return (0);
+	if (!json_is_object(oc)) {
+		snprintf(err, errlen, "output_config: must be an object");
+		return (-1);
+	}
+	if ((f = json_object_get(oc, "format")) == NULL || json_is_null(f))
+		return (0);
+	t = json_string_value(json_object_get(f, "type"));
+	if (t == NULL || strcmp(t, "json_schema") != 0
+	    || !json_is_object(json_object_get(f, "schema"))) {
+		snprintf(err, errlen,
+		    "output_config.format: type \"json_schema\" and a "
+		    "schema object are required");
+		return (-1);
+	}
+	if (q->tool != NULL) {
+		snprintf(err, errlen,
+		    "output_config.format cannot be combined with a forced "
+		    "tool_choice");
+		return (-1);
+	}
+	q->format = json_object_get(f, "schema");
+	return (0);
+}
+
 static int
 validate(struct request *q, char *err, size_t errlen)
 {
@@ -242,7 +280,9 @@ validate(struct request *q, char *err, size_t errlen)
 			return (-1);
 		}
 	}
-	return (validate_tools(q, err, errlen));
+	if (validate_tools(q, err, errlen) == -1)
+		return (-1);
+	return (validate_format(q, err, errlen));
 }
 
 static void
@@ -272,6 +312,25 @@ content_block(struct request *q, const char **stop, enum sim_kind *kind)
 	char   *text, id[40];
 	int     bad;
 
+	if (q->format != NULL) {
+		/* Structured outputs: the JSON object, as the text. */
+		input = tool_input_new(
+		    q->format, q->transcript != NULL ? q->transcript : "");
+		*stop = "end_turn";
+		*kind = KIND_TOOL;
+		if ((bad = mode_take_bad_output()) > 0) {
+			tool_input_break(input, q->format);
+			if (bad % 2 == 0)
+				*stop = "max_tokens";
+			*kind = KIND_BAD;
+		}
+		text = json_dumps(input, JSON_COMPACT);
+		json_decref(input);
+		input = json_pack("{s:s, s:s}", "type", "text", "text",
+		    text != NULL ? text : "{}");
+		free(text);
+		return (input);
+	}
 	if (q->tool == NULL) {
 		text = sim.answer != NULL ? strdup(sim.answer)
 		                          : tool_text_answer(q->last_user);
@@ -387,7 +446,7 @@ sim_messages(const char *key, const char *version, const char *body,
 	struct request q;
 	json_error_t   jerr;
 	char           err[400];
-	int            fault;
+	int            fault, status;
 
 	memset(&q, 0, sizeof(q));
 	memset(r, 0, sizeof(*r));
@@ -409,8 +468,17 @@ sim_messages(const char *key, const char *version, const char *body,
 		fault_reply(r, fault);
 	else if (validate(&q, err, sizeof(err)) == -1)
 		sim_reply_error(r, 400, "invalid_request_error", err);
-	else
+	else if (catalog_check(q.root, q.model, &status, err, sizeof(err))
+	    == -1)
+		sim_reply_error(r, status,
+		    status == 404 ? "not_found_error"
+		                  : "invalid_request_error",
+		    err);
+	else {
+		capture_json("sim-anthropic", "anthropic-messages",
+		    "messages.create", q.root);
 		answer(&q, len, r);
+	}
 	record(&q, r);
 	json_decref(q.root);
 	free(q.transcript);

@@ -9,7 +9,8 @@
  * Files: main.c (flags, context, loop), http.c (the lws callback, per
  * request state, delayed answers), reply.c (request checks and the
  * message a model would have answered), tool.c (tool input built from a
- * JSON schema and from the transcript), mode.c (injected faults, runtime
+ * JSON schema and from the transcript), catalog.c (models served and
+ * the fields each refuses), mode.c (injected faults, runtime
  * mode, statistics, record file).
  */
 #ifndef SIM_ANTHROPIC_H
@@ -56,12 +57,13 @@ struct sim_stats {
 };
 
 struct sim {
-	int              port;
-	const char      *api_key; /* NULL: any key is accepted */
-	const char      *answer; /* --answer: fixed text for decisions */
-	int              retry_after; /* seconds, on injected 429s */
-	FILE            *record; /* NULL unless --record */
-	struct sim_mode  mode;
+	int             port;
+	const char     *api_key; /* NULL: any key is accepted */
+	const char     *answer; /* --answer: fixed text for decisions */
+	const char     *models; /* --models: comma-separated; NULL: built in */
+	int             retry_after; /* seconds, on injected 429s */
+	FILE           *record; /* NULL unless --record */
+	struct sim_mode mode;
 	struct sim_stats stats;
 	unsigned long    seq; /* for message and request ids */
 };
@@ -116,6 +118,31 @@ json_t *tool_input_new(json_t *schema, const char *transcript);
 char *tool_text_answer(const char *last_user);
 /* Drop the first required property (--bad-output), in place. */
 void tool_input_break(json_t *input, json_t *schema);
+
+/*
+ * catalog.c: the models served and what each refuses.  catalog_check()
+ * returns 0 when root (a validated request naming model) is acceptable,
+ * else -1 with *status (404 unknown or retired model, 400 a refused
+ * field) and the error message.  Pure.
+ */
+#define CAT_RETIRED 0x01
+#define CAT_DEPRECATED 0x02 /* still served; retirement announced */
+#define CAT_NO_SAMPLING 0x04 /* temperature/top_p/top_k: 400 */
+#define CAT_NO_FORCED_TOOL 0x08 /* tool_choice tool/any: 400 */
+#define CAT_NO_THINKING_OFF 0x10 /* thinking.type disabled: 400 */
+#define CAT_NO_EFFORT 0x20 /* output_config.effort: 400 */
+struct cat_model {
+	const char *name;
+	int         flags;
+};
+const struct cat_model *catalog_all(void); /* ends with a NULL name */
+const struct cat_model *catalog_find(const char *name);
+int                     catalog_check(
+                        json_t *root, const char *model, int *status, char *err, size_t errlen);
+
+/* models.c: GET /v1/models[/{id}] (lws service thread only). */
+void sim_models(const char *key, const char *version, const char *path,
+    struct sim_reply *r);
 
 /* mode.c (lws service thread only). */
 int     mode_parse_fails(struct sim_mode *m, const char *list);

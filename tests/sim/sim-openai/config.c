@@ -25,6 +25,8 @@ static const char *beta_keys[] = { "modalities", "input_audio_format",
 	"output_audio_format", "voice", "turn_detection",
 	"input_audio_transcription", "input_audio_noise_reduction",
 	"max_response_output_tokens", "temperature", "speed", NULL };
+static const char *efforts[]
+    = { "minimal", "low", "medium", "high", "xhigh", NULL };
 static const char *input_keys[]
     = { "format", "turn_detection", "transcription", "noise_reduction", NULL };
 static const char *output_keys[] = { "format", "voice", "speed", NULL };
@@ -163,6 +165,13 @@ check_side(struct sess *s, const char *eid, json_t *side, const char *name,
 		    "Unknown parameter: '%s'.", param);
 		return (-1);
 	}
+	v = json_object_get(json_object_get(side, "transcription"), "model");
+	if (v != NULL
+	    && !models_transcribe_known(
+	        json_string_value(v) != NULL ? json_string_value(v) : ""))
+		return (
+		    bad(s, eid, P_SESSION "audio.input.transcription.model",
+		        "not a transcription model this API serves."));
 	snprintf(param, sizeof(param), P_SESSION "audio.%s.format.type", name);
 	return (check_format(s, eid, json_object_get(side, "format"), param));
 }
@@ -235,6 +244,26 @@ check_top(struct sess *s, const char *eid, json_t *session)
 	if (v != NULL && !json_equal(v, m))
 		return (bad(s, eid, P_SESSION "model",
 		    "the model cannot be changed."));
+	/* Only the reasoning models (gpt-realtime-2 and later) take these. */
+	m = json_object_get(s->cfg, "model");
+	if (!models_realtime_reasons(json_string_value(m))
+	    && ((k = "reasoning", json_object_get(session, k) != NULL)
+	        || (k = "parallel_tool_calls",
+	            json_object_get(session, k) != NULL))) {
+		snprintf(param, sizeof(param), P_SESSION "%s", k);
+		session_error(s, "unsupported_parameter", param, eid,
+		    "Unsupported parameter: '%s' is not supported with "
+		    "this model.",
+		    param);
+		return (-1);
+	}
+	v = json_object_get(json_object_get(session, "reasoning"), "effort");
+	if (v != NULL
+	    && !in_list(
+	        json_string_value(v) != NULL ? json_string_value(v) : "",
+	        efforts))
+		return (bad(s, eid, P_SESSION "reasoning.effort",
+		    "expected minimal, low, medium, high or xhigh."));
 	v = json_object_get(session, "output_modalities");
 	if (v != NULL && (!json_is_array(v) || json_array_size(v) != 1))
 		return (bad(s, eid, P_SESSION "output_modalities",

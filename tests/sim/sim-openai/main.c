@@ -121,7 +121,8 @@ usage(void)
 	    "usage: sim-openai [--port N] [--api-key K] "
 	    "[--mode echo|conversation]\n"
 	    "\t[--record FILE] [--tags] [--script FILE] [--speed X]\n"
-	    "\t[--late-deltas N] [--drop-after-ms N] [--error-on-update]\n");
+	    "\t[--late-deltas N] [--drop-after-ms N] [--error-on-update]\n"
+	    "\t[--models LIST]\n");
 	exit(2);
 }
 
@@ -152,6 +153,7 @@ parse_args(int argc, char *argv[], struct oai_opts *o)
 		      { "late-deltas", required_argument, NULL, 'l' },
 		      { "drop-after-ms", required_argument, NULL, 'd' },
 		      { "error-on-update", no_argument, NULL, 'e' },
+		      { "models", required_argument, NULL, 'M' },
 		      { NULL, 0, NULL, 0 } };
 	char *end;
 	int   c;
@@ -197,6 +199,9 @@ parse_args(int argc, char *argv[], struct oai_opts *o)
 			break;
 		case 'e':
 			o->error_on_update = true;
+			break;
+		case 'M':
+			o->models = optarg;
 			break;
 		default:
 			usage();

@@ -40,6 +40,7 @@ struct oai_opts {
 	int           late_deltas;
 	int           drop_after_ms; /* 0: never */
 	bool          error_on_update;
+	const char   *models; /* --models: comma-separated; NULL: built in */
 };
 
 enum step_kind { STEP_SAY, STEP_CALL, STEP_SAY_OUTPUT };
@@ -195,6 +196,11 @@ struct sim {
 	size_t              scratch_cap;
 };
 
+/* models_api.c: GET /v1/models[/{id}] on the HTTP side.  0 when answered
+ * (the connection goes on), -1 to close it, 1 when the path is not
+ * ours.  lws service thread only. */
+int models_http(struct lws *wsi, struct sim *sim, const char *uri);
+
 /* main.c: logging and allocation shared by the files below. */
 void oai_log(const char *level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -231,7 +237,9 @@ void session_message(struct sess *, const char *buf, size_t len);
 void session_error(struct sess *, const char *code, const char *param,
     const char *client_event_id, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-void         session_beta_reject(struct sess *, const char *client_event_id);
+void session_beta_reject(struct sess *, const char *client_event_id);
+/* An unknown model (model= of the URL): error model_not_found, close. */
+void         session_model_reject(struct sess *);
 void         session_new_id(struct sess *, const char *prefix, char *out);
 struct item *session_item_add(struct sess *, enum item_kind, const char *id);
 struct item *session_item_find(struct sess *, const char *id);
@@ -243,6 +251,12 @@ void session_speech_stopped(struct sess *, uint64_t start_ms, uint64_t end_ms);
  * session.update body and applies it all or nothing: 0 applied, -1 an
  * error event was sent, 1 the body is beta-shaped (caller rejects).
  */
+/* models.c: the models served (pure). */
+bool        models_realtime_known(const char *name);
+bool        models_realtime_reasons(const char *name); /* takes reasoning */
+bool        models_transcribe_known(const char *name);
+const char *models_nth(size_t i); /* NULL past the last */
+
 json_t *config_default(struct sess *);
 int     config_update(struct sess *, json_t *session, const char *event_id);
 void    config_record(struct sess *, json_t *session, const char *event_id);

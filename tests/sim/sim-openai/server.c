@@ -218,6 +218,8 @@ established(struct lws *wsi, struct sess *s)
 		    (lws_usec_t)sim->opt.drop_after_ms * LWS_US_PER_MS);
 	if (s->beta_header)
 		session_beta_reject(s, NULL);
+	else if (s->model[0] != '\0' && !models_realtime_known(s->model))
+		session_model_reject(s);
 	else
 		session_open(s);
 }
@@ -326,9 +328,14 @@ server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	switch (reason) {
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		return (confirm_upgrade(wsi, sim_of(wsi)));
-	case LWS_CALLBACK_HTTP:
+	case LWS_CALLBACK_HTTP: {
+		int rv = models_http(wsi, sim_of(wsi), in);
+
+		if (rv != 1)
+			return (rv);
 		(void)lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
 		return (-1);
+	}
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		filter_connection(wsi, s);
 		return (0);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "oai.h"
 
 #define BETA_CLOSE 4000
@@ -84,6 +85,17 @@ session_beta_reject(struct sess *s, const char *client_event_id)
 	    "The Realtime Beta API is no longer supported. Please use "
 	    "/v1/realtime for the GA API.");
 	record_fact(s, "beta_rejected", "{s:b}", "header", s->beta_header);
+	server_close(s, BETA_CLOSE);
+}
+
+/* As the real service: an error event naming the model, then a close. */
+void
+session_model_reject(struct sess *s)
+{
+	session_error(s, "model_not_found", NULL, NULL,
+	    "The model `%s` does not exist or you do not have access to it.",
+	    s->model);
+	record_fact(s, "model_rejected", "{s:s}", "model", s->model);
 	server_close(s, BETA_CLOSE);
 }
 
@@ -488,6 +500,8 @@ session_message(struct sess *s, const char *buf, size_t len)
 	}
 	type = json_string_value(json_object_get(msg, "type"));
 	eid = json_string_value(json_object_get(msg, "event_id"));
+	if (type != NULL)
+		capture_json("sim-openai", "openai-realtime", type, msg);
 	for (h = handlers; type != NULL && h->type != NULL; h++) {
 		if (strcmp(type, h->type) == 0) {
 			h->fn(s, msg, eid);

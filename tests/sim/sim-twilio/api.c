@@ -4,6 +4,9 @@
  *   POST {base}/Accounts/{sid}/Calls[.json]          create a call (5.2)
  *   POST {base}/Accounts/{sid}/Calls/{CallSid}[.json] update a call (5.4)
  *   GET  {base}/Accounts/{sid}/Calls/{CallSid}[.json] fetch a call
+ *   GET  {base}/Accounts/{sid}/IncomingPhoneNumbers[.json][?PhoneNumber=]
+ *   GET/POST {base}/Accounts/{sid}/IncomingPhoneNumbers/{PN}[.json]
+ *        the account's phone number (numbers.c)
  *   POST /sim/inbound     {"to","from","url","status_callback"}: a call in
  *   GET  /sim/calls       every call sid
  *   GET  /sim/calls/{sid} what happened to that call
@@ -23,6 +26,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "capture.h"
 #include "twilio.h"
 
 json_t *
@@ -179,7 +183,10 @@ static void
 create(struct sim *sim, const struct form *f, struct api_resp *resp)
 {
 	struct call *c;
+	json_t      *form = form_json(f);
 
+	capture_json("sim-twilio", "twilio-rest", "calls.create", form);
+	json_decref(form);
 	if ((c = call_new(sim, f, false, resp)) == NULL)
 		return;
 	stream_log("info", "call %s: created", c->sid);
@@ -192,6 +199,14 @@ update(struct sim *sim, const char *sid, const struct form *f, bool post,
     struct api_resp *resp)
 {
 	struct call *c;
+	json_t      *form;
+
+	if (post) {
+		form = form_json(f);
+		capture_json(
+		    "sim-twilio", "twilio-rest", "calls.update", form);
+		json_decref(form);
+	}
 
 	if ((c = call_find(sim, sid)) == NULL) {
 		respond(resp, 404,
@@ -215,6 +230,12 @@ provider(struct sim *sim, const struct api_req *req, const char *rest,
 	char        sid[STREAM_SID_LEN + 8];
 	const char *p;
 
+	if (strncmp(rest, "/Accounts/", 10) == 0
+	    && strncmp(rest + 10, sim->o.account_sid, n) == 0
+	    && strncmp(rest + 10 + n, "/IncomingPhoneNumbers", 21) == 0) {
+		numbers_handle(sim, req, rest + 10 + n + 21, f, resp);
+		return;
+	}
 	if (strncmp(rest, "/Accounts/", 10) != 0
 	    || strncmp(rest + 10, sim->o.account_sid, n) != 0
 	    || strncmp(rest + 10 + n, "/Calls", 6) != 0) {

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "capture.h"
 #include "twilio.h"
 
 static void call_advance(struct call *c);
@@ -154,6 +155,16 @@ answered(struct call *c)
 		    sim->ctx, 0, &c->amd_sul, amd_cb, SIM_AMD_MS * 1000);
 }
 
+/* A TwiML document the bridge served, for the conformance test. */
+static void
+capture_twiml(const char *xml)
+{
+	json_t *o = json_pack("{s:s}", "twiml", xml);
+
+	capture_json("sim-twilio", "twiml", "document", o);
+	json_decref(o);
+}
+
 static void
 fetch_done(struct call *c, struct hook_job *j)
 {
@@ -176,6 +187,7 @@ fetch_done(struct call *c, struct hook_job *j)
 		return;
 	}
 	json_array_append_new(c->twiml_log, json_string(j->resp));
+	capture_twiml(j->resp);
 	if (twiml_parse(j->resp, j->resp_len, &doc, err, sizeof(err)) == -1) {
 		free(c->error);
 		c->error = stream_xstrdup(err);

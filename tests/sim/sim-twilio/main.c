@@ -36,6 +36,8 @@ usage(void)
 	    "\t[--call-duration-ms D] [--ring-ms R] [--media-url ws://...]\n"
 	    "\t[--signalwire --signing-key K] [--hook-workers N] "
 	    "[--hook-timeout-ms T]\n"
+	    "\t[--number E164 [--number-voice-url U] "
+	    "[--number-status-callback U]]\n"
 	    "       sim-twilio --self-test\n");
 }
 
@@ -84,6 +86,11 @@ static const struct opt {
 	{ "hook-timeout-ms", OPT_INT,
 	    offsetof(struct sim_opts, hook_timeout_ms), 600000 },
 	{ "self-test", OPT_FLAG, offsetof(struct sim_opts, self_test), 0 },
+	{ "number", OPT_STR, offsetof(struct sim_opts, number), 0 },
+	{ "number-voice-url", OPT_STR,
+	    offsetof(struct sim_opts, number_voice_url), 0 },
+	{ "number-status-callback", OPT_STR,
+	    offsetof(struct sim_opts, number_status_cb), 0 },
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -272,6 +279,7 @@ main(int argc, char *argv[])
 		return (twsig_self_test() == 0 ? 0 : 1);
 	sim.api_base
 	    = sim.o.signalwire ? "/api/laml/2010-04-01" : "/2010-04-01";
+	numbers_init(&sim);
 	stream_sig_block(&sigs); /* before curl, lws or any thread */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	rv = run(&sim, &sigs);

@@ -15,6 +15,8 @@ struct rest_pss {
 	char           path[512];
 	bool           post;
 	char           auth[600];
+	char           phone_filter[64];
+	bool           has_filter;
 	char          *body;
 	size_t         len, cap;
 	bool           too_big;
@@ -75,6 +77,7 @@ handle(struct lws *wsi, struct rest_pss *p)
 	req.body = p->body != NULL ? p->body : "";
 	req.len = p->len;
 	req.auth = p->auth;
+	req.phone_filter = p->has_filter ? p->phone_filter : NULL;
 	api_handle(sim, &req, &resp);
 	respond(wsi, p, resp.status, resp.body);
 }
@@ -95,9 +98,17 @@ has_body(struct lws *wsi)
 static int
 request(struct lws *wsi, struct rest_pss *p, const char *uri)
 {
+	char        arg[80];
+	const char *v;
+
 	pss_reset(p);
 	snprintf(p->path, sizeof(p->path), "%s", uri);
 	p->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+	/* lws copies "PhoneNumber=value" and points past the name. */
+	v = lws_get_urlarg_by_name(wsi, "PhoneNumber=", arg, (int)sizeof(arg));
+	p->has_filter = v != NULL;
+	if (v != NULL)
+		snprintf(p->phone_filter, sizeof(p->phone_filter), "%s", v);
 	if (lws_hdr_copy(
 	        wsi, p->auth, sizeof(p->auth), WSI_TOKEN_HTTP_AUTHORIZATION)
 	    < 0)

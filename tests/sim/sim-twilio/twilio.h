@@ -50,6 +50,17 @@ struct sim_opts {
 	int         hook_timeout_ms;
 	bool        tags;
 	bool        self_test;
+	const char *number; /* one IncomingPhoneNumber (E.164), or NULL */
+	const char *number_voice_url;
+	const char *number_status_cb;
+};
+
+/* The account's phone number (numbers.c); strings owned here. */
+struct number {
+	char  sid[35]; /* PN + 32 hex */
+	char *phone, *voice_url, *voice_method, *status_cb, *status_cb_method;
+	char *app_sid; /* VoiceApplicationSid; "" when none */
+	char  created[40];
 };
 
 /* Decoded form pairs; the strings are owned by the form. */
@@ -71,6 +82,7 @@ struct sim {
 	struct stream_cfg   scfg;
 	struct stream_hub   hub;
 	struct call        *calls; /* newest first */
+	struct number      *number; /* NULL: the account has none */
 	struct hooks       *hooks;
 	FILE               *record;
 	atomic_int          stop;
@@ -145,6 +157,7 @@ struct api_req {
 	const char *body;
 	size_t      len;
 	const char *auth; /* Authorization header or "" */
+	const char *phone_filter; /* ?PhoneNumber= (decoded) or NULL */
 };
 struct api_resp {
 	int     status;
@@ -153,6 +166,12 @@ struct api_resp {
 void api_handle(
     struct sim *sim, const struct api_req *req, struct api_resp *resp);
 json_t *api_error(int code, const char *message, int status);
+
+/* numbers.c: {base}/Accounts/{sid}/IncomingPhoneNumbers...; rest is
+ * what follows "IncomingPhoneNumbers". */
+void numbers_init(struct sim *sim);
+void numbers_handle(struct sim *sim, const struct api_req *req,
+    const char *rest, const struct form *f, struct api_resp *resp);
 
 /* call.c */
 struct call *call_new(

@@ -51,7 +51,8 @@ test_session_update(void **state)
 	(void)state;
 	s.instructions = "Be \"brief\".\nThanks";
 	s.voice = "alloy";
-	s.transcribe_model = "gpt-4o-mini-transcribe";
+	s.transcribe_model = "gpt-realtime-whisper";
+	s.reasoning_effort = "low";
 	s.tools = true;
 	j = parse(oai_session_update(&s));
 	assert_string_equal(
@@ -77,7 +78,9 @@ test_session_update(void **state)
 	    path(sess, "audio", "output", "voice", NULL), "alloy");
 	in = json_object_get(json_object_get(sess, "audio"), "input");
 	assert_string_equal(path(in, "transcription", "model", NULL, NULL),
-	    "gpt-4o-mini-transcribe");
+	    "gpt-realtime-whisper");
+	assert_string_equal(
+	    path(sess, "reasoning", "effort", NULL, NULL), "low");
 	td = json_object_get(in, "turn_detection");
 	assert_string_equal(path(td, "type", NULL, NULL, NULL), "server_vad");
 	/* both set explicitly */
@@ -93,14 +96,16 @@ test_session_update(void **state)
 	        json_array_get(json_object_get(sess, "tools"), 1), "name")),
 	    "end_call");
 	json_decref(j);
-	/* no transcription model: the key is left out */
+	/* no transcription model, no effort: the keys are left out */
 	s.transcribe_model = "";
+	s.reasoning_effort = "";
 	s.tools = false;
 	j = parse(oai_session_update(&s));
 	sess = json_object_get(j, "session");
 	assert_null(json_object_get(
 	    json_object_get(json_object_get(sess, "audio"), "input"),
 	    "transcription"));
+	assert_null(json_object_get(sess, "reasoning"));
 	assert_null(json_object_get(sess, "tools"));
 	json_decref(j);
 }

@@ -95,6 +95,42 @@ test_repeated(void **state)
 	form_free(&f);
 }
 
+/*
+ * A repeated key that we read: reordering keeps a valid Twilio
+ * signature (values are sorted) while form_get() takes the first, so
+ * the signature does not fix the value.  form_dup() finds it.
+ */
+static void
+test_dup_keys(void **state)
+{
+	static const char *const keys[] = { "CallSid", "To", NULL };
+	const char *a = "CallSid=CAaaa&CallSid=CAbbb&Digits=1&Digits=2",
+	           *b = "CallSid=CAbbb&CallSid=CAaaa&Digits=1&Digits=2";
+	struct form fa, fb;
+	char        sa[29], sb[29];
+
+	(void)state;
+	assert_int_equal(form_parse(&fa, a, strlen(a)), 0);
+	assert_int_equal(form_parse(&fb, b, strlen(b)), 0);
+	assert_int_equal(form_sign("12345", URL, &fa, false, sa), 0);
+	assert_int_equal(form_sign("12345", URL, &fb, false, sb), 0);
+	assert_string_equal(sa, sb);
+	assert_string_not_equal(
+	    form_get(&fa, "CallSid"), form_get(&fb, "CallSid"));
+	assert_string_equal(form_dup(&fa, keys), "CallSid");
+	assert_string_equal(form_dup(&fb, keys), "CallSid");
+	form_free(&fa);
+	form_free(&fb);
+	/* Digits may repeat (Twilio's own vector); only listed keys count */
+	a = "CallSid=CAaaa&To=%2B15550001&Digits=1&Digits=2";
+	assert_int_equal(form_parse(&fa, a, strlen(a)), 0);
+	assert_null(form_dup(&fa, keys));
+	form_free(&fa);
+	assert_int_equal(form_parse(&fa, "To=1&CallSid=C&To=2", 19), 0);
+	assert_string_equal(form_dup(&fa, keys), "To");
+	form_free(&fa);
+}
+
 /* Without repeated keys both schemes sign the same string. */
 static void
 test_signalwire_plain(void **state)
@@ -116,6 +152,7 @@ main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_twilio_vectors),
 		cmocka_unit_test(test_repeated),
+		cmocka_unit_test(test_dup_keys),
 		cmocka_unit_test(test_signalwire_plain),
 	};
 

@@ -110,7 +110,8 @@ test_body(void **state)
 	char               *body, why[160];
 
 	(void)state;
-	c.model = "claude-sonnet-4-5";
+	c.model = "claude-sonnet-5-5";
+	c.decision_effort = "low";
 	c.decision_max_tokens = 300;
 	c.max_input_bytes = 100000;
 	q.situation = "Booking a boiler service.";
@@ -124,8 +125,14 @@ test_body(void **state)
 	req = json_loads(body, 0, &err);
 	assert_non_null(req);
 	assert_string_equal(json_string_value(json_object_get(req, "model")),
-	    "claude-sonnet-4-5");
+	    "claude-sonnet-5-5");
 	assert_null(json_object_get(req, "tools"));
+	/* current models refuse a non-default temperature with a 400 */
+	assert_null(json_object_get(req, "temperature"));
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_object_get(req, "output_config"), "effort")),
+	    "low");
 	assert_non_null(
 	    strstr(json_string_value(json_object_get(req, "system")),
 	        "one or two short"));
@@ -136,6 +143,13 @@ test_body(void **state)
 	assert_non_null(strstr(text, "What do I say?"));
 	json_decref(req);
 	free(body);
+	/* REASONER_DECISION_EFFORT empty: no output_config at all */
+	c.decision_effort = "";
+	body = decision_body(&c, &q, why, sizeof(why));
+	assert_non_null(body);
+	assert_null(strstr(body, "output_config"));
+	free(body);
+	c.decision_effort = "low";
 
 	t.text = "caf\xc3"; /* cut UTF-8 */
 	assert_null(decision_body(&c, &q, why, sizeof(why)));

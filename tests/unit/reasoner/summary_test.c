@@ -1,9 +1,10 @@
 /*
- * summary_test - strict validation of the record_call_summary tool
- * output: a good result (with and without appointment and quote), each
- * required field missing, bad enum values, wrong types, a reply cut off
- * by max_tokens, no tool_use block; the canonical Summary.json; and the
- * request body (forced tool, schema enums equal to what we accept).
+ * summary_test - strict validation of the structured-output answer: a
+ * good result (with and without appointment and quote), each required
+ * field missing, bad enum values, wrong types, a reply cut off by
+ * max_tokens or refused, no text block, text that is not JSON; the
+ * canonical Summary.json; and the request body (output_config.format,
+ * no tool_choice or temperature, schema enums equal to what we accept).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,23 +37,20 @@ load(const char *text)
 	return (v);
 }
 
-/* A Messages API reply holding one tool_use block with input. */
+/* A Messages API reply holding one text block with the JSON answer. */
 static json_t *
 message(const char *input, const char *stop)
 {
-	json_t *in = load(input);
-
-	return (json_pack("{s:s, s:s, s:[{s:s, s:s, s:s, s:o}], s:s}", "type",
-	    "message", "model", "claude-sonnet-4-5-20250929", "content",
-	    "type", "tool_use", "id", "toolu_1", "name", SUMMARY_TOOL, "input",
-	    in, "stop_reason", stop));
+	return (json_pack("{s:s, s:s, s:[{s:s, s:s}], s:s}", "type", "message",
+	    "model", "claude-sonnet-5-5", "content", "type", "text", "text",
+	    input, "stop_reason", stop));
 }
 
 static void
 test_good(void **state)
 {
 	struct summary s = { 0 };
-	json_t        *msg = message(good_input, "tool_use"), *back;
+	json_t        *msg = message(good_input, "end_turn"), *back;
 	char           why[160] = "";
 
 	(void)state;
@@ -61,7 +59,7 @@ test_good(void **state)
 	assert_string_equal(s.interest_level, "high");
 	assert_string_equal(s.next_action, "Send the confirmation");
 	assert_string_equal(s.summary, "Booked a visit.");
-	assert_string_equal(s.model, "claude-sonnet-4-5-20250929");
+	assert_string_equal(s.model, "claude-sonnet-5-5");
 	assert_string_equal(
 	    s.appointment, "{\"date\":\"2030-01-03\",\"time\":\"10am\"}");
 	assert_string_equal(
@@ -139,7 +137,7 @@ test_missing_fields(void **state)
 	        "\"next_action\":\"x\",\"summary\":\"\"}",
 	    "summary: empty");
 	refused("{}", "outcome: missing");
-	refused("[]", "not an object");
+	refused("[]", "not a JSON object");
 }
 
 static void
@@ -192,17 +190,27 @@ test_truncated_and_missing_block(void **state)
 	assert_int_equal(summary_check(msg, &s, why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "truncated"));
 	json_decref(msg);
-	/* text only, or another tool's block: refused */
-	msg = load("{\"content\":[{\"type\":\"text\",\"text\":\"{}\"},"
-	           "{\"type\":\"tool_use\",\"name\":\"other\",\"input\":{}}],"
-	           "\"stop_reason\":\"tool_use\"}");
+	/* a refusal is refused */
+	msg = message(good_input, "refusal");
 	assert_int_equal(summary_check(msg, &s, why, sizeof(why)), -1);
-	assert_non_null(strstr(why, "no record_call_summary"));
+	assert_non_null(strstr(why, "refused"));
 	json_decref(msg);
-	/* text before the tool block is fine (iterate over all blocks) */
-	msg = message(good_input, "tool_use");
+	/* no text block (only a tool_use): refused */
+	msg = load("{\"content\":[{\"type\":\"tool_use\",\"name\":"
+	           "\"other\",\"input\":{}}],\"stop_reason\":\"tool_use\"}");
+	assert_int_equal(summary_check(msg, &s, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "no text block"));
+	json_decref(msg);
+	/* text that is not JSON: refused */
+	msg = message("Here is the summary: booked.", "end_turn");
+	assert_int_equal(summary_check(msg, &s, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "not JSON"));
+	json_decref(msg);
+	/* a thinking block before the text is fine */
+	msg = message(good_input, "end_turn");
 	json_array_insert_new(json_object_get(msg, "content"), 0,
-	    json_pack("{s:s, s:s}", "type", "text", "text", "Here:"));
+	    json_pack("{s:s, s:s, s:s}", "type", "thinking", "thinking", "...",
+	        "signature", "sig"));
 	assert_int_equal(summary_check(msg, &s, why, sizeof(why)), 0);
 	summary_free(&s);
 	json_decref(msg);
@@ -220,7 +228,7 @@ test_body(void **state)
 	size_t                i;
 
 	(void)state;
-	c.model = "claude-sonnet-4-5";
+	c.model = "claude-sonnet-5-5";
 	c.summary_max_tokens = 1500;
 	c.max_input_bytes = 100000;
 	t1.role = "assistant";
@@ -234,12 +242,16 @@ test_body(void **state)
 	body = summary_body(&c, &q, why, sizeof(why));
 	assert_non_null(body);
 	req = load(body);
-	assert_string_equal(json_string_value(json_object_get(
-	                        json_object_get(req, "tool_choice"), "name")),
-	    SUMMARY_TOOL);
-	assert_string_equal(json_string_value(json_object_get(
-	                        json_object_get(req, "tool_choice"), "type")),
-	    "tool");
+	/* current models refuse these with a 400 */
+	assert_null(json_object_get(req, "tool_choice"));
+	assert_null(json_object_get(req, "tools"));
+	assert_null(json_object_get(req, "temperature"));
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_object_get(
+	            json_object_get(req, "output_config"), "format"),
+	        "type")),
+	    "json_schema");
 	assert_int_equal(
 	    json_integer_value(json_object_get(req, "max_tokens")), 1500);
 	assert_non_null(
@@ -248,7 +260,8 @@ test_body(void **state)
 	               "content")),
 	        "AI: Hello, this is Sam.\nUser: Not interested, thanks.\n"));
 	schema = json_object_get(
-	    json_array_get(json_object_get(req, "tools"), 0), "input_schema");
+	    json_object_get(json_object_get(req, "output_config"), "format"),
+	    "schema");
 	/* every enum value offered in the schema passes validation */
 	en = json_object_get(
 	    json_object_get(json_object_get(schema, "properties"), "outcome"),
