@@ -407,7 +407,8 @@ test_bus_tls_required(void **state)
 	    "'s|PERSISTER_URL: tls+tcp://persister:7041|PERSISTER_URL: "
 	    "tcp://persister:7041|; "
 	    "s|secretName: bus-tls-reasoner|secretName: bus-tls-persister|; "
-	    "/name: BUS_TLS_CA_FILE/d' > '%s/notls.yaml' && "
+	    "s|secretName: bus-tls-callctl|secretName: bus-tls-reasoner|; "
+	    "/name: BUS_TLS_CA_FILE/{N;d;}' > '%s/notls.yaml' && "
 	    "%s " CHECKER " --vars '%s' k8s production '%s/notls.yaml' "
 	    "--pinned 2>&1",
 	    harness_tmpdir(), python, vars, harness_tmpdir());
@@ -418,6 +419,9 @@ test_bus_tls_required(void **state)
 	    "reasoner: BUS_TLS_CERT_FILE=/run/secrets/bus-tls/tls.crt: not "
 	    "from this daemon's own Secret bus-tls-reasoner"));
 	assert_non_null(strstr(out, "persister: BUS_TLS_CA_FILE is not set"));
+	assert_non_null(strstr(out,
+	    "Job/doctor: BUS_TLS_KEY_FILE=/run/secrets/bus-tls/tls.key: not "
+	    "from callctl's own Secret bus-tls-callctl"));
 	free(out);
 
 	rc = ops_sh(&out,
