@@ -396,7 +396,8 @@ test_pubsub(void **state)
 	(void)state;
 	assert_non_null(sim = harness_spawn_args("sim-openai", argv, NULL));
 	snprintf(oai, sizeof(oai),
-	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/v1/realtime?model=x",
+	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/v1/"
+	    "realtime?model=gpt-realtime-2",
 	    harness_ready_port(sim));
 	snprintf(ai_url, sizeof(ai_url), "tls+tcp://127.0.0.1:%d",
 	    harness_free_port());
