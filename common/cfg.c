@@ -60,7 +60,7 @@ raw_value(const struct cfg_opt *o, bool *bad)
 
 	v = getenv(o->name);
 	snprintf(fname, sizeof(fname), "%s_FILE", o->name);
-	fv = (o->flags & CFG_SECRET) ? getenv(fname) : NULL;
+	fv = (o->flags & (CFG_SECRET | CFG_FILE)) ? getenv(fname) : NULL;
 	if (v != NULL && fv != NULL) {
 		log_warnx("config: set %s or %s, not both", o->name, fname);
 		*bad = true;
@@ -104,7 +104,7 @@ load_one(const struct cfg_opt *o, char *base)
 	if ((v = raw_value(o, &bad)) == NULL) {
 		if (!bad)
 			log_warnx("config: %s is required%s", o->name,
-			    (o->flags & CFG_SECRET)
+			    (o->flags & (CFG_SECRET | CFG_FILE))
 			        ? " (or give it as a file in ..._FILE)"
 			        : "");
 		return (-1);
@@ -138,6 +138,55 @@ load_one(const struct cfg_opt *o, char *base)
 	return (0);
 }
 
+/* Does this value (one URL or a comma-separated list) use NNG's TLS
+ * transport?  tls+tcp://, tls+tcp4:// and tls+tcp6:// all start so. */
+static bool
+has_tls_url(const char *v)
+{
+	const char *p;
+
+	for (p = v; p != NULL && *p != '\0'; p = strchr(p, ',')) {
+		p += strspn(p, ", \t");
+		if (strncmp(p, "tls+tcp", 7) == 0)
+			return (true);
+	}
+	return (false);
+}
+
+/* CFG_TLS options are required once any plain string option (a bus URL)
+ * uses tls+tcp: name the URL so the operator sees why. */
+static int
+tls_check(const struct cfg_opt *opts, const char *base)
+{
+	const struct cfg_opt *o, *why = NULL;
+	const char           *v;
+	int                   rv = 0;
+
+	for (o = opts; o->name != NULL && why == NULL; o++) {
+		if ((o->flags & CFG_TYPE) != CFG_STR
+		    || (o->flags & (CFG_SECRET | CFG_TLS)) != 0)
+			continue;
+		v = *(char *const *)(base + o->off);
+		if (v != NULL && has_tls_url(v))
+			why = o;
+	}
+	if (why == NULL)
+		return (0);
+	for (o = opts; o->name != NULL; o++) {
+		if (!(o->flags & CFG_TLS) || (o->flags & CFG_TYPE) != CFG_STR)
+			continue;
+		v = *(char *const *)(base + o->off);
+		if (v == NULL || v[0] == '\0') {
+			log_warnx(
+			    "config: %s (or %s_FILE) is required: %s uses "
+			    "tls+tcp://",
+			    o->name, o->name, why->name);
+			rv = -1;
+		}
+	}
+	return (rv);
+}
+
 int
 cfg_load(const struct cfg_opt *opts, void *cfg)
 {
@@ -147,6 +196,8 @@ cfg_load(const struct cfg_opt *opts, void *cfg)
 	for (o = opts; o->name != NULL; o++)
 		if (load_one(o, cfg) == -1)
 			rv = -1;
+	if (tls_check(opts, cfg) == -1)
+		rv = -1;
 	return (rv);
 }
 
@@ -178,6 +229,11 @@ cfg_dump(const struct cfg_opt *opts, const void *cfg, FILE *fp)
 			if (o->flags & CFG_SECRET)
 				fprintf(fp, "%s=%s\n", o->name,
 				    s != NULL && s[0] != '\0' ? "***" : "");
+			else if (s != NULL && strchr(s, '\n') != NULL)
+				/* PEM: one line, not the whole file */
+				fprintf(fp, "%s=%.*s... (%zu bytes)\n",
+				    o->name, (int)strcspn(s, "\n"), s,
+				    strlen(s));
 			else
 				fprintf(fp, "%s=%s\n", o->name,
 				    s != NULL ? s : "");
@@ -218,6 +274,11 @@ cfg_help(
 		if (o->flags & CFG_SECRET)
 			fprintf(fp,
 			    "  %-28s secret: or read it from the file "
+			    "named by %s_FILE\n",
+			    "", o->name);
+		else if (o->flags & CFG_FILE)
+			fprintf(fp,
+			    "  %-28s file: or read it from the file "
 			    "named by %s_FILE\n",
 			    "", o->name);
 	}

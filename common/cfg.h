@@ -8,10 +8,15 @@
  *		{ NULL }
  *	};
  *
- * A NULL default means required.  Every secret FOO may also be given as
- * FOO_FILE (a mounted Kubernetes secret; one trailing newline is
- * stripped).  cfg_load() checks every entry and logs every problem
- * before it fails, so a bad deployment fails once, with the full list.
+ * A NULL default means required.  Every secret FOO (and every CFG_FILE
+ * option, such as a PEM certificate) may also be given as FOO_FILE (a
+ * mounted Kubernetes secret; one trailing newline is stripped).
+ * CFG_TLS options (the bus certificate, key and CA: BUS_TLS_CFG_OPTS in
+ * bus.h) default to empty but become required as soon as any string
+ * option of the same table holds a tls+tcp:// URL, so a daemon told to
+ * speak TLS without its files refuses to start (and --check-config says
+ * why).  cfg_load() checks every entry and logs every problem before it
+ * fails, so a bad deployment fails once, with the full list.
  * This is the only file that calls getenv().  Start-up only.
  */
 #ifndef CFG_H
@@ -25,6 +30,8 @@
 #define CFG_BOOL 0x03
 #define CFG_TYPE 0x0f
 #define CFG_SECRET 0x10 /* redacted by --check-config; FOO_FILE */
+#define CFG_FILE 0x20 /* may also come as FOO_FILE; not redacted */
+#define CFG_TLS 0x40 /* required once any URL in the table is tls+tcp */
 
 #define CFG_OFF(type, field) offsetof(type, field)
 

@@ -122,4 +122,13 @@ double metric_value(struct metric *);
  */
 char *metrics_render(size_t *lenp);
 
+/*
+ * Run fn at the start of every metrics_render(), outside the registry
+ * lock, to bring counters kept elsewhere (NNG's statistics) up to date.
+ * At most METRICS_COLLECTORS; registering the same fn twice is a no-op;
+ * metrics_fini() forgets them.  Start-up only, before any thread renders.
+ */
+#define METRICS_COLLECTORS 4
+void metrics_add_collector(void (*fn)(void));
+
 #endif

@@ -84,6 +84,10 @@ metrics_init(const char *svc, const char *version)
 	pthread_mutex_unlock(&metrics_lock);
 }
 
+/* Functions run before each render; they use families that
+ * metrics_fini() frees, so it forgets them too. */
+static void (*collectors[METRICS_COLLECTORS])(void);
+
 void
 metrics_render_fini(void)
 {
@@ -92,6 +96,7 @@ metrics_render_fini(void)
 	free(build_version);
 	build_name = build_version = NULL;
 	start_time = 0;
+	memset(collectors, 0, sizeof(collectors));
 	pthread_mutex_unlock(&metrics_lock);
 }
 
@@ -286,6 +291,22 @@ render_builtin(FILE *f)
 	fputs("\"} 1\n", f);
 }
 
+void
+metrics_add_collector(void (*fn)(void))
+{
+	int i;
+
+	for (i = 0; i < METRICS_COLLECTORS; i++) {
+		if (collectors[i] == fn)
+			return;
+		if (collectors[i] == NULL) {
+			collectors[i] = fn;
+			return;
+		}
+	}
+	fatalx("metrics: more than %d collectors", METRICS_COLLECTORS);
+}
+
 char *
 metrics_render(size_t *lenp)
 {
@@ -294,6 +315,8 @@ metrics_render(size_t *lenp)
 	char                       *buf = NULL;
 	size_t                      len = 0;
 
+	for (int i = 0; i < METRICS_COLLECTORS && collectors[i] != NULL; i++)
+		collectors[i]();
 	if ((f = open_memstream(&buf, &len)) == NULL) {
 		log_warn("metrics: open_memstream");
 		return (NULL);

@@ -10,7 +10,8 @@ want="libnng-dev libwebsockets-dev libprotobuf-c-dev protobuf-c-compiler
 libcurl4-openssl-dev libpq-dev libssl-dev libjansson-dev libcmocka-dev
 postgresql pkg-config"
 if [ "${1:-build}" = test ]; then
-	# openssl: the test certificates and the TLS proxy of ops_doctor_test.
+	# openssl: the test certificates (bus_tls_test through
+	# scripts/bus-certs.sh) and the TLS proxy of ops_doctor_test.
 	want="$want prometheus docker-compose openssl"
 	# make fuzz-targets (run by make test): clang with libFuzzer and the
 	# sanitizer runtimes (Debian 12 ships them in libclang-rt-14-dev).

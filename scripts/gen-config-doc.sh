@@ -10,7 +10,8 @@
 #	scripts/gen-config-doc.sh > docs/configuration.md
 #
 # With --list it prints one tab-separated line per variable instead:
-#	daemon  NAME  required|optional  secret|plain  default
+#	daemon  NAME  required|optional  secret|file|plain  default
+# (file: not secret, but may also come as NAME_FILE, e.g. a certificate)
 # which the deployment test uses to check compose.yaml and k8s/.
 #
 # A missing daemon binary is an error, never a silently shorter document.
@@ -60,6 +61,7 @@ parse() {
 		next
 	}
 	/^ +secret: / { sec = "secret"; next }
+	/^ +file: / { sec = "file"; next }
 	END { flush() }'
 }
 
@@ -91,17 +93,20 @@ Every daemon is configured from the environment only (no files, no flags
 but `--help`, `--version` and `--check-config`).  A variable marked
 **required** has no default: the daemon refuses to start without it and
 lists every missing or malformed variable at once.  A **secret** variable
-`FOO` may instead be given as `FOO_FILE`, the path of a file holding the
-value (one trailing newline is stripped): that is how compose secrets and
-Kubernetes Secret volumes are wired in `compose.yaml` and `k8s/`.
+`FOO` (and a certificate such as `BUS_TLS_CERT`) may instead be given as
+`FOO_FILE`, the path of a file holding the value (one trailing newline is
+stripped): that is how compose secrets and Kubernetes Secret volumes are
+wired in `compose.yaml` and `k8s/`.  The `BUS_TLS_*` settings are empty by
+default and required as soon as any bus address is `tls+tcp://`
+([security.md](security.md#the-bus)).
 `<daemon> --check-config` prints the resolved values with secrets shown as
 `***` and exits.
 
 Durations end in `_MS` (milliseconds) or `_S` (seconds), sizes in `_BYTES`.
-Addresses are NNG URLs (`tcp://host:port`, `ipc:///path`); the one-host
-defaults are those of `make run`.  How the addresses are set in containers is
-in [operations.md](operations.md); what travels on each socket is in
-[ipc.md](ipc.md).
+Addresses are NNG URLs (`tcp://host:port`, `tls+tcp://host:port`,
+`ipc:///path`); the one-host defaults are those of `make run`.  How the
+addresses are set in containers is in [operations.md](operations.md); what
+travels on each socket is in [ipc.md](ipc.md).
 
 HDR
 
@@ -133,6 +138,8 @@ for d in $DAEMONS; do
 		else
 			def = "`" $4 "`"
 		extra = ($3 == "secret") ? " *Secret: also `" $1 "_FILE`.*" : ""
+		if ($3 == "file")
+			extra = " *Also `" $1 "_FILE`.*"
 		printf "| `%s` | %s | %s%s |\n", $1, def, $5, extra
 	}'
 	echo

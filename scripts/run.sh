@@ -5,7 +5,8 @@
 #	make run                        everything on 127.0.0.1, Ctrl-C stops
 #	scripts/run.sh --init-secrets DIR
 #	                                random internal secrets as files in DIR
-#	                                (compose.yaml's ./secrets), then exit
+#	                                (compose.yaml's ./secrets) and the bus
+#	                                certificates in DIR/bus, then exit
 #
 # Configuration: the environment, then .env in the current directory for
 # whatever the environment does not set (see .env.example).  Real calls
@@ -67,6 +68,9 @@ init_secrets() {
 			say "$dir/$k is empty: put the real key in it"
 		fi
 	done
+	# the bus certificates (compose.yaml: tls+tcp:// between services);
+	# made once, kept on later runs
+	"$(dirname "$0")/bus-certs.sh" "$dir/bus" || die "bus certificates"
 	say "secrets in $dir (internal ones generated; keep them: the phone" \
 	    "encryption key decrypts stored numbers)"
 }

@@ -22,6 +22,7 @@
 #include <nng/nng.h>
 
 #include "abatch.h"
+#include "bus.h"
 #include "bus.pb-c.h"
 #include "cfg.h"
 #include "log.h"
@@ -71,6 +72,8 @@ struct ai_cfg {
 	long  idle_timeout_ms;
 	char *event_loop; /* "libev" (epoll) or "poll" */
 	long  batch_flush_ms; /* paced loop turns (evloop.h); 0: off */
+
+	struct bus_tls bus_tls; /* BUS_TLS_* */
 };
 
 extern const struct cfg_opt ai_cfg_opts[];

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ai.h"
+#include "bus.h"
 #include "cfg.h"
 
 #define O(f) CFG_OFF(struct ai_cfg, f)
@@ -47,6 +48,7 @@ const struct cfg_opt ai_cfg_opts[] = {
 	    "hard limit on shutdown" },
 	{ "LOG_LEVEL", CFG_STR, O(log_level), "info",
 	    "debug, info, warn or error" },
+	BUS_TLS_CFG_OPTS(struct ai_cfg, bus_tls),
 	{ "OPENAI_REALTIME_URL", CFG_STR, O(openai_url),
 	    "wss://api.openai.com/v1/realtime?model=gpt-realtime-2",
 	    "Realtime API WebSocket; the model is its model= parameter "

@@ -10,6 +10,7 @@
  */
 #include <string.h>
 #include <sys/resource.h>
+#include <sysexits.h>
 
 #include <curl/curl.h>
 
@@ -102,6 +103,8 @@ main(int argc, char *argv[])
 		return (rv);
 	if (log_set_level(cfg.log_level) == -1)
 		log_warnx("LOG_LEVEL %s unknown; using info", cfg.log_level);
+	if (bus_tls_init(&cfg.bus_tls) == -1)
+		return (EX_CONFIG);
 	sig_block(&sigs); /* before the first thread */
 	raise_fd_limit();
 	curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "bus.h"
 #include "bus.pb-c.h"
 
 struct callctl_cfg {
@@ -30,6 +31,8 @@ struct callctl_cfg {
 	long  timeout_ms;
 	long  doctor_timeout_ms;
 	char *doctor_ca_file;
+
+	struct bus_tls bus_tls; /* BUS_TLS_* */
 };
 
 struct service_addr {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "callctl.h"
+#include "bus.h"
 #include "cfg.h"
 
 struct callctl_cfg ctl_cfg;
@@ -35,6 +36,7 @@ static const struct cfg_opt callctl_opts[] = {
 	    "http://127.0.0.1:9103", "rate-limiter HTTP base URL" },
 	{ "PERSISTER_HTTP_URL", CFG_STR, O(persister_http),
 	    "http://127.0.0.1:9104", "persister HTTP base URL" },
+	BUS_TLS_CFG_OPTS(struct callctl_cfg, bus_tls),
 	{ "CALLCTL_TIMEOUT_MS", CFG_INT, O(timeout_ms), "2000",
 	    "how long to wait for one reply" },
 	{ "DOCTOR_TIMEOUT_MS", CFG_INT, O(doctor_timeout_ms), "8000",

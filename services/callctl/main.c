@@ -67,7 +67,7 @@ main(int argc, char *argv[])
 		printf("callctl %s\n", cfg_version);
 		return (0);
 	}
-	if (config_load() == -1)
+	if (config_load() == -1 || bus_tls_init(&ctl_cfg.bus_tls) == -1)
 		return (EX_CONFIG);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "bus.h"
 #include "cfg.h"
 #include "edge.h"
 #include "log.h"
@@ -37,6 +38,7 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "Twilio auth token" },
 	{ "LOG_LEVEL", CFG_STR, O(log_level), "info",
 	    "debug, info, warn or error" },
+	BUS_TLS_CFG_OPTS(struct edge_cfg, bus_tls),
 	{ "EDGE_MAX_CALLS", CFG_INT, O(max_calls), "2000",
 	    "calls (streams with an accepted start) served at once; more "
 	    "are refused" },

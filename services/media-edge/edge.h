@@ -26,6 +26,7 @@
 
 #include "abatch.h"
 #include "ahop.h"
+#include "bus.h"
 #include "bus.pb-c.h"
 #include "cfg.h"
 #include "httpd.h"
@@ -94,6 +95,8 @@ struct edge_cfg {
 	long  notify_attempts;
 	char *event_loop; /* "libev" (epoll) or "poll" */
 	long  batch_flush_ms; /* paced loop turns (evloop.h); 0: off */
+
+	struct bus_tls bus_tls; /* BUS_TLS_* */
 };
 
 /* ---- outq.c: a call's bounded queue of outgoing WebSocket messages ---- */

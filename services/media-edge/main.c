@@ -94,7 +94,8 @@ main(int argc, char *argv[])
 	         argc, argv, "media-edge", ABOUT, edge_cfg_opts, &edge.cfg))
 	    != -1)
 		return (rv);
-	if (edge_config_check(&edge.cfg) == -1)
+	if (edge_config_check(&edge.cfg) == -1
+	    || bus_tls_init(&edge.cfg.bus_tls) == -1)
 		return (EX_CONFIG);
 	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread */
 	sig_block(&sigs);

@@ -1,6 +1,7 @@
 /*
  * config - the persister's environment table.
  */
+#include "bus.h"
 #include "cfg.h"
 #include "persister.h"
 
@@ -27,6 +28,7 @@ const struct cfg_opt ps_cfg_opts[] = {
 	    "604800000", "how long idempotency keys are kept" },
 	{ "LOG_LEVEL", CFG_STR, O(log_level), "info",
 	    "debug, info, warn or error" },
+	BUS_TLS_CFG_OPTS(struct ps_cfg, bus_tls),
 	{ "SHUTDOWN_TIMEOUT_MS", CFG_INT, O(shutdown_timeout_ms), "10000",
 	    "exit after this long even if shutdown is stuck" },
 	{ NULL }

@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sysexits.h>
 
 #include "cfg.h"
 #include "log.h"
@@ -31,6 +32,8 @@ main(int argc, char *argv[])
 	if (log_set_level(ps.cfg.log_level) == -1)
 		log_warnx(
 		    "LOG_LEVEL \"%s\" unknown; using info", ps.cfg.log_level);
+	if (bus_tls_init(&ps.cfg.bus_tls) == -1)
+		return (EX_CONFIG);
 	sig_block(&sigs); /* before the first thread exists */
 	if (ps_start(&ps) == -1)
 		fatalx("startup failed");

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bus.h"
 #include "bus.pb-c.h"
 #include "cfg.h"
 #include "pg.h"
@@ -34,6 +35,8 @@ struct ps_cfg {
 	long  idempotency_ttl_ms;
 	char *log_level;
 	long  shutdown_timeout_ms;
+
+	struct bus_tls bus_tls; /* BUS_TLS_* */
 };
 
 extern const struct cfg_opt ps_cfg_opts[];

@@ -1,6 +1,7 @@
 /*
  * config - the rate-limiter's environment table.
  */
+#include "bus.h"
 #include "cfg.h"
 #include "rate-limiter.h"
 
@@ -36,6 +37,7 @@ const struct cfg_opt rl_cfg_opts[] = {
 	    "keys the in-memory (degraded) window may hold" },
 	{ "LOG_LEVEL", CFG_STR, O(log_level), "info",
 	    "debug, info, warn or error" },
+	BUS_TLS_CFG_OPTS(struct rl_cfg, bus_tls),
 	{ "SHUTDOWN_TIMEOUT_MS", CFG_INT, O(shutdown_timeout_ms), "10000",
 	    "exit after this long even if shutdown is stuck" },
 	{ NULL }

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bus.h"
 #include "cfg.h"
 #include "hmac.h"
 #include "pg.h"
@@ -41,6 +42,8 @@ struct rl_cfg {
 	long  memory_max_keys;
 	char *log_level;
 	long  shutdown_timeout_ms;
+
+	struct bus_tls bus_tls; /* BUS_TLS_* */
 };
 
 extern const struct cfg_opt rl_cfg_opts[];

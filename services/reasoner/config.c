@@ -51,6 +51,7 @@ const struct cfg_opt reasoner_cfg_opts[] = {
 	    "anthropic-version header" },
 	{ "LOG_LEVEL", CFG_STR, O(log_level), "info",
 	    "debug, info, warn or error" },
+	BUS_TLS_CFG_OPTS(struct reasoner_cfg, bus_tls),
 	{ "SHUTDOWN_TIMEOUT_MS", CFG_INT, O(shutdown_timeout_ms), "10000",
 	    "exit (status 1) if shutdown takes longer" },
 	{ NULL, 0, 0, NULL, NULL }

@@ -34,7 +34,7 @@ main(int argc, char *argv[])
 	if (log_set_level(r.cfg.log_level) == -1)
 		log_warnx(
 		    "LOG_LEVEL=%s: unknown, using info", r.cfg.log_level);
-	if (config_check(&r.cfg) == -1) {
+	if (config_check(&r.cfg) == -1 || bus_tls_init(&r.cfg.bus_tls) == -1) {
 		log_errorx("configuration has errors; see the lines above");
 		cfg_free(reasoner_cfg_opts, &r.cfg);
 		return (EX_CONFIG);

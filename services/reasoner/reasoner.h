@@ -32,6 +32,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "bus.h"
 #include "bus.pb-c.h"
 #include "cfg.h"
 #include "svc.h"
@@ -64,6 +65,8 @@ struct reasoner_cfg {
 	char *api_version;
 	char *log_level;
 	long  shutdown_timeout_ms;
+
+	struct bus_tls bus_tls; /* BUS_TLS_* */
 };
 
 /* circuit.c: a breaker shared by all workers; times are passed in. */

@@ -31,6 +31,12 @@ K8S_HELPER_VARS = {"POD_IP", "POD_NAME", "POD_NAMESPACE"}
 # HPA metric per autoscaled daemon: the gauge of calls in progress.
 HPA_DAEMONS = {"media-edge", "ai-session"}
 SPOOL_DIR_VAR = "PERSISTER_SPOOL_DIR"
+# Not secret, but may come as NAME_FILE (certificates): --list says "file".
+FILE_VARS = set()
+# The bus must be authenticated in both deployments: every NNG address
+# tls+tcp://, and each daemon's own certificate, key and CA mounted.
+BUS_TLS_VARS = ("BUS_TLS_CERT", "BUS_TLS_KEY", "BUS_TLS_CA")
+NNG_URL = re.compile(r"^(tcp|tcp4|tcp6|ipc|inproc|ws|tls\+tcp[46]?)://")
 
 problems = []
 
@@ -54,6 +60,8 @@ def load_vars(path):
             d, name, req, sec, default = parts[:5]
             out.setdefault(d, {})[name] = (req == "required",
                                            sec == "secret", default)
+            if sec == "file":
+                FILE_VARS.add(name)
     for d in DAEMONS:
         if not out.get(d):
             bad(path, "no variables for %s (is it built?)" % d)
@@ -83,7 +91,8 @@ def check_env(where, daemon, env, cvars, mounted_file):
                 bad(where, "%s: secret given as a literal value; use "
                     "%s_FILE" % (name, name))
             continue
-        if base is not None and base in known and known[base][1]:
+        if base is not None and base in known and \
+                (known[base][1] or base in FILE_VARS):
             if not val or not mounted_file(val):
                 bad(where, "%s=%s: not a file mounted in the container"
                     % (name, val))
@@ -107,6 +116,35 @@ def check_env(where, daemon, env, cvars, mounted_file):
                 "127.0.0.1" in env[name]:
             bad(where, "%s=%s: loopback address in a container"
                 % (name, env[name]))
+
+
+def check_bus_tls(where, env, own_file):
+    """Every bus address in env is tls+tcp://, and the three BUS_TLS files
+    are given and mounted.  own_file(var, path) -> None or a complaint
+    that the file is not this daemon's own (one certificate per daemon)."""
+    urls = 0
+    for name, val in env.items():
+        if not isinstance(val, str):
+            continue
+        for u in [x.strip() for x in val.split(",") if x.strip()]:
+            if not NNG_URL.match(u):
+                continue
+            urls += 1
+            if not u.startswith("tls+tcp"):
+                bad(where, "%s=%s: the bus must be tls+tcp:// (peers "
+                    "authenticated by certificate; docs/security.md)"
+                    % (name, u))
+    if urls == 0:
+        bad(where, "no bus address at all (cannot check TLS)")
+    for v in BUS_TLS_VARS:
+        path = env.get(v + "_FILE")
+        if not path:
+            bad(where, "%s_FILE is not set: the bus needs this daemon's "
+                "certificate, key and CA" % v)
+            continue
+        why = own_file(v, path)
+        if why:
+            bad(where, "%s_FILE=%s: %s" % (v, path, why))
 
 
 def shutdown_ms(daemon, env, cvars):
@@ -145,6 +183,18 @@ def check_compose(path, cvars):
                 if k.endswith("_URL")]) < 12:
             bad("compose callctl", "does not set every address callctl "
                 "reads")
+        tmine = [x["source"] if isinstance(x, dict) else x
+                 for x in (tool.get("secrets") or [])]
+
+        def tool_own(var, path):
+            m = re.fullmatch(r"/run/secrets/([A-Za-z0-9_.-]+)", path)
+            want = "bus_ca" if var == "BUS_TLS_CA" else "bus_callctl_%s" % (
+                "key" if var == "BUS_TLS_KEY" else "crt")
+            if m is None or m.group(1) != want or want not in tmine:
+                return "want the compose secret %s, mounted" % want
+            return None
+        check_bus_tls("compose callctl", tool.get("environment") or {},
+                      tool_own)
     secrets = doc.get("secrets", {})
     for name, s in svcs.items():
         w = "compose %s" % name
@@ -186,6 +236,17 @@ def check_compose(path, cvars):
             m = re.fullmatch(r"/run/secrets/([A-Za-z0-9_.-]+)", p or "")
             return m is not None and m.group(1) in mine
         check_env(w, name, env, cvars, mounted)
+
+        def own(var, path, name=name):
+            m = re.fullmatch(r"/run/secrets/([A-Za-z0-9_.-]+)", path)
+            src = m.group(1) if m else ""
+            want = "bus_ca" if var == "BUS_TLS_CA" else "bus_%s_%s" % (
+                name.replace("-", "_"),
+                "key" if var == "BUS_TLS_KEY" else "crt")
+            if src != want:
+                return "want the compose secret %s" % want
+            return None
+        check_bus_tls(w, env, own)
         grace = duration_s(s.get("stop_grace_period", "10s"))
         need = shutdown_ms(name, env, cvars) / 1000.0
         if grace < need:
@@ -317,6 +378,14 @@ def check_container(w, c, daemon, cvars, pod, objs, is_ours):
     def mounted(p):
         return p in files
     check_env(w, daemon, env, cvars, mounted)
+    srcs = secret_sources(c, pod)
+
+    def own(var, path):
+        want = "bus-tls-%s" % daemon
+        if srcs.get(path) != want:
+            return "not from this daemon's own Secret %s" % want
+        return None
+    check_bus_tls(w, env, own)
     grace = pod.get("terminationGracePeriodSeconds", 30)
     pre = 0
     cmd = ((c.get("lifecycle") or {}).get("preStop") or {}).get(
@@ -333,6 +402,20 @@ def check_container(w, c, daemon, cvars, pod, objs, is_ours):
         if spool not in [m["mountPath"] for m in c.get("volumeMounts", [])]:
             bad(w, "journal %s is not a mounted volume" % spool)
     return env
+
+
+def secret_sources(c, pod):
+    """Path of each file from a Secret volume -> that Secret's name."""
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    out = {}
+    for m in c.get("volumeMounts", []):
+        v = vols.get(m["name"])
+        if v is None or "secret" not in v:
+            continue
+        for it in v["secret"].get("items") or []:
+            out[m["mountPath"].rstrip("/") + "/" + it["path"]] = \
+                v["secret"].get("secretName")
+    return out
 
 
 def mounted_files(w, c, pod, objs):
@@ -400,6 +483,17 @@ def check_k8s(name, path, cvars, pinned):
                         "drop", []):
                 bad(w, "container %s: writable root or capabilities"
                     % c["name"])
+        # It talks to every daemon on the bus: TLS, with callctl's own
+        # certificate.
+        c = pod["containers"][0]
+        jsrcs = secret_sources(c, pod)
+
+        def job_own(var, path, jsrcs=jsrcs):
+            if jsrcs.get(path) != "bus-tls-callctl":
+                return "not from callctl's own Secret bus-tls-callctl"
+            return None
+        check_bus_tls(w, {e["name"]: e.get("value") for e in
+                          c.get("env") or []}, job_own)
         labels = j["spec"]["template"]["metadata"].get("labels") or {}
         if labels.get("callbridge.io/operator") != "true":
             bad(w, "no callbridge.io/operator label: the NetworkPolicies "

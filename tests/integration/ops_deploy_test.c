@@ -269,7 +269,7 @@ test_compose(void **state)
 	 * loopback address. */
 	rc = ops_sh(&out,
 	    "sed 's/read_only: true/read_only: false/; "
-	    "s/REASONER_URL: tcp:\\/\\/reasoner:7021/REASONER_URL: "
+	    "s/REASONER_URL: tls+tcp:\\/\\/reasoner:7021/REASONER_URL: "
 	    "tcp:\\/\\/127.0.0.1:7021/; s/RATE_LIMIT_HMAC_KEY_FILE/"
 	    "RATE_LIMIT_HMAC_KEY_FLIE/' '%s' > '%s.bad' && %s " CHECKER
 	    " --vars '%s' compose '%s.bad' 2>&1",
@@ -279,6 +279,10 @@ test_compose(void **state)
 	    "persister: root filesystem not "
 	    "read_only"));
 	assert_non_null(strstr(out, "REASONER_URL=tcp://127.0.0.1:7021"));
+	/* ... and a bus address that is not TLS */
+	assert_non_null(strstr(out,
+	    "REASONER_URL=tcp://127.0.0.1:7021: the bus must be "
+	    "tls+tcp://"));
 	assert_non_null(strstr(out,
 	    "RATE_LIMIT_HMAC_KEY_FLIE: not a "
 	    "variable"));
@@ -389,6 +393,59 @@ test_k8s_checker_rejects(void **state)
 	free(out);
 }
 
+/* The bus is TLS in every deployment: a plain tcp:// address, a missing
+ * certificate setting, or another daemon's certificate is caught, in
+ * Kubernetes and in compose. */
+static void
+test_bus_tls_required(void **state)
+{
+	char *out;
+	int   rc;
+
+	rc = ops_sh(&out,
+	    "kubectl kustomize k8s/overlays/production | sed "
+	    "'s|PERSISTER_URL: tls+tcp://persister:7041|PERSISTER_URL: "
+	    "tcp://persister:7041|; "
+	    "s|secretName: bus-tls-reasoner|secretName: bus-tls-persister|; "
+	    "s|secretName: bus-tls-callctl|secretName: bus-tls-reasoner|; "
+	    "/name: BUS_TLS_CA_FILE/{N;d;}' > '%s/notls.yaml' && "
+	    "%s " CHECKER " --vars '%s' k8s production '%s/notls.yaml' "
+	    "--pinned 2>&1",
+	    harness_tmpdir(), python, vars, harness_tmpdir());
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out,
+	    "PERSISTER_URL=tcp://persister:7041: the bus must be tls+tcp://"));
+	assert_non_null(strstr(out,
+	    "reasoner: BUS_TLS_CERT_FILE=/run/secrets/bus-tls/tls.crt: not "
+	    "from this daemon's own Secret bus-tls-reasoner"));
+	assert_non_null(strstr(out, "persister: BUS_TLS_CA_FILE is not set"));
+	assert_non_null(strstr(out,
+	    "Job/doctor: BUS_TLS_KEY_FILE=/run/secrets/bus-tls/tls.key: not "
+	    "from callctl's own Secret bus-tls-callctl"));
+	free(out);
+
+	rc = ops_sh(&out,
+	    "env PUBLIC_URL=https://calls.example.com docker-compose "
+	    "--env-file '%s/empty.env' -f compose.yaml config | sed "
+	    "'s|/run/secrets/bus_media_edge_key|/run/secrets/"
+	    "bus_persister_key|;"
+	    " s|AI_PUB_URL: tls+tcp://ai-session:7012|AI_PUB_URL: "
+	    "tcp://ai-session:7012|' > '%s/notls.compose.yaml' && "
+	    "%s " CHECKER " --vars '%s' compose '%s/notls.compose.yaml' 2>&1",
+	    harness_tmpdir(), harness_tmpdir(), python, vars,
+	    harness_tmpdir());
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out,
+	    "compose media-edge: "
+	    "BUS_TLS_KEY_FILE=/run/secrets/bus_persister_key:"
+	    " want the compose secret bus_media_edge_key"));
+	assert_non_null(strstr(out,
+	    "compose callctl: AI_PUB_URL=tcp://ai-session:7012: the bus must "
+	    "be "
+	    "tls+tcp://"));
+	free(out);
+}
+
 /* The NetworkPolicies open exactly the bus edges of docs/ipc.md: a policy
  * that admits the wrong daemon is caught from both sides. */
 static void
@@ -430,6 +487,7 @@ main(void)
 		cmocka_unit_test(test_hpa_metrics_served),
 		cmocka_unit_test(test_k8s_checker_rejects),
 		cmocka_unit_test(test_k8s_bus_edges),
+		cmocka_unit_test(test_bus_tls_required),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, NULL));
