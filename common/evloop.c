@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "evloop.h"
 #include "log.h"
@@ -150,4 +151,26 @@ evloop_close(void)
 		return;
 	ev.destroy(ev.loop);
 	ev.loop = NULL;
+}
+
+int
+evloop_adopt_fd(
+    struct lws_context *ctx, int fd, const char *protocol, const char *what)
+{
+	lws_sock_file_fd_type dfd;
+	struct lws_vhost     *vh;
+
+	if ((dfd.filefd = dup(fd)) == -1) {
+		log_warn("%s: dup", what);
+		return (-1);
+	}
+	if ((vh = lws_get_vhost_by_name(ctx, "default")) == NULL
+	    || lws_adopt_descriptor_vhost(
+	           vh, LWS_ADOPT_RAW_FILE_DESC, dfd, protocol, NULL)
+	        == NULL) {
+		log_warnx("%s: cannot poll it from the lws thread", what);
+		close(dfd.filefd);
+		return (-1);
+	}
+	return (0);
 }

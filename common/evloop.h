@@ -81,6 +81,15 @@ int evloop_service(struct lws_context *ctx);
 int evloop_service_paced(struct lws_context *ctx, long tick_ms);
 
 /*
+ * Have the context's "default" vhost poll a duplicate of fd (an nng
+ * socket's NNG_OPT_RECVFD, say) as a raw file under protocol: lws closes
+ * what it adopted, the caller keeps fd.  what names it in the log lines.
+ * 0, or -1 logged.
+ */
+int evloop_adopt_fd(
+    struct lws_context *ctx, int fd, const char *protocol, const char *what);
+
+/*
  * Cancel the timer evloop_service() keeps in the context (libev only).
  * Call before lws_context_destroy(), on the service thread or once it has
  * ended.  Safe when nothing is attached.

@@ -152,22 +152,8 @@ sub_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 static int
 adopt_sub(void)
 {
-	lws_sock_file_fd_type fd;
-	struct lws_vhost     *vh;
-
-	if ((fd.filefd = dup(edge_recv_fd())) == -1) {
-		log_warn("edge sub: dup");
-		return (-1);
-	}
-	if ((vh = lws_get_vhost_by_name(lp.ctx, "default")) == NULL
-	    || lws_adopt_descriptor_vhost(
-	           vh, LWS_ADOPT_RAW_FILE_DESC, fd, "ai-edge-sub", NULL)
-	        == NULL) {
-		log_warnx("edge sub: cannot poll it from the lws thread");
-		close(fd.filefd);
-		return (-1);
-	}
-	return (0);
+	return (evloop_adopt_fd(
+	    lp.ctx, edge_recv_fd(), "ai-edge-sub", "edge sub"));
 }
 
 static void

@@ -245,22 +245,8 @@ static const struct lws_protocols protocols[]
 static int
 adopt_hop(struct edge *e)
 {
-	lws_sock_file_fd_type fd;
-	struct lws_vhost     *vh;
-
-	if ((fd.filefd = dup(ahop_recv_fd(&e->hop))) == -1) {
-		log_warn("sub socket: dup");
-		return (-1);
-	}
-	if ((vh = lws_get_vhost_by_name(e->ctx, "default")) == NULL
-	    || lws_adopt_descriptor_vhost(
-	           vh, LWS_ADOPT_RAW_FILE_DESC, fd, "edge-hop", NULL)
-	        == NULL) {
-		log_warnx("sub socket: cannot poll it from the lws thread");
-		close(fd.filefd);
-		return (-1);
-	}
-	return (0);
+	return (evloop_adopt_fd(
+	    e->ctx, ahop_recv_fd(&e->hop), "edge-hop", "sub socket"));
 }
 
 static void *
