@@ -27,6 +27,8 @@
 #include "wire.h"
 #include "xmalloc.h"
 
+#define AHOP_CLOSE_MS 2000 /* bus_close: NNG 1.5 can hang in nng_close */
+
 struct ahop_peer {
 	struct ahop_peer *next;
 	char             *url;
@@ -140,9 +142,9 @@ ahop_close(struct ahop *h)
 	h->closing = true;
 	pthread_mutex_unlock(&h->mtx);
 	if (h->sub_open)
-		nng_close(h->sub);
+		(void)bus_close(h->sub, "audio sub", AHOP_CLOSE_MS);
 	if (h->pub_open)
-		nng_close(h->pub);
+		(void)bus_close(h->pub, "audio pub", AHOP_CLOSE_MS);
 	if (h->sub_open || h->pub_open)
 		abatch_set_fini(&h->ab);
 	wire_arena_fini(&h->arena);

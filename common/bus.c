@@ -12,10 +12,13 @@
  * collector.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -666,4 +669,77 @@ tls_collect(void)
 	}
 	pthread_mutex_unlock(&tls_lock);
 	nng_stats_free(root);
+}
+
+struct close_job {
+	nng_socket      s;
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            done;
+	atomic_int      refs; /* the closer and the waiter */
+};
+
+static void
+close_job_unref(struct close_job *j)
+{
+	if (atomic_fetch_sub(&j->refs, 1) == 1) {
+		pthread_mutex_destroy(&j->mtx);
+		pthread_cond_destroy(&j->cv);
+		free(j);
+	}
+}
+
+static void *
+close_main(void *arg)
+{
+	struct close_job *j = arg;
+
+	nng_close(j->s);
+	pthread_mutex_lock(&j->mtx);
+	j->done = true;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->mtx);
+	close_job_unref(j);
+	return (NULL);
+}
+
+int
+bus_close(nng_socket s, const char *name, int timeout_ms)
+{
+	struct close_job *j = xcalloc(1, sizeof(*j));
+	struct timespec   until;
+	pthread_t         t;
+	int               rv = 0;
+	bool              done;
+
+	j->s = s;
+	pthread_mutex_init(&j->mtx, NULL);
+	pthread_cond_init(&j->cv, NULL);
+	atomic_init(&j->refs, 2);
+	if (pthread_create(&t, NULL, close_main, j) != 0) {
+		nng_close(s); /* no thread: unbounded, as before */
+		atomic_store(&j->refs, 1);
+		close_job_unref(j);
+		return (0);
+	}
+	pthread_detach(t);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&j->mtx);
+	while (!j->done && rv != ETIMEDOUT)
+		rv = pthread_cond_timedwait(&j->cv, &j->mtx, &until);
+	done = j->done;
+	pthread_mutex_unlock(&j->mtx);
+	close_job_unref(j);
+	if (done)
+		return (0);
+	log_warnx("bus: closing the %s socket did not finish in %d ms (a "
+	          "known NNG 1.5 deadlock); left behind",
+	    name, timeout_ms);
+	return (-1);
 }

@@ -101,6 +101,15 @@ int bus_unsubscribe(nng_socket, const char *topic);
 int bus_subscribe_all(nng_socket);
 /* Queue depths: how many messages a socket may hold before it drops. */
 int bus_set_buffers(nng_socket, int recv, int send);
+/*
+ * nng_close(), bounded: NNG 1.5.2 (Debian 12) can block for good in
+ * nng_close() on a socket whose pipes are busy (nanomsg/nng#1543, fixed
+ * upstream after 1.5.2).  The close runs on a thread of its own; past
+ * timeout_ms it is left to finish whenever it can (it only happens while
+ * a daemon or test is shutting the socket down) and a warning is logged.
+ * 0, or -1 when left behind.
+ */
+int bus_close(nng_socket, const char *name, int timeout_ms);
 
 /*
  * Send req on sock and wait for the reply, at most attempts tries of
