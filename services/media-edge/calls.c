@@ -272,10 +272,10 @@ call_kill(struct call *c, const char *why)
 }
 
 /*
- * Towards the ai-session: into its batch when it announced a batch topic
- * (published at the end of this loop turn, calls_flush), else one
- * message per item under the call sid (common/ahop.c).  A refusal is
- * counted there (edge_audio_frames_dropped_total{reason="publish"}).
+ * Towards the ai-session: into its batch (its SessionStarted.batch_topic),
+ * published at the end of this loop turn (calls_flush).  Audio travels
+ * only in batches; a refusal is counted in common/ahop.c
+ * (edge_audio_frames_dropped_total{reason="publish"}).
  */
 static void
 publish_audio(struct call *c, const unsigned char *p, size_t len, uint32_t ts,
