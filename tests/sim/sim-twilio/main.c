@@ -284,5 +284,6 @@ main(int argc, char *argv[])
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	rv = run(&sim, &sigs);
 	curl_global_cleanup();
+	numbers_fini(&sim);
 	return (rv == 0 ? 0 : 1);
 }

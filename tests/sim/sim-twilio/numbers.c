@@ -54,6 +54,23 @@ numbers_init(struct sim *sim)
 	sim->number = n;
 }
 
+void
+numbers_fini(struct sim *sim)
+{
+	struct number *n = sim->number;
+
+	if (n == NULL)
+		return;
+	free(n->phone);
+	free(n->voice_url);
+	free(n->status_cb);
+	free(n->voice_method);
+	free(n->status_cb_method);
+	free(n->app_sid);
+	free(n);
+	sim->number = NULL;
+}
+
 static json_t *
 resource(const struct sim *sim, const struct number *n)
 {

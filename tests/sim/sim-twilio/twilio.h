@@ -170,6 +170,7 @@ json_t *api_error(int code, const char *message, int status);
 /* numbers.c: {base}/Accounts/{sid}/IncomingPhoneNumbers...; rest is
  * what follows "IncomingPhoneNumbers". */
 void numbers_init(struct sim *sim);
+void numbers_fini(struct sim *sim);
 void numbers_handle(struct sim *sim, const struct api_req *req,
     const char *rest, const struct form *f, struct api_resp *resp);
 
