@@ -87,7 +87,7 @@ deps:
 
 proto: $(PROTO_C)
 
-$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto | deps
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
 	$(Q_GEN)protoc-c --proto_path=proto --c_out=$(GEN) $<
 
