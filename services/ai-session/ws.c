@@ -316,6 +316,13 @@ ws_want_write(struct ws *w)
 		lws_callback_on_writable(w->wsi);
 }
 
+bool
+ws_can_write(const struct ws *w)
+{
+	return (w != NULL && w->wsi != NULL && w->established && !w->closing
+	    && !lws_partial_buffered(w->wsi));
+}
+
 int
 ws_write(struct ws *w, unsigned char *buf, size_t len)
 {

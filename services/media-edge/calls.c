@@ -498,8 +498,12 @@ commit(struct call *c, size_t len, enum outq_kind kind)
 	bool was_empty = c->out.count == 0;
 
 	outq_commit(&c->out, len, kind);
-	if (was_empty)
+	if (!was_empty)
+		return; /* a WRITEABLE is already asked for */
+	if (c->closing || c->kill)
 		lws_callback_on_writable(c->wsi);
+	else if (ws_send_queued(c) < 0)
+		call_kill(c, "write_failed");
 }
 
 static size_t

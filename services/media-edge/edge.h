@@ -523,6 +523,7 @@ int stream_media_fast(struct call *, const char *buf, size_t len);
 /* ws.c: lws service thread. */
 int  ws_receive(struct lws *, struct pss *, const void *in, size_t len);
 int  ws_writeable(struct lws *, struct pss *);
+int  ws_send_queued(struct call *);
 int  ws_established(struct edge *, struct lws *, struct pss *);
 void ws_closed(struct edge *, struct pss *);
 int  ws_filter(struct edge *, struct lws *);
