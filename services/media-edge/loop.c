@@ -236,8 +236,19 @@ hop_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 	return (lws_callback_http_dummy(wsi, reason, user, in, len));
 }
 
+/*
+ * "edge": lws keeps a receive buffer of this size per connection, so it is
+ * per-call memory.  A media message is about 300 bytes; a longer one (a
+ * start with custom parameters) arrives in pieces that ws_receive()
+ * reassembles.  Sends are not bound to it: a message up to EDGE_TX_PACKET
+ * (an /events transcript, say) goes out in one send().
+ */
+#define EDGE_RX_CHUNK 1024
+#define EDGE_TX_PACKET (64 * 1024)
+
 static const struct lws_protocols protocols[]
-    = { { "edge", edge_cb, sizeof(struct pss), 4096, 0, NULL, 0 },
+    = { { "edge", edge_cb, sizeof(struct pss), EDGE_RX_CHUNK, 0, NULL,
+	    EDGE_TX_PACKET },
 	      { "edge-hop", hop_cb, 0, 0, 0, NULL, 0 },
 	      { NULL, NULL, 0, 0, 0, NULL, 0 } };
 
