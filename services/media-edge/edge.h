@@ -5,7 +5,7 @@
  *   - the lws service thread (loop.c) owns every wsi, every struct call,
  *     the call table and the outgoing queues;
  *     it also receives from the sub socket (hop.c, common/ahop.c);
- *   - nng pipe callbacks (hop.c) and svc workers (ctl.c) only push onto
+ *   - nng pipe callbacks (hop.c) and svc workers (dispatch.c) only push onto
  *     the event queue (evq.c) and call lws_cancel_service();
  *   - request workers (bridge.c) block on req/rep to ai-session and hand
  *     results back through the event queue;
@@ -559,12 +559,16 @@ int hop_connect(struct edge *, const char *url, int timeout_ms);
  * route them; how many.  lws service thread. */
 size_t hop_recv(struct edge *, size_t max);
 
-/* ctl.c: svc handler (svc worker threads). */
+/* dispatch.c: bus messages in. */
 struct reply;
 struct svc;
-int ctl_handle(
+/* The request socket's svc handler (svc worker threads). */
+int dispatch_request(
     struct svc *, const Bus__Envelope *, struct reply *, void *worker);
-int ctl_health(struct svc *, int ready, char *, size_t);
+/* ahop_ops of the audio hop (lws service thread). */
+void dispatch_item(void *arg, const Bus__BatchItem *, const char *what);
+void dispatch_message(void *arg, const char *sid, const Bus__Envelope *);
+/* loop.c: /health and /ready. */
 int edge_health(void *arg, int ready, char *buf, size_t len);
 
 /* form.c: any thread. */

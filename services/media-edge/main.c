@@ -55,7 +55,7 @@ edge_start(struct edge *e)
 	sc.about = ABOUT;
 	sc.rep_url = e->cfg.listen_url;
 	sc.workers = 2;
-	sc.handle = ctl_handle;
+	sc.handle = dispatch_request;
 	sc.arg = e;
 	if (svc_start(&e->svc, &sc) != 0)
 		return (-1);
