@@ -475,7 +475,10 @@ call_new(
 	}
 	c = stream_xcalloc(1, sizeof(*c));
 	c->sim = sim;
-	stream_sid_make(c->sid, sim->o.signalwire ? NULL : "CA");
+	stream_sid_make(c->sid,
+	    sim->o.signalwire   ? NULL
+	        : sim->o.telnyx ? "v3:"
+	                        : "CA");
 	c->inbound = inbound;
 	c->to = stream_xstrdup(to);
 	c->from = stream_xstrdup(from);
