@@ -168,8 +168,15 @@ web_job_reply(struct edge *e, struct ev *ev)
 void
 web_hangup(struct edge *e, const char *call_sid, const char *why)
 {
-	struct wjob *j = xcalloc(1, sizeof(*j));
+	struct wjob *j;
 
+	if (!tel_sid_ok(e->tel, call_sid)) {
+		/* it goes into the provider's URL: only a sid of its shape */
+		log_warnx("hang-up refused: not a %s call sid", e->tel->name);
+		edge_bad_input(e, "bad_call_sid");
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
 	j->kind = WJ_HANGUP;
 	snprintf(j->call_sid, sizeof(j->call_sid), "%s", call_sid);
 	snprintf(j->status, sizeof(j->status), "%s", why);

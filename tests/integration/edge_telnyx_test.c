@@ -161,9 +161,12 @@ done(void *arg)
 	json_t *o = sim_call(arg);
 	int     ok;
 
+	/* "done" comes as the completed callback is posted; its answer
+	 * (a webhooks entry) a moment later */
 	ok = o != NULL && json_is_string(json_object_get(o, "step"))
 	    && strcmp(json_string_value(json_object_get(o, "step")), "done")
-	        == 0;
+	        == 0
+	    && json_array_size(json_object_get(o, "webhooks")) >= 2;
 	json_decref(o);
 	return (ok);
 }
@@ -390,6 +393,24 @@ test_unknown_provider(void **state)
 	assert_null(bad = harness_spawn("media-edge", env));
 }
 
+/* A HangUp whose sid could not be Telnyx's goes into no REST URL. */
+static void
+test_hangup_bad_sid(void **state)
+{
+	const char *bad = "bad_call_sid\"} ";
+	double      n = metric("edge_provider_hangups_total{result=\"ok\"} ");
+	double b = metric("edge_bad_input_total{reason=\"bad_call_sid\"} ");
+
+	(void)state;
+	send_hangup("../../calls/v3:x/actions/transfer");
+	nng_msleep(500);
+	assert_true(metric(bad) == (b < 0 ? 0 : b) + 1);
+	assert_true(
+	    metric("edge_provider_hangups_total{result=\"ok\"} ") == n);
+	assert_true(
+	    metric("edge_provider_hangups_total{result=\"failed\"} ") <= 0);
+}
+
 int
 main(void)
 {
@@ -398,6 +419,7 @@ main(void)
 		cmocka_unit_test(test_inbound),
 		cmocka_unit_test(test_bad_signatures),
 		cmocka_unit_test(test_unknown_provider),
+		cmocka_unit_test(test_hangup_bad_sid),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));
