@@ -105,11 +105,13 @@ $(BIN)/$(1): $(2) $(COMMON_O)
 	$$(Q_LD)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 # callctl doctor loads the daemons' own settings tables (their defaults
-# included) and sends ai-session's own session.update.
+# included), media-edge's provider registry (tel*.c), and sends
+# ai-session's own session.update.
 EXTRA_O.callctl := $(call objs,services/media-edge/config.c \
 	services/ai-session/config.c services/ai-session/oai_json.c \
 	services/reasoner/config.c services/persister/config.c \
-	services/persister/migrate.c services/rate-limiter/config.c)
+	services/persister/migrate.c services/rate-limiter/config.c \
+	$(wildcard services/media-edge/tel*.c) services/media-edge/form.c)
 $(foreach s,$(SERVICES),$(eval $(call program,$(s),$(call svc_o,$(s)) \
 	$(EXTRA_O.$(s)))))
 $(foreach s,$(SIMS),$(eval $(call program,$(s),\
@@ -134,7 +136,7 @@ ME	:= services/media-edge
 AI	:= services/ai-session
 FUZZ.fastjson := $(ME)/fastjson.c
 FUZZ.stream   := $(ME)/stream.c $(ME)/fastjson.c $(ME)/token.c \
-		 $(ME)/stats.c
+		 $(ME)/stats.c $(wildcard $(ME)/tel*.c) $(ME)/form.c
 FUZZ.form     := $(ME)/form.c
 FUZZ.token    := $(ME)/token.c
 FUZZ.realtime := $(AI)/rt_openai.c $(AI)/oai_json.c $(AI)/stats.c

@@ -2,7 +2,8 @@
  * doctor_edge - media-edge's settings (its own table and checks), the
  * telephone provider and PUBLIC_URL.
  *
- * Provider: GET {base}/Accounts/{sid}/IncomingPhoneNumbers.json?
+ * Provider (Telnyx: only that its settings are set):
+ * GET {base}/Accounts/{sid}/IncomingPhoneNumbers.json?
  * PhoneNumber={from} with HTTP Basic sid:token (Twilio, and SignalWire's
  * compatibility API with project:token).  401 means the credentials are
  * refused; an empty list that the number is not on this account; and the
@@ -44,6 +45,7 @@ doctor_edge_load(void)
 	doc_secret(ec.twilio_auth_token);
 	doc_secret(ec.sw_api_token);
 	doc_secret(ec.sw_signing_key);
+	doc_secret(ec.telnyx_api_key);
 	doc_secret(ec.api_token);
 	doc_secret(ec.notify_secret);
 	loaded = 1;
@@ -83,6 +85,25 @@ check_url(struct doc_check *c, const char *what, const char *have,
 		doc_ok(c, what, "%s (POST)", have);
 }
 
+/* Telnyx: the settings are there; its number API is not probed. */
+static void
+doctor_telnyx(struct doc_check *c)
+{
+	if (ec.telnyx_api_key[0] == '\0' || ec.telnyx_app_id[0] == '\0'
+	    || ec.telnyx_public_key[0] == '\0')
+		doc_fail(c, "credentials",
+		    "set TELNYX_API_KEY (or _FILE), TELNYX_APPLICATION_ID and "
+		    "TELNYX_PUBLIC_KEY from the Telnyx portal",
+		    "EDGE_PROVIDER=telnyx but its API key, application or "
+		    "public key is empty");
+	else if (ec.telnyx_from[0] == '\0')
+		doc_fail(c, "number", "set TELNYX_FROM_NUMBER",
+		    "no caller id for outbound calls");
+	else
+		doc_ok(c, "credentials",
+		    "set (Telnyx's account and number are not probed)");
+}
+
 void
 doctor_phone(struct doc_check *c)
 {
@@ -96,6 +117,10 @@ doctor_phone(struct doc_check *c)
 		doc_fail(c, "credentials",
 		    "correct media-edge's settings first",
 		    "not checked: media-edge's settings are invalid");
+		return;
+	}
+	if (strcmp(ec.provider, "telnyx") == 0) {
+		doctor_telnyx(c);
 		return;
 	}
 	base = sw ? ec.sw_api_base : ec.twilio_api_base;

@@ -76,7 +76,7 @@ const struct cfg_opt edge_cfg_opts[] = {
 	{ "EDGE_API_TOKEN", CFG_STR | CFG_SECRET, O(api_token), "",
 	    "bearer token of POST /calls and /events (empty: refused)" },
 	{ "EDGE_PROVIDER", CFG_STR, O(provider), "twilio",
-	    "twilio or signalwire" },
+	    "twilio, signalwire or telnyx (services/media-edge/tel.c)" },
 	{ "TWILIO_API_BASE_URL", CFG_STR, O(twilio_api_base),
 	    "https://api.twilio.com/2010-04-01", "Twilio REST base" },
 	{ "TWILIO_ACCOUNT_SID", CFG_STR, O(twilio_account_sid), "",
@@ -93,6 +93,18 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "", "key of X-SignalWire-Signature" },
 	{ "SIGNALWIRE_FROM_NUMBER", CFG_STR, O(sw_from), "",
 	    "caller id for SignalWire calls" },
+	{ "TELNYX_API_BASE_URL", CFG_STR, O(telnyx_api_base),
+	    "https://api.telnyx.com/v2", "Telnyx REST base" },
+	{ "TELNYX_API_KEY", CFG_STR | CFG_SECRET, O(telnyx_api_key), "",
+	    "Telnyx API key (bearer token of TeXML and Call Control REST)" },
+	{ "TELNYX_APPLICATION_ID", CFG_STR, O(telnyx_app_id), "",
+	    "TeXML application (connection) id calls are created for" },
+	{ "TELNYX_PUBLIC_KEY", CFG_STR, O(telnyx_public_key), "",
+	    "base64 Ed25519 public key of telnyx-signature-ed25519" },
+	{ "TELNYX_FROM_NUMBER", CFG_STR, O(telnyx_from), "",
+	    "caller id for Telnyx calls" },
+	{ "TELNYX_WEBHOOK_TOLERANCE_S", CFG_INT, O(telnyx_tolerance_s), "300",
+	    "telnyx-timestamp may differ from our clock by this much" },
 	{ "RATE_LIMITER_URL", CFG_STR, O(rate_limiter_url),
 	    "tcp://127.0.0.1:7031", "rate-limiter (empty: no rate checks)" },
 	{ "PERSISTER_URL", CFG_STR, O(persister_url), "tcp://127.0.0.1:7041",
@@ -165,11 +177,13 @@ edge_config_check(struct edge_cfg *c)
 	    || positive("EDGE_PENDING_PER_ADDR", c->pending_per_addr, 1) == -1
 	    || positive("EDGE_BATCH_FLUSH_MS", c->batch_flush_ms, 0) == -1)
 		rv = -1;
-	if (strcmp(c->provider, "twilio") != 0
-	    && strcmp(c->provider, "signalwire") != 0) {
-		log_errorx("EDGE_PROVIDER: twilio or signalwire");
+	if (tel_find(c->provider) == NULL) {
+		log_errorx("EDGE_PROVIDER: one of %s", tel_names());
 		rv = -1;
 	}
+	if (positive("TELNYX_WEBHOOK_TOLERANCE_S", c->telnyx_tolerance_s, 1)
+	    == -1)
+		rv = -1;
 	if (positive("EDGE_WEB_WORKERS", c->web_workers, 1) == -1
 	    || positive("EDGE_MAX_CALL_SECONDS", c->max_call_seconds, 1) == -1
 	    || positive("EDGE_STREAM_TOKEN_TTL_S", c->stream_token_ttl_s, 5)

@@ -5,7 +5,7 @@
  *   - the lws service thread (loop.c) owns every wsi, every struct call,
  *     the call table and the outgoing queues;
  *     it also receives from the sub socket (hop.c, common/ahop.c);
- *   - nng pipe callbacks (hop.c) and svc workers (ctl.c) only push onto
+ *   - nng pipe callbacks (hop.c) and svc workers (dispatch.c) only push onto
  *     the event queue (evq.c) and call lws_cancel_service();
  *   - request workers (bridge.c) block on req/rep to ai-session and hand
  *     results back through the event queue;
@@ -30,6 +30,7 @@
 #include "bus.pb-c.h"
 #include "cfg.h"
 #include "httpd.h"
+#include "tel.h"
 
 #define EDGE_SID_MAX 64 /* call / stream / account sid + NUL */
 #define EDGE_NAME_MAX 256 /* mark name + NUL: the bus takes no longer */
@@ -74,7 +75,7 @@ struct edge_cfg {
 	long  connect_wait_ms;
 	/* the HTTP part */
 	char *api_token;
-	char *provider; /* "twilio" or "signalwire" */
+	char *provider; /* a name in tel.c's registry */
 	char *twilio_api_base;
 	char *twilio_account_sid;
 	char *twilio_from;
@@ -83,6 +84,12 @@ struct edge_cfg {
 	char *sw_api_token;
 	char *sw_signing_key;
 	char *sw_from;
+	char *telnyx_api_base;
+	char *telnyx_api_key;
+	char *telnyx_app_id;
+	char *telnyx_public_key;
+	char *telnyx_from;
+	long  telnyx_tolerance_s;
 	char *rate_limiter_url;
 	char *persister_url;
 	char *machine_detection;
@@ -151,9 +158,7 @@ struct call {
 	int             close_code;
 	const char     *close_why;
 	const char     *end_reason;
-	Bus__Provider   provider;
 	Bus__Direction  direction;
-	bool            dialect_signalwire;
 	char            call_sid[EDGE_SID_MAX];
 	char            stream_sid[EDGE_SID_MAX];
 	char            account_sid[EDGE_SID_MAX];
@@ -178,6 +183,8 @@ struct call {
 	lws_sorted_usec_list_t start_sul; /* EDGE_START_TIMEOUT_MS */
 	struct call           *hnext; /* call table chain */
 	struct call           *prev, *next; /* every call */
+
+	const struct tel_provider *prov; /* told by the /media path */
 };
 
 /* Per-connection state of the one lws protocol (HTTP and WebSocket). */
@@ -294,7 +301,8 @@ struct web {
 	bool           body_unread; /* answer only after the body */
 	char           ip[64];
 	char           auth[300];
-	char           sig[160];
+	char           sig[160]; /* the provider's signature header */
+	char           ts[32]; /* and its timestamp header */
 	/* the reply, written by web_writeable() */
 	int         state; /* 0 none, 1 headers, 2 body */
 	int         status;
@@ -413,6 +421,8 @@ struct edge {
 	uint64_t       next_id;
 	unsigned char *scratch; /* base64 decode buffer */
 	unsigned char *scratch2; /* unescaped payload */
+
+	const struct tel_provider *tel; /* EDGE_PROVIDER */
 };
 
 extern const struct cfg_opt edge_cfg_opts[];
@@ -467,7 +477,8 @@ int token_upgrade_sig(const char *key, const char *url, char out[29]);
 /* calls.c: lws service thread. */
 int          calls_init(struct edge *);
 void         calls_fini(struct edge *);
-struct call *call_new(struct edge *, struct lws *wsi);
+struct call *call_new(
+    struct edge *, struct lws *wsi, const struct tel_provider *);
 struct call *call_find(struct edge *, const char *call_sid);
 struct call *call_find_id(struct edge *, uint64_t id);
 /* 0 registered (the call now holds a slot); -1 another stream already
@@ -527,6 +538,8 @@ int  ws_send_queued(struct call *);
 int  ws_established(struct edge *, struct lws *, struct pss *);
 void ws_closed(struct edge *, struct pss *);
 int  ws_filter(struct edge *, struct lws *);
+/* The provider of a /media path (/media: EDGE_PROVIDER), or NULL. */
+const struct tel_provider *ws_provider(struct edge *, const char *path);
 
 /* loop.c */
 int  loop_start(struct edge *); /* main */
@@ -547,12 +560,16 @@ int hop_connect(struct edge *, const char *url, int timeout_ms);
  * route them; how many.  lws service thread. */
 size_t hop_recv(struct edge *, size_t max);
 
-/* ctl.c: svc handler (svc worker threads). */
+/* dispatch.c: bus messages in. */
 struct reply;
 struct svc;
-int ctl_handle(
+/* The request socket's svc handler (svc worker threads). */
+int dispatch_request(
     struct svc *, const Bus__Envelope *, struct reply *, void *worker);
-int ctl_health(struct svc *, int ready, char *, size_t);
+/* ahop_ops of the audio hop (lws service thread). */
+void dispatch_item(void *arg, const Bus__BatchItem *, const char *what);
+void dispatch_message(void *arg, const char *sid, const Bus__Envelope *);
+/* loop.c: /health and /ready. */
 int edge_health(void *arg, int ready, char *buf, size_t len);
 
 /* form.c: any thread. */
@@ -580,7 +597,6 @@ void web_tick_start(struct edge *);
 /* Reply now: status, ctype (static), body copied, Retry-After if > 0. */
 void web_reply(struct web *, int status, const char *ctype, const char *body,
     size_t len, int retry_after);
-bool web_is_signalwire(const struct edge *);
 /* The <Connect><Stream> document with a fresh token; caller frees. Any
  * thread. */
 char *web_twiml_stream(struct edge *, const char *call_sid,

@@ -13,7 +13,7 @@
  * "id":".."} (a RateCheck with peek: nothing is counted).  Transcript
  * turns reach us from the ai-session's pub socket (TranscriptTurn, topic
  * = call sid); the summary arrives as a Summary request on our request
- * socket (ctl.c), is forwarded and also sent as the signed notification.
+ * socket (dispatch.c), is forwarded and also sent as the signed notification.
  *
  * Each client has a bounded queue (the outq of calls) and at most
  * EVENTS_MAX_SUBS subscriptions; a client that does not read is cut off.

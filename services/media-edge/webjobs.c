@@ -154,98 +154,44 @@ post(struct edge *e, CURL *c, const char *url, const char *user,
 	return (0);
 }
 
-static void
-provider_auth(
-    struct edge *e, const char **base, const char **user, const char **pass)
-{
-	if (web_is_signalwire(e)) {
-		*base = e->cfg.sw_api_base;
-		*user = e->cfg.sw_project_id;
-		*pass = e->cfg.sw_api_token;
-	} else {
-		*base = e->cfg.twilio_api_base;
-		*user = e->cfg.twilio_account_sid;
-		*pass = e->cfg.twilio_auth_token;
-	}
-}
-
-static void
-add(CURL *c, char **body, const char *name, const char *value)
-{
-	char *v = curl_easy_escape(c, value, 0), *n;
-
-	n = xasprintf("%s%s%s=%s", *body != NULL ? *body : "",
-	    *body != NULL ? "&" : "", name, v != NULL ? v : "");
-	curl_free(v);
-	free(*body);
-	*body = n;
-}
-
-/* The form body of "create call". */
-static char *
-create_body(struct edge *e, CURL *c, const struct wjob *j)
-{
-	char *body = NULL, u[600], tl[16];
-
-	add(c, &body, "To", j->to);
-	add(c, &body, "From", j->from);
-	snprintf(u, sizeof(u), "%s/twiml", e->cfg.public_url);
-	add(c, &body, "Url", u);
-	add(c, &body, "Method", "POST");
-	snprintf(u, sizeof(u), "%s/status", e->cfg.public_url);
-	add(c, &body, "StatusCallback", u);
-	add(c, &body, "StatusCallbackMethod", "POST");
-	add(c, &body, "StatusCallbackEvent", "initiated");
-	add(c, &body, "StatusCallbackEvent", "ringing");
-	add(c, &body, "StatusCallbackEvent", "answered");
-	add(c, &body, "StatusCallbackEvent", "completed");
-	if (e->cfg.machine_detection[0] != '\0') {
-		add(c, &body, "MachineDetection", e->cfg.machine_detection);
-		add(c, &body, "AsyncAmd", "true");
-		add(c, &body, "AsyncAmdStatusCallback", u);
-		add(c, &body, "AsyncAmdStatusCallbackMethod", "POST");
-	}
-	snprintf(tl, sizeof(tl), "%ld", e->cfg.max_call_seconds);
-	add(c, &body, "TimeLimit", tl);
-	return (body);
-}
-
 /* Provider REST: create the call; 0 with the sid, or 502 and why. */
 static int
 create_call(struct edge *e, CURL *c, const struct wjob *j, char *sid,
     size_t sidlen, char *why, size_t whylen)
 {
-	const char *base, *user, *pass, *msg, *s;
-	char       *body, *resp = NULL, url[700];
-	json_t     *o = NULL;
-	long        status = 0;
-	int         rv = 502;
+	struct tel_dial d = { j->to, j->from };
+	struct tel_req  r = { .body = NULL };
+	const char     *msg;
+	char           *resp = NULL;
+	json_t         *o = NULL;
+	long            status = 0;
+	int             rv = 502;
 
-	provider_auth(e, &base, &user, &pass);
-	snprintf(url, sizeof(url), "%s/Accounts/%s/Calls.json", base, user);
-	body = create_body(e, c, j);
-	if (post(e, c, url, user, pass, "application/x-www-form-urlencoded",
-	        body, NULL, &status, &resp)
+	if (e->tel->create_req(e, &d, &r) == -1) {
+		snprintf(
+		    why, whylen, "%s REST is not configured", e->tel->name);
+		return (rv);
+	}
+	if (post(e, c, r.url, r.user, r.pass, r.ctype, r.body,
+	        r.hdr[0] != '\0' ? r.hdr : NULL, &status, &resp)
 	    == -1) {
 		snprintf(why, whylen, "provider unreachable");
 		goto out;
 	}
 	o = json_loads(resp != NULL ? resp : "", 0, NULL);
 	msg = json_string_value(json_object_get(o, "message"));
-	s = json_string_value(json_object_get(o, "sid"));
 	if (status < 200 || status > 299)
 		snprintf(why, whylen, "provider answered %ld: %.120s", status,
 		    msg != NULL ? msg : "");
-	else if (s == NULL || strlen(s) >= sidlen)
+	else if (e->tel->created_sid(resp, sid, sidlen) == -1
+	    || !tel_sid_ok(e->tel, sid))
 		snprintf(why, whylen, "provider answer without a call sid");
-	else {
-		snprintf(sid, sidlen, "%s", s);
+	else
 		rv = 0;
-	}
 out:
 	json_decref(o);
 	free(resp);
-	free(body);
+	free(r.body);
 	return (rv);
 }
 
@@ -356,8 +302,7 @@ call_open(
 	snprintf(key, sizeof(key), "%s:open", sid);
 	env.idempotency_key = key;
 	co.direction = dir;
-	co.provider = web_is_signalwire(e) ? BUS__PROVIDER__SIGNALWIRE
-	                                   : BUS__PROVIDER__TWILIO;
+	co.provider = e->tel->id;
 	co.lead_id = (char *)j->lead_id;
 	co.objective = j->objective != NULL ? j->objective : "";
 	co.context_json = j->context_json != NULL ? j->context_json : "";
@@ -457,27 +402,23 @@ run_event(struct edge *e, struct wjob *j)
 static void
 run_hangup(struct edge *e, CURL *c, struct wjob *j)
 {
-	const char    *base, *user, *pass;
 	struct log_ctx lc = { j->call_sid, NULL };
-	char           url[700];
+	struct tel_req r = { .body = NULL };
 	long           status = 0;
 	int            i;
 
-	provider_auth(e, &base, &user, &pass);
-	if (base[0] == '\0' || user[0] == '\0')
+	if (e->tel->hangup_req(e, j->call_sid, &r) == -1)
 		return;
-	snprintf(url, sizeof(url), "%s/Accounts/%s/Calls/%s.json", base, user,
-	    j->call_sid);
 	for (i = 0; i < 3; i++) {
 		if (i > 0)
 			nng_msleep(500 << i);
-		if (post(e, c, url, user, pass,
-		        "application/x-www-form-urlencoded",
-		        "Status=completed", NULL, &status, NULL)
+		if (post(e, c, r.url, r.user, r.pass, r.ctype, r.body,
+		        r.hdr[0] != '\0' ? r.hdr : NULL, &status, NULL)
 		        == 0
 		    && status < 500)
 			break;
 	}
+	free(r.body);
 	logc_info(&lc, "provider hang-up (%s): HTTP %ld", j->status, status);
 	metric_inc(metric_get(
 	    e->m.hangups, status >= 200 && status < 300 ? "ok" : "failed"));

@@ -53,7 +53,7 @@ ws_filter(struct edge *e, struct lws *wsi)
 		edge_auth_fail(e, "events_token");
 		return (refuse(wsi, 401, "unauthorized"));
 	}
-	if (n <= 0 || strcmp(path, "/media") != 0) {
+	if (n <= 0 || ws_provider(e, path) == NULL) {
 		log_warnx("websocket upgrade refused: unknown path");
 		edge_bad_input(e, "bad_path");
 		return (refuse(wsi, 404, "not found"));
@@ -94,17 +94,33 @@ ws_filter(struct edge *e, struct lws *wsi)
 	return (0);
 }
 
+/* /media/<name>, as the answer document says; plain /media (streams
+ * opened by hand, older documents) speaks EDGE_PROVIDER's dialect. */
+const struct tel_provider *
+ws_provider(struct edge *e, const char *path)
+{
+	if (strcmp(path, "/media") == 0)
+		return (e->tel);
+	if (strncmp(path, "/media/", 7) == 0)
+		return (tel_find(path + 7));
+	return (NULL);
+}
+
 int
 ws_established(struct edge *e, struct lws *wsi, struct pss *pss)
 {
-	char path[32];
+	const struct tel_provider *p;
+	char                       path[128];
 
-	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) > 0
-	    && strcmp(path, "/events") == 0) {
+	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
+		path[0] = '\0';
+	if (strcmp(path, "/events") == 0) {
 		pss->events = events_open(e, wsi);
 		return (0);
 	}
-	pss->call = call_new(e, wsi);
+	/* ws_filter() admitted only known paths */
+	p = ws_provider(e, path);
+	pss->call = call_new(e, wsi, p != NULL ? p : e->tel);
 	return (0);
 }
 

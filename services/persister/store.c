@@ -138,6 +138,8 @@ provider_name(Bus__Provider p)
 		return ("twilio");
 	case BUS__PROVIDER__SIGNALWIRE:
 		return ("signalwire");
+	case BUS__PROVIDER__TELNYX:
+		return ("telnyx");
 	default:
 		return ("unspecified");
 	}
