@@ -261,16 +261,16 @@ http_retryable(const struct http_resp *resp)
 	    resp->status == 408 || resp->status == 429 || resp->status >= 500);
 }
 
-/* Sleep ms unless the stop flag is (or becomes) set; -1 if it is. */
+/* Sleep ms unless a stop flag is (or becomes) set; -1 if one is. */
 static int
-pause_ms(struct http_client *c, long ms)
+pause_ms(struct http_client *c, const atomic_int *stop, long ms)
 {
 	struct timespec t0, t;
 	long            done = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (done < ms) {
-		if (stopped(c))
+		if (stopped(c) || (stop != NULL && atomic_load(stop) != 0))
 			return (-1);
 		(void)curl_multi_poll(c->multi, NULL, 0,
 		    (int)(ms - done < HTTP_POLL_MS ? ms - done : HTTP_POLL_MS),
@@ -279,7 +279,8 @@ pause_ms(struct http_client *c, long ms)
 		done = (t.tv_sec - t0.tv_sec) * 1000
 		    + (t.tv_nsec - t0.tv_nsec) / 1000000;
 	}
-	return (stopped(c) ? -1 : 0);
+	return (
+	    stopped(c) || (stop != NULL && atomic_load(stop) != 0) ? -1 : 0);
 }
 
 int
@@ -303,7 +304,7 @@ http_request(struct http_client *c, const struct http_req *r,
 			s = http_backoff(n, (double)rt->backoff_ms / 1000.0,
 			    (double)rt->backoff_max_ms / 1000.0,
 			    (double)rand_r(&c->seed) / (RAND_MAX + 1.0));
-		if (pause_ms(c, (long)ceil(s * 1000.0)) == -1) {
+		if (pause_ms(c, rt->stop, (long)ceil(s * 1000.0)) == -1) {
 			resp->cancelled = true;
 			return (rv);
 		}

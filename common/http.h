@@ -96,6 +96,9 @@ struct http_retry {
 	long backoff_max_ms; /* cap on one wait */
 	/* NULL: http_retryable(). */
 	bool (*retryable)(const struct http_resp *);
+	/* Non-NULL: no further attempt once it is non-zero (a transfer
+	 * under way still runs to its end, unlike http_opts.stop). */
+	const atomic_int *stop;
 };
 
 /* 0, or -1 (logged) when libcurl cannot start.  o is copied. */

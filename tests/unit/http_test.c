@@ -166,7 +166,7 @@ url_of(const struct server *sv, char *out, size_t len)
 	snprintf(out, len, "http://127.0.0.1:%d/x?token=secret", sv->port);
 }
 
-static const struct http_retry three = { 3, 10, 50, NULL };
+static const struct http_retry three = { 3, 10, 50, NULL, NULL };
 
 static void
 test_retry_until_ok(void **state)
@@ -359,6 +359,22 @@ test_stop_cuts_wait(void **state)
 	assert_true(r.cancelled);
 	assert_int_equal(r.attempts, 1);
 	assert_true(dt < 2.0); /* not the 30 s asked for */
+	/* the retry policy's own flag: the attempt runs, no further one */
+	{
+		atomic_int         halt = 1;
+		struct http_retry  rs = { 3, 10, 50, NULL, &halt };
+		struct http_client c2;
+		struct http_opts   o2 = { 0 };
+
+		atomic_store(&sv->requests, 0);
+		assert_int_equal(http_client_init(&c2, &o2), 0);
+		assert_int_equal(http_request(&c2, &q, &rs, &r), 0);
+		assert_int_equal(r.status, 503);
+		assert_int_equal(r.attempts, 1);
+		assert_true(r.cancelled);
+		assert_int_equal(atomic_load(&sv->requests), 1);
+		http_client_fini(&c2);
+	}
 	/* once stopped, a transfer gives up at once */
 	assert_int_equal(http_perform(&c, &q, &r), -1);
 	assert_true(r.cancelled);
