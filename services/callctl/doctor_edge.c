@@ -110,7 +110,7 @@ doctor_phone(struct doc_check *c)
 	const int       sw = loaded && strcmp(ec.provider, "signalwire") == 0;
 	const char     *base, *user, *pass, *from, *console, *vars, *pn, *app;
 	struct doc_http h;
-	char           *url, *userpwd, *esc, masked[64], want[2][600];
+	char           *url, *esc, masked[64], want[2][600];
 	json_t         *nums, *num;
 
 	if (!loaded) {
@@ -153,8 +153,7 @@ doctor_phone(struct doc_check *c)
 	                "PhoneNumber=%s",
 	    base, user, esc);
 	curl_free(esc);
-	userpwd = xasprintf("%s:%s", user, pass);
-	if (doc_get(url, NULL, userpwd, NULL, &h) == -1) {
+	if (doc_get(url, NULL, user, pass, NULL, &h) == -1) {
 		doc_fail(c, "credentials",
 		    sw ? "check SIGNALWIRE_API_BASE_URL"
 		       : "check TWILIO_API_BASE_URL",
@@ -211,7 +210,6 @@ doctor_phone(struct doc_check *c)
 out:
 	doc_http_free(&h);
 	free(url);
-	free(userpwd);
 }
 
 void
@@ -242,7 +240,7 @@ doctor_public_url(struct doc_check *c)
 		return;
 	}
 	url = xasprintf("%s/health", ec.public_url);
-	if (doc_get(url, NULL, NULL, ctl_cfg.doctor_ca_file, &h) == -1)
+	if (doc_get(url, NULL, NULL, NULL, ctl_cfg.doctor_ca_file, &h) == -1)
 		doc_fail(c, "https",
 		    h.tls_err ? "give the proxy a certificate for this host "
 		                "name from a CA the providers trust, with its "

@@ -255,6 +255,7 @@ struct bridge {
 	pthread_cond_t  cond;
 	struct job     *first, *last; /* {lock} */
 	bool            stopping; /* {lock} */
+	atomic_int      stop; /* set by webjobs_stop() */
 	int             nthreads;
 	pthread_t      *threads;
 	nng_socket      req;
@@ -348,6 +349,7 @@ struct webjobs {
 	pthread_cond_t  cond;
 	struct wjob    *first, *last; /* {lock} */
 	bool            stopping; /* {lock} */
+	atomic_int      stop; /* set by webjobs_stop() */
 	int             nthreads;
 	pthread_t      *threads;
 	nng_socket      rl, ps; /* rate-limiter, persister */

@@ -13,6 +13,11 @@
  * Writes to persister carry an idempotency key derived from what they
  * say, so a retry (ours, or the provider's) never writes twice.
  *
+ * HTTP goes through common/http: create call is tried once (a retry
+ * could place a second call), hang-up three times, a notification up
+ * to EDGE_NOTIFY_ATTEMPTS times with backoff (or the Retry-After asked
+ * for) until a 2xx, and no further attempt once shutdown starts.
+ *
  * Threads: webjobs_submit() from any thread; the rest on the workers.
  */
 #include <stdlib.h>
@@ -20,22 +25,19 @@
 
 #include <curl/curl.h>
 #include <nng/nng.h>
-#include <nng/supplemental/util/platform.h>
 
 #include "bus.h"
 #include "edge.h"
 #include "hmac.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "wire.h"
 #include "xmalloc.h"
 
 #define RESP_MAX (256 * 1024)
-
-struct buf {
-	char  *p;
-	size_t len;
-};
+/* Hang-up: three attempts, about 1 s then 2 s apart. */
+static const struct http_retry hangup_retry = { 3, 1000, 2000, NULL, NULL };
 
 void
 wjob_free(struct wjob *j)
@@ -92,72 +94,42 @@ reply_json(struct edge *e, const struct wjob *j, int status, const char *error,
 	json_decref(o);
 }
 
-static size_t
-write_cb(char *ptr, size_t size, size_t n, void *arg)
-{
-	struct buf *b = arg;
-	size_t      len = size * n;
-
-	if (b->len + len > RESP_MAX)
-		return (0);
-	b->p = xrealloc(b->p, b->len + len + 1);
-	memcpy(b->p + b->len, ptr, len);
-	b->len += len;
-	b->p[b->len] = '\0';
-	return (len);
-}
-
-/* POST; 0 with *status (and *respp, caller frees) or -1 (logged). */
+/*
+ * POST with up to rt's attempts (NULL: one); 0 with *status (and
+ * *respp, caller frees) or -1 (logged by common/http).
+ */
 static int
-post(struct edge *e, CURL *c, const char *url, const char *user,
+post(struct http_client *hc, const char *url, const char *user,
     const char *pass, const char *ctype, const char *body,
-    const char *extra_hdr, long *status, char **respp)
+    const char *extra_hdr, const struct http_retry *rt, long *status,
+    char **respp)
 {
-	struct curl_slist *h = NULL;
-	struct buf         b = { NULL, 0 };
-	char               ct[96];
-	CURLcode           rc;
+	static const struct http_retry once = { 1, 0, 0, NULL, NULL };
+	struct http_req                q = { 0 };
+	struct http_resp               r;
+	const char                    *hdrs[3] = { NULL, NULL, NULL };
+	char                           ct[96];
 
-	curl_easy_reset(c);
 	snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
-	h = curl_slist_append(h, ct);
-	h = curl_slist_append(h, "Expect:");
-	if (extra_hdr != NULL)
-		h = curl_slist_append(h, extra_hdr);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, e->cfg.provider_timeout_ms);
-	curl_easy_setopt(
-	    c, CURLOPT_CONNECTTIMEOUT_MS, e->cfg.provider_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	if (user != NULL) {
-		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-		curl_easy_setopt(c, CURLOPT_USERNAME, user);
-		curl_easy_setopt(c, CURLOPT_PASSWORD, pass);
-	}
-	rc = curl_easy_perform(c);
-	curl_slist_free_all(h);
-	if (rc != CURLE_OK) {
-		log_warnx("POST %s: %s", url, curl_easy_strerror(rc));
-		free(b.p);
+	hdrs[0] = ct;
+	hdrs[1] = extra_hdr;
+	q.url = url;
+	q.headers = hdrs;
+	q.body = body;
+	q.user = user;
+	q.pass = pass;
+	if (http_request(hc, &q, rt != NULL ? rt : &once, &r) == -1)
 		return (-1);
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	*status = r.status;
 	if (respp != NULL)
-		*respp = b.p;
-	else
-		free(b.p);
+		*respp = xstrndup(r.body, r.len);
 	return (0);
 }
 
 /* Provider REST: create the call; 0 with the sid, or 502 and why. */
 static int
-create_call(struct edge *e, CURL *c, const struct wjob *j, char *sid,
-    size_t sidlen, char *why, size_t whylen)
+create_call(struct edge *e, struct http_client *c, const struct wjob *j,
+    char *sid, size_t sidlen, char *why, size_t whylen)
 {
 	struct tel_dial d = { j->to, j->from };
 	struct tel_req  r = { .body = NULL };
@@ -172,8 +144,8 @@ create_call(struct edge *e, CURL *c, const struct wjob *j, char *sid,
 		    why, whylen, "%s REST is not configured", e->tel->name);
 		return (rv);
 	}
-	if (post(e, c, r.url, r.user, r.pass, r.ctype, r.body,
-	        r.hdr[0] != '\0' ? r.hdr : NULL, &status, &resp)
+	if (post(c, r.url, r.user, r.pass, r.ctype, r.body,
+	        r.hdr[0] != '\0' ? r.hdr : NULL, NULL, &status, &resp)
 	    == -1) {
 		snprintf(why, whylen, "provider unreachable");
 		goto out;
@@ -315,7 +287,7 @@ call_open(
 }
 
 static void
-run_create(struct edge *e, CURL *c, struct wjob *j)
+run_create(struct edge *e, struct http_client *c, struct wjob *j)
 {
 	char reason[200], sid[EDGE_SID_MAX];
 	int  retry = 0, rv;
@@ -400,82 +372,72 @@ run_event(struct edge *e, struct wjob *j)
 }
 
 static void
-run_hangup(struct edge *e, CURL *c, struct wjob *j)
+run_hangup(struct edge *e, struct http_client *c, struct wjob *j)
 {
 	struct log_ctx lc = { j->call_sid, NULL };
 	struct tel_req r = { .body = NULL };
 	long           status = 0;
-	int            i;
 
 	if (e->tel->hangup_req(e, j->call_sid, &r) == -1)
 		return;
-	for (i = 0; i < 3; i++) {
-		if (i > 0)
-			nng_msleep(500 << i);
-		if (post(e, c, r.url, r.user, r.pass, r.ctype, r.body,
-		        r.hdr[0] != '\0' ? r.hdr : NULL, &status, NULL)
-		        == 0
-		    && status < 500)
-			break;
-	}
+	(void)post(c, r.url, r.user, r.pass, r.ctype, r.body,
+	    r.hdr[0] != '\0' ? r.hdr : NULL, &hangup_retry, &status, NULL);
 	free(r.body);
 	logc_info(&lc, "provider hang-up (%s): HTTP %ld", j->status, status);
 	metric_inc(metric_get(
 	    e->m.hangups, status >= 200 && status < 300 ? "ok" : "failed"));
 }
 
+/* A notification is delivered by a 2xx answer only. */
 static bool
-stopping(struct webjobs *w)
+not_2xx(const struct http_resp *r)
 {
-	bool s;
-
-	pthread_mutex_lock(&w->lock);
-	s = w->stopping;
-	pthread_mutex_unlock(&w->lock);
-	return (s);
+	return (!r->cancelled && !r->too_large
+	    && (r->status < 200 || r->status > 299));
 }
 
 static void
-run_notify(struct edge *e, CURL *c, struct wjob *j)
+run_notify(struct edge *e, struct http_client *c, struct wjob *j)
 {
-	struct log_ctx lc = { j->call_sid, NULL };
-	char           hex[65], hdr[96];
-	long           status = 0;
-	int            i, wait_ms = 1000;
+	struct log_ctx    lc = { j->call_sid, NULL };
+	char              hex[65], hdr[96];
+	long              status = 0;
+	struct http_retry rt
+	    = { e->cfg.notify_attempts, 1000, 60000, not_2xx, &e->wj.stop };
 
 	if (hmac_sha256_hex(
 	        e->cfg.notify_secret, j->payload, strlen(j->payload), hex)
 	    != 0)
 		return;
 	snprintf(hdr, sizeof(hdr), "X-Signature: sha256=%s", hex);
-	for (i = 0; i < e->cfg.notify_attempts; i++) {
-		if (i > 0) {
-			if (stopping(&e->wj))
-				break;
-			nng_msleep(wait_ms);
-			wait_ms = wait_ms * 2 > 60000 ? 60000 : wait_ms * 2;
-		}
-		if (post(e, c, e->cfg.notify_url, NULL, NULL,
-		        "application/json", j->payload, hdr, &status, NULL)
-		        == 0
-		    && status >= 200 && status < 300) {
-			metric_inc(metric_get(e->m.notify, "ok"));
-			return;
-		}
-		logc_info(
-		    &lc, "notification attempt %d: HTTP %ld", i + 1, status);
+	if (rt.attempts < 1)
+		rt.attempts = 1;
+	if (post(c, e->cfg.notify_url, NULL, NULL, "application/json",
+	        j->payload, hdr, &rt, &status, NULL)
+	        == 0
+	    && status >= 200 && status < 300) {
+		metric_inc(metric_get(e->m.notify, "ok"));
+		return;
 	}
-	logc_warnx(&lc, "notification not accepted after %d attempts", i);
+	logc_warnx(
+	    &lc, "notification not accepted (last answer HTTP %ld)", status);
 	metric_inc(metric_get(e->m.notify, "failed"));
 }
 
 static void *
 worker_main(void *arg)
 {
-	struct edge    *e = arg;
-	struct webjobs *w = &e->wj;
-	struct wjob    *j;
-	CURL           *c = curl_easy_init();
+	struct edge       *e = arg;
+	struct webjobs    *w = &e->wj;
+	struct wjob       *j;
+	struct http_client hc, *c = NULL;
+	struct http_opts   o = { 0 };
+
+	o.connect_timeout_ms = e->cfg.provider_timeout_ms;
+	o.timeout_ms = e->cfg.provider_timeout_ms;
+	o.max_body = RESP_MAX;
+	if (http_client_init(&hc, &o) == 0)
+		c = &hc;
 
 	for (;;) {
 		pthread_mutex_lock(&w->lock);
@@ -491,7 +453,7 @@ worker_main(void *arg)
 		if (c == NULL
 		    && (j->kind == WJ_CREATE_CALL || j->kind == WJ_HANGUP
 		        || j->kind == WJ_NOTIFY)) {
-			log_warnx("no curl handle");
+			log_warnx("no HTTP client");
 			reply_json(e, j, 500, "internal", "no HTTP client", 0);
 		} else if (j->kind == WJ_CREATE_CALL)
 			run_create(e, c, j);
@@ -507,8 +469,7 @@ worker_main(void *arg)
 			run_notify(e, c, j);
 		wjob_free(j);
 	}
-	if (c != NULL)
-		curl_easy_cleanup(c);
+	http_client_fini(&hc);
 	return (NULL);
 }
 
@@ -550,6 +511,7 @@ webjobs_stop(struct webjobs *w)
 {
 	int i;
 
+	atomic_store(&w->stop, 1); /* no further notification attempt */
 	pthread_mutex_lock(&w->lock);
 	w->stopping = true;
 	pthread_cond_broadcast(&w->cond);
