@@ -7,7 +7,9 @@
  *   WJ_INBOUND      /twiml of an inbound call: RateCheck, CallOpen, TwiML;
  *   WJ_EVENT        a status / AMD callback as CallEvent to persister;
  *   WJ_HANGUP       the provider's "update call" with Status=completed;
- *   WJ_NOTIFY       the signed notification to NOTIFY_WEBHOOK_URL.
+ *   WJ_NOTIFY       the signed notification to NOTIFY_WEBHOOK_URL;
+ *   WJ_API_QUERY,   the calls API's reads and hang-up (api_calls.c).
+ *   WJ_API_HANGUP
  *
  * Answers to HTTP requests go back to the lws thread as EV_WEB_REPLY.
  * Writes to persister carry an idempotency key derived from what they
@@ -46,6 +48,7 @@ wjob_free(struct wjob *j)
 	free(j->context_json);
 	free(j->payload);
 	free(j->twiml_params);
+	call_settings_free(&j->settings);
 	free(j);
 }
 
@@ -90,6 +93,20 @@ reply_json(struct edge *e, const struct wjob *j, int status, const char *error,
 	reply(e, j, status, "application/json", json_dumps(o, JSON_COMPACT),
 	    retry_after);
 	json_decref(o);
+}
+
+void
+webjobs_reply(struct edge *e, const struct wjob *j, int status,
+    const char *ctype, char *body, int retry_after)
+{
+	reply(e, j, status, ctype, body, retry_after);
+}
+
+void
+webjobs_reply_json(struct edge *e, const struct wjob *j, int status,
+    const char *error, const char *reason, int retry_after)
+{
+	reply_json(e, j, status, error, reason, retry_after);
 }
 
 static size_t
@@ -205,7 +222,11 @@ create_body(struct edge *e, CURL *c, const struct wjob *j)
 		add(c, &body, "AsyncAmdStatusCallback", u);
 		add(c, &body, "AsyncAmdStatusCallbackMethod", "POST");
 	}
-	snprintf(tl, sizeof(tl), "%ld", e->cfg.max_call_seconds);
+	snprintf(tl, sizeof(tl), "%ld",
+	    j->settings.max_duration_s > 0
+	            && j->settings.max_duration_s < e->cfg.max_call_seconds
+	        ? (long)j->settings.max_duration_s
+	        : e->cfg.max_call_seconds);
 	add(c, &body, "TimeLimit", tl);
 	return (body);
 }
@@ -316,6 +337,17 @@ run_rate_peek(struct edge *e, struct wjob *j)
 	evq_push(&e->evq, ev);
 }
 
+Bus__Envelope *
+webjobs_persister(struct edge *e, Bus__Envelope *env, int attempts)
+{
+	Bus__Envelope *rep = NULL;
+
+	if (!e->wj.ps_open
+	    || bus_request(e->wj.ps, env, &rep, 3000, attempts) != 0)
+		return (NULL);
+	return (rep);
+}
+
 /* A write to persister; true once acknowledged. */
 static bool
 persist(struct edge *e, Bus__Envelope *env, int attempts)
@@ -347,10 +379,11 @@ static void
 call_open(
     struct edge *e, const struct wjob *j, const char *sid, Bus__Direction dir)
 {
-	Bus__Envelope   env = BUS__ENVELOPE__INIT;
-	Bus__CallOpen   co = BUS__CALL_OPEN__INIT;
-	struct wire_ids ids;
-	char            key[EDGE_SID_MAX + 8];
+	Bus__Envelope     env = BUS__ENVELOPE__INIT;
+	Bus__CallOpen     co = BUS__CALL_OPEN__INIT;
+	Bus__CallSettings cs = BUS__CALL_SETTINGS__INIT;
+	struct wire_ids   ids;
+	char              key[EDGE_SID_MAX + 8];
 
 	wire_env_init(&env, &ids, sid, NULL);
 	snprintf(key, sizeof(key), "%s:open", sid);
@@ -364,6 +397,16 @@ call_open(
 	co.to_phone = (char *)j->to;
 	co.from_phone = (char *)j->from;
 	co.created_at_ms = wire_now_ms();
+	cs.voice = (char *)j->settings.voice;
+	cs.language = (char *)j->settings.language;
+	cs.instructions
+	    = j->settings.instructions != NULL ? j->settings.instructions : "";
+	cs.greeting = j->settings.greeting != NULL ? j->settings.greeting : "";
+	cs.metadata_json = j->settings.metadata_json != NULL
+	    ? j->settings.metadata_json
+	    : "";
+	cs.max_duration_s = j->settings.max_duration_s;
+	co.settings = &cs;
 	env.body_case = BUS__ENVELOPE__BODY_CALL_OPEN;
 	env.call_open = &co;
 	(void)persist(e, &env, 8);
@@ -454,33 +497,44 @@ run_event(struct edge *e, struct wjob *j)
 	(void)persist(e, &env, 8);
 }
 
-static void
-run_hangup(struct edge *e, CURL *c, struct wjob *j)
+long
+webjobs_provider_hangup(
+    struct edge *e, void *curl, const char *call_sid, int attempts)
 {
-	const char    *base, *user, *pass;
-	struct log_ctx lc = { j->call_sid, NULL };
-	char           url[700];
-	long           status = 0;
-	int            i;
+	const char *base, *user, *pass;
+	char        url[700];
+	long        status = 0;
+	int         i;
 
 	provider_auth(e, &base, &user, &pass);
 	if (base[0] == '\0' || user[0] == '\0')
-		return;
+		return (0);
 	snprintf(url, sizeof(url), "%s/Accounts/%s/Calls/%s.json", base, user,
-	    j->call_sid);
-	for (i = 0; i < 3; i++) {
+	    call_sid);
+	for (i = 0; i < attempts; i++) {
 		if (i > 0)
 			nng_msleep(500 << i);
-		if (post(e, c, url, user, pass,
+		status = 0;
+		if (post(e, curl, url, user, pass,
 		        "application/x-www-form-urlencoded",
 		        "Status=completed", NULL, &status, NULL)
 		        == 0
 		    && status < 500)
 			break;
 	}
-	logc_info(&lc, "provider hang-up (%s): HTTP %ld", j->status, status);
 	metric_inc(metric_get(
 	    e->m.hangups, status >= 200 && status < 300 ? "ok" : "failed"));
+	return (status);
+}
+
+static void
+run_hangup(struct edge *e, CURL *c, struct wjob *j)
+{
+	struct log_ctx lc = { j->call_sid, NULL };
+	long           status;
+
+	status = webjobs_provider_hangup(e, c, j->call_sid, 3);
+	logc_info(&lc, "provider hang-up (%s): HTTP %ld", j->status, status);
 }
 
 static bool
@@ -549,7 +603,7 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 		if (c == NULL
 		    && (j->kind == WJ_CREATE_CALL || j->kind == WJ_HANGUP
-		        || j->kind == WJ_NOTIFY)) {
+		        || j->kind == WJ_NOTIFY || j->kind == WJ_API_HANGUP)) {
 			log_warnx("no curl handle");
 			reply_json(e, j, 500, "internal", "no HTTP client", 0);
 		} else if (j->kind == WJ_CREATE_CALL)
@@ -562,6 +616,8 @@ worker_main(void *arg)
 			run_hangup(e, c, j);
 		else if (j->kind == WJ_RATE_PEEK)
 			run_rate_peek(e, j);
+		else if (j->kind == WJ_API_QUERY || j->kind == WJ_API_HANGUP)
+			api_job(e, c, j);
 		else
 			run_notify(e, c, j);
 		wjob_free(j);

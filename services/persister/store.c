@@ -40,9 +40,12 @@ static const char sql_key[]
 static const char sql_open[]
     = "INSERT INTO calls (call_sid, direction, provider, lead_id, "
       " business_id, objective, context, to_phone_enc, from_phone_enc, "
-      " created_at) "
+      " created_at, voice, instructions, language, greeting, "
+      " max_duration_s, metadata) "
       "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, "
-      " coalesce(to_timestamp($10::double precision / 1000), now())) "
+      " coalesce(to_timestamp($10::double precision / 1000), now()), "
+      " coalesce($11, ''), coalesce($12, ''), coalesce($13, ''), "
+      " coalesce($14, ''), $15::integer, $16::jsonb) "
       "ON CONFLICT (call_sid) DO UPDATE SET "
       " direction = CASE WHEN EXCLUDED.direction <> 'unspecified' "
       "  THEN EXCLUDED.direction ELSE calls.direction END, "
@@ -55,6 +58,13 @@ static const char sql_open[]
       " from_phone_enc = coalesce(EXCLUDED.from_phone_enc, "
       "  calls.from_phone_enc), "
       " created_at = least(EXCLUDED.created_at, calls.created_at), "
+      " voice = coalesce($11, calls.voice), "
+      " instructions = coalesce($12, calls.instructions), "
+      " language = coalesce($13, calls.language), "
+      " greeting = coalesce($14, calls.greeting), "
+      " max_duration_s = coalesce(EXCLUDED.max_duration_s, "
+      "  calls.max_duration_s), "
+      " metadata = coalesce(EXCLUDED.metadata, calls.metadata), "
       " updated_at = now()";
 
 static const char sql_event[]
@@ -203,14 +213,19 @@ static int
 write_open(struct pg *pg, const unsigned char *key, const Bus__Envelope *env,
     char *err, size_t errlen)
 {
-	const Bus__CallOpen *o = env->call_open;
-	unsigned char       *to, *from;
-	const char          *v[10];
-	int                  len[10] = { 0 }, fmt[10] = { 0 };
-	char                 at[24];
-	PGresult            *res;
+	const Bus__CallOpen     *o = env->call_open;
+	const Bus__CallSettings *cs = o->settings;
+	unsigned char           *to, *from;
+	const char              *v[16] = { NULL };
+	int                      len[16] = { 0 }, fmt[16] = { 0 };
+	char                     at[24], maxd[16];
+	PGresult                *res;
 
-	if (json_ok(o->context_json, "context_json", err, errlen) == BAD)
+	if (json_ok(o->context_json, "context_json", err, errlen) == BAD
+	    || (cs != NULL
+	        && json_ok(cs->metadata_json, "settings.metadata_json", err,
+	               errlen)
+	            == BAD))
 		return (BAD);
 	to = seal_phone(key, o->to_phone, "calls.to_phone", &len[7]);
 	from = seal_phone(key, o->from_phone, "calls.from_phone", &len[8]);
@@ -231,8 +246,16 @@ write_open(struct pg *pg, const unsigned char *key, const Bus__Envelope *env,
 	v[7] = (const char *)to;
 	v[8] = (const char *)from;
 	v[9] = ms_text(at, sizeof(at), o->created_at_ms);
+	if (cs != NULL) {
+		v[10] = nz(cs->voice);
+		v[11] = nz(cs->instructions);
+		v[12] = nz(cs->language);
+		v[13] = nz(cs->greeting);
+		v[14] = ms_text(maxd, sizeof(maxd), cs->max_duration_s);
+		v[15] = nz(cs->metadata_json);
+	}
 	fmt[7] = fmt[8] = 1; /* bytea, binary */
-	res = pg_exec(pg, "call open", sql_open, 10, v, len, fmt);
+	res = pg_exec(pg, "call open", sql_open, 16, v, len, fmt);
 	free(to);
 	free(from);
 	if (res == NULL)
