@@ -11,8 +11,9 @@
  * calls row.  Then a call placed with per-call settings and metadata
  * runs to its end and reads back through GET /calls/{sid} (status
  * timeline, transcript, summary, settings) and GET /calls (filters and
- * pages); a second call placed through the seeds' POST /api/call
- * {from, to} is hung up through POST /calls/{sid}/hangup.
+ * pages), and its voice, transcription language, persona and greeting
+ * reached the model's session.update; a second call placed through the seeds'
+ * POST /api/call {from, to} is hung up through POST /calls/{sid}/hangup.
  */
 #include "e2e_fixture.h"
 
@@ -227,6 +228,34 @@ check_call(const char *sid)
 	free(resp);
 }
 
+/* The model's session.update for the call with the settings: voice,
+ * transcription language, persona and greeting in the instructions. */
+static void
+check_session_update(void)
+{
+	json_t     *a = e2e_records(E.oai_rec, "type", "session.update"), *u;
+	size_t      i;
+	int         seen = 0;
+	const char *ins;
+
+	json_array_foreach(a, i, u)
+	{
+		if (json_string_value(json_object_get(u, "voice")) == NULL
+		    || strcmp(str(u, "voice"), "coral") != 0)
+			continue;
+		seen++;
+		assert_string_equal(
+		    str(json_object_get(u, "transcription"), "language"),
+		    "en");
+		ins = str(u, "instructions");
+		assert_non_null(strstr(ins, "You are Sam, calm and brief."));
+		assert_non_null(strstr(ins, "\"Hello Dana!\""));
+		assert_null(strstr(ins, "spring")); /* metadata stays out */
+	}
+	assert_int_equal(seen, 1);
+	json_decref(a);
+}
+
 static json_t *
 list(const char *query)
 {
@@ -289,6 +318,7 @@ test_call_read_back(void **state)
 	json_decref(a);
 	assert_int_equal(e2e_wait_record(&E, sid, 0, 40000), 0);
 	check_call(sid);
+	check_session_update();
 
 	/* the seeds' path: POST /api/call {from, to} */
 	st = api("POST", "/api/call", E2E_API_TOKEN,
