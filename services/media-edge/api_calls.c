@@ -89,8 +89,9 @@ method_of(struct lws *wsi)
 void
 api_capture(struct web *w, struct lws *wsi, const char *path)
 {
-	char frag[256];
-	int  i, n;
+	char   frag[256];
+	int    i, n;
+	size_t used = 0;
 
 	snprintf(w->method, sizeof(w->method), "%s", method_of(wsi));
 	if (strlen(path) >= sizeof(w->path))
@@ -103,14 +104,13 @@ api_capture(struct web *w, struct lws *wsi, const char *path)
 	     i++) {
 		n = lws_hdr_copy_fragment(
 		    wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
-		if (n < 0
-		    || strlen(w->query) + (size_t)n + 2 > sizeof(w->query)) {
+		if (n < 0 || used + (size_t)n + 2 > sizeof(w->query)) {
 			snprintf(w->query, sizeof(w->query), "\x01");
 			return; /* too long: refused */
 		}
-		if (w->query[0] != '\0')
-			strcat(w->query, "&");
-		strcat(w->query, frag);
+		used += (size_t)snprintf(w->query + used,
+		    sizeof(w->query) - used, "%s%s", used > 0 ? "&" : "",
+		    frag);
 	}
 }
 

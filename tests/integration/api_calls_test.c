@@ -175,6 +175,8 @@ test_bad_input(void **state)
 	    "bad_query", "since");
 	expect("GET", "/calls?status=a&status=b", T, NULL, 400, "list",
 	    "bad_query", "status");
+	snprintf(big, sizeof(big), "/calls?lead_id=%0600d&limit=5", 7);
+	expect("GET", big, T, NULL, 400, "list", "bad_query", NULL);
 	/* well-formed but unknown: 404 from persister and the provider */
 	assert_int_equal(api("GET", "/calls/CAunknown", T, NULL, NULL), 404);
 	assert_int_equal(
