@@ -244,6 +244,8 @@ struct call {
 	char             *instructions;
 	char             *objective;
 	char             *voicemail_message;
+	char             *voice; /* per call (CallSettings); NULL: config */
+	char             *language; /* per call; NULL: config */
 	bool              hangup_after_audio; /* end_call: after goodbye */
 	bool              hangup_armed; /* after the next response */
 	bool              voicemail_wanted; /* once none is active */

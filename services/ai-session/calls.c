@@ -72,6 +72,8 @@ call_free(struct call *c)
 	free(c->instructions);
 	free(c->objective);
 	free(c->voicemail_message);
+	free(c->voice);
+	free(c->language);
 	free(c->hangup_reason);
 	free(c->end_reason);
 	free(c->outcome);

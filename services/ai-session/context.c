@@ -1,8 +1,10 @@
 /*
  * context.c - what the model is told before the call: the base
  * instructions (AI_INSTRUCTIONS) plus the call's context from persister
- * (lead, business, objective, extra context, voicemail message) and, for
- * a resumed call, the turns already stored.
+ * (lead, business, objective, extra context, voicemail message), the
+ * per-call settings of POST /calls (persona, greeting; voice and
+ * transcription language go to the session itself) and, for a resumed
+ * call, the turns already stored.
  *
  * session_prepare() (lws thread) asks a job thread for the context
  * (GetCallContext to PERSISTER_URL, bounded); the answer comes back as
@@ -35,6 +37,7 @@ struct ctx_job {
 struct ctx_result {
 	char        *objective;
 	char        *voicemail;
+	char        *voice, *language; /* CallSettings; NULL: config */
 	size_t       nturns;
 	struct turn *turns;
 };
@@ -73,6 +76,13 @@ ctx_instructions(const char *base, const Bus__CallContext *cc,
 		cat(&s, &len, "\nThe person's name: ", cc->lead_name, ".");
 		cat(&s, &len, "\nObjective of the call: ", cc->objective, "");
 		cat(&s, &len, "\nMore context (JSON): ", cc->context_json, "");
+	}
+	if (cc != NULL && cc->found && cc->settings != NULL) {
+		cat(&s, &len, "\nYour persona and manner for this call: ",
+		    cc->settings->instructions, "");
+		if (cc->n_turns == 0)
+			cat(&s, &len, "\nOpen the call with these words: \"",
+			    cc->settings->greeting, "\"");
 	}
 	cat(&s, &len, "",
 	    "\nWhen you need to check something (a price, "
@@ -116,6 +126,10 @@ result_new(const Bus__CallContext *cc)
 		r->objective = xstrdup(cc->objective);
 	if (cc->voicemail_message != NULL && cc->voicemail_message[0] != '\0')
 		r->voicemail = xstrdup(cc->voicemail_message);
+	if (cc->settings != NULL && cc->settings->voice[0] != '\0')
+		r->voice = xstrdup(cc->settings->voice);
+	if (cc->settings != NULL && cc->settings->language[0] != '\0')
+		r->language = xstrdup(cc->settings->language);
 	r->turns = xcalloc(cc->n_turns + 1, sizeof(*r->turns));
 	for (i = 0; i < cc->n_turns; i++) {
 		r->turns[i].seq = cc->turns[i]->seq;
@@ -141,6 +155,8 @@ result_free(struct ctx_result *r)
 	free(r->turns);
 	free(r->objective);
 	free(r->voicemail);
+	free(r->voice);
+	free(r->language);
 	free(r);
 }
 
@@ -237,6 +253,9 @@ context_arrived(struct call *c, struct cmd *cmd)
 		c->objective = xstrdup(r->objective);
 	if (r->voicemail != NULL)
 		c->voicemail_message = xstrdup(r->voicemail);
+	c->voice = r->voice; /* taken */
+	c->language = r->language;
+	r->voice = r->language = NULL;
 	if (c->resume && c->tr.n == 0 && r->nturns > 0) {
 		transcript_init(&c->tr, r->turns[0].seq);
 		for (i = 0; i < r->nturns; i++)

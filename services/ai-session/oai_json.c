@@ -228,7 +228,10 @@ oai_session_update(const struct rt_session *s)
 	    "turn_detection", td);
 	if (s->transcribe_model != NULL && s->transcribe_model[0] != '\0')
 		json_object_set_new(in, "transcription",
-		    json_pack("{s:s}", "model", s->transcribe_model));
+		    s->language != NULL && s->language[0] != '\0'
+		        ? json_pack("{s:s, s:s}", "model", s->transcribe_model,
+		            "language", s->language)
+		        : json_pack("{s:s}", "model", s->transcribe_model));
 	out = json_pack("{s:{s:s}, s:s}", "format", "type", "audio/pcmu",
 	    "voice", s->voice != NULL ? s->voice : "alloy");
 	sess = json_pack("{s:s, s:[s], s:s, s:{s:o, s:o}}", "type", "realtime",

@@ -35,6 +35,7 @@ struct rt_session {
 	const char *api_key; /* secret; never logged */
 	const char *instructions;
 	const char *voice;
+	const char *language; /* NULL or "": transcription guesses */
 	const char *transcribe_model; /* NULL or "": no transcription */
 	const char *reasoning_effort; /* NULL or "": not sent */
 	bool        tools; /* declare consult_reasoner, end_call */

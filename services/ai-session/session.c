@@ -201,6 +201,9 @@ session_connect(struct call *c)
 	struct rt_session s;
 
 	config_rt_session(&s, &cfg, c->instructions);
+	if (c->voice != NULL)
+		s.voice = c->voice; /* chosen for this call (CallSettings) */
+	s.language = c->language;
 	if (session_provider->connect(&c->rt, &s, &events, c, &c->lc) != 0) {
 		session_end(
 		    c, "connect_failed", "cannot open the model socket", true);

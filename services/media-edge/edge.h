@@ -44,6 +44,9 @@
 #define EDGE_CLOSE_ERROR 1011
 #define EDGE_CLOSE_TRY_LATER 1013
 
+struct http_client; /* common/http.h */
+struct http_retry;
+
 struct edge_cfg {
 	char *http_addr;
 	long  http_port;
@@ -288,7 +291,13 @@ struct form {
 
 /* ---- web.c: one HTTP request on the public port ---- */
 
-enum web_route { ROUTE_NONE = 0, ROUTE_CALLS, ROUTE_TWIML, ROUTE_STATUS };
+enum web_route {
+	ROUTE_NONE = 0,
+	ROUTE_CALLS,
+	ROUTE_TWIML,
+	ROUTE_STATUS,
+	ROUTE_API /* the calls API (api_calls.c) but POST /calls */
+};
 
 struct web {
 	struct web    *next; /* e->webs: waiting for a job */
@@ -304,6 +313,9 @@ struct web {
 	char           auth[300];
 	char           sig[160]; /* the provider's signature header */
 	char           ts[32]; /* and its timestamp header */
+	char           method[8]; /* ROUTE_API: "GET", "POST", ... */
+	char           path[128]; /* ROUTE_API */
+	char           query[512]; /* ROUTE_API: "a=1&b=2", decoded */
 	/* the reply, written by web_writeable() */
 	int         state; /* 0 none, 1 headers, 2 body */
 	int         status;
@@ -321,7 +333,19 @@ enum wjob_kind {
 	WJ_EVENT, /* CallEvent to persister */
 	WJ_HANGUP, /* provider REST Status=completed */
 	WJ_NOTIFY, /* signed notification */
-	WJ_RATE_PEEK /* /events rate query */
+	WJ_RATE_PEEK, /* /events rate query */
+	WJ_API_QUERY, /* GET /calls, GET /calls/{sid} */
+	WJ_API_HANGUP /* POST /calls/{sid}/hangup */
+};
+
+/* POST /calls: what the business chose for this call (api_calls.c). */
+struct call_settings {
+	char     voice[32];
+	char     language[16];
+	char    *instructions;
+	char    *greeting;
+	char    *metadata_json;
+	uint32_t max_duration_s;
 };
 
 struct wjob {
@@ -341,6 +365,11 @@ struct wjob {
 	char          *twiml_params; /* extra <Parameter>s (inbound) */
 	int64_t        at_ms;
 	uint32_t       seq;
+	/* WJ_CREATE_CALL */
+	struct call_settings settings;
+	/* WJ_API_QUERY (call_sid, status and lead_id above) */
+	int64_t  since_ms, until_ms, cursor;
+	uint32_t limit;
 };
 
 struct webjobs {
@@ -383,6 +412,7 @@ struct edge_metrics {
 	struct metric_family *notify;
 	struct metric        *pending_streams;
 	struct metric_family *upgrades_refused;
+	struct metric_family *api_refused; /* api_calls.c */
 };
 
 struct edge {
@@ -606,6 +636,31 @@ char *web_twiml_stream(struct edge *, const char *call_sid,
 /* Hang up through the provider's REST API (lws thread). */
 void web_hangup(struct edge *, const char *call_sid, const char *why);
 
+/* The JSON error {error, reason} now (lws thread). */
+void web_json_error(struct web *, int status, const char *error,
+    const char *reason, int retry_after);
+/* Hand j to the web workers; w is answered by EV_WEB_REPLY. */
+void web_wait_job(struct edge *, struct web *, struct wjob *);
+
+/*
+ * api_calls.c: the calls API on the public port.  api_path(): the paths
+ * it serves (any thread); api_capture(): method, path and query of a
+ * request (web_http); api_request(): answer it once the body is read;
+ * api_create(): POST /calls and POST /api/call (lws thread).
+ * api_scope(): the one check of an Authorization header: which scope
+ * its token grants.
+ */
+enum api_scope { API_SCOPE_NONE = 0, API_SCOPE_READ, API_SCOPE_ADMIN };
+enum api_scope api_scope(const struct edge *, const char *authorization);
+bool           api_path(const char *path);
+void           api_capture(struct web *, struct lws *, const char *path);
+int            api_request(struct edge *, struct web *);
+int            api_create(struct edge *, struct web *);
+void           api_metrics_init(struct edge_metrics *);
+/* Worker threads: WJ_API_QUERY and WJ_API_HANGUP. */
+void api_job(struct edge *, struct http_client *, struct wjob *);
+void call_settings_free(struct call_settings *);
+
 /* events.c: lws service thread. */
 bool  events_auth(struct edge *, struct lws *);
 void *events_open(struct edge *, struct lws *);
@@ -625,6 +680,17 @@ int  webjobs_start(struct edge *); /* main */
 void webjobs_stop(struct webjobs *); /* main, after the loop */
 void webjobs_submit(struct webjobs *, struct wjob *); /* any */
 void wjob_free(struct wjob *);
+/* Worker threads: answer web request j->web_id (body: malloc'd, taken). */
+void webjobs_reply(struct edge *, const struct wjob *, int status,
+    const char *ctype, char *body, int retry_after);
+void webjobs_reply_json(struct edge *, const struct wjob *, int status,
+    const char *error, const char *reason, int retry_after);
+/* Worker threads: the provider's "update call" Status=completed; the
+ * HTTP status it answered (0: unreachable or no provider). */
+long webjobs_provider_hangup(struct edge *, struct http_client *,
+    const char *call_sid, const struct http_retry *);
+/* Worker threads: a request to persister; the reply (wire_free) or NULL. */
+Bus__Envelope *webjobs_persister(struct edge *, Bus__Envelope *, int attempts);
 
 /* util */
 int64_t edge_mono_us(void);

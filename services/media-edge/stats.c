@@ -72,6 +72,7 @@ edge_metrics_init(struct edge_metrics *m)
 	(void)metric_get(m->upgrades_refused, "start_timeout");
 	(void)metric_get(m->upgrades_refused, "per_address");
 	(void)metric_get(m->bad_input, "malformed_json");
+	api_metrics_init(m);
 	(void)metric_get(m->auth_fail, "bad_signature");
 	(void)metric_get(m->dropped, "slow_reader");
 }

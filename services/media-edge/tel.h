@@ -50,6 +50,7 @@ struct tel_answer {
 /* The call to create (POST /calls). */
 struct tel_dial {
 	const char *to, *from; /* E.164 */
+	long        time_limit_s; /* the call's longest duration */
 };
 
 /* One REST request for webjobs.c's post(). */

@@ -124,7 +124,7 @@ telnyx_create(
 	bearer(e, r);
 	snprintf(twiml, sizeof(twiml), "%s/twiml", e->cfg.public_url);
 	snprintf(status, sizeof(status), "%s/status", e->cfg.public_url);
-	snprintf(tl, sizeof(tl), "%ld", e->cfg.max_call_seconds);
+	snprintf(tl, sizeof(tl), "%ld", d->time_limit_s);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "To", d->to,
 	    "From", d->from, "Url", twiml, "UrlMethod", "POST",
 	    "StatusCallback", status, "StatusCallbackMethod", "POST",

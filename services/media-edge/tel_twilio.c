@@ -57,7 +57,7 @@ tel_laml_create(const struct edge *e, const struct tel_dial *d,
 		tel_form_add(&body, "AsyncAmdStatusCallback", u);
 		tel_form_add(&body, "AsyncAmdStatusCallbackMethod", "POST");
 	}
-	snprintf(tl, sizeof(tl), "%ld", e->cfg.max_call_seconds);
+	snprintf(tl, sizeof(tl), "%ld", d->time_limit_s);
 	tel_form_add(&body, "TimeLimit", tl);
 	r->body = body;
 	return (0);

@@ -1,6 +1,7 @@
 /*
- * web.c - the HTTP part of the public port: POST /calls (our API),
- * POST /twiml and POST /status (the provider's webhooks).
+ * web.c - the HTTP part of the public port: routing of the calls API
+ * (api_calls.c: POST /calls, /api/call, GET /calls...), POST /twiml and
+ * POST /status (the provider's webhooks).
  *
  * Requests are read on the lws thread; anything that blocks (rate checks,
  * the provider's REST API, persister) goes to the web workers
@@ -47,9 +48,9 @@ count(struct edge *e, const char *route, int status)
 	metric_inc(metric_get(e->m.http, route, code));
 }
 
-static void
-json_error(struct web *w, int status, const char *error, const char *reason,
-    int retry_after)
+void
+web_json_error(struct web *w, int status, const char *error,
+    const char *reason, int retry_after)
 {
 	json_t *o = json_pack("{s:s, s:s}", "error", error, "reason", reason);
 	char   *s;
@@ -209,8 +210,8 @@ web_tick_start(struct edge *e)
 	lws_sul_schedule(e->ctx, 0, &e->tick_sul, tick_cb, LWS_US_PER_SEC);
 }
 
-static void
-wait_job(struct edge *e, struct web *w, struct wjob *j)
+void
+web_wait_job(struct edge *e, struct web *w, struct wjob *j)
 {
 	w->waiting = true;
 	/* no reading meanwhile: lws would spin on pipelined bytes */
@@ -249,12 +250,17 @@ web_http(struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
 	enum web_route r = ROUTE_NONE;
 	char           cl[24];
 
-	if (strcmp(path, "/calls") == 0)
+	if (strcmp(path, "/calls") == 0 || strcmp(path, "/api/call") == 0)
 		r = ROUTE_CALLS;
 	else if (strcmp(path, "/twiml") == 0)
 		r = ROUTE_TWIML;
 	else if (strcmp(path, "/status") == 0)
 		r = ROUTE_STATUS;
+	else if (api_path(path))
+		r = ROUTE_API;
+	if (r == ROUTE_CALLS
+	    && lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) <= 0)
+		r = ROUTE_API; /* GET /calls: the list */
 	if (r == ROUTE_NONE)
 		return (1); /* not ours */
 	w = xcalloc(1, sizeof(*w));
@@ -270,7 +276,9 @@ web_http(struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
 	    = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH)
 	        > 0
 	    && strtoll(cl, NULL, 10) > 0;
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) <= 0) {
+	if (r == ROUTE_API)
+		api_capture(w, wsi, path);
+	else if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) <= 0) {
 		web_reply(w, 405, CT_JSON,
 		    "{\"error\":\"method not allowed\"}", 30, 0);
 		return (0);
@@ -298,109 +306,6 @@ web_body(struct edge *e, struct pss *pss, const void *in, size_t len)
 	memcpy(w->body + w->len, in, len);
 	w->len += len;
 	w->body[w->len] = '\0';
-	return (0);
-}
-
-static bool
-bearer_ok(struct edge *e, const char *auth)
-{
-	char want[300];
-
-	if (e->cfg.api_token[0] == '\0')
-		return (false);
-	snprintf(want, sizeof(want), "Bearer %s", e->cfg.api_token);
-	return (hmac_streq(auth, want));
-}
-
-static bool
-e164(const char *s)
-{
-	size_t n;
-
-	if (s == NULL || s[0] != '+' || s[1] < '1' || s[1] > '9')
-		return (false);
-	for (n = 1; s[n] != '\0'; n++)
-		if (s[n] < '0' || s[n] > '9')
-			return (false);
-	return (n >= 8 && n <= 16);
-}
-
-static const char *
-opt_str(json_t *o, const char *k, size_t max, bool *bad)
-{
-	json_t *v = json_object_get(o, k);
-
-	if (v == NULL || json_is_null(v))
-		return (NULL);
-	if (!json_is_string(v) || json_string_length(v) > max) {
-		*bad = true;
-		return (NULL);
-	}
-	return (json_string_value(v));
-}
-
-static int
-route_calls(struct edge *e, struct web *w)
-{
-	json_t      *o, *ctx;
-	json_error_t err;
-	const char  *to, *from, *lead, *obj;
-	struct wjob *j;
-	bool         bad = false;
-
-	if (!bearer_ok(e, w->auth)) {
-		json_error(w, 401, "unauthorized", "bearer token required", 0);
-		return (0);
-	}
-	if (w->too_big) {
-		json_error(w, 413, "bad_request", "body too large", 0);
-		return (0);
-	}
-	if ((o = json_loadb(w->body != NULL ? w->body : "", w->len, 0, &err))
-	        == NULL
-	    || !json_is_object(o)) {
-		json_error(
-		    w, 400, "bad_request", "body is not a JSON object", 0);
-		json_decref(o);
-		return (0);
-	}
-	to = opt_str(o, "to", 20, &bad);
-	from = opt_str(o, "from", 20, &bad);
-	lead = opt_str(o, "lead_id", 100, &bad);
-	obj = opt_str(o, "objective", 4000, &bad);
-	ctx = json_object_get(o, "context");
-	if (from == NULL)
-		from = e->tel->default_from(e);
-	if (bad || !e164(to) || !e164(from)
-	    || (ctx != NULL && !json_is_object(ctx) && !json_is_null(ctx))) {
-		json_error(w, 400, "bad_request",
-		    bad               ? "a field has the wrong "
-		                        "type or is too long"
-		        : !e164(to)   ? "to must be an E.164 "
-		                        "number"
-		        : !e164(from) ? "from must be an E.164 number"
-		                      : "context must be an object",
-		    0);
-		json_decref(o);
-		return (0);
-	}
-	if (atomic_load(&e->draining)) {
-		json_error(w, 503, "unavailable", "draining", 0);
-		json_decref(o);
-		return (0);
-	}
-	j = xcalloc(1, sizeof(*j));
-	j->kind = WJ_CREATE_CALL;
-	snprintf(j->to, sizeof(j->to), "%s", to);
-	snprintf(j->from, sizeof(j->from), "%s", from);
-	snprintf(j->ip, sizeof(j->ip), "%s", w->ip);
-	snprintf(
-	    j->lead_id, sizeof(j->lead_id), "%s", lead != NULL ? lead : "");
-	j->objective = xstrdup(obj != NULL ? obj : "");
-	j->context_json = json_is_object(ctx) ? json_dumps(ctx, JSON_COMPACT)
-	                                      : xstrdup("{}");
-	json_decref(o);
-	wait_job(e, w, j);
 	return (0);
 }
 
@@ -488,7 +393,7 @@ route_twiml(struct edge *e, struct web *w, struct form *f)
 	char        *doc;
 
 	if (!tel_sid_ok(e->tel, sid)) {
-		json_error(w, 400, "bad_request", "CallSid missing", 0);
+		web_json_error(w, 400, "bad_request", "CallSid missing", 0);
 		return (0);
 	}
 	if (atomic_load(&e->draining) || e->nactive >= e->cfg.max_calls) {
@@ -504,13 +409,13 @@ route_twiml(struct edge *e, struct web *w, struct form *f)
 		snprintf(
 		    j->from, sizeof(j->from), "%s", from != NULL ? from : "");
 		snprintf(j->to, sizeof(j->to), "%s", to != NULL ? to : "");
-		wait_job(e, w, j);
+		web_wait_job(e, w, j);
 		return (0);
 	}
 	if ((doc = web_twiml_stream(
 	         e, sid, "outbound", form_get(f, "AnsweredBy")))
 	    == NULL) {
-		json_error(w, 500, "internal", "token", 0);
+		web_json_error(w, 500, "internal", "token", 0);
 		return (0);
 	}
 	web_reply(w, 200, CT_XML, doc, strlen(doc), 0);
@@ -585,7 +490,7 @@ route_status(struct edge *e, struct web *w, struct form *f)
 	bool         skip;
 
 	if (!tel_sid_ok(e->tel, sid)) {
-		json_error(w, 400, "bad_request", "CallSid missing", 0);
+		web_json_error(w, 400, "bad_request", "CallSid missing", 0);
 		json_decref(payload);
 		return (0);
 	}
@@ -638,14 +543,16 @@ web_body_done(struct edge *e, struct lws *wsi, struct pss *pss)
 	if (w->state != 0 || w->waiting)
 		return (0);
 	if (w->route == ROUTE_CALLS) {
-		rv = route_calls(e, w);
+		rv = api_create(e, w);
 		count(e, "calls", w->state != 0 ? w->status : 0);
 		return (rv);
 	}
+	if (w->route == ROUTE_API)
+		return (api_request(e, w));
 	path = w->route == ROUTE_TWIML ? "/twiml" : "/status";
 	if (w->too_big
 	    || form_parse(&f, w->body != NULL ? w->body : "", w->len) == -1) {
-		json_error(w, 400, "bad_request", "not a form body", 0);
+		web_json_error(w, 400, "bad_request", "not a form body", 0);
 		return (0);
 	}
 	if (form_dup(&f, form_keys) != NULL) {
@@ -653,7 +560,7 @@ web_body_done(struct edge *e, struct lws *wsi, struct pss *pss)
 		log_warnx("webhook %s refused: duplicate %s", path,
 		    form_dup(&f, form_keys));
 		edge_bad_input(e, "duplicate_form_key");
-		json_error(w, 400, "bad_request", "duplicate form key", 0);
+		web_json_error(w, 400, "bad_request", "duplicate form key", 0);
 		count(e, path + 1, 400);
 		form_free(&f);
 		return (0);

@@ -7,7 +7,9 @@
  *   WJ_INBOUND      /twiml of an inbound call: RateCheck, CallOpen, TwiML;
  *   WJ_EVENT        a status / AMD callback as CallEvent to persister;
  *   WJ_HANGUP       the provider's "update call" with Status=completed;
- *   WJ_NOTIFY       the signed notification to NOTIFY_WEBHOOK_URL.
+ *   WJ_NOTIFY       the signed notification to NOTIFY_WEBHOOK_URL;
+ *   WJ_API_QUERY,   the calls API's reads and hang-up (api_calls.c).
+ *   WJ_API_HANGUP
  *
  * Answers to HTTP requests go back to the lws thread as EV_WEB_REPLY.
  * Writes to persister carry an idempotency key derived from what they
@@ -48,6 +50,7 @@ wjob_free(struct wjob *j)
 	free(j->context_json);
 	free(j->payload);
 	free(j->twiml_params);
+	call_settings_free(&j->settings);
 	free(j);
 }
 
@@ -94,6 +97,20 @@ reply_json(struct edge *e, const struct wjob *j, int status, const char *error,
 	json_decref(o);
 }
 
+void
+webjobs_reply(struct edge *e, const struct wjob *j, int status,
+    const char *ctype, char *body, int retry_after)
+{
+	reply(e, j, status, ctype, body, retry_after);
+}
+
+void
+webjobs_reply_json(struct edge *e, const struct wjob *j, int status,
+    const char *error, const char *reason, int retry_after)
+{
+	reply_json(e, j, status, error, reason, retry_after);
+}
+
 /*
  * POST with up to rt's attempts (NULL: one); 0 with *status (and
  * *respp, caller frees) or -1 (logged by common/http).
@@ -131,7 +148,7 @@ static int
 create_call(struct edge *e, struct http_client *c, const struct wjob *j,
     char *sid, size_t sidlen, char *why, size_t whylen)
 {
-	struct tel_dial d = { j->to, j->from };
+	struct tel_dial d = { j->to, j->from, e->cfg.max_call_seconds };
 	struct tel_req  r = { .body = NULL };
 	const char     *msg;
 	char           *resp = NULL;
@@ -139,6 +156,9 @@ create_call(struct edge *e, struct http_client *c, const struct wjob *j,
 	long            status = 0;
 	int             rv = 502;
 
+	if (j->settings.max_duration_s > 0
+	    && j->settings.max_duration_s < e->cfg.max_call_seconds)
+		d.time_limit_s = (long)j->settings.max_duration_s;
 	if (e->tel->create_req(e, &d, &r) == -1) {
 		snprintf(
 		    why, whylen, "%s REST is not configured", e->tel->name);
@@ -234,6 +254,17 @@ run_rate_peek(struct edge *e, struct wjob *j)
 	evq_push(&e->evq, ev);
 }
 
+Bus__Envelope *
+webjobs_persister(struct edge *e, Bus__Envelope *env, int attempts)
+{
+	Bus__Envelope *rep = NULL;
+
+	if (!e->wj.ps_open
+	    || bus_request(e->wj.ps, env, &rep, 3000, attempts) != 0)
+		return (NULL);
+	return (rep);
+}
+
 /* A write to persister; true once acknowledged. */
 static bool
 persist(struct edge *e, Bus__Envelope *env, int attempts)
@@ -265,10 +296,11 @@ static void
 call_open(
     struct edge *e, const struct wjob *j, const char *sid, Bus__Direction dir)
 {
-	Bus__Envelope   env = BUS__ENVELOPE__INIT;
-	Bus__CallOpen   co = BUS__CALL_OPEN__INIT;
-	struct wire_ids ids;
-	char            key[EDGE_SID_MAX + 8];
+	Bus__Envelope     env = BUS__ENVELOPE__INIT;
+	Bus__CallOpen     co = BUS__CALL_OPEN__INIT;
+	Bus__CallSettings cs = BUS__CALL_SETTINGS__INIT;
+	struct wire_ids   ids;
+	char              key[EDGE_SID_MAX + 8];
 
 	wire_env_init(&env, &ids, sid, NULL);
 	snprintf(key, sizeof(key), "%s:open", sid);
@@ -281,6 +313,16 @@ call_open(
 	co.to_phone = (char *)j->to;
 	co.from_phone = (char *)j->from;
 	co.created_at_ms = wire_now_ms();
+	cs.voice = (char *)j->settings.voice;
+	cs.language = (char *)j->settings.language;
+	cs.instructions
+	    = j->settings.instructions != NULL ? j->settings.instructions : "";
+	cs.greeting = j->settings.greeting != NULL ? j->settings.greeting : "";
+	cs.metadata_json = j->settings.metadata_json != NULL
+	    ? j->settings.metadata_json
+	    : "";
+	cs.max_duration_s = j->settings.max_duration_s;
+	co.settings = &cs;
 	env.body_case = BUS__ENVELOPE__BODY_CALL_OPEN;
 	env.call_open = &co;
 	(void)persist(e, &env, 8);
@@ -371,21 +413,31 @@ run_event(struct edge *e, struct wjob *j)
 	(void)persist(e, &env, 8);
 }
 
+long
+webjobs_provider_hangup(struct edge *e, struct http_client *c,
+    const char *call_sid, const struct http_retry *rt)
+{
+	struct tel_req r = { .body = NULL };
+	long           status = 0;
+
+	if (e->tel->hangup_req(e, call_sid, &r) == -1)
+		return (0);
+	(void)post(c, r.url, r.user, r.pass, r.ctype, r.body,
+	    r.hdr[0] != '\0' ? r.hdr : NULL, rt, &status, NULL);
+	free(r.body);
+	metric_inc(metric_get(
+	    e->m.hangups, status >= 200 && status < 300 ? "ok" : "failed"));
+	return (status);
+}
+
 static void
 run_hangup(struct edge *e, struct http_client *c, struct wjob *j)
 {
 	struct log_ctx lc = { j->call_sid, NULL };
-	struct tel_req r = { .body = NULL };
-	long           status = 0;
+	long           status;
 
-	if (e->tel->hangup_req(e, j->call_sid, &r) == -1)
-		return;
-	(void)post(c, r.url, r.user, r.pass, r.ctype, r.body,
-	    r.hdr[0] != '\0' ? r.hdr : NULL, &hangup_retry, &status, NULL);
-	free(r.body);
+	status = webjobs_provider_hangup(e, c, j->call_sid, &hangup_retry);
 	logc_info(&lc, "provider hang-up (%s): HTTP %ld", j->status, status);
-	metric_inc(metric_get(
-	    e->m.hangups, status >= 200 && status < 300 ? "ok" : "failed"));
 }
 
 /* A notification is delivered by a 2xx answer only. */
@@ -452,7 +504,7 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 		if (c == NULL
 		    && (j->kind == WJ_CREATE_CALL || j->kind == WJ_HANGUP
-		        || j->kind == WJ_NOTIFY)) {
+		        || j->kind == WJ_NOTIFY || j->kind == WJ_API_HANGUP)) {
 			log_warnx("no HTTP client");
 			reply_json(e, j, 500, "internal", "no HTTP client", 0);
 		} else if (j->kind == WJ_CREATE_CALL)
@@ -465,6 +517,8 @@ worker_main(void *arg)
 			run_hangup(e, c, j);
 		else if (j->kind == WJ_RATE_PEEK)
 			run_rate_peek(e, j);
+		else if (j->kind == WJ_API_QUERY || j->kind == WJ_API_HANGUP)
+			api_job(e, c, j);
 		else
 			run_notify(e, c, j);
 		wjob_free(j);

@@ -17,7 +17,9 @@
 static const char sql_call[]
     = "SELECT c.direction, coalesce(c.lead_id, ''), coalesce(l.name, ''), "
       " coalesce(b.name, ''), coalesce(b.description, ''), c.objective, "
-      " coalesce(c.context::text, ''), coalesce(b.voicemail_message, '') "
+      " coalesce(c.context::text, ''), coalesce(b.voicemail_message, ''), "
+      " c.voice, c.instructions, c.language, c.greeting, "
+      " coalesce(c.max_duration_s, 0), coalesce(c.metadata::text, '') "
       "FROM calls c "
       "LEFT JOIN leads l ON l.id = c.lead_id "
       "LEFT JOIN businesses b ON b.id = coalesce(c.business_id, "
@@ -29,9 +31,10 @@ static const char sql_turns[]
       "FROM transcript_turns WHERE call_sid = $1 ORDER BY seq LIMIT 10000";
 
 struct ctx_hold {
-	PGresult   *call, *turns;
-	Bus__Turn  *tv;
-	Bus__Turn **tp;
+	PGresult         *call, *turns;
+	Bus__CallSettings settings;
+	Bus__Turn        *tv;
+	Bus__Turn       **tp;
 };
 
 static void
@@ -105,6 +108,15 @@ context_get(struct pg *pg, const char *call_sid, struct reply *out)
 		c->objective = PQgetvalue(h->call, 0, 5);
 		c->context_json = PQgetvalue(h->call, 0, 6);
 		c->voicemail_message = PQgetvalue(h->call, 0, 7);
+		bus__call_settings__init(&h->settings);
+		h->settings.voice = PQgetvalue(h->call, 0, 8);
+		h->settings.instructions = PQgetvalue(h->call, 0, 9);
+		h->settings.language = PQgetvalue(h->call, 0, 10);
+		h->settings.greeting = PQgetvalue(h->call, 0, 11);
+		h->settings.max_duration_s
+		    = (uint32_t)strtoul(PQgetvalue(h->call, 0, 12), NULL, 10);
+		h->settings.metadata_json = PQgetvalue(h->call, 0, 13);
+		c->settings = &h->settings;
 	}
 	fill_turns(h, c);
 	reply_body(out, BUS__ENVELOPE__BODY_CALL_CONTEXT, c);

@@ -9,7 +9,8 @@
  *	journal full or unwritable	-> Error{UNAVAILABLE} (sender retries)
  *	the request is wrong		-> Error{BAD_REQUEST} (do not retry)
  *	other SQL failure		-> Error{INTERNAL} (sender retries)
- * Reads (GetCallContext) need the database: Error{UNAVAILABLE} without.
+ * Reads (GetCallContext, CallQuery) need the database: Error{UNAVAILABLE}
+ * without.
  *
  * Threads: svc worker threads; each owns a struct ps_worker.
  */
@@ -156,26 +157,30 @@ handle_write(struct ps_worker *w, const Bus__Envelope *env, struct reply *out)
 	return (0);
 }
 
+/* GetCallContext and CallQuery: reads need the database. */
 static int
-handle_context(
-    struct ps_worker *w, const Bus__Envelope *env, struct reply *out)
+handle_read(struct ps_worker *w, const Bus__Envelope *env, struct reply *out)
 {
+	const char   *type = wire_type_name(env->body_case);
 	enum store_rv r;
 
-	if (env->call_sid == NULL || env->call_sid[0] == '\0') {
-		reply_error(out, BUS__ERROR__CODE__BAD_REQUEST,
-		    "get_call_context without a call_sid");
-		return (0);
-	}
-	r = context_get(&w->pg, env->call_sid, out);
+	if (env->body_case == BUS__ENVELOPE__BODY_GET_CALL_CONTEXT) {
+		if (env->call_sid == NULL || env->call_sid[0] == '\0') {
+			reply_error(out, BUS__ERROR__CODE__BAD_REQUEST,
+			    "get_call_context without a call_sid");
+			return (0);
+		}
+		r = context_get(&w->pg, env->call_sid, out);
+	} else
+		r = query_calls(&w->pg, env->call_query, out);
 	ps_set_db_up(r != STORE_UNAVAILABLE);
 	if (r == STORE_UNAVAILABLE)
 		reply_error(out, BUS__ERROR__CODE__UNAVAILABLE,
 		    "database unavailable; retry later");
 	else if (r != STORE_OK)
-		reply_error(out, BUS__ERROR__CODE__INTERNAL,
-		    "call context query failed");
-	ps_count("get_call_context", r == STORE_OK ? "ok" : "error");
+		reply_error(
+		    out, BUS__ERROR__CODE__INTERNAL, "%s query failed", type);
+	ps_count(type, r == STORE_OK ? "ok" : "error");
 	return (0);
 }
 
@@ -190,7 +195,8 @@ ps_handle(
 	case BUS__ENVELOPE__BODY_CALL_RECORD:
 		return (handle_write(worker, env, out));
 	case BUS__ENVELOPE__BODY_GET_CALL_CONTEXT:
-		return (handle_context(worker, env, out));
+	case BUS__ENVELOPE__BODY_CALL_QUERY:
+		return (handle_read(worker, env, out));
 	default:
 		log_warnx(
 		    "unsupported request %s", wire_type_name(env->body_case));

@@ -128,6 +128,9 @@ long store_expire_keys(struct pg *, long ttl_ms);
 struct reply;
 enum store_rv context_get(
     struct pg *, const char *call_sid, struct reply *out);
+/* query.c: CallQuery (the calls API), answered like context_get(). */
+enum store_rv query_calls(
+    struct pg *, const Bus__CallQuery *, struct reply *out);
 
 /* ---- persister.c: the daemon ---------------------------------------- */
 

@@ -167,13 +167,18 @@ static int
 write_open(struct pg *pg, const unsigned char *key, const Bus__Envelope *env,
     char *err, size_t errlen)
 {
-	const Bus__CallOpen *o = env->call_open;
-	unsigned char       *to, *from;
-	int                  tolen = 0, fromlen = 0, rv;
-	char                 at[24];
-	struct pgrow         row;
+	const Bus__CallOpen     *o = env->call_open;
+	const Bus__CallSettings *cs = o->settings;
+	unsigned char           *to, *from;
+	int                      tolen = 0, fromlen = 0, rv;
+	char                     at[24], maxd[16];
+	struct pgrow             row;
 
-	if (json_ok(o->context_json, "context_json", err, errlen) == BAD)
+	if (json_ok(o->context_json, "context_json", err, errlen) == BAD
+	    || (cs != NULL
+	        && json_ok(cs->metadata_json, "settings.metadata_json", err,
+	               errlen)
+	            == BAD))
 		return (BAD);
 	to = seal_phone(key, o->to_phone, "calls.to_phone", &tolen);
 	from = seal_phone(key, o->from_phone, "calls.from_phone", &fromlen);
@@ -200,6 +205,28 @@ write_open(struct pg *pg, const unsigned char *key, const Bus__Envelope *env,
 	pgrow_add_bytea(&row, "from_phone_enc", PGROW_COALESCE, from, fromlen);
 	pgrow_add(&row, "created_at", AT_MS, PGROW_KEY,
 	    ms_text(at, sizeof(at), o->created_at_ms));
+	/* per-call settings: a column only when given, so a later
+	 * CallOpen without them keeps what is stored */
+	if (cs != NULL) {
+		if (nz(cs->voice) != NULL)
+			pgrow_add(&row, "voice", NULL, PGROW_SET, cs->voice);
+		if (nz(cs->instructions) != NULL)
+			pgrow_add(&row, "instructions", NULL, PGROW_SET,
+			    cs->instructions);
+		if (nz(cs->language) != NULL)
+			pgrow_add(
+			    &row, "language", NULL, PGROW_SET, cs->language);
+		if (nz(cs->greeting) != NULL)
+			pgrow_add(
+			    &row, "greeting", NULL, PGROW_SET, cs->greeting);
+		if (cs->max_duration_s > 0)
+			pgrow_add(&row, "max_duration_s", "$::integer",
+			    PGROW_SET,
+			    ms_text(maxd, sizeof(maxd), cs->max_duration_s));
+		if (nz(cs->metadata_json) != NULL)
+			pgrow_add(&row, "metadata", "$::jsonb", PGROW_SET,
+			    cs->metadata_json);
+	}
 	pgrow_set(&row, SET_DIRECTION);
 	pgrow_set(&row,
 	    "created_at = least(EXCLUDED.created_at, "

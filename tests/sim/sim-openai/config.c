@@ -402,9 +402,11 @@ config_record(struct sess *s, json_t *session, const char *eid)
 
 	f = json_object();
 	json_object_set(f, "session_type", json_object_get(session, "type"));
-	if ((v = json_object_get(session, "instructions")) != NULL)
+	if ((v = json_object_get(session, "instructions")) != NULL) {
 		json_object_set_new(f, "instructions_len",
 		    json_integer((json_int_t)json_string_length(v)));
+		json_object_set(f, "instructions", v);
+	}
 	if ((v = json_object_get(session, "tools")) != NULL) {
 		names = json_array();
 		json_array_foreach(v, i, t)
@@ -422,6 +424,8 @@ config_record(struct sess *s, json_t *session, const char *eid)
 		json_object_set(f, "output_format", v);
 	if ((v = json_object_get(out, "voice")) != NULL)
 		json_object_set(f, "voice", v);
+	if ((v = json_object_get(in, "transcription")) != NULL)
+		json_object_set(f, "transcription", v);
 	if ((v = json_object_get(in, "turn_detection")) != NULL)
 		json_object_set(f, "turn_detection", v);
 	names = json_array();
