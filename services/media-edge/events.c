@@ -7,6 +7,9 @@
  *	{"type":"turn","call_sid":..,"role":..,"text":..,"seq":N}
  *	{"type":"summary","call_sid":..,"outcome":..,"summary":..}
  *	{"type":"rate","id":..,"allowed":b,"remaining":N,"retry_after":N}
+ *	{"type":"call","call_sid":..,"direction":..,"who":..,"status":..}
+ *	{"type":"refusal","direction":..,"who":..,"reason":..,
+ *	    "retry_after":N}                            ("*" only; dash.c)
  *
  * Client messages: {"op":"subscribe","call_sid":".."},
  * {"op":"unsubscribe","call_sid":".."} and {"op":"rate","phone":"+1..",
@@ -45,18 +48,50 @@ struct evclient {
 static struct evclient *clients;
 static uint64_t         next_id;
 
-bool
-events_auth(struct edge *e, struct lws *wsi)
+/*
+ * Admission: an Origin header (every browser sends one) must be on the
+ * allow-list (EDGE_DASHBOARD_ORIGINS), whatever the credentials; then
+ * either the bearer EDGE_API_TOKEN (programs) or the dashboard's cookie
+ * with a dashboard:read token (dash.c).
+ */
+int
+events_admit(struct edge *e, struct lws *wsi, const char **reason)
 {
-	char auth[300], want[300];
+	char              origin[256], auth[300], want[300];
+	enum dash_verdict v;
 
-	if (e->cfg.api_token[0] == '\0'
-	    || lws_hdr_copy(
-	           wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION)
-	        <= 0)
-		return (false);
-	snprintf(want, sizeof(want), "Bearer %s", e->cfg.api_token);
-	return (hmac_streq(auth, want));
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0
+	    && (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN)
+	            <= 0
+	        || !dash_origin_ok(&e->cfg, origin))) {
+		*reason = "origin not allowed";
+		dash_refused(e, "origin");
+		return (403);
+	}
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0) {
+		if (e->cfg.api_token[0] != '\0'
+		    && lws_hdr_copy(wsi, auth, sizeof(auth),
+		           WSI_TOKEN_HTTP_AUTHORIZATION)
+		        > 0) {
+			snprintf(
+			    want, sizeof(want), "Bearer %s", e->cfg.api_token);
+			if (hmac_streq(auth, want))
+				return (0);
+		}
+		*reason = "bad bearer token";
+		edge_auth_fail(e, "events_token");
+		return (401);
+	}
+	if ((v = dash_cookie_check(e, wsi)) == DASH_OK)
+		return (0);
+	if (v == DASH_MISSING || v == DASH_OFF) {
+		*reason = "bearer token or dashboard cookie required";
+		edge_auth_fail(e, "events_token");
+		return (401);
+	}
+	*reason = dash_verdict_name(v);
+	dash_refused(e, dash_verdict_name(v));
+	return (dash_verdict_status(v));
 }
 
 void *
@@ -127,19 +162,26 @@ subscribed(const struct evclient *c, const char *sid)
 	int i;
 
 	for (i = 0; i < c->nsubs; i++)
-		if (strcmp(c->subs[i], sid) == 0)
+		if (strcmp(c->subs[i], sid) == 0
+		    || strcmp(c->subs[i], "*") == 0)
 			return (true);
 	return (false);
 }
 
-static void
-broadcast(const char *sid, json_t *o)
+void
+events_broadcast(const char *sid, json_t *o)
 {
 	struct evclient *c;
 
 	for (c = clients; c != NULL; c = c->next)
 		if (subscribed(c, sid))
 			send_json(c, o);
+}
+
+static void
+broadcast(const char *sid, json_t *o)
+{
+	events_broadcast(sid, o);
 	json_decref(o);
 }
 
