@@ -97,7 +97,8 @@ $(GEN)/%.pb-c.o: $(GEN)/%.pb-c.c
 # The dashboard's page, embedded into media-edge at build time
 # (scripts/embed.sh; dash.c serves it).
 DASH_FILES := $(sort $(wildcard services/media-edge/dashboard/*.html \
-	services/media-edge/dashboard/*.css services/media-edge/dashboard/*.js))
+	services/media-edge/dashboard/*.css services/media-edge/dashboard/*.js \
+	services/media-edge/dashboard/*.svg))
 $(GEN)/dash_assets.h: $(DASH_FILES) scripts/embed.sh
 	@mkdir -p $(@D)
 	@echo "  EMBED   $@"

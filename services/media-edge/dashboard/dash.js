@@ -84,7 +84,9 @@
     tr.dataset.sid = c.sid;
     tr.appendChild(el('td', 'who', c.who || 'unknown'));
     tr.appendChild(el('td', 'direction', c.direction));
-    tr.appendChild(el('td', 'status', c.status));
+    const st = el('td');
+    st.appendChild(el('span', 'status ' + c.status, c.status));
+    tr.appendChild(st);
     tr.appendChild(el('td', 'duration', fmtDuration(c)));
     tr.appendChild(el('td', 'outcome', c.outcome));
     tr.appendChild(el('td', 'interest', c.interest));
@@ -206,6 +208,10 @@
       break;
     case 'turn':
       c = call(m.call_sid);
+      /* someone is talking: answered, whatever callback came last (an
+       * answer carrying a machine-detection result is sent as "amd") */
+      if (['unknown', 'queued', 'initiated', 'ringing'].indexOf(c.status) >= 0)
+        c.status = 'in-progress';
       if (!c.turns.some((t) => t.seq === m.seq))
         c.turns.push({ role: m.role, text: m.text, seq: m.seq });
       break;
