@@ -239,7 +239,7 @@ request_origin_ok(struct edge *e, struct lws *wsi)
 }
 
 enum dash_verdict
-dash_cookie_check(struct edge *e, struct lws *wsi)
+dash_cookie_check(struct edge *e, struct lws *wsi, int64_t *expiry)
 {
 	char   tok[DASH_TOKEN_MAX];
 	size_t max = sizeof(tok);
@@ -253,7 +253,7 @@ dash_cookie_check(struct edge *e, struct lws *wsi)
 		            > DASH_TOKEN_MAX
 		        ? DASH_MALFORMED
 		        : DASH_MISSING);
-	return (dash_token_check(&e->cfg, tok, (int64_t)time(NULL), NULL));
+	return (dash_token_check(&e->cfg, tok, (int64_t)time(NULL), expiry));
 }
 
 /* ---- answers ---- */
@@ -428,23 +428,13 @@ get(struct edge *e, struct lws *wsi, struct dashreq *d, const char *rest)
 {
 	const struct dash_asset *a;
 	enum dash_verdict        v;
+	int64_t                  exp = 0;
 
 	if (strcmp(rest, "session") == 0) {
-		if ((v = dash_cookie_check(e, wsi)) != DASH_OK) {
+		if ((v = dash_cookie_check(e, wsi, &exp)) != DASH_OK)
 			refuse_verdict(e, wsi, d, v);
-			return;
-		}
-		/* the expiry, for the page to show */
-		{
-			char    tok[DASH_TOKEN_MAX];
-			size_t  max = sizeof(tok);
-			int64_t exp = 0;
-
-			(void)lws_http_cookie_get(wsi, DASH_COOKIE, tok, &max);
-			(void)dash_token_check(
-			    &e->cfg, tok, (int64_t)time(NULL), &exp);
+		else
 			answer_session(e, wsi, d, exp, 200);
-		}
 		return;
 	}
 	if ((a = asset(rest[0] == '\0' ? "index.html" : rest)) == NULL) {
@@ -646,7 +636,8 @@ inbound_seen(struct edge *e, const struct web *w, const struct ev *ev)
 		        "status", "ringing"));
 	else if (ev->body != NULL && strstr(ev->body, "<Hangup/>") != NULL)
 		push("",
-		    json_pack("{s:s, s:s, s:s, s:s, s:i}", "type", "refusal",
+		    json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "type",
+		        "refusal", "call_sid", sid != NULL ? sid : "",
 		        "direction", "inbound", "who", tag, "reason",
 		        "refused at the door (rate limit or rate-limiter "
 		        "down)",

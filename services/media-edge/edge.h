@@ -636,8 +636,9 @@ const char *dash_verdict_name(enum dash_verdict);
 int dash_verdict_status(enum dash_verdict);
 /* Is origin (an Origin header value) on the allow-list?  Pure. */
 bool dash_origin_ok(const struct edge_cfg *, const char *origin);
-/* The request's cookie, checked. */
-enum dash_verdict dash_cookie_check(struct edge *, struct lws *);
+/* The request's cookie, checked; *expiry (may be NULL) set when DASH_OK. */
+enum dash_verdict dash_cookie_check(
+    struct edge *, struct lws *, int64_t *expiry);
 /* Count a refusal in edge_dashboard_refusals_total{reason}. */
 void dash_refused(struct edge *, const char *reason);
 /* GET /dashboard..., POST /dashboard/signin|signout: 0 when it is ours

@@ -9,7 +9,7 @@
  *	{"type":"rate","id":..,"allowed":b,"remaining":N,"retry_after":N}
  *	{"type":"call","call_sid":..,"direction":..,"who":..,"status":..}
  *	{"type":"refusal","direction":..,"who":..,"reason":..,
- *	    "retry_after":N}                            ("*" only; dash.c)
+ *	    "retry_after":N[,"call_sid":..]}            ("*" only; dash.c)
  *
  * Client messages: {"op":"subscribe","call_sid":".."},
  * {"op":"unsubscribe","call_sid":".."} and {"op":"rate","phone":"+1..",
@@ -25,6 +25,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "edge.h"
 #include "hmac.h"
@@ -43,6 +44,7 @@ struct evclient {
 	int              nsubs;
 	bool             dead;
 	uint64_t         id; /* rate answers find their client by it */
+	int64_t          expires; /* signed in by cookie: its token's expiry */
 };
 
 static struct evclient *clients;
@@ -82,7 +84,7 @@ events_admit(struct edge *e, struct lws *wsi, const char **reason)
 		edge_auth_fail(e, "events_token");
 		return (401);
 	}
-	if ((v = dash_cookie_check(e, wsi)) == DASH_OK)
+	if ((v = dash_cookie_check(e, wsi, NULL)) == DASH_OK)
 		return (0);
 	if (v == DASH_MISSING || v == DASH_OFF) {
 		*reason = "bearer token or dashboard cookie required";
@@ -99,9 +101,11 @@ events_open(struct edge *e, struct lws *wsi)
 {
 	struct evclient *c = xcalloc(1, sizeof(*c));
 
-	(void)e;
 	c->wsi = wsi;
 	c->id = ++next_id;
+	/* admitted by its cookie (no bearer token): it ends with the token */
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)
+		(void)dash_cookie_check(e, wsi, &c->expires);
 	outq_init(&c->out, EVENTS_QUEUE_BYTES);
 	c->next = clients;
 	clients = c;
@@ -122,6 +126,24 @@ events_close(void *arg)
 	free(c);
 }
 
+/* A client signed in by cookie is closed once its token has expired
+ * (1008), before it is sent or does anything more. */
+static bool
+expired(struct evclient *c)
+{
+	if (c->expires == 0 || (int64_t)time(NULL) < c->expires)
+		return (false);
+	if (!c->dead) {
+		log_info("/events client's dashboard token expired; closing");
+		c->dead = true;
+		/* events_writeable() closes it, with this reason */
+		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		    (unsigned char *)"token expired", 13);
+		lws_callback_on_writable(c->wsi);
+	}
+	return (true);
+}
+
 static void
 send_json(struct evclient *c, json_t *o)
 {
@@ -130,6 +152,8 @@ send_json(struct evclient *c, json_t *o)
 	size_t         n;
 
 	if (s == NULL || c->dead)
+		goto out;
+	if (expired(c))
 		goto out;
 	n = strlen(s);
 	if ((p = outq_reserve(&c->out, n)) == NULL) {
@@ -270,10 +294,14 @@ void
 events_message(struct edge *e, void *arg, const char *buf, size_t len)
 {
 	struct evclient *c = arg;
-	json_t          *o = json_loadb(buf, len, 0, NULL);
+	json_t          *o;
 	const char      *op, *sid, *phone, *id;
 	struct wjob     *j;
 	int              i;
+
+	if (expired(c))
+		return;
+	o = json_loadb(buf, len, 0, NULL);
 
 	op = json_string_value(json_object_get(o, "op"));
 	sid = json_string_value(json_object_get(o, "call_sid"));

@@ -13,7 +13,8 @@
 // places a call; here: the call appears in progress -> "call_seen", at
 // least two transcript lines arrive while it is still in progress ->
 // screenshot <screenshot>-live.png -> "turns_live", it ends in "Recent
-// calls" with outcome and summary, a rate-limit refusal is listed ->
+// calls" with outcome and summary, rate-limit refusals (outbound, then
+// inbound) are listed ->
 // screenshot -> "done".  Any Content-
 // Security-Policy violation or page error fails.  Progress lines are
 // JSON on stdout ({"msg":...}); exit 0 only after "done".
@@ -196,10 +197,15 @@ async function main() {
     60000);
   say({ msg: 'summary_seen', ...done });
   if (await js(`!!${card}`)) fail('the ended call is still in progress');
-  const refusal = await until('a rate-limit refusal',
-    "document.querySelector('#refusals tbody tr')?.textContent", 30000);
+  const refusal = await until('rate-limit refusals both ways',
+    `(() => { const t = [...document.querySelectorAll('#refusals tbody tr')].map((r) => r.textContent);
+              return t.some((x) => x.includes('outbound')) && t.some((x) => x.includes('inbound')) ? t.join(' | ') : null; })()`,
+    30000);
   say({ msg: 'refusal_seen', text: refusal });
 
+  // a caller turned away is a refusal, not a call
+  if (await js("document.querySelectorAll('#recent tbody tr').length") !== 1)
+    fail('the refused inbound call is listed as a call');
   const text = await js('document.body.innerText');
   if (PHONE && text.replace(/\D/g, ' ').includes(PHONE.slice(-7))) fail('a phone number is on the page');
   if (problems.length) fail(problems.join('; '));

@@ -8,17 +8,21 @@
  * /events upgrade (403), no cookie (401), an expired cookie (401), a
  * token for another scope (403), the master API token offered as a
  * dashboard token (401), an oversized sign-in body (413), a sign-in from
- * another origin (403); and what it must send: the strict
+ * another origin (403), a socket whose cookie's token expires while it
+ * is open (closed with 1008); and what it must send: the strict
  * Content-Security-Policy, nosniff, an HttpOnly SameSite=Strict cookie.
  *
  * test_browser: the page loads, refuses a bad token, signs in; a call
  * placed through POST /calls appears in progress, its transcript lines
  * arrive while it is still in progress, it ends in "Recent calls" with
  * its outcome and summary, and a rate-limited POST /calls is listed as a
- * refusal; no phone number on the page, no CSP violation or script
- * error.  The screenshot goes to $DASH_SCREENSHOT (docs/dashboard.png was
- * made so) or the scratch directory.  Bounded: about 40 s.
+ * refusal, and so is a rate-limited inbound caller; no phone number on the
+ * page, no CSP violation or script error.  The screenshot goes to
+ * $DASH_SCREENSHOT (docs/dashboard.png was made so) or the scratch directory.
+ * Bounded: about 40 s.
  */
+#include <sys/time.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -51,10 +55,11 @@ good_token(char *out, size_t len)
 	    out, len);
 }
 
-/* The status line of an /events upgrade with these extra header lines
- * ("Name: value\r\n" each), or -1. */
+/* The status of an /events upgrade with these extra header lines
+ * ("Name: value\r\n" each), or -1; the socket in *fdp when fdp is not
+ * NULL, else closed. */
 static int
-upgrade(const char *extra)
+upgrade_fd(const char *extra, int *fdp)
 {
 	struct sockaddr_in sa;
 	char               req[1024], buf[1024];
@@ -75,21 +80,29 @@ upgrade(const char *extra)
 	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 	    "Sec-WebSocket-Version: 13\r\n%s\r\n",
 	    extra);
+	/* byte by byte: nothing after the headers is read here */
 	if (write(fd, req, (size_t)n) == n)
 		while (got < (int)sizeof(buf) - 1
-		    && (n = (int)read(fd, buf + got, sizeof(buf) - 1 - got))
-		        > 0) {
-			got += n;
-			buf[got] = '\0';
+		    && read(fd, buf + got, 1) == 1) {
+			buf[++got] = '\0';
 			if (strstr(buf, "\r\n\r\n") != NULL)
 				break;
 		}
-	close(fd);
 	if (got > 12 && strncmp(buf, "HTTP/1.", 7) == 0)
 		status = (int)strtol(buf + 9, NULL, 10);
 	print_message("/events upgrade with [%.*s]: %d\n",
 	    (int)strcspn(extra, "\r"), extra, status);
+	if (fdp != NULL)
+		*fdp = fd;
+	else
+		close(fd);
 	return (status);
+}
+
+static int
+upgrade(const char *extra)
+{
+	return (upgrade_fd(extra, NULL));
 }
 
 /* edge_dashboard_refusals_total{reason="<reason>"}, 0 when absent. */
@@ -276,6 +289,35 @@ test_bad_input(void **state)
 	refused_upgrade(extra, 403, "scope");
 	snprintf(extra, sizeof(extra), "Origin: %s\r\n", E.edge_base);
 	assert_int_equal(upgrade(extra), 401);
+	/* a socket opened with a cookie ends with its token: closed with
+	 * 1008 once expired, before anything more is sent or done */
+	{
+		/* {"op":"subscribe","call_sid":"*"}, masked with zeros */
+		static const char msg[]
+		    = "{\"op\":\"subscribe\",\"call_sid\":\"*\"}";
+		unsigned char  frame[64] = { 0x81, 0x80 | (sizeof(msg) - 1) };
+		struct timeval tv = { 5, 0 };
+		unsigned char  in[8] = { 0 };
+		int            fd = -1;
+
+		memcpy(frame + 6, msg, sizeof(msg) - 1);
+		make_token(DASH_SECRET, "dashboard:read",
+		    (long long)time(NULL) + 2, tok, sizeof(tok));
+		snprintf(extra, sizeof(extra),
+		    "Origin: %s\r\nCookie: edge_dash=%s\r\n", E.edge_base,
+		    tok);
+		assert_int_equal(upgrade_fd(extra, &fd), 101);
+		e2e_sleep_ms(3100);
+		assert_int_equal(write(fd, frame, 6 + sizeof(msg) - 1),
+		    (ssize_t)(6 + sizeof(msg) - 1));
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		assert_int_equal(recv(fd, in, 4, MSG_WAITALL), 4);
+		print_message("after expiry: %02x %02x %02x %02x\n", in[0],
+		    in[1], in[2], in[3]);
+		assert_int_equal(in[0], 0x88); /* close */
+		assert_int_equal(in[2] << 8 | in[3], 1008);
+		close(fd);
+	}
 	/* programs without an Origin still use the bearer token */
 	assert_int_equal(
 	    upgrade("Authorization: Bearer " E2E_API_TOKEN "\r\n"), 101);
@@ -298,7 +340,21 @@ test_browser(void **state)
 	struct harness_proc *b;
 
 	(void)state;
-	good_token(tok, sizeof(tok));
+	/* the good token as an operator makes it */
+	{
+		char  cmd[700];
+		FILE *p;
+
+		snprintf(cmd, sizeof(cmd),
+		    "EDGE_DASHBOARD_SECRET=%s %s/scripts/dashboard-token.sh "
+		    "3600",
+		    DASH_SECRET, e2e_top());
+		assert_non_null(p = popen(cmd, "r"));
+		assert_non_null(fgets(tok, sizeof(tok), p));
+		assert_int_equal(pclose(p), 0);
+		tok[strcspn(tok, "\n")] = '\0';
+		assert_int_equal(strncmp(tok, "dsh1.dashboard:read.", 20), 0);
+	}
 	make_token(DASH_SECRET, "dashboard:read", (long long)time(NULL) - 10,
 	    bad, sizeof(bad));
 	snprintf(e1, sizeof(e1), "DASH_TOKEN=%s", tok);
@@ -336,8 +392,10 @@ test_browser(void **state)
 	/* the page's call is ours */
 	assert_int_equal(harness_log_contains(b, sid), 1);
 
+	/* refused both ways: listed on the page */
 	assert_int_equal(
 	    e2e_post_call(&E, LIMITED, E2E_API_TOKEN, NULL, 0, NULL), 429);
+	e2e_tw_inbound(&E, LIMITED, sid, sizeof(sid));
 	assert_int_equal(harness_log_wait(b, "\"msg\":\"done\"", 30000), 0);
 	{
 		FILE *f = fopen(harness_log_path(b), "r");

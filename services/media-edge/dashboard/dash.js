@@ -16,6 +16,7 @@
   const TERMINAL = ['completed', 'busy', 'failed', 'no-answer', 'canceled'];
   const calls = new Map(); /* sid -> call */
   const refusals = [];
+  const refused = new Set(); /* inbound calls turned away: not calls */
   let api = false; /* the calls API answered */
   let ws = null;
   let retryMs = 1000;
@@ -194,6 +195,8 @@
 
   function onEvent(m) {
     let c;
+    /* the provider still reports a refused caller's call as ended */
+    if (m.type !== 'refusal' && m.call_sid && refused.has(m.call_sid)) return;
     switch (m.type) {
     case 'call':
       c = call(m.call_sid);
@@ -222,6 +225,7 @@
       apiOne(c.sid);
       break;
     case 'refusal':
+      if (m.call_sid) { refused.add(m.call_sid); calls.delete(m.call_sid); }
       refusals.unshift({ at: Date.now(), who: m.who, direction: m.direction,
                          reason: m.reason, retry_after: m.retry_after });
       break;
