@@ -178,40 +178,50 @@ dash_token_check(
 
 /* ---- origins ---- */
 
-/* "scheme://host[:port]" of a URL, lower case. */
+/*
+ * The origin of a URL (its first n bytes) as browsers send it:
+ * "scheme://host[:port]", lower case, without the scheme's default port
+ * (https 443, http 80).
+ */
 static void
-url_origin(const char *url, char *out, size_t len)
+url_origin(const char *url, size_t n, char *out, size_t len)
 {
-	const char *rest = strstr(url, "://");
-	size_t      n, i;
+	const char *rest;
+	size_t      i, end;
 
-	n = rest == NULL ? strlen(url)
-	                 : strcspn(rest + 3, "/?#") + 3 + (size_t)(rest - url);
 	if (n >= len)
 		n = len - 1;
 	for (i = 0; i < n; i++)
 		out[i] = (char)tolower((unsigned char)url[i]);
 	out[n] = '\0';
-}
-
-static bool
-same_origin(const char *a, size_t alen, const char *b)
-{
-	return (alen == strlen(b) && strncasecmp(a, b, alen) == 0);
+	if ((rest = strstr(out, "://")) != NULL) {
+		end = (size_t)(rest - out) + 3 + strcspn(rest + 3, "/?#");
+		out[end] = '\0';
+	}
+	end = strlen(out);
+	if (strncmp(out, "https://", 8) == 0 && end > 4
+	    && strcmp(out + end - 4, ":443") == 0)
+		out[end - 4] = '\0';
+	else if (strncmp(out, "http://", 7) == 0 && end > 3
+	    && strcmp(out + end - 3, ":80") == 0)
+		out[end - 3] = '\0';
 }
 
 bool
 dash_origin_ok(const struct edge_cfg *cfg, const char *origin)
 {
-	char        own[256];
+	char        want[256], got[256];
 	const char *p, *q;
 	size_t      n;
 
-	if (origin == NULL || origin[0] == '\0' || strcmp(origin, "null") == 0)
+	if (origin == NULL || origin[0] == '\0' || strcmp(origin, "null") == 0
+	    || strlen(origin) >= sizeof(got))
 		return (false);
+	url_origin(origin, strlen(origin), got, sizeof(got));
 	if (cfg->dash_origins == NULL || cfg->dash_origins[0] == '\0') {
-		url_origin(cfg->public_url, own, sizeof(own));
-		return (strcasecmp(origin, own) == 0);
+		url_origin(cfg->public_url, strlen(cfg->public_url), want,
+		    sizeof(want));
+		return (strcmp(got, want) == 0);
 	}
 	for (p = cfg->dash_origins; *p != '\0'; p = *q == ',' ? q + 1 : q) {
 		while (*p == ' ')
@@ -219,7 +229,10 @@ dash_origin_ok(const struct edge_cfg *cfg, const char *origin)
 		q = p + strcspn(p, ",");
 		for (n = (size_t)(q - p); n > 0 && p[n - 1] == ' '; n--)
 			;
-		if (n > 0 && same_origin(p, n, origin))
+		if (n == 0)
+			continue;
+		url_origin(p, n, want, sizeof(want));
+		if (strcmp(got, want) == 0)
 			return (true);
 	}
 	return (false);

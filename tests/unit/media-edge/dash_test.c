@@ -118,6 +118,14 @@ test_origins(void **state)
 	assert_false(dash_origin_ok(&C, "null"));
 	assert_false(dash_origin_ok(&C, ""));
 	assert_false(dash_origin_ok(&C, NULL));
+	/* the default port is the same origin, written or not */
+	C.public_url = "https://edge.example.com:443/";
+	assert_true(dash_origin_ok(&C, "https://edge.example.com"));
+	assert_true(dash_origin_ok(&C, "https://edge.example.com:443"));
+	assert_false(dash_origin_ok(&C, "http://edge.example.com"));
+	C.public_url = "http://127.0.0.1:80";
+	assert_true(dash_origin_ok(&C, "http://127.0.0.1"));
+	assert_false(dash_origin_ok(&C, "http://127.0.0.1:8080"));
 	/* a list replaces the default */
 	C.dash_origins = " https://ops.example.com , http://127.0.0.1:9000,";
 	assert_true(dash_origin_ok(&C, "https://ops.example.com"));
@@ -125,6 +133,9 @@ test_origins(void **state)
 	assert_false(dash_origin_ok(&C, "https://edge.example.com:8443"));
 	assert_false(dash_origin_ok(&C, "https://ops.example.co"));
 	assert_false(dash_origin_ok(&C, "http://127.0.0.1:900"));
+	assert_false(dash_origin_ok(&C, "http://127.0.0.1"));
+	C.dash_origins = "HTTPS://Ops.Example.com:443";
+	assert_true(dash_origin_ok(&C, "https://ops.example.com"));
 }
 
 int
