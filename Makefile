@@ -95,14 +95,14 @@ $(GEN)/%.pb-c.o: $(GEN)/%.pb-c.c
 	$(Q_CC)$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
 # The dashboard's page, embedded into media-edge at build time
-# (scripts/embed.sh; dash.c serves it).
+# (services/media-edge/embed.sh; dash.c serves it).
 DASH_FILES := $(sort $(wildcard services/media-edge/dashboard/*.html \
 	services/media-edge/dashboard/*.css services/media-edge/dashboard/*.js \
 	services/media-edge/dashboard/*.svg))
-$(GEN)/dash_assets.h: $(DASH_FILES) scripts/embed.sh
+$(GEN)/dash_assets.h: $(DASH_FILES) services/media-edge/embed.sh
 	@mkdir -p $(@D)
 	@echo "  EMBED   $@"
-	@scripts/embed.sh $@ $(DASH_FILES)
+	@services/media-edge/embed.sh $@ $(DASH_FILES)
 $(BUILD)/services/media-edge/dash.o: $(GEN)/dash_assets.h
 
 $(BUILD)/%.o: %.c | $(PROTO_H)

@@ -1,8 +1,8 @@
 /*
  * dash.c - the live dashboard: its page (embedded at build time from
- * services/media-edge/dashboard/ by scripts/embed.sh), the sign-in with a
- * scoped read-only token, the cookie that carries it, and the "call" and
- * "refusal" events the page shows besides status, turns and summaries.
+ * dashboard/ by embed.sh, both here), the sign-in with a scoped read-only
+ * token, the cookie that carries it, and the "call" and "refusal" events
+ * the page shows besides status, turns and summaries.
  *
  *	GET  /dashboard[/]          the page (index.html)
  *	GET  /dashboard/<file>      its script and style sheet
