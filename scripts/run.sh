@@ -61,6 +61,7 @@ init_secrets() {
 	put_secret "$dir/rate_limit_hmac_key" "$(rand_hex)"
 	put_secret "$dir/stream_token_secret" "$(rand_hex)"
 	put_secret "$dir/edge_api_token" "$(rand_hex)"
+	put_secret "$dir/dashboard_secret" "$(rand_hex)"
 	for k in twilio_auth_token openai_api_key anthropic_api_key; do
 		if [ ! -s "$dir/$k" ]; then
 			: >"$dir/$k"
