@@ -105,23 +105,28 @@ upgrade(const char *extra)
 	return (upgrade_fd(extra, NULL));
 }
 
-/* edge_dashboard_refusals_total{reason="<reason>"}, 0 when absent. */
+/* media-edge's counter <name>{reason="<reason>"}, 0 when absent. */
 static double
-refusals(const char *reason)
+counter(const char *name, const char *reason)
 {
-	char   url[96], series[96], *body = NULL, *p;
+	char   url[96], series[160], *body = NULL, *p;
 	long   status = 0;
 	double v = 0;
 
 	snprintf(url, sizeof(url), "%s/metrics", E.edge_base);
-	snprintf(series, sizeof(series),
-	    "\nedge_dashboard_refusals_total{reason=\"%s\"} ", reason);
+	snprintf(series, sizeof(series), "\n%s{reason=\"%s\"} ", name, reason);
 	assert_int_equal(
 	    harness_http("GET", url, NULL, NULL, &status, &body), 0);
 	if ((p = strstr(body, series)) != NULL)
 		v = strtod(p + strlen(series), NULL);
 	free(body);
 	return (v);
+}
+
+static double
+refusals(const char *reason)
+{
+	return (counter("edge_dashboard_refusals_total", reason));
 }
 
 /* A request to the dashboard; the body is returned in *resp. */
@@ -208,6 +213,7 @@ static void
 test_bad_input(void **state)
 {
 	char        tok[200], h1[400], h2[400], extra[800], big[3000];
+	double      before;
 	char       *resp = NULL, *hdrs = NULL;
 	const char *hs[3] = { h1, NULL, NULL };
 
@@ -287,8 +293,12 @@ test_bad_input(void **state)
 	snprintf(extra, sizeof(extra),
 	    "Origin: %s\r\nCookie: edge_dash=%s\r\n", E.edge_base, tok);
 	refused_upgrade(extra, 403, "scope");
+	/* no credentials at all: counted with the bad bearer tokens */
+	before = counter("edge_stream_auth_failures_total", "events_token");
 	snprintf(extra, sizeof(extra), "Origin: %s\r\n", E.edge_base);
 	assert_int_equal(upgrade(extra), 401);
+	assert_true(counter("edge_stream_auth_failures_total", "events_token")
+	    == before + 1);
 	/* a socket opened with a cookie ends with its token: closed with
 	 * 1008 once expired, before anything more is sent or done */
 	{
