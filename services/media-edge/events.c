@@ -302,7 +302,6 @@ events_message(struct edge *e, void *arg, const char *buf, size_t len)
 	if (expired(c))
 		return;
 	o = json_loadb(buf, len, 0, NULL);
-
 	op = json_string_value(json_object_get(o, "op"));
 	sid = json_string_value(json_object_get(o, "call_sid"));
 	if (op == NULL) {
