@@ -333,6 +333,34 @@ test_bad_input(void **state)
 	    upgrade("Authorization: Bearer " E2E_API_TOKEN "\r\n"), 101);
 }
 
+/* Prints what the browser driver said so far. */
+static void
+browser_log(const struct harness_proc *b)
+{
+	FILE *f = fopen(harness_log_path(b), "r");
+	char  line[1024];
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "ExperimentalWarning") == NULL)
+			print_message("browser: %s", line);
+	if (f != NULL)
+		fclose(f);
+}
+
+/* Waits for the driver's progress line {"msg":"<msg>"}; fails with its
+ * log (which says why) if it does not come. */
+static void
+step(const struct harness_proc *b, const char *msg, int timeout_ms)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), "\"msg\":\"%s\"", msg);
+	if (harness_log_wait(b, want, timeout_ms) == 0)
+		return;
+	browser_log(b);
+	fail_msg("the browser did not reach \"%s\"", msg);
+}
+
 static int
 exited(void *arg)
 {
@@ -385,20 +413,17 @@ test_browser(void **state)
 	argv[5] = NULL;
 	b = harness_spawn_args("/usr/bin/env", argv, env);
 	assert_non_null(b);
-	assert_int_equal(harness_log_wait(b, "\"msg\":\"live\"", 60000), 0);
+	step(b, "live", 60000);
 
 	assert_int_equal(e2e_post_call(&E, E2E_LEAD_PHONE, E2E_API_TOKEN, sid,
 	                     sizeof(sid), NULL),
 	    201);
 	print_message("call %s placed at %.1f s\n", sid, e2e_elapsed(&E));
-	assert_int_equal(
-	    harness_log_wait(b, "\"msg\":\"call_seen\"", 30000), 0);
-	assert_int_equal(
-	    harness_log_wait(b, "\"msg\":\"turns_live\"", 40000), 0);
+	step(b, "call_seen", 30000);
+	step(b, "turns_live", 40000);
 	assert_int_equal(e2e_wait_record(&E, sid, 0, 40000), 0);
 	print_message("record stored at %.1f s\n", e2e_elapsed(&E));
-	assert_int_equal(
-	    harness_log_wait(b, "\"msg\":\"summary_seen\"", 30000), 0);
+	step(b, "summary_seen", 30000);
 	/* the page's call is ours */
 	assert_int_equal(harness_log_contains(b, sid), 1);
 
@@ -406,16 +431,8 @@ test_browser(void **state)
 	assert_int_equal(
 	    e2e_post_call(&E, LIMITED, E2E_API_TOKEN, NULL, 0, NULL), 429);
 	e2e_tw_inbound(&E, LIMITED, sid, sizeof(sid));
-	assert_int_equal(harness_log_wait(b, "\"msg\":\"done\"", 30000), 0);
-	{
-		FILE *f = fopen(harness_log_path(b), "r");
-		char  line[1024];
-
-		while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-			print_message("browser: %s", line);
-		if (f != NULL)
-			fclose(f);
-	}
+	step(b, "done", 30000);
+	browser_log(b);
 	/* it exits by itself once Chromium is gone */
 	assert_int_equal(harness_wait_for(exited, b, 15000), 0);
 	assert_int_equal(harness_stop(b, 1000), 0);
