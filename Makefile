@@ -94,6 +94,17 @@ $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 $(GEN)/%.pb-c.o: $(GEN)/%.pb-c.c
 	$(Q_CC)$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
+# The dashboard's page, embedded into media-edge at build time
+# (services/media-edge/embed.sh; dash.c serves it).
+DASH_FILES := $(sort $(wildcard services/media-edge/dashboard/*.html \
+	services/media-edge/dashboard/*.css services/media-edge/dashboard/*.js \
+	services/media-edge/dashboard/*.svg))
+$(GEN)/dash_assets.h: $(DASH_FILES) services/media-edge/embed.sh
+	@mkdir -p $(@D)
+	@echo "  EMBED   $@"
+	@services/media-edge/embed.sh $@ $(DASH_FILES)
+$(BUILD)/services/media-edge/dash.o: $(GEN)/dash_assets.h
+
 $(BUILD)/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(@D)
 	$(Q_CC)$(CC) $(CFLAGS) -c -o $@ $<

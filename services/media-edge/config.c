@@ -133,6 +133,16 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "while busy the event loop turns at most once per this many ms "
 	    "and publishes the audio batches after each turn (0: a turn per "
 	    "event, batches after every turn)" },
+	{ "EDGE_DASHBOARD_SECRET", CFG_STR | CFG_SECRET, O(dash_secret), "",
+	    "HMAC key of the dashboard's read-only sign-in tokens, at least "
+	    "16 bytes (empty: no dashboard sign-in)" },
+	{ "EDGE_DASHBOARD_ORIGINS", CFG_STR, O(dash_origins), "",
+	    "Origins allowed on /events and the sign-in, comma-separated "
+	    "(empty: the origin of EDGE_PUBLIC_URL)" },
+	{ "EDGE_DASHBOARD_TOKEN_MAX_TTL_S", CFG_INT, O(dash_token_max_ttl_s),
+	    "2592000",
+	    "dashboard tokens expiring later than this from now are "
+	    "refused" },
 	{ NULL, 0, 0, NULL, NULL }
 };
 
@@ -188,6 +198,14 @@ edge_config_check(struct edge_cfg *c)
 	    || positive("EDGE_MAX_CALL_SECONDS", c->max_call_seconds, 1) == -1
 	    || positive("EDGE_STREAM_TOKEN_TTL_S", c->stream_token_ttl_s, 5)
 	        == -1)
+		rv = -1;
+	if (c->dash_secret[0] != '\0' && strlen(c->dash_secret) < 16) {
+		log_errorx("EDGE_DASHBOARD_SECRET: use at least 16 bytes");
+		rv = -1;
+	}
+	if (positive(
+	        "EDGE_DASHBOARD_TOKEN_MAX_TTL_S", c->dash_token_max_ttl_s, 60)
+	    == -1)
 		rv = -1;
 	if (strlen(c->ai_session_url) == 0) {
 		log_errorx("AI_SESSION_URL: empty");

@@ -105,6 +105,10 @@ struct edge_cfg {
 	long  notify_attempts;
 	char *event_loop; /* "libev" (epoll) or "poll" */
 	long  batch_flush_ms; /* paced loop turns (evloop.h); 0: off */
+	/* the dashboard (dash.c) */
+	char *dash_secret; /* "": sign-in off */
+	char *dash_origins; /* comma-separated; "": EDGE_PUBLIC_URL's */
+	long  dash_token_max_ttl_s;
 
 	struct bus_tls bus_tls; /* BUS_TLS_* */
 };
@@ -196,6 +200,7 @@ struct pss {
 	struct call      *call;
 	struct web       *web;
 	void             *events; /* an /events client */
+	struct dashreq   *dash; /* a dashboard request (dash.c) */
 };
 
 /* ---- evq.c: work handed to the lws service thread ---- */
@@ -413,6 +418,7 @@ struct edge_metrics {
 	struct metric        *pending_streams;
 	struct metric_family *upgrades_refused;
 	struct metric_family *api_refused; /* api_calls.c */
+	struct metric_family *dash_refused; /* dashboard sign-in, cookie */
 };
 
 struct edge {
@@ -662,7 +668,11 @@ void api_job(struct edge *, struct http_client *, struct wjob *);
 void call_settings_free(struct call_settings *);
 
 /* events.c: lws service thread. */
-bool  events_auth(struct edge *, struct lws *);
+/* Admission of an /events upgrade: 0, or the HTTP status to refuse it
+ * with (401, 403) and *reason (static). */
+int events_admit(struct edge *, struct lws *, const char **reason);
+/* Push o (borrowed) to every client subscribed to sid or to "*". */
+void  events_broadcast(const char *sid, json_t *o);
 void *events_open(struct edge *, struct lws *);
 void  events_close(void *);
 void  events_message(struct edge *, void *, const char *buf, size_t len);
@@ -674,6 +684,47 @@ char *events_summary_text(const char *sid, const Bus__Summary *);
 /* Notify the business and push to /events: o is consumed.  lws thread. */
 void events_summary_obj(struct edge *, const char *sid, json_t *o);
 void events_rate_answer(struct edge *, struct ev *);
+
+/* dash.c: the dashboard page, sign-in and cookie; lws service thread. */
+enum dash_verdict {
+	DASH_OK = 0,
+	DASH_OFF, /* no EDGE_DASHBOARD_SECRET */
+	DASH_MISSING,
+	DASH_MALFORMED,
+	DASH_BAD_SIGNATURE,
+	DASH_EXPIRED,
+	DASH_TOO_LONG_LIVED,
+	DASH_SCOPE /* a valid token for another scope */
+};
+#define DASH_SCOPE_READ "dashboard:read"
+#define DASH_COOKIE "edge_dash"
+#define DASH_TOKEN_MAX 256
+/* Check a dashboard token at time now; *expiry set when DASH_OK.  Pure. */
+enum dash_verdict dash_token_check(
+    const struct edge_cfg *, const char *tok, int64_t now, int64_t *expiry);
+/* Make a token for scope expiring at expiry into out; 0 or -1.  Pure. */
+int dash_token_make(const char *secret, const char *scope, int64_t expiry,
+    char *out, size_t len);
+const char *dash_verdict_name(enum dash_verdict);
+/* HTTP status of a refusal: 401, or 403 for another scope. */
+int dash_verdict_status(enum dash_verdict);
+/* Is origin (an Origin header value) on the allow-list?  Pure. */
+bool dash_origin_ok(const struct edge_cfg *, const char *origin);
+/* The request's cookie, checked; *expiry (may be NULL) set when DASH_OK. */
+enum dash_verdict dash_cookie_check(
+    struct edge *, struct lws *, int64_t *expiry);
+/* Count a refusal in edge_dashboard_refusals_total{reason}. */
+void dash_refused(struct edge *, const char *reason);
+/* GET /dashboard..., POST /dashboard/signin|signout: 0 when it is ours
+ * (an answer is queued or a body is awaited), 1 when it is not. */
+int  dash_http(struct edge *, struct lws *, struct pss *, const char *path);
+int  dash_body(struct pss *, const void *in, size_t len);
+int  dash_body_done(struct edge *, struct lws *, struct pss *);
+int  dash_writeable(struct lws *, struct pss *);
+void dash_closed(struct pss *);
+/* An API answer is about to go out (EV_WEB_REPLY): a created or refused
+ * call becomes an /events "call" or "refusal" event. */
+void dash_web_reply_seen(struct edge *, const struct ev *);
 
 /* webjobs.c */
 int  webjobs_start(struct edge *); /* main */

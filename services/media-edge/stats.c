@@ -69,6 +69,10 @@ edge_metrics_init(struct edge_metrics *m)
 	    "/media sockets refused at the upgrade or closed for want of a "
 	    "start, by reason",
 	    "reason");
+	m->dash_refused = metrics_counter("edge_dashboard_refusals_total",
+	    "Dashboard sign-ins, cookies and /events upgrades refused, by "
+	    "reason",
+	    "reason");
 	(void)metric_get(m->upgrades_refused, "start_timeout");
 	(void)metric_get(m->upgrades_refused, "per_address");
 	(void)metric_get(m->bad_input, "malformed_json");

@@ -42,16 +42,20 @@ refuse(struct lws *wsi, int status, const char *error)
 int
 ws_filter(struct edge *e, struct lws *wsi)
 {
-	char path[128], peer[48];
-	int  n;
+	char        path[128], peer[48], body[160];
+	const char *why;
+	int         n, st;
 
 	n = lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
 	if (n > 0 && strcmp(path, "/events") == 0) {
-		if (events_auth(e, wsi))
+		if ((st = events_admit(e, wsi, &why)) == 0)
 			return (0);
-		log_warnx("/events upgrade refused: bearer token");
-		edge_auth_fail(e, "events_token");
-		return (refuse(wsi, 401, "unauthorized"));
+		log_warnx("/events upgrade refused: %s", why);
+		snprintf(body, sizeof(body),
+		    "{\"error\":\"%s\",\"reason\":\"%s\"}",
+		    st == 403 ? "forbidden" : "unauthorized", why);
+		(void)httpd_answer_now(wsi, st, body);
+		return (-1);
 	}
 	if (n <= 0 || ws_provider(e, path) == NULL) {
 		log_warnx("websocket upgrade refused: unknown path");
