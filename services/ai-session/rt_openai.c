@@ -301,16 +301,17 @@ ws_writeable(void *arg)
 				rc->ctl_tail = &rc->ctl;
 			(void)ws_write(rc->ws, c->buf, c->len);
 			free(c);
-		} else if (rc->ready
-		    && (n = rc->ev->pull_audio(
+			continue;
+		}
+		if (!rc->ready || !more
+		    || (n = rc->ev->pull_audio(
 		            rc->arg, fbuf, sizeof(fbuf), &more))
-		        > 0) {
-			len = oai_append((char *)wbuf + LWS_PRE,
-			    sizeof(wbuf) - LWS_PRE, fbuf, n);
-			if (len > 0 && ws_write(rc->ws, wbuf, len) == 0)
-				metric_inc(st.frames_in);
-		} else
+		        == 0)
 			return;
+		len = oai_append(
+		    (char *)wbuf + LWS_PRE, sizeof(wbuf) - LWS_PRE, fbuf, n);
+		if (len > 0 && ws_write(rc->ws, wbuf, len) == 0)
+			metric_inc(st.frames_in);
 	}
 	/* The socket is full: the rest when it drains. */
 	if (rc->ctl != NULL || (rc->ready && more))

@@ -62,13 +62,6 @@ api_path(const char *path)
 }
 
 void
-api_metrics_init(struct edge_metrics *m)
-{
-	m->api_refused = metrics_counter("edge_api_refused_total",
-	    "Calls API requests refused, by route and reason", "route,reason");
-}
-
-void
 call_settings_free(struct call_settings *s)
 {
 	free(s->instructions);

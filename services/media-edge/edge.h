@@ -662,7 +662,6 @@ bool           api_path(const char *path);
 void           api_capture(struct web *, struct lws *, const char *path);
 int            api_request(struct edge *, struct web *);
 int            api_create(struct edge *, struct web *);
-void           api_metrics_init(struct edge_metrics *);
 /* Worker threads: WJ_API_QUERY and WJ_API_HANGUP. */
 void api_job(struct edge *, struct http_client *, struct wjob *);
 void call_settings_free(struct call_settings *);
