@@ -317,7 +317,6 @@ enum wjob_kind {
 };
 
 struct wjob {
-	struct wjob   *next;
 	enum wjob_kind kind;
 	uint64_t       web_id;
 	char           call_sid[EDGE_SID_MAX];
@@ -336,16 +335,11 @@ struct wjob {
 };
 
 struct webjobs {
-	struct edge    *edge;
-	pthread_mutex_t lock;
-	pthread_cond_t  cond;
-	struct wjob    *first, *last; /* {lock} */
-	bool            stopping; /* {lock} */
-	atomic_int      stop; /* set by webjobs_stop() */
-	int             nthreads;
-	pthread_t      *threads;
-	nng_socket      rl, ps; /* rate-limiter, persister */
-	bool            rl_open, ps_open;
+	struct edge *edge;
+	struct jobs *q; /* common/jobs: EDGE_WEB_WORKERS threads */
+	atomic_int   stop; /* set by webjobs_stop() */
+	nng_socket   rl, ps; /* rate-limiter, persister */
+	bool         rl_open, ps_open;
 };
 
 /* ---- the daemon ---- */
