@@ -226,7 +226,6 @@ struct evq {
 enum job_kind { JOB_START = 1, JOB_END };
 
 struct job {
-	struct job    *next;
 	enum job_kind  kind;
 	uint64_t       call_id;
 	char           call_sid[EDGE_SID_MAX];
@@ -243,15 +242,9 @@ struct job {
 };
 
 struct bridge {
-	struct edge    *edge;
-	pthread_mutex_t lock;
-	pthread_cond_t  cond;
-	struct job     *first, *last; /* {lock} */
-	bool            stopping; /* {lock} */
-	atomic_int      stop; /* set by webjobs_stop() */
-	int             nthreads;
-	pthread_t      *threads;
-	nng_socket      req;
+	struct edge *edge;
+	struct jobs *q; /* common/jobs: EDGE_REQ_WORKERS threads */
+	nng_socket   req;
 };
 
 /* ---- token.c: single-use stream tokens ---- */
