@@ -22,18 +22,10 @@
 #include "persister.h"
 #include "wire.h"
 #include "xmalloc.h"
+#include "util.h"
 
 #define REPLAY_BATCH 100
 #define EXPIRE_EVERY_MS (3600 * 1000)
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
 
 /* Sleep up to ms or until kicked; returns true when stopping. */
 static bool
@@ -158,7 +150,7 @@ maint_main(void *arg)
 
 	if (pg_init(&pg, ps->cfg.database_url, "persister-replay") == -1)
 		return (NULL);
-	next_expire = mono_ms() + 60 * 1000;
+	next_expire = util_mono_ms() + 60 * 1000;
 	while (!stopping(ps)) {
 		pg.next_try_ms = 0; /* at most one attempt per nap */
 		if (!ps_migrated()) {
@@ -170,8 +162,8 @@ maint_main(void *arg)
 		}
 		if ((r = replay_batch(ps, &pg)) == 1)
 			continue;
-		if (r == 0 && mono_ms() >= next_expire) {
-			next_expire = mono_ms() + EXPIRE_EVERY_MS;
+		if (r == 0 && util_mono_ms() >= next_expire) {
+			next_expire = util_mono_ms() + EXPIRE_EVERY_MS;
 			if ((n = store_expire_keys(
 			         &pg, ps->cfg.idempotency_ttl_ms))
 			    > 0)

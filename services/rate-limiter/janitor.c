@@ -18,17 +18,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "rate-limiter.h"
+#include "util.h"
 
 static const char sql_probe[] = "SELECT 1 FROM rate_limit_hits LIMIT 1";
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
 
 /* Sleep up to ms, or until stop; returns true when stopping. */
 static bool
@@ -85,7 +77,7 @@ janitor_main(void *arg)
 	while (!nap(rl, 1000)) {
 		if (rl_is_degraded())
 			probe(rl, &pg);
-		now = mono_ms();
+		now = util_mono_ms();
 		if (now < next_clean)
 			continue;
 		next_clean = now + rl->cfg.cleanup_ms;

@@ -34,6 +34,7 @@
 #include "svc.h"
 #include "wire.h"
 #include "xmalloc.h"
+#include "util.h"
 
 struct rl_worker {
 	struct rl *rl;
@@ -117,15 +118,6 @@ pending_putback(struct rl_pending *p, int n)
 	npending += n;
 	pending_cap = npending;
 	pthread_mutex_unlock(&pending_lock);
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
 static void
@@ -271,13 +263,13 @@ check(struct rl_worker *w, const Bus__RateCheck *rc, struct reply *out)
 	 * hits allowed from memory are in the table. */
 	if (!atomic_load(&degraded) && take(w, keys, n, rc, &v) == 0) {
 		if (v.allowed && !rc->peek)
-			window_record(rl->mem, keys, n, mono_ms());
+			window_record(rl->mem, keys, n, util_mono_ms());
 	} else {
 		if (atomic_exchange(&degraded, 1) == 0)
 			log_warnx("database unavailable: rate checks answered "
 			          "from memory (degraded)");
 		set_degraded(1);
-		window_take(rl->mem, keys, n, mono_ms(), rc->peek, &v);
+		window_take(rl->mem, keys, n, util_mono_ms(), rc->peek, &v);
 		v.degraded = true;
 		if (v.allowed && !rc->peek
 		    && !pending_add(keys, n, kind_name(rc->kind)))

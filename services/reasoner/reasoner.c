@@ -18,6 +18,7 @@
 #include "log.h"
 #include "reasoner.h"
 #include "xmalloc.h"
+#include "util.h"
 
 /* Longest wait for woken requests to be answered before closing. */
 #define STOP_DRAIN_MS 2000
@@ -25,10 +26,7 @@
 int64_t
 reasoner_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return (util_mono_ms());
 }
 
 int
