@@ -1,11 +1,15 @@
 /*
  * jobs.c - the bounded worker queue of jobs.h: a singly linked FIFO
- * under one mutex and one condition variable the threads wait on.
+ * under one mutex and one condition variable the threads wait on; then
+ * the background thread (jobs_bg_*), a mutex, a condition variable on
+ * the monotonic clock and two flags.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "jobs.h"
 #include "log.h"
@@ -179,4 +183,98 @@ jobs_free(struct jobs *q, enum jobs_stop how)
 	pthread_mutex_destroy(&q->lock);
 	free(q->name);
 	free(q);
+}
+
+static void *
+bg_main(void *p)
+{
+	struct jobs_bg *bg = p;
+
+	bg->fn(bg, bg->arg);
+	return (NULL);
+}
+
+int
+jobs_bg_start(struct jobs_bg *bg, const char   *name,
+    void (*fn)(struct jobs_bg *, void *), void *arg)
+{
+	pthread_condattr_t ca;
+
+	memset(bg, 0, sizeof(*bg));
+	bg->fn = fn;
+	bg->arg = arg;
+	pthread_mutex_init(&bg->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* no clock jumps */
+	pthread_cond_init(&bg->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&bg->thread, NULL, bg_main, bg) != 0) {
+		log_warnx("cannot start the %s thread", name);
+		pthread_cond_destroy(&bg->cond);
+		pthread_mutex_destroy(&bg->lock);
+		return (-1);
+	}
+	bg->started = true;
+	return (0);
+}
+
+bool
+jobs_bg_nap(struct jobs_bg *bg, long ms)
+{
+	struct timespec ts;
+	bool            stop;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&bg->lock);
+	while (!bg->stopping && !bg->kicked)
+		if (pthread_cond_timedwait(&bg->cond, &bg->lock, &ts)
+		    == ETIMEDOUT)
+			break;
+	bg->kicked = false;
+	stop = bg->stopping;
+	pthread_mutex_unlock(&bg->lock);
+	return (stop);
+}
+
+bool
+jobs_bg_is_stopping(struct jobs_bg *bg)
+{
+	bool stop;
+
+	pthread_mutex_lock(&bg->lock);
+	stop = bg->stopping;
+	pthread_mutex_unlock(&bg->lock);
+	return (stop);
+}
+
+void
+jobs_bg_kick(struct jobs_bg *bg)
+{
+	if (!bg->started)
+		return;
+	pthread_mutex_lock(&bg->lock);
+	bg->kicked = true;
+	pthread_cond_signal(&bg->cond);
+	pthread_mutex_unlock(&bg->lock);
+}
+
+void
+jobs_bg_stop(struct jobs_bg *bg)
+{
+	if (!bg->started)
+		return;
+	pthread_mutex_lock(&bg->lock);
+	bg->stopping = true;
+	pthread_cond_broadcast(&bg->cond);
+	pthread_mutex_unlock(&bg->lock);
+	pthread_join(bg->thread, NULL);
+	pthread_cond_destroy(&bg->cond);
+	pthread_mutex_destroy(&bg->lock);
+	bg->started = false;
 }

@@ -27,6 +27,7 @@
 #ifndef JOBS_H
 #define JOBS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
 struct jobs;
@@ -65,5 +66,41 @@ bool jobs_is_stopping(struct jobs *);
 /* Stop as how says, join the threads, free q.  NULL is a no-op.
  * Blocks until the running jobs return. */
 void jobs_free(struct jobs *q, enum jobs_stop how);
+
+/*
+ * One background thread that works in rounds (a maintenance loop):
+ *
+ *	static void
+ *	maint_main(struct jobs_bg *bg, void *arg)
+ *	{
+ *		while (!jobs_bg_nap(bg, 1000))
+ *			one_round(arg);
+ *	}
+ *	jobs_bg_start(&p->maint, "maintenance", maint_main, p);
+ *	...
+ *	jobs_bg_stop(&p->maint);	(wakes the nap, joins)
+ *
+ * jobs_bg_nap() sleeps up to ms, ended early by jobs_bg_kick() (from
+ * any thread; a kick while the thread works ends its next nap at once)
+ * or by jobs_bg_stop(); it returns true once stopping.  The struct is
+ * the caller's; zeroed, jobs_bg_stop() on it is a no-op.
+ */
+struct jobs_bg {
+	pthread_t       thread;
+	pthread_mutex_t lock;
+	pthread_cond_t  cond;
+	bool            started;
+	bool            stopping, kicked; /* {lock} */
+	void (*fn)(struct jobs_bg *, void *);
+	void *arg;
+};
+
+/* 0, or -1 (logged under name) when the thread cannot start. */
+int  jobs_bg_start(struct jobs_bg *, const char *name,
+     void (*fn)(struct jobs_bg *, void *), void *arg);
+bool jobs_bg_nap(struct jobs_bg *, long ms); /* the thread only */
+bool jobs_bg_is_stopping(struct jobs_bg *); /* any thread */
+void jobs_bg_kick(struct jobs_bg *); /* any thread */
+void jobs_bg_stop(struct jobs_bg *); /* the starting thread */
 
 #endif

@@ -3,7 +3,8 @@
  * a full queue refuses (and counts) without blocking, a drain runs what
  * is queued, a cancel hands the queued jobs to the cancel hook while
  * running ones finish, and stopping under load from several submitting
- * threads loses or doubles nothing.
+ * threads loses or doubles nothing.  The background thread: naps time
+ * out, a kick ends one early, stop ends one at once and joins.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -13,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -251,6 +253,71 @@ test_stop_under_load(void **state)
 	assert_int_equal(atomic_load(&finis), 3);
 }
 
+static int64_t
+ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* Rounds: a nap of 10 s each, so every round but a timeout is a kick. */
+static void
+bg_main(struct jobs_bg *bg, void *arg)
+{
+	atomic_int *rounds = arg;
+
+	while (!jobs_bg_nap(bg, 10000))
+		atomic_fetch_add(rounds, 1);
+}
+
+static void
+test_bg(void **state)
+{
+	struct jobs_bg bg, idle = { 0 };
+	atomic_int     rounds = 0;
+	int64_t        t0;
+
+	(void)state;
+	jobs_bg_stop(&idle); /* never started: a no-op */
+	assert_int_equal(jobs_bg_start(&bg, "test", bg_main, &rounds), 0);
+	jobs_bg_kick(&bg);
+	t0 = ms_now();
+	while (atomic_load(&rounds) < 1 && ms_now() - t0 < 5000)
+		usleep(1000);
+	assert_int_equal(atomic_load(&rounds), 1); /* the kick ended a nap */
+	assert_false(jobs_bg_is_stopping(&bg));
+	t0 = ms_now();
+	jobs_bg_stop(&bg); /* ends the 10 s nap at once */
+	assert_true(ms_now() - t0 < 2000);
+	assert_int_equal(atomic_load(&rounds), 1);
+}
+
+static void
+short_naps(struct jobs_bg *bg, void *arg)
+{
+	atomic_int *rounds = arg;
+
+	while (!jobs_bg_nap(bg, 20))
+		atomic_fetch_add(rounds, 1);
+}
+
+static void
+test_bg_timeout(void **state)
+{
+	struct jobs_bg bg;
+	atomic_int     rounds = 0;
+
+	(void)state;
+	assert_int_equal(jobs_bg_start(&bg, "test", short_naps, &rounds), 0);
+	usleep(300 * 1000);
+	jobs_bg_stop(&bg);
+	/* about 15 naps of 20 ms in 300 ms; a loaded machine does fewer */
+	assert_true(atomic_load(&rounds) >= 3);
+	assert_true(atomic_load(&rounds) <= 16);
+}
+
 int
 main(void)
 {
@@ -259,6 +326,8 @@ main(void)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_stop_under_load),
+		cmocka_unit_test(test_bg),
+		cmocka_unit_test(test_bg_timeout),
 	};
 
 	log_init("jobs_test");
