@@ -434,8 +434,6 @@ rl_start(struct rl *rl)
 	if (pg_init(&probe, rl->cfg.database_url, "rate-limiter") == -1)
 		return (-1);
 	pg_fini(&probe);
-	pthread_mutex_init(&rl->lock, NULL);
-	pthread_cond_init(&rl->cond, NULL);
 	rl->mem = window_new(rl->cfg.memory_max_keys);
 	metrics_register();
 	conf.name = "rate-limiter";
