@@ -281,12 +281,6 @@ run(void *arg, void *ts)
 	job_free(j);
 }
 
-static void
-cancel(jobs_fn fn, void *arg)
-{
-	job_free(arg);
-}
-
 /* Refused by a full queue: the start fails at once (the call is told,
  * as for a start that failed), an end is counted as not delivered. */
 void
@@ -337,7 +331,6 @@ bridge_start(struct edge *e)
 	jc.threads = e->cfg.req_workers;
 	jc.max_queued = BRIDGE_MAX_QUEUED;
 	jc.thread_init = bridge_thread;
-	jc.cancel = cancel;
 	jc.arg = b;
 	if ((b->q = jobs_new(&jc)) == NULL)
 		return (-1);

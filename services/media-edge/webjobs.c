@@ -544,12 +544,6 @@ run(void *arg, void *ts)
 	wjob_free(j);
 }
 
-static void
-cancel(jobs_fn fn, void *arg)
-{
-	wjob_free(arg);
-}
-
 /*
  * Refused by a full queue: a waiting HTTP request gets its answer now
  * (503, the inbound refusal, an unavailable rate answer); a callback,
@@ -604,7 +598,6 @@ webjobs_start(struct edge *e)
 	jc.max_queued = WEBJOBS_MAX_QUEUED;
 	jc.thread_init = wthread_init;
 	jc.thread_fini = wthread_fini;
-	jc.cancel = cancel;
 	jc.arg = e;
 	if ((w->q = jobs_new(&jc)) == NULL)
 		return (-1);
