@@ -166,6 +166,25 @@ url_of(const struct server *sv, char *out, size_t len)
 	snprintf(out, len, "http://127.0.0.1:%d/x?token=secret", sv->port);
 }
 
+/* The scripted server and a client with opts o; url is the server's. */
+static struct server *
+client_start(const struct step *s, int n, const struct http_opts *o,
+    struct http_client *c, char *url, size_t len)
+{
+	struct server *sv = server_start(s, n);
+
+	url_of(sv, url, len);
+	assert_int_equal(http_client_init(c, o), 0);
+	return (sv);
+}
+
+static void
+client_stop(struct server *sv, struct http_client *c)
+{
+	http_client_fini(c);
+	server_stop(sv);
+}
+
 static const struct http_retry three = { 3, 10, 50, NULL, NULL };
 
 static void
@@ -173,7 +192,7 @@ test_retry_until_ok(void **state)
 {
 	static const struct step s[] = { { 503, NULL, 0, 0 },
 		{ 502, NULL, 0, 0 }, { 200, NULL, 5, 0 } };
-	struct server           *sv = server_start(s, 3);
+	struct server           *sv;
 	struct http_opts         o = { 0 };
 	struct http_client       c;
 	struct http_resp         r;
@@ -181,8 +200,7 @@ test_retry_until_ok(void **state)
 	struct http_req          q = { .url = url };
 
 	(void)state;
-	url_of(sv, url, sizeof(url));
-	assert_int_equal(http_client_init(&c, &o), 0);
+	sv = client_start(s, 3, &o, &c, url, sizeof(url));
 	assert_int_equal(http_request(&c, &q, &three, &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(r.attempts, 3);
@@ -196,15 +214,14 @@ test_retry_until_ok(void **state)
 	assert_int_equal(r.status, 503);
 	assert_int_equal(r.attempts, 3);
 	assert_int_equal(atomic_load(&sv->requests), 3);
-	http_client_fini(&c);
-	server_stop(sv);
+	client_stop(sv, &c);
 }
 
 static void
 test_no_retry_on_400(void **state)
 {
 	static const struct step s[] = { { 400, NULL, 0, 0 } };
-	struct server           *sv = server_start(s, 1);
+	struct server           *sv;
 	struct http_opts         o = { 0 };
 	struct http_client       c;
 	struct http_resp         r;
@@ -212,14 +229,12 @@ test_no_retry_on_400(void **state)
 	struct http_req          q = { .url = url };
 
 	(void)state;
-	url_of(sv, url, sizeof(url));
-	assert_int_equal(http_client_init(&c, &o), 0);
+	sv = client_start(s, 1, &o, &c, url, sizeof(url));
 	assert_int_equal(http_request(&c, &q, &three, &r), 0);
 	assert_int_equal(r.status, 400);
 	assert_int_equal(r.attempts, 1);
 	assert_int_equal(atomic_load(&sv->requests), 1);
-	http_client_fini(&c);
-	server_stop(sv);
+	client_stop(sv, &c);
 }
 
 static void
@@ -228,7 +243,7 @@ test_retry_after(void **state)
 	static const struct step s[] = { { 429, "Retry-After: 1\r\n", 0, 0 },
 		{ 503, "retry-after-ms: 300\r\n", 0, 0 },
 		{ 200, NULL, 0, 0 } };
-	struct server           *sv = server_start(s, 3);
+	struct server           *sv;
 	struct http_opts         o = { 0 };
 	struct http_client       c;
 	struct http_resp         r;
@@ -237,8 +252,7 @@ test_retry_after(void **state)
 	double                   t0, dt;
 
 	(void)state;
-	url_of(sv, url, sizeof(url));
-	assert_int_equal(http_client_init(&c, &o), 0);
+	sv = client_start(s, 3, &o, &c, url, sizeof(url));
 	t0 = now_s();
 	assert_int_equal(http_request(&c, &q, &three, &r), 0);
 	dt = now_s() - t0;
@@ -247,15 +261,14 @@ test_retry_after(void **state)
 	/* 1 s, then 0.3 s, where the backoff alone would wait < 0.1 s */
 	assert_true(dt >= 1.29);
 	assert_true(dt < 3.0);
-	http_client_fini(&c);
-	server_stop(sv);
+	client_stop(sv, &c);
 }
 
 static void
 test_size_limit(void **state)
 {
 	static const struct step s[] = { { 200, NULL, 200000, 0 } };
-	struct server           *sv = server_start(s, 1);
+	struct server           *sv;
 	struct http_opts         o = { .max_body = 1000 };
 	struct http_client       c;
 	struct http_resp         r;
@@ -263,8 +276,7 @@ test_size_limit(void **state)
 	struct http_req          q = { .url = url };
 
 	(void)state;
-	url_of(sv, url, sizeof(url));
-	assert_int_equal(http_client_init(&c, &o), 0);
+	sv = client_start(s, 1, &o, &c, url, sizeof(url));
 	assert_int_equal(http_request(&c, &q, &three, &r), -1);
 	assert_true(r.too_large);
 	assert_int_equal(r.cc, CURLE_WRITE_ERROR);
@@ -275,8 +287,7 @@ test_size_limit(void **state)
 	sv->steps[0].body_len = 1000;
 	assert_int_equal(http_request(&c, &q, &three, &r), 0);
 	assert_int_equal(r.len, 1000);
-	http_client_fini(&c);
-	server_stop(sv);
+	client_stop(sv, &c);
 }
 
 static void
@@ -285,7 +296,7 @@ test_timeout(void **state)
 	/* one server thread: the second request waits out the first */
 	static const struct step s[]
 	    = { { 200, NULL, 0, 1500 }, { 200, NULL, 0, 0 } };
-	struct server     *sv = server_start(s, 2);
+	struct server     *sv;
 	struct http_opts   o = { .timeout_ms = 5000 };
 	struct http_client c;
 	struct http_resp   r;
@@ -294,8 +305,7 @@ test_timeout(void **state)
 	double             t0, dt;
 
 	(void)state;
-	url_of(sv, url, sizeof(url));
-	assert_int_equal(http_client_init(&c, &o), 0);
+	sv = client_start(s, 2, &o, &c, url, sizeof(url));
 	t0 = now_s();
 	assert_int_equal(http_perform(&c, &q, &r), -1);
 	dt = now_s() - t0;
@@ -311,8 +321,7 @@ test_timeout(void **state)
 	snprintf(url, sizeof(url), "http://127.0.0.1:1/");
 	assert_int_equal(http_perform(&c, &q, &r), -1);
 	assert_int_equal(r.cc, CURLE_COULDNT_CONNECT);
-	http_client_fini(&c);
-	server_stop(sv);
+	client_stop(sv, &c);
 }
 
 struct stopper {
@@ -336,7 +345,7 @@ test_stop_cuts_wait(void **state)
 {
 	static const struct step s[]
 	    = { { 503, "Retry-After: 30\r\n", 0, 0 } };
-	struct server     *sv = server_start(s, 1);
+	struct server     *sv;
 	atomic_int         stop = 0;
 	struct http_opts   o = { .stop = &stop };
 	struct http_client c;
@@ -348,8 +357,7 @@ test_stop_cuts_wait(void **state)
 	double             t0, dt;
 
 	(void)state;
-	url_of(sv, url, sizeof(url));
-	assert_int_equal(http_client_init(&c, &o), 0);
+	sv = client_start(s, 1, &o, &c, url, sizeof(url));
 	pthread_create(&t, NULL, stop_later, &st);
 	t0 = now_s();
 	assert_int_equal(http_request(&c, &q, &three, &r), 0);
@@ -379,8 +387,7 @@ test_stop_cuts_wait(void **state)
 	assert_int_equal(http_perform(&c, &q, &r), -1);
 	assert_true(r.cancelled);
 	assert_false(http_retryable(&r));
-	http_client_fini(&c);
-	server_stop(sv);
+	client_stop(sv, &c);
 }
 
 static void
@@ -389,7 +396,7 @@ test_request_sent(void **state)
 	static const struct step s[] = { { 201, NULL, 0, 0 } };
 	static const char *const hdrs[]
 	    = { "X-Signature: abc", "Content-Type: application/json", NULL };
-	struct server     *sv = server_start(s, 1);
+	struct server     *sv;
 	struct http_opts   o = { .user_agent = "test/1" };
 	struct http_client c;
 	struct http_resp   r;
@@ -401,8 +408,7 @@ test_request_sent(void **state)
 		   .pass = "pw" };
 
 	(void)state;
-	url_of(sv, url, sizeof(url));
-	assert_int_equal(http_client_init(&c, &o), 0);
+	sv = client_start(s, 1, &o, &c, url, sizeof(url));
 	assert_int_equal(http_perform(&c, &q, &r), 0);
 	assert_int_equal(r.status, 201);
 	assert_non_null(strstr(sv->last, "POST /x?token=secret HTTP/1.1"));
@@ -419,8 +425,7 @@ test_request_sent(void **state)
 	assert_int_equal(http_perform(&c, &q, &r), 0);
 	assert_non_null(strstr(sv->last, "DELETE /x"));
 	assert_null(strstr(sv->last, "Authorization"));
-	http_client_fini(&c);
-	server_stop(sv);
+	client_stop(sv, &c);
 }
 
 static void
