@@ -42,12 +42,13 @@ struct step {
 };
 
 struct server {
-	int         fd, port;
-	pthread_t   thr;
-	struct step steps[MAX_STEPS]; /* the last one repeats */
-	int         nsteps;
-	atomic_int  requests;
-	char        last[4096]; /* the last request, head and body */
+	int             fd, port;
+	pthread_t       thr;
+	pthread_mutex_t lock;
+	struct step     steps[MAX_STEPS]; /* {lock} the last one repeats */
+	int             nsteps;
+	atomic_int      requests;
+	char            last[4096]; /* the last request, head and body */
 };
 
 static double
@@ -115,6 +116,7 @@ static void *
 server_main(void *arg)
 {
 	struct server *sv = arg;
+	struct step    st;
 	int            c, i;
 
 	while ((c = accept(sv->fd, NULL, NULL)) >= 0) {
@@ -122,9 +124,12 @@ server_main(void *arg)
 		i = atomic_fetch_add(&sv->requests, 1);
 		if (i >= sv->nsteps)
 			i = sv->nsteps - 1;
-		if (sv->steps[i].delay_ms > 0)
-			usleep((useconds_t)sv->steps[i].delay_ms * 1000);
-		answer(c, &sv->steps[i]);
+		pthread_mutex_lock(&sv->lock);
+		st = sv->steps[i];
+		pthread_mutex_unlock(&sv->lock);
+		if (st.delay_ms > 0)
+			usleep((useconds_t)st.delay_ms * 1000);
+		answer(c, &st);
 		close(c);
 	}
 	return (NULL);
@@ -137,6 +142,7 @@ server_start(const struct step *steps, int n)
 	struct sockaddr_in a = { 0 };
 	socklen_t          alen = sizeof(a);
 
+	pthread_mutex_init(&sv->lock, NULL);
 	memcpy(sv->steps, steps, sizeof(*steps) * (size_t)n);
 	sv->nsteps = n;
 	a.sin_family = AF_INET;
@@ -208,7 +214,9 @@ test_retry_until_ok(void **state)
 	assert_string_equal(r.body, "xxxxx");
 	assert_int_equal(atomic_load(&sv->requests), 3);
 	/* the attempts are bounded: 503 for ever ends after three */
+	pthread_mutex_lock(&sv->lock);
 	sv->steps[2].status = 503;
+	pthread_mutex_unlock(&sv->lock);
 	atomic_store(&sv->requests, 0);
 	assert_int_equal(http_request(&c, &q, &three, &r), 0);
 	assert_int_equal(r.status, 503);
@@ -284,7 +292,9 @@ test_size_limit(void **state)
 	assert_int_equal(r.attempts, 1); /* a too-large answer is final */
 	assert_non_null(strstr(r.err, "1000 bytes"));
 	/* under the limit it passes */
+	pthread_mutex_lock(&sv->lock);
 	sv->steps[0].body_len = 1000;
+	pthread_mutex_unlock(&sv->lock);
 	assert_int_equal(http_request(&c, &q, &three, &r), 0);
 	assert_int_equal(r.len, 1000);
 	client_stop(sv, &c);
