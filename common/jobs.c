@@ -14,6 +14,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
+#include "util.h"
 #include "xmalloc.h"
 
 struct job {
@@ -224,13 +225,7 @@ jobs_bg_nap(struct jobs_bg *bg, long ms)
 	struct timespec ts;
 	bool            stop;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	util_deadline(&ts, CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&bg->lock);
 	while (!bg->stopping && !bg->kicked)
 		if (pthread_cond_timedwait(&bg->cond, &bg->lock, &ts)

@@ -15,8 +15,8 @@
 
 #include "log.h"
 #include "pg.h"
-#include "xmalloc.h"
 #include "util.h"
+#include "xmalloc.h"
 
 #define PG_BACKOFF_MIN_MS 100
 #define PG_BACKOFF_MAX_MS 5000

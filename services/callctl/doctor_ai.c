@@ -26,8 +26,8 @@
 #include "callctl.h"
 #include "cfg.h"
 #include "../ai-session/oai_json.h"
-#include "xmalloc.h"
 #include "util.h"
+#include "xmalloc.h"
 
 static struct ai_cfg ac;
 static int           loaded;

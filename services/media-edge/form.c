@@ -17,8 +17,8 @@
 #include "codec.h"
 #include "edge.h"
 #include "hmac.h"
-#include "xmalloc.h"
 #include "util.h"
+#include "xmalloc.h"
 
 /* Decode one component; -1 on a bad %XX. */
 static int

@@ -21,9 +21,9 @@
 #include "jobs.h"
 #include "log.h"
 #include "persister.h"
+#include "util.h"
 #include "wire.h"
 #include "xmalloc.h"
-#include "util.h"
 
 #define REPLAY_BATCH 100
 #define EXPIRE_EVERY_MS (3600 * 1000)

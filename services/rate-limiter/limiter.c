@@ -32,9 +32,9 @@
 #include "metrics.h"
 #include "rate-limiter.h"
 #include "svc.h"
+#include "util.h"
 #include "wire.h"
 #include "xmalloc.h"
-#include "util.h"
 
 struct rl_worker {
 	struct rl *rl;
