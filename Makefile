@@ -137,7 +137,8 @@ FUZZ.stream   := $(ME)/stream.c $(ME)/fastjson.c $(ME)/token.c \
 		 $(ME)/stats.c
 FUZZ.form     := $(ME)/form.c
 FUZZ.token    := $(ME)/token.c
-FUZZ.realtime := $(AI)/rt_openai.c $(AI)/oai_json.c $(AI)/stats.c
+FUZZ.realtime := $(AI)/rt_openai.c $(AI)/oai_json.c $(AI)/stats.c \
+		 $(AI)/usage.c
 FUZZ.anthropic := $(filter-out %/main.c,$(wildcard services/reasoner/*.c))
 FUZZ.wire     :=
 FUZZ.abatch   :=

@@ -211,6 +211,13 @@ enum call_state {
 
 struct job_ctx;
 
+/* Tokens one call used (usage.c); sent with its CallRecord. */
+struct call_usage {
+	uint64_t in, out, in_audio, out_audio, cached; /* the model */
+	uint64_t rsn_in, rsn_out; /* the reasoner */
+	uint32_t responses;
+};
+
 struct call {
 	struct call *hnext; /* {calls} */
 	bool         live; /* {calls} handed to the lws thread */
@@ -256,6 +263,7 @@ struct call {
 	char             *outcome;
 	bool              voicemail;
 	unsigned          tools_running;
+	struct call_usage usage;
 	void             *setup_timer; /* lws_sorted_usec_list_t, loop.c */
 	void             *hangup_timer;
 	void             *idle_timer;
@@ -354,6 +362,7 @@ struct cmd {
 	char         *text2;
 	void         *ptr;
 	void (*ptr_free)(void *); /* frees ptr if not taken */
+	uint32_t tokens_in, tokens_out; /* CMD_TOOL_RESULT: reasoner's */
 };
 
 struct lws_context;
@@ -490,6 +499,16 @@ void stats_model_error(const char *code);
 /* An error a setting must fix; the label is the setting's name. */
 void stats_config_error(const char *setting);
 void stats_ended(const char *reason);
+
+/* usage.c: token counts per call, ai_model_tokens_total{kind} and
+ * ai_reasoner_tokens_total{direction}.  stats: from stats_init(); the
+ * rest on the lws thread but usage_fill (any). */
+void usage_stats_init(void);
+/* The rt_events usage handler: arg is the struct call. */
+void usage_model(void *call, const struct rt_usage *);
+void usage_reasoner(struct call_usage *, uint32_t in, uint32_t out);
+/* u's fields from cu (pointers none: u may live on the stack). */
+void usage_fill(Bus__Usage *u, const struct call_usage *cu);
 
 int64_t ai_mono_ms(void);
 

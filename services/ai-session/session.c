@@ -184,7 +184,7 @@ ev_closed(void *arg, const char *reason)
 static const struct rt_events events
     = { ev_ready, ev_pull_audio, ev_audio, ev_audio_done, ev_speech_started,
 	      ev_speech_stopped, ev_response_created, ev_response_done,
-	      ev_transcript, ev_tool_call, ev_error, ev_closed };
+	      ev_transcript, ev_tool_call, ev_error, ev_closed, usage_model };
 
 static void
 setup_timeout(struct call *c)

@@ -96,6 +96,7 @@ stats_init(void)
 	    "ai_calls_ended_total", "Calls ended, by reason", "reason");
 	st.tools = metrics_counter("ai_tool_calls_total",
 	    "Tool calls by name and result", "name,result");
+	usage_stats_init();
 }
 
 void

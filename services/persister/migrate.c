@@ -33,9 +33,11 @@
 
 MIGRATION(ps_migration_001, "001_init.sql");
 MIGRATION(ps_migration_002, "002_calls_api.sql");
+MIGRATION(ps_migration_003, "003_usage.sql");
 
 extern const char ps_migration_001[];
 extern const char ps_migration_002[];
+extern const char ps_migration_003[];
 
 struct migration {
 	int         version;
@@ -46,6 +48,7 @@ struct migration {
 static const struct migration migrations[] = {
 	{ 1, "001_init", ps_migration_001 },
 	{ 2, "002_calls_api", ps_migration_002 },
+	{ 3, "003_usage", ps_migration_003 },
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -87,10 +87,15 @@ static const char sql_record[]
     = "INSERT INTO calls (call_sid, direction, status, started_at, ended_at, "
       " duration_s, transcript, summary, summary_pending, outcome, "
       " interest_level, next_action, appointment, quote, end_reason, "
-      " answered_by) "
+      " answered_by, model_input_tokens, model_output_tokens, "
+      " model_input_audio_tokens, model_output_audio_tokens, "
+      " model_cached_tokens, model_responses, reasoner_input_tokens, "
+      " reasoner_output_tokens) "
       "VALUES ($1, $2, $3, to_timestamp($4::double precision / 1000), "
       " to_timestamp($5::double precision / 1000), $6::integer, $7, "
-      " $8::jsonb, $9::boolean, $10, $11, $12, $13, $14, $15, $16) "
+      " $8::jsonb, $9::boolean, $10, $11, $12, $13, $14, $15, $16, "
+      " $17::bigint, $18::bigint, $19::bigint, $20::bigint, $21::bigint, "
+      " $22::integer, $23::bigint, $24::bigint) "
       "ON CONFLICT (call_sid) DO UPDATE SET "
       " direction = CASE WHEN EXCLUDED.direction <> 'unspecified' "
       "  THEN EXCLUDED.direction ELSE calls.direction END, "
@@ -109,6 +114,24 @@ static const char sql_record[]
       " quote = coalesce(EXCLUDED.quote, calls.quote), "
       " end_reason = coalesce(EXCLUDED.end_reason, calls.end_reason), "
       " answered_by = coalesce(EXCLUDED.answered_by, calls.answered_by), "
+      " model_input_tokens = coalesce(EXCLUDED.model_input_tokens, "
+      "calls.model_input_tokens), "
+      " model_output_tokens = coalesce(EXCLUDED.model_output_tokens, "
+      "calls.model_output_tokens), "
+      " model_input_audio_tokens = "
+      "coalesce(EXCLUDED.model_input_audio_tokens, "
+      "calls.model_input_audio_tokens), "
+      " model_output_audio_tokens = "
+      "coalesce(EXCLUDED.model_output_audio_tokens, "
+      "calls.model_output_audio_tokens), "
+      " model_cached_tokens = coalesce(EXCLUDED.model_cached_tokens, "
+      "calls.model_cached_tokens), "
+      " model_responses = coalesce(EXCLUDED.model_responses, "
+      "calls.model_responses), "
+      " reasoner_input_tokens = coalesce(EXCLUDED.reasoner_input_tokens, "
+      "calls.reasoner_input_tokens), "
+      " reasoner_output_tokens = coalesce(EXCLUDED.reasoner_output_tokens, "
+      "calls.reasoner_output_tokens), "
       " updated_at = now() "
       "RETURNING lead_id";
 static const char sql_lead[]
@@ -351,10 +374,20 @@ write_record(struct pg *pg, const Bus__Envelope *env)
 {
 	const Bus__CallRecord *r = env->call_record;
 	const Bus__Summary    *s = r->summary;
-	const char            *v[16], *lead;
-	char                   t0[24], t1[24], dur[16], *sj;
-	PGresult              *res;
-	int                    rv = -1;
+	const Bus__Usage      *u = r->usage;
+	const char            *v[24] = { NULL }, *lead;
+	char                   t0[24], t1[24], dur[16], *sj, n[8][24];
+	const uint64_t         un[8] = { u != NULL ? u->model_input_tokens : 0,
+                u != NULL ? u->model_output_tokens : 0,
+		u != NULL ? u->model_input_audio_tokens : 0,
+		u != NULL ? u->model_output_audio_tokens : 0,
+		u != NULL ? u->model_cached_tokens : 0,
+		u != NULL ? u->model_responses : 0,
+		u != NULL ? u->reasoner_input_tokens : 0,
+		u != NULL ? u->reasoner_output_tokens : 0 };
+	int       i;
+	PGresult *res;
+	int       rv = -1;
 
 	sj = summary_json(s);
 	snprintf(dur, sizeof(dur), "%u", r->duration_s);
@@ -374,7 +407,12 @@ write_record(struct pg *pg, const Bus__Envelope *env)
 	v[13] = s != NULL ? nz(s->quote) : NULL;
 	v[14] = nz(r->end_reason);
 	v[15] = nz(r->answered_by);
-	res = pg_exec(pg, "call record", sql_record, 16, v, NULL, NULL);
+	for (i = 0; i < 8 && u != NULL; i++) { /* no usage: keep what is */
+		snprintf(
+		    n[i], sizeof(n[i]), "%llu", (unsigned long long)un[i]);
+		v[16 + i] = n[i];
+	}
+	res = pg_exec(pg, "call record", sql_record, 24, v, NULL, NULL);
 	free(sj);
 	if (res == NULL)
 		return (-1);

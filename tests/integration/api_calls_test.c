@@ -11,7 +11,8 @@
  * calls row.  Then a call placed with per-call settings and metadata
  * runs to its end and reads back through GET /calls/{sid} (status
  * timeline, transcript, summary, settings) and GET /calls (filters and
- * pages), and its voice, transcription language, persona and greeting
+ * pages) with its token usage (also in the daemons' Prometheus
+ * counters), and its voice, transcription language, persona and greeting
  * reached the model's session.update; a second call placed through the seeds'
  * POST /api/call {from, to} is hung up through POST /calls/{sid}/hangup.
  */
@@ -68,24 +69,34 @@ api(const char *method, const char *path, const char *token, const char *body,
 	return (status);
 }
 
-/* The edge's edge_api_refused_total{route,reason}. */
+/* A series of daemon d's /metrics (0 when absent). */
 static double
-refused(const char *route, const char *reason)
+metric(int d, const char *series)
 {
-	char   url[128], want[160], *body = NULL, *p;
+	char   url[128], want[200], *body = NULL, *p;
 	long   status = 0;
 	double v = 0;
 
-	snprintf(url, sizeof(url), "%s/metrics", E.edge_base);
-	snprintf(want, sizeof(want),
-	    "edge_api_refused_total{route=\"%s\",reason=\"%s\"} ", route,
-	    reason);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", E.http[d]);
+	snprintf(want, sizeof(want), "%s ", series);
 	assert_int_equal(
 	    harness_http("GET", url, NULL, NULL, &status, &body), 0);
 	if ((p = strstr(body, want)) != NULL)
 		v = strtod(p + strlen(want), NULL);
 	free(body);
 	return (v);
+}
+
+/* The edge's edge_api_refused_total{route,reason}. */
+static double
+refused(const char *route, const char *reason)
+{
+	char series[160];
+
+	snprintf(series, sizeof(series),
+	    "edge_api_refused_total{route=\"%s\",reason=\"%s\"}", route,
+	    reason);
+	return (metric(E2E_EDGE, series));
 }
 
 /* Expect status and, in the JSON answer, reason containing why and
@@ -196,10 +207,19 @@ str(json_t *o, const char *k)
 	return (s);
 }
 
+static long long
+num(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	assert_true(json_is_integer(v));
+	return ((long long)json_integer_value(v));
+}
+
 static void
 check_call(const char *sid)
 {
-	char    path[128], *resp = NULL;
+	char    path[128], *resp = NULL, *s;
 	json_t *o, *st;
 
 	snprintf(path, sizeof(path), "/calls/%s", sid);
@@ -226,6 +246,25 @@ check_call(const char *sid)
 	assert_string_equal(
 	    str(json_object_get(o, "metadata"), "campaign"), "spring");
 	assert_null(strstr(resp, E2E_LEAD_PHONE + 1));
+	/* what it cost: the model's responses and the reasoner's answers */
+	st = json_object_get(o, "usage");
+	s = json_dumps(st, JSON_COMPACT);
+	print_message("usage: %s\n", s);
+	free(s);
+	assert_true(num(st, "model_responses") >= 2);
+	assert_true(num(st, "model_input_tokens") >= 100);
+	assert_true(num(st, "model_output_tokens") > 0);
+	assert_true(num(st, "reasoner_input_tokens") > 0);
+	assert_true(num(st, "reasoner_output_tokens") > 0);
+	assert_true(metric(E2E_AI, "ai_model_tokens_total{kind=\"input\"}")
+	    >= (double)num(st, "model_input_tokens"));
+	assert_true(
+	    metric(E2E_AI, "ai_reasoner_tokens_total{direction=\"output\"}")
+	    > 0);
+	assert_true(metric(E2E_RSN,
+	                "reasoner_tokens_total{kind=\"summary\",direction="
+	                "\"input\"}")
+	    > 0);
 	json_decref(o);
 	free(resp);
 }
