@@ -30,6 +30,7 @@
 
 struct cmd;
 
+#define AI_DTMF_MAX 32 /* keys gathered into one conversation item */
 #define AI_SID_MAX 64 /* longest call sid we accept */
 #define AI_ID_MAX 64 /* longest model item / response id tracked */
 #define AI_FRAME_MAX 8192 /* caller frames are split above this */
@@ -266,6 +267,8 @@ struct call {
 	struct call_usage usage;
 	void             *setup_timer; /* lws_sorted_usec_list_t, loop.c */
 	void             *hangup_timer;
+	void             *dtmf_timer; /* dtmf.c: keys gathered */
+	char              dtmf[AI_DTMF_MAX + 1]; /* keys not yet sent */
 	void             *idle_timer;
 	int64_t           last_frame_ms; /* monotonic */
 };
@@ -304,6 +307,7 @@ void session_end(
     struct call *, const char *why, const char *detail, bool tell_edge);
 void session_frame(struct call *, const Bus__AudioFrame *);
 void session_mark_echo(struct call *, const char *name);
+/* dtmf.c: a key the caller pressed (lws thread). */
 void session_dtmf(struct call *, const Bus__Dtmf *);
 void session_event(struct call *, const Bus__CallEvent *);
 void session_shutdown_all(void);
@@ -483,6 +487,7 @@ struct ai_stats {
 	struct metric        *bargeins, *truncates;
 	struct metric        *marks_sent, *marks_echoed, *marks_stale;
 	struct metric        *bad_bus, *bad_model_json, *unknown_events;
+	struct metric        *bad_dtmf, *dtmf_keys;
 	struct metric        *turns;
 	struct metric        *model_closed;
 	struct metric_family *model_errors;

@@ -97,6 +97,8 @@ struct rt_provider {
 	int (*request_response)(struct rt_conn *, const char *instructions);
 	/* Add a system note to the conversation (no response by itself). */
 	int (*add_system_text)(struct rt_conn *, const char *text);
+	/* Add what the caller said otherwise (keys pressed) as their turn. */
+	int (*add_user_text)(struct rt_conn *, const char *text);
 	/* Close and free; no event is called afterwards. */
 	void (*close)(struct rt_conn *);
 };

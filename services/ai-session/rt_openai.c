@@ -410,6 +410,12 @@ oai_add_system_text(struct rt_conn *rc, const char *text)
 	return (queue_ctl(rc, oai_system_text(text)));
 }
 
+static int
+oai_add_user_text(struct rt_conn *rc, const char *text)
+{
+	return (queue_ctl(rc, oai_user_text(text)));
+}
+
 static void
 oai_close(struct rt_conn *rc)
 {
@@ -426,6 +432,7 @@ oai_close(struct rt_conn *rc)
 	free(rc);
 }
 
-const struct rt_provider rt_openai = { "openai", oai_connect,
-	oai_audio_available, oai_truncate_item, oai_send_tool_output,
-	oai_request_response, oai_add_system_text, oai_close };
+const struct rt_provider rt_openai
+    = { "openai", oai_connect, oai_audio_available, oai_truncate_item,
+	      oai_send_tool_output, oai_request_response, oai_add_system_text,
+	      oai_add_user_text, oai_close };

@@ -287,13 +287,6 @@ session_mark_echo(struct call *c, const char *name)
 }
 
 void
-session_dtmf(struct call *c, const Bus__Dtmf *d)
-{
-	logc_debug(&c->lc, "caller pressed a key (%zu chars)",
-	    d->digit != NULL ? strlen(d->digit) : 0);
-}
-
-void
 session_end(
     struct call *c, const char *why, const char *detail, bool tell_edge)
 {
@@ -303,6 +296,7 @@ session_end(
 	loop_timer_cancel(&c->setup_timer);
 	loop_timer_cancel(&c->hangup_timer);
 	loop_timer_cancel(&c->idle_timer);
+	loop_timer_cancel(&c->dtmf_timer);
 	session_provider->close(c->rt);
 	c->rt = NULL;
 	(void)edge_unsubscribe(c->sid);

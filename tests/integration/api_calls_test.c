@@ -31,6 +31,7 @@ setup(void **state)
 	(void)state;
 	o.script = "outbound.json";
 	o.speak_at = SPEAK_AT;
+	o.dtmf = "4@2600,2@2700,#@2800"; /* every call's callee presses */
 	e2e_start(&E, &o);
 	e2e_seed(&E);
 	return (0);
@@ -297,6 +298,34 @@ check_session_update(void)
 	json_decref(a);
 }
 
+/* The keys the callee pressed: one user item to the model, one turn. */
+static void
+check_dtmf(const char *sid)
+{
+	json_t *a = e2e_records(E.oai_rec, "type", "conversation.item.create"),
+	       *u;
+	size_t      i;
+	int         seen = 0;
+	const char *r, *t;
+
+	json_array_foreach(a, i, u)
+	{
+		r = json_string_value(json_object_get(u, "role"));
+		t = json_string_value(json_object_get(u, "text"));
+		if (r != NULL && t != NULL && strcmp(r, "user") == 0
+		    && strcmp(t, "[keypad] 4 2 #") == 0)
+			seen++;
+	}
+	json_decref(a);
+	assert_true(seen >= 1);
+	assert_int_equal(e2e_count_sid(&E,
+	                     "SELECT count(*) FROM transcript_turns WHERE "
+	                     "call_sid = $1 AND role = 'user' AND "
+	                     "text = '[keypad] 4 2 #'",
+	                     sid),
+	    1);
+}
+
 static json_t *
 list(const char *query)
 {
@@ -360,6 +389,7 @@ test_call_read_back(void **state)
 	assert_int_equal(e2e_wait_record(&E, sid, 0, 40000), 0);
 	check_call(sid);
 	check_session_update();
+	check_dtmf(sid);
 
 	/* the seeds' path: POST /api/call {from, to} */
 	st = api("POST", "/api/call", E2E_API_TOKEN,
