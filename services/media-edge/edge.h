@@ -323,7 +323,8 @@ enum wjob_kind {
 	WJ_NOTIFY, /* signed notification */
 	WJ_RATE_PEEK, /* /events rate query */
 	WJ_API_QUERY, /* GET /calls, GET /calls/{sid} */
-	WJ_API_HANGUP /* POST /calls/{sid}/hangup */
+	WJ_API_HANGUP, /* POST /calls/{sid}/hangup */
+	WJ_API_DNC /* POST /dnc, /dnc/remove (status: "add", "remove") */
 };
 
 /* POST /calls: what the business chose for this call (api_calls.c). */
@@ -667,8 +668,10 @@ void webjobs_reply_json(struct edge *, const struct wjob *, int status,
  * HTTP status it answered (0: unreachable or no provider). */
 long webjobs_provider_hangup(
     struct edge *, void *curl, const char *call_sid, int attempts);
-/* Worker threads: a request to persister; the reply (wire_free) or NULL. */
-Bus__Envelope *webjobs_persister(struct edge *, Bus__Envelope *, int attempts);
+/* Worker threads: a request to rate-limiter (true) or persister; the
+ * reply (wire_free) or NULL. */
+Bus__Envelope *webjobs_request(
+    struct edge *, bool rate_limiter, Bus__Envelope *, int attempts);
 
 /* util */
 int64_t edge_mono_us(void);

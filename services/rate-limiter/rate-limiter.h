@@ -40,6 +40,7 @@ struct rl_cfg {
 	long  ip_window_ms;
 	long  cleanup_ms;
 	long  memory_max_keys;
+	char *dnc_when_down; /* "refuse" or "allow" */
 	char *log_level;
 	long  shutdown_timeout_ms;
 
@@ -67,6 +68,18 @@ int phone_countries_parse(const char *list, struct rl_countries *c);
 /* Validate s as E.164 (+, 8 to 15 digits, no leading 0, a known national
  * length for the codes we know) and check its country against c. */
 enum rl_phone_verdict phone_check(const char *s, const struct rl_countries *c);
+
+/* ---- compliance.c: the do-not-call list ----------------------------- */
+
+struct rl;
+struct reply;
+void dnc_metrics_init(void);
+/* 1 when phone's HMAC is listed, 0 when not, -1 when the list cannot be
+ * read (database down).  Worker threads. */
+int dnc_listed(const struct rl *, struct pg *, const char *phone);
+/* DncUpdate: answer Ack, or an Error; -1 to answer INTERNAL. */
+int dnc_update(
+    const struct rl *, struct pg *, const Bus__DncUpdate *, struct reply *out);
 
 /* ---- window.c: rolling-window arithmetic and the in-memory window --- */
 

@@ -20,6 +20,7 @@
 
 #define SPEAK_AT "400,5000,9200,13800"
 #define SECOND_PHONE "+14155550177"
+#define DNC_PHONE "+14155550188"
 
 static struct e2e E;
 
@@ -197,6 +198,59 @@ test_bad_input(void **state)
 	 * request is the refused hang-up of CAunknown */
 	assert_int_equal(e2e_nrecords(E.tw_rec, "kind", "rest"), 1);
 	assert_int_equal(e2e_count(&E, "SELECT count(*) FROM calls"), 0);
+}
+
+/* The do-not-call list: bad input, add, a refused call, remove. */
+static void
+test_dnc(void **state)
+{
+	const char *T = E2E_API_TOKEN;
+	char        hash[65], *resp = NULL;
+	const char *p[1] = { hash };
+	long        n = -1;
+	double      listed;
+
+	(void)state;
+	expect("POST", "/dnc", NULL, "{\"phone\":\"" DNC_PHONE "\"}", 401,
+	    "dnc", "unauthorized", NULL);
+	expect("GET", "/dnc", T, NULL, 405, "dnc", "method", NULL);
+	expect("POST", "/dnc", T, "{\"phone\":\"4155550188\"}", 400, "dnc",
+	    "bad_field", "phone");
+	expect("POST", "/dnc", T, "{\"phone\":\"" DNC_PHONE "\",\"x\":1}", 400,
+	    "dnc", "bad_field", "x");
+	expect("POST", "/dnc/remove", T, "nope", 400, "dnc", "bad_json", NULL);
+	assert_int_equal(e2e_count(&E, "SELECT count(*) FROM do_not_call"), 0);
+
+	assert_int_equal(
+	    api("POST", "/dnc", T, "{\"phone\":\"" DNC_PHONE "\"}", &resp),
+	    200);
+	print_message("POST /dnc: %s\n", resp);
+	free(resp);
+	e2e_phone_hash(DNC_PHONE, hash);
+	assert_int_equal(pgtest_query_int_params(E.db.dsn,
+	                     "SELECT count(*) FROM do_not_call WHERE "
+	                     "key_hash = $1",
+	                     1, p, &n),
+	    0);
+	assert_int_equal(n, 1);
+	listed = metric(
+	    E2E_RL, "rate_limit_dnc_total{op=\"check\",result=\"listed\"}");
+	assert_int_equal(
+	    api("POST", "/calls", T, "{\"to\":\"" DNC_PHONE "\"}", &resp),
+	    403);
+	print_message("POST /calls to a listed number: %s\n", resp);
+	assert_non_null(strstr(resp, "do_not_call"));
+	free(resp);
+	assert_true(metric(E2E_RL,
+	                "rate_limit_dnc_total{op=\"check\",result=\"listed\"}")
+	    == listed + 1);
+	assert_int_equal(e2e_nrecords(E.tw_rec, "kind", "rest"), 1);
+	assert_int_equal(e2e_count(&E, "SELECT count(*) FROM calls"), 0);
+
+	assert_int_equal(api("POST", "/dnc/remove", T,
+	                     "{\"phone\":\"" DNC_PHONE "\"}", NULL),
+	    200);
+	assert_int_equal(e2e_count(&E, "SELECT count(*) FROM do_not_call"), 0);
 }
 
 static const char *
@@ -440,6 +494,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_dnc),
 		cmocka_unit_test(test_call_read_back),
 	};
 
