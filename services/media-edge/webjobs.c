@@ -436,6 +436,10 @@ run_create(struct edge *e, CURL *c, struct wjob *j)
 		else if (strcmp(reason, "do_not_call") == 0)
 			reply_json(e, j, 403, "do_not_call",
 			    "the number is on the do-not-call list", 0);
+		else if (strcmp(reason, "outside_calling_hours") == 0
+		    || strcmp(reason, "unknown_time_zone") == 0)
+			reply_json(e, j, 403, "calling_hours", reason,
+			    retry > 0 ? retry : 0);
 		else if (strcmp(reason, "dnc_unavailable") == 0)
 			reply_json(e, j, 503, "unavailable",
 			    "the do-not-call list cannot be read", 0);

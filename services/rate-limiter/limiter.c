@@ -261,6 +261,15 @@ check(struct rl_worker *w, const Bus__RateCheck *rc, struct reply *out)
 		return (0);
 	}
 	if (rc->kind == BUS__RATE_CHECK__KIND__OUTBOUND
+	    && (v.reason = hours_check(
+	            &rl->hours, rc->phone, time(NULL), &v.retry_after_s))
+	        != NULL) {
+		log_info("rate check refused: %s", v.reason);
+		count(v.reason, false, false);
+		answer(out, &v);
+		return (0);
+	}
+	if (rc->kind == BUS__RATE_CHECK__KIND__OUTBOUND
 	    && (n = dnc_listed(rl, &w->pg, rc->phone)) != 0
 	    && (n == 1 || strcmp(rl->cfg.dnc_when_down, "refuse") == 0)) {
 		v.reason = n == 1 ? "do_not_call" : "dnc_unavailable";
@@ -430,6 +439,8 @@ check_config(struct rl *rl)
 		rv = -1;
 	}
 	if (phone_countries_parse(rl->cfg.countries, &rl->countries) == -1)
+		rv = -1;
+	if (hours_parse(rl->cfg.calling_hours, &rl->hours) == -1)
 		rv = -1;
 	if (strcmp(rl->cfg.dnc_when_down, "refuse") != 0
 	    && strcmp(rl->cfg.dnc_when_down, "allow") != 0) {
