@@ -107,6 +107,7 @@ endef
 # callctl doctor loads the daemons' own settings tables (their defaults
 # included) and sends ai-session's own session.update.
 EXTRA_O.callctl := $(call objs,services/media-edge/config.c \
+	services/media-edge/proxy.c \
 	services/ai-session/config.c services/ai-session/oai_json.c \
 	services/reasoner/config.c services/persister/config.c \
 	services/persister/migrate.c services/rate-limiter/config.c)

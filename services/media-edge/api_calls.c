@@ -78,6 +78,23 @@ call_settings_free(struct call_settings *s)
 	s->instructions = s->greeting = s->metadata_json = NULL;
 }
 
+void
+api_client_ip(struct edge *e, struct lws *wsi, struct web *w)
+{
+	char peer[sizeof(w->ip)], xff[1024];
+	int  n;
+
+	snprintf(peer, sizeof(peer), "%s", w->ip);
+	n = lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR);
+	if (proxy_client(&e->cfg.proxies, peer, n > 0 ? xff : NULL, w->ip,
+	        sizeof(w->ip))
+	        == -1
+	    || (n < 0 && proxy_trusted(&e->cfg.proxies, peer))) {
+		w->xff_bad = true; /* unreadable or too long */
+		snprintf(w->ip, sizeof(w->ip), "%s", peer);
+	}
+}
+
 static const char *
 method_of(struct lws *wsi)
 {
@@ -369,6 +386,11 @@ api_create(struct edge *e, struct web *w)
 
 	if (authorise(e, w, "create", API_SCOPE_ADMIN) == -1)
 		return (0);
+	if (w->xff_bad)
+		return (refuse(e, w, "create", 400, "bad_forwarded_for",
+		    "X-Forwarded-For from a trusted proxy is not a list of "
+		    "addresses",
+		    NULL));
 	if (w->too_big)
 		return (refuse(
 		    e, w, "create", 413, "too_large", "body too large", NULL));

@@ -75,6 +75,9 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "wait for the sub pipe to an ai-session before sending audio" },
 	{ "EDGE_API_TOKEN", CFG_STR | CFG_SECRET, O(api_token), "",
 	    "bearer token of POST /calls and /events (empty: refused)" },
+	{ "TRUSTED_PROXIES", CFG_STR, O(trusted_proxies), "",
+	    "CIDRs of reverse proxies whose X-Forwarded-For is believed "
+	    "(empty: none)" },
 	{ "EDGE_PROVIDER", CFG_STR, O(provider), "twilio",
 	    "twilio or signalwire" },
 	{ "TWILIO_API_BASE_URL", CFG_STR, O(twilio_api_base),
@@ -174,6 +177,8 @@ edge_config_check(struct edge_cfg *c)
 	    || positive("EDGE_MAX_CALL_SECONDS", c->max_call_seconds, 1) == -1
 	    || positive("EDGE_STREAM_TOKEN_TTL_S", c->stream_token_ttl_s, 5)
 	        == -1)
+		rv = -1;
+	if (proxy_parse(c->trusted_proxies, &c->proxies) == -1)
 		rv = -1;
 	if (strlen(c->ai_session_url) == 0) {
 		log_errorx("AI_SESSION_URL: empty");

@@ -43,6 +43,17 @@
 #define EDGE_CLOSE_ERROR 1011
 #define EDGE_CLOSE_TRY_LATER 1013
 
+/* proxy.c: TRUSTED_PROXIES, parsed. */
+#define PROXY_MAX 32
+struct proxy_net {
+	unsigned char addr[16]; /* IPv4 mapped into IPv6 */
+	int           bits; /* prefix length over the 16 bytes */
+};
+struct proxies {
+	struct proxy_net nets[PROXY_MAX];
+	int              n;
+};
+
 struct edge_cfg {
 	char *http_addr;
 	long  http_port;
@@ -97,6 +108,8 @@ struct edge_cfg {
 	long  batch_flush_ms; /* paced loop turns (evloop.h); 0: off */
 
 	struct bus_tls bus_tls; /* BUS_TLS_* */
+	char          *trusted_proxies; /* TRUSTED_PROXIES */
+	struct proxies proxies; /* parsed by edge_config_check() */
 };
 
 /* ---- outq.c: a call's bounded queue of outgoing WebSocket messages ---- */
@@ -298,7 +311,8 @@ struct web {
 	bool           too_big;
 	bool           waiting;
 	bool           body_unread; /* answer only after the body */
-	char           ip[64];
+	char           ip[64]; /* the client (api_client_ip) */
+	bool           xff_bad; /* a trusted proxy sent a bad X-F-F */
 	char           auth[300];
 	char           sig[160];
 	char           method[8]; /* ROUTE_API: "GET", "POST", ... */
@@ -639,6 +653,16 @@ void           api_metrics_init(struct edge_metrics *);
 /* Worker threads: WJ_API_QUERY and WJ_API_HANGUP. */
 void api_job(struct edge *, void *curl, struct wjob *);
 void call_settings_free(struct call_settings *);
+
+/* proxy.c: any thread.  TRUSTED_PROXIES into p: 0, or -1 (logged). */
+int  proxy_parse(const char *list, struct proxies *p);
+bool proxy_trusted(const struct proxies *, const char *addr);
+/* The client of a request from peer with X-Forwarded-For xff (NULL:
+ * none) into out: 0, or -1 when the header is malformed. */
+int proxy_client(const struct proxies *, const char *peer, const char *xff,
+    char *out, size_t len);
+/* web_http: w->ip becomes the client (api_calls.c). */
+void api_client_ip(struct edge *, struct lws *, struct web *);
 
 /* events.c: lws service thread. */
 bool  events_auth(struct edge *, struct lws *);
