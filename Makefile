@@ -126,6 +126,7 @@ endef
 # included), media-edge's provider registry (tel*.c), and sends
 # ai-session's own session.update.
 EXTRA_O.callctl := $(call objs,services/media-edge/config.c \
+	services/media-edge/proxy.c \
 	services/ai-session/config.c services/ai-session/oai_json.c \
 	services/reasoner/config.c services/persister/config.c \
 	services/persister/migrate.c services/rate-limiter/config.c \
@@ -157,7 +158,8 @@ FUZZ.stream   := $(ME)/stream.c $(ME)/fastjson.c $(ME)/token.c \
 		 $(ME)/stats.c $(wildcard $(ME)/tel*.c) $(ME)/form.c
 FUZZ.form     := $(ME)/form.c
 FUZZ.token    := $(ME)/token.c
-FUZZ.realtime := $(AI)/rt_openai.c $(AI)/oai_json.c $(AI)/stats.c
+FUZZ.realtime := $(AI)/rt_openai.c $(AI)/oai_json.c $(AI)/stats.c \
+		 $(AI)/usage.c
 FUZZ.anthropic := $(filter-out %/main.c,$(wildcard services/reasoner/*.c))
 FUZZ.wire     :=
 FUZZ.abatch   :=

@@ -30,6 +30,7 @@
 
 struct cmd;
 
+#define AI_DTMF_MAX 32 /* keys gathered into one conversation item */
 #define AI_SID_MAX 64 /* longest call sid we accept */
 #define AI_ID_MAX 64 /* longest model item / response id tracked */
 #define AI_FRAME_MAX 8192 /* caller frames are split above this */
@@ -211,6 +212,13 @@ enum call_state {
 
 struct job_ctx;
 
+/* Tokens one call used (usage.c); sent with its CallRecord. */
+struct call_usage {
+	uint64_t in, out, in_audio, out_audio, cached; /* the model */
+	uint64_t rsn_in, rsn_out; /* the reasoner */
+	uint32_t responses;
+};
+
 struct call {
 	struct call *hnext; /* {calls} */
 	bool         live; /* {calls} handed to the lws thread */
@@ -256,8 +264,11 @@ struct call {
 	char             *outcome;
 	bool              voicemail;
 	unsigned          tools_running;
+	struct call_usage usage;
 	void             *setup_timer; /* lws_sorted_usec_list_t, loop.c */
 	void             *hangup_timer;
+	void             *dtmf_timer; /* dtmf.c: keys gathered */
+	char              dtmf[AI_DTMF_MAX + 1]; /* keys not yet sent */
 	void             *idle_timer;
 	int64_t           last_frame_ms; /* monotonic */
 };
@@ -296,6 +307,7 @@ void session_end(
     struct call *, const char *why, const char *detail, bool tell_edge);
 void session_frame(struct call *, const Bus__AudioFrame *);
 void session_mark_echo(struct call *, const char *name);
+/* dtmf.c: a key the caller pressed (lws thread). */
 void session_dtmf(struct call *, const Bus__Dtmf *);
 void session_event(struct call *, const Bus__CallEvent *);
 void session_shutdown_all(void);
@@ -354,6 +366,7 @@ struct cmd {
 	char         *text2;
 	void         *ptr;
 	void (*ptr_free)(void *); /* frees ptr if not taken */
+	uint32_t tokens_in, tokens_out; /* CMD_TOOL_RESULT: reasoner's */
 };
 
 struct lws_context;
@@ -480,6 +493,7 @@ struct ai_stats {
 	struct metric        *bargeins, *truncates;
 	struct metric        *marks_sent, *marks_echoed, *marks_stale;
 	struct metric        *bad_bus, *bad_model_json, *unknown_events;
+	struct metric        *bad_dtmf, *dtmf_keys;
 	struct metric        *turns;
 	struct metric        *model_closed;
 	struct metric_family *model_errors;
@@ -496,6 +510,16 @@ void stats_model_error(const char *code);
 /* An error a setting must fix; the label is the setting's name. */
 void stats_config_error(const char *setting);
 void stats_ended(const char *reason);
+
+/* usage.c: token counts per call, ai_model_tokens_total{kind} and
+ * ai_reasoner_tokens_total{direction}.  stats: from stats_init(); the
+ * rest on the lws thread but usage_fill (any). */
+void usage_stats_init(void);
+/* The rt_events usage handler: arg is the struct call. */
+void usage_model(void *call, const struct rt_usage *);
+void usage_reasoner(struct call_usage *, uint32_t in, uint32_t out);
+/* u's fields from cu (pointers none: u may live on the stack). */
+void usage_fill(Bus__Usage *u, const struct call_usage *cu);
 
 int64_t ai_mono_ms(void);
 

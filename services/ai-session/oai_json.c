@@ -276,10 +276,22 @@ oai_response_create(const char *instructions)
 	    "response", "instructions", instructions)));
 }
 
-char *
-oai_system_text(const char *text)
+static char *
+item_text(const char *role, const char *text)
 {
 	return (dump(json_pack("{s:s, s:{s:s, s:s, s:[{s:s, s:s}]}}", "type",
 	    "conversation.item.create", "item", "type", "message", "role",
-	    "system", "content", "type", "input_text", "text", text)));
+	    role, "content", "type", "input_text", "text", text)));
+}
+
+char *
+oai_system_text(const char *text)
+{
+	return (item_text("system", text));
+}
+
+char *
+oai_user_text(const char *text)
+{
+	return (item_text("user", text));
 }

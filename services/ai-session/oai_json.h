@@ -38,5 +38,7 @@ char  *oai_tool_output(const char *call_id, const char *output);
 /* response.create; instructions NULL: the session's. */
 char *oai_response_create(const char *instructions);
 char *oai_system_text(const char *text);
+/* conversation.item.create: a user message of input_text. */
+char *oai_user_text(const char *text);
 
 #endif

@@ -16,7 +16,8 @@
  * the reasoner cannot summarise, the record is stored with
  * summary_pending, the summary is retried every AI_SUMMARY_RETRY_MS, and
  * the record is sent again (same call sid, key "<sid>:record:<n+1>")
- * with the summary.
+ * with the summary.  The record carries the call's token usage
+ * (usage.c), the summary's own included.
  *
  * Threads: record_turn/record_finish on the lws thread (they only copy
  * and queue); the work on job threads and the record thread.
@@ -55,14 +56,15 @@ struct rec {
 	char             *answered_by;
 	char             *end_reason;
 	char             *outcome; /* ours (voicemail), until summarised */
-	char          *edge_ctl_url; /* media-edge: the summary goes there */
-	bool           failed; /* the call never got going */
-	Bus__Summary  *summary; /* unpacked reply, or NULL */
-	Bus__Envelope *summary_env;
-	unsigned       version;
-	enum rec_state state;
-	int64_t        next_try;
-	long           backoff;
+	char         *edge_ctl_url; /* media-edge: the summary goes there */
+	bool          failed; /* the call never got going */
+	Bus__Summary *summary; /* unpacked reply, or NULL */
+	struct call_usage usage; /* the call's; the summary's added */
+	Bus__Envelope    *summary_env;
+	unsigned          version;
+	enum rec_state    state;
+	int64_t           next_try;
+	long              backoff;
 };
 
 static struct {
@@ -148,6 +150,8 @@ summarize(struct rec *r)
 		wire_free(r->summary_env);
 		r->summary_env = rep;
 		r->summary = rep->summary;
+		usage_reasoner(&r->usage, r->summary->input_tokens,
+		    r->summary->output_tokens); /* once per summary */
 		rep = NULL;
 		rv = 0;
 		logc_info(&lc, "summary: outcome %s", r->summary->outcome);
@@ -168,6 +172,7 @@ send_record(struct rec *r)
 	Bus__Envelope   env = BUS__ENVELOPE__INIT, *rep = NULL;
 	Bus__CallRecord cr = BUS__CALL_RECORD__INIT;
 	Bus__Summary    pend = BUS__SUMMARY__INIT, ours;
+	Bus__Usage      usage;
 	struct wire_ids ids;
 	struct log_ctx  lc = { r->sid, r->trace };
 	nng_socket      s;
@@ -200,6 +205,8 @@ send_record(struct rec *r)
 		cr.summary = &pend;
 		cr.summary_pending = true;
 	}
+	usage_fill(&usage, &r->usage);
+	cr.usage = &usage;
 	outcome = cr.summary->outcome;
 	cr.lead_status = (char *)lead_status(outcome);
 	env.body_case = BUS__ENVELOPE__BODY_CALL_RECORD;
@@ -505,6 +512,7 @@ record_finish(struct call *c, const char *why)
 		r->started_at_ms
 		    = r->ended_at_ms - (ai_mono_ms() - c->t_start);
 	r->tr = c->tr; /* moved */
+	r->usage = c->usage;
 	transcript_init(&c->tr, 1);
 	r->objective = c->objective != NULL ? xstrdup(c->objective) : NULL;
 	r->answered_by

@@ -30,6 +30,12 @@ struct rt_conn;
 enum rt_role { RT_USER, RT_ASSISTANT };
 
 /* What to configure at session start; strings are copied by connect(). */
+/* Tokens of one model response (Realtime response.done `usage`). */
+struct rt_usage {
+	uint64_t input, output; /* every kind */
+	uint64_t input_audio, output_audio, cached; /* of those */
+};
+
 struct rt_session {
 	const char *url; /* provider endpoint (ws:// or wss://) */
 	const char *api_key; /* secret; never logged */
@@ -70,6 +76,8 @@ struct rt_events {
 	    void *arg, const char *code, const char *message, bool fatal);
 	/* The model socket went away (not after close()). */
 	void (*closed)(void *arg, const char *reason);
+	/* A response's token usage (response.done); may be NULL. */
+	void (*usage)(void *arg, const struct rt_usage *);
 };
 
 struct rt_provider {
@@ -89,6 +97,8 @@ struct rt_provider {
 	int (*request_response)(struct rt_conn *, const char *instructions);
 	/* Add a system note to the conversation (no response by itself). */
 	int (*add_system_text)(struct rt_conn *, const char *text);
+	/* Add what the caller said otherwise (keys pressed) as their turn. */
+	int (*add_user_text)(struct rt_conn *, const char *text);
 	/* Close and free; no event is called afterwards. */
 	void (*close)(struct rt_conn *);
 };

@@ -173,6 +173,33 @@ on_error(struct rt_conn *rc, json_t *ev)
 }
 
 /* One event parsed by jansson; type is its "type". */
+static uint64_t
+count_of(json_t *o, const char *k)
+{
+	json_int_t n = json_integer_value(json_object_get(o, k));
+
+	return (n > 0 ? (uint64_t)n : 0);
+}
+
+/* response.usage: {input_tokens, output_tokens, input_token_details:
+ * {audio_tokens, cached_tokens, ...}, output_token_details: {...}}. */
+static void
+on_usage(struct rt_conn *rc, json_t *u)
+{
+	json_t *in = json_object_get(u, "input_token_details"),
+	       *out = json_object_get(u, "output_token_details");
+	struct rt_usage ru;
+
+	if (!json_is_object(u))
+		return;
+	ru.input = count_of(u, "input_tokens");
+	ru.output = count_of(u, "output_tokens");
+	ru.input_audio = count_of(in, "audio_tokens");
+	ru.output_audio = count_of(out, "audio_tokens");
+	ru.cached = count_of(in, "cached_tokens");
+	rc->ev->usage(rc->arg, &ru);
+}
+
 static void
 on_event(struct rt_conn *rc, json_t *ev, const char *type)
 {
@@ -211,10 +238,12 @@ on_event(struct rt_conn *rc, json_t *ev, const char *type)
 		    rc->arg, str(ev, "item_id"), str(ev, "response_id"));
 	else if (strcmp(type, "response.created") == 0)
 		e->response_created(rc->arg, str(resp, "id"));
-	else if (strcmp(type, "response.done") == 0)
+	else if (strcmp(type, "response.done") == 0) {
+		if (e->usage != NULL)
+			on_usage(rc, json_object_get(resp, "usage"));
 		e->response_done(
 		    rc->arg, str(resp, "id"), str(resp, "status"));
-	else if (strcmp(type, "response.function_call_arguments.done") == 0)
+	} else if (strcmp(type, "response.function_call_arguments.done") == 0)
 		e->tool_call(rc->arg, str(ev, "call_id"), str(ev, "name"),
 		    str(ev, "arguments"));
 	else if (strcmp(type, "error") == 0)
@@ -394,6 +423,12 @@ oai_add_system_text(struct rt_conn *rc, const char *text)
 	return (queue_ctl(rc, oai_system_text(text)));
 }
 
+static int
+oai_add_user_text(struct rt_conn *rc, const char *text)
+{
+	return (queue_ctl(rc, oai_user_text(text)));
+}
+
 static void
 oai_close(struct rt_conn *rc)
 {
@@ -410,6 +445,7 @@ oai_close(struct rt_conn *rc)
 	free(rc);
 }
 
-const struct rt_provider rt_openai = { "openai", oai_connect,
-	oai_audio_available, oai_truncate_item, oai_send_tool_output,
-	oai_request_response, oai_add_system_text, oai_close };
+const struct rt_provider rt_openai
+    = { "openai", oai_connect, oai_audio_available, oai_truncate_item,
+	      oai_send_tool_output, oai_request_response, oai_add_system_text,
+	      oai_add_user_text, oai_close };

@@ -184,7 +184,7 @@ ev_closed(void *arg, const char *reason)
 static const struct rt_events events
     = { ev_ready, ev_pull_audio, ev_audio, ev_audio_done, ev_speech_started,
 	      ev_speech_stopped, ev_response_created, ev_response_done,
-	      ev_transcript, ev_tool_call, ev_error, ev_closed };
+	      ev_transcript, ev_tool_call, ev_error, ev_closed, usage_model };
 
 static void
 setup_timeout(struct call *c)
@@ -287,13 +287,6 @@ session_mark_echo(struct call *c, const char *name)
 }
 
 void
-session_dtmf(struct call *c, const Bus__Dtmf *d)
-{
-	logc_debug(&c->lc, "caller pressed a key (%zu chars)",
-	    d->digit != NULL ? strlen(d->digit) : 0);
-}
-
-void
 session_end(
     struct call *c, const char *why, const char *detail, bool tell_edge)
 {
@@ -303,6 +296,7 @@ session_end(
 	loop_timer_cancel(&c->setup_timer);
 	loop_timer_cancel(&c->hangup_timer);
 	loop_timer_cancel(&c->idle_timer);
+	loop_timer_cancel(&c->dtmf_timer);
 	session_provider->close(c->rt);
 	c->rt = NULL;
 	(void)edge_unsubscribe(c->sid);

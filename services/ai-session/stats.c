@@ -79,6 +79,9 @@ stats_init(void)
 	    "Input that was not understood, by source", "source");
 	st.bad_bus = metric_get(bad, "bus");
 	st.bad_model_json = metric_get(bad, "model_json");
+	st.bad_dtmf = metric_get(bad, "dtmf");
+	st.dtmf_keys = metrics_counter1("ai_dtmf_keys_total",
+	    "Keys the callers pressed, passed to the model");
 	st.unknown_events = metrics_counter1("ai_model_unknown_events_total",
 	    "Model events of a type we do not know (ignored)");
 	st.turns = metrics_counter1("ai_turns_total", "Transcript turns");
@@ -94,6 +97,7 @@ stats_init(void)
 	    "ai_calls_ended_total", "Calls ended, by reason", "reason");
 	st.tools = metrics_counter("ai_tool_calls_total",
 	    "Tool calls by name and result", "name,result");
+	usage_stats_init();
 }
 
 void

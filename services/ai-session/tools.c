@@ -262,6 +262,11 @@ reason_run(void *arg)
 	cmd = cmd_new(CMD_TOOL_RESULT, j->sid, NULL);
 	cmd->text = out != NULL ? json_dumps(out, JSON_COMPACT) : NULL;
 	cmd->text2 = j->call_id;
+	if (out != NULL
+	    && rep->body_case == BUS__ENVELOPE__BODY_REASON_DECISION) {
+		cmd->tokens_in = rep->reason_decision->input_tokens;
+		cmd->tokens_out = rep->reason_decision->output_tokens;
+	}
 	cmd->ptr = (void *)(rep != NULL
 	            && rep->body_case == BUS__ENVELOPE__BODY_REASON_DECISION
 	        ? "ok"
@@ -362,6 +367,7 @@ tools_result(struct call *c, struct cmd *cmd)
 	if (c->tools_running > 0)
 		c->tools_running--;
 	tool_metric("consult_reasoner", result);
+	usage_reasoner(&c->usage, cmd->tokens_in, cmd->tokens_out);
 	if (c->rt == NULL || cmd->text == NULL || cmd->text2 == NULL)
 		return;
 	/* The call item exists, so the output is valid even if the caller

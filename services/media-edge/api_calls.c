@@ -5,6 +5,7 @@
  *   GET  /calls                   a page of calls, newest first
  *   GET  /calls/{sid}             one call: timeline, transcript, summary
  *   POST /calls/{sid}/hangup      end a call through the provider
+ *   POST /dnc, POST /dnc/remove   the do-not-call list ({"phone"})
  *
  * Every request is authorised in one place, api_scope(): the master API
  * token (EDGE_API_TOKEN) grants everything; reads need API_SCOPE_READ,
@@ -58,7 +59,8 @@ api_scope(const struct edge *e, const char *authorization)
 bool
 api_path(const char *path)
 {
-	return (strncmp(path, "/calls/", 7) == 0);
+	return (strncmp(path, "/calls/", 7) == 0 || strcmp(path, "/dnc") == 0
+	    || strcmp(path, "/dnc/remove") == 0);
 }
 
 void
@@ -68,6 +70,23 @@ call_settings_free(struct call_settings *s)
 	free(s->greeting);
 	free(s->metadata_json);
 	s->instructions = s->greeting = s->metadata_json = NULL;
+}
+
+void
+api_client_ip(struct edge *e, struct lws *wsi, struct web *w)
+{
+	char peer[sizeof(w->ip)], xff[1024];
+	int  n;
+
+	snprintf(peer, sizeof(peer), "%s", w->ip);
+	n = lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR);
+	if (proxy_client(&e->cfg.proxies, peer, n > 0 ? xff : NULL, w->ip,
+	        sizeof(w->ip))
+	        == -1
+	    || (n < 0 && proxy_trusted(&e->cfg.proxies, peer))) {
+		w->xff_bad = true; /* unreadable or too long */
+		snprintf(w->ip, sizeof(w->ip), "%s", peer);
+	}
 }
 
 static const char *
@@ -360,6 +379,11 @@ api_create(struct edge *e, struct web *w)
 
 	if (authorise(e, w, "create", API_SCOPE_ADMIN) == -1)
 		return (0);
+	if (w->xff_bad)
+		return (refuse(e, w, "create", 400, "bad_forwarded_for",
+		    "X-Forwarded-For from a trusted proxy is not a list of "
+		    "addresses",
+		    NULL));
 	if (w->too_big)
 		return (refuse(
 		    e, w, "create", 413, "too_large", "body too large", NULL));
@@ -472,6 +496,46 @@ route_list(struct edge *e, struct web *w)
 	return (0);
 }
 
+/* ---- the do-not-call list ---- */
+
+static int
+route_dnc(struct edge *e, struct web *w)
+{
+	static const char *const keys[] = { "phone", NULL };
+	json_t                  *o;
+	const char              *phone, *k;
+	struct wjob             *j;
+
+	if (strcmp(w->method, "POST") != 0)
+		return (refuse(e, w, "dnc", 405, "method", "POST only", NULL));
+	if ((o = json_loadb(w->body != NULL ? w->body : "", w->len, 0, NULL))
+	        == NULL
+	    || !json_is_object(o)) {
+		json_decref(o);
+		return (refuse(e, w, "dnc", 400, "bad_json",
+		    "body is not a JSON object", NULL));
+	}
+	if ((k = unknown_key(o, keys)) != NULL) {
+		refuse(e, w, "dnc", 400, "bad_field", "unknown field", k);
+		json_decref(o);
+		return (0);
+	}
+	phone = json_string_value(json_object_get(o, "phone"));
+	if (!e164(phone)) {
+		json_decref(o);
+		return (refuse(e, w, "dnc", 400, "bad_field",
+		    "must be an E.164 number", "phone"));
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->kind = WJ_API_DNC;
+	snprintf(j->to, sizeof(j->to), "%s", phone);
+	snprintf(j->status, sizeof(j->status), "%s",
+	    strcmp(w->path, "/dnc") == 0 ? "add" : "remove");
+	json_decref(o);
+	web_wait_job(e, w, j);
+	return (0);
+}
+
 /* ---- dispatch ---- */
 
 int
@@ -480,9 +544,10 @@ api_request(struct edge *e, struct web *w)
 	const char  *rest, *slash;
 	struct wjob *j;
 	bool         get = strcmp(w->method, "GET") == 0;
-	const char  *route = strcmp(w->path, "/calls") == 0 ? "list"
-	     : strstr(w->path + 1, "/hangup") != NULL       ? "hangup"
-	                                                    : "get";
+	const char  *route = strncmp(w->path, "/dnc", 4) == 0 ? "dnc"
+	     : strcmp(w->path, "/calls") == 0                 ? "list"
+	     : strstr(w->path + 1, "/hangup") != NULL         ? "hangup"
+	                                                      : "get";
 
 	if (authorise(e, w, route, get ? API_SCOPE_READ : API_SCOPE_ADMIN)
 	    == -1)
@@ -493,6 +558,11 @@ api_request(struct edge *e, struct web *w)
 	if (w->query[0] == '\x01')
 		return (refuse(e, w, route, 400, "bad_query",
 		    "query string too long", NULL));
+	if (strcmp(route, "dnc") == 0)
+		return (w->query[0] != '\0'
+		        ? refuse(e, w, route, 400, "bad_query",
+		            "this resource takes no query parameters", NULL)
+		        : route_dnc(e, w));
 	if (strcmp(w->path, "/calls") == 0)
 		return (get ? route_list(e, w)
 		            : refuse(e, w, route, 405, "method",
@@ -546,7 +616,7 @@ run_query(struct edge *e, struct wjob *j)
 	q.limit = j->limit;
 	env.body_case = BUS__ENVELOPE__BODY_CALL_QUERY;
 	env.call_query = &q;
-	if ((rep = webjobs_persister(e, &env, 2)) == NULL) {
+	if ((rep = webjobs_request(e, false, &env, 2)) == NULL) {
 		webjobs_reply_json(
 		    e, j, 503, "unavailable", "persister unavailable", 0);
 		return;
@@ -606,11 +676,46 @@ run_hangup(struct edge *e, struct http_client *hc, struct wjob *j)
 		    "the provider refused the hang-up", 0);
 }
 
+static void
+run_dnc(struct edge *e, struct wjob *j)
+{
+	Bus__Envelope   env = BUS__ENVELOPE__INIT, *rep;
+	Bus__DncUpdate  u = BUS__DNC_UPDATE__INIT;
+	struct wire_ids ids;
+
+	wire_env_init(&env, &ids, "", NULL);
+	u.phone = j->to;
+	u.remove = strcmp(j->status, "remove") == 0;
+	env.body_case = BUS__ENVELOPE__BODY_DNC_UPDATE;
+	env.dnc_update = &u;
+	if ((rep = webjobs_request(e, true, &env, 2)) == NULL)
+		webjobs_reply_json(
+		    e, j, 503, "unavailable", "rate limiter unavailable", 0);
+	else if (rep->body_case == BUS__ENVELOPE__BODY_ACK)
+		webjobs_reply(e, j, 200, "application/json",
+		    xasprintf(
+		        "{\"do_not_call\":%s}", u.remove ? "false" : "true"),
+		    0);
+	else if (rep->body_case == BUS__ENVELOPE__BODY_ERROR
+	    && rep->error->code == BUS__ERROR__CODE__BAD_REQUEST)
+		webjobs_reply_json(
+		    e, j, 400, "bad_request", rep->error->message, 0);
+	else
+		webjobs_reply_json(e, j, 503, "unavailable",
+		    rep->body_case == BUS__ENVELOPE__BODY_ERROR
+		        ? rep->error->message
+		        : "unexpected answer",
+		    0);
+	wire_free(rep);
+}
+
 void
 api_job(struct edge *e, struct http_client *hc, struct wjob *j)
 {
 	if (j->kind == WJ_API_QUERY)
 		run_query(e, j);
+	else if (j->kind == WJ_API_DNC)
+		run_dnc(e, j);
 	else
 		run_hangup(e, hc, j);
 }

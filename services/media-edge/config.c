@@ -75,6 +75,9 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "wait for the sub pipe to an ai-session before sending audio" },
 	{ "EDGE_API_TOKEN", CFG_STR | CFG_SECRET, O(api_token), "",
 	    "bearer token of POST /calls and /events (empty: refused)" },
+	{ "TRUSTED_PROXIES", CFG_STR, O(trusted_proxies), "",
+	    "CIDRs of reverse proxies whose X-Forwarded-For is believed "
+	    "(empty: none)" },
 	{ "EDGE_PROVIDER", CFG_STR, O(provider), "twilio",
 	    "twilio, signalwire or telnyx (services/media-edge/tel.c)" },
 	{ "TWILIO_API_BASE_URL", CFG_STR, O(twilio_api_base),
@@ -206,6 +209,8 @@ edge_config_check(struct edge_cfg *c)
 	if (positive(
 	        "EDGE_DASHBOARD_TOKEN_MAX_TTL_S", c->dash_token_max_ttl_s, 60)
 	    == -1)
+		rv = -1;
+	if (proxy_parse(c->trusted_proxies, &c->proxies) == -1)
 		rv = -1;
 	if (strlen(c->ai_session_url) == 0) {
 		log_errorx("AI_SESSION_URL: empty");

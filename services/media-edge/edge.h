@@ -46,6 +46,16 @@
 
 struct http_client; /* common/http.h */
 struct http_retry;
+/* proxy.c: TRUSTED_PROXIES, parsed. */
+#define PROXY_MAX 32
+struct proxy_net {
+	unsigned char addr[16]; /* IPv4 mapped into IPv6 */
+	int           bits; /* prefix length over the 16 bytes */
+};
+struct proxies {
+	struct proxy_net nets[PROXY_MAX];
+	int              n;
+};
 
 struct edge_cfg {
 	char *http_addr;
@@ -111,6 +121,8 @@ struct edge_cfg {
 	long  dash_token_max_ttl_s;
 
 	struct bus_tls bus_tls; /* BUS_TLS_* */
+	char          *trusted_proxies; /* TRUSTED_PROXIES */
+	struct proxies proxies; /* parsed by edge_config_check() */
 };
 
 /* ---- outq.c: a call's bounded queue of outgoing WebSocket messages ---- */
@@ -307,7 +319,8 @@ struct web {
 	bool           too_big;
 	bool           waiting;
 	bool           body_unread; /* answer only after the body */
-	char           ip[64];
+	char           ip[64]; /* the client (api_client_ip) */
+	bool           xff_bad; /* a trusted proxy sent a bad X-F-F */
 	char           auth[300];
 	char           sig[160]; /* the provider's signature header */
 	char           ts[32]; /* and its timestamp header */
@@ -333,7 +346,8 @@ enum wjob_kind {
 	WJ_NOTIFY, /* signed notification */
 	WJ_RATE_PEEK, /* /events rate query */
 	WJ_API_QUERY, /* GET /calls, GET /calls/{sid} */
-	WJ_API_HANGUP /* POST /calls/{sid}/hangup */
+	WJ_API_HANGUP, /* POST /calls/{sid}/hangup */
+	WJ_API_DNC /* POST /dnc, /dnc/remove (status: "add", "remove") */
 };
 
 /* POST /calls: what the business chose for this call (api_calls.c). */
@@ -653,6 +667,16 @@ int            api_create(struct edge *, struct web *);
 void api_job(struct edge *, struct http_client *, struct wjob *);
 void call_settings_free(struct call_settings *);
 
+/* proxy.c: any thread.  TRUSTED_PROXIES into p: 0, or -1 (logged). */
+int  proxy_parse(const char *list, struct proxies *p);
+bool proxy_trusted(const struct proxies *, const char *addr);
+/* The client of a request from peer with X-Forwarded-For xff (NULL:
+ * none) into out: 0, or -1 when the header is malformed. */
+int proxy_client(const struct proxies *, const char *peer, const char *xff,
+    char *out, size_t len);
+/* web_http: w->ip becomes the client (api_calls.c). */
+void api_client_ip(struct edge *, struct lws *, struct web *);
+
 /* events.c: lws service thread. */
 /* Admission of an /events upgrade: 0, or the HTTP status to refuse it
  * with (401, 403) and *reason (static). */
@@ -726,8 +750,10 @@ void webjobs_reply_json(struct edge *, const struct wjob *, int status,
  * HTTP status it answered (0: unreachable or no provider). */
 long webjobs_provider_hangup(struct edge *, struct http_client *,
     const char *call_sid, const struct http_retry *);
-/* Worker threads: a request to persister; the reply (wire_free) or NULL. */
-Bus__Envelope *webjobs_persister(struct edge *, Bus__Envelope *, int attempts);
+/* Worker threads: a request to rate-limiter (true) or persister; the
+ * reply (wire_free) or NULL. */
+Bus__Envelope *webjobs_request(
+    struct edge *, bool rate_limiter, Bus__Envelope *, int attempts);
 
 /* util */
 int64_t edge_mono_us(void);

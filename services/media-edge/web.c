@@ -269,6 +269,7 @@ web_http(struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
 	w->route = r;
 	pss->web = w;
 	(void)lws_get_peer_simple(wsi, w->ip, sizeof(w->ip));
+	api_client_ip(e, wsi, w); /* behind TRUSTED_PROXIES */
 	(void)lws_hdr_copy(
 	    wsi, w->auth, sizeof(w->auth), WSI_TOKEN_HTTP_AUTHORIZATION);
 	copy_headers(e->tel, wsi, w);

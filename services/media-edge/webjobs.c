@@ -245,12 +245,16 @@ events_reply(struct edge *e, const struct wjob *j, json_t *o)
 }
 
 Bus__Envelope *
-webjobs_persister(struct edge *e, Bus__Envelope *env, int attempts)
+webjobs_request(
+    struct edge *e, bool rate_limiter, Bus__Envelope *env, int attempts)
 {
 	Bus__Envelope *rep = NULL;
+	bool           open = rate_limiter ? e->wj.rl_open : e->wj.ps_open;
 
-	if (!e->wj.ps_open
-	    || bus_request(e->wj.ps, env, &rep, 3000, attempts) != 0)
+	if (!open
+	    || bus_request(rate_limiter ? e->wj.rl : e->wj.ps, env, &rep, 3000,
+	           attempts)
+	        != 0)
 		return (NULL);
 	return (rep);
 }
@@ -351,6 +355,16 @@ run_create(struct edge *e, struct http_client *c, struct wjob *j)
 		if (strcmp(reason, "invalid_number") == 0
 		    || strcmp(reason, "country_not_allowed") == 0)
 			reply_json(e, j, 400, "bad_request", reason, 0);
+		else if (strcmp(reason, "do_not_call") == 0)
+			reply_json(e, j, 403, "do_not_call",
+			    "the number is on the do-not-call list", 0);
+		else if (strcmp(reason, "outside_calling_hours") == 0
+		    || strcmp(reason, "unknown_time_zone") == 0)
+			reply_json(e, j, 403, "calling_hours", reason,
+			    retry > 0 ? retry : 0);
+		else if (strcmp(reason, "dnc_unavailable") == 0)
+			reply_json(e, j, 503, "unavailable",
+			    "the do-not-call list cannot be read", 0);
 		else
 			reply_json(e, j, 429, "rate_limited", reason,
 			    retry > 0 ? retry : 1);
@@ -533,7 +547,8 @@ run(void *arg, void *ts)
 		run_hangup(e, &t->hc, j);
 	else if (j->kind == WJ_RATE_PEEK)
 		run_rate_peek(e, j);
-	else if (j->kind == WJ_API_QUERY || j->kind == WJ_API_HANGUP)
+	else if (j->kind == WJ_API_QUERY || j->kind == WJ_API_HANGUP
+	    || j->kind == WJ_API_DNC)
 		api_job(e, &t->hc, j);
 	else
 		run_notify(e, &t->hc, j);
@@ -554,7 +569,7 @@ webjobs_submit(struct webjobs *w, struct wjob *j)
 	if (w->q != NULL && jobs_submit(w->q, run, j) == 0)
 		return;
 	if (j->kind == WJ_CREATE_CALL || j->kind == WJ_API_QUERY
-	    || j->kind == WJ_API_HANGUP)
+	    || j->kind == WJ_API_HANGUP || j->kind == WJ_API_DNC)
 		reply_json(e, j, 503, "unavailable", "server busy", 1);
 	else if (j->kind == WJ_INBOUND)
 		reply(e, j, 200, "text/xml", xstrdup(refusal), 0);

@@ -33,9 +33,13 @@
 
 MIGRATION(ps_migration_001, "001_init.sql");
 MIGRATION(ps_migration_002, "002_calls_api.sql");
+MIGRATION(ps_migration_003, "003_usage.sql");
+MIGRATION(ps_migration_004, "004_dnc.sql");
 
 extern const char ps_migration_001[];
 extern const char ps_migration_002[];
+extern const char ps_migration_003[];
+extern const char ps_migration_004[];
 
 struct migration {
 	int         version;
@@ -46,6 +50,8 @@ struct migration {
 static const struct migration migrations[] = {
 	{ 1, "001_init", ps_migration_001 },
 	{ 2, "002_calls_api", ps_migration_002 },
+	{ 3, "003_usage", ps_migration_003 },
+	{ 4, "004_dnc", ps_migration_004 },
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -2,9 +2,9 @@
  * query - CallQuery: the reads behind media-edge's calls API.
  *
  * One call (call_sid set): the calls row with its status timeline
- * (call_events), its transcript turns, summary, per-call settings and
- * lead status, as one JSON object built by PostgreSQL.  A page of calls
- * (call_sid empty): the filtered calls newest first by id, at most
+ * (call_events), its transcript turns, summary, per-call settings,
+ * token usage and lead status, as one JSON object built by PostgreSQL.  A page
+ * of calls (call_sid empty): the filtered calls newest first by id, at most
  * PS_QUERY_MAX each, with a cursor (the id of the last row given) when
  * more rows match.  Phone numbers are never read: the API shows none.
  *
@@ -41,6 +41,15 @@ static const char sql_one[]
       "  'instructions', c.instructions, 'language', c.language,"
       "  'greeting', c.greeting, 'max_duration_s', c.max_duration_s),"
       " 'metadata', c.metadata,"
+      " 'usage', json_build_object("
+      "  'model_input_tokens', c.model_input_tokens,"
+      "  'model_output_tokens', c.model_output_tokens,"
+      "  'model_input_audio_tokens', c.model_input_audio_tokens,"
+      "  'model_output_audio_tokens', c.model_output_audio_tokens,"
+      "  'model_cached_tokens', c.model_cached_tokens,"
+      "  'model_responses', c.model_responses,"
+      "  'reasoner_input_tokens', c.reasoner_input_tokens,"
+      "  'reasoner_output_tokens', c.reasoner_output_tokens),"
       " 'timeline', coalesce((SELECT json_agg(json_build_object("
       "  'kind', e.kind, 'status', e.status, 'at', e.at)"
       "  ORDER BY e.at, e.id) FROM call_events e"

@@ -35,6 +35,12 @@ const struct cfg_opt rl_cfg_opts[] = {
 	    "how often old hits are deleted" },
 	{ "RATE_LIMIT_MEMORY_MAX_KEYS", CFG_INT, O(memory_max_keys), "100000",
 	    "keys the in-memory (degraded) window may hold" },
+	{ "RATE_LIMIT_DNC_WHEN_DOWN", CFG_STR, O(dnc_when_down), "refuse",
+	    "outbound calls while the do-not-call list cannot be read "
+	    "(database down): refuse or allow" },
+	{ "RATE_LIMIT_CALLING_HOURS", CFG_STR, O(calling_hours), "",
+	    "HH:MM-HH:MM of the callee's local day in which outbound calls "
+	    "may be placed (empty: any time)" },
 	{ "LOG_LEVEL", CFG_STR, O(log_level), "info",
 	    "debug, info, warn or error" },
 	BUS_TLS_CFG_OPTS(struct rl_cfg, bus_tls),

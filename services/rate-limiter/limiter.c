@@ -252,6 +252,24 @@ check(struct rl_worker *w, const Bus__RateCheck *rc, struct reply *out)
 		answer(out, &v);
 		return (0);
 	}
+	if (rc->kind == BUS__RATE_CHECK__KIND__OUTBOUND
+	    && (v.reason = hours_check(
+	            &rl->hours, rc->phone, time(NULL), &v.retry_after_s))
+	        != NULL) {
+		log_info("rate check refused: %s", v.reason);
+		count(v.reason, false, false);
+		answer(out, &v);
+		return (0);
+	}
+	if (rc->kind == BUS__RATE_CHECK__KIND__OUTBOUND
+	    && (n = dnc_listed(rl, &w->pg, rc->phone)) != 0
+	    && (n == 1 || strcmp(rl->cfg.dnc_when_down, "refuse") == 0)) {
+		v.reason = n == 1 ? "do_not_call" : "dnc_unavailable";
+		log_info("rate check refused: %s", v.reason);
+		count(v.reason, false, false);
+		answer(out, &v);
+		return (0);
+	}
 	memset(keys, 0, sizeof(keys));
 	if ((n = make_keys(rl, rc, keys)) == -1)
 		return (-1);
@@ -291,6 +309,9 @@ rl_handle(
 	switch (in->body_case) {
 	case BUS__ENVELOPE__BODY_RATE_CHECK:
 		return (check(worker, in->rate_check, out));
+	case BUS__ENVELOPE__BODY_DNC_UPDATE:
+		return (dnc_update(((struct rl_worker *)worker)->rl,
+		    &((struct rl_worker *)worker)->pg, in->dnc_update, out));
 	default:
 		log_warnx(
 		    "unsupported request %s", wire_type_name(in->body_case));
@@ -395,6 +416,7 @@ metrics_register(void)
 	m_mem_keys = metrics_gauge1(
 	    "rate_limit_memory_keys", "Keys held by the in-memory window");
 	metric_set(m_db_up, 1);
+	dnc_metrics_init();
 }
 
 /* Check what the table cannot: the key, the countries, the limits. */
@@ -410,6 +432,13 @@ check_config(struct rl *rl)
 	}
 	if (phone_countries_parse(rl->cfg.countries, &rl->countries) == -1)
 		rv = -1;
+	if (hours_parse(rl->cfg.calling_hours, &rl->hours) == -1)
+		rv = -1;
+	if (strcmp(rl->cfg.dnc_when_down, "refuse") != 0
+	    && strcmp(rl->cfg.dnc_when_down, "allow") != 0) {
+		log_warnx("RATE_LIMIT_DNC_WHEN_DOWN must be refuse or allow");
+		rv = -1;
+	}
 	if (rl->cfg.phone_max > RL_MAX_HITS || rl->cfg.ip_max > RL_MAX_HITS) {
 		log_warnx("rate limits above %d per window are not supported",
 		    RL_MAX_HITS);

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "bus.h"
 #include "cfg.h"
@@ -41,6 +42,8 @@ struct rl_cfg {
 	long  ip_window_ms;
 	long  cleanup_ms;
 	long  memory_max_keys;
+	char *dnc_when_down; /* "refuse" or "allow" */
+	char *calling_hours; /* "HH:MM-HH:MM" or "" */
 	char *log_level;
 	long  shutdown_timeout_ms;
 
@@ -68,6 +71,33 @@ int phone_countries_parse(const char *list, struct rl_countries *c);
 /* Validate s as E.164 (+, 8 to 15 digits, no leading 0, a known national
  * length for the codes we know) and check its country against c. */
 enum rl_phone_verdict phone_check(const char *s, const struct rl_countries *c);
+
+/* ---- hours.c: calling hours in the callee's time zone ---------------- */
+
+struct rl_hours {
+	bool on;
+	int  start_min,
+	    end_min; /* local minutes since midnight, [start, end) */
+};
+
+/* "HH:MM-HH:MM" or "" (no window) into h; -1 (logged) when malformed. */
+int hours_parse(const char *s, struct rl_hours *h);
+/* NULL when an outbound call to phone (valid E.164) may be placed at
+ * now; else the refusal reason, *retry_after_s until the window opens. */
+const char *hours_check(const struct rl_hours *, const char *phone, time_t now,
+    uint32_t *retry_after_s);
+
+/* ---- compliance.c: the do-not-call list ----------------------------- */
+
+struct rl;
+struct reply;
+void dnc_metrics_init(void);
+/* 1 when phone's HMAC is listed, 0 when not, -1 when the list cannot be
+ * read (database down).  Worker threads. */
+int dnc_listed(const struct rl *, struct pg *, const char *phone);
+/* DncUpdate: answer Ack, or an Error; -1 to answer INTERNAL. */
+int dnc_update(
+    const struct rl *, struct pg *, const Bus__DncUpdate *, struct reply *out);
 
 /* ---- window.c: rolling-window arithmetic and the in-memory window --- */
 
@@ -154,6 +184,7 @@ long store_cleanup(struct pg *, int64_t max_window_ms);
 struct rl {
 	struct rl_cfg       cfg;
 	struct rl_countries countries;
+	struct rl_hours     hours; /* RATE_LIMIT_CALLING_HOURS */
 	struct window      *mem;
 	struct svc         *svc;
 	struct jobs_bg      janitor; /* janitor.c */

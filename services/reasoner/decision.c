@@ -142,6 +142,7 @@ decision_check(json_t *msg, void *out, char *why, size_t whylen)
 	}
 	d->answer = text;
 	d->model = xstrdup(prompt_model(msg));
+	prompt_usage(msg, &d->input_tokens, &d->output_tokens);
 	return (0);
 }
 
@@ -213,6 +214,9 @@ decision_handle(
 	    = (Bus__ReasonDecision)BUS__REASON_DECISION__INIT;
 	rep->u.reason_decision.answer = d->answer;
 	rep->u.reason_decision.model = d->model;
+	stats_tokens("decision", d->input_tokens, d->output_tokens);
+	rep->u.reason_decision.input_tokens = d->input_tokens;
+	rep->u.reason_decision.output_tokens = d->output_tokens;
 	reply_body(
 	    rep, BUS__ENVELOPE__BODY_REASON_DECISION, &rep->u.reason_decision);
 	rep->cleanup = reply_cleanup;

@@ -158,3 +158,23 @@ prompt_model(json_t *msg)
 
 	return (s != NULL ? s : "");
 }
+
+static uint32_t
+tokens(json_t *usage, const char *k)
+{
+	json_int_t n = json_integer_value(json_object_get(usage, k));
+
+	return (n > 0 && n < UINT32_MAX ? (uint32_t)n : 0);
+}
+
+void
+prompt_usage(json_t *msg, uint32_t *input, uint32_t *output)
+{
+	json_t *u = json_object_get(msg, "usage");
+
+	/* cached and cache-writing input is input too */
+	*input = tokens(u, "input_tokens")
+	    + tokens(u, "cache_read_input_tokens")
+	    + tokens(u, "cache_creation_input_tokens");
+	*output = tokens(u, "output_tokens");
+}

@@ -141,20 +141,22 @@ typedef int (*exch_check_fn)(json_t *msg, void *out, char *why, size_t whylen);
 
 /* A decision as taken from the model's text; strings malloc'd. */
 struct decision {
-	char *answer;
-	char *model;
+	char    *answer;
+	char    *model;
+	uint32_t input_tokens, output_tokens; /* the message's usage */
 };
 
 /* The summary as validated from the tool input; strings malloc'd. */
 struct summary {
-	char *outcome;
-	char *interest_level;
-	char *next_action;
-	char *appointment; /* compact JSON object, or "" */
-	char *quote; /* compact JSON object, or "" */
-	char *summary;
-	char *json; /* the whole validated object */
-	char *model;
+	char    *outcome;
+	char    *interest_level;
+	char    *next_action;
+	char    *appointment; /* compact JSON object, or "" */
+	char    *quote; /* compact JSON object, or "" */
+	char    *summary;
+	char    *json; /* the whole validated object */
+	char    *model;
+	uint32_t input_tokens, output_tokens; /* the message's usage */
 };
 
 /* config.c */
@@ -226,6 +228,9 @@ char *prompt_text_of(json_t *msg);
 /* The message's stop_reason and model, or "" if absent. */
 const char *prompt_stop_reason(json_t *msg);
 const char *prompt_model(json_t *msg);
+/* The message's usage: input (cache reads and writes included) and
+ * output tokens, 0 if absent. */
+void prompt_usage(json_t *msg, uint32_t *input, uint32_t *output);
 
 /*
  * exchange.c: one logical request with retries.  Worker threads; blocks
@@ -272,6 +277,7 @@ const char        *circuit_name(enum circuit_state);
 void stats_init(void);
 void stats_request(const char *kind, const char *result);
 void stats_retry(const char *status);
+void stats_tokens(const char *kind, uint32_t input, uint32_t output);
 /* A 400/401/403/404 that names a setting to change (exchange.c). */
 void stats_config_error(const char *setting);
 void stats_upstream(const char *kind, const char *status, double secs);

@@ -8,6 +8,8 @@
  *	reasoner_inflight			requests past the cap check
  *	reasoner_circuit_open			1 while open or half-open
  *	reasoner_circuit_transitions_total{to}
+ *	reasoner_tokens_total{kind,direction}	the model's usage (input,
+ *						output) of accepted answers
  *
  * Label values come from short fixed sets (kinds, results, HTTP statuses
  * as text), so no series can run away.  stats_init() from main before
@@ -18,6 +20,7 @@
 
 static struct metric_family *fam_requests, *fam_upstream, *fam_retries;
 static struct metric_family *fam_latency, *fam_transitions, *fam_config;
+static struct metric_family *fam_tokens;
 static struct metric        *m_inflight, *m_circuit;
 
 void
@@ -44,6 +47,10 @@ stats_init(void)
 	    "Requests Anthropic refused because of a setting (unknown or "
 	    "retired model, refused field, bad key), by setting",
 	    "setting");
+	fam_tokens = metrics_counter("reasoner_tokens_total",
+	    "Tokens of the answers used, by kind and direction (input, "
+	    "output)",
+	    "kind,direction");
 	m_inflight = metrics_gauge1("reasoner_inflight",
 	    "Requests in progress past the concurrency cap check");
 	m_circuit = metrics_gauge1("reasoner_circuit_open",
@@ -96,4 +103,11 @@ stats_circuit(enum circuit_state s, void *arg)
 	(void)arg;
 	metric_set(m_circuit, s == CIRCUIT_CLOSED ? 0 : 1);
 	metric_inc(metric_get(fam_transitions, circuit_name(s)));
+}
+
+void
+stats_tokens(const char *kind, uint32_t input, uint32_t output)
+{
+	metric_add(metric_get(fam_tokens, kind, "input"), input);
+	metric_add(metric_get(fam_tokens, kind, "output"), output);
 }

@@ -302,6 +302,7 @@ summary_check(json_t *msg, void *out, char *why, size_t whylen)
 	if (rv == -1)
 		return (-1);
 	s.model = xstrdup(prompt_model(msg));
+	prompt_usage(msg, &s.input_tokens, &s.output_tokens);
 	*(struct summary *)out = s;
 	return (0);
 }
@@ -373,6 +374,9 @@ summary_handle(
 	out->summary = s->summary;
 	out->json = s->json;
 	out->model = s->model;
+	stats_tokens("summary", s->input_tokens, s->output_tokens);
+	out->input_tokens = s->input_tokens;
+	out->output_tokens = s->output_tokens;
 	reply_body(rep, BUS__ENVELOPE__BODY_SUMMARY, out);
 	rep->cleanup = reply_cleanup;
 	rep->cleanup_arg = s;

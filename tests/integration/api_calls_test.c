@@ -11,7 +11,8 @@
  * calls row.  Then a call placed with per-call settings and metadata
  * runs to its end and reads back through GET /calls/{sid} (status
  * timeline, transcript, summary, settings) and GET /calls (filters and
- * pages), and its voice, transcription language, persona and greeting
+ * pages) with its token usage (also in the daemons' Prometheus
+ * counters), and its voice, transcription language, persona and greeting
  * reached the model's session.update; a second call placed through the seeds'
  * POST /api/call {from, to} is hung up through POST /calls/{sid}/hangup.
  */
@@ -19,6 +20,7 @@
 
 #define SPEAK_AT "400,5000,9200,13800"
 #define SECOND_PHONE "+14155550177"
+#define DNC_PHONE "+14155550188"
 
 static struct e2e E;
 
@@ -30,6 +32,7 @@ setup(void **state)
 	(void)state;
 	o.script = "outbound.json";
 	o.speak_at = SPEAK_AT;
+	o.dtmf = "4@2600,2@2700,#@2800"; /* every call's callee presses */
 	e2e_start(&E, &o);
 	e2e_seed(&E);
 	return (0);
@@ -68,24 +71,34 @@ api(const char *method, const char *path, const char *token, const char *body,
 	return (status);
 }
 
-/* The edge's edge_api_refused_total{route,reason}. */
+/* A series of daemon d's /metrics (0 when absent). */
 static double
-refused(const char *route, const char *reason)
+metric(int d, const char *series)
 {
-	char   url[128], want[160], *body = NULL, *p;
+	char   url[128], want[200], *body = NULL, *p;
 	long   status = 0;
 	double v = 0;
 
-	snprintf(url, sizeof(url), "%s/metrics", E.edge_base);
-	snprintf(want, sizeof(want),
-	    "edge_api_refused_total{route=\"%s\",reason=\"%s\"} ", route,
-	    reason);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", E.http[d]);
+	snprintf(want, sizeof(want), "%s ", series);
 	assert_int_equal(
 	    harness_http("GET", url, NULL, NULL, &status, &body), 0);
 	if ((p = strstr(body, want)) != NULL)
 		v = strtod(p + strlen(want), NULL);
 	free(body);
 	return (v);
+}
+
+/* The edge's edge_api_refused_total{route,reason}. */
+static double
+refused(const char *route, const char *reason)
+{
+	char series[160];
+
+	snprintf(series, sizeof(series),
+	    "edge_api_refused_total{route=\"%s\",reason=\"%s\"}", route,
+	    reason);
+	return (metric(E2E_EDGE, series));
 }
 
 /* Expect status and, in the JSON answer, reason containing why and
@@ -187,6 +200,59 @@ test_bad_input(void **state)
 	assert_int_equal(e2e_count(&E, "SELECT count(*) FROM calls"), 0);
 }
 
+/* The do-not-call list: bad input, add, a refused call, remove. */
+static void
+test_dnc(void **state)
+{
+	const char *T = E2E_API_TOKEN;
+	char        hash[65], *resp = NULL;
+	const char *p[1] = { hash };
+	long        n = -1;
+	double      listed;
+
+	(void)state;
+	expect("POST", "/dnc", NULL, "{\"phone\":\"" DNC_PHONE "\"}", 401,
+	    "dnc", "unauthorized", NULL);
+	expect("GET", "/dnc", T, NULL, 405, "dnc", "method", NULL);
+	expect("POST", "/dnc", T, "{\"phone\":\"4155550188\"}", 400, "dnc",
+	    "bad_field", "phone");
+	expect("POST", "/dnc", T, "{\"phone\":\"" DNC_PHONE "\",\"x\":1}", 400,
+	    "dnc", "bad_field", "x");
+	expect("POST", "/dnc/remove", T, "nope", 400, "dnc", "bad_json", NULL);
+	assert_int_equal(e2e_count(&E, "SELECT count(*) FROM do_not_call"), 0);
+
+	assert_int_equal(
+	    api("POST", "/dnc", T, "{\"phone\":\"" DNC_PHONE "\"}", &resp),
+	    200);
+	print_message("POST /dnc: %s\n", resp);
+	free(resp);
+	e2e_phone_hash(DNC_PHONE, hash);
+	assert_int_equal(pgtest_query_int_params(E.db.dsn,
+	                     "SELECT count(*) FROM do_not_call WHERE "
+	                     "key_hash = $1",
+	                     1, p, &n),
+	    0);
+	assert_int_equal(n, 1);
+	listed = metric(
+	    E2E_RL, "rate_limit_dnc_total{op=\"check\",result=\"listed\"}");
+	assert_int_equal(
+	    api("POST", "/calls", T, "{\"to\":\"" DNC_PHONE "\"}", &resp),
+	    403);
+	print_message("POST /calls to a listed number: %s\n", resp);
+	assert_non_null(strstr(resp, "do_not_call"));
+	free(resp);
+	assert_true(metric(E2E_RL,
+	                "rate_limit_dnc_total{op=\"check\",result=\"listed\"}")
+	    == listed + 1);
+	assert_int_equal(e2e_nrecords(E.tw_rec, "kind", "rest"), 1);
+	assert_int_equal(e2e_count(&E, "SELECT count(*) FROM calls"), 0);
+
+	assert_int_equal(api("POST", "/dnc/remove", T,
+	                     "{\"phone\":\"" DNC_PHONE "\"}", NULL),
+	    200);
+	assert_int_equal(e2e_count(&E, "SELECT count(*) FROM do_not_call"), 0);
+}
+
 static const char *
 str(json_t *o, const char *k)
 {
@@ -196,10 +262,19 @@ str(json_t *o, const char *k)
 	return (s);
 }
 
+static long long
+num(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	assert_true(json_is_integer(v));
+	return ((long long)json_integer_value(v));
+}
+
 static void
 check_call(const char *sid)
 {
-	char    path[128], *resp = NULL;
+	char    path[128], *resp = NULL, *s;
 	json_t *o, *st;
 
 	snprintf(path, sizeof(path), "/calls/%s", sid);
@@ -226,6 +301,25 @@ check_call(const char *sid)
 	assert_string_equal(
 	    str(json_object_get(o, "metadata"), "campaign"), "spring");
 	assert_null(strstr(resp, E2E_LEAD_PHONE + 1));
+	/* what it cost: the model's responses and the reasoner's answers */
+	st = json_object_get(o, "usage");
+	s = json_dumps(st, JSON_COMPACT);
+	print_message("usage: %s\n", s);
+	free(s);
+	assert_true(num(st, "model_responses") >= 2);
+	assert_true(num(st, "model_input_tokens") >= 100);
+	assert_true(num(st, "model_output_tokens") > 0);
+	assert_true(num(st, "reasoner_input_tokens") > 0);
+	assert_true(num(st, "reasoner_output_tokens") > 0);
+	assert_true(metric(E2E_AI, "ai_model_tokens_total{kind=\"input\"}")
+	    >= (double)num(st, "model_input_tokens"));
+	assert_true(
+	    metric(E2E_AI, "ai_reasoner_tokens_total{direction=\"output\"}")
+	    > 0);
+	assert_true(metric(E2E_RSN,
+	                "reasoner_tokens_total{kind=\"summary\",direction="
+	                "\"input\"}")
+	    > 0);
 	json_decref(o);
 	free(resp);
 }
@@ -256,6 +350,34 @@ check_session_update(void)
 	}
 	assert_int_equal(seen, 1);
 	json_decref(a);
+}
+
+/* The keys the callee pressed: one user item to the model, one turn. */
+static void
+check_dtmf(const char *sid)
+{
+	json_t *a = e2e_records(E.oai_rec, "type", "conversation.item.create"),
+	       *u;
+	size_t      i;
+	int         seen = 0;
+	const char *r, *t;
+
+	json_array_foreach(a, i, u)
+	{
+		r = json_string_value(json_object_get(u, "role"));
+		t = json_string_value(json_object_get(u, "text"));
+		if (r != NULL && t != NULL && strcmp(r, "user") == 0
+		    && strcmp(t, "[keypad] 4 2 #") == 0)
+			seen++;
+	}
+	json_decref(a);
+	assert_true(seen >= 1);
+	assert_int_equal(e2e_count_sid(&E,
+	                     "SELECT count(*) FROM transcript_turns WHERE "
+	                     "call_sid = $1 AND role = 'user' AND "
+	                     "text = '[keypad] 4 2 #'",
+	                     sid),
+	    1);
 }
 
 static json_t *
@@ -321,6 +443,7 @@ test_call_read_back(void **state)
 	assert_int_equal(e2e_wait_record(&E, sid, 0, 40000), 0);
 	check_call(sid);
 	check_session_update();
+	check_dtmf(sid);
 
 	/* the seeds' path: POST /api/call {from, to} */
 	st = api("POST", "/api/call", E2E_API_TOKEN,
@@ -371,6 +494,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_dnc),
 		cmocka_unit_test(test_call_read_back),
 	};
 

@@ -12,6 +12,7 @@
 #ifndef DB_FIXTURE_H
 #define DB_FIXTURE_H
 
+#include <glob.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -284,31 +285,39 @@ dbfx_count(const char *dsn, const char *sql)
 	return (n);
 }
 
-/* Apply the persister's migrations to dsn (for a private cluster). */
+/* Apply the persister's migrations (every NNN_*.sql, in order) to dsn
+ * (for a private cluster). */
 DBFX_FN int
 dbfx_migrate(const char *dsn)
 {
 	const char *top = getenv("TOP_DIR");
 	char        path[512], *sql;
+	glob_t      g;
 	FILE       *f;
 	long        len;
-	int         rv;
+	size_t      i;
+	int         rv = 0;
 
-	snprintf(path, sizeof(path),
-	    "%s/services/persister/migrations/"
-	    "001_init.sql",
+	snprintf(path, sizeof(path), "%s/services/persister/migrations/*.sql",
 	    top != NULL ? top : ".");
-	if ((f = fopen(path, "r")) == NULL)
+	if (glob(path, 0, NULL, &g) != 0)
 		return (-1);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	sql = calloc(1, (size_t)len + 1);
-	if (fread(sql, 1, (size_t)len, f) != (size_t)len)
-		len = -1;
-	fclose(f);
-	rv = len < 0 ? -1 : pgtest_exec(dsn, sql);
-	free(sql);
+	for (i = 0; i < g.gl_pathc && rv == 0; i++) {
+		if ((f = fopen(g.gl_pathv[i], "r")) == NULL) {
+			rv = -1;
+			break;
+		}
+		fseek(f, 0, SEEK_END);
+		len = ftell(f);
+		rewind(f);
+		sql = calloc(1, (size_t)len + 1);
+		if (fread(sql, 1, (size_t)len, f) != (size_t)len)
+			len = -1;
+		fclose(f);
+		rv = len < 0 ? -1 : pgtest_exec(dsn, sql);
+		free(sql);
+	}
+	globfree(&g);
 	return (rv);
 }
 

@@ -65,6 +65,7 @@ struct e2e_opts {
 	const char        *script; /* tests/sim/scripts/<script>, or NULL */
 	const char        *speak_at; /* callee's clip offsets, or NULL */
 	const char        *answered_by; /* sim-twilio AMD result, or NULL */
+	const char        *dtmf; /* keys the callee presses (D@ms,...) */
 	const char        *sim_auth_token; /* sim-twilio's (NULL: ours) */
 	bool               telnyx; /* EDGE_PROVIDER=telnyx, sim --telnyx */
 	const char *const *ant_args; /* more sim-anthropic arguments */
@@ -185,7 +186,7 @@ e2e_daemon(struct e2e *e, int i, struct e2e_env *env, const char *port_var)
 static int
 e2e_start_sims(struct e2e *e, const struct e2e_opts *o)
 {
-	const char *tw[24], *oai[16], *ant[24];
+	const char *tw[32], *oai[16], *ant[24];
 	char        script[600];
 	int         n, i;
 
@@ -256,6 +257,10 @@ e2e_start_sims(struct e2e *e, const struct e2e_opts *o)
 	if (o->speak_at != NULL) {
 		tw[n++] = "--caller-speak-at-ms";
 		tw[n++] = o->speak_at;
+	}
+	if (o->dtmf != NULL) {
+		tw[n++] = "--caller-dtmf";
+		tw[n++] = o->dtmf;
 	}
 	if (o->answered_by != NULL) {
 		tw[n++] = "--answered-by";

@@ -321,6 +321,7 @@ group_setup(void **state)
 	snprintf(e[n++], 300, "NOTIFY_WEBHOOK_URL=http://127.0.0.1:%d/hook",
 	    N.port);
 	snprintf(e[n++], 300, "NOTIFY_WEBHOOK_SECRET=" NOTIFY_KEY);
+	snprintf(e[n++], 300, "TRUSTED_PROXIES=127.0.0.0/8,10.0.0.0/8");
 	for (i = 0; i < n; i++)
 		env[i] = e[i];
 	env[n] = NULL;
@@ -638,6 +639,41 @@ test_outbound(void **state)
 	assert_true(atomic_load(&N.good) >= 2);
 	assert_non_null(strstr(N.body, sidbuf));
 	assert_non_null(strstr(N.body, "\"status\":\"completed\""));
+}
+
+/* POST /calls behind a trusted proxy (the test, on 127.0.0.1): the rate
+ * check gets the rightmost untrusted X-Forwarded-For address; a header
+ * that is not a list of addresses is refused before any rate check. */
+static void
+test_forwarded_for(void **state)
+{
+	char        url[96], *resp = NULL;
+	const char *h[] = { "Content-Type: application/json",
+		"Authorization: Bearer " API_TOKEN,
+		"X-Forwarded-For: 1.2.3.4, 198.51.100.7, 10.0.0.3", NULL };
+	long        status = 0;
+	int         c0, o0, e0, c1, o1, e1;
+
+	(void)state;
+	snprintf(url, sizeof(url), "%s/calls", S.edge_http);
+	assert_int_equal(harness_http("POST", url, h,
+	                     "{\"to\":\"" BLOCKED "\"}", &status, &resp),
+	    0);
+	assert_int_equal(status, 429); /* refused, so nothing is placed */
+	free(resp);
+	pthread_mutex_lock(&K.lock);
+	assert_string_equal(K.last_ip, "198.51.100.7");
+	pthread_mutex_unlock(&K.lock);
+	snapshot(&c0, &o0, &e0);
+	h[2] = "X-Forwarded-For: unknown";
+	assert_int_equal(harness_http("POST", url, h,
+	                     "{\"to\":\"" BLOCKED "\"}", &status, &resp),
+	    0);
+	assert_int_equal(status, 400);
+	assert_non_null(strstr(resp, "X-Forwarded-For"));
+	free(resp);
+	snapshot(&c1, &o1, &e1);
+	assert_int_equal(c1, c0);
 }
 
 static void
@@ -977,6 +1013,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_forged_webhooks),
 		cmocka_unit_test(test_calls_errors),
+		cmocka_unit_test(test_forwarded_for),
 		cmocka_unit_test(test_provider_error),
 		cmocka_unit_test(test_outbound),
 		cmocka_unit_test(test_inbound),

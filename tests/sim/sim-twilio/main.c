@@ -5,7 +5,8 @@
  *	sim-twilio --port P --account-sid AC... --auth-token T
  *	    [--record FILE] [--answered-by human|machine_end_beep|...]
  *	    [--caller-audio FILE] [--caller-speak-at-ms X,Y]
- *	    [--caller-tone-at-ms X:DUR] [--tags] [--call-duration-ms D]
+ *	    [--caller-tone-at-ms X:DUR] [--caller-dtmf D@ms,...] [--tags]
+ *	    [--call-duration-ms D]
  *	    [--ring-ms R] [--media-url ws://127.0.0.1:8080/media]
  *	    [--signalwire --signing-key K] [--telnyx --telnyx-key SEED]
  *	    [--hook-workers N]
@@ -33,7 +34,7 @@ usage(void)
 	    "--auth-token T [--record FILE]\n"
 	    "\t[--answered-by human|machine_start|machine_end_beep|...]\n"
 	    "\t[--caller-audio FILE] [--caller-speak-at-ms X,Y] "
-	    "[--caller-tone-at-ms X:DUR] [--tags]\n"
+	    "[--caller-tone-at-ms X:DUR] [--caller-dtmf D@ms,...] [--tags]\n"
 	    "\t[--call-duration-ms D] [--ring-ms R] [--media-url ws://...]\n"
 	    "\t[--signalwire --signing-key K] [--telnyx --telnyx-key SEED]\n"
 	    "\t[--hook-workers N] "
@@ -76,6 +77,7 @@ static const struct opt {
 	    offsetof(struct sim_opts, caller_speak_at), 0 },
 	{ "caller-tone-at-ms", OPT_STR,
 	    offsetof(struct sim_opts, caller_tone_at), 0 },
+	{ "caller-dtmf", OPT_STR, offsetof(struct sim_opts, caller_dtmf), 0 },
 	{ "tags", OPT_FLAG, offsetof(struct sim_opts, tags), 0 },
 	{ "call-duration-ms", OPT_INT,
 	    offsetof(struct sim_opts, call_duration_ms), 86400000 },
@@ -198,6 +200,9 @@ stream_setup(struct sim *sim)
 	if (o->caller_audio != NULL || o->caller_tone_at != NULL)
 		cfg->audio = &sim->audio;
 	cfg->tags = o->tags;
+	if (o->caller_dtmf != NULL
+	    && stream_dtmf_parse(cfg, o->caller_dtmf) == -1)
+		return (-1);
 	/* Twilio signs the upgrade (1.6); SignalWire documents no header. */
 	cfg->sig_key = o->signalwire || o->telnyx ? NULL : o->auth_token;
 	return (0);

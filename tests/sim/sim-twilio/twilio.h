@@ -44,6 +44,7 @@ struct sim_opts {
 	const char *caller_audio;
 	const char *caller_speak_at;
 	const char *caller_tone_at;
+	const char *caller_dtmf; /* keys the caller presses: D@ms,... */
 	int         call_duration_ms; /* callee hangs up; 0 never */
 	int         ring_ms;
 	const char *media_url; /* overrides <Stream url> */
