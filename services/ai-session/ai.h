@@ -228,6 +228,7 @@ struct call {
 	Bus__Provider  provider;
 	bool           resume;
 	uint32_t       resume_from_seq;
+	uint32_t       holder; /* ai-sessions that held the call before */
 	int64_t        started_at_ms; /* wall clock */
 	int64_t        t_start; /* monotonic ms at SessionStart */
 

@@ -18,6 +18,15 @@
  * the record is sent again (same call sid, key "<sid>:record:<n+1>")
  * with the summary.
  *
+ * Versions: the record is a versioned document of the call, not of this
+ * process.  Each holder of the call numbers its versions from
+ * holder << 16 (SessionStart.holder: how many ai-sessions held the call
+ * before), and persister never lets a lower version overwrite a higher
+ * one.  A call handed over at shutdown is stored as a partial record (no
+ * summary, nothing told to media-edge); the next holder's record, whole
+ * because its transcript starts with the stored turns, supersedes it.  A
+ * duplicate acknowledgement is not taken for success: see send_record.
+ *
  * Threads: record_turn/record_finish on the lws thread (they only copy
  * and queue); the work on job threads and the record thread.
  */
@@ -36,6 +45,7 @@
 
 #define TURN_ATTEMPTS 3
 #define SEND_ATTEMPTS 2
+#define DUP_BUMPS 3
 #define RETRY_MIN_MS 250
 
 enum rec_state {
@@ -57,6 +67,7 @@ struct rec {
 	char             *outcome; /* ours (voicemail), until summarised */
 	char          *edge_ctl_url; /* media-edge: the summary goes there */
 	bool           failed; /* the call never got going */
+	bool           partial; /* handed over: the call goes on elsewhere */
 	Bus__Summary  *summary; /* unpacked reply, or NULL */
 	Bus__Envelope *summary_env;
 	unsigned       version;
@@ -74,6 +85,7 @@ static struct {
 	pthread_t       thread;
 	bool            started;
 	struct metric  *pending, *sent, *failed, *turns_failed, *edge_failed;
+	struct metric  *duplicate;
 } rq = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static const char *
@@ -161,24 +173,56 @@ summarize(struct rec *r)
 	return (rv);
 }
 
-/* 0 once persister acknowledged this version of the record. */
+/* One CallRecord request: 1 stored, 0 the key was applied before
+ * (duplicate), -1 not acknowledged. */
 static int
-send_record(struct rec *r)
+send_version(struct rec *r, Bus__CallRecord *cr)
 {
 	Bus__Envelope   env = BUS__ENVELOPE__INIT, *rep = NULL;
-	Bus__CallRecord cr = BUS__CALL_RECORD__INIT;
-	Bus__Summary    pend = BUS__SUMMARY__INIT, ours;
 	struct wire_ids ids;
 	struct log_ctx  lc = { r->sid, r->trace };
 	nng_socket      s;
-	char            key[AI_SID_MAX + 24], *text;
-	const char     *outcome;
+	char            key[AI_SID_MAX + 24];
 	int             rv = -1;
 
-	text = transcript_format(&r->tr);
 	wire_env_init(&env, &ids, r->sid, r->trace);
 	snprintf(key, sizeof(key), "%s:record:%u", r->sid, r->version);
 	env.idempotency_key = key;
+	cr->version = r->version;
+	env.body_case = BUS__ENVELOPE__BODY_CALL_RECORD;
+	env.call_record = cr;
+	if (jobs_req_socket(cfg.persister_url, &s) == 0
+	    && bus_request(
+	           s, &env, &rep, (int)cfg.request_timeout_ms, SEND_ATTEMPTS)
+	        == 0
+	    && rep->body_case == BUS__ENVELOPE__BODY_ACK)
+		rv = rep->ack->duplicate ? 0 : 1;
+	else
+		logc_warnx(&lc, "call record not acknowledged (%s); kept",
+		    rep != NULL ? wire_type_name(rep->body_case)
+		                : "no answer");
+	wire_free(rep);
+	return (rv);
+}
+
+/*
+ * 0 once persister acknowledged this version of the record.  A duplicate
+ * acknowledgement means the key "<sid>:record:<version>" was applied
+ * before: our own earlier try whose answer was lost, or a holder of the
+ * call that did not know its place in the sequence.  Either way the
+ * record goes again as the next version, which supersedes the stored one
+ * (the content is ours and current), a bounded number of times.
+ */
+static int
+send_record(struct rec *r)
+{
+	Bus__CallRecord cr = BUS__CALL_RECORD__INIT;
+	Bus__Summary    pend = BUS__SUMMARY__INIT, ours;
+	struct log_ctx  lc = { r->sid, r->trace };
+	char           *text;
+	int             i, got = -1;
+
+	text = transcript_format(&r->tr);
 	cr.direction = r->direction;
 	cr.status = r->failed ? "failed" : "completed";
 	cr.started_at_ms = r->started_at_ms;
@@ -187,6 +231,7 @@ send_record(struct rec *r)
 	cr.transcript = text;
 	cr.end_reason = r->end_reason;
 	cr.answered_by = r->answered_by != NULL ? r->answered_by : "";
+	cr.partial = r->partial;
 	if (r->summary != NULL) {
 		/* what we saw ourselves (voicemail) beats a guess from text */
 		ours = *r->summary;
@@ -200,26 +245,25 @@ send_record(struct rec *r)
 		cr.summary = &pend;
 		cr.summary_pending = true;
 	}
-	outcome = cr.summary->outcome;
-	cr.lead_status = (char *)lead_status(outcome);
-	env.body_case = BUS__ENVELOPE__BODY_CALL_RECORD;
-	env.call_record = &cr;
-	if (jobs_req_socket(cfg.persister_url, &s) == 0
-	    && bus_request(
-	           s, &env, &rep, (int)cfg.request_timeout_ms, SEND_ATTEMPTS)
-	        == 0
-	    && rep->body_case == BUS__ENVELOPE__BODY_ACK) {
-		rv = 0;
-		metric_inc(rq.sent);
-		logc_info(&lc, "call record stored (version %u%s)", r->version,
-		    cr.summary_pending ? ", summary pending" : "");
-	} else
-		logc_warnx(&lc, "call record not acknowledged (%s); kept",
-		    rep != NULL ? wire_type_name(rep->body_case)
-		                : "no answer");
-	wire_free(rep);
+	cr.lead_status = (char *)lead_status(cr.summary->outcome);
+	for (i = 0; i <= DUP_BUMPS; i++) {
+		if ((got = send_version(r, &cr)) != 0)
+			break;
+		metric_inc(rq.duplicate);
+		logc_warnx(&lc,
+		    "call record version %u was stored before (duplicate "
+		    "key); sending it as version %u",
+		    r->version, r->version + 1);
+		r->version++;
+	}
 	free(text);
-	return (rv);
+	if (got != 1)
+		return (-1);
+	metric_inc(rq.sent);
+	logc_info(&lc, "call record stored (version %u%s%s)", r->version,
+	    cr.summary_pending ? ", summary pending" : "",
+	    r->partial ? ", partial: handed over" : "");
+	return (0);
 }
 
 /*
@@ -238,7 +282,7 @@ tell_edge(struct rec *r)
 	nng_socket      sock;
 	char            key[AI_SID_MAX + 16];
 
-	if (r->summary == NULL || r->edge_ctl_url == NULL
+	if (r->summary == NULL || r->partial || r->edge_ctl_url == NULL
 	    || r->edge_ctl_url[0] == '\0')
 		return;
 	s = *r->summary;
@@ -291,7 +335,7 @@ step(struct rec *r)
 	if (send_record(r) != 0)
 		return (false);
 	tell_edge(r);
-	if (r->summary == NULL && cfg.reasoner_url[0] != '\0') {
+	if (r->summary == NULL && !r->partial && cfg.reasoner_url[0] != '\0') {
 		r->state = REC_SUMMARY;
 		r->backoff = cfg.summary_retry_ms;
 		return (false);
@@ -316,7 +360,7 @@ record_first(void *arg)
 {
 	struct rec *r = arg;
 
-	if (cfg.reasoner_url[0] != '\0')
+	if (cfg.reasoner_url[0] != '\0' && !r->partial)
 		(void)summarize(r);
 	if (step(r))
 		rec_free(r);
@@ -380,6 +424,9 @@ record_start(void)
 	    "Transcript turns persister did not acknowledge");
 	rq.edge_failed = metrics_counter1("ai_summaries_undelivered_total",
 	    "Summaries media-edge did not take for the business notification");
+	rq.duplicate = metrics_counter1("ai_records_duplicate_total",
+	    "Call record versions persister had stored before (sent again "
+	    "as the next version)");
 	if (pthread_create(&rq.thread, NULL, record_main, NULL) != 0) {
 		log_warnx("cannot start the record thread");
 		return (-1);
@@ -513,6 +560,9 @@ record_finish(struct call *c, const char *why)
 	r->outcome = c->outcome != NULL ? xstrdup(c->outcome) : NULL;
 	r->edge_ctl_url
 	    = c->edge_ctl_url != NULL ? xstrdup(c->edge_ctl_url) : NULL;
+	/* the version sequence is the call's: each holder its own range */
+	r->version = c->holder << 16;
+	r->partial = strcmp(why, "shutdown") == 0;
 	r->failed = r->tr.n == 0
 	    && (strcmp(why, "connect_failed") == 0
 	        || strcmp(why, "setup_timeout") == 0

@@ -185,6 +185,7 @@ run_start(struct bridge *b, struct job *j)
 	ss.batch_topic = e->batch_topic;
 	ss.started_at_ms = j->at_ms;
 	ss.resume = j->resume;
+	ss.holder = j->holder;
 	ptrs = build_params(j, ents, 32, &ss.n_params);
 	ss.params = ptrs;
 	env.body_case = BUS__ENVELOPE__BODY_SESSION_START;

@@ -443,6 +443,7 @@ call_request_session(struct call *c, bool resume)
 	j->provider = c->provider;
 	j->direction = c->direction;
 	j->resume = resume;
+	j->holder = c->holders++; /* the record's version range */
 	j->at_ms = c->started_ms;
 	/* a copy: jansson objects are not shared between threads */
 	j->params = json_deep_copy(c->params);

@@ -145,6 +145,7 @@ struct call {
 	bool            in_table; /* reachable by call sid */
 	bool            session_sent; /* a SessionStart was submitted */
 	bool            start_inflight;
+	uint32_t        holders; /* SessionStarts sent: next holder */
 	bool            end_sent;
 	bool            closing;
 	bool            kill; /* drop without a close frame */
@@ -237,6 +238,7 @@ struct job {
 	Bus__Provider  provider;
 	Bus__Direction direction;
 	bool           resume;
+	uint32_t       holder;
 	int64_t        at_ms;
 	char           reason[64];
 	json_t        *params; /* owned copy */

@@ -14,7 +14,10 @@
  * journal) retries and the key tells.  The upserts only fill what their
  * message knows (a CallOpen never overwrites what a CallRecord set, and
  * the other way round), so the order of writes of one call does not
- * matter when a spooled CallOpen is replayed after a later write.
+ * matter when a spooled CallOpen is replayed after a later write.  A
+ * CallRecord is a versioned document of its call: one whose version is
+ * lower than the row's record_version changes nothing (a hand-over
+ * record never overwrites the final record of the next holder).
  *
  * Values go only as parameters; phone numbers only sealed (seal.h).
  * Threads: worker threads and the maintenance thread, each with its own
@@ -77,10 +80,11 @@ static const char sql_record[]
     = "INSERT INTO calls (call_sid, direction, status, started_at, ended_at, "
       " duration_s, transcript, summary, summary_pending, outcome, "
       " interest_level, next_action, appointment, quote, end_reason, "
-      " answered_by) "
+      " answered_by, record_version, record_partial) "
       "VALUES ($1, $2, $3, to_timestamp($4::double precision / 1000), "
       " to_timestamp($5::double precision / 1000), $6::integer, $7, "
-      " $8::jsonb, $9::boolean, $10, $11, $12, $13, $14, $15, $16) "
+      " $8::jsonb, $9::boolean, $10, $11, $12, $13, $14, $15, $16, "
+      " $17::bigint, $18::boolean) "
       "ON CONFLICT (call_sid) DO UPDATE SET "
       " direction = CASE WHEN EXCLUDED.direction <> 'unspecified' "
       "  THEN EXCLUDED.direction ELSE calls.direction END, "
@@ -99,7 +103,11 @@ static const char sql_record[]
       " quote = coalesce(EXCLUDED.quote, calls.quote), "
       " end_reason = coalesce(EXCLUDED.end_reason, calls.end_reason), "
       " answered_by = coalesce(EXCLUDED.answered_by, calls.answered_by), "
+      " record_version = EXCLUDED.record_version, "
+      " record_partial = EXCLUDED.record_partial, "
       " updated_at = now() "
+      "WHERE calls.record_version IS NULL "
+      " OR EXCLUDED.record_version >= calls.record_version "
       "RETURNING lead_id";
 static const char sql_lead[]
     = "UPDATE leads SET status = $2, updated_at = now() WHERE id = $1";
@@ -328,8 +336,8 @@ write_record(struct pg *pg, const Bus__Envelope *env)
 {
 	const Bus__CallRecord *r = env->call_record;
 	const Bus__Summary    *s = r->summary;
-	const char            *v[16], *lead;
-	char                   t0[24], t1[24], dur[16], *sj;
+	const char            *v[18], *lead;
+	char                   t0[24], t1[24], dur[16], ver[16], *sj;
 	PGresult              *res;
 	int                    rv = -1;
 
@@ -351,10 +359,23 @@ write_record(struct pg *pg, const Bus__Envelope *env)
 	v[13] = s != NULL ? nz(s->quote) : NULL;
 	v[14] = nz(r->end_reason);
 	v[15] = nz(r->answered_by);
-	res = pg_exec(pg, "call record", sql_record, 16, v, NULL, NULL);
+	snprintf(ver, sizeof(ver), "%u", r->version);
+	v[16] = ver;
+	v[17] = r->partial ? "true" : "false";
+	res = pg_exec(pg, "call record", sql_record, 18, v, NULL, NULL);
 	free(sj);
 	if (res == NULL)
 		return (-1);
+	if (PQntuples(res) == 0) {
+		/* a later holder of the call wrote a higher version */
+		struct log_ctx lc = { env->call_sid, env->trace_id };
+
+		logc_info(&lc,
+		    "call record version %u superseded by the stored one",
+		    r->version);
+		PQclear(res);
+		return (0);
+	}
 	lead = pg_value(res, 0, 0);
 	if (lead != NULL && nz(r->lead_status) != NULL) {
 		v[0] = lead;

@@ -329,10 +329,11 @@ fe_request(struct fedge *fe, const char *sid, Bus__Envelope *env,
 
 /* SessionStart; returns the reply's body case (or -1), and the error
  * code in *code for an Error reply. */
-/* resume_from > 0: a resumed call whose turns up to that seq are stored. */
+/* resume_from > 0: a resumed call whose turns up to that seq are stored;
+ * holder: ai-sessions that held it before; started_at_ms: 0 for now. */
 FE_FN int
-fe_start_ex(struct fedge *fe, const char *sid, const char *answered_by,
-    uint32_t resume_from, int *code)
+fe_start_held(struct fedge *fe, const char *sid, const char *answered_by,
+    uint32_t resume_from, uint32_t holder, int64_t started_at_ms, int *code)
 {
 	Bus__Envelope                  env = BUS__ENVELOPE__INIT, *rep = NULL;
 	Bus__SessionStart              ss = BUS__SESSION_START__INIT;
@@ -348,8 +349,10 @@ fe_start_ex(struct fedge *fe, const char *sid, const char *answered_by,
 	ss.edge_pub_url = (char *)fe->pub_url;
 	ss.edge_ctl_url = (char *)fe->ctl_url;
 	ss.batch_topic = FE_TOPIC;
-	ss.resume = resume_from > 0;
+	ss.resume = resume_from > 0 || holder > 0;
 	ss.resume_from_seq = resume_from;
+	ss.holder = holder;
+	ss.started_at_ms = started_at_ms;
 	if (answered_by != NULL) {
 		pe.key = "answered_by";
 		pe.value = (char *)answered_by;
@@ -371,6 +374,13 @@ fe_start_ex(struct fedge *fe, const char *sid, const char *answered_by,
 		*code = bc == BUS__ENVELOPE__BODY_ERROR ? rep->error->code : 0;
 	wire_free(rep);
 	return (bc);
+}
+
+FE_FN int
+fe_start_ex(struct fedge *fe, const char *sid, const char *answered_by,
+    uint32_t resume_from, int *code)
+{
+	return (fe_start_held(fe, sid, answered_by, resume_from, 0, 0, code));
 }
 
 FE_FN int

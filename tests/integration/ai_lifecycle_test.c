@@ -38,6 +38,7 @@ struct life {
 	char                 rec[512];
 	char                 ai_url[256], ai_pub[256];
 	int                  http_port;
+	int                  nai; /* ai-sessions started */
 };
 
 static int nlife;
@@ -62,14 +63,56 @@ seed(struct life *l, const char *sid)
 	assert_int_equal(pgtest_exec(l->db.dsn, sql), 0);
 }
 
+/* One more ai-session on the life's model, persister and reasoner. */
+static struct harness_proc *
+ai_spawn(struct life *l, char *ai_url, char *ai_pub, int *http_port)
+{
+	const char          *envv[32];
+	char                 url[160], lu[300], pu[300], port[48], per[300];
+	char                 rsn[300], name[32];
+	struct harness_proc *p;
+	int                  j = 0;
+
+	l->nai++;
+	snprintf(name, sizeof(name), "lai%d_%d", nlife, l->nai);
+	snprintf(ai_url, 256, "%s", harness_ipc_url(name));
+	snprintf(name, sizeof(name), "laipub%d_%d", nlife, l->nai);
+	snprintf(ai_pub, 256, "%s", harness_ipc_url(name));
+	*http_port = harness_free_port();
+	snprintf(url, sizeof(url),
+	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
+	    "v1/realtime?model=gpt-realtime-2",
+	    harness_ready_port(l->oai));
+	snprintf(lu, sizeof(lu), "AI_LISTEN_URL=%s", ai_url);
+	snprintf(pu, sizeof(pu), "AI_PUB_URL=%s", ai_pub);
+	snprintf(port, sizeof(port), "AI_HTTP_PORT=%d", *http_port);
+	snprintf(per, sizeof(per), "PERSISTER_URL=%s", l->per.url);
+	snprintf(rsn, sizeof(rsn), "REASONER_URL=%s", l->rsn.url);
+	envv[j++] = url;
+	envv[j++] = lu;
+	envv[j++] = pu;
+	envv[j++] = port;
+	envv[j++] = per;
+	envv[j++] = rsn;
+	envv[j++] = "AI_HTTP_ADDR=127.0.0.1";
+	envv[j++] = "OPENAI_API_KEY=sk-test";
+	envv[j++] = "AI_SUMMARY_RETRY_MS=300";
+	envv[j++] = "AI_RECORD_RETRY_MAX_MS=500";
+	envv[j++] = "AI_REASON_TIMEOUT_MS=3000";
+	envv[j++] = "LOG_LEVEL=debug";
+	envv[j] = NULL;
+	p = harness_spawn("ai-session", envv);
+	assert_non_null(p);
+	return (p);
+}
+
 static void
 life_up(struct life *l, const char *script, const char *const *oai_args,
     const char *const *anth_args)
 {
-	const char *argv[16], *envv[32];
-	char        url[160], lu[300], pu[300], port[48], per[300], rsn[300];
+	const char *argv[16];
 	char        name[32];
-	int         i = 0, j = 0;
+	int         i = 0;
 
 	memset(l, 0, sizeof(*l));
 	nlife++;
@@ -105,35 +148,7 @@ life_up(struct life *l, const char *script, const char *const *oai_args,
 	l->oai = harness_spawn_args("sim-openai", argv, NULL);
 	assert_non_null(l->oai);
 
-	snprintf(name, sizeof(name), "lai%d", nlife);
-	snprintf(l->ai_url, sizeof(l->ai_url), "%s", harness_ipc_url(name));
-	snprintf(name, sizeof(name), "laipub%d", nlife);
-	snprintf(l->ai_pub, sizeof(l->ai_pub), "%s", harness_ipc_url(name));
-	l->http_port = harness_free_port();
-	snprintf(url, sizeof(url),
-	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
-	    "v1/realtime?model=gpt-realtime-2",
-	    harness_ready_port(l->oai));
-	snprintf(lu, sizeof(lu), "AI_LISTEN_URL=%s", l->ai_url);
-	snprintf(pu, sizeof(pu), "AI_PUB_URL=%s", l->ai_pub);
-	snprintf(port, sizeof(port), "AI_HTTP_PORT=%d", l->http_port);
-	snprintf(per, sizeof(per), "PERSISTER_URL=%s", l->per.url);
-	snprintf(rsn, sizeof(rsn), "REASONER_URL=%s", l->rsn.url);
-	envv[j++] = url;
-	envv[j++] = lu;
-	envv[j++] = pu;
-	envv[j++] = port;
-	envv[j++] = per;
-	envv[j++] = rsn;
-	envv[j++] = "AI_HTTP_ADDR=127.0.0.1";
-	envv[j++] = "OPENAI_API_KEY=sk-test";
-	envv[j++] = "AI_SUMMARY_RETRY_MS=300";
-	envv[j++] = "AI_RECORD_RETRY_MAX_MS=500";
-	envv[j++] = "AI_REASON_TIMEOUT_MS=3000";
-	envv[j++] = "LOG_LEVEL=debug";
-	envv[j] = NULL;
-	l->ai = harness_spawn("ai-session", envv);
-	assert_non_null(l->ai);
+	l->ai = ai_spawn(l, l->ai_url, l->ai_pub, &l->http_port);
 	assert_int_equal(fe_open(&l->fe, l->ai_url, l->ai_pub), 0);
 }
 
@@ -431,6 +446,80 @@ test_resume(void **state)
 	life_down(&l);
 }
 
+/*
+ * SIGTERM of the ai-session holding a call: it stores a partial record
+ * (version 0) and media-edge hands the call to another ai-session
+ * (holder 1), whose final record supersedes it: one row with the whole
+ * transcript, the real end and duration, no duplicate.
+ */
+static void
+test_move(void **state)
+{
+	struct life          l;
+	struct harness_proc *ai2;
+	char                 url2[256], pub2[256], *part, *s, sql[256];
+	int                  port2;
+	long                 n, seq;
+	int64_t              t0;
+
+	(void)state;
+	life_up(&l, NULL, NULL, NULL);
+	ai2 = ai_spawn(&l, url2, pub2, &port2);
+	seed(&l, "CAmove1");
+	t0 = wire_now_ms();
+	assert_int_equal(fe_start_held(&l.fe, "CAmove1", NULL, 0, 0, t0, NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	turn(&l, "CAmove1", 4000);
+	s = db_wait(&l,
+	    "SELECT max(seq)::text FROM transcript_turns WHERE call_sid = "
+	    "'CAmove1' HAVING count(*) >= 2",
+	    5000);
+	assert_non_null(s);
+	seq = strtol(s, NULL, 10);
+	free(s);
+	/* a rolling deploy: the first ai-session goes */
+	assert_int_equal(harness_stop(l.ai, 10000), 0);
+	part = db_wait(&l,
+	    "SELECT transcript FROM calls WHERE call_sid = 'CAmove1' AND "
+	    "record_partial AND record_version = 0",
+	    5000);
+	assert_non_null(part);
+	print_message("partial transcript:\n%s\n", part);
+	fe_close(&l.fe);
+	l.ai = ai2;
+	assert_int_equal(fe_open(&l.fe, url2, pub2), 0);
+	assert_int_equal(
+	    fe_start_held(&l.fe, "CAmove1", NULL, (uint32_t)seq, 1, t0, NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	turn(&l, "CAmove1", 4000);
+	assert_int_equal(fe_end(&l.fe, "CAmove1"), BUS__ENVELOPE__BODY_ACK);
+	s = db_wait(&l,
+	    "SELECT transcript FROM calls WHERE call_sid = 'CAmove1' AND "
+	    "NOT record_partial AND record_version >= 65536 AND NOT "
+	    "summary_pending",
+	    10000);
+	assert_non_null(s);
+	print_message("final transcript:\n%s\n", s);
+	/* whole: the first holder's turns, then the second's */
+	assert_true(strlen(s) > strlen(part));
+	assert_memory_equal(s, part, strlen(part));
+	free(part);
+	free(s);
+	s = db_text(
+	    &l, "SELECT end_reason FROM calls WHERE call_sid = 'CAmove1'");
+	assert_non_null(s);
+	assert_string_equal(s, "stop");
+	free(s);
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM calls WHERE call_sid = 'CAmove1' AND "
+	    "duration_s >= %lld",
+	    (long long)((wire_now_ms() - t0) / 1000 - 2));
+	assert_int_equal(pgtest_query_int(l.db.dsn, sql, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(fe_metric(port2, "ai_records_duplicate_total") == 0);
+	life_down(&l);
+}
+
 int
 main(void)
 {
@@ -439,6 +528,7 @@ main(void)
 		cmocka_unit_test(test_voicemail),
 		cmocka_unit_test(test_summary_later),
 		cmocka_unit_test(test_resume),
+		cmocka_unit_test(test_move),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
