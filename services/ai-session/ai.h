@@ -68,6 +68,8 @@ struct ai_cfg {
 	long  record_retry_max_ms;
 	long  max_pending_records;
 	long  summary_retry_ms;
+	char *journal_dir; /* "": no record journal */
+	long  journal_max_bytes;
 	int   sub_all;
 	long  idle_timeout_ms;
 	char *event_loop; /* "libev" (epoll) or "poll" */

@@ -34,12 +34,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
 #include "ai.h"
 #include "bus.h"
+#include "journal.h"
 #include "metrics.h"
+#include "pbjson.h"
 #include "wire.h"
 #include "xmalloc.h"
 
@@ -70,6 +73,8 @@ struct rec {
 	bool           partial; /* handed over: the call goes on elsewhere */
 	Bus__Summary  *summary; /* unpacked reply, or NULL */
 	Bus__Envelope *summary_env;
+	Bus__Summary  *summary_own; /* read back from the journal */
+	unsigned       holder; /* SessionStart.holder */
 	unsigned       version;
 	enum rec_state state;
 	int64_t        next_try;
@@ -85,8 +90,25 @@ static struct {
 	pthread_t       thread;
 	bool            started;
 	struct metric  *pending, *sent, *failed, *turns_failed, *edge_failed;
-	struct metric  *duplicate;
+	struct metric  *duplicate, *unjournaled, *replayed;
 } rq = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+/*
+ * The record journal (AI_JOURNAL_DIR; common/journal.c): each record is
+ * written there (fsync'd) before it is first sent, again when it changes
+ * (its summary arrived), and a "done" entry once persister has it, so a
+ * record or summary persister has not acknowledged survives kill -9 of
+ * this process.  record_start() reads the journal back and queues every
+ * record without its "done"; the file is emptied whenever no record is
+ * open.  Entries are JSON: {"op":"put","id":..., the record} or
+ * {"op":"done","id":...}, id "<sid>/<holder>".
+ */
+static struct {
+	pthread_mutex_t mtx;
+	struct journal  j;
+	bool            on;
+	json_t         *open; /* {mtx} ids put and not done */
+} jr = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
 static const char *
 lead_status(const char *outcome)
@@ -116,7 +138,183 @@ rec_free(struct rec *r)
 	free(r->outcome);
 	free(r->edge_ctl_url);
 	wire_free(r->summary_env);
+	if (r->summary_own != NULL)
+		protobuf_c_message_free_unpacked(&r->summary_own->base, NULL);
 	free(r);
+}
+
+static void
+rec_id(const struct rec *r, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%u", r->sid, r->holder);
+}
+
+/* The record as a journal entry. */
+static json_t *
+rec_json(const struct rec *r)
+{
+	json_t *o, *turns = json_array();
+	char    id[AI_SID_MAX + 16];
+	size_t  i;
+
+	for (i = 0; i < r->tr.n; i++)
+		json_array_append_new(turns,
+		    json_pack("{s:i,s:b,s:I,s:s}", "seq",
+		        (int)r->tr.turns[i].seq, "ai",
+		        r->tr.turns[i].role == RT_ASSISTANT, "at",
+		        (json_int_t)r->tr.turns[i].at_ms, "text",
+		        r->tr.turns[i].text));
+	rec_id(r, id, sizeof(id));
+	/* s*: a NULL string leaves its key out */
+	o = json_pack("{s:s,s:s,s:s,s:s,s:i,s:I,s:I,s:o,s:s*,s:s*,s:s*,s:s*,"
+	              "s:s*,s:b,s:b,s:I,s:I,s:i}",
+	    "op", "put", "id", id, "sid", r->sid, "trace", r->trace,
+	    "direction", (int)r->direction, "started",
+	    (json_int_t)r->started_at_ms, "ended", (json_int_t)r->ended_at_ms,
+	    "turns", turns, "objective", r->objective, "answered_by",
+	    r->answered_by, "end_reason", r->end_reason, "outcome", r->outcome,
+	    "edge_ctl_url", r->edge_ctl_url, "failed", r->failed, "partial",
+	    r->partial, "holder", (json_int_t)r->holder, "version",
+	    (json_int_t)r->version, "state", (int)r->state);
+	if (o != NULL && r->summary != NULL)
+		json_object_set_new(
+		    o, "summary", pbjson_from_pb(&r->summary->base));
+	return (o);
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return (s != NULL ? xstrdup(s) : NULL);
+}
+
+/* A record from its journal entry; NULL if the entry is not one. */
+static struct rec *
+rec_from_json(json_t *o)
+{
+	struct rec *r;
+	json_t     *turns, *t, *sj;
+	const char *sid, *trace, *obj = NULL, *ab = NULL, *er = NULL;
+	const char *oc = NULL, *url = NULL, *text;
+	json_int_t  started, ended, holder, version, at;
+	int         dir, failed, partial, state, seq, ai;
+	size_t      i;
+	char        err[160];
+
+	if (json_unpack(o,
+	        "{s:s,s:s,s:i,s:I,s:I,s:o,s?s,s?s,s?s,s?s,s?s,s:b,s:b,s:I,"
+	        "s:I,s:i}",
+	        "sid", &sid, "trace", &trace, "direction", &dir, "started",
+	        &started, "ended", &ended, "turns", &turns, "objective", &obj,
+	        "answered_by", &ab, "end_reason", &er, "outcome", &oc,
+	        "edge_ctl_url", &url, "failed", &failed, "partial", &partial,
+	        "holder", &holder, "version", &version, "state", &state)
+	        != 0
+	    || !json_is_array(turns) || strlen(sid) >= AI_SID_MAX)
+		return (NULL);
+	r = xcalloc(1, sizeof(*r));
+	snprintf(r->sid, sizeof(r->sid), "%s", sid);
+	snprintf(r->trace, sizeof(r->trace), "%s", trace);
+	r->direction = (Bus__Direction)dir;
+	r->started_at_ms = started;
+	r->ended_at_ms = ended;
+	transcript_init(&r->tr, 1);
+	json_array_foreach(turns, i, t)
+	{
+		if (json_unpack(t, "{s:i,s:b,s:I,s:s}", "seq", &seq, "ai", &ai,
+		        "at", &at, "text", &text)
+		    != 0)
+			continue;
+		if (r->tr.n == 0)
+			transcript_init(&r->tr, (uint32_t)seq);
+		(void)transcript_add(
+		    &r->tr, ai ? RT_ASSISTANT : RT_USER, "", text, at);
+	}
+	r->objective = dup_or_null(obj);
+	r->answered_by = dup_or_null(ab);
+	r->end_reason = xstrdup(er != NULL ? er : "");
+	r->outcome = dup_or_null(oc);
+	r->edge_ctl_url = dup_or_null(url);
+	r->failed = failed;
+	r->partial = partial;
+	r->holder = (unsigned)holder;
+	r->version = (unsigned)version;
+	r->state = state == REC_SUMMARY ? REC_SUMMARY : REC_SEND;
+	if ((sj = json_object_get(o, "summary")) != NULL
+	    && pbjson_to_pb(&bus__summary__descriptor, sj,
+	           (ProtobufCMessage **)&r->summary_own, err, sizeof(err))
+	        == 0)
+		r->summary = r->summary_own;
+	return (r);
+}
+
+/* Append one entry (the reference is taken); 0 once it is on disk. */
+static int
+jr_append(json_t *o)
+{
+	char           *text;
+	enum journal_rv rv = JOURNAL_IOERR;
+
+	if (o != NULL && (text = json_dumps(o, JSON_COMPACT)) != NULL) {
+		rv = journal_append(&jr.j, text, strlen(text));
+		free(text);
+	}
+	json_decref(o);
+	return (rv == JOURNAL_OK ? 0 : -1);
+}
+
+/* Job or record thread: r (new or changed) goes to the journal. */
+static void
+jr_put(struct rec *r)
+{
+	struct log_ctx lc = { r->sid, r->trace };
+	json_t        *o;
+	char           id[AI_SID_MAX + 16];
+	int            rv;
+
+	if (!jr.on)
+		return;
+	o = rec_json(r);
+	rec_id(r, id, sizeof(id));
+	pthread_mutex_lock(&jr.mtx);
+	if ((rv = jr_append(o)) == 0)
+		json_object_set_new(jr.open, id, json_true());
+	pthread_mutex_unlock(&jr.mtx);
+	if (rv != 0) {
+		metric_inc(rq.unjournaled);
+		logc_warnx(&lc,
+		    "call record not written to the journal (full or "
+		    "I/O error): kept in memory only");
+	}
+}
+
+/* Persister has r: mark it done; empty the file when nothing is open. */
+static void
+jr_done(struct rec *r)
+{
+	char id[AI_SID_MAX + 16];
+
+	if (!jr.on)
+		return;
+	rec_id(r, id, sizeof(id));
+	pthread_mutex_lock(&jr.mtx);
+	if (json_object_get(jr.open, id) != NULL) {
+		json_object_del(jr.open, id);
+		if (json_object_size(jr.open) == 0)
+			(void)journal_reset(&jr.j);
+		else
+			(void)jr_append(
+			    json_pack("{s:s,s:s}", "op", "done", "id", id));
+	}
+	pthread_mutex_unlock(&jr.mtx);
+}
+
+/* Finished with r: persister has it. */
+static void
+rec_done(struct rec *r)
+{
+	jr_done(r);
+	rec_free(r);
 }
 
 /* Job or record thread: 0 once the reasoner has summarised. */
@@ -331,6 +529,7 @@ step(struct rec *r)
 			return (false);
 		r->version++; /* a new write: new key */
 		r->state = REC_SEND;
+		jr_put(r);
 	}
 	if (send_record(r) != 0)
 		return (false);
@@ -362,8 +561,9 @@ record_first(void *arg)
 
 	if (cfg.reasoner_url[0] != '\0' && !r->partial)
 		(void)summarize(r);
+	jr_put(r); /* before the first try: it survives us from now on */
 	if (step(r))
-		rec_free(r);
+		rec_done(r);
 	else
 		retry_later(r, next_backoff(r));
 }
@@ -399,7 +599,7 @@ record_main(void *arg)
 		rq.n--;
 		pthread_mutex_unlock(&rq.mtx);
 		if (step(r)) {
-			rec_free(r);
+			rec_done(r);
 			pthread_mutex_lock(&rq.mtx);
 			metric_set(rq.pending, (double)rq.n);
 			continue;
@@ -409,6 +609,56 @@ record_main(void *arg)
 	}
 	pthread_mutex_unlock(&rq.mtx);
 	return (NULL);
+}
+
+/* Queue every record of the journal without its "done" entry. */
+static int
+jr_replay(void)
+{
+	json_t     *wanted = json_object(), *o, *v;
+	const char *op, *id;
+	struct rec *r;
+	void       *buf;
+	size_t      len;
+	off_t       off = 0, next;
+	long        bad = 0, n = 0;
+	int         rv;
+
+	while ((rv = journal_read(&jr.j, off, &buf, &len, &next)) == 1) {
+		o = json_loadb(buf, len, 0, NULL);
+		free(buf);
+		off = next;
+		if (json_unpack(o, "{s:s,s:s}", "op", &op, "id", &id) != 0) {
+			bad++;
+			json_decref(o);
+			continue;
+		}
+		if (strcmp(op, "put") == 0)
+			json_object_set(wanted, id, o);
+		else
+			json_object_del(wanted, id);
+		json_decref(o);
+	}
+	json_object_foreach(wanted, id, v)
+	{
+		if ((r = rec_from_json(v)) == NULL) {
+			bad++;
+			continue;
+		}
+		json_object_set_new(jr.open, id, json_true());
+		metric_inc(rq.replayed);
+		retry_later(r, 0);
+		n++;
+	}
+	json_decref(wanted);
+	if (bad > 0)
+		log_warnx(
+		    "record journal: %ld entries unreadable, skipped", bad);
+	if (n == 0)
+		(void)journal_reset(&jr.j);
+	else
+		log_info("record journal: %ld call records to send again", n);
+	return (rv == -1 ? -1 : 0);
 }
 
 int
@@ -427,6 +677,19 @@ record_start(void)
 	rq.duplicate = metrics_counter1("ai_records_duplicate_total",
 	    "Call record versions persister had stored before (sent again "
 	    "as the next version)");
+	rq.unjournaled = metrics_counter1("ai_records_unjournaled_total",
+	    "Call records the journal could not take (kept in memory only)");
+	rq.replayed = metrics_counter1("ai_records_replayed_total",
+	    "Call records read back from the journal at start");
+	if (cfg.journal_dir[0] != '\0' && cfg.persister_url[0] != '\0') {
+		if (journal_open(&jr.j, cfg.journal_dir, cfg.journal_max_bytes)
+		    != 0)
+			return (-1);
+		jr.on = true;
+		jr.open = json_object();
+		if (jr_replay() != 0)
+			return (-1);
+	}
 	if (pthread_create(&rq.thread, NULL, record_main, NULL) != 0) {
 		log_warnx("cannot start the record thread");
 		return (-1);
@@ -447,18 +710,36 @@ record_stop(void)
 	pthread_cond_broadcast(&rq.cv);
 	pthread_mutex_unlock(&rq.mtx);
 	pthread_join(rq.thread, NULL);
-	/* One last try each; what still fails is lost with this process. */
+	/* One last try each; what still fails stays in the journal for the
+	 * next start, or is lost with this process without one. */
 	while ((r = rq.list) != NULL) {
 		struct log_ctx lc = { r->sid, r->trace };
+		bool           sent;
 
 		rq.list = r->next;
-		if (r->state == REC_SEND && send_record(r) != 0) {
+		sent = r->state == REC_SEND && send_record(r) == 0;
+		if (sent
+		    && (r->summary != NULL || r->partial
+		        || cfg.reasoner_url[0] == '\0')) {
+			rec_done(r);
+			continue;
+		}
+		if (jr.on)
+			logc_warnx(&lc,
+			    "call record kept in the journal for "
+			    "the next start");
+		else if (r->state == REC_SEND && !sent) {
 			metric_inc(rq.failed);
 			logc_errorx(&lc, "call record lost at shutdown");
 		}
 		rec_free(r);
 	}
 	rq.n = 0;
+	if (jr.on) {
+		journal_close(&jr.j);
+		json_decref(jr.open);
+		jr.on = false;
+	}
 }
 
 bool
@@ -561,6 +842,7 @@ record_finish(struct call *c, const char *why)
 	r->edge_ctl_url
 	    = c->edge_ctl_url != NULL ? xstrdup(c->edge_ctl_url) : NULL;
 	/* the version sequence is the call's: each holder its own range */
+	r->holder = c->holder;
 	r->version = c->holder << 16;
 	r->partial = strcmp(why, "shutdown") == 0;
 	r->failed = r->tr.n == 0

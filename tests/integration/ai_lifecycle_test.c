@@ -16,6 +16,7 @@
  *                 with summary_pending, and completed once it is back.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -63,9 +64,11 @@ seed(struct life *l, const char *sid)
 	assert_int_equal(pgtest_exec(l->db.dsn, sql), 0);
 }
 
-/* One more ai-session on the life's model, persister and reasoner. */
+/* One more ai-session on the life's model, persister and reasoner;
+ * extra: one more NAME=value or NULL. */
 static struct harness_proc *
-ai_spawn(struct life *l, char *ai_url, char *ai_pub, int *http_port)
+ai_spawn(struct life *l, char *ai_url, char *ai_pub, int *http_port,
+    const char *extra)
 {
 	const char          *envv[32];
 	char                 url[160], lu[300], pu[300], port[48], per[300];
@@ -100,6 +103,8 @@ ai_spawn(struct life *l, char *ai_url, char *ai_pub, int *http_port)
 	envv[j++] = "AI_RECORD_RETRY_MAX_MS=500";
 	envv[j++] = "AI_REASON_TIMEOUT_MS=3000";
 	envv[j++] = "LOG_LEVEL=debug";
+	if (extra != NULL)
+		envv[j++] = extra;
 	envv[j] = NULL;
 	p = harness_spawn("ai-session", envv);
 	assert_non_null(p);
@@ -148,7 +153,7 @@ life_up(struct life *l, const char *script, const char *const *oai_args,
 	l->oai = harness_spawn_args("sim-openai", argv, NULL);
 	assert_non_null(l->oai);
 
-	l->ai = ai_spawn(l, l->ai_url, l->ai_pub, &l->http_port);
+	l->ai = ai_spawn(l, l->ai_url, l->ai_pub, &l->http_port, NULL);
 	assert_int_equal(fe_open(&l->fe, l->ai_url, l->ai_pub), 0);
 }
 
@@ -464,7 +469,7 @@ test_move(void **state)
 
 	(void)state;
 	life_up(&l, NULL, NULL, NULL);
-	ai2 = ai_spawn(&l, url2, pub2, &port2);
+	ai2 = ai_spawn(&l, url2, pub2, &port2, NULL);
 	seed(&l, "CAmove1");
 	t0 = wire_now_ms();
 	assert_int_equal(fe_start_held(&l.fe, "CAmove1", NULL, 0, 0, t0, NULL),
@@ -520,6 +525,61 @@ test_move(void **state)
 	life_down(&l);
 }
 
+/*
+ * The record journal: a call ends while persister is down, then its
+ * ai-session is killed (kill -9).  Started again on the same
+ * AI_JOURNAL_DIR, the next process sends the record, whole, and the
+ * summary follows.
+ */
+static void
+test_journal(void **state)
+{
+	struct life l;
+	char        dir[300], *s;
+	long long   end;
+
+	(void)state;
+	life_up(&l, NULL, NULL, NULL);
+	snprintf(dir, sizeof(dir), "AI_JOURNAL_DIR=%s/aijournal%d",
+	    harness_tmpdir(), nlife);
+	/* this life's ai-session, again with a journal */
+	fe_close(&l.fe);
+	assert_int_equal(harness_stop(l.ai, 10000), 0);
+	l.ai = ai_spawn(&l, l.ai_url, l.ai_pub, &l.http_port, dir);
+	assert_int_equal(fe_open(&l.fe, l.ai_url, l.ai_pub), 0);
+	seed(&l, "CAjour1");
+	assert_int_equal(fe_start(&l.fe, "CAjour1", NULL, NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	turn(&l, "CAjour1", 4000);
+	assert_int_equal(harness_stop(l.per.p, 10000), 0); /* persister down */
+	assert_int_equal(fe_end(&l.fe, "CAjour1"), BUS__ENVELOPE__BODY_ACK);
+	end = fe_now() + 10000;
+	while (
+	    fe_metric(l.http_port, "ai_records_pending") < 1 && fe_now() < end)
+		nng_msleep(50);
+	assert_true(fe_metric(l.http_port, "ai_records_pending") == 1);
+	assert_int_equal(harness_kill9(l.ai), 128 + SIGKILL);
+	fe_close(&l.fe);
+	assert_int_equal(dbfx_run(&l.per), 0); /* persister back */
+	assert_int_equal(dbfx_count(l.db.dsn,
+	                     "SELECT count(*) FROM calls WHERE call_sid = "
+	                     "'CAjour1' AND ended_at IS NOT NULL"),
+	    0);
+	l.ai = ai_spawn(&l, l.ai_url, l.ai_pub, &l.http_port, dir);
+	assert_int_equal(fe_open(&l.fe, l.ai_url, l.ai_pub), 0);
+	s = db_wait(&l,
+	    "SELECT transcript FROM calls WHERE call_sid = 'CAjour1' AND "
+	    "ended_at IS NOT NULL AND NOT summary_pending AND summary IS "
+	    "NOT NULL",
+	    15000);
+	assert_non_null(s);
+	print_message("journaled transcript:\n%s\n", s);
+	assert_non_null(strstr(s, "AI: "));
+	free(s);
+	assert_true(fe_metric(l.http_port, "ai_records_replayed_total") == 1);
+	life_down(&l);
+}
+
 int
 main(void)
 {
@@ -529,7 +589,10 @@ main(void)
 		cmocka_unit_test(test_summary_later),
 		cmocka_unit_test(test_resume),
 		cmocka_unit_test(test_move),
+		cmocka_unit_test(test_journal),
 	};
 
+	if (getenv("TEST_FILTER") != NULL) /* one test: TEST_FILTER=test_x */
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }
