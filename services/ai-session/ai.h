@@ -456,9 +456,10 @@ bool jobs_stopping(void);
 /* A req socket dialled to url, one per distinct url (thread-safe). */
 int jobs_req_socket(const char *url, nng_socket *);
 /* Any thread: queue a HangUp to media-edge's request socket url
- * (retried, bounded); the strings are copied. */
-void jobs_hangup(
-    const char *url, const char *sid, const char *trace, const char *reason);
+ * (retried, bounded); the strings are copied.  failed: the call could not
+ * be served, the caller is to hear media-edge's fallback message. */
+void jobs_hangup(const char *url, const char *sid, const char *trace,
+    const char *reason, bool failed);
 
 /* ---- stats.c: metrics ---------------------------------------------- */
 

@@ -290,6 +290,21 @@ session_dtmf(struct call *c, const Bus__Dtmf *d)
 	    d->digit != NULL ? strlen(d->digit) : 0);
 }
 
+/* The call could not be served: the caller hears media-edge's fallback
+ * message instead of a plain hang-up. */
+static bool
+session_failed(const char *why)
+{
+	static const char *const failed[] = { "connect_failed",
+		"setup_timeout", "model_error", "model_closed", NULL };
+	int                      i;
+
+	for (i = 0; failed[i] != NULL; i++)
+		if (strcmp(why, failed[i]) == 0)
+			return (true);
+	return (false);
+}
+
 void
 session_end(
     struct call *c, const char *why, const char *detail, bool tell_edge)
@@ -310,7 +325,7 @@ session_end(
 	    (long long)(ai_mono_ms() - c->t_start), c->tr.n);
 	if (tell_edge)
 		jobs_hangup(c->edge_ctl_url, c->sid, c->trace,
-		    detail != NULL ? detail : why);
+		    detail != NULL ? detail : why, session_failed(why));
 	free(c->end_reason);
 	c->end_reason = xstrdup(detail != NULL ? detail : why);
 	record_finish(c, why); /* record.c: takes the transcript */

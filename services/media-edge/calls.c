@@ -425,7 +425,11 @@ call_start_failed(struct call *c, const char *why)
 	c->start_inflight = false;
 	logc_warnx(&lc, "no ai-session took the call: %s", why);
 	c->end_reason = "no ai-session";
-	call_close(c, EDGE_CLOSE_ERROR, "session_failed");
+	web_fallback(c,
+	    strcmp(why, "overloaded") == 0    ? "overloaded"
+	        : strcmp(why, "refused") == 0 ? "refused"
+	                                      : "no_ai_session",
+	    true);
 }
 
 void

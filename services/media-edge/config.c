@@ -107,6 +107,12 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "HMAC-SHA256 key of the notifications" },
 	{ "EDGE_MAX_CALL_SECONDS", CFG_INT, O(max_call_seconds), "1800",
 	    "calls are hung up after this long" },
+	{ "EDGE_FALLBACK_SAY", CFG_STR, O(fallback_say),
+	    "Sorry, we cannot continue this call right now. Please try "
+	    "again later. Goodbye.",
+	    "what the caller hears when the call cannot be served (no "
+	    "ai-session, overloaded, setup failed, model lost, media-edge "
+	    "gone): the <Say> after </Connect> in /twiml (empty: none)" },
 	{ "EDGE_STREAM_TOKEN_TTL_S", CFG_INT, O(stream_token_ttl_s), "300",
 	    "lifetime of the stream tokens /twiml issues" },
 	{ "EDGE_WEB_WORKERS", CFG_INT, O(web_workers), "4",

@@ -37,6 +37,7 @@ ctl_handle(
 		    ev->call_sid, sizeof(ev->call_sid), "%s", in->call_sid);
 		snprintf(
 		    ev->text, sizeof(ev->text), "%s", in->hang_up->reason);
+		ev->failed = in->hang_up->failed;
 		evq_push(&e->evq, ev);
 		reply_ack(r, false, false);
 		return (0);

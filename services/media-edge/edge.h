@@ -89,6 +89,7 @@ struct edge_cfg {
 	char *notify_url;
 	char *notify_secret;
 	long  max_call_seconds;
+	char *fallback_say;
 	long  stream_token_ttl_s;
 	long  web_workers;
 	long  provider_timeout_ms;
@@ -145,6 +146,7 @@ struct call {
 	bool            in_table; /* reachable by call sid */
 	bool            session_sent; /* a SessionStart was submitted */
 	bool            start_inflight;
+	bool            hanging_up; /* provider hang-up in flight */
 	uint32_t        holders; /* SessionStarts sent: next holder */
 	bool            end_sent;
 	bool            closing;
@@ -198,7 +200,8 @@ enum ev_kind {
 	EV_HANGUP, /* HangUp for call sid */
 	EV_WEB_REPLY, /* answer web id */
 	EV_EVENTS_REPLY, /* answer an /events client */
-	EV_SUMMARY /* ai-session's summary for call sid: body JSON */
+	EV_SUMMARY, /* ai-session's summary for call sid: body JSON */
+	EV_HANGUP_DONE /* the provider hang-up of call id was tried */
 };
 
 struct ev {
@@ -208,6 +211,7 @@ struct ev {
 	char         call_sid[EDGE_SID_MAX];
 	char         url[EDGE_URL_MAX];
 	char         text[128]; /* reason, instance */
+	bool         failed; /* EV_HANGUP: the call could not be served */
 	char         topic[ABATCH_TOPIC_MAX]; /* EV_STARTED: batch topic */
 	int          status; /* EV_WEB_REPLY */
 	int          retry_after;
@@ -314,13 +318,17 @@ enum wjob_kind {
 	WJ_EVENT, /* CallEvent to persister */
 	WJ_HANGUP, /* provider REST Status=completed */
 	WJ_NOTIFY, /* signed notification */
-	WJ_RATE_PEEK /* /events rate query */
+	WJ_RATE_PEEK, /* /events rate query */
+	WJ_RECORD /* CallRecord of a call no ai-session served */
 };
 
 struct wjob {
 	struct wjob   *next;
 	enum wjob_kind kind;
 	uint64_t       web_id;
+	uint64_t       call_id; /* WJ_HANGUP: EV_HANGUP_DONE to it */
+	uint32_t       version; /* WJ_RECORD */
+	Bus__Direction direction; /* WJ_RECORD */
 	char           call_sid[EDGE_SID_MAX];
 	char           to[40];
 	char           from[40];
@@ -372,6 +380,7 @@ struct edge_metrics {
 	struct metric_family *webhook_refused;
 	struct metric_family *records;
 	struct metric_family *hangups;
+	struct metric_family *fallbacks;
 	struct metric_family *notify;
 	struct metric        *pending_streams;
 	struct metric_family *upgrades_refused;
@@ -588,6 +597,14 @@ char *web_twiml_stream(struct edge *, const char *call_sid,
     const char *direction, const char *answered_by);
 /* Hang up through the provider's REST API (lws thread). */
 void web_hangup(struct edge *, const char *call_sid, const char *why);
+/* Hang c up through the provider first, then close its stream
+ * (EV_HANGUP_DONE): closed first, the provider would go on to the
+ * fallback <Say> after </Connect>. */
+void web_hangup_call(struct edge *, struct call *, const char *why);
+/* c cannot be served: count it, store its record (status failed, end
+ * reason why) unless an ai-session held it, and close the stream, so the
+ * provider speaks the fallback <Say>. */
+void web_fallback(struct call *, const char *why, bool record);
 
 /* events.c: lws service thread. */
 bool  events_auth(struct edge *, struct lws *);

@@ -61,6 +61,10 @@ edge_metrics_init(struct edge_metrics *m)
 	    "CallOpen / CallEvent writes to persister by result", "result");
 	m->hangups = metrics_counter("edge_provider_hangups_total",
 	    "Hang-ups through the provider REST API by result", "result");
+	m->fallbacks = metrics_counter("edge_fallbacks_total",
+	    "Calls that could not be served and got the spoken fallback, by "
+	    "reason",
+	    "reason");
 	m->notify = metrics_counter("edge_notifications_total",
 	    "Signed end-of-call notifications by result", "result");
 	m->pending_streams = metrics_gauge1("edge_pending_streams",
