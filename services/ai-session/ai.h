@@ -68,6 +68,8 @@ struct ai_cfg {
 	long  record_retry_max_ms;
 	long  max_pending_records;
 	long  summary_retry_ms;
+	long  model_reconnects; /* tries after a lost model socket */
+	long  reconnect_timeout_ms; /* each try: ready within */
 	char *journal_dir; /* "": no record journal */
 	long  journal_max_bytes;
 	int   sub_all;
@@ -208,6 +210,8 @@ enum call_state {
 	CALL_PENDING = 0, /* SessionStart still dialling media-edge */
 	CALL_STARTING, /* model socket being opened / configured */
 	CALL_READY, /* audio flows */
+	CALL_RECONNECTING, /* model session lost: opening another, audio
+	                      held */
 	CALL_ENDING
 };
 
@@ -261,6 +265,9 @@ struct call {
 	void             *hangup_timer;
 	void             *idle_timer;
 	int64_t           last_frame_ms; /* monotonic */
+	unsigned          reconnects; /* model sessions opened again */
+	int64_t           t_lost; /* monotonic ms the model was lost */
+	size_t            ctx_turns; /* turns of c->tr in c->instructions */
 };
 
 /* calls.c: the table of calls, keyed by call sid. */
@@ -313,6 +320,11 @@ void session_command_more(struct call *, struct cmd *);
  * stored turns of a resumed call).  New string; cc may be NULL. */
 char *ctx_instructions(const char *base, const Bus__CallContext *cc,
     Bus__Direction, const char                                  *voicemail);
+/* The instructions of a model session opened again mid-call: the call's
+ * instructions and the turns of tr from index `from` on (the earlier ones
+ * are in the instructions already).  New string. */
+char *ctx_continue(
+    const char *instructions, const struct transcript *tr, size_t from);
 
 /* tools.c: tool calls, end_call, voicemail; hooks from session.c. */
 void ev_tool_call(
@@ -478,6 +490,8 @@ struct ai_stats {
 	struct metric        *bad_bus, *bad_model_json, *unknown_events;
 	struct metric        *turns;
 	struct metric        *model_closed;
+	struct metric_family *model_reconnects;
+	struct metric        *reconnect_s;
 	struct metric_family *model_errors;
 	struct metric_family *config_errors;
 	struct metric_family *ended;

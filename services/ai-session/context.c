@@ -104,6 +104,29 @@ ctx_instructions(const char *base, const Bus__CallContext *cc,
 	return (s);
 }
 
+char *
+ctx_continue(
+    const char *instructions, const struct transcript *tr, size_t from)
+{
+	char  *s = xstrdup(instructions != NULL ? instructions : "");
+	size_t len = strlen(s), i;
+
+	if (from >= tr->n)
+		return (s);
+	cat(&s, &len, "",
+	    from == 0 ? "\n\nThe line dropped for a moment and the call "
+	                "now continues; do not greet again. The conversation "
+	                "so far:"
+	              : "\nThen, before the line dropped for a moment:",
+	    "");
+	i = tr->n - from > RESUME_TURNS ? tr->n - RESUME_TURNS : from;
+	for (; i < tr->n; i++)
+		cat(&s, &len,
+		    tr->turns[i].role == RT_ASSISTANT ? "\nAI: " : "\nUser: ",
+		    tr->turns[i].text, "");
+	return (s);
+}
+
 static struct ctx_result *
 result_new(const Bus__CallContext *cc)
 {
@@ -244,6 +267,7 @@ context_arrived(struct call *c, struct cmd *cmd)
 			    r->turns[i].text, r->turns[i].at_ms);
 		if (c->tr.next_seq < next)
 			c->tr.next_seq = next;
+		c->ctx_turns = c->tr.n; /* in the instructions */
 	}
 	result_free(r);
 	session_connect(c);

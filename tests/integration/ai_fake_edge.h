@@ -67,6 +67,7 @@ struct fedge {
 	long           turns;
 	long           hangups;
 	char           hangup_reason[256];
+	bool           hangup_failed; /* HangUp.failed of the last one */
 	uint32_t       tags[FE_MAX_TAGS]; /* first 4 bytes of each frame */
 	long           ntags;
 	long long      first_audio_ms;
@@ -253,6 +254,7 @@ fe_ctl_main(void *arg)
 				snprintf(fe->hangup_reason,
 				    sizeof(fe->hangup_reason), "%s",
 				    req->hang_up->reason);
+				fe->hangup_failed = req->hang_up->failed;
 				pthread_mutex_unlock(&fe->mtx);
 			}
 			wire_env_init(&rep, &ids, req->call_sid, NULL);

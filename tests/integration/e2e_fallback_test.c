@@ -9,7 +9,9 @@
  *                   stores the record (status failed, "not served: ...")
  *                   and ends the stream.
  *   model lost:     every model socket drops 1.5 s after it opened;
- *                   ai-session ends the call (model_closed) with
+ *                   after AI_MODEL_RECONNECTS new sessions (each
+ *                   dropped too) ai-session ends the call
+ *                   (model_closed) with
  *                   HangUp{failed} and stores its record with the reason
  *                   (status failed when nothing was said yet, else the
  *                   end reason), media-edge ends the stream.
