@@ -63,6 +63,7 @@ struct edge_cfg {
 	long  session_timeout_ms;
 	long  session_attempts;
 	long  start_buffer_bytes;
+	long  replay_ms;
 	long  out_queue_bytes;
 	long  max_pad_ms;
 	long  token_cache;
@@ -127,6 +128,18 @@ struct pend {
 	size_t         limit;
 };
 
+/* ---- replay: the last EDGE_REPLAY_MS of caller frames (calls.c) ---- */
+
+#define REPLAY_SLOT EDGE_FRAME_BYTES /* larger frames are not kept */
+
+struct replay {
+	unsigned char *buf; /* n slots of REPLAY_SLOT bytes, on first use */
+	uint32_t      *meta; /* per slot: ts, seq, len */
+	unsigned       n; /* slots */
+	unsigned       next; /* slot the next frame goes to */
+	unsigned       used;
+};
+
 enum call_state {
 	CALL_CONNECTED = 0, /* socket open, no valid start yet */
 	CALL_STARTING, /* SessionStart in flight */
@@ -170,6 +183,7 @@ struct call {
 	uint32_t        next_ts; /* expected next media.timestamp */
 	bool            have_ts;
 	struct pend     pend;
+	struct replay   replay;
 	struct outq     out;
 	unsigned char  *rx; /* reassembly of fragmented messages */
 	size_t          rx_len;
@@ -364,6 +378,7 @@ struct edge_metrics {
 	struct metric        *frames_in;
 	struct metric        *frames_out;
 	struct metric        *frames_padded;
+	struct metric        *frames_replayed;
 	struct metric        *marks_out;
 	struct metric        *clears_out;
 	struct metric_family *dropped;
