@@ -235,6 +235,7 @@ struct call {
 	bool           resume;
 	uint32_t       resume_from_seq;
 	uint32_t       holder; /* ai-sessions that held the call before */
+	bool           carried; /* media-edge carried the turns so far */
 	int64_t        started_at_ms; /* wall clock */
 	int64_t        t_start; /* monotonic ms at SessionStart */
 

@@ -6,7 +6,11 @@
  *
  * session_prepare() (lws thread) asks a job thread for the context
  * (GetCallContext to PERSISTER_URL, bounded); the answer comes back as
- * CMD_CONTEXT and the model socket is opened then.  Caller frames are
+ * CMD_CONTEXT and the model socket is opened then.  A resumed call whose
+ * turns media-edge carried (SessionStart.turns, already in the
+ * transcript) asks once, so that a persister that is down does not spend
+ * the start buffer, and without an answer its instructions get the
+ * carried turns.  Caller frames are
  * queued meanwhile, so nothing is lost.  When persister is not configured
  * or does not answer, the call goes on with the base instructions.
  *
@@ -29,6 +33,7 @@ struct ctx_job {
 	char           trace[33];
 	Bus__Direction direction;
 	bool           resume;
+	bool           carried;
 };
 
 /* What CMD_CONTEXT carries in cmd->ptr besides the instructions. */
@@ -193,7 +198,7 @@ ctx_run(void *arg)
 	if (jobs_req_socket(cfg.persister_url, &s) != 0)
 		logc_warnx(&lc, "call context: cannot dial persister");
 	else if ((rv = bus_request(s, &env, &rep, (int)cfg.request_timeout_ms,
-	              CTX_ATTEMPTS))
+	              j->carried ? 1 : CTX_ATTEMPTS))
 	    != 0)
 		logc_warnx(&lc,
 		    "call context: persister did not answer (%s); "
@@ -237,6 +242,9 @@ session_prepare(struct call *c)
 	snprintf(j->trace, sizeof(j->trace), "%s", c->trace);
 	j->direction = c->direction;
 	j->resume = c->resume;
+	/* with the turns carried, one try: the start buffer is not spent
+	 * waiting for a persister that is down */
+	j->carried = c->carried;
 	jobs_push(ctx_run, j);
 }
 
@@ -268,7 +276,15 @@ context_arrived(struct call *c, struct cmd *cmd)
 		if (c->tr.next_seq < next)
 			c->tr.next_seq = next;
 		c->ctx_turns = c->tr.n; /* in the instructions */
-	}
+	} else if (c->carried && r->nturns == 0) {
+		/* persister did not give them: the carried turns */
+		char *s = ctx_continue(c->instructions, &c->tr, 0);
+
+		free(c->instructions);
+		c->instructions = s;
+		c->ctx_turns = c->tr.n;
+	} else if (c->carried)
+		c->ctx_turns = c->tr.n; /* the stored ones are in already */
 	result_free(r);
 	session_connect(c);
 }

@@ -38,6 +38,32 @@ param(const Bus__SessionStart *ss, const char *k1, const char *k2)
 	return (NULL);
 }
 
+/* A resumed call: its transcript starts with the turns media-edge carried
+ * (whole even when persister cannot give them), numbering goes on after
+ * the last stored or carried one. */
+static void
+carry_turns(struct call *c, const Bus__SessionStart *ss)
+{
+	uint32_t next = ss->resume_from_seq + 1;
+	size_t   i;
+
+	if (ss->n_turns == 0 || ss->turns[0] == NULL) {
+		transcript_init(&c->tr, next);
+		return;
+	}
+	transcript_init(&c->tr, ss->turns[0]->seq);
+	for (i = 0; i < ss->n_turns; i++)
+		if (ss->turns[i]->role != NULL && ss->turns[i]->text != NULL)
+			(void)transcript_add(&c->tr,
+			    strcmp(ss->turns[i]->role, "assistant") == 0
+			        ? RT_ASSISTANT
+			        : RT_USER,
+			    "", ss->turns[i]->text, ss->turns[i]->at_ms);
+	if (c->tr.next_seq < next)
+		c->tr.next_seq = next;
+	c->carried = c->tr.n > 0;
+}
+
 static struct call *
 call_from_request(const Bus__Envelope *in)
 {
@@ -64,7 +90,7 @@ call_from_request(const Bus__Envelope *in)
 	if ((ab = param(ss, "answered_by", "AnsweredBy")) != NULL)
 		c->answered_by = xstrdup(ab);
 	if (c->resume)
-		transcript_init(&c->tr, ss->resume_from_seq + 1);
+		carry_turns(c, ss);
 	return (c);
 }
 

@@ -241,6 +241,7 @@ call_free(struct call *c)
 	json_decref(c->params);
 	free(c->pend.buf);
 	free(c->replay.buf);
+	json_decref(c->turns);
 	free(c->replay.meta);
 	free(c->rx);
 	outq_fini(&c->out);
@@ -499,10 +500,32 @@ call_request_session(struct call *c, bool resume)
 	j->at_ms = c->started_ms;
 	/* a copy: jansson objects are not shared between threads */
 	j->params = json_deep_copy(c->params);
+	if (resume && c->turns != NULL)
+		j->turns = json_deep_copy(c->turns);
 	c->session_sent = true;
 	c->start_inflight = true;
 	c->state = resume ? CALL_RESUMING : CALL_STARTING;
 	bridge_submit(&c->edge->bridge, j);
+}
+
+#define EDGE_KEEP_TURNS 40
+
+void
+call_keep_turn(struct call *c, const Bus__Turn *t)
+{
+	json_t *o;
+
+	if (t == NULL || t->text == NULL || t->role == NULL)
+		return;
+	if (c->turns == NULL)
+		c->turns = json_array();
+	o = json_pack("{s:s,s:s,s:I,s:I}", "role", t->role, "text", t->text,
+	    "seq", (json_int_t)t->seq, "at", (json_int_t)t->at_ms);
+	if (o == NULL)
+		return;
+	json_array_append_new(c->turns, o);
+	if (json_array_size(c->turns) > EDGE_KEEP_TURNS)
+		json_array_remove(c->turns, 0);
 }
 
 /* A sub pipe to url went away: that ai-session is gone, or restarting. */

@@ -184,6 +184,7 @@ struct call {
 	bool            have_ts;
 	struct pend     pend;
 	struct replay   replay;
+	json_t         *turns; /* published turns, for a resume */
 	struct outq     out;
 	unsigned char  *rx; /* reassembly of fragmented messages */
 	size_t          rx_len;
@@ -257,6 +258,7 @@ struct job {
 	Bus__Direction direction;
 	bool           resume;
 	uint32_t       holder;
+	json_t        *turns; /* owned copy of call->turns, or NULL */
 	int64_t        at_ms;
 	char           reason[64];
 	json_t        *params; /* owned copy */
@@ -516,6 +518,9 @@ void call_started(
 void call_start_failed(struct call *, const char *why);
 void call_ai_gone(struct edge *, const char *url);
 void call_request_session(struct call *, bool resume);
+/* A turn the ai-session published: kept (the last EDGE_KEEP_TURNS) for
+ * the SessionStart of a resume. */
+void call_keep_turn(struct call *, const Bus__Turn *);
 /* Queue outgoing JSON for the caller; cuts a slow reader off. */
 void call_send_media(struct call *, const unsigned char *ulaw, size_t len);
 void call_send_mark(struct call *, const char *name);

@@ -76,6 +76,8 @@ hop_message(void *arg, const char *sid, const Bus__Envelope *env)
 	struct call *c;
 
 	if (env->body_case == BUS__ENVELOPE__BODY_TRANSCRIPT_TURN) {
+		if ((c = call_find(e, sid)) != NULL)
+			call_keep_turn(c, env->transcript_turn->turn);
 		events_turn(e, sid, env->transcript_turn);
 		return;
 	}

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
@@ -332,11 +333,16 @@ fe_request(struct fedge *fe, const char *sid, Bus__Envelope *env,
 /* SessionStart; returns the reply's body case (or -1), and the error
  * code in *code for an Error reply. */
 /* resume_from > 0: a resumed call whose turns up to that seq are stored;
- * holder: ai-sessions that held it before; started_at_ms: 0 for now. */
+ * holder: ai-sessions that held it before; started_at_ms: 0 for now;
+ * turns: NULL, or a JSON array of {role, text, seq} media-edge carries. */
 FE_FN int
 fe_start_held(struct fedge *fe, const char *sid, const char *answered_by,
-    uint32_t resume_from, uint32_t holder, int64_t started_at_ms, int *code)
+    uint32_t resume_from, uint32_t holder, int64_t started_at_ms,
+    json_t *turns, int *code)
 {
+	Bus__Turn                      tb[64], *tp[64];
+	json_t                        *o;
+	size_t                         i;
 	Bus__Envelope                  env = BUS__ENVELOPE__INIT, *rep = NULL;
 	Bus__SessionStart              ss = BUS__SESSION_START__INIT;
 	Bus__SessionStart__ParamsEntry pe
@@ -355,6 +361,21 @@ fe_start_held(struct fedge *fe, const char *sid, const char *answered_by,
 	ss.resume_from_seq = resume_from;
 	ss.holder = holder;
 	ss.started_at_ms = started_at_ms;
+	json_array_foreach(turns, i, o)
+	{
+		if (i == 64)
+			break;
+		bus__turn__init(&tb[i]);
+		tb[i].role
+		    = (char *)json_string_value(json_object_get(o, "role"));
+		tb[i].text
+		    = (char *)json_string_value(json_object_get(o, "text"));
+		tb[i].seq
+		    = (uint32_t)json_integer_value(json_object_get(o, "seq"));
+		tp[i] = &tb[i];
+		ss.n_turns = i + 1;
+	}
+	ss.turns = tp;
 	if (answered_by != NULL) {
 		pe.key = "answered_by";
 		pe.value = (char *)answered_by;
@@ -382,7 +403,8 @@ FE_FN int
 fe_start_ex(struct fedge *fe, const char *sid, const char *answered_by,
     uint32_t resume_from, int *code)
 {
-	return (fe_start_held(fe, sid, answered_by, resume_from, 0, 0, code));
+	return (fe_start_held(
+	    fe, sid, answered_by, resume_from, 0, 0, NULL, code));
 }
 
 FE_FN int

@@ -455,54 +455,77 @@ test_resume(void **state)
  * SIGTERM of the ai-session holding a call: it stores a partial record
  * (version 0) and media-edge hands the call to another ai-session
  * (holder 1), whose final record supersedes it: one row with the whole
- * transcript, the real end and duration, no duplicate.
+ * transcript, the real end and duration, no duplicate.  With
+ * persister_down, persister is stopped during the move: the new holder
+ * gets the turns media-edge carried (SessionStart.turns), asks persister
+ * once, and its record is stored, whole, once persister is back.
  */
 static void
-test_move(void **state)
+move_call(const char *sid, bool persister_down)
 {
 	struct life          l;
 	struct harness_proc *ai2;
-	char                 url2[256], pub2[256], *part, *s, sql[256];
+	char                 url2[256], pub2[256], *part, *s, sql[400];
 	int                  port2;
 	long                 n, seq;
 	int64_t              t0;
+	json_t              *turns = NULL;
 
-	(void)state;
 	life_up(&l, NULL, NULL, NULL);
 	ai2 = ai_spawn(&l, url2, pub2, &port2, NULL);
-	seed(&l, "CAmove1");
+	seed(&l, sid);
 	t0 = wire_now_ms();
-	assert_int_equal(fe_start_held(&l.fe, "CAmove1", NULL, 0, 0, t0, NULL),
+	assert_int_equal(fe_start_held(&l.fe, sid, NULL, 0, 0, t0, NULL, NULL),
 	    BUS__ENVELOPE__BODY_SESSION_STARTED);
-	turn(&l, "CAmove1", 4000);
-	s = db_wait(&l,
+	turn(&l, sid, 4000);
+	snprintf(sql, sizeof(sql),
 	    "SELECT max(seq)::text FROM transcript_turns WHERE call_sid = "
-	    "'CAmove1' HAVING count(*) >= 2",
-	    5000);
+	    "'%s' HAVING count(*) >= 2",
+	    sid);
+	s = db_wait(&l, sql, 5000);
 	assert_non_null(s);
 	seq = strtol(s, NULL, 10);
 	free(s);
 	/* a rolling deploy: the first ai-session goes */
 	assert_int_equal(harness_stop(l.ai, 10000), 0);
-	part = db_wait(&l,
-	    "SELECT transcript FROM calls WHERE call_sid = 'CAmove1' AND "
+	snprintf(sql, sizeof(sql),
+	    "SELECT transcript FROM calls WHERE call_sid = '%s' AND "
 	    "record_partial AND record_version = 0",
-	    5000);
+	    sid);
+	part = db_wait(&l, sql, 5000);
 	assert_non_null(part);
 	print_message("partial transcript:\n%s\n", part);
+	if (persister_down) {
+		/* what media-edge saw published, as it carries it */
+		snprintf(sql, sizeof(sql),
+		    "SELECT json_agg(json_build_object('role', role, 'text', "
+		    "text, 'seq', seq) ORDER BY seq)::text FROM "
+		    "transcript_turns WHERE call_sid = '%s'",
+		    sid);
+		s = db_text(&l, sql);
+		assert_non_null(s);
+		turns = json_loads(s, 0, NULL);
+		free(s);
+		assert_true(json_array_size(turns) >= 2);
+		assert_int_equal(harness_stop(l.per.p, 10000), 0);
+	}
 	fe_close(&l.fe);
 	l.ai = ai2;
 	assert_int_equal(fe_open(&l.fe, url2, pub2), 0);
 	assert_int_equal(
-	    fe_start_held(&l.fe, "CAmove1", NULL, (uint32_t)seq, 1, t0, NULL),
+	    fe_start_held(&l.fe, sid, NULL, (uint32_t)seq, 1, t0, turns, NULL),
 	    BUS__ENVELOPE__BODY_SESSION_STARTED);
-	turn(&l, "CAmove1", 4000);
-	assert_int_equal(fe_end(&l.fe, "CAmove1"), BUS__ENVELOPE__BODY_ACK);
-	s = db_wait(&l,
-	    "SELECT transcript FROM calls WHERE call_sid = 'CAmove1' AND "
+	json_decref(turns);
+	turn(&l, sid, 4000);
+	assert_int_equal(fe_end(&l.fe, sid), BUS__ENVELOPE__BODY_ACK);
+	if (persister_down)
+		assert_int_equal(dbfx_run(&l.per), 0);
+	snprintf(sql, sizeof(sql),
+	    "SELECT transcript FROM calls WHERE call_sid = '%s' AND "
 	    "NOT record_partial AND record_version >= 65536 AND NOT "
 	    "summary_pending",
-	    10000);
+	    sid);
+	s = db_wait(&l, sql, 15000);
 	assert_non_null(s);
 	print_message("final transcript:\n%s\n", s);
 	/* whole: the first holder's turns, then the second's */
@@ -510,19 +533,28 @@ test_move(void **state)
 	assert_memory_equal(s, part, strlen(part));
 	free(part);
 	free(s);
-	s = db_text(
-	    &l, "SELECT end_reason FROM calls WHERE call_sid = 'CAmove1'");
-	assert_non_null(s);
-	assert_string_equal(s, "stop");
-	free(s);
 	snprintf(sql, sizeof(sql),
-	    "SELECT count(*) FROM calls WHERE call_sid = 'CAmove1' AND "
-	    "duration_s >= %lld",
-	    (long long)((wire_now_ms() - t0) / 1000 - 2));
+	    "SELECT count(*) FROM calls WHERE call_sid = '%s' AND "
+	    "end_reason = 'stop' AND duration_s >= %lld",
+	    sid, (long long)((wire_now_ms() - t0) / 1000 - 3));
 	assert_int_equal(pgtest_query_int(l.db.dsn, sql, &n), 0);
 	assert_int_equal(n, 1);
 	assert_true(fe_metric(port2, "ai_records_duplicate_total") == 0);
 	life_down(&l);
+}
+
+static void
+test_move(void **state)
+{
+	(void)state;
+	move_call("CAmove1", false);
+}
+
+static void
+test_move_persister_down(void **state)
+{
+	(void)state;
+	move_call("CAmove2", true);
 }
 
 /*
@@ -589,6 +621,7 @@ main(void)
 		cmocka_unit_test(test_summary_later),
 		cmocka_unit_test(test_resume),
 		cmocka_unit_test(test_move),
+		cmocka_unit_test(test_move_persister_down),
 		cmocka_unit_test(test_journal),
 	};
 
