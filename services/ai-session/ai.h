@@ -310,13 +310,12 @@ void session_event(struct call *, const Bus__CallEvent *);
 void session_shutdown_all(void);
 /* lws thread: one command from the inbox (the caller frees it). */
 void session_command(struct cmd *);
-/* Open the model session with c->instructions (context.c calls it). */
-void session_connect(struct call *);
-
-/* context.c: fetch the call context, build the instructions, then
- * session_connect(); CMD_CONTEXT and CMD_TOOL_RESULT land here. */
-void session_prepare(struct call *);
-void session_command_more(struct call *, struct cmd *);
+/* context.c, a leaf of session.c: ctx_request() asks for the call context
+ * (true: CMD_CONTEXT will follow; false: no persister, c->instructions
+ * are set already); ctx_apply() takes CMD_CONTEXT's result into the call
+ * (instructions, objective, voicemail message, the stored turns). */
+bool ctx_request(struct call *);
+void ctx_apply(struct call *, struct cmd *);
 /* The instructions for a call: base + context + voicemail message (+ the
  * stored turns of a resumed call).  New string; cc may be NULL. */
 char *ctx_instructions(const char *base, const Bus__CallContext *cc,

@@ -4,9 +4,10 @@
  * (lead, business, objective, extra context, voicemail message) and, for
  * a resumed call, the turns already stored.
  *
- * session_prepare() (lws thread) asks a job thread for the context
+ * A leaf: session.c calls it and opens the model socket itself.
+ * ctx_request() (lws thread) asks a job thread for the context
  * (GetCallContext to PERSISTER_URL, bounded); the answer comes back as
- * CMD_CONTEXT and the model socket is opened then.  A resumed call whose
+ * CMD_CONTEXT, which session.c hands to ctx_apply().  A resumed call whose
  * turns media-edge carried (SessionStart.turns, already in the
  * transcript) asks once, so that a persister that is down does not spend
  * the start buffer, and without an answer its instructions get the
@@ -226,16 +227,15 @@ ctx_run(void *arg)
 	free(j);
 }
 
-void
-session_prepare(struct call *c)
+bool
+ctx_request(struct call *c)
 {
 	struct ctx_job *j;
 
 	if (cfg.persister_url == NULL || cfg.persister_url[0] == '\0') {
 		c->instructions = ctx_instructions(cfg.instructions, NULL,
 		    c->direction, cfg.voicemail_message);
-		session_connect(c);
-		return;
+		return (false);
 	}
 	j = xcalloc(1, sizeof(*j));
 	snprintf(j->sid, sizeof(j->sid), "%s", c->sid);
@@ -246,22 +246,17 @@ session_prepare(struct call *c)
 	 * waiting for a persister that is down */
 	j->carried = c->carried;
 	jobs_push(ctx_run, j);
+	return (true);
 }
 
-/* lws thread: the context arrived; the stored turns of a resumed call
- * start the transcript. */
-static void
-context_arrived(struct call *c, struct cmd *cmd)
+void
+ctx_apply(struct call *c, struct cmd *cmd)
 {
 	struct ctx_result *r = cmd->ptr;
 	uint32_t           next = c->tr.next_seq;
 	size_t             i;
 
 	cmd->ptr = NULL;
-	if (c->state != CALL_STARTING || c->rt != NULL) {
-		result_free(r);
-		return;
-	}
 	c->instructions = cmd->text;
 	cmd->text = NULL;
 	if (r->objective != NULL)
@@ -286,20 +281,4 @@ context_arrived(struct call *c, struct cmd *cmd)
 	} else if (c->carried)
 		c->ctx_turns = c->tr.n; /* the stored ones are in already */
 	result_free(r);
-	session_connect(c);
-}
-
-void
-session_command_more(struct call *c, struct cmd *cmd)
-{
-	switch (cmd->kind) {
-	case CMD_CONTEXT:
-		context_arrived(c, cmd);
-		break;
-	case CMD_TOOL_RESULT:
-		tools_result(c, cmd);
-		break;
-	default:
-		break;
-	}
 }

@@ -2,10 +2,24 @@
  * session.c - the life of one call on the lws service thread: caller
  * frames in, model events out, barge-in, transcript, the end.
  *
- * Start (CMD_START): open the model session through the provider and arm
- * the setup timer.  Caller frames are queued in the call's ring from the
- * first one; the provider pulls them once the model is configured, so
- * the audio sent before session.updated reaches the model in order.
+ * The call's state machine and the one switch over the commands other
+ * threads send (session_command) are here:
+ *
+ *	CALL_STARTING ---ready---> CALL_READY <---ready--- CALL_RECONNECTING
+ *	      |                     |     \---model lost--->   |
+ *	      |                     |                          |
+ *	      +------ session_end (any reason, once) ----------+--> CALL_ENDING
+ *	                                                     (record.c keeps
+ *	                                                      the record)
+ *
+ * context.c (the call context) is a leaf: ctx_request() and, on
+ * CMD_CONTEXT, ctx_apply(); then session_connect() here.
+ *
+ * Start (CMD_START): ask for the context and arm the setup timer; open
+ * the model session through the provider once it is in.  Caller frames
+ * are queued in the call's ring from the first one; the provider pulls
+ * them once the model is configured, so the audio sent before
+ * session.updated reaches the model in order.
  *
  * Model audio: each chunk goes to media-edge as an AudioFrame, followed
  * by a mark when barge.c asks for one; deltas of interrupted responses
@@ -272,7 +286,7 @@ setup_timeout(struct call *c)
 }
 
 /* Open the model session; instructions are final by now. */
-void
+static void
 session_connect(struct call *c)
 {
 	struct rt_session s;
@@ -311,7 +325,8 @@ session_start(struct call *c)
 	if (cfg.idle_timeout_ms > 0)
 		idle_check(c);
 	loop_timer(&c->setup_timer, cfg.setup_timeout_ms, setup_timeout, c);
-	session_prepare(c); /* context.c: then session_connect() */
+	if (!ctx_request(c)) /* else CMD_CONTEXT, then session_connect() */
+		session_connect(c);
 }
 
 void
@@ -442,11 +457,19 @@ session_command(struct cmd *cmd)
 	case CMD_START:
 		session_start(c);
 		break;
+	case CMD_CONTEXT:
+		if (c->state != CALL_STARTING || c->rt != NULL)
+			break; /* too late: set up already, or ending */
+		ctx_apply(c, cmd);
+		session_connect(c);
+		break;
+	case CMD_TOOL_RESULT:
+		tools_result(c, cmd);
+		break;
 	case CMD_END:
 		session_end(c, "edge", cmd->text, false);
 		break;
 	default:
-		session_command_more(c, cmd); /* context.c, tools.c */
 		break;
 	}
 }
