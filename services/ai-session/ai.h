@@ -16,6 +16,7 @@
 #define AI_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -452,6 +453,8 @@ int dispatch(
 /* Active calls for Ping and /health. */
 /* Set once svc is up; read by the loop thread too, so atomic. */
 extern _Atomic(struct svc *) ai_svc;
+/* Set once shutdown has begun: no new call is taken (main.c). */
+extern atomic_bool ai_stopping;
 
 /* ---- jobs.c: blocking work off the lws thread ---------------------- */
 

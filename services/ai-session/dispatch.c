@@ -23,6 +23,7 @@
 #include "xmalloc.h"
 
 _Atomic(struct svc *) ai_svc;
+atomic_bool           ai_stopping;
 
 static const char *
 param(const Bus__SessionStart *ss, const char *k1, const char *k2)
@@ -132,6 +133,12 @@ session_start_req(struct svc *s, const Bus__Envelope *in, struct reply *r)
 		log_warnx("SessionStart without a batch topic; refused");
 		reply_error(r, BUS__ERROR__CODE__BAD_REQUEST,
 		    "SessionStart needs the media-edge's batch_topic");
+		return (0);
+	}
+	if (atomic_load(&ai_stopping)) {
+		/* the call goes to another instance */
+		reply_error(r, BUS__ERROR__CODE__UNAVAILABLE,
+		    "ai-session shutting down");
 		return (0);
 	}
 	if (record_backlogged()) {
