@@ -268,6 +268,7 @@ struct call {
 	void             *idle_timer;
 	int64_t           last_frame_ms; /* monotonic */
 	unsigned          reconnects; /* model sessions opened again */
+	unsigned          rt_gen; /* model sessions opened, 1 for the first */
 	int64_t           t_lost; /* monotonic ms the model was lost */
 	size_t            ctx_turns; /* turns of c->tr in c->instructions */
 };
@@ -368,6 +369,7 @@ struct cmd {
 	char         *text2;
 	void         *ptr;
 	void (*ptr_free)(void *); /* frees ptr if not taken */
+	unsigned gen; /* CMD_TOOL_RESULT: the model session that asked */
 };
 
 struct lws_context;

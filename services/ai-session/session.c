@@ -270,6 +270,7 @@ model_lost(struct call *c, const char *reason)
 	    &c->setup_timer, cfg.reconnect_timeout_ms, reconnect_timeout, c);
 	instr = ctx_continue(c->instructions, &c->tr, c->ctx_turns);
 	config_rt_session(&s, &cfg, instr);
+	c->rt_gen++;
 	if (session_provider->connect(&c->rt, &s, &events, c, &c->lc) != 0) {
 		c->rt = NULL; /* the timer tries again */
 		logc_warnx(&c->lc, "cannot open the model socket again");
@@ -292,6 +293,7 @@ session_connect(struct call *c)
 	struct rt_session s;
 
 	config_rt_session(&s, &cfg, c->instructions);
+	c->rt_gen++;
 	if (session_provider->connect(&c->rt, &s, &events, c, &c->lc) != 0) {
 		session_end(
 		    c, "connect_failed", "cannot open the model socket", true);
