@@ -179,6 +179,19 @@ result_free_cb(void *p)
 	result_free(p);
 }
 
+/* One try's bound: all the tries together take at most half of the
+ * start buffer (AI_START_BUFFER_MS), so that the caller audio held
+ * meanwhile still fits while the model is set up after them. */
+static int
+ctx_wait_ms(void)
+{
+	long ms = cfg.start_buffer_ms / (2 * CTX_ATTEMPTS);
+
+	if (ms > cfg.request_timeout_ms)
+		ms = cfg.request_timeout_ms;
+	return ((int)(ms > 100 ? ms : 100));
+}
+
 /* Job thread: ask persister, answer with CMD_CONTEXT either way. */
 static void
 ctx_run(void *arg)
@@ -198,7 +211,7 @@ ctx_run(void *arg)
 	env.get_call_context = &g;
 	if (jobs_req_socket(cfg.persister_url, &s) != 0)
 		logc_warnx(&lc, "call context: cannot dial persister");
-	else if ((rv = bus_request(s, &env, &rep, (int)cfg.request_timeout_ms,
+	else if ((rv = bus_request(s, &env, &rep, ctx_wait_ms(),
 	              j->carried ? 1 : CTX_ATTEMPTS))
 	    != 0)
 		logc_warnx(&lc,

@@ -558,6 +558,38 @@ test_move_persister_down(void **state)
 }
 
 /*
+ * A new call while persister is down: the context is waited for at most
+ * half the start buffer, so the caller audio held meanwhile (speaking
+ * from the first frame) all fits and none is dropped; the call goes on
+ * with the base instructions.
+ */
+static void
+test_context_persister_down(void **state)
+{
+	struct life l;
+
+	(void)state;
+	life_up(&l, NULL, NULL, NULL);
+	/* a 3 s start buffer: two tries of 2 s each would overrun it */
+	fe_close(&l.fe);
+	assert_int_equal(harness_stop(l.ai, 10000), 0);
+	l.ai = ai_spawn(
+	    &l, l.ai_url, l.ai_pub, &l.http_port, "AI_START_BUFFER_MS=3000");
+	assert_int_equal(fe_open(&l.fe, l.ai_url, l.ai_pub), 0);
+	assert_int_equal(harness_stop(l.per.p, 10000), 0);
+	assert_int_equal(fe_start(&l.fe, "CActx1", NULL, NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	speak(&l, "CActx1", true, 4000);
+	assert_true(fe_metric(l.http_port,
+	                "ai_frames_dropped_total{reason=\"queue_full\"}")
+	    <= 0);
+	assert_true(fe_metric(l.http_port, "ai_calls_active") == 1);
+	assert_int_equal(fe_end(&l.fe, "CActx1"), BUS__ENVELOPE__BODY_ACK);
+	assert_int_equal(dbfx_run(&l.per), 0);
+	life_down(&l);
+}
+
+/*
  * The record journal: a call ends while persister is down, then its
  * ai-session is killed (kill -9).  Started again on the same
  * AI_JOURNAL_DIR, the next process sends the record, whole, and the
@@ -622,6 +654,7 @@ main(void)
 		cmocka_unit_test(test_resume),
 		cmocka_unit_test(test_move),
 		cmocka_unit_test(test_move_persister_down),
+		cmocka_unit_test(test_context_persister_down),
 		cmocka_unit_test(test_journal),
 	};
 
