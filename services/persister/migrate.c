@@ -32,10 +32,10 @@
 	        ".previous\n")
 
 MIGRATION(ps_migration_001, "001_init.sql");
-MIGRATION(ps_migration_002, "002_record_version.sql");
+MIGRATION(ps_migration_003, "003_record_version.sql");
 
 extern const char ps_migration_001[];
-extern const char ps_migration_002[];
+extern const char ps_migration_003[];
 
 struct migration {
 	int         version;
@@ -45,7 +45,7 @@ struct migration {
 
 static const struct migration migrations[] = {
 	{ 1, "001_init", ps_migration_001 },
-	{ 2, "002_record_version", ps_migration_002 },
+	{ 3, "003_record_version", ps_migration_003 },
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -1,4 +1,4 @@
--- 002_record_version.sql - a call record is a versioned document.
+-- 003_record_version.sql - a call record is a versioned document.
 --
 -- record_version is the version of the CallRecord that last wrote the
 -- row (CallRecord.version: holder << 16 | the holder's own count).  A
