@@ -8,8 +8,9 @@
 #	docker compose build            (compose.yaml builds all five)
 #
 # Runtime images run as uid 10001 with no shell work at start, need no
-# writable path but /tmp (tmpfs) and, for persister only, its journal
-# volume at /var/lib/persister: run them with a read-only root filesystem.
+# writable path but /tmp (tmpfs) and their journal volumes (persister at
+# /var/lib/persister, ai-session at /var/lib/ai-session): run them with a
+# read-only root filesystem.
 # Each target's HEALTHCHECK asks the daemon's own /health over loopback.
 
 ARG DEBIAN_IMAGE=debian:12-slim
@@ -49,7 +50,8 @@ RUN apt-get update \
  && groupadd --system --gid 10001 callbridge \
  && useradd --system --uid 10001 --gid 10001 --no-create-home \
 	--home-dir /nonexistent --shell /usr/sbin/nologin callbridge \
- && install -d -o 10001 -g 10001 -m 0700 /var/lib/persister
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/persister \
+	/var/lib/ai-session
 COPY --from=build /src/build/release/bin/ /usr/local/bin/
 ARG BRIDGE_VERSION=0.1.0
 LABEL org.opencontainers.image.title="callbridge" \

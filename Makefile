@@ -80,7 +80,7 @@ FUZZ_SECONDS ?= 600
 # Keep generated sources and objects: nothing here is a throwaway.
 .SECONDARY:
 
-.PHONY: all deps proto test test-unit test-integration test-conformance demo run \
+.PHONY: all deps proto test test-unit test-integration test-conformance demo run chaos \
 	bench asan tsan lint clean tests fuzz fuzz-targets test-fuzz
 all: deps $(DAEMONS) $(SIMBINS)
 tests: all $(UNIT_BIN) $(INT_BIN)
@@ -195,6 +195,12 @@ test-integration: deps-test tests
 
 test-conformance: deps-test tests
 	@BUILD=$(BUILD) tests/run.sh conformance
+
+# tests/integration/ops_chaos_test at length: more calls, longer, every
+# fault twice (its short version runs in make test).  A few minutes.
+chaos: deps-test tests
+	@TOP_DIR=$(CURDIR) BIN_DIR=$(CURDIR)/$(BIN) CHAOS_LONG=1 \
+	    $(BUILD)/tests/integration/ops_chaos_test
 
 deps-test:
 	@scripts/deps.sh test

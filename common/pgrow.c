@@ -61,6 +61,12 @@ pgrow_set(struct pgrow *r, const char *clause)
 	r->set[r->nset++] = clause;
 }
 
+void
+pgrow_where(struct pgrow *r, const char *cond)
+{
+	r->where = cond;
+}
+
 struct sbuf {
 	char  *p;
 	size_t len, cap;
@@ -134,6 +140,8 @@ pgrow_sql(const struct pgrow *r, const char *conflict, const char *returning)
 			    r->set[i]);
 		if (nupd == 0)
 			put(&b, " DO NOTHING");
+		else if (r->where != NULL)
+			put(&b, " WHERE %s", r->where);
 	}
 	if (returning != NULL)
 		put(&b, " RETURNING %s", returning);

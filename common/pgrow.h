@@ -42,6 +42,7 @@ struct pgrow {
 	const char    *expr[PGROW_MAX]; /* "$" stands for the parameter */
 	enum pgrow_upd upd[PGROW_MAX];
 	const char    *set[PGROW_SET_MAX]; /* extra SET clauses, verbatim */
+	const char    *where; /* the upsert's condition, or NULL */
 	const char    *values[PGROW_MAX]; /* NULL: SQL NULL */
 	int            lengths[PGROW_MAX];
 	int            formats[PGROW_MAX]; /* 1: binary */
@@ -58,6 +59,9 @@ void pgrow_add_bytea(struct pgrow *, const char *col, enum pgrow_upd upd,
     const unsigned char *value, int len);
 /* An extra SET clause of the upsert, such as "updated_at = now()". */
 void pgrow_set(struct pgrow *, const char *clause);
+/* The upsert updates only WHERE cond holds (cond verbatim: the table's
+ * and EXCLUDED's columns, no parameters). */
+void pgrow_where(struct pgrow *, const char *cond);
 /*
  * The statement (caller frees): with conflict (the conflict target's
  * column list) NULL, a plain INSERT; else ON CONFLICT (conflict) DO

@@ -16,6 +16,7 @@
 #define AI_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -69,6 +70,10 @@ struct ai_cfg {
 	long  record_retry_max_ms;
 	long  max_pending_records;
 	long  summary_retry_ms;
+	long  model_reconnects; /* tries after a lost model socket */
+	long  reconnect_timeout_ms; /* each try: ready within */
+	char *journal_dir; /* "": no record journal */
+	long  journal_max_bytes;
 	int   sub_all;
 	long  idle_timeout_ms;
 	char *event_loop; /* "libev" (epoll) or "poll" */
@@ -207,6 +212,8 @@ enum call_state {
 	CALL_PENDING = 0, /* SessionStart still dialling media-edge */
 	CALL_STARTING, /* model socket being opened / configured */
 	CALL_READY, /* audio flows */
+	CALL_RECONNECTING, /* model session lost: opening another, audio
+	                      held */
 	CALL_ENDING
 };
 
@@ -236,6 +243,8 @@ struct call {
 	Bus__Provider  provider;
 	bool           resume;
 	uint32_t       resume_from_seq;
+	uint32_t       holder; /* ai-sessions that held the call before */
+	bool           carried; /* media-edge carried the turns so far */
 	int64_t        started_at_ms; /* wall clock */
 	int64_t        t_start; /* monotonic ms at SessionStart */
 
@@ -271,6 +280,10 @@ struct call {
 	char              dtmf[AI_DTMF_MAX + 1]; /* keys not yet sent */
 	void             *idle_timer;
 	int64_t           last_frame_ms; /* monotonic */
+	unsigned          reconnects; /* model sessions opened again */
+	unsigned          rt_gen; /* model sessions opened, 1 for the first */
+	int64_t           t_lost; /* monotonic ms the model was lost */
+	size_t            ctx_turns; /* turns of c->tr in c->instructions */
 };
 
 /* calls.c: the table of calls, keyed by call sid. */
@@ -313,17 +326,21 @@ void session_event(struct call *, const Bus__CallEvent *);
 void session_shutdown_all(void);
 /* lws thread: one command from the inbox (the caller frees it). */
 void session_command(struct cmd *);
-/* Open the model session with c->instructions (context.c calls it). */
-void session_connect(struct call *);
-
-/* context.c: fetch the call context, build the instructions, then
- * session_connect(); CMD_CONTEXT and CMD_TOOL_RESULT land here. */
-void session_prepare(struct call *);
-void session_command_more(struct call *, struct cmd *);
+/* context.c, a leaf of session.c: ctx_request() asks for the call context
+ * (true: CMD_CONTEXT will follow; false: no persister, c->instructions
+ * are set already); ctx_apply() takes CMD_CONTEXT's result into the call
+ * (instructions, objective, voicemail message, the stored turns). */
+bool ctx_request(struct call *);
+void ctx_apply(struct call *, struct cmd *);
 /* The instructions for a call: base + context + voicemail message (+ the
  * stored turns of a resumed call).  New string; cc may be NULL. */
 char *ctx_instructions(const char *base, const Bus__CallContext *cc,
     Bus__Direction, const char                                  *voicemail);
+/* The instructions of a model session opened again mid-call: the call's
+ * instructions and the turns of tr from index `from` on (the earlier ones
+ * are in the instructions already).  New string. */
+char *ctx_continue(
+    const char *instructions, const struct transcript *tr, size_t from);
 
 /* tools.c: tool calls, end_call, voicemail; hooks from session.c. */
 void ev_tool_call(
@@ -367,6 +384,7 @@ struct cmd {
 	void         *ptr;
 	void (*ptr_free)(void *); /* frees ptr if not taken */
 	uint32_t tokens_in, tokens_out; /* CMD_TOOL_RESULT: reasoner's */
+	unsigned gen; /* CMD_TOOL_RESULT: the model session that asked */
 };
 
 struct lws_context;
@@ -458,6 +476,8 @@ int dispatch(
 /* Active calls for Ping and /health. */
 /* Set once svc is up; read by the loop thread too, so atomic. */
 extern _Atomic(struct svc *) ai_svc;
+/* Set once shutdown has begun: no new call is taken (main.c). */
+extern atomic_bool ai_stopping;
 
 /* ---- jobs.c: blocking work off the lws thread ---------------------- */
 
@@ -474,9 +494,10 @@ bool jobs_stopping(void);
 /* A req socket dialled to url, one per distinct url (thread-safe). */
 int jobs_req_socket(const char *url, nng_socket *);
 /* Any thread: queue a HangUp to media-edge's request socket url
- * (retried, bounded); the strings are copied. */
-void jobs_hangup(
-    const char *url, const char *sid, const char *trace, const char *reason);
+ * (retried, bounded); the strings are copied.  failed: the call could not
+ * be served, the caller is to hear media-edge's fallback message. */
+void jobs_hangup(const char *url, const char *sid, const char *trace,
+    const char *reason, bool failed);
 
 /* ---- stats.c: metrics ---------------------------------------------- */
 
@@ -496,6 +517,8 @@ struct ai_stats {
 	struct metric        *bad_dtmf, *dtmf_keys;
 	struct metric        *turns;
 	struct metric        *model_closed;
+	struct metric_family *model_reconnects;
+	struct metric        *reconnect_s;
 	struct metric_family *model_errors;
 	struct metric_family *config_errors;
 	struct metric_family *ended;

@@ -87,6 +87,20 @@ const struct cfg_opt ai_cfg_opts[] = {
 	    "call records kept in memory until persister acknowledges them" },
 	{ "AI_SUMMARY_RETRY_MS", CFG_INT, O(summary_retry_ms), "30000",
 	    "pause before asking the reasoner again for a pending summary" },
+	{ "AI_MODEL_RECONNECTS", CFG_INT, O(model_reconnects), "3",
+	    "when the model socket drops mid-call, open another session with "
+	    "the conversation so far this many times before the call ends "
+	    "with the spoken fallback (0: end at once)" },
+	{ "AI_RECONNECT_TIMEOUT_MS", CFG_INT, O(reconnect_timeout_ms), "2000",
+	    "each reopened model session must be configured within this "
+	    "(caller audio is held meanwhile)" },
+	{ "AI_JOURNAL_DIR", CFG_STR, O(journal_dir), "",
+	    "directory of the record journal: call records and summaries "
+	    "persister has not acknowledged survive a crash and are sent at "
+	    "the next start (one directory per instance; empty: memory "
+	    "only)" },
+	{ "AI_JOURNAL_MAX_BYTES", CFG_INT, O(journal_max_bytes), "67108864",
+	    "bound of the record journal file" },
 	{ "AI_SUB_ALL", CFG_BOOL, O(sub_all), "true",
 	    "receive every frame media-edge publishes and filter by call "
 	    "here (false: one NNG subscription per call)" },

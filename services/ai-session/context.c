@@ -6,9 +6,14 @@
  * transcription language go to the session itself) and, for a resumed
  * call, the turns already stored.
  *
- * session_prepare() (lws thread) asks a job thread for the context
+ * A leaf: session.c calls it and opens the model socket itself.
+ * ctx_request() (lws thread) asks a job thread for the context
  * (GetCallContext to PERSISTER_URL, bounded); the answer comes back as
- * CMD_CONTEXT and the model socket is opened then.  Caller frames are
+ * CMD_CONTEXT, which session.c hands to ctx_apply().  A resumed call whose
+ * turns media-edge carried (SessionStart.turns, already in the
+ * transcript) asks once, so that a persister that is down does not spend
+ * the start buffer, and without an answer its instructions get the
+ * carried turns.  Caller frames are
  * queued meanwhile, so nothing is lost.  When persister is not configured
  * or does not answer, the call goes on with the base instructions.
  *
@@ -31,6 +36,7 @@ struct ctx_job {
 	char           trace[33];
 	Bus__Direction direction;
 	bool           resume;
+	bool           carried;
 };
 
 /* What CMD_CONTEXT carries in cmd->ptr besides the instructions. */
@@ -114,6 +120,29 @@ ctx_instructions(const char *base, const Bus__CallContext *cc,
 	return (s);
 }
 
+char *
+ctx_continue(
+    const char *instructions, const struct transcript *tr, size_t from)
+{
+	char  *s = xstrdup(instructions != NULL ? instructions : "");
+	size_t len = strlen(s), i;
+
+	if (from >= tr->n)
+		return (s);
+	cat(&s, &len, "",
+	    from == 0 ? "\n\nThe line dropped for a moment and the call "
+	                "now continues; do not greet again. The conversation "
+	                "so far:"
+	              : "\nThen, before the line dropped for a moment:",
+	    "");
+	i = tr->n - from > RESUME_TURNS ? tr->n - RESUME_TURNS : from;
+	for (; i < tr->n; i++)
+		cat(&s, &len,
+		    tr->turns[i].role == RT_ASSISTANT ? "\nAI: " : "\nUser: ",
+		    tr->turns[i].text, "");
+	return (s);
+}
+
 static struct ctx_result *
 result_new(const Bus__CallContext *cc)
 {
@@ -166,6 +195,19 @@ result_free_cb(void *p)
 	result_free(p);
 }
 
+/* One try's bound: all the tries together take at most half of the
+ * start buffer (AI_START_BUFFER_MS), so that the caller audio held
+ * meanwhile still fits while the model is set up after them. */
+static int
+ctx_wait_ms(void)
+{
+	long ms = cfg.start_buffer_ms / (2 * CTX_ATTEMPTS);
+
+	if (ms > cfg.request_timeout_ms)
+		ms = cfg.request_timeout_ms;
+	return ((int)(ms > 100 ? ms : 100));
+}
+
 /* Job thread: ask persister, answer with CMD_CONTEXT either way. */
 static void
 ctx_run(void *arg)
@@ -185,8 +227,8 @@ ctx_run(void *arg)
 	env.get_call_context = &g;
 	if (jobs_req_socket(cfg.persister_url, &s) != 0)
 		logc_warnx(&lc, "call context: cannot dial persister");
-	else if ((rv = bus_request(s, &env, &rep, (int)cfg.request_timeout_ms,
-	              CTX_ATTEMPTS))
+	else if ((rv = bus_request(s, &env, &rep, ctx_wait_ms(),
+	              j->carried ? 1 : CTX_ATTEMPTS))
 	    != 0)
 		logc_warnx(&lc,
 		    "call context: persister did not answer (%s); "
@@ -214,39 +256,36 @@ ctx_run(void *arg)
 	free(j);
 }
 
-void
-session_prepare(struct call *c)
+bool
+ctx_request(struct call *c)
 {
 	struct ctx_job *j;
 
 	if (cfg.persister_url == NULL || cfg.persister_url[0] == '\0') {
 		c->instructions = ctx_instructions(cfg.instructions, NULL,
 		    c->direction, cfg.voicemail_message);
-		session_connect(c);
-		return;
+		return (false);
 	}
 	j = xcalloc(1, sizeof(*j));
 	snprintf(j->sid, sizeof(j->sid), "%s", c->sid);
 	snprintf(j->trace, sizeof(j->trace), "%s", c->trace);
 	j->direction = c->direction;
 	j->resume = c->resume;
+	/* with the turns carried, one try: the start buffer is not spent
+	 * waiting for a persister that is down */
+	j->carried = c->carried;
 	jobs_push(ctx_run, j);
+	return (true);
 }
 
-/* lws thread: the context arrived; the stored turns of a resumed call
- * start the transcript. */
-static void
-context_arrived(struct call *c, struct cmd *cmd)
+void
+ctx_apply(struct call *c, struct cmd *cmd)
 {
 	struct ctx_result *r = cmd->ptr;
 	uint32_t           next = c->tr.next_seq;
 	size_t             i;
 
 	cmd->ptr = NULL;
-	if (c->state != CALL_STARTING || c->rt != NULL) {
-		result_free(r);
-		return;
-	}
 	c->instructions = cmd->text;
 	cmd->text = NULL;
 	if (r->objective != NULL)
@@ -263,22 +302,15 @@ context_arrived(struct call *c, struct cmd *cmd)
 			    r->turns[i].text, r->turns[i].at_ms);
 		if (c->tr.next_seq < next)
 			c->tr.next_seq = next;
-	}
-	result_free(r);
-	session_connect(c);
-}
+		c->ctx_turns = c->tr.n; /* in the instructions */
+	} else if (c->carried && r->nturns == 0) {
+		/* persister did not give them: the carried turns */
+		char *s = ctx_continue(c->instructions, &c->tr, 0);
 
-void
-session_command_more(struct call *c, struct cmd *cmd)
-{
-	switch (cmd->kind) {
-	case CMD_CONTEXT:
-		context_arrived(c, cmd);
-		break;
-	case CMD_TOOL_RESULT:
-		tools_result(c, cmd);
-		break;
-	default:
-		break;
-	}
+		free(c->instructions);
+		c->instructions = s;
+		c->ctx_turns = c->tr.n;
+	} else if (c->carried)
+		c->ctx_turns = c->tr.n; /* the stored ones are in already */
+	result_free(r);
 }

@@ -23,6 +23,7 @@
 #include "xmalloc.h"
 
 _Atomic(struct svc *) ai_svc;
+atomic_bool           ai_stopping;
 
 static const char *
 param(const Bus__SessionStart *ss, const char *k1, const char *k2)
@@ -36,6 +37,32 @@ param(const Bus__SessionStart *ss, const char *k1, const char *k2)
 			return (ss->params[i]->value);
 	}
 	return (NULL);
+}
+
+/* A resumed call: its transcript starts with the turns media-edge carried
+ * (whole even when persister cannot give them), numbering goes on after
+ * the last stored or carried one. */
+static void
+carry_turns(struct call *c, const Bus__SessionStart *ss)
+{
+	uint32_t next = ss->resume_from_seq + 1;
+	size_t   i;
+
+	if (ss->n_turns == 0 || ss->turns[0] == NULL) {
+		transcript_init(&c->tr, next);
+		return;
+	}
+	transcript_init(&c->tr, ss->turns[0]->seq);
+	for (i = 0; i < ss->n_turns; i++)
+		if (ss->turns[i]->role != NULL && ss->turns[i]->text != NULL)
+			(void)transcript_add(&c->tr,
+			    strcmp(ss->turns[i]->role, "assistant") == 0
+			        ? RT_ASSISTANT
+			        : RT_USER,
+			    "", ss->turns[i]->text, ss->turns[i]->at_ms);
+	if (c->tr.next_seq < next)
+		c->tr.next_seq = next;
+	c->carried = c->tr.n > 0;
 }
 
 static struct call *
@@ -58,12 +85,13 @@ call_from_request(const Bus__Envelope *in)
 	c->provider = ss->provider;
 	c->resume = ss->resume;
 	c->resume_from_seq = ss->resume_from_seq;
+	c->holder = ss->holder;
 	c->started_at_ms
 	    = ss->started_at_ms != 0 ? ss->started_at_ms : in->sent_at_ms;
 	if ((ab = param(ss, "answered_by", "AnsweredBy")) != NULL)
 		c->answered_by = xstrdup(ab);
 	if (c->resume)
-		transcript_init(&c->tr, ss->resume_from_seq + 1);
+		carry_turns(c, ss);
 	return (c);
 }
 
@@ -105,6 +133,12 @@ session_start_req(struct svc *s, const Bus__Envelope *in, struct reply *r)
 		log_warnx("SessionStart without a batch topic; refused");
 		reply_error(r, BUS__ERROR__CODE__BAD_REQUEST,
 		    "SessionStart needs the media-edge's batch_topic");
+		return (0);
+	}
+	if (atomic_load(&ai_stopping)) {
+		/* the call goes to another instance */
+		reply_error(r, BUS__ERROR__CODE__UNAVAILABLE,
+		    "ai-session shutting down");
 		return (0);
 	}
 	if (record_backlogged()) {

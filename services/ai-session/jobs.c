@@ -179,6 +179,7 @@ jobs_req_socket(const char *url, nng_socket *sp)
 struct hangup {
 	char *url;
 	char *reason;
+	bool  failed;
 	char  sid[AI_SID_MAX];
 	char  trace[33];
 };
@@ -200,6 +201,7 @@ hangup_run(void *arg)
 	snprintf(key, sizeof(key), "%s:hangup", h->sid);
 	env.idempotency_key = key;
 	hu.reason = h->reason;
+	hu.failed = h->failed;
 	env.body_case = BUS__ENVELOPE__BODY_HANG_UP;
 	env.hang_up = &hu;
 	if (jobs_req_socket(h->url, &s) != 0)
@@ -221,8 +223,8 @@ hangup_run(void *arg)
 }
 
 void
-jobs_hangup(
-    const char *url, const char *sid, const char *trace, const char *reason)
+jobs_hangup(const char *url, const char *sid, const char *trace,
+    const char *reason, bool failed)
 {
 	struct hangup *h;
 
@@ -231,6 +233,7 @@ jobs_hangup(
 	h = xcalloc(1, sizeof(*h));
 	h->url = xstrdup(url);
 	h->reason = xstrdup(reason);
+	h->failed = failed;
 	snprintf(h->sid, sizeof(h->sid), "%s", sid);
 	snprintf(h->trace, sizeof(h->trace), "%s", trace);
 	jobs_push(hangup_run, h);

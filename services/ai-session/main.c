@@ -81,14 +81,19 @@ ai_stop(void)
 {
 	long grace = cfg.shutdown_timeout_ms / 2;
 
+	atomic_store(&ai_stopping, true); /* new calls go elsewhere */
 	loop_stop(); /* ends every call: records are queued */
 	svc_stop(ai_svc);
 	ai_svc = NULL;
+	/* Close the audio hop at once: media-edge sees the pipe go and
+	 * hands the calls over now, not after the records below are sent
+	 * (which may take the whole grace period while persister is
+	 * down); what it sent meanwhile it replays to the next holder. */
+	edge_close();
 	calls_free_all(); /* taken while the loop was stopping */
 	jobs_stop(grace);
 	record_stop();
 	jobs_close();
-	edge_close();
 }
 
 int

@@ -19,6 +19,15 @@
  * with the summary.  The record carries the call's token usage
  * (usage.c), the summary's own included.
  *
+ * Versions: the record is a versioned document of the call, not of this
+ * process.  Each holder of the call numbers its versions from
+ * holder << 16 (SessionStart.holder: how many ai-sessions held the call
+ * before), and persister never lets a lower version overwrite a higher
+ * one.  A call handed over at shutdown is stored as a partial record (no
+ * summary, nothing told to media-edge); the next holder's record, whole
+ * because its transcript starts with the stored turns, supersedes it.  A
+ * duplicate acknowledgement is not taken for success: see send_record.
+ *
  * Threads: record_turn/record_finish on the lws thread (they only copy
  * and queue); the work on job threads and the record thread.
  */
@@ -26,17 +35,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
 #include "ai.h"
 #include "bus.h"
+#include "journal.h"
 #include "metrics.h"
+#include "pbjson.h"
 #include "wire.h"
 #include "xmalloc.h"
 
 #define TURN_ATTEMPTS 3
 #define SEND_ATTEMPTS 2
+#define DUP_BUMPS 3
 #define RETRY_MIN_MS 250
 
 enum rec_state {
@@ -56,11 +69,14 @@ struct rec {
 	char             *answered_by;
 	char             *end_reason;
 	char             *outcome; /* ours (voicemail), until summarised */
-	char         *edge_ctl_url; /* media-edge: the summary goes there */
-	bool          failed; /* the call never got going */
-	Bus__Summary *summary; /* unpacked reply, or NULL */
+	char          *edge_ctl_url; /* media-edge: the summary goes there */
+	bool           failed; /* the call never got going */
+	bool           partial; /* handed over: the call goes on elsewhere */
+	Bus__Summary  *summary; /* unpacked reply, or NULL */
+	Bus__Envelope *summary_env;
 	struct call_usage usage; /* the call's; the summary's added */
-	Bus__Envelope    *summary_env;
+	Bus__Summary     *summary_own; /* read back from the journal */
+	unsigned          holder; /* SessionStart.holder */
 	unsigned          version;
 	enum rec_state    state;
 	int64_t           next_try;
@@ -76,7 +92,25 @@ static struct {
 	pthread_t       thread;
 	bool            started;
 	struct metric  *pending, *sent, *failed, *turns_failed, *edge_failed;
+	struct metric  *duplicate, *unjournaled, *replayed;
 } rq = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+/*
+ * The record journal (AI_JOURNAL_DIR; common/journal.c): each record is
+ * written there (fsync'd) before it is first sent, again when it changes
+ * (its summary arrived), and a "done" entry once persister has it, so a
+ * record or summary persister has not acknowledged survives kill -9 of
+ * this process.  record_start() reads the journal back and queues every
+ * record without its "done"; the file is emptied whenever no record is
+ * open.  Entries are JSON: {"op":"put","id":..., the record} or
+ * {"op":"done","id":...}, id "<sid>/<holder>".
+ */
+static struct {
+	pthread_mutex_t mtx;
+	struct journal  j;
+	bool            on;
+	json_t         *open; /* {mtx} ids put and not done */
+} jr = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
 static const char *
 lead_status(const char *outcome)
@@ -106,7 +140,183 @@ rec_free(struct rec *r)
 	free(r->outcome);
 	free(r->edge_ctl_url);
 	wire_free(r->summary_env);
+	if (r->summary_own != NULL)
+		protobuf_c_message_free_unpacked(&r->summary_own->base, NULL);
 	free(r);
+}
+
+static void
+rec_id(const struct rec *r, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%u", r->sid, r->holder);
+}
+
+/* The record as a journal entry. */
+static json_t *
+rec_json(const struct rec *r)
+{
+	json_t *o, *turns = json_array();
+	char    id[AI_SID_MAX + 16];
+	size_t  i;
+
+	for (i = 0; i < r->tr.n; i++)
+		json_array_append_new(turns,
+		    json_pack("{s:i,s:b,s:I,s:s}", "seq",
+		        (int)r->tr.turns[i].seq, "ai",
+		        r->tr.turns[i].role == RT_ASSISTANT, "at",
+		        (json_int_t)r->tr.turns[i].at_ms, "text",
+		        r->tr.turns[i].text));
+	rec_id(r, id, sizeof(id));
+	/* s*: a NULL string leaves its key out */
+	o = json_pack("{s:s,s:s,s:s,s:s,s:i,s:I,s:I,s:o,s:s*,s:s*,s:s*,s:s*,"
+	              "s:s*,s:b,s:b,s:I,s:I,s:i}",
+	    "op", "put", "id", id, "sid", r->sid, "trace", r->trace,
+	    "direction", (int)r->direction, "started",
+	    (json_int_t)r->started_at_ms, "ended", (json_int_t)r->ended_at_ms,
+	    "turns", turns, "objective", r->objective, "answered_by",
+	    r->answered_by, "end_reason", r->end_reason, "outcome", r->outcome,
+	    "edge_ctl_url", r->edge_ctl_url, "failed", r->failed, "partial",
+	    r->partial, "holder", (json_int_t)r->holder, "version",
+	    (json_int_t)r->version, "state", (int)r->state);
+	if (o != NULL && r->summary != NULL)
+		json_object_set_new(
+		    o, "summary", pbjson_from_pb(&r->summary->base));
+	return (o);
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return (s != NULL ? xstrdup(s) : NULL);
+}
+
+/* A record from its journal entry; NULL if the entry is not one. */
+static struct rec *
+rec_from_json(json_t *o)
+{
+	struct rec *r;
+	json_t     *turns, *t, *sj;
+	const char *sid, *trace, *obj = NULL, *ab = NULL, *er = NULL;
+	const char *oc = NULL, *url = NULL, *text;
+	json_int_t  started, ended, holder, version, at;
+	int         dir, failed, partial, state, seq, ai;
+	size_t      i;
+	char        err[160];
+
+	if (json_unpack(o,
+	        "{s:s,s:s,s:i,s:I,s:I,s:o,s?s,s?s,s?s,s?s,s?s,s:b,s:b,s:I,"
+	        "s:I,s:i}",
+	        "sid", &sid, "trace", &trace, "direction", &dir, "started",
+	        &started, "ended", &ended, "turns", &turns, "objective", &obj,
+	        "answered_by", &ab, "end_reason", &er, "outcome", &oc,
+	        "edge_ctl_url", &url, "failed", &failed, "partial", &partial,
+	        "holder", &holder, "version", &version, "state", &state)
+	        != 0
+	    || !json_is_array(turns) || strlen(sid) >= AI_SID_MAX)
+		return (NULL);
+	r = xcalloc(1, sizeof(*r));
+	snprintf(r->sid, sizeof(r->sid), "%s", sid);
+	snprintf(r->trace, sizeof(r->trace), "%s", trace);
+	r->direction = (Bus__Direction)dir;
+	r->started_at_ms = started;
+	r->ended_at_ms = ended;
+	transcript_init(&r->tr, 1);
+	json_array_foreach(turns, i, t)
+	{
+		if (json_unpack(t, "{s:i,s:b,s:I,s:s}", "seq", &seq, "ai", &ai,
+		        "at", &at, "text", &text)
+		    != 0)
+			continue;
+		if (r->tr.n == 0)
+			transcript_init(&r->tr, (uint32_t)seq);
+		(void)transcript_add(
+		    &r->tr, ai ? RT_ASSISTANT : RT_USER, "", text, at);
+	}
+	r->objective = dup_or_null(obj);
+	r->answered_by = dup_or_null(ab);
+	r->end_reason = xstrdup(er != NULL ? er : "");
+	r->outcome = dup_or_null(oc);
+	r->edge_ctl_url = dup_or_null(url);
+	r->failed = failed;
+	r->partial = partial;
+	r->holder = (unsigned)holder;
+	r->version = (unsigned)version;
+	r->state = state == REC_SUMMARY ? REC_SUMMARY : REC_SEND;
+	if ((sj = json_object_get(o, "summary")) != NULL
+	    && pbjson_to_pb(&bus__summary__descriptor, sj,
+	           (ProtobufCMessage **)&r->summary_own, err, sizeof(err))
+	        == 0)
+		r->summary = r->summary_own;
+	return (r);
+}
+
+/* Append one entry (the reference is taken); 0 once it is on disk. */
+static int
+jr_append(json_t *o)
+{
+	char           *text;
+	enum journal_rv rv = JOURNAL_IOERR;
+
+	if (o != NULL && (text = json_dumps(o, JSON_COMPACT)) != NULL) {
+		rv = journal_append(&jr.j, text, strlen(text));
+		free(text);
+	}
+	json_decref(o);
+	return (rv == JOURNAL_OK ? 0 : -1);
+}
+
+/* Job or record thread: r (new or changed) goes to the journal. */
+static void
+jr_put(struct rec *r)
+{
+	struct log_ctx lc = { r->sid, r->trace };
+	json_t        *o;
+	char           id[AI_SID_MAX + 16];
+	int            rv;
+
+	if (!jr.on)
+		return;
+	o = rec_json(r);
+	rec_id(r, id, sizeof(id));
+	pthread_mutex_lock(&jr.mtx);
+	if ((rv = jr_append(o)) == 0)
+		json_object_set_new(jr.open, id, json_true());
+	pthread_mutex_unlock(&jr.mtx);
+	if (rv != 0) {
+		metric_inc(rq.unjournaled);
+		logc_warnx(&lc,
+		    "call record not written to the journal (full or "
+		    "I/O error): kept in memory only");
+	}
+}
+
+/* Persister has r: mark it done; empty the file when nothing is open. */
+static void
+jr_done(struct rec *r)
+{
+	char id[AI_SID_MAX + 16];
+
+	if (!jr.on)
+		return;
+	rec_id(r, id, sizeof(id));
+	pthread_mutex_lock(&jr.mtx);
+	if (json_object_get(jr.open, id) != NULL) {
+		json_object_del(jr.open, id);
+		if (json_object_size(jr.open) == 0)
+			(void)journal_reset(&jr.j);
+		else
+			(void)jr_append(
+			    json_pack("{s:s,s:s}", "op", "done", "id", id));
+	}
+	pthread_mutex_unlock(&jr.mtx);
+}
+
+/* Finished with r: persister has it. */
+static void
+rec_done(struct rec *r)
+{
+	jr_done(r);
+	rec_free(r);
 }
 
 /* Job or record thread: 0 once the reasoner has summarised. */
@@ -165,25 +375,57 @@ summarize(struct rec *r)
 	return (rv);
 }
 
-/* 0 once persister acknowledged this version of the record. */
+/* One CallRecord request: 1 stored, 0 the key was applied before
+ * (duplicate), -1 not acknowledged. */
 static int
-send_record(struct rec *r)
+send_version(struct rec *r, Bus__CallRecord *cr)
 {
 	Bus__Envelope   env = BUS__ENVELOPE__INIT, *rep = NULL;
-	Bus__CallRecord cr = BUS__CALL_RECORD__INIT;
-	Bus__Summary    pend = BUS__SUMMARY__INIT, ours;
-	Bus__Usage      usage;
 	struct wire_ids ids;
 	struct log_ctx  lc = { r->sid, r->trace };
 	nng_socket      s;
-	char            key[AI_SID_MAX + 24], *text;
-	const char     *outcome;
+	char            key[AI_SID_MAX + 24];
 	int             rv = -1;
 
-	text = transcript_format(&r->tr);
 	wire_env_init(&env, &ids, r->sid, r->trace);
 	snprintf(key, sizeof(key), "%s:record:%u", r->sid, r->version);
 	env.idempotency_key = key;
+	cr->version = r->version;
+	env.body_case = BUS__ENVELOPE__BODY_CALL_RECORD;
+	env.call_record = cr;
+	if (jobs_req_socket(cfg.persister_url, &s) == 0
+	    && bus_request(
+	           s, &env, &rep, (int)cfg.request_timeout_ms, SEND_ATTEMPTS)
+	        == 0
+	    && rep->body_case == BUS__ENVELOPE__BODY_ACK)
+		rv = rep->ack->duplicate ? 0 : 1;
+	else
+		logc_warnx(&lc, "call record not acknowledged (%s); kept",
+		    rep != NULL ? wire_type_name(rep->body_case)
+		                : "no answer");
+	wire_free(rep);
+	return (rv);
+}
+
+/*
+ * 0 once persister acknowledged this version of the record.  A duplicate
+ * acknowledgement means the key "<sid>:record:<version>" was applied
+ * before: our own earlier try whose answer was lost, or a holder of the
+ * call that did not know its place in the sequence.  Either way the
+ * record goes again as the next version, which supersedes the stored one
+ * (the content is ours and current), a bounded number of times.
+ */
+static int
+send_record(struct rec *r)
+{
+	Bus__CallRecord cr = BUS__CALL_RECORD__INIT;
+	Bus__Summary    pend = BUS__SUMMARY__INIT, ours;
+	Bus__Usage      usage;
+	struct log_ctx  lc = { r->sid, r->trace };
+	char           *text;
+	int             i, got = -1;
+
+	text = transcript_format(&r->tr);
 	cr.direction = r->direction;
 	cr.status = r->failed ? "failed" : "completed";
 	cr.started_at_ms = r->started_at_ms;
@@ -192,6 +434,7 @@ send_record(struct rec *r)
 	cr.transcript = text;
 	cr.end_reason = r->end_reason;
 	cr.answered_by = r->answered_by != NULL ? r->answered_by : "";
+	cr.partial = r->partial;
 	if (r->summary != NULL) {
 		/* what we saw ourselves (voicemail) beats a guess from text */
 		ours = *r->summary;
@@ -207,26 +450,25 @@ send_record(struct rec *r)
 	}
 	usage_fill(&usage, &r->usage);
 	cr.usage = &usage;
-	outcome = cr.summary->outcome;
-	cr.lead_status = (char *)lead_status(outcome);
-	env.body_case = BUS__ENVELOPE__BODY_CALL_RECORD;
-	env.call_record = &cr;
-	if (jobs_req_socket(cfg.persister_url, &s) == 0
-	    && bus_request(
-	           s, &env, &rep, (int)cfg.request_timeout_ms, SEND_ATTEMPTS)
-	        == 0
-	    && rep->body_case == BUS__ENVELOPE__BODY_ACK) {
-		rv = 0;
-		metric_inc(rq.sent);
-		logc_info(&lc, "call record stored (version %u%s)", r->version,
-		    cr.summary_pending ? ", summary pending" : "");
-	} else
-		logc_warnx(&lc, "call record not acknowledged (%s); kept",
-		    rep != NULL ? wire_type_name(rep->body_case)
-		                : "no answer");
-	wire_free(rep);
+	cr.lead_status = (char *)lead_status(cr.summary->outcome);
+	for (i = 0; i <= DUP_BUMPS; i++) {
+		if ((got = send_version(r, &cr)) != 0)
+			break;
+		metric_inc(rq.duplicate);
+		logc_warnx(&lc,
+		    "call record version %u was stored before (duplicate "
+		    "key); sending it as version %u",
+		    r->version, r->version + 1);
+		r->version++;
+	}
 	free(text);
-	return (rv);
+	if (got != 1)
+		return (-1);
+	metric_inc(rq.sent);
+	logc_info(&lc, "call record stored (version %u%s%s)", r->version,
+	    cr.summary_pending ? ", summary pending" : "",
+	    r->partial ? ", partial: handed over" : "");
+	return (0);
 }
 
 /*
@@ -245,7 +487,7 @@ tell_edge(struct rec *r)
 	nng_socket      sock;
 	char            key[AI_SID_MAX + 16];
 
-	if (r->summary == NULL || r->edge_ctl_url == NULL
+	if (r->summary == NULL || r->partial || r->edge_ctl_url == NULL
 	    || r->edge_ctl_url[0] == '\0')
 		return;
 	s = *r->summary;
@@ -294,11 +536,12 @@ step(struct rec *r)
 			return (false);
 		r->version++; /* a new write: new key */
 		r->state = REC_SEND;
+		jr_put(r);
 	}
 	if (send_record(r) != 0)
 		return (false);
 	tell_edge(r);
-	if (r->summary == NULL && cfg.reasoner_url[0] != '\0') {
+	if (r->summary == NULL && !r->partial && cfg.reasoner_url[0] != '\0') {
 		r->state = REC_SUMMARY;
 		r->backoff = cfg.summary_retry_ms;
 		return (false);
@@ -323,10 +566,11 @@ record_first(void *arg)
 {
 	struct rec *r = arg;
 
-	if (cfg.reasoner_url[0] != '\0')
+	if (cfg.reasoner_url[0] != '\0' && !r->partial)
 		(void)summarize(r);
+	jr_put(r); /* before the first try: it survives us from now on */
 	if (step(r))
-		rec_free(r);
+		rec_done(r);
 	else
 		retry_later(r, next_backoff(r));
 }
@@ -362,7 +606,7 @@ record_main(void *arg)
 		rq.n--;
 		pthread_mutex_unlock(&rq.mtx);
 		if (step(r)) {
-			rec_free(r);
+			rec_done(r);
 			pthread_mutex_lock(&rq.mtx);
 			metric_set(rq.pending, (double)rq.n);
 			continue;
@@ -372,6 +616,56 @@ record_main(void *arg)
 	}
 	pthread_mutex_unlock(&rq.mtx);
 	return (NULL);
+}
+
+/* Queue every record of the journal without its "done" entry. */
+static int
+jr_replay(void)
+{
+	json_t     *wanted = json_object(), *o, *v;
+	const char *op, *id;
+	struct rec *r;
+	void       *buf;
+	size_t      len;
+	off_t       off = 0, next;
+	long        bad = 0, n = 0;
+	int         rv;
+
+	while ((rv = journal_read(&jr.j, off, &buf, &len, &next)) == 1) {
+		o = json_loadb(buf, len, 0, NULL);
+		free(buf);
+		off = next;
+		if (json_unpack(o, "{s:s,s:s}", "op", &op, "id", &id) != 0) {
+			bad++;
+			json_decref(o);
+			continue;
+		}
+		if (strcmp(op, "put") == 0)
+			json_object_set(wanted, id, o);
+		else
+			json_object_del(wanted, id);
+		json_decref(o);
+	}
+	json_object_foreach(wanted, id, v)
+	{
+		if ((r = rec_from_json(v)) == NULL) {
+			bad++;
+			continue;
+		}
+		json_object_set_new(jr.open, id, json_true());
+		metric_inc(rq.replayed);
+		retry_later(r, 0);
+		n++;
+	}
+	json_decref(wanted);
+	if (bad > 0)
+		log_warnx(
+		    "record journal: %ld entries unreadable, skipped", bad);
+	if (n == 0)
+		(void)journal_reset(&jr.j);
+	else
+		log_info("record journal: %ld call records to send again", n);
+	return (rv == -1 ? -1 : 0);
 }
 
 int
@@ -387,6 +681,22 @@ record_start(void)
 	    "Transcript turns persister did not acknowledge");
 	rq.edge_failed = metrics_counter1("ai_summaries_undelivered_total",
 	    "Summaries media-edge did not take for the business notification");
+	rq.duplicate = metrics_counter1("ai_records_duplicate_total",
+	    "Call record versions persister had stored before (sent again "
+	    "as the next version)");
+	rq.unjournaled = metrics_counter1("ai_records_unjournaled_total",
+	    "Call records the journal could not take (kept in memory only)");
+	rq.replayed = metrics_counter1("ai_records_replayed_total",
+	    "Call records read back from the journal at start");
+	if (cfg.journal_dir[0] != '\0' && cfg.persister_url[0] != '\0') {
+		if (journal_open(&jr.j, cfg.journal_dir, cfg.journal_max_bytes)
+		    != 0)
+			return (-1);
+		jr.on = true;
+		jr.open = json_object();
+		if (jr_replay() != 0)
+			return (-1);
+	}
 	if (pthread_create(&rq.thread, NULL, record_main, NULL) != 0) {
 		log_warnx("cannot start the record thread");
 		return (-1);
@@ -407,18 +717,36 @@ record_stop(void)
 	pthread_cond_broadcast(&rq.cv);
 	pthread_mutex_unlock(&rq.mtx);
 	pthread_join(rq.thread, NULL);
-	/* One last try each; what still fails is lost with this process. */
+	/* One last try each; what still fails stays in the journal for the
+	 * next start, or is lost with this process without one. */
 	while ((r = rq.list) != NULL) {
 		struct log_ctx lc = { r->sid, r->trace };
+		bool           sent;
 
 		rq.list = r->next;
-		if (r->state == REC_SEND && send_record(r) != 0) {
+		sent = r->state == REC_SEND && send_record(r) == 0;
+		if (sent
+		    && (r->summary != NULL || r->partial
+		        || cfg.reasoner_url[0] == '\0')) {
+			rec_done(r);
+			continue;
+		}
+		if (jr.on)
+			logc_warnx(&lc,
+			    "call record kept in the journal for "
+			    "the next start");
+		else if (r->state == REC_SEND && !sent) {
 			metric_inc(rq.failed);
 			logc_errorx(&lc, "call record lost at shutdown");
 		}
 		rec_free(r);
 	}
 	rq.n = 0;
+	if (jr.on) {
+		journal_close(&jr.j);
+		json_decref(jr.open);
+		jr.on = false;
+	}
 }
 
 bool
@@ -521,6 +849,10 @@ record_finish(struct call *c, const char *why)
 	r->outcome = c->outcome != NULL ? xstrdup(c->outcome) : NULL;
 	r->edge_ctl_url
 	    = c->edge_ctl_url != NULL ? xstrdup(c->edge_ctl_url) : NULL;
+	/* the version sequence is the call's: each holder its own range */
+	r->holder = c->holder;
+	r->version = c->holder << 16;
+	r->partial = strcmp(why, "shutdown") == 0;
 	r->failed = r->tr.n == 0
 	    && (strcmp(why, "connect_failed") == 0
 	        || strcmp(why, "setup_timeout") == 0

@@ -2,10 +2,24 @@
  * session.c - the life of one call on the lws service thread: caller
  * frames in, model events out, barge-in, transcript, the end.
  *
- * Start (CMD_START): open the model session through the provider and arm
- * the setup timer.  Caller frames are queued in the call's ring from the
- * first one; the provider pulls them once the model is configured, so
- * the audio sent before session.updated reaches the model in order.
+ * The call's state machine and the one switch over the commands other
+ * threads send (session_command) are here:
+ *
+ *	CALL_STARTING ---ready---> CALL_READY <---ready--- CALL_RECONNECTING
+ *	      |                     |     \---model lost--->   |
+ *	      |                     |                          |
+ *	      +------ session_end (any reason, once) ----------+--> CALL_ENDING
+ *	                                                     (record.c keeps
+ *	                                                      the record)
+ *
+ * context.c (the call context) is a leaf: ctx_request() and, on
+ * CMD_CONTEXT, ctx_apply(); then session_connect() here.
+ *
+ * Start (CMD_START): ask for the context and arm the setup timer; open
+ * the model session through the provider once it is in.  Caller frames
+ * are queued in the call's ring from the first one; the provider pulls
+ * them once the model is configured, so the audio sent before
+ * session.updated reaches the model in order.
  *
  * Model audio: each chunk goes to media-edge as an AudioFrame, followed
  * by a mark when barge.c asks for one; deltas of interrupted responses
@@ -15,9 +29,17 @@
  * End (session_end, exactly once per call, with a reason): the model
  * socket is closed, the sid unsubscribed, media-edge told with HangUp
  * when the end did not come from it, the record handed to record.c, and
- * the call freed.  A dropped model socket ends the call (no reconnect: a
- * new model session would not know the conversation, and media-edge
- * then hangs up cleanly instead of leaving the caller in silence).
+ * the call freed.
+ *
+ * Reconnect: a model socket that drops mid-call (or ends at the
+ * provider's session time limit) does not end the call.  The call goes to
+ * CALL_RECONNECTING: old model audio is cleared at media-edge, caller
+ * frames are held in the call's ring, and a new model session is opened
+ * with the call's instructions and the conversation so far
+ * (ctx_continue), which must be configured within
+ * AI_RECONNECT_TIMEOUT_MS; then the held audio flows to it.  After
+ * AI_MODEL_RECONNECTS tries the call ends (model_closed) with HangUp
+ * {failed}, so the caller hears media-edge's fallback message.
  *
  * lws service thread only.
  */
@@ -32,24 +54,32 @@
 
 const struct rt_provider *session_provider = &rt_openai;
 
+/* The model session is configured: audio flows (first time, or after a
+ * lost socket). */
 static void
 ev_ready(void *arg)
 {
 	struct call *c = arg;
+	bool         again = c->state == CALL_RECONNECTING;
+	int64_t      since = again ? c->t_lost : c->t_start;
 
-	if (c->state != CALL_STARTING)
+	if (c->state != CALL_STARTING && !again)
 		return;
 	c->state = CALL_READY;
 	loop_timer_cancel(&c->setup_timer);
-	metric_observe(
-	    st.setup_s, (double)(ai_mono_ms() - c->t_start) / 1000.0);
+	metric_observe(again ? st.reconnect_s : st.setup_s,
+	    (double)(ai_mono_ms() - since) / 1000.0);
 	logc_info(&c->lc,
-	    "model session ready after %lld ms; %u caller "
-	    "frames waiting",
-	    (long long)(ai_mono_ms() - c->t_start), c->inq.frames);
+	    "model session %s after %lld ms; %u caller frames "
+	    "waiting",
+	    again ? "restored" : "ready", (long long)(ai_mono_ms() - since),
+	    c->inq.frames);
 	if (c->inq.frames > 0)
 		session_provider->audio_available(c->rt);
-	session_ready_hook(c);
+	if (again)
+		metric_inc(metric_get(st.model_reconnects, "restored"));
+	else
+		session_ready_hook(c);
 }
 
 static size_t
@@ -171,6 +201,8 @@ ev_error(void *arg, const char *code, const char *message, bool fatal)
 		session_end(c, "model_error", code, true);
 }
 
+static void model_lost(struct call *, const char *reason);
+
 static void
 ev_closed(void *arg, const char *reason)
 {
@@ -178,13 +210,77 @@ ev_closed(void *arg, const char *reason)
 
 	metric_inc(st.model_closed);
 	logc_warnx(&c->lc, "model socket: %s", reason);
-	session_end(c, "model_closed", reason, true);
+	model_lost(c, reason);
 }
 
-static const struct rt_events events
-    = { ev_ready, ev_pull_audio, ev_audio, ev_audio_done, ev_speech_started,
-	      ev_speech_stopped, ev_response_created, ev_response_done,
-	      ev_transcript, ev_tool_call, ev_error, ev_closed, usage_model };
+static const struct rt_events events = {
+	.ready = ev_ready,
+	.pull_audio = ev_pull_audio,
+	.audio = ev_audio,
+	.audio_done = ev_audio_done,
+	.speech_started = ev_speech_started,
+	.speech_stopped = ev_speech_stopped,
+	.response_created = ev_response_created,
+	.response_done = ev_response_done,
+	.transcript = ev_transcript,
+	.tool_call = ev_tool_call,
+	.error = ev_error,
+	.closed = ev_closed,
+	.usage = usage_model,
+};
+
+static void
+reconnect_timeout(struct call *c)
+{
+	logc_warnx(&c->lc, "model session not restored within %ld ms",
+	    cfg.reconnect_timeout_ms);
+	model_lost(c, "model session not restored in time");
+}
+
+/* The model session of a live call is gone: open another (see the top
+ * of the file), or end the call when that is not possible. */
+static void
+model_lost(struct call *c, const char *reason)
+{
+	struct barge_trunc tr[BARGE_TRUNC_MAX];
+	struct rt_session  s;
+	char              *instr;
+
+	if (c->state == CALL_ENDING)
+		return;
+	if ((c->state != CALL_READY && c->state != CALL_RECONNECTING)
+	    || c->reconnects >= (unsigned)cfg.model_reconnects) {
+		if (c->reconnects > 0)
+			metric_inc(metric_get(st.model_reconnects, "gave_up"));
+		session_end(c, "model_closed", reason, true);
+		return;
+	}
+	session_provider->close(c->rt);
+	c->rt = NULL;
+	if (c->state == CALL_READY) {
+		c->t_lost = ai_mono_ms();
+		/* what the old session was saying is void */
+		if (barge_interrupt(&c->barge, tr, BARGE_TRUNC_MAX) > 0)
+			(void)edge_pub_clear(c);
+	}
+	c->state = CALL_RECONNECTING;
+	c->reconnects++;
+	logc_info(&c->lc, "opening the model session again (try %u of %ld)",
+	    c->reconnects, cfg.model_reconnects);
+	loop_timer(
+	    &c->setup_timer, cfg.reconnect_timeout_ms, reconnect_timeout, c);
+	instr = ctx_continue(c->instructions, &c->tr, c->ctx_turns);
+	config_rt_session(&s, &cfg, instr);
+	if (c->voice != NULL)
+		s.voice = c->voice; /* chosen for this call (CallSettings) */
+	s.language = c->language;
+	c->rt_gen++;
+	if (session_provider->connect(&c->rt, &s, &events, c, &c->lc) != 0) {
+		c->rt = NULL; /* the timer tries again */
+		logc_warnx(&c->lc, "cannot open the model socket again");
+	}
+	free(instr);
+}
 
 static void
 setup_timeout(struct call *c)
@@ -195,7 +291,7 @@ setup_timeout(struct call *c)
 }
 
 /* Open the model session; instructions are final by now. */
-void
+static void
 session_connect(struct call *c)
 {
 	struct rt_session s;
@@ -204,6 +300,7 @@ session_connect(struct call *c)
 	if (c->voice != NULL)
 		s.voice = c->voice; /* chosen for this call (CallSettings) */
 	s.language = c->language;
+	c->rt_gen++;
 	if (session_provider->connect(&c->rt, &s, &events, c, &c->lc) != 0) {
 		session_end(
 		    c, "connect_failed", "cannot open the model socket", true);
@@ -237,7 +334,8 @@ session_start(struct call *c)
 	if (cfg.idle_timeout_ms > 0)
 		idle_check(c);
 	loop_timer(&c->setup_timer, cfg.setup_timeout_ms, setup_timeout, c);
-	session_prepare(c); /* context.c: then session_connect() */
+	if (!ctx_request(c)) /* else CMD_CONTEXT, then session_connect() */
+		session_connect(c);
 }
 
 void
@@ -286,6 +384,21 @@ session_mark_echo(struct call *c, const char *name)
 	}
 }
 
+/* The call could not be served: the caller hears media-edge's fallback
+ * message instead of a plain hang-up. */
+static bool
+session_failed(const char *why)
+{
+	static const char *const failed[] = { "connect_failed",
+		"setup_timeout", "model_error", "model_closed", NULL };
+	int                      i;
+
+	for (i = 0; failed[i] != NULL; i++)
+		if (strcmp(why, failed[i]) == 0)
+			return (true);
+	return (false);
+}
+
 void
 session_end(
     struct call *c, const char *why, const char *detail, bool tell_edge)
@@ -307,7 +420,7 @@ session_end(
 	    (long long)(ai_mono_ms() - c->t_start), c->tr.n);
 	if (tell_edge)
 		jobs_hangup(c->edge_ctl_url, c->sid, c->trace,
-		    detail != NULL ? detail : why);
+		    detail != NULL ? detail : why, session_failed(why));
 	free(c->end_reason);
 	c->end_reason = xstrdup(detail != NULL ? detail : why);
 	record_finish(c, why); /* record.c: takes the transcript */
@@ -347,11 +460,19 @@ session_command(struct cmd *cmd)
 	case CMD_START:
 		session_start(c);
 		break;
+	case CMD_CONTEXT:
+		if (c->state != CALL_STARTING || c->rt != NULL)
+			break; /* too late: set up already, or ending */
+		ctx_apply(c, cmd);
+		session_connect(c);
+		break;
+	case CMD_TOOL_RESULT:
+		tools_result(c, cmd);
+		break;
 	case CMD_END:
 		session_end(c, "edge", cmd->text, false);
 		break;
 	default:
-		session_command_more(c, cmd); /* context.c, tools.c */
 		break;
 	}
 }

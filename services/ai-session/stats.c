@@ -87,6 +87,12 @@ stats_init(void)
 	st.turns = metrics_counter1("ai_turns_total", "Transcript turns");
 	st.model_closed = metrics_counter1("ai_model_disconnects_total",
 	    "Model sockets that went away while the call was on");
+	st.model_reconnects = metrics_counter("ai_model_reconnects_total",
+	    "Model sessions opened again after one was lost, by result",
+	    "result");
+	st.reconnect_s = metrics_histogram1("ai_model_reconnect_seconds",
+	    "From a lost model socket to the restored session", setup_b,
+	    sizeof(setup_b) / sizeof(setup_b[0]));
 	st.model_errors = metrics_counter("ai_model_errors_total",
 	    "Error events from the model, by code", "code");
 	st.config_errors = metrics_counter("ai_config_errors_total",

@@ -46,6 +46,7 @@ struct reason_job {
 	char       sid[AI_SID_MAX];
 	char       trace[33];
 	char      *call_id;
+	unsigned   gen; /* the model session that asked */
 	char      *question;
 	char      *situation;
 	Bus__Turn *turns;
@@ -267,6 +268,7 @@ reason_run(void *arg)
 		cmd->tokens_in = rep->reason_decision->input_tokens;
 		cmd->tokens_out = rep->reason_decision->output_tokens;
 	}
+	cmd->gen = j->gen;
 	cmd->ptr = (void *)(rep != NULL
 	            && rep->body_case == BUS__ENVELOPE__BODY_REASON_DECISION
 	        ? "ok"
@@ -302,6 +304,7 @@ consult(struct call *c, const char *call_id, json_t *args)
 	snprintf(j->sid, sizeof(j->sid), "%s", c->sid);
 	snprintf(j->trace, sizeof(j->trace), "%s", c->trace);
 	j->call_id = xstrdup(call_id);
+	j->gen = c->rt_gen;
 	j->question = xstrdup(q);
 	j->situation = xstrdup(c->objective != NULL
 	        ? c->objective
@@ -368,8 +371,22 @@ tools_result(struct call *c, struct cmd *cmd)
 		c->tools_running--;
 	tool_metric("consult_reasoner", result);
 	usage_reasoner(&c->usage, cmd->tokens_in, cmd->tokens_out);
-	if (c->rt == NULL || cmd->text == NULL || cmd->text2 == NULL)
+	if (c->rt == NULL || c->state != CALL_READY || cmd->text == NULL
+	    || cmd->text2 == NULL)
 		return;
+	if (cmd->gen != c->rt_gen) {
+		/* asked by a model session that was lost since: the new one
+		 * does not know the call item, so it gets the answer as a
+		 * note */
+		char *note = xasprintf("Before the line dropped you asked a "
+		                       "colleague; the answer (JSON): %s",
+		    cmd->text);
+
+		(void)session_provider->add_system_text(c->rt, note);
+		free(note);
+		want_response(c);
+		return;
+	}
 	/* The call item exists, so the output is valid even if the caller
 	 * spoke meanwhile; the answer is then spoken at the next turn. */
 	(void)session_provider->send_tool_output(c->rt, cmd->text2, cmd->text);

@@ -44,7 +44,34 @@ static void
 job_free(struct job *j)
 {
 	json_decref(j->params);
+	json_decref(j->turns);
 	free(j);
+}
+
+/* The carried turns as SessionStart.turns; entries point into j->turns.
+ * *tpp and *bufp are freed by the caller. */
+static size_t
+build_turns(struct job *j, Bus__Turn ***tpp, Bus__Turn **bufp)
+{
+	Bus__Turn *t;
+	json_t    *o;
+	size_t     i, n = json_array_size(j->turns);
+
+	*tpp = xcalloc(n + 1, sizeof(**tpp));
+	*bufp = t = xcalloc(n + 1, sizeof(*t));
+	json_array_foreach(j->turns, i, o)
+	{
+		bus__turn__init(&t[i]);
+		t[i].role
+		    = (char *)json_string_value(json_object_get(o, "role"));
+		t[i].text
+		    = (char *)json_string_value(json_object_get(o, "text"));
+		t[i].seq
+		    = (uint32_t)json_integer_value(json_object_get(o, "seq"));
+		t[i].at_ms = json_integer_value(json_object_get(o, "at"));
+		(*tpp)[i] = &t[i];
+	}
+	return (n);
 }
 
 static void
@@ -161,10 +188,11 @@ run_start(struct bridge *b, struct job *j)
 	Bus__Envelope                  env = BUS__ENVELOPE__INIT, *rep;
 	Bus__SessionStart              ss = BUS__SESSION_START__INIT;
 	Bus__SessionStart__ParamsEntry ents[32], **ptrs;
+	Bus__Turn                     *tbuf, **tptrs;
 	struct wire_ids                ids;
 	struct log_ctx                 lc = { j->call_sid, j->trace_id };
 	const char                    *why = "timeout";
-	int                            i, rv;
+	int                            i, rv = 0;
 
 	wire_env_init(&env, &ids, j->call_sid, j->trace_id);
 	env.idempotency_key = j->key;
@@ -177,8 +205,11 @@ run_start(struct bridge *b, struct job *j)
 	ss.batch_topic = e->batch_topic;
 	ss.started_at_ms = j->at_ms;
 	ss.resume = j->resume;
+	ss.holder = j->holder;
 	ptrs = build_params(j, ents, 32, &ss.n_params);
 	ss.params = ptrs;
+	ss.n_turns = build_turns(j, &tptrs, &tbuf);
+	ss.turns = tptrs;
 	env.body_case = BUS__ENVELOPE__BODY_SESSION_START;
 	env.session_start = &ss;
 	for (i = 0; i < e->cfg.session_attempts; i++) {
@@ -195,16 +226,18 @@ run_start(struct bridge *b, struct job *j)
 			    nng_strerror(rv));
 			continue;
 		}
-		if ((rv = start_answer(e, j, rep, &why)) == 1) {
-			free(ptrs);
-			return;
-		}
+		if ((rv = start_answer(e, j, rep, &why)) == 1)
+			break;
 		if (rv == -1)
 			break;
 	}
-	count(e, "start", "failed");
-	result(e, j, EV_START_FAILED, NULL, why, NULL);
+	if (rv != 1) {
+		count(e, "start", "failed");
+		result(e, j, EV_START_FAILED, NULL, why, NULL);
+	}
 	free(ptrs);
+	free(tptrs);
+	free(tbuf);
 }
 
 static void

@@ -145,6 +145,7 @@ call_new(struct edge *e, struct lws *wsi, const struct tel_provider *prov)
 	    start_timeout_cb, e->cfg.start_timeout_ms * LWS_US_PER_MS);
 	outq_init(&c->out, (size_t)e->cfg.out_queue_bytes);
 	c->pend.limit = (size_t)e->cfg.start_buffer_bytes;
+	c->replay.n = (unsigned)(e->cfg.replay_ms / 20);
 	c->next = e->calls;
 	if (e->calls != NULL)
 		e->calls->prev = c;
@@ -240,6 +241,9 @@ call_free(struct call *c)
 	ahop_dest_release(&e->hop, c->dest);
 	json_decref(c->params);
 	free(c->pend.buf);
+	free(c->replay.buf);
+	json_decref(c->turns);
+	free(c->replay.meta);
 	free(c->rx);
 	outq_fini(&c->out);
 	free(c);
@@ -343,11 +347,56 @@ pend_flush(struct call *c)
 	pd->len = pd->cap = 0;
 }
 
+/* Keep the frame among the last EDGE_REPLAY_MS (replay_to_pend). */
+static void
+replay_add(struct call *c, const unsigned char *p, size_t len, uint32_t ts,
+    uint32_t seq)
+{
+	struct replay *rp = &c->replay;
+
+	if (rp->n == 0 || len > REPLAY_SLOT)
+		return;
+	if (rp->buf == NULL) {
+		rp->buf = xmalloc((size_t)rp->n * REPLAY_SLOT);
+		rp->meta = xcalloc((size_t)rp->n * 3, sizeof(uint32_t));
+	}
+	memcpy(rp->buf + (size_t)rp->next * REPLAY_SLOT, p, len);
+	rp->meta[rp->next * 3] = ts;
+	rp->meta[rp->next * 3 + 1] = seq;
+	rp->meta[rp->next * 3 + 2] = (uint32_t)len;
+	rp->next = (rp->next + 1) % rp->n;
+	if (rp->used < rp->n)
+		rp->used++;
+}
+
+/*
+ * A call moves to another ai-session: the kept frames go first into what
+ * is held for it, oldest first.  The one that went away may have had
+ * them queued and not passed on (killed), or never seen them (it ended
+ * its calls before its pipe closed); the new one gets them again, with
+ * their seq, so at most EDGE_REPLAY_MS is heard twice and nothing lost.
+ */
+static void
+replay_to_pend(struct call *c)
+{
+	struct replay *rp = &c->replay;
+	unsigned       i, slot;
+
+	for (i = 0; i < rp->used; i++) {
+		slot = (rp->next + rp->n - rp->used + i) % rp->n;
+		pend_add(c, rp->buf + (size_t)slot * REPLAY_SLOT,
+		    rp->meta[slot * 3 + 2], rp->meta[slot * 3],
+		    rp->meta[slot * 3 + 1]);
+	}
+	metric_add(c->edge->m.frames_replayed, rp->used);
+}
+
 static void
 deliver(struct call *c, const unsigned char *p, size_t len, uint32_t ts)
 {
 	uint32_t seq = ++c->seq;
 
+	replay_add(c, p, len, ts, seq);
 	if (c->state == CALL_ACTIVE)
 		publish_audio(c, p, len, ts, seq);
 	else
@@ -426,7 +475,11 @@ call_start_failed(struct call *c, const char *why)
 	c->start_inflight = false;
 	logc_warnx(&lc, "no ai-session took the call: %s", why);
 	c->end_reason = "no ai-session";
-	call_close(c, EDGE_CLOSE_ERROR, "session_failed");
+	web_fallback(c,
+	    strcmp(why, "overloaded") == 0    ? "overloaded"
+	        : strcmp(why, "refused") == 0 ? "refused"
+	                                      : "no_ai_session",
+	    true);
 }
 
 void
@@ -444,13 +497,36 @@ call_request_session(struct call *c, bool resume)
 	j->provider = c->prov->id;
 	j->direction = c->direction;
 	j->resume = resume;
+	j->holder = c->holders++; /* the record's version range */
 	j->at_ms = c->started_ms;
 	/* a copy: jansson objects are not shared between threads */
 	j->params = json_deep_copy(c->params);
+	if (resume && c->turns != NULL)
+		j->turns = json_deep_copy(c->turns);
 	c->session_sent = true;
 	c->start_inflight = true;
 	c->state = resume ? CALL_RESUMING : CALL_STARTING;
 	bridge_submit(&c->edge->bridge, j);
+}
+
+#define EDGE_KEEP_TURNS 40
+
+void
+call_keep_turn(struct call *c, const Bus__Turn *t)
+{
+	json_t *o;
+
+	if (t == NULL || t->text == NULL || t->role == NULL)
+		return;
+	if (c->turns == NULL)
+		c->turns = json_array();
+	o = json_pack("{s:s,s:s,s:I,s:I}", "role", t->role, "text", t->text,
+	    "seq", (json_int_t)t->seq, "at", (json_int_t)t->at_ms);
+	if (o == NULL)
+		return;
+	json_array_append_new(c->turns, o);
+	if (json_array_size(c->turns) > EDGE_KEEP_TURNS)
+		json_array_remove(c->turns, 0);
 }
 
 /* A sub pipe to url went away: that ai-session is gone, or restarting. */
@@ -467,6 +543,7 @@ call_ai_gone(struct edge *e, const char *url)
 		lc.trace_id = c->trace_id;
 		logc_warnx(&lc, "ai-session at %s went away; resuming", url);
 		metric_inc(e->m.resumes);
+		replay_to_pend(c);
 		call_request_session(c, true);
 	}
 }

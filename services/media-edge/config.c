@@ -55,6 +55,10 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "attempts of SessionStart (OVERLOADED, timeouts)" },
 	{ "EDGE_START_BUFFER_BYTES", CFG_INT, O(start_buffer_bytes), "64000",
 	    "caller audio held per call until the ai-session is ready" },
+	{ "EDGE_REPLAY_MS", CFG_INT, O(replay_ms), "1000",
+	    "caller audio kept per call and sent again to the ai-session "
+	    "that takes a call over (what the one that went away may not "
+	    "have passed on; 0: none)" },
 	{ "EDGE_OUT_QUEUE_BYTES", CFG_INT, O(out_queue_bytes), "524288",
 	    "queued output per call before a slow reader is cut off" },
 	{ "EDGE_MAX_PAD_MS", CFG_INT, O(max_pad_ms), "2000",
@@ -122,6 +126,12 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "HMAC-SHA256 key of the notifications" },
 	{ "EDGE_MAX_CALL_SECONDS", CFG_INT, O(max_call_seconds), "1800",
 	    "calls are hung up after this long" },
+	{ "EDGE_FALLBACK_SAY", CFG_STR, O(fallback_say),
+	    "Sorry, we cannot continue this call right now. Please try "
+	    "again later. Goodbye.",
+	    "what the caller hears when the call cannot be served (no "
+	    "ai-session, overloaded, setup failed, model lost, media-edge "
+	    "gone): the <Say> after </Connect> in /twiml (empty: none)" },
 	{ "EDGE_STREAM_TOKEN_TTL_S", CFG_INT, O(stream_token_ttl_s), "300",
 	    "lifetime of the stream tokens /twiml issues" },
 	{ "EDGE_WEB_WORKERS", CFG_INT, O(web_workers), "4",
@@ -183,6 +193,7 @@ edge_config_check(struct edge_cfg *c)
 	    || positive("EDGE_SESSION_ATTEMPTS", c->session_attempts, 1) == -1
 	    || positive("EDGE_START_BUFFER_BYTES", c->start_buffer_bytes, 0)
 	        == -1
+	    || positive("EDGE_REPLAY_MS", c->replay_ms, 0) == -1
 	    || positive("EDGE_OUT_QUEUE_BYTES", c->out_queue_bytes, 1024) == -1
 	    || positive("EDGE_TOKEN_CACHE", c->token_cache, 16) == -1
 	    || positive("EDGE_START_TIMEOUT_MS", c->start_timeout_ms, 100)

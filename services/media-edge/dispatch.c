@@ -50,6 +50,7 @@ dispatch_request(
 		    ev->call_sid, sizeof(ev->call_sid), "%s", in->call_sid);
 		snprintf(
 		    ev->text, sizeof(ev->text), "%s", in->hang_up->reason);
+		ev->failed = in->hang_up->failed;
 		evq_push(&e->evq, ev);
 		reply_ack(r, false, false);
 		return (0);
@@ -116,6 +117,8 @@ dispatch_message(void *arg, const char *sid, const Bus__Envelope *env)
 	struct call *c;
 
 	if (env->body_case == BUS__ENVELOPE__BODY_TRANSCRIPT_TURN) {
+		if ((c = call_find(e, sid)) != NULL)
+			call_keep_turn(c, env->transcript_turn->turn);
 		events_turn(e, sid, env->transcript_turn);
 		return;
 	}

@@ -77,6 +77,7 @@ struct edge_cfg {
 	long  session_timeout_ms;
 	long  session_attempts;
 	long  start_buffer_bytes;
+	long  replay_ms;
 	long  out_queue_bytes;
 	long  max_pad_ms;
 	long  token_cache;
@@ -109,6 +110,7 @@ struct edge_cfg {
 	char *notify_url;
 	char *notify_secret;
 	long  max_call_seconds;
+	char *fallback_say;
 	long  stream_token_ttl_s;
 	long  web_workers;
 	long  provider_timeout_ms;
@@ -152,6 +154,18 @@ struct pend {
 	size_t         limit;
 };
 
+/* ---- replay: the last EDGE_REPLAY_MS of caller frames (calls.c) ---- */
+
+#define REPLAY_SLOT EDGE_FRAME_BYTES /* larger frames are not kept */
+
+struct replay {
+	unsigned char *buf; /* n slots of REPLAY_SLOT bytes, on first use */
+	uint32_t      *meta; /* per slot: ts, seq, len */
+	unsigned       n; /* slots */
+	unsigned       next; /* slot the next frame goes to */
+	unsigned       used;
+};
+
 enum call_state {
 	CALL_CONNECTED = 0, /* socket open, no valid start yet */
 	CALL_STARTING, /* SessionStart in flight */
@@ -171,6 +185,8 @@ struct call {
 	bool            in_table; /* reachable by call sid */
 	bool            session_sent; /* a SessionStart was submitted */
 	bool            start_inflight;
+	bool            hanging_up; /* provider hang-up in flight */
+	uint32_t        holders; /* SessionStarts sent: next holder */
 	bool            end_sent;
 	bool            closing;
 	bool            kill; /* drop without a close frame */
@@ -191,6 +207,8 @@ struct call {
 	uint32_t        next_ts; /* expected next media.timestamp */
 	bool            have_ts;
 	struct pend     pend;
+	struct replay   replay;
+	json_t         *turns; /* published turns, for a resume */
 	struct outq     out;
 	unsigned char  *rx; /* reassembly of fragmented messages */
 	size_t          rx_len;
@@ -224,7 +242,8 @@ enum ev_kind {
 	EV_HANGUP, /* HangUp for call sid */
 	EV_WEB_REPLY, /* answer web id */
 	EV_EVENTS_REPLY, /* answer an /events client */
-	EV_SUMMARY /* ai-session's summary for call sid: body JSON */
+	EV_SUMMARY, /* ai-session's summary for call sid: body JSON */
+	EV_HANGUP_DONE /* the provider hang-up of call id was tried */
 };
 
 struct ev {
@@ -234,6 +253,7 @@ struct ev {
 	char         call_sid[EDGE_SID_MAX];
 	char         url[EDGE_URL_MAX];
 	char         text[128]; /* reason, instance */
+	bool         failed; /* EV_HANGUP: the call could not be served */
 	char         topic[ABATCH_TOPIC_MAX]; /* EV_STARTED: batch topic */
 	int          status; /* EV_WEB_REPLY */
 	int          retry_after;
@@ -263,6 +283,8 @@ struct job {
 	Bus__Provider  provider;
 	Bus__Direction direction;
 	bool           resume;
+	uint32_t       holder;
+	json_t        *turns; /* owned copy of call->turns, or NULL */
 	int64_t        at_ms;
 	char           reason[64];
 	json_t        *params; /* owned copy */
@@ -347,7 +369,8 @@ enum wjob_kind {
 	WJ_RATE_PEEK, /* /events rate query */
 	WJ_API_QUERY, /* GET /calls, GET /calls/{sid} */
 	WJ_API_HANGUP, /* POST /calls/{sid}/hangup */
-	WJ_API_DNC /* POST /dnc, /dnc/remove (status: "add", "remove") */
+	WJ_API_DNC, /* POST /dnc, /dnc/remove (status: "add", "remove") */
+	WJ_RECORD /* CallRecord of a call no ai-session served */
 };
 
 /* POST /calls: what the business chose for this call (api_calls.c). */
@@ -363,6 +386,9 @@ struct call_settings {
 struct wjob {
 	enum wjob_kind kind;
 	uint64_t       web_id;
+	uint64_t       call_id; /* WJ_HANGUP: EV_HANGUP_DONE to it */
+	uint32_t       version; /* WJ_RECORD */
+	Bus__Direction direction; /* WJ_RECORD */
 	char           call_sid[EDGE_SID_MAX];
 	char           to[40];
 	char           from[40];
@@ -399,6 +425,7 @@ struct edge_metrics {
 	struct metric        *frames_in;
 	struct metric        *frames_out;
 	struct metric        *frames_padded;
+	struct metric        *frames_replayed;
 	struct metric        *marks_out;
 	struct metric        *clears_out;
 	struct metric_family *dropped;
@@ -415,6 +442,7 @@ struct edge_metrics {
 	struct metric_family *webhook_refused;
 	struct metric_family *records;
 	struct metric_family *hangups;
+	struct metric_family *fallbacks;
 	struct metric_family *notify;
 	struct metric        *pending_streams;
 	struct metric_family *upgrades_refused;
@@ -540,6 +568,9 @@ void call_started(
 void call_start_failed(struct call *, const char *why);
 void call_ai_gone(struct edge *, const char *url);
 void call_request_session(struct call *, bool resume);
+/* A turn the ai-session published: kept (the last EDGE_KEEP_TURNS) for
+ * the SessionStart of a resume. */
+void call_keep_turn(struct call *, const Bus__Turn *);
 /* Queue outgoing JSON for the caller; cuts a slow reader off. */
 void call_send_media(struct call *, const unsigned char *ulaw, size_t len);
 void call_send_mark(struct call *, const char *name);
@@ -642,6 +673,14 @@ char *web_twiml_stream(struct edge *, const char *call_sid,
     const char *direction, const char *answered_by);
 /* Hang up through the provider's REST API (lws thread). */
 void web_hangup(struct edge *, const char *call_sid, const char *why);
+/* Hang c up through the provider first, then close its stream
+ * (EV_HANGUP_DONE): closed first, the provider would go on to the
+ * fallback <Say> after </Connect>. */
+void web_hangup_call(struct edge *, struct call *, const char *why);
+/* c cannot be served: count it, store its record (status failed, end
+ * reason why) unless an ai-session held it, and close the stream, so the
+ * provider speaks the fallback <Say>. */
+void web_fallback(struct call *, const char *why, bool record);
 
 /* The JSON error {error, reason} now (lws thread). */
 void web_json_error(struct web *, int status, const char *error,

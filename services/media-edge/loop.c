@@ -61,16 +61,28 @@ control_event(struct edge *e, struct ev *ev)
 		call_ai_gone(e, ev->url);
 		break;
 	case EV_HANGUP:
-		if ((c = call_find(e, ev->call_sid)) != NULL) {
+		if ((c = call_find(e, ev->call_sid)) == NULL || c->closing) {
+			log_info("hang-up for a call not here");
+			web_hangup(e, ev->call_sid, ev->text);
+		} else if (ev->failed) {
+			/* the ai-session wrote the record, with the reason */
+			c->end_reason = "ai-session failed";
+			web_fallback(c, "ai_session_failed", false);
+		} else {
 			struct log_ctx lc = { c->call_sid, c->trace_id };
 
 			logc_info(
 			    &lc, "hang-up from ai-session: %s", ev->text);
 			c->end_reason = "hang-up";
-			call_close(c, EDGE_CLOSE_NORMAL, "hang_up");
-		} else
-			log_info("hang-up for a call not here");
-		web_hangup(e, ev->call_sid, ev->text);
+			web_hangup_call(e, c, ev->text);
+		}
+		break;
+	case EV_HANGUP_DONE:
+		if ((c = call_find_id(e, ev->call_id)) != NULL && !c->closing)
+			call_close(c, EDGE_CLOSE_NORMAL,
+			    strcmp(ev->text, "max duration") == 0
+			        ? "max_duration"
+			        : "hang_up");
 		break;
 	case EV_WEB_REPLY:
 		dash_web_reply_seen(e, ev); /* before the request is gone */

@@ -22,11 +22,13 @@ edge_metrics_init(struct edge_metrics *m)
 	    "From the stream's start to SessionStarted", setup_bounds,
 	    sizeof(setup_bounds) / sizeof(setup_bounds[0]));
 	frames = metrics_counter("edge_audio_frames_total",
-	    "Audio frames: in from callers, out to callers, padded silence",
+	    "Audio frames: in from callers, out to callers, padded silence, "
+	    "replayed to an ai-session taking a call over",
 	    "direction");
 	m->frames_in = metric_get(frames, "in");
 	m->frames_out = metric_get(frames, "out");
 	m->frames_padded = metric_get(frames, "padded");
+	m->frames_replayed = metric_get(frames, "replayed");
 	m->marks_out = metrics_counter1(
 	    "edge_marks_sent_total", "mark messages written to callers");
 	m->clears_out = metrics_counter1(
@@ -61,6 +63,10 @@ edge_metrics_init(struct edge_metrics *m)
 	    "CallOpen / CallEvent writes to persister by result", "result");
 	m->hangups = metrics_counter("edge_provider_hangups_total",
 	    "Hang-ups through the provider REST API by result", "result");
+	m->fallbacks = metrics_counter("edge_fallbacks_total",
+	    "Calls that could not be served and got the spoken fallback, by "
+	    "reason",
+	    "reason");
 	m->notify = metrics_counter("edge_notifications_total",
 	    "Signed end-of-call notifications by result", "result");
 	m->pending_streams = metrics_gauge1("edge_pending_streams",

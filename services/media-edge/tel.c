@@ -70,15 +70,17 @@ int
 tel_connect_stream(const struct tel_answer *a, const char *attrs, char **docp)
 {
 	bool ab = a->answered_by[0] != '\0';
+	bool say = a->say != NULL && a->say[0] != '\0';
 
 	*docp = xasprintf(
 	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
 	    "<Connect><Stream url=\"%s\"%s><Parameter name=\"token\" "
 	    "value=\"%s\"/><Parameter name=\"direction\" value=\"%s\"/>"
-	    "%s%s%s</Stream></Connect></Response>",
+	    "%s%s%s</Stream></Connect>%s%s%s</Response>",
 	    a->stream_url, attrs, a->token, a->direction,
 	    ab ? "<Parameter name=\"answered_by\" value=\"" : "",
-	    a->answered_by, ab ? "\"/>" : "");
+	    a->answered_by, ab ? "\"/>" : "", say ? "<Say>" : "",
+	    say ? a->say : "", say ? "</Say>" : "");
 	return (0);
 }
 

@@ -45,6 +45,8 @@ struct tel_answer {
 	const char *token; /* single-use stream token */
 	const char *direction; /* "inbound" or "outbound" */
 	const char *answered_by; /* "" when AMD has not run */
+	const char *say; /* XML-escaped: spoken after </Connect> when the
+	                    stream ends with the call still up; "" none */
 };
 
 /* The call to create (POST /calls). */

@@ -184,6 +184,45 @@ web_hangup(struct edge *e, const char *call_sid, const char *why)
 	webjobs_submit(&e->wj, j);
 }
 
+void
+web_hangup_call(struct edge *e, struct call *c, const char *why)
+{
+	struct wjob *j;
+
+	if (c->hanging_up)
+		return;
+	c->hanging_up = true;
+	j = xcalloc(1, sizeof(*j));
+	j->kind = WJ_HANGUP;
+	j->call_id = c->id;
+	snprintf(j->call_sid, sizeof(j->call_sid), "%s", c->call_sid);
+	snprintf(j->status, sizeof(j->status), "%s", why);
+	webjobs_submit(&e->wj, j);
+}
+
+void
+web_fallback(struct call *c, const char *why, bool record)
+{
+	struct edge   *e = c->edge;
+	struct log_ctx lc = { c->call_sid, c->trace_id };
+	struct wjob   *j;
+
+	metric_inc(metric_get(e->m.fallbacks, why));
+	logc_warnx(&lc, "call cannot be served (%s): fallback message", why);
+	if (record) {
+		j = xcalloc(1, sizeof(*j));
+		j->kind = WJ_RECORD;
+		snprintf(j->call_sid, sizeof(j->call_sid), "%s", c->call_sid);
+		snprintf(j->status, sizeof(j->status), "%s", why);
+		j->at_ms = c->started_ms;
+		j->direction = c->direction;
+		/* above every version an ai-session of this call wrote */
+		j->version = c->holders << 16;
+		webjobs_submit(&e->wj, j);
+	}
+	call_close(c, EDGE_CLOSE_ERROR, "session_failed");
+}
+
 /* Once a second: calls past EDGE_MAX_CALL_SECONDS are hung up. */
 static void
 tick_cb(lws_sorted_usec_list_t *sul)
@@ -197,9 +236,10 @@ tick_cb(lws_sorted_usec_list_t *sul)
 		    || now - c->started_us
 		        < (int64_t)e->cfg.max_call_seconds * 1000000)
 			continue;
+		if (c->hanging_up)
+			continue;
 		c->end_reason = "max duration";
-		call_close(c, EDGE_CLOSE_NORMAL, "max_duration");
-		web_hangup(e, c->call_sid, "max duration");
+		web_hangup_call(e, c, "max duration");
 	}
 	lws_sul_schedule(e->ctx, 0, &e->tick_sul, tick_cb, LWS_US_PER_SEC);
 }
@@ -365,10 +405,10 @@ char *
 web_twiml_stream(struct edge *e, const char *call_sid, const char *direction,
     const char *answered_by)
 {
-	char        tok[160], url[600], eurl[700], ab[96], *doc;
+	char        tok[160], url[600], eurl[700], ab[96], say[600], *doc;
 	int64_t     exp = (int64_t)time(NULL) + e->cfg.stream_token_ttl_s;
 	const char *rest = strstr(e->cfg.public_url, "://");
-	struct tel_answer a = { eurl, tok, direction, ab };
+	struct tel_answer a = { eurl, tok, direction, ab, say };
 
 	if (token_make(
 	        e->cfg.stream_token_secret, call_sid, exp, tok, sizeof(tok))
@@ -379,6 +419,10 @@ web_twiml_stream(struct edge *e, const char *call_sid, const char *direction,
 	    rest != NULL ? rest + 3 : e->cfg.public_url, e->tel->name);
 	xml_attr(eurl, sizeof(eurl), url);
 	xml_attr(ab, sizeof(ab), answered_by != NULL ? answered_by : "");
+	/* After </Connect>: the provider goes on there when the stream
+	 * ends without the call being completed, that is when the call
+	 * could not be served or media-edge is gone (web_hangup_call). */
+	xml_attr(say, sizeof(say), e->cfg.fallback_say);
 	if (e->tel->answer(&a, &doc) == -1)
 		return (NULL);
 	return (doc);

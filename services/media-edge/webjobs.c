@@ -6,10 +6,14 @@
  *                   provider's "create call", CallOpen to persister;
  *   WJ_INBOUND      /twiml of an inbound call: RateCheck, CallOpen, TwiML;
  *   WJ_EVENT        a status / AMD callback as CallEvent to persister;
- *   WJ_HANGUP       the provider's "update call" with Status=completed;
+ *   WJ_HANGUP       the provider's "update call" with Status=completed,
+ *                   then EV_HANGUP_DONE so the lws thread closes the
+ *                   stream (only now: see web_hangup_call);
+ *   WJ_RECORD       the CallRecord of a call no ai-session served;
  *   WJ_NOTIFY       the signed notification to NOTIFY_WEBHOOK_URL;
- *   WJ_API_QUERY,   the calls API's reads and hang-up (api_calls.c).
- *   WJ_API_HANGUP
+ *   WJ_API_QUERY,   the calls API's reads, hang-up and do-not-call list
+ *   WJ_API_HANGUP,  (api_calls.c).
+ *   WJ_API_DNC
  *
  * Answers to HTTP requests go back to the lws thread as EV_WEB_REPLY.
  * Writes to persister carry an idempotency key derived from what they
@@ -446,6 +450,59 @@ webjobs_provider_hangup(struct edge *e, struct http_client *c,
 	return (status);
 }
 
+/* After the provider hang-up (tried, or not configured): the stream. */
+static void
+hangup_done(struct edge *e, const struct wjob *j)
+{
+	struct ev *ev;
+
+	if (j->call_id == 0)
+		return;
+	ev = xcalloc(1, sizeof(*ev));
+	ev->kind = EV_HANGUP_DONE;
+	ev->call_id = j->call_id;
+	snprintf(ev->text, sizeof(ev->text), "%s", j->status);
+	evq_push(&e->evq, ev);
+}
+
+/* A call no ai-session served: its record, with the reason, as the next
+ * version of the call's record (nothing an ai-session wrote is lost:
+ * persister keeps the transcript a record without one does not know). */
+static void
+run_record(struct edge *e, const struct wjob *j)
+{
+	Bus__Envelope   env = BUS__ENVELOPE__INIT;
+	Bus__CallRecord cr = BUS__CALL_RECORD__INIT;
+	Bus__Summary    sm = BUS__SUMMARY__INIT;
+	struct wire_ids ids;
+	struct log_ctx  lc = { j->call_sid, NULL };
+	char            key[EDGE_SID_MAX + 24], reason[96];
+	int64_t         now = wire_now_ms();
+	int             i;
+
+	wire_env_init(&env, &ids, j->call_sid, NULL);
+	snprintf(key, sizeof(key), "%s:record:%u", j->call_sid, j->version);
+	env.idempotency_key = key;
+	snprintf(reason, sizeof(reason), "not served: %s", j->status);
+	cr.direction = j->direction;
+	cr.status = "failed";
+	cr.started_at_ms = j->at_ms > 0 ? j->at_ms : now;
+	cr.ended_at_ms = now;
+	cr.duration_s = (uint32_t)((cr.ended_at_ms - cr.started_at_ms) / 1000);
+	cr.end_reason = reason;
+	sm.outcome = "failed";
+	cr.summary = &sm;
+	cr.lead_status = "retry";
+	cr.version = j->version;
+	env.body_case = BUS__ENVELOPE__BODY_CALL_RECORD;
+	env.call_record = &cr;
+	/* one try at a time, so that a stop is not held up for long */
+	for (i = 0; i < 8 && !atomic_load(&e->wj.stop); i++)
+		if (persist(e, &env, 1))
+			return;
+	logc_warnx(&lc, "record of the call not stored");
+}
+
 static void
 run_hangup(struct edge *e, struct http_client *c, struct wjob *j)
 {
@@ -543,6 +600,8 @@ run(void *arg, void *ts)
 		run_inbound(e, j);
 	else if (j->kind == WJ_EVENT)
 		run_event(e, j);
+	else if (j->kind == WJ_RECORD)
+		run_record(e, j);
 	else if (j->kind == WJ_HANGUP)
 		run_hangup(e, &t->hc, j);
 	else if (j->kind == WJ_RATE_PEEK)
@@ -552,6 +611,8 @@ run(void *arg, void *ts)
 		api_job(e, &t->hc, j);
 	else
 		run_notify(e, &t->hc, j);
+	if (j->kind == WJ_HANGUP)
+		hangup_done(e, j); /* with or without an HTTP client */
 	wjob_free(j);
 }
 
@@ -579,6 +640,8 @@ webjobs_submit(struct webjobs *w, struct wjob *j)
 		        j->lead_id, "allowed", 0, "reason", "unavailable"));
 	else
 		logc_warnx(&lc, "web job %d dropped: queue full", j->kind);
+	if (j->kind == WJ_HANGUP)
+		hangup_done(e, j); /* the stream is closed all the same */
 	wjob_free(j);
 }
 

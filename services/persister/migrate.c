@@ -35,11 +35,13 @@ MIGRATION(ps_migration_001, "001_init.sql");
 MIGRATION(ps_migration_002, "002_calls_api.sql");
 MIGRATION(ps_migration_003, "003_usage.sql");
 MIGRATION(ps_migration_004, "004_dnc.sql");
+MIGRATION(ps_migration_005, "005_record_version.sql");
 
 extern const char ps_migration_001[];
 extern const char ps_migration_002[];
 extern const char ps_migration_003[];
 extern const char ps_migration_004[];
+extern const char ps_migration_005[];
 
 struct migration {
 	int         version;
@@ -52,6 +54,7 @@ static const struct migration migrations[] = {
 	{ 2, "002_calls_api", ps_migration_002 },
 	{ 3, "003_usage", ps_migration_003 },
 	{ 4, "004_dnc", ps_migration_004 },
+	{ 5, "005_record_version", ps_migration_005 },
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -21,6 +21,7 @@
 #include "bus.pb-c.h"
 #include "cfg.h"
 #include "jobs.h"
+#include "journal.h"
 #include "pg.h"
 #include "seal.h"
 
@@ -52,52 +53,6 @@ extern const struct cfg_opt ps_cfg_opts[];
 int migrate_run(struct pg *);
 /* Highest embedded migration version. */
 int migrate_latest(void);
-
-/* ---- journal.c: the local spool ------------------------------------- */
-
-/*
- * An append-only file of records, each a header (magic, length, SHA-256
- * prefix of the payload) and the payload (a packed envelope).  Appends
- * are fsync'd before they return.  A torn last record (a crash during an
- * append, never acknowledged) is cut off when the journal is opened.
- * Records are consumed in order; the file is truncated to nothing only
- * when every record has been consumed (replayed and committed).
- * Threads: every call takes j->lock; any thread.
- */
-struct journal {
-	pthread_mutex_t lock;
-	int             fd; /* {lock} */
-	int             dirfd;
-	char           *path;
-	off_t           size; /* bytes in the file {lock} */
-	off_t           head; /* first unconsumed byte {lock} */
-	long            records; /* unconsumed records {lock} */
-	long            max_bytes;
-};
-
-enum journal_rv {
-	JOURNAL_OK = 0,
-	JOURNAL_FULL = -2, /* append would pass max_bytes */
-	JOURNAL_IOERR = -1 /* logged */
-};
-
-/* Open (create) dir/journal, lock it against a second process, drop a
- * torn tail.  Returns 0 or -1 (logged). */
-int  journal_open(struct journal *, const char *dir, long max_bytes);
-void journal_close(struct journal *);
-/* Append one record and fsync it. */
-enum journal_rv journal_append(struct journal *, const void *buf, size_t len);
-/*
- * Copy the first unconsumed record into a new buffer (*bufp, free()),
- * *lenp its length, *nextp the offset to pass to journal_consume().
- * Returns 1 with a record, 0 when there is none, -1 on a read error.
- */
-int journal_peek(struct journal *, void **bufp, size_t *lenp, off_t *nextp);
-/* Mark everything before next consumed; truncate the file when that is
- * all of it.  0 or -1 (logged). */
-int journal_consume(struct journal *, off_t next);
-/* Unconsumed bytes and records (for metrics and the spool decision). */
-void journal_depth(struct journal *, off_t *bytes, long *records);
 
 /* Associated data of sealed journal records (dispatch.c, replay.c). */
 #define PS_JOURNAL_AAD "persister.journal"

@@ -14,7 +14,10 @@
  * journal) retries and the key tells.  The upserts only fill what their
  * message knows (a CallOpen never overwrites what a CallRecord set, and
  * the other way round), so the order of writes of one call does not
- * matter when a spooled CallOpen is replayed after a later write.
+ * matter when a spooled CallOpen is replayed after a later write.  A
+ * CallRecord is a versioned document of its call: one whose version is
+ * lower than the row's record_version changes nothing (a hand-over
+ * record never overwrites the final record of the next holder).
  *
  * Each write names its columns one by one through pgrow (common/pgrow.h):
  * the column, how its parameter is written, how an upsert treats it and
@@ -339,7 +342,7 @@ write_record(struct pg *pg, const Bus__Envelope *env)
 	const Bus__Summary    *s = r->summary;
 	const Bus__Usage      *u = r->usage;
 	const char            *v[2], *lead;
-	char                   t0[24], t1[24], dur[16], *sj, n[8][24];
+	char                   t0[24], t1[24], dur[16], ver[16], *sj, n[8][24];
 	int                    i;
 	struct pgrow           row;
 	PGresult              *res;
@@ -392,12 +395,30 @@ write_record(struct pg *pg, const Bus__Envelope *env)
 			    PGROW_COALESCE, n[i]);
 		}
 	}
+	/* a versioned document: a lower version changes nothing */
+	snprintf(ver, sizeof(ver), "%u", r->version);
+	pgrow_add(&row, "record_version", "$::bigint", PGROW_SET, ver);
+	pgrow_add(&row, "record_partial", "$::boolean", PGROW_SET,
+	    r->partial ? "true" : "false");
 	pgrow_set(&row, SET_DIRECTION);
 	pgrow_set(&row, "updated_at = now()");
+	pgrow_where(&row,
+	    "calls.record_version IS NULL "
+	    "OR EXCLUDED.record_version >= calls.record_version");
 	res = pgrow_exec(pg, "call record", &row, "call_sid", "lead_id");
 	free(sj);
 	if (res == NULL)
 		return (-1);
+	if (PQntuples(res) == 0) {
+		/* a later holder of the call wrote a higher version */
+		struct log_ctx lc = { env->call_sid, env->trace_id };
+
+		logc_info(&lc,
+		    "call record version %u superseded by the stored one",
+		    r->version);
+		PQclear(res);
+		return (0);
+	}
 	lead = pg_value(res, 0, 0);
 	if (lead != NULL && nz(r->lead_status) != NULL) {
 		v[0] = lead;

@@ -266,8 +266,56 @@ test_update_error(void **state)
 	rig_down(&r);
 }
 
+/*
+ * The model socket drops 500 ms into the call (the first socket only):
+ * the call goes on.  A new model session is opened with the conversation
+ * so far, the caller audio sent meanwhile is held and reaches it (echo
+ * mode: it comes back), and no HangUp is sent.
+ */
 static void
 test_model_drop(void **state)
+{
+	struct rig r;
+	json_t    *c;
+	uint32_t   last = 0;
+	long       i;
+
+	(void)state;
+	rig_up(&r,
+	    (const char *[]) { "--mode", "echo", "--tags", "--drop-after-ms",
+	        "500", "--drop-count", "1", NULL },
+	    NULL);
+	assert_int_equal(fe_start(&r.fe, "CAdrop1", NULL, NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	for (i = 1; i <= 100; i++) { /* 2 s of caller audio */
+		fe_frame(&r.fe, "CAdrop1", (uint32_t)i, false, FRAME);
+		nng_msleep(20);
+	}
+	/* the last frames came back through the second session */
+	for (i = 0; i < 150 && last < 100; i++) {
+		pthread_mutex_lock(&r.fe.mtx);
+		last = r.fe.ntags > 0 ? r.fe.tags[r.fe.ntags - 1] : 0;
+		pthread_mutex_unlock(&r.fe.mtx);
+		nng_msleep(20);
+	}
+	assert_int_equal(last, 100);
+	assert_int_equal(fe_get(&r.fe, &r.fe.hangups), 0);
+	assert_true(fe_metric(r.http_port,
+	                "ai_model_reconnects_total{result=\"restored\"}")
+	    == 1);
+	assert_true(fe_metric(r.http_port, "ai_calls_active") == 1);
+	c = fe_records(r.rec, "connection_opened");
+	assert_int_equal(json_array_size(c), 2); /* one more */
+	json_decref(c);
+	assert_int_equal(fe_end(&r.fe, "CAdrop1"), BUS__ENVELOPE__BODY_ACK);
+	rig_down(&r);
+}
+
+/* Every model socket drops: after AI_MODEL_RECONNECTS tries the call
+ * ends with HangUp{failed} (media-edge then plays its fallback), and a
+ * new call still works. */
+static void
+test_model_drop_gives_up(void **state)
 {
 	struct rig r;
 	int        i;
@@ -275,22 +323,26 @@ test_model_drop(void **state)
 	(void)state;
 	rig_up(&r,
 	    (const char *[]) {
-	        "--mode", "echo", "--drop-after-ms", "500", NULL },
-	    NULL);
-	assert_int_equal(fe_start(&r.fe, "CAdrop1", NULL, NULL),
+	        "--mode", "echo", "--drop-after-ms", "300", NULL },
+	    (const char *[]) { "AI_MODEL_RECONNECTS=2", NULL });
+	assert_int_equal(fe_start(&r.fe, "CAdrop2", NULL, NULL),
 	    BUS__ENVELOPE__BODY_SESSION_STARTED);
 	for (i = 1; i <= 10; i++)
-		fe_frame(&r.fe, "CAdrop1", (uint32_t)i, false, FRAME);
-	assert_int_equal(fe_wait(&r.fe, &r.fe.hangups, 1, 5000), 0);
+		fe_frame(&r.fe, "CAdrop2", (uint32_t)i, false, FRAME);
+	assert_int_equal(fe_wait(&r.fe, &r.fe.hangups, 1, 8000), 0);
 	print_message("hangup reason: %s\n", r.fe.hangup_reason);
+	assert_true(r.fe.hangup_failed);
 	assert_true(fe_metric(r.http_port,
 	                "ai_calls_ended_total{reason=\"model_closed\"}")
 	    == 1);
+	assert_true(fe_metric(r.http_port,
+	                "ai_model_reconnects_total{result=\"gave_up\"}")
+	    == 1);
 	assert_true(fe_metric(r.http_port, "ai_calls_active") == 0);
 	/* media-edge's SessionEnd afterwards is harmless */
-	assert_int_equal(fe_end(&r.fe, "CAdrop1"), BUS__ENVELOPE__BODY_ACK);
+	assert_int_equal(fe_end(&r.fe, "CAdrop2"), BUS__ENVELOPE__BODY_ACK);
 	/* and a new call works */
-	assert_int_equal(fe_start(&r.fe, "CAdrop2", NULL, NULL),
+	assert_int_equal(fe_start(&r.fe, "CAdrop3", NULL, NULL),
 	    BUS__ENVELOPE__BODY_SESSION_STARTED);
 	rig_down(&r);
 }
@@ -528,6 +580,7 @@ main(void)
 		cmocka_unit_test(test_bargein),
 		cmocka_unit_test(test_update_error),
 		cmocka_unit_test(test_model_drop),
+		cmocka_unit_test(test_model_drop_gives_up),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_overload),
 		cmocka_unit_test(test_amd_event),

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
@@ -67,6 +68,7 @@ struct fedge {
 	long           turns;
 	long           hangups;
 	char           hangup_reason[256];
+	bool           hangup_failed; /* HangUp.failed of the last one */
 	uint32_t       tags[FE_MAX_TAGS]; /* first 4 bytes of each frame */
 	long           ntags;
 	long long      first_audio_ms;
@@ -253,6 +255,7 @@ fe_ctl_main(void *arg)
 				snprintf(fe->hangup_reason,
 				    sizeof(fe->hangup_reason), "%s",
 				    req->hang_up->reason);
+				fe->hangup_failed = req->hang_up->failed;
 				pthread_mutex_unlock(&fe->mtx);
 			}
 			wire_env_init(&rep, &ids, req->call_sid, NULL);
@@ -329,11 +332,17 @@ fe_request(struct fedge *fe, const char *sid, Bus__Envelope *env,
 
 /* SessionStart; returns the reply's body case (or -1), and the error
  * code in *code for an Error reply. */
-/* resume_from > 0: a resumed call whose turns up to that seq are stored. */
+/* resume_from > 0: a resumed call whose turns up to that seq are stored;
+ * holder: ai-sessions that held it before; started_at_ms: 0 for now;
+ * turns: NULL, or a JSON array of {role, text, seq} media-edge carries. */
 FE_FN int
-fe_start_ex(struct fedge *fe, const char *sid, const char *answered_by,
-    uint32_t resume_from, int *code)
+fe_start_held(struct fedge *fe, const char *sid, const char *answered_by,
+    uint32_t resume_from, uint32_t holder, int64_t started_at_ms,
+    json_t *turns, int *code)
 {
+	Bus__Turn                      tb[64], *tp[64];
+	json_t                        *o;
+	size_t                         i;
 	Bus__Envelope                  env = BUS__ENVELOPE__INIT, *rep = NULL;
 	Bus__SessionStart              ss = BUS__SESSION_START__INIT;
 	Bus__SessionStart__ParamsEntry pe
@@ -348,8 +357,25 @@ fe_start_ex(struct fedge *fe, const char *sid, const char *answered_by,
 	ss.edge_pub_url = (char *)fe->pub_url;
 	ss.edge_ctl_url = (char *)fe->ctl_url;
 	ss.batch_topic = FE_TOPIC;
-	ss.resume = resume_from > 0;
+	ss.resume = resume_from > 0 || holder > 0;
 	ss.resume_from_seq = resume_from;
+	ss.holder = holder;
+	ss.started_at_ms = started_at_ms;
+	json_array_foreach(turns, i, o)
+	{
+		if (i == 64)
+			break;
+		bus__turn__init(&tb[i]);
+		tb[i].role
+		    = (char *)json_string_value(json_object_get(o, "role"));
+		tb[i].text
+		    = (char *)json_string_value(json_object_get(o, "text"));
+		tb[i].seq
+		    = (uint32_t)json_integer_value(json_object_get(o, "seq"));
+		tp[i] = &tb[i];
+		ss.n_turns = i + 1;
+	}
+	ss.turns = tp;
 	if (answered_by != NULL) {
 		pe.key = "answered_by";
 		pe.value = (char *)answered_by;
@@ -371,6 +397,14 @@ fe_start_ex(struct fedge *fe, const char *sid, const char *answered_by,
 		*code = bc == BUS__ENVELOPE__BODY_ERROR ? rep->error->code : 0;
 	wire_free(rep);
 	return (bc);
+}
+
+FE_FN int
+fe_start_ex(struct fedge *fe, const char *sid, const char *answered_by,
+    uint32_t resume_from, int *code)
+{
+	return (fe_start_held(
+	    fe, sid, answered_by, resume_from, 0, 0, NULL, code));
 }
 
 FE_FN int

@@ -16,6 +16,7 @@
  *                 with summary_pending, and completed once it is back.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@ struct life {
 	char                 rec[512];
 	char                 ai_url[256], ai_pub[256];
 	int                  http_port;
+	int                  nai; /* ai-sessions started */
 };
 
 static int nlife;
@@ -62,14 +64,60 @@ seed(struct life *l, const char *sid)
 	assert_int_equal(pgtest_exec(l->db.dsn, sql), 0);
 }
 
+/* One more ai-session on the life's model, persister and reasoner;
+ * extra: one more NAME=value or NULL. */
+static struct harness_proc *
+ai_spawn(struct life *l, char *ai_url, char *ai_pub, int *http_port,
+    const char *extra)
+{
+	const char          *envv[32];
+	char                 url[160], lu[300], pu[300], port[48], per[300];
+	char                 rsn[300], name[32];
+	struct harness_proc *p;
+	int                  j = 0;
+
+	l->nai++;
+	snprintf(name, sizeof(name), "lai%d_%d", nlife, l->nai);
+	snprintf(ai_url, 256, "%s", harness_ipc_url(name));
+	snprintf(name, sizeof(name), "laipub%d_%d", nlife, l->nai);
+	snprintf(ai_pub, 256, "%s", harness_ipc_url(name));
+	*http_port = harness_free_port();
+	snprintf(url, sizeof(url),
+	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
+	    "v1/realtime?model=gpt-realtime-2",
+	    harness_ready_port(l->oai));
+	snprintf(lu, sizeof(lu), "AI_LISTEN_URL=%s", ai_url);
+	snprintf(pu, sizeof(pu), "AI_PUB_URL=%s", ai_pub);
+	snprintf(port, sizeof(port), "AI_HTTP_PORT=%d", *http_port);
+	snprintf(per, sizeof(per), "PERSISTER_URL=%s", l->per.url);
+	snprintf(rsn, sizeof(rsn), "REASONER_URL=%s", l->rsn.url);
+	envv[j++] = url;
+	envv[j++] = lu;
+	envv[j++] = pu;
+	envv[j++] = port;
+	envv[j++] = per;
+	envv[j++] = rsn;
+	envv[j++] = "AI_HTTP_ADDR=127.0.0.1";
+	envv[j++] = "OPENAI_API_KEY=sk-test";
+	envv[j++] = "AI_SUMMARY_RETRY_MS=300";
+	envv[j++] = "AI_RECORD_RETRY_MAX_MS=500";
+	envv[j++] = "AI_REASON_TIMEOUT_MS=3000";
+	envv[j++] = "LOG_LEVEL=debug";
+	if (extra != NULL)
+		envv[j++] = extra;
+	envv[j] = NULL;
+	p = harness_spawn("ai-session", envv);
+	assert_non_null(p);
+	return (p);
+}
+
 static void
 life_up(struct life *l, const char *script, const char *const *oai_args,
     const char *const *anth_args)
 {
-	const char *argv[16], *envv[32];
-	char        url[160], lu[300], pu[300], port[48], per[300], rsn[300];
+	const char *argv[16];
 	char        name[32];
-	int         i = 0, j = 0;
+	int         i = 0;
 
 	memset(l, 0, sizeof(*l));
 	nlife++;
@@ -105,35 +153,7 @@ life_up(struct life *l, const char *script, const char *const *oai_args,
 	l->oai = harness_spawn_args("sim-openai", argv, NULL);
 	assert_non_null(l->oai);
 
-	snprintf(name, sizeof(name), "lai%d", nlife);
-	snprintf(l->ai_url, sizeof(l->ai_url), "%s", harness_ipc_url(name));
-	snprintf(name, sizeof(name), "laipub%d", nlife);
-	snprintf(l->ai_pub, sizeof(l->ai_pub), "%s", harness_ipc_url(name));
-	l->http_port = harness_free_port();
-	snprintf(url, sizeof(url),
-	    "OPENAI_REALTIME_URL=ws://127.0.0.1:%d/"
-	    "v1/realtime?model=gpt-realtime-2",
-	    harness_ready_port(l->oai));
-	snprintf(lu, sizeof(lu), "AI_LISTEN_URL=%s", l->ai_url);
-	snprintf(pu, sizeof(pu), "AI_PUB_URL=%s", l->ai_pub);
-	snprintf(port, sizeof(port), "AI_HTTP_PORT=%d", l->http_port);
-	snprintf(per, sizeof(per), "PERSISTER_URL=%s", l->per.url);
-	snprintf(rsn, sizeof(rsn), "REASONER_URL=%s", l->rsn.url);
-	envv[j++] = url;
-	envv[j++] = lu;
-	envv[j++] = pu;
-	envv[j++] = port;
-	envv[j++] = per;
-	envv[j++] = rsn;
-	envv[j++] = "AI_HTTP_ADDR=127.0.0.1";
-	envv[j++] = "OPENAI_API_KEY=sk-test";
-	envv[j++] = "AI_SUMMARY_RETRY_MS=300";
-	envv[j++] = "AI_RECORD_RETRY_MAX_MS=500";
-	envv[j++] = "AI_REASON_TIMEOUT_MS=3000";
-	envv[j++] = "LOG_LEVEL=debug";
-	envv[j] = NULL;
-	l->ai = harness_spawn("ai-session", envv);
-	assert_non_null(l->ai);
+	l->ai = ai_spawn(l, l->ai_url, l->ai_pub, &l->http_port, NULL);
 	assert_int_equal(fe_open(&l->fe, l->ai_url, l->ai_pub), 0);
 }
 
@@ -431,6 +451,199 @@ test_resume(void **state)
 	life_down(&l);
 }
 
+/*
+ * SIGTERM of the ai-session holding a call: it stores a partial record
+ * (version 0) and media-edge hands the call to another ai-session
+ * (holder 1), whose final record supersedes it: one row with the whole
+ * transcript, the real end and duration, no duplicate.  With
+ * persister_down, persister is stopped during the move: the new holder
+ * gets the turns media-edge carried (SessionStart.turns), asks persister
+ * once, and its record is stored, whole, once persister is back.
+ */
+static void
+move_call(const char *sid, bool persister_down)
+{
+	struct life          l;
+	struct harness_proc *ai2;
+	char                 url2[256], pub2[256], *part, *s, sql[400];
+	int                  port2;
+	long                 n, seq;
+	int64_t              t0;
+	json_t              *turns = NULL;
+
+	life_up(&l, NULL, NULL, NULL);
+	ai2 = ai_spawn(&l, url2, pub2, &port2, NULL);
+	seed(&l, sid);
+	t0 = wire_now_ms();
+	assert_int_equal(fe_start_held(&l.fe, sid, NULL, 0, 0, t0, NULL, NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	turn(&l, sid, 4000);
+	snprintf(sql, sizeof(sql),
+	    "SELECT max(seq)::text FROM transcript_turns WHERE call_sid = "
+	    "'%s' HAVING count(*) >= 2",
+	    sid);
+	s = db_wait(&l, sql, 5000);
+	assert_non_null(s);
+	seq = strtol(s, NULL, 10);
+	free(s);
+	/* a rolling deploy: the first ai-session goes */
+	assert_int_equal(harness_stop(l.ai, 10000), 0);
+	snprintf(sql, sizeof(sql),
+	    "SELECT transcript FROM calls WHERE call_sid = '%s' AND "
+	    "record_partial AND record_version = 0",
+	    sid);
+	part = db_wait(&l, sql, 5000);
+	assert_non_null(part);
+	print_message("partial transcript:\n%s\n", part);
+	if (persister_down) {
+		/* what media-edge saw published, as it carries it */
+		snprintf(sql, sizeof(sql),
+		    "SELECT json_agg(json_build_object('role', role, 'text', "
+		    "text, 'seq', seq) ORDER BY seq)::text FROM "
+		    "transcript_turns WHERE call_sid = '%s'",
+		    sid);
+		s = db_text(&l, sql);
+		assert_non_null(s);
+		turns = json_loads(s, 0, NULL);
+		free(s);
+		assert_true(json_array_size(turns) >= 2);
+		assert_int_equal(harness_stop(l.per.p, 10000), 0);
+	}
+	fe_close(&l.fe);
+	l.ai = ai2;
+	assert_int_equal(fe_open(&l.fe, url2, pub2), 0);
+	assert_int_equal(
+	    fe_start_held(&l.fe, sid, NULL, (uint32_t)seq, 1, t0, turns, NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	json_decref(turns);
+	turn(&l, sid, 4000);
+	assert_int_equal(fe_end(&l.fe, sid), BUS__ENVELOPE__BODY_ACK);
+	if (persister_down)
+		assert_int_equal(dbfx_run(&l.per), 0);
+	snprintf(sql, sizeof(sql),
+	    "SELECT transcript FROM calls WHERE call_sid = '%s' AND "
+	    "NOT record_partial AND record_version >= 65536 AND NOT "
+	    "summary_pending",
+	    sid);
+	s = db_wait(&l, sql, 15000);
+	assert_non_null(s);
+	print_message("final transcript:\n%s\n", s);
+	/* whole: the first holder's turns, then the second's */
+	assert_true(strlen(s) > strlen(part));
+	assert_memory_equal(s, part, strlen(part));
+	free(part);
+	free(s);
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM calls WHERE call_sid = '%s' AND "
+	    "end_reason = 'stop' AND duration_s >= %lld",
+	    sid, (long long)((wire_now_ms() - t0) / 1000 - 3));
+	assert_int_equal(pgtest_query_int(l.db.dsn, sql, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(fe_metric(port2, "ai_records_duplicate_total") == 0);
+	life_down(&l);
+}
+
+static void
+test_move(void **state)
+{
+	(void)state;
+	move_call("CAmove1", false);
+}
+
+static void
+test_move_persister_down(void **state)
+{
+	(void)state;
+	move_call("CAmove2", true);
+}
+
+/*
+ * A new call while persister is down: the context is waited for at most
+ * half the start buffer, so the caller audio held meanwhile (speaking
+ * from the first frame) all fits and none is dropped; the call goes on
+ * with the base instructions.
+ */
+static void
+test_context_persister_down(void **state)
+{
+	struct life l;
+
+	(void)state;
+	life_up(&l, NULL, NULL, NULL);
+	/* a 3 s start buffer: two tries of 2 s each would overrun it */
+	fe_close(&l.fe);
+	assert_int_equal(harness_stop(l.ai, 10000), 0);
+	l.ai = ai_spawn(
+	    &l, l.ai_url, l.ai_pub, &l.http_port, "AI_START_BUFFER_MS=3000");
+	assert_int_equal(fe_open(&l.fe, l.ai_url, l.ai_pub), 0);
+	assert_int_equal(harness_stop(l.per.p, 10000), 0);
+	assert_int_equal(fe_start(&l.fe, "CActx1", NULL, NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	speak(&l, "CActx1", true, 4000);
+	assert_true(fe_metric(l.http_port,
+	                "ai_frames_dropped_total{reason=\"queue_full\"}")
+	    <= 0);
+	assert_true(fe_metric(l.http_port, "ai_calls_active") == 1);
+	assert_int_equal(fe_end(&l.fe, "CActx1"), BUS__ENVELOPE__BODY_ACK);
+	assert_int_equal(dbfx_run(&l.per), 0);
+	life_down(&l);
+}
+
+/*
+ * The record journal: a call ends while persister is down, then its
+ * ai-session is killed (kill -9).  Started again on the same
+ * AI_JOURNAL_DIR, the next process sends the record, whole, and the
+ * summary follows.
+ */
+static void
+test_journal(void **state)
+{
+	struct life l;
+	char        dir[300], *s;
+	long long   end;
+
+	(void)state;
+	life_up(&l, NULL, NULL, NULL);
+	snprintf(dir, sizeof(dir), "AI_JOURNAL_DIR=%s/aijournal%d",
+	    harness_tmpdir(), nlife);
+	/* this life's ai-session, again with a journal */
+	fe_close(&l.fe);
+	assert_int_equal(harness_stop(l.ai, 10000), 0);
+	l.ai = ai_spawn(&l, l.ai_url, l.ai_pub, &l.http_port, dir);
+	assert_int_equal(fe_open(&l.fe, l.ai_url, l.ai_pub), 0);
+	seed(&l, "CAjour1");
+	assert_int_equal(fe_start(&l.fe, "CAjour1", NULL, NULL),
+	    BUS__ENVELOPE__BODY_SESSION_STARTED);
+	turn(&l, "CAjour1", 4000);
+	assert_int_equal(harness_stop(l.per.p, 10000), 0); /* persister down */
+	assert_int_equal(fe_end(&l.fe, "CAjour1"), BUS__ENVELOPE__BODY_ACK);
+	end = fe_now() + 10000;
+	while (
+	    fe_metric(l.http_port, "ai_records_pending") < 1 && fe_now() < end)
+		nng_msleep(50);
+	assert_true(fe_metric(l.http_port, "ai_records_pending") == 1);
+	assert_int_equal(harness_kill9(l.ai), 128 + SIGKILL);
+	fe_close(&l.fe);
+	assert_int_equal(dbfx_run(&l.per), 0); /* persister back */
+	assert_int_equal(dbfx_count(l.db.dsn,
+	                     "SELECT count(*) FROM calls WHERE call_sid = "
+	                     "'CAjour1' AND ended_at IS NOT NULL"),
+	    0);
+	l.ai = ai_spawn(&l, l.ai_url, l.ai_pub, &l.http_port, dir);
+	assert_int_equal(fe_open(&l.fe, l.ai_url, l.ai_pub), 0);
+	s = db_wait(&l,
+	    "SELECT transcript FROM calls WHERE call_sid = 'CAjour1' AND "
+	    "ended_at IS NOT NULL AND NOT summary_pending AND summary IS "
+	    "NOT NULL",
+	    15000);
+	assert_non_null(s);
+	print_message("journaled transcript:\n%s\n", s);
+	assert_non_null(strstr(s, "AI: "));
+	free(s);
+	assert_true(fe_metric(l.http_port, "ai_records_replayed_total") == 1);
+	life_down(&l);
+}
+
 int
 main(void)
 {
@@ -439,7 +652,13 @@ main(void)
 		cmocka_unit_test(test_voicemail),
 		cmocka_unit_test(test_summary_later),
 		cmocka_unit_test(test_resume),
+		cmocka_unit_test(test_move),
+		cmocka_unit_test(test_move_persister_down),
+		cmocka_unit_test(test_context_persister_down),
+		cmocka_unit_test(test_journal),
 	};
 
+	if (getenv("TEST_FILTER") != NULL) /* one test: TEST_FILTER=test_x */
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }

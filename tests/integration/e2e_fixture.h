@@ -69,6 +69,7 @@ struct e2e_opts {
 	const char        *sim_auth_token; /* sim-twilio's (NULL: ours) */
 	bool               telnyx; /* EDGE_PROVIDER=telnyx, sim --telnyx */
 	const char *const *ant_args; /* more sim-anthropic arguments */
+	const char *const *oai_args; /* more sim-openai arguments */
 	const char *const *rsn_env; /* more environment per daemon */
 	const char *const *ai_env;
 	const char *const *edge_env;
@@ -230,6 +231,9 @@ e2e_start_sims(struct e2e *e, const struct e2e_opts *o)
 		oai[n++] = "--script";
 		oai[n++] = script;
 	}
+	for (i = 0; o->oai_args != NULL && o->oai_args[i] != NULL && n < 14;
+	     i++)
+		oai[n++] = o->oai_args[i];
 	oai[n] = NULL;
 	if ((e->openai
 	        = e2e_sim("sim-openai", oai, e->oai_base, sizeof(e->oai_base)))

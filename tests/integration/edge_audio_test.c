@@ -55,6 +55,7 @@ struct fcall {
 	char     sid[64];
 	uint32_t last_seq;
 	uint32_t frames;
+	uint32_t replayed; /* frames at or below a seq seen before */
 	bool     in_order;
 	bool     first_is_1;
 };
@@ -283,7 +284,10 @@ on_item(const char *topic, const Bus__Envelope *in)
 				fc->first_is_1 = in->audio->seq == 1;
 			else if (in->audio->seq != fc->last_seq + 1)
 				fc->in_order = false;
-			fc->last_seq = in->audio->seq;
+			if (fc->frames > 0 && in->audio->seq <= fc->last_seq)
+				fc->replayed++;
+			else
+				fc->last_seq = in->audio->seq;
 			fc->frames++;
 		}
 		pthread_mutex_unlock(&F.lock);
@@ -1017,7 +1021,9 @@ test_hangup(void **state)
 }
 
 /* The ai-session's pub pipe goes away: SessionStart{resume} follows and
- * audio flows through the new instance. */
+ * audio flows through the new instance, starting with the last second of
+ * caller audio (EDGE_REPLAY_MS), which the old one may not have passed
+ * on. */
 static void
 test_resume(void **state)
 {
@@ -1052,6 +1058,13 @@ test_resume(void **state)
 	/* frames came back after the switch too */
 	assert_true(jint(rep, "frames_received") >= 100);
 	assert_true(metric(&r, "edge_session_resumes_total") == 1);
+	pthread_mutex_lock(&F.lock);
+	print_message("frames replayed: %u\n", F.calls[0].replayed);
+	assert_true(F.calls[0].replayed >= 20 && F.calls[0].replayed <= 50);
+	pthread_mutex_unlock(&F.lock);
+	assert_true(
+	    metric(&r, "edge_audio_frames_total{direction=\"replayed\"}")
+	    == F.calls[0].replayed);
 	json_decref(rep);
 	wait_ends(1);
 	edge_finish(&r);

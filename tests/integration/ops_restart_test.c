@@ -92,13 +92,12 @@ teardown(void **state)
 static void
 test_restart_each_under_load(void **state)
 {
-	const char  *t = harness_tmpdir();
-	char         report[512], *out;
-	json_t      *rep;
-	json_error_t err;
-	long         n = 0;
-	double       sent, got;
-	int          i;
+	const char *t = harness_tmpdir();
+	char        report[512], *out;
+	json_t     *rep;
+	long        n = 0;
+	double      sent, got;
+	int         i;
 
 	snprintf(report, sizeof(report), "%s/restart-report.json", t);
 	assert_int_equal(
@@ -131,13 +130,7 @@ test_restart_each_under_load(void **state)
 	assert_true(metric(OPS_EDGE, "edge_session_resumes_total") >= CALLS);
 
 	/* The calls end by themselves. */
-	assert_int_equal(ops_sh(NULL,
-	                     "for i in $(seq 1 300); do [ -s %s ] && exit 0; "
-	                     "sleep 0.1; done; exit 1",
-	                     report),
-	    0);
-	usleep(300000); /* the report is written in one go; let it land */
-	assert_non_null(rep = json_load_file(report, 0, &err));
+	assert_non_null(rep = ops_caller_report(report, 30000));
 	assert_int_equal(
 	    json_integer_value(json_object_get(rep, "completed")), CALLS);
 	assert_int_equal(

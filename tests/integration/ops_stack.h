@@ -15,10 +15,15 @@
 #define OPS_STACK_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "harness.h"
 #include "pgtest.h"
@@ -46,6 +51,11 @@ struct ops_stack {
 	char                 envbuf[64][320];
 	int                  nbuf;
 	const char          *envv[OPS_N][20]; /* each daemon's settings */
+	/* a second ai-session (ops_stack_start_opts, two_ai) */
+	struct harness_proc *ai2;
+	char                 ai2_req[256], ai2_pub[256], ai_urls[600];
+	int                  ai2_http;
+	const char          *ai2_envv[20];
 };
 
 /*
@@ -124,20 +134,48 @@ ops_sim(const char *name, const char *const *args)
 	return (p);
 }
 
+/* One ai-session's settings into env (20 entries at most). */
+static void
+ops_ai_env(struct ops_stack *s, const char **env, const char *req,
+    const char *pub, int http, const char *journal)
+{
+	char url[128];
+	int  n = 0;
+
+	env[n++] = ops_kvs(s, "AI_LISTEN_URL", req);
+	env[n++] = ops_kvs(s, "AI_PUB_URL", pub);
+	env[n++] = "AI_HTTP_ADDR=127.0.0.1";
+	env[n++] = ops_kvi(s, "AI_HTTP_PORT", http);
+	snprintf(url, sizeof(url),
+	    "ws://127.0.0.1:%d/v1/realtime?model=gpt-realtime-2",
+	    harness_ready_port(s->sim_openai));
+	env[n++] = ops_kvs(s, "OPENAI_REALTIME_URL", url);
+	env[n++] = "OPENAI_API_KEY=sk-ops";
+	env[n++] = ops_kvs(s, "PERSISTER_URL", s->req[OPS_PERSISTER]);
+	env[n++] = ops_kvs(s, "REASONER_URL", s->req[OPS_REASONER]);
+	if (journal != NULL) {
+		env[n++] = ops_kvs(s, "AI_JOURNAL_DIR", journal);
+		env[n++] = "AI_RECORD_RETRY_MAX_MS=1000";
+	}
+	env[n] = NULL;
+}
+
 /*
  * Starts everything, sim-openai in mode oai_mode ("echo": every caller
  * chunk comes straight back as model audio; "conversation": VAD, spoken
- * answers and transcripts).  0, or -1 with the reason printed.
+ * answers and transcripts); with two_ai, two ai-sessions behind
+ * media-edge, each with its record journal.  0, or -1 with the reason
+ * printed.
  */
 OPS_FN int
-ops_stack_start_mode(struct ops_stack *s, const char *oai_mode)
+ops_stack_start_opts(struct ops_stack *s, const char *oai_mode, bool two_ai)
 {
 	const char *const oai[] = { "--port", "0", "--api-key", "sk-ops",
 		"--mode", oai_mode, NULL };
 	const char *const ant[]
 	    = { "--port", "0", "--api-key", "sk-ant-ops", NULL };
 	const char **env;
-	char         spool[512], url[128], *p;
+	char         spool[512], url[128], jdir[2][512], *p;
 	int          i, n;
 
 	memset(s, 0, sizeof(*s));
@@ -195,22 +233,29 @@ ops_stack_start_mode(struct ops_stack *s, const char *oai_mode)
 
 	if ((s->sim_openai = ops_sim("sim-openai", oai)) == NULL)
 		return (-1);
-	n = 0;
-	env = s->envv[OPS_AI];
-	env[n++] = ops_kvs(s, "AI_LISTEN_URL", s->req[OPS_AI]);
-	env[n++] = ops_kvs(s, "AI_PUB_URL", s->ai_pub);
-	env[n++] = "AI_HTTP_ADDR=127.0.0.1";
-	env[n++] = ops_kvi(s, "AI_HTTP_PORT", s->http[OPS_AI]);
-	snprintf(url, sizeof(url),
-	    "ws://127.0.0.1:%d/v1/realtime?model=gpt-realtime-2",
-	    harness_ready_port(s->sim_openai));
-	env[n++] = ops_kvs(s, "OPENAI_REALTIME_URL", url);
-	env[n++] = "OPENAI_API_KEY=sk-ops";
-	env[n++] = ops_kvs(s, "PERSISTER_URL", s->req[OPS_PERSISTER]);
-	env[n++] = ops_kvs(s, "REASONER_URL", s->req[OPS_REASONER]);
-	env[n] = NULL;
-	if ((s->proc[OPS_AI] = harness_spawn("ai-session", env)) == NULL)
+	snprintf(jdir[0], sizeof(jdir[0]), "%s/aijournal0", harness_tmpdir());
+	snprintf(jdir[1], sizeof(jdir[1]), "%s/aijournal1", harness_tmpdir());
+	ops_ai_env(s, s->envv[OPS_AI], s->req[OPS_AI], s->ai_pub,
+	    s->http[OPS_AI], two_ai ? jdir[0] : NULL);
+	if ((s->proc[OPS_AI] = harness_spawn("ai-session", s->envv[OPS_AI]))
+	    == NULL)
 		return (-1);
+	snprintf(s->ai_urls, sizeof(s->ai_urls), "%s", s->req[OPS_AI]);
+	if (two_ai) {
+		snprintf(s->ai2_req, sizeof(s->ai2_req), "%s",
+		    harness_ipc_url("ai-session2"));
+		snprintf(s->ai2_pub, sizeof(s->ai2_pub), "%s",
+		    harness_ipc_url("ai-pub2"));
+		if ((s->ai2_http = harness_free_port()) <= 0)
+			return (-1);
+		ops_ai_env(s, s->ai2_envv, s->ai2_req, s->ai2_pub, s->ai2_http,
+		    jdir[1]);
+		if ((s->ai2 = harness_spawn("ai-session", s->ai2_envv))
+		    == NULL)
+			return (-1);
+		snprintf(s->ai_urls, sizeof(s->ai_urls), "%s,%s",
+		    s->req[OPS_AI], s->ai2_req);
+	}
 
 	n = 0;
 	env = s->envv[OPS_EDGE];
@@ -218,7 +263,7 @@ ops_stack_start_mode(struct ops_stack *s, const char *oai_mode)
 	env[n++] = ops_kvs(s, "EDGE_PUB_URL", s->edge_pub);
 	env[n++] = "EDGE_HTTP_ADDR=127.0.0.1";
 	env[n++] = ops_kvi(s, "EDGE_HTTP_PORT", s->http[OPS_EDGE]);
-	env[n++] = ops_kvs(s, "AI_SESSION_URL", s->req[OPS_AI]);
+	env[n++] = ops_kvs(s, "AI_SESSION_URL", s->ai_urls);
 	env[n++] = ops_kvs(s, "RATE_LIMITER_URL", s->req[OPS_RL]);
 	env[n++] = ops_kvs(s, "PERSISTER_URL", s->req[OPS_PERSISTER]);
 	env[n++] = "EDGE_STREAM_TOKEN_SECRET=" OPS_STREAM_SECRET;
@@ -245,6 +290,12 @@ ops_stack_start_mode(struct ops_stack *s, const char *oai_mode)
 	    s->http[OPS_EDGE], s->http[OPS_AI], s->http[OPS_REASONER],
 	    s->http[OPS_RL], s->http[OPS_PERSISTER]);
 	return (0);
+}
+
+OPS_FN int
+ops_stack_start_mode(struct ops_stack *s, const char *oai_mode)
+{
+	return (ops_stack_start_opts(s, oai_mode, false));
 }
 
 /* The stack with sim-openai echoing audio. */
@@ -289,6 +340,10 @@ ops_stack_stop(struct ops_stack *s)
 			bad++;
 		}
 	}
+	if (s->ai2 != NULL && (rc = harness_stop(s->ai2, 15000)) != 0) {
+		fprintf(stderr, "ai-session (2) exited with %d\n", rc);
+		bad++;
+	}
 	if (s->sim_openai != NULL && harness_stop(s->sim_openai, 5000) != 0)
 		bad++;
 	if (s->sim_anthropic != NULL
@@ -297,6 +352,23 @@ ops_stack_stop(struct ops_stack *s)
 	if (s->db.dsn != NULL)
 		pgtest_schema_drop(&s->db);
 	return (bad);
+}
+
+/* sim-caller's --report at path once it is written (it comes in one
+ * go at the end of the run), or NULL after wait_ms. */
+OPS_FN json_t *
+ops_caller_report(const char *path, int wait_ms)
+{
+	long long   end = harness_now_ms() + wait_ms;
+	struct stat st;
+
+	while (stat(path, &st) != 0 || st.st_size == 0) {
+		if (harness_now_ms() > end)
+			return (NULL);
+		usleep(100000);
+	}
+	usleep(300000); /* let the whole of it land */
+	return (json_load_file(path, 0, NULL));
 }
 
 /* The path of a program in BIN_DIR. */

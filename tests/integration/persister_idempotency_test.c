@@ -89,7 +89,8 @@ send_event(nng_socket s, const char *sid, const char *key, const char *payload,
 }
 
 static enum dbfx_ans
-send_record(nng_socket s, const char *key, const char *lead_status)
+send_record_v(nng_socket s, const char *key, const char *lead_status,
+    unsigned version, bool partial, const char *transcript)
 {
 	Bus__Envelope   env = BUS__ENVELOPE__INIT;
 	Bus__CallRecord r = BUS__CALL_RECORD__INIT;
@@ -105,7 +106,9 @@ send_record(nng_socket s, const char *key, const char *lead_status)
 	r.started_at_ms = 1763700000000LL;
 	r.ended_at_ms = 1763700064000LL;
 	r.duration_s = 64;
-	r.transcript = "AI: Hello\nUser: Hi";
+	r.transcript = (char *)transcript;
+	r.version = version;
+	r.partial = partial;
 	r.summary = &sm;
 	r.end_reason = "hang-up";
 	r.answered_by = "human";
@@ -113,6 +116,13 @@ send_record(nng_socket s, const char *key, const char *lead_status)
 	env.body_case = BUS__ENVELOPE__BODY_CALL_RECORD;
 	env.call_record = &r;
 	return (dbfx_answer(dbfx_request(s, &env, SID, key, 5000, 1), NULL));
+}
+
+static enum dbfx_ans
+send_record(nng_socket s, const char *key, const char *lead_status)
+{
+	return (send_record_v(
+	    s, key, lead_status, 0, false, "AI: Hello\nUser: Hi"));
 }
 
 static long
@@ -213,6 +223,45 @@ test_record_and_lead(void **state)
 	        "SELECT count(*) FROM calls "
 	        "WHERE status = 'completed' AND outcome = 'goal_achieved'"),
 	    1);
+}
+
+/* The record is a versioned document: a lower version (a hand-over
+ * record, or one replayed late) is acknowledged and changes nothing. */
+static void
+test_record_versions(void **state)
+{
+	static const char whole[] = "AI: Hello\nUser: Hi\nAI: See you then";
+	static const char holder1_row[]
+	    = "SELECT count(*) FROM calls WHERE record_version = 65536 AND "
+	      "NOT record_partial AND transcript LIKE '%See you then'";
+
+	assert_int_equal(send_record_v(ps[0].req, "k-rec-h1", "interested",
+	                     1u << 16, false, whole),
+	    DBFX_ACK);
+	assert_int_equal(dbfx_count(schema.dsn, holder1_row), 1);
+	/* the partial record of the holder before, arriving late */
+	assert_int_equal(send_record_v(ps[1].req, "k-rec-h0", "callback", 3,
+	                     true, "AI: Hello"),
+	    DBFX_ACK);
+	assert_int_equal(dbfx_count(schema.dsn, holder1_row), 1);
+	/* nor did it move the lead */
+	assert_int_equal(dbfx_count(schema.dsn,
+	                     "SELECT count(*) FROM leads "
+	                     "WHERE id = 'lead1' AND status = 'interested'"),
+	    1);
+	/* the same holder's next version does */
+	assert_int_equal(send_record_v(ps[1].req, "k-rec-h1b", "won",
+	                     (1u << 16) + 1, false, whole),
+	    DBFX_ACK);
+	assert_int_equal(dbfx_count(schema.dsn,
+	                     "SELECT count(*) FROM calls WHERE "
+	                     "record_version = 65537"),
+	    1);
+	assert_int_equal(dbfx_count(schema.dsn,
+	                     "SELECT count(*) FROM leads "
+	                     "WHERE id = 'lead1' AND status = 'won'"),
+	    1);
+	assert_int_equal(rows("calls"), 1);
 }
 
 struct racer {
@@ -351,12 +400,12 @@ test_migrations_once(void **state)
 	assert_int_equal(
 	    dbfx_start(&b, "persister", "fresh1", fresh.dsn, spool[1], NULL),
 	    0);
-	assert_true(harness_log_contains(a.p, "4 migrations applied"));
+	assert_true(harness_log_contains(a.p, "5 migrations applied"));
 	assert_true(harness_log_contains(b.p, "0 migrations applied"));
 	assert_int_equal(dbfx_count(fresh.dsn,
 	                     "SELECT count(*) FROM "
 	                     "schema_migrations"),
-	    4);
+	    5);
 	assert_int_equal(
 	    dbfx_turn(b.req, "CAfresh", 1, "hi", "k-fresh", 5000, NULL),
 	    DBFX_ACK);
@@ -373,6 +422,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_three_times_is_once),
 		cmocka_unit_test(test_record_and_lead),
+		cmocka_unit_test(test_record_versions),
 		cmocka_unit_test(test_simultaneous_same_key),
 		cmocka_unit_test(test_call_context),
 		cmocka_unit_test(test_bad_requests),

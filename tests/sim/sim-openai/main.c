@@ -121,7 +121,8 @@ usage(void)
 	    "usage: sim-openai [--port N] [--api-key K] "
 	    "[--mode echo|conversation]\n"
 	    "\t[--record FILE] [--tags] [--script FILE] [--speed X]\n"
-	    "\t[--late-deltas N] [--drop-after-ms N] [--error-on-update]\n"
+	    "\t[--late-deltas N] [--drop-after-ms N] [--drop-count N]\n"
+	    "\t[--error-on-update]\n"
 	    "\t[--models LIST]\n");
 	exit(2);
 }
@@ -152,6 +153,7 @@ parse_args(int argc, char *argv[], struct oai_opts *o)
 		      { "speed", required_argument, NULL, 'x' },
 		      { "late-deltas", required_argument, NULL, 'l' },
 		      { "drop-after-ms", required_argument, NULL, 'd' },
+		      { "drop-count", required_argument, NULL, 'D' },
 		      { "error-on-update", no_argument, NULL, 'e' },
 		      { "models", required_argument, NULL, 'M' },
 		      { NULL, 0, NULL, 0 } };
@@ -196,6 +198,9 @@ parse_args(int argc, char *argv[], struct oai_opts *o)
 			break;
 		case 'd':
 			o->drop_after_ms = parse_int(optarg, 1, 86400000);
+			break;
+		case 'D':
+			o->drop_count = parse_int(optarg, 0, 1000000);
 			break;
 		case 'e':
 			o->error_on_update = true;

@@ -39,6 +39,7 @@ struct oai_opts {
 	double        speed;
 	int           late_deltas;
 	int           drop_after_ms; /* 0: never */
+	int           drop_count; /* sockets to drop; 0: every one */
 	bool          error_on_update;
 	const char   *models; /* --models: comma-separated; NULL: built in */
 };

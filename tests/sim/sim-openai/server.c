@@ -213,7 +213,9 @@ established(struct lws *wsi, struct sess *s)
 	record_fact(s, "connection_opened", "{s:s, s:b, s:s}", "model",
 	    s->model, "beta_header", s->beta_header, "mode",
 	    sim->opt.mode == OAI_ECHO ? "echo" : "conversation");
-	if (sim->opt.drop_after_ms > 0)
+	if (sim->opt.drop_after_ms > 0
+	    && (sim->opt.drop_count == 0
+	        || s->conn <= (unsigned)sim->opt.drop_count))
 		lws_sul_schedule(sim->ctx, 0, &s->drop_sul, drop_cb,
 		    (lws_usec_t)sim->opt.drop_after_ms * LWS_US_PER_MS);
 	if (s->beta_header)

@@ -282,6 +282,36 @@ test_instructions(void **state)
 	free(s);
 }
 
+/* A model session opened again mid-call: the turns not yet in the
+ * instructions are added, the older ones are not repeated. */
+static void
+test_continue(void **state)
+{
+	struct transcript tr;
+	char             *s;
+
+	(void)state;
+	transcript_init(&tr, 1);
+	s = ctx_continue("Base.", &tr, 0);
+	assert_string_equal(s, "Base.");
+	free(s);
+	assert_non_null(
+	    transcript_add(&tr, RT_ASSISTANT, "i1", "Hi Dana.", 1));
+	assert_non_null(transcript_add(&tr, RT_USER, "i2", "Hello.", 2));
+	assert_non_null(
+	    transcript_add(&tr, RT_ASSISTANT, "i3", "Thursday?", 3));
+	s = ctx_continue("Base.", &tr, 0);
+	assert_non_null(strstr(s, "do not greet again"));
+	assert_non_null(
+	    strstr(s, "\nAI: Hi Dana.\nUser: Hello.\nAI: Thursday?"));
+	free(s);
+	s = ctx_continue("Base.", &tr, 2); /* two are in "Base." already */
+	assert_null(strstr(s, "Hi Dana."));
+	assert_non_null(strstr(s, "\nAI: Thursday?"));
+	free(s);
+	transcript_fini(&tr);
+}
+
 int
 main(void)
 {
@@ -292,6 +322,7 @@ main(void)
 		cmocka_unit_test(test_scan),
 		cmocka_unit_test(test_scan_garbage),
 		cmocka_unit_test(test_instructions),
+		cmocka_unit_test(test_continue),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

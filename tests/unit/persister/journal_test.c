@@ -262,6 +262,43 @@ test_second_process_refused(void **state)
 	journal_close(&j);
 }
 
+/* Read at any offset without consuming; reset drops everything, and the
+ * journal opened again is empty. */
+static void
+test_read_reset(void **state)
+{
+	struct journal j;
+	char           want[32];
+	void          *buf;
+	size_t         len;
+	off_t          off = 0, next;
+	int            i;
+
+	assert_int_equal(journal_open(&j, dir, 1 << 20), 0);
+	append_n(&j, 0, 4);
+	for (i = 0; i < 2; i++) { /* twice: reading consumed nothing */
+		int n = 0;
+
+		for (off = 0; journal_read(&j, off, &buf, &len, &next) == 1;
+		     off = next) {
+			snprintf(want, sizeof(want), "record-%04d", n++);
+			assert_int_equal(len, strlen(want));
+			assert_memory_equal(buf, want, len);
+			free(buf);
+		}
+		assert_int_equal(n, 4);
+	}
+	expect(&j, 0);
+	assert_int_equal(journal_reset(&j), 0);
+	assert_int_equal(file_size(), 0);
+	assert_int_equal(journal_read(&j, 0, &buf, &len, &next), 0);
+	append_n(&j, 7, 8);
+	journal_close(&j);
+	assert_int_equal(journal_open(&j, dir, 1 << 20), 0);
+	expect(&j, 7);
+	journal_close(&j);
+}
+
 int
 main(void)
 {
@@ -279,6 +316,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_garbage_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_read_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_second_process_refused, setup, teardown),
 	};

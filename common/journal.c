@@ -1,6 +1,7 @@
 /*
- * journal - the persister's local spool: an fsync'd append-only file of
- * packed envelopes, replayed in order when the database returns.
+ * journal - an fsync'd append-only file of records (journal.h): the
+ * persister's spool of packed envelopes, replayed in order when the
+ * database returns, and ai-session's record journal.
  *
  * Record layout (host byte order; the file never leaves the host):
  *
@@ -30,8 +31,8 @@
 
 #include <openssl/evp.h>
 
+#include "journal.h"
 #include "log.h"
-#include "persister.h"
 #include "xmalloc.h"
 
 #define JOURNAL_MAGIC 0x314a5350u /* "PSJ1" little-endian */
@@ -156,7 +157,7 @@ journal_open(struct journal *j, const char *dir, long max_bytes)
 	}
 	if (flock(j->fd, LOCK_EX | LOCK_NB) == -1) {
 		log_warn("journal %s is in use by another process "
-		         "(each persister needs its own PERSISTER_SPOOL_DIR)",
+		         "(each process needs its own directory)",
 		    j->path);
 		return (-1);
 	}
@@ -233,30 +234,59 @@ out:
 	return (rv);
 }
 
-int
-journal_peek(struct journal *j, void **bufp, size_t *lenp, off_t *nextp)
+/* The record at off, or at the head when off is -1. */
+static int
+read_one(struct journal *j, off_t off, void **bufp, size_t *lenp, off_t *nextp)
 {
 	void  *buf = NULL;
 	size_t len = 0;
 	int    r;
 
 	pthread_mutex_lock(&j->lock);
-	if (j->head >= j->size) {
+	if (off == -1)
+		off = j->head;
+	if (off >= j->size) {
 		pthread_mutex_unlock(&j->lock);
 		return (0);
 	}
-	r = read_rec(j->fd, j->head, &buf, &len);
+	r = read_rec(j->fd, off, &buf, &len);
 	if (r == 1)
-		*nextp = j->head + JOURNAL_HDR + (off_t)len;
+		*nextp = off + JOURNAL_HDR + (off_t)len;
 	pthread_mutex_unlock(&j->lock);
 	if (r != 1) {
 		log_warnx("journal %s: cannot read the record at %lld",
-		    j->path, (long long)j->head);
+		    j->path, (long long)off);
 		return (-1);
 	}
 	*bufp = buf;
 	*lenp = len;
 	return (1);
+}
+
+int
+journal_peek(struct journal *j, void **bufp, size_t *lenp, off_t *nextp)
+{
+	return (read_one(j, -1, bufp, lenp, nextp));
+}
+
+int
+journal_read(
+    struct journal *j, off_t off, void **bufp, size_t *lenp, off_t *nextp)
+{
+	return (read_one(j, off < 0 ? 0 : off, bufp, lenp, nextp));
+}
+
+/* Truncate the file to nothing.  {lock} */
+static int
+empty(struct journal *j)
+{
+	if (ftruncate(j->fd, 0) == -1 || fsync(j->fd) == -1) {
+		log_warn("journal %s: truncate", j->path);
+		return (-1);
+	}
+	j->size = j->head = 0;
+	j->records = 0;
+	return (0);
 }
 
 int
@@ -269,16 +299,20 @@ journal_consume(struct journal *j, off_t next)
 		j->head = next;
 		j->records--;
 	}
-	if (j->head == j->size && j->size > 0) {
-		/* everything replayed and committed: start afresh */
-		if (ftruncate(j->fd, 0) == -1 || fsync(j->fd) == -1) {
-			log_warn("journal %s: truncate", j->path);
-			rv = -1;
-		} else {
-			j->size = j->head = 0;
-			j->records = 0;
-		}
-	}
+	if (j->head == j->size && j->size > 0)
+		rv = empty(j); /* everything replayed: start afresh */
+	pthread_mutex_unlock(&j->lock);
+	return (rv);
+}
+
+int
+journal_reset(struct journal *j)
+{
+	int rv = 0;
+
+	pthread_mutex_lock(&j->lock);
+	if (j->size > 0)
+		rv = empty(j);
 	pthread_mutex_unlock(&j->lock);
 	return (rv);
 }
