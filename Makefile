@@ -94,6 +94,17 @@ $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 $(GEN)/%.pb-c.o: $(GEN)/%.pb-c.c
 	$(Q_CC)$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
+# The dashboard's page, embedded into media-edge at build time
+# (services/media-edge/embed.sh; dash.c serves it).
+DASH_FILES := $(sort $(wildcard services/media-edge/dashboard/*.html \
+	services/media-edge/dashboard/*.css services/media-edge/dashboard/*.js \
+	services/media-edge/dashboard/*.svg))
+$(GEN)/dash_assets.h: $(DASH_FILES) services/media-edge/embed.sh
+	@mkdir -p $(@D)
+	@echo "  EMBED   $@"
+	@services/media-edge/embed.sh $@ $(DASH_FILES)
+$(BUILD)/services/media-edge/dash.o: $(GEN)/dash_assets.h
+
 $(BUILD)/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(@D)
 	$(Q_CC)$(CC) $(CFLAGS) -c -o $@ $<
@@ -105,12 +116,14 @@ $(BIN)/$(1): $(2) $(COMMON_O)
 	$$(Q_LD)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 # callctl doctor loads the daemons' own settings tables (their defaults
-# included) and sends ai-session's own session.update.
+# included), media-edge's provider registry (tel*.c), and sends
+# ai-session's own session.update.
 EXTRA_O.callctl := $(call objs,services/media-edge/config.c \
 	services/media-edge/proxy.c \
 	services/ai-session/config.c services/ai-session/oai_json.c \
 	services/reasoner/config.c services/persister/config.c \
-	services/persister/migrate.c services/rate-limiter/config.c)
+	services/persister/migrate.c services/rate-limiter/config.c \
+	$(wildcard services/media-edge/tel*.c) services/media-edge/form.c)
 $(foreach s,$(SERVICES),$(eval $(call program,$(s),$(call svc_o,$(s)) \
 	$(EXTRA_O.$(s)))))
 $(foreach s,$(SIMS),$(eval $(call program,$(s),\
@@ -135,7 +148,7 @@ ME	:= services/media-edge
 AI	:= services/ai-session
 FUZZ.fastjson := $(ME)/fastjson.c
 FUZZ.stream   := $(ME)/stream.c $(ME)/fastjson.c $(ME)/token.c \
-		 $(ME)/stats.c
+		 $(ME)/stats.c $(wildcard $(ME)/tel*.c) $(ME)/form.c
 FUZZ.form     := $(ME)/form.c
 FUZZ.token    := $(ME)/token.c
 FUZZ.realtime := $(AI)/rt_openai.c $(AI)/oai_json.c $(AI)/stats.c \

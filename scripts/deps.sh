@@ -23,6 +23,9 @@ if [ "${1:-build}" = test ]; then
 	# providers' npm packages; any Node >= 18 will do.
 	command -v node >/dev/null 2>&1 || want="$want nodejs"
 	command -v npm >/dev/null 2>&1 || want="$want npm"
+	# The dashboard's browser test (tests/browser, e2e_dashboard_test)
+	# drives a real headless Chromium through its DevTools protocol.
+	want="$want chromium"
 fi
 
 # The providers' client libraries for tests/conformance, at the exact

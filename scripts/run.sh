@@ -61,6 +61,7 @@ init_secrets() {
 	put_secret "$dir/rate_limit_hmac_key" "$(rand_hex)"
 	put_secret "$dir/stream_token_secret" "$(rand_hex)"
 	put_secret "$dir/edge_api_token" "$(rand_hex)"
+	put_secret "$dir/dashboard_secret" "$(rand_hex)"
 	for k in twilio_auth_token openai_api_key anthropic_api_key; do
 		if [ ! -s "$dir/$k" ]; then
 			: >"$dir/$k"
@@ -122,6 +123,7 @@ local_secret EDGE_STREAM_TOKEN_SECRET stream-token-secret
 local_secret RATE_LIMIT_HMAC_KEY rate-limit-hmac-key
 local_secret PHONE_ENCRYPTION_KEY phone-encryption-key
 local_secret EDGE_API_TOKEN edge-api-token
+local_secret EDGE_DASHBOARD_SECRET dashboard-secret
 
 # Provider and model keys cannot be made up: start without them (health,
 # metrics and callctl work) and say so.
@@ -239,6 +241,7 @@ The call bridge is running (logs: $logs/):
   persister     request ${PERSISTER_LISTEN_URL:-tcp://127.0.0.1:7041}   http :${PERSISTER_HTTP_PORT:-9104}
 Public URL: ${EDGE_PUBLIC_URL:-http://127.0.0.1:8080 (not reachable by a provider)}
 POST /calls bearer token: ${EDGE_API_TOKEN_FILE:-(EDGE_API_TOKEN as set)}
+Dashboard: ${EDGE_PUBLIC_URL:-http://127.0.0.1:8080}/dashboard   sign-in token: EDGE_DASHBOARD_SECRET_FILE=${EDGE_DASHBOARD_SECRET_FILE:-...} scripts/dashboard-token.sh
 Check them:  $BIN/callctl health      Watch a call:  $BIN/callctl tap ai-session --call CA...
 Ctrl-C stops everything.
 

@@ -395,7 +395,8 @@ struct lws_protocols;
 struct ws_handler {
 	void (*open)(void *arg);
 	void (*message)(void *arg, const char *buf, size_t len);
-	/* Write at most one message with ws_write(). */
+	/* Write with ws_write() while ws_can_write() says the socket takes
+	 * it; what is left waits for the next call (ws_want_write()). */
 	void (*writeable)(void *arg);
 	void (*closed)(void *arg, const char *reason);
 };
@@ -407,6 +408,11 @@ struct ws *ws_connect(const char *url, const char *bearer,
 /* Connections still open (shutdown waits for 0). */
 int  ws_count(void);
 void ws_want_write(struct ws *);
+/* Open, not closing, and nothing of an earlier write left in lws's
+ * partial buffer: a write now goes out whole and in order.  Lets a
+ * writer send outside the WRITEABLE callback (same thread), sparing the
+ * POLLOUT round trip per message. */
+bool ws_can_write(const struct ws *);
 /* buf has LWS_PRE bytes of headroom before the len bytes of text. */
 int ws_write(struct ws *, unsigned char *buf, size_t len);
 /* Detach the handler and close; no callback follows.  NULL is a no-op. */

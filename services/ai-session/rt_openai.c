@@ -311,29 +311,38 @@ ws_open(void *arg)
 	ws_want_write(rc->ws);
 }
 
+/*
+ * Everything queued for the model, control events first, for as long as
+ * the socket takes it whole; called from WRITEABLE and, when caller audio
+ * arrives, straight from oai_audio_available() on the same thread.
+ */
 static void
 ws_writeable(void *arg)
 {
 	struct rt_conn *rc = arg;
 	struct ctl     *c;
 	size_t          n, len;
-	bool            more = false;
+	bool            more = true; /* until the ring says otherwise */
 
-	if ((c = rc->ctl) != NULL) {
-		if ((rc->ctl = c->next) == NULL)
-			rc->ctl_tail = &rc->ctl;
-		(void)ws_write(rc->ws, c->buf, c->len);
-		free(c);
-	} else if (rc->ready
-	    && (n = rc->ev->pull_audio(rc->arg, fbuf, sizeof(fbuf), &more))
-	        > 0) {
+	while (rc->ws != NULL && ws_can_write(rc->ws)) {
+		if ((c = rc->ctl) != NULL) {
+			if ((rc->ctl = c->next) == NULL)
+				rc->ctl_tail = &rc->ctl;
+			(void)ws_write(rc->ws, c->buf, c->len);
+			free(c);
+			continue;
+		}
+		if (!rc->ready || !more
+		    || (n = rc->ev->pull_audio(
+		            rc->arg, fbuf, sizeof(fbuf), &more))
+		        == 0)
+			return;
 		len = oai_append(
 		    (char *)wbuf + LWS_PRE, sizeof(wbuf) - LWS_PRE, fbuf, n);
 		if (len > 0 && ws_write(rc->ws, wbuf, len) == 0)
 			metric_inc(st.frames_in);
-	} else
-		return;
-	/* More to send?  Otherwise audio_available() wakes us. */
+	}
+	/* The socket is full: the rest when it drains. */
 	if (rc->ctl != NULL || (rc->ready && more))
 		ws_want_write(rc->ws);
 }
@@ -381,7 +390,11 @@ oai_connect(struct rt_conn **rcp, const struct rt_session *s,
 static void
 oai_audio_available(struct rt_conn *rc)
 {
-	if (rc->ready)
+	if (!rc->ready)
+		return;
+	if (ws_can_write(rc->ws))
+		ws_writeable(rc);
+	else
 		ws_want_write(rc->ws);
 }
 

@@ -26,10 +26,15 @@
 #include "xmalloc.h"
 
 #define WS_MAX_MESSAGE (16 * 1024 * 1024)
-#define WS_RX_KEEP (64 * 1024) /* larger reassembly buffers freed */
 /* lws reads at most this much per callback into a buffer it keeps per
- * connection; bigger messages are reassembled here, so keep it small. */
-#define WS_RX_CHUNK 4096
+ * connection (4 KiB of every call's memory at 4096); a bigger message is
+ * reassembled here in a buffer freed when it is complete, since only
+ * setup events and long audio deltas are that big.  An echoed 20 ms
+ * delta is about 350 bytes.  Sends are not bound to it (lws would cut
+ * every send() to the receive size unless told otherwise): a message up
+ * to WS_TX_PACKET goes out in one send(). */
+#define WS_RX_CHUNK 1024
+#define WS_TX_PACKET (64 * 1024)
 #define CLOSE_WAIT_S 3 /* seconds a closing socket may linger */
 
 struct ws {
@@ -162,11 +167,9 @@ receive(struct lws *wsi, struct ws *w, const void *in, size_t len)
 		deliver(w, (const char *)w->rx, w->rxlen);
 	w->rxlen = 0;
 	w->oversize = false;
-	if (w->rxcap > WS_RX_KEEP) {
-		free(w->rx);
-		w->rx = NULL;
-		w->rxcap = 0;
-	}
+	free(w->rx);
+	w->rx = NULL;
+	w->rxcap = 0;
 }
 
 /* lws service thread only. */
@@ -256,8 +259,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	return (lws_callback_http_dummy(wsi, reason, user, in, len));
 }
 
-const struct lws_protocols ws_protocol
-    = { "ai-realtime-client", ws_callback, 0, WS_RX_CHUNK, 0, NULL, 0 };
+const struct lws_protocols ws_protocol = { "ai-realtime-client", ws_callback,
+	0, WS_RX_CHUNK, 0, NULL, WS_TX_PACKET };
 
 struct ws *
 ws_connect(const char *url, const char *bearer, const struct ws_handler *h,
@@ -314,6 +317,13 @@ ws_want_write(struct ws *w)
 {
 	if (w != NULL && w->wsi != NULL && w->established)
 		lws_callback_on_writable(w->wsi);
+}
+
+bool
+ws_can_write(const struct ws *w)
+{
+	return (w != NULL && w->wsi != NULL && w->established && !w->closing
+	    && !lws_partial_buffered(w->wsi));
 }
 
 int

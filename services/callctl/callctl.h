@@ -100,8 +100,8 @@ void doc_fail(struct doc_check *, const char *what, const char *fix,
 /* GET url with extra headers (NULL-terminated) and optional Basic
  * credentials, verified against ca_file ("" or NULL: the system's).
  * Blocks up to doctor_timeout_ms.  0 when an answer came, else -1. */
-int  doc_get(const char *url, const char *const *headers, const char *userpwd,
-     const char *ca_file, struct doc_http *);
+int  doc_get(const char *url, const char *const *headers, const char *user,
+     const char *pass, const char *ca_file, struct doc_http *);
 void doc_http_free(struct doc_http *);
 /* The error message of a provider's JSON error body, or "". */
 const char *doc_api_message(const json_t *body);

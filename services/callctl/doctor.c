@@ -29,6 +29,7 @@
 #include <nng/nng.h>
 
 #include "callctl.h"
+#include "http.h"
 #include "log.h"
 #include "wire.h"
 #include "xmalloc.h"
@@ -117,76 +118,44 @@ doc_fail(struct doc_check *c, const char *what, const char *fix,
 	redact(l->text, sizeof(l->text));
 }
 
-struct body {
-	char  *p;
-	size_t n;
-};
-
-static size_t
-collect(char *p, size_t size, size_t n, void *arg)
-{
-	struct body *b = arg;
-
-	if (b->n + size * n > DOC_MAX_BODY)
-		return (0); /* curl fails the transfer */
-	b->p = xrealloc(b->p, b->n + size * n + 1);
-	memcpy(b->p + b->n, p, size * n);
-	b->n += size * n;
-	b->p[b->n] = '\0';
-	return (size * n);
-}
-
 int
-doc_get(const char *url, const char *const *headers, const char *userpwd,
-    const char *ca_file, struct doc_http *r)
+doc_get(const char *url, const char *const *headers, const char *user,
+    const char *pass, const char *ca_file, struct doc_http *r)
 {
-	CURL              *c;
-	struct curl_slist *hl = NULL;
-	struct body        b = { NULL, 0 };
-	char               err[CURL_ERROR_SIZE] = "";
-	CURLcode           rc;
+	struct http_client hc;
+	struct http_opts   o = { 0 };
+	struct http_req    q = { 0 };
+	struct http_resp   resp;
+	int                rv;
 
 	memset(r, 0, sizeof(*r));
-	if ((c = curl_easy_init()) == NULL) {
+	o.connect_timeout_ms = ctl_cfg.doctor_timeout_ms;
+	o.timeout_ms = ctl_cfg.doctor_timeout_ms;
+	o.max_body = DOC_MAX_BODY;
+	o.ca_file = ca_file;
+	o.user_agent = "callctl-doctor";
+	if (http_client_init(&hc, &o) == -1) {
 		snprintf(r->err, sizeof(r->err), "cannot start libcurl");
 		return (-1);
 	}
-	for (; headers != NULL && *headers != NULL; headers++)
-		hl = curl_slist_append(hl, *headers);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ctl_cfg.doctor_timeout_ms);
-	curl_easy_setopt(
-	    c, CURLOPT_CONNECTTIMEOUT_MS, ctl_cfg.doctor_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "callctl-doctor");
-	if (userpwd != NULL) {
-		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(c, CURLOPT_USERPWD, userpwd);
-	}
-	if (ca_file != NULL && ca_file[0] != '\0')
-		curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
-	if ((rc = curl_easy_perform(c)) == CURLE_OK) {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-		if (b.p != NULL)
-			r->body = json_loadb(b.p, b.n, 0, NULL);
+	q.url = url;
+	q.headers = headers;
+	q.user = user;
+	q.pass = pass;
+	if ((rv = http_perform(&hc, &q, &resp)) == 0) {
+		r->status = resp.status;
+		if (resp.len > 0)
+			r->body = json_loadb(resp.body, resp.len, 0, NULL);
 	} else {
-		snprintf(r->err, sizeof(r->err), "%s",
-		    err[0] != '\0' ? err : curl_easy_strerror(rc));
-		r->tls_err = rc == CURLE_PEER_FAILED_VERIFICATION
-		    || rc == CURLE_SSL_CONNECT_ERROR
-		    || rc == CURLE_SSL_CERTPROBLEM
-		    || rc == CURLE_SSL_CACERT_BADFILE
-		    || rc == CURLE_SSL_ISSUER_ERROR;
+		snprintf(r->err, sizeof(r->err), "%s", resp.err);
+		r->tls_err = resp.cc == CURLE_PEER_FAILED_VERIFICATION
+		    || resp.cc == CURLE_SSL_CONNECT_ERROR
+		    || resp.cc == CURLE_SSL_CERTPROBLEM
+		    || resp.cc == CURLE_SSL_CACERT_BADFILE
+		    || resp.cc == CURLE_SSL_ISSUER_ERROR;
 	}
-	curl_slist_free_all(hl);
-	curl_easy_cleanup(c);
-	free(b.p);
-	return (rc == CURLE_OK ? 0 : -1);
+	http_client_fini(&hc);
+	return (rv);
 }
 
 void
@@ -247,7 +216,7 @@ check_daemon(struct doc_check *c)
 	}
 	wire_free(rep);
 	snprintf(url, sizeof(url), "%s/ready", a->http_url);
-	if (doc_get(url, NULL, NULL, NULL, &h) == -1)
+	if (doc_get(url, NULL, NULL, NULL, NULL, &h) == -1)
 		doc_fail(c, a->name, fix, "no answer at %s: %s", url, h.err);
 	else if (h.status != 200)
 		doc_fail(c, a->name,

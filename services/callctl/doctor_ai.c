@@ -89,7 +89,7 @@ check_model(struct doc_check *c, const char *what, const char *id,
 	auth = xasprintf("Authorization: Bearer %s", ac.openai_key);
 	hdr[0] = auth;
 	hdr[1] = NULL;
-	if (doc_get(url, hdr, NULL, ac.openai_ca_file, &h) == -1)
+	if (doc_get(url, hdr, NULL, NULL, ac.openai_ca_file, &h) == -1)
 		doc_fail(c, what,
 		    "check OPENAI_REALTIME_URL (and OPENAI_CA_FILE) and that "
 		    "this host reaches it",

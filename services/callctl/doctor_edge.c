@@ -2,7 +2,8 @@
  * doctor_edge - media-edge's settings (its own table and checks), the
  * telephone provider and PUBLIC_URL.
  *
- * Provider: GET {base}/Accounts/{sid}/IncomingPhoneNumbers.json?
+ * Provider (Telnyx: only that its settings are set):
+ * GET {base}/Accounts/{sid}/IncomingPhoneNumbers.json?
  * PhoneNumber={from} with HTTP Basic sid:token (Twilio, and SignalWire's
  * compatibility API with project:token).  401 means the credentials are
  * refused; an empty list that the number is not on this account; and the
@@ -44,6 +45,7 @@ doctor_edge_load(void)
 	doc_secret(ec.twilio_auth_token);
 	doc_secret(ec.sw_api_token);
 	doc_secret(ec.sw_signing_key);
+	doc_secret(ec.telnyx_api_key);
 	doc_secret(ec.api_token);
 	doc_secret(ec.notify_secret);
 	loaded = 1;
@@ -83,19 +85,42 @@ check_url(struct doc_check *c, const char *what, const char *have,
 		doc_ok(c, what, "%s (POST)", have);
 }
 
+/* Telnyx: the settings are there; its number API is not probed. */
+static void
+doctor_telnyx(struct doc_check *c)
+{
+	if (ec.telnyx_api_key[0] == '\0' || ec.telnyx_app_id[0] == '\0'
+	    || ec.telnyx_public_key[0] == '\0')
+		doc_fail(c, "credentials",
+		    "set TELNYX_API_KEY (or _FILE), TELNYX_APPLICATION_ID and "
+		    "TELNYX_PUBLIC_KEY from the Telnyx portal",
+		    "EDGE_PROVIDER=telnyx but its API key, application or "
+		    "public key is empty");
+	else if (ec.telnyx_from[0] == '\0')
+		doc_fail(c, "number", "set TELNYX_FROM_NUMBER",
+		    "no caller id for outbound calls");
+	else
+		doc_ok(c, "credentials",
+		    "set (Telnyx's account and number are not probed)");
+}
+
 void
 doctor_phone(struct doc_check *c)
 {
 	const int       sw = loaded && strcmp(ec.provider, "signalwire") == 0;
 	const char     *base, *user, *pass, *from, *console, *vars, *pn, *app;
 	struct doc_http h;
-	char           *url, *userpwd, *esc, masked[64], want[2][600];
+	char           *url, *esc, masked[64], want[2][600];
 	json_t         *nums, *num;
 
 	if (!loaded) {
 		doc_fail(c, "credentials",
 		    "correct media-edge's settings first",
 		    "not checked: media-edge's settings are invalid");
+		return;
+	}
+	if (strcmp(ec.provider, "telnyx") == 0) {
+		doctor_telnyx(c);
 		return;
 	}
 	base = sw ? ec.sw_api_base : ec.twilio_api_base;
@@ -128,8 +153,7 @@ doctor_phone(struct doc_check *c)
 	                "PhoneNumber=%s",
 	    base, user, esc);
 	curl_free(esc);
-	userpwd = xasprintf("%s:%s", user, pass);
-	if (doc_get(url, NULL, userpwd, NULL, &h) == -1) {
+	if (doc_get(url, NULL, user, pass, NULL, &h) == -1) {
 		doc_fail(c, "credentials",
 		    sw ? "check SIGNALWIRE_API_BASE_URL"
 		       : "check TWILIO_API_BASE_URL",
@@ -186,7 +210,6 @@ doctor_phone(struct doc_check *c)
 out:
 	doc_http_free(&h);
 	free(url);
-	free(userpwd);
 }
 
 void
@@ -217,7 +240,7 @@ doctor_public_url(struct doc_check *c)
 		return;
 	}
 	url = xasprintf("%s/health", ec.public_url);
-	if (doc_get(url, NULL, NULL, ctl_cfg.doctor_ca_file, &h) == -1)
+	if (doc_get(url, NULL, NULL, NULL, ctl_cfg.doctor_ca_file, &h) == -1)
 		doc_fail(c, "https",
 		    h.tls_err ? "give the proxy a certificate for this host "
 		                "name from a CA the providers trust, with its "

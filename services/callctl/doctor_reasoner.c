@@ -44,7 +44,7 @@ doctor_anthropic(struct doc_check *c)
 	hdr[0] = key;
 	hdr[1] = ver;
 	hdr[2] = NULL;
-	if (doc_get(url, hdr, NULL, NULL, &h) == -1)
+	if (doc_get(url, hdr, NULL, NULL, NULL, &h) == -1)
 		doc_fail(c, "key",
 		    "check ANTHROPIC_BASE_URL and that this host reaches it",
 		    "no answer from %s: %s", rc.base_url, h.err);

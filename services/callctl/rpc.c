@@ -9,15 +9,18 @@
 #include <sysexits.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <nng/nng.h>
 
 #include "bus.h"
 #include "codec.h"
 #include "callctl.h"
+#include "http.h"
 #include "pbjson.h"
 #include "wire.h"
 #include "xmalloc.h"
+
+/* A /health answer is a few hundred bytes. */
+#define HEALTH_MAX_BODY (64 * 1024)
 
 static double
 now_ms(void)
@@ -105,34 +108,27 @@ cmd_ping(int argc, char *argv[])
 	return (ok == count ? 0 : 1);
 }
 
-static size_t
-collect(char *p, size_t size, size_t n, void *arg)
-{
-	json_t **bodyp = arg;
-	char    *s = xstrndup(p, size * n);
-
-	if (*bodyp == NULL)
-		*bodyp = json_loads(s, 0, NULL);
-	free(s);
-	return (size * n);
-}
-
+/* GET base/health: the HTTP status (0: no answer) and the JSON body. */
 static long
 http_health(const char *base, json_t **bodyp)
 {
-	CURL *c = curl_easy_init();
-	char *url = xasprintf("%s/health", base);
-	long  status = 0;
+	struct http_client hc;
+	struct http_opts   o = { 0 };
+	struct http_req    q = { 0 };
+	struct http_resp   r;
+	char              *url = xasprintf("%s/health", base);
+	long               status = 0;
 
 	*bodyp = NULL;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ctl_cfg.timeout_ms);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, bodyp);
-	if (curl_easy_perform(c) == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
+	o.connect_timeout_ms = ctl_cfg.timeout_ms;
+	o.timeout_ms = ctl_cfg.timeout_ms;
+	o.max_body = HEALTH_MAX_BODY;
+	q.url = url;
+	if (http_client_init(&hc, &o) == 0 && http_perform(&hc, &q, &r) == 0) {
+		status = r.status;
+		*bodyp = json_loadb(r.body, r.len, 0, NULL);
+	}
+	http_client_fini(&hc);
 	free(url);
 	return (status);
 }

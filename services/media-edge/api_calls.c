@@ -22,6 +22,7 @@
 
 #include "edge.h"
 #include "hmac.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "wire.h"
@@ -60,13 +61,6 @@ api_path(const char *path)
 {
 	return (strncmp(path, "/calls/", 7) == 0 || strcmp(path, "/dnc") == 0
 	    || strcmp(path, "/dnc/remove") == 0);
-}
-
-void
-api_metrics_init(struct edge_metrics *m)
-{
-	m->api_refused = metrics_counter("edge_api_refused_total",
-	    "Calls API requests refused, by route and reason", "route,reason");
 }
 
 void
@@ -354,8 +348,7 @@ read_create(struct edge *e, json_t *o, struct wjob *j, struct field_err *fe)
 	if (fe->field != NULL)
 		return;
 	if (from == NULL)
-		from = web_is_signalwire(e) ? e->cfg.sw_from
-		                            : e->cfg.twilio_from;
+		from = e->tel->default_from(e);
 	if (!e164(to))
 		set_err(fe, "to", "must be an E.164 number");
 	else if (!e164(from))
@@ -655,11 +648,16 @@ run_query(struct edge *e, struct wjob *j)
 	wire_free(rep);
 }
 
+/* Two tries: the person who asked is waiting for the answer. */
+static const struct http_retry api_hangup_retry
+    = { 2, 1000, 2000, NULL, NULL };
+
 static void
-run_hangup(struct edge *e, void *curl, struct wjob *j)
+run_hangup(struct edge *e, struct http_client *hc, struct wjob *j)
 {
 	struct log_ctx lc = { j->call_sid, NULL };
-	long           st = webjobs_provider_hangup(e, curl, j->call_sid, 2);
+	long           st
+	    = webjobs_provider_hangup(e, hc, j->call_sid, &api_hangup_retry);
 
 	logc_info(&lc, "hang-up through the API: provider HTTP %ld", st);
 	if (st >= 200 && st < 300)
@@ -712,12 +710,12 @@ run_dnc(struct edge *e, struct wjob *j)
 }
 
 void
-api_job(struct edge *e, void *curl, struct wjob *j)
+api_job(struct edge *e, struct http_client *hc, struct wjob *j)
 {
 	if (j->kind == WJ_API_QUERY)
 		run_query(e, j);
 	else if (j->kind == WJ_API_DNC)
 		run_dnc(e, j);
 	else
-		run_hangup(e, curl, j);
+		run_hangup(e, hc, j);
 }

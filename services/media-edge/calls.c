@@ -129,11 +129,12 @@ calls_pending_from(struct edge *e, const char *addr)
  * accepted (call_register()), and has EDGE_START_TIMEOUT_MS to send it.
  */
 struct call *
-call_new(struct edge *e, struct lws *wsi)
+call_new(struct edge *e, struct lws *wsi, const struct tel_provider *prov)
 {
 	struct call *c = xcalloc(1, sizeof(*c));
 
 	c->edge = e;
+	c->prov = prov;
 	c->wsi = wsi;
 	c->id = ++e->next_id;
 	(void)lws_get_peer_simple(wsi, c->peer, sizeof(c->peer));
@@ -440,7 +441,7 @@ call_request_session(struct call *c, bool resume)
 	(void)codec_rand_hex(j->key, 16);
 	memcpy(j->stream_sid, c->stream_sid, sizeof(j->stream_sid));
 	memcpy(j->account_sid, c->account_sid, sizeof(j->account_sid));
-	j->provider = c->provider;
+	j->provider = c->prov->id;
 	j->direction = c->direction;
 	j->resume = resume;
 	j->at_ms = c->started_ms;
@@ -498,8 +499,12 @@ commit(struct call *c, size_t len, enum outq_kind kind)
 	bool was_empty = c->out.count == 0;
 
 	outq_commit(&c->out, len, kind);
-	if (was_empty)
+	if (!was_empty)
+		return; /* a WRITEABLE is already asked for */
+	if (c->closing || c->kill)
 		lws_callback_on_writable(c->wsi);
+	else if (ws_send_queued(c) < 0)
+		call_kill(c, "write_failed");
 }
 
 static size_t
@@ -511,6 +516,35 @@ put(unsigned char *p, const char *s)
 	return (n);
 }
 
+/* {"event":"<ev>" and the dialect's stream id, if it has one. */
+static size_t
+head(struct call *c, unsigned char *p, const char *ev)
+{
+	const char *key = c->prov->ws->stream_top;
+	size_t      n;
+
+	n = put(p, "{\"event\":\"");
+	n += put(p + n, ev);
+	n += put(p + n, "\"");
+	if (key != NULL) {
+		n += put(p + n, ",\"");
+		n += put(p + n, key);
+		n += put(p + n, "\":\"");
+		n += put(p + n, c->stream_sid);
+		n += put(p + n, "\"");
+	}
+	return (n);
+}
+
+/* Room for a message of payload bytes besides its head. */
+static size_t
+head_room(struct call *c)
+{
+	const char *key = c->prov->ws->stream_top;
+
+	return (64 + (key != NULL ? strlen(key) : 0) + strlen(c->stream_sid));
+}
+
 void
 call_send_media(struct call *c, const unsigned char *ulaw, size_t len)
 {
@@ -518,12 +552,11 @@ call_send_media(struct call *c, const unsigned char *ulaw, size_t len)
 	size_t         n;
 	int            b;
 
-	p = reserve(c, 64 + strlen(c->stream_sid) + CODEC_B64_LEN(len));
+	p = reserve(c, head_room(c) + CODEC_B64_LEN(len));
 	if (p == NULL)
 		return;
-	n = put(p, "{\"event\":\"media\",\"streamSid\":\"");
-	n += put(p + n, c->stream_sid);
-	n += put(p + n, "\",\"media\":{\"payload\":\"");
+	n = head(c, p, "media");
+	n += put(p + n, ",\"media\":{\"payload\":\"");
 	b = codec_b64_encode(ulaw, len, (char *)p + n, CODEC_B64_LEN(len));
 	if (b < 0)
 		return;
@@ -540,12 +573,11 @@ call_send_mark(struct call *c, const char *name)
 	size_t         n;
 
 	(void)log_json_escape(esc, sizeof(esc), name);
-	p = reserve(c, 64 + strlen(c->stream_sid) + strlen(esc));
+	p = reserve(c, head_room(c) + strlen(esc));
 	if (p == NULL)
 		return;
-	n = put(p, "{\"event\":\"mark\",\"streamSid\":\"");
-	n += put(p + n, c->stream_sid);
-	n += put(p + n, "\",\"mark\":{\"name\":\"");
+	n = head(c, p, "mark");
+	n += put(p + n, ",\"mark\":{\"name\":\"");
 	n += put(p + n, esc);
 	n += put(p + n, "\"}}");
 	commit(c, n, OUTQ_MARK);
@@ -560,11 +592,10 @@ call_send_clear(struct call *c)
 
 	if ((dropped = outq_drop_media(&c->out)) > 0)
 		edge_dropped(c->edge, "cleared", dropped);
-	p = reserve(c, 48 + strlen(c->stream_sid));
+	p = reserve(c, head_room(c));
 	if (p == NULL)
 		return;
-	n = put(p, "{\"event\":\"clear\",\"streamSid\":\"");
-	n += put(p + n, c->stream_sid);
-	n += put(p + n, "\"}");
+	n = head(c, p, "clear");
+	n += put(p + n, "}");
 	commit(c, n, OUTQ_CLEAR);
 }

@@ -79,7 +79,7 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "CIDRs of reverse proxies whose X-Forwarded-For is believed "
 	    "(empty: none)" },
 	{ "EDGE_PROVIDER", CFG_STR, O(provider), "twilio",
-	    "twilio or signalwire" },
+	    "twilio, signalwire or telnyx (services/media-edge/tel.c)" },
 	{ "TWILIO_API_BASE_URL", CFG_STR, O(twilio_api_base),
 	    "https://api.twilio.com/2010-04-01", "Twilio REST base" },
 	{ "TWILIO_ACCOUNT_SID", CFG_STR, O(twilio_account_sid), "",
@@ -96,6 +96,18 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "", "key of X-SignalWire-Signature" },
 	{ "SIGNALWIRE_FROM_NUMBER", CFG_STR, O(sw_from), "",
 	    "caller id for SignalWire calls" },
+	{ "TELNYX_API_BASE_URL", CFG_STR, O(telnyx_api_base),
+	    "https://api.telnyx.com/v2", "Telnyx REST base" },
+	{ "TELNYX_API_KEY", CFG_STR | CFG_SECRET, O(telnyx_api_key), "",
+	    "Telnyx API key (bearer token of TeXML and Call Control REST)" },
+	{ "TELNYX_APPLICATION_ID", CFG_STR, O(telnyx_app_id), "",
+	    "TeXML application (connection) id calls are created for" },
+	{ "TELNYX_PUBLIC_KEY", CFG_STR, O(telnyx_public_key), "",
+	    "base64 Ed25519 public key of telnyx-signature-ed25519" },
+	{ "TELNYX_FROM_NUMBER", CFG_STR, O(telnyx_from), "",
+	    "caller id for Telnyx calls" },
+	{ "TELNYX_WEBHOOK_TOLERANCE_S", CFG_INT, O(telnyx_tolerance_s), "300",
+	    "telnyx-timestamp may differ from our clock by this much" },
 	{ "RATE_LIMITER_URL", CFG_STR, O(rate_limiter_url),
 	    "tcp://127.0.0.1:7031", "rate-limiter (empty: no rate checks)" },
 	{ "PERSISTER_URL", CFG_STR, O(persister_url), "tcp://127.0.0.1:7041",
@@ -124,6 +136,16 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "while busy the event loop turns at most once per this many ms "
 	    "and publishes the audio batches after each turn (0: a turn per "
 	    "event, batches after every turn)" },
+	{ "EDGE_DASHBOARD_SECRET", CFG_STR | CFG_SECRET, O(dash_secret), "",
+	    "HMAC key of the dashboard's read-only sign-in tokens, at least "
+	    "16 bytes (empty: no dashboard sign-in)" },
+	{ "EDGE_DASHBOARD_ORIGINS", CFG_STR, O(dash_origins), "",
+	    "Origins allowed on /events and the sign-in, comma-separated "
+	    "(empty: the origin of EDGE_PUBLIC_URL)" },
+	{ "EDGE_DASHBOARD_TOKEN_MAX_TTL_S", CFG_INT, O(dash_token_max_ttl_s),
+	    "2592000",
+	    "dashboard tokens expiring later than this from now are "
+	    "refused" },
 	{ NULL, 0, 0, NULL, NULL }
 };
 
@@ -168,15 +190,25 @@ edge_config_check(struct edge_cfg *c)
 	    || positive("EDGE_PENDING_PER_ADDR", c->pending_per_addr, 1) == -1
 	    || positive("EDGE_BATCH_FLUSH_MS", c->batch_flush_ms, 0) == -1)
 		rv = -1;
-	if (strcmp(c->provider, "twilio") != 0
-	    && strcmp(c->provider, "signalwire") != 0) {
-		log_errorx("EDGE_PROVIDER: twilio or signalwire");
+	if (tel_find(c->provider) == NULL) {
+		log_errorx("EDGE_PROVIDER: one of %s", tel_names());
 		rv = -1;
 	}
+	if (positive("TELNYX_WEBHOOK_TOLERANCE_S", c->telnyx_tolerance_s, 1)
+	    == -1)
+		rv = -1;
 	if (positive("EDGE_WEB_WORKERS", c->web_workers, 1) == -1
 	    || positive("EDGE_MAX_CALL_SECONDS", c->max_call_seconds, 1) == -1
 	    || positive("EDGE_STREAM_TOKEN_TTL_S", c->stream_token_ttl_s, 5)
 	        == -1)
+		rv = -1;
+	if (c->dash_secret[0] != '\0' && strlen(c->dash_secret) < 16) {
+		log_errorx("EDGE_DASHBOARD_SECRET: use at least 16 bytes");
+		rv = -1;
+	}
+	if (positive(
+	        "EDGE_DASHBOARD_TOKEN_MAX_TTL_S", c->dash_token_max_ttl_s, 60)
+	    == -1)
 		rv = -1;
 	if (proxy_parse(c->trusted_proxies, &c->proxies) == -1)
 		rv = -1;

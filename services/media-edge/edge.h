@@ -5,7 +5,7 @@
  *   - the lws service thread (loop.c) owns every wsi, every struct call,
  *     the call table and the outgoing queues;
  *     it also receives from the sub socket (hop.c, common/ahop.c);
- *   - nng pipe callbacks (hop.c) and svc workers (ctl.c) only push onto
+ *   - nng pipe callbacks (hop.c) and svc workers (dispatch.c) only push onto
  *     the event queue (evq.c) and call lws_cancel_service();
  *   - request workers (bridge.c) block on req/rep to ai-session and hand
  *     results back through the event queue;
@@ -30,6 +30,7 @@
 #include "bus.pb-c.h"
 #include "cfg.h"
 #include "httpd.h"
+#include "tel.h"
 
 #define EDGE_SID_MAX 64 /* call / stream / account sid + NUL */
 #define EDGE_NAME_MAX 256 /* mark name + NUL: the bus takes no longer */
@@ -42,6 +43,9 @@
 #define EDGE_CLOSE_AWAY 1001
 #define EDGE_CLOSE_ERROR 1011
 #define EDGE_CLOSE_TRY_LATER 1013
+
+struct http_client; /* common/http.h */
+struct http_retry;
 
 /* proxy.c: TRUSTED_PROXIES, parsed. */
 #define PROXY_MAX 32
@@ -85,7 +89,7 @@ struct edge_cfg {
 	long  connect_wait_ms;
 	/* the HTTP part */
 	char *api_token;
-	char *provider; /* "twilio" or "signalwire" */
+	char *provider; /* a name in tel.c's registry */
 	char *twilio_api_base;
 	char *twilio_account_sid;
 	char *twilio_from;
@@ -94,6 +98,12 @@ struct edge_cfg {
 	char *sw_api_token;
 	char *sw_signing_key;
 	char *sw_from;
+	char *telnyx_api_base;
+	char *telnyx_api_key;
+	char *telnyx_app_id;
+	char *telnyx_public_key;
+	char *telnyx_from;
+	long  telnyx_tolerance_s;
 	char *rate_limiter_url;
 	char *persister_url;
 	char *machine_detection;
@@ -106,6 +116,10 @@ struct edge_cfg {
 	long  notify_attempts;
 	char *event_loop; /* "libev" (epoll) or "poll" */
 	long  batch_flush_ms; /* paced loop turns (evloop.h); 0: off */
+	/* the dashboard (dash.c) */
+	char *dash_secret; /* "": sign-in off */
+	char *dash_origins; /* comma-separated; "": EDGE_PUBLIC_URL's */
+	long  dash_token_max_ttl_s;
 
 	struct bus_tls bus_tls; /* BUS_TLS_* */
 	char          *trusted_proxies; /* TRUSTED_PROXIES */
@@ -164,9 +178,7 @@ struct call {
 	int             close_code;
 	const char     *close_why;
 	const char     *end_reason;
-	Bus__Provider   provider;
 	Bus__Direction  direction;
-	bool            dialect_signalwire;
 	char            call_sid[EDGE_SID_MAX];
 	char            stream_sid[EDGE_SID_MAX];
 	char            account_sid[EDGE_SID_MAX];
@@ -191,6 +203,8 @@ struct call {
 	lws_sorted_usec_list_t start_sul; /* EDGE_START_TIMEOUT_MS */
 	struct call           *hnext; /* call table chain */
 	struct call           *prev, *next; /* every call */
+
+	const struct tel_provider *prov; /* told by the /media path */
 };
 
 /* Per-connection state of the one lws protocol (HTTP and WebSocket). */
@@ -199,6 +213,7 @@ struct pss {
 	struct call      *call;
 	struct web       *web;
 	void             *events; /* an /events client */
+	struct dashreq   *dash; /* a dashboard request (dash.c) */
 };
 
 /* ---- evq.c: work handed to the lws service thread ---- */
@@ -261,6 +276,7 @@ struct bridge {
 	pthread_cond_t  cond;
 	struct job     *first, *last; /* {lock} */
 	bool            stopping; /* {lock} */
+	atomic_int      stop; /* set by webjobs_stop() */
 	int             nthreads;
 	pthread_t      *threads;
 	nng_socket      req;
@@ -314,7 +330,8 @@ struct web {
 	char           ip[64]; /* the client (api_client_ip) */
 	bool           xff_bad; /* a trusted proxy sent a bad X-F-F */
 	char           auth[300];
-	char           sig[160];
+	char           sig[160]; /* the provider's signature header */
+	char           ts[32]; /* and its timestamp header */
 	char           method[8]; /* ROUTE_API: "GET", "POST", ... */
 	char           path[128]; /* ROUTE_API */
 	char           query[512]; /* ROUTE_API: "a=1&b=2", decoded */
@@ -381,6 +398,7 @@ struct webjobs {
 	pthread_cond_t  cond;
 	struct wjob    *first, *last; /* {lock} */
 	bool            stopping; /* {lock} */
+	atomic_int      stop; /* set by webjobs_stop() */
 	int             nthreads;
 	pthread_t      *threads;
 	nng_socket      rl, ps; /* rate-limiter, persister */
@@ -415,6 +433,7 @@ struct edge_metrics {
 	struct metric        *pending_streams;
 	struct metric_family *upgrades_refused;
 	struct metric_family *api_refused; /* api_calls.c */
+	struct metric_family *dash_refused; /* dashboard sign-in, cookie */
 };
 
 struct edge {
@@ -455,6 +474,8 @@ struct edge {
 	uint64_t       next_id;
 	unsigned char *scratch; /* base64 decode buffer */
 	unsigned char *scratch2; /* unescaped payload */
+
+	const struct tel_provider *tel; /* EDGE_PROVIDER */
 };
 
 extern const struct cfg_opt edge_cfg_opts[];
@@ -509,7 +530,8 @@ int token_upgrade_sig(const char *key, const char *url, char out[29]);
 /* calls.c: lws service thread. */
 int          calls_init(struct edge *);
 void         calls_fini(struct edge *);
-struct call *call_new(struct edge *, struct lws *wsi);
+struct call *call_new(
+    struct edge *, struct lws *wsi, const struct tel_provider *);
 struct call *call_find(struct edge *, const char *call_sid);
 struct call *call_find_id(struct edge *, uint64_t id);
 /* 0 registered (the call now holds a slot); -1 another stream already
@@ -565,9 +587,12 @@ int stream_media_fast(struct call *, const char *buf, size_t len);
 /* ws.c: lws service thread. */
 int  ws_receive(struct lws *, struct pss *, const void *in, size_t len);
 int  ws_writeable(struct lws *, struct pss *);
+int  ws_send_queued(struct call *);
 int  ws_established(struct edge *, struct lws *, struct pss *);
 void ws_closed(struct edge *, struct pss *);
 int  ws_filter(struct edge *, struct lws *);
+/* The provider of a /media path (/media: EDGE_PROVIDER), or NULL. */
+const struct tel_provider *ws_provider(struct edge *, const char *path);
 
 /* loop.c */
 int  loop_start(struct edge *); /* main */
@@ -588,12 +613,16 @@ int hop_connect(struct edge *, const char *url, int timeout_ms);
  * route them; how many.  lws service thread. */
 size_t hop_recv(struct edge *, size_t max);
 
-/* ctl.c: svc handler (svc worker threads). */
+/* dispatch.c: bus messages in. */
 struct reply;
 struct svc;
-int ctl_handle(
+/* The request socket's svc handler (svc worker threads). */
+int dispatch_request(
     struct svc *, const Bus__Envelope *, struct reply *, void *worker);
-int ctl_health(struct svc *, int ready, char *, size_t);
+/* ahop_ops of the audio hop (lws service thread). */
+void dispatch_item(void *arg, const Bus__BatchItem *, const char *what);
+void dispatch_message(void *arg, const char *sid, const Bus__Envelope *);
+/* loop.c: /health and /ready. */
 int edge_health(void *arg, int ready, char *buf, size_t len);
 
 /* form.c: any thread. */
@@ -621,7 +650,6 @@ void web_tick_start(struct edge *);
 /* Reply now: status, ctype (static), body copied, Retry-After if > 0. */
 void web_reply(struct web *, int status, const char *ctype, const char *body,
     size_t len, int retry_after);
-bool web_is_signalwire(const struct edge *);
 /* The <Connect><Stream> document with a fresh token; caller frees. Any
  * thread. */
 char *web_twiml_stream(struct edge *, const char *call_sid,
@@ -649,9 +677,8 @@ bool           api_path(const char *path);
 void           api_capture(struct web *, struct lws *, const char *path);
 int            api_request(struct edge *, struct web *);
 int            api_create(struct edge *, struct web *);
-void           api_metrics_init(struct edge_metrics *);
 /* Worker threads: WJ_API_QUERY and WJ_API_HANGUP. */
-void api_job(struct edge *, void *curl, struct wjob *);
+void api_job(struct edge *, struct http_client *, struct wjob *);
 void call_settings_free(struct call_settings *);
 
 /* proxy.c: any thread.  TRUSTED_PROXIES into p: 0, or -1 (logged). */
@@ -665,7 +692,11 @@ int proxy_client(const struct proxies *, const char *peer, const char *xff,
 void api_client_ip(struct edge *, struct lws *, struct web *);
 
 /* events.c: lws service thread. */
-bool  events_auth(struct edge *, struct lws *);
+/* Admission of an /events upgrade: 0, or the HTTP status to refuse it
+ * with (401, 403) and *reason (static). */
+int events_admit(struct edge *, struct lws *, const char **reason);
+/* Push o (borrowed) to every client subscribed to sid or to "*". */
+void  events_broadcast(const char *sid, json_t *o);
 void *events_open(struct edge *, struct lws *);
 void  events_close(void *);
 void  events_message(struct edge *, void *, const char *buf, size_t len);
@@ -677,6 +708,47 @@ char *events_summary_text(const char *sid, const Bus__Summary *);
 /* Notify the business and push to /events: o is consumed.  lws thread. */
 void events_summary_obj(struct edge *, const char *sid, json_t *o);
 void events_rate_answer(struct edge *, struct ev *);
+
+/* dash.c: the dashboard page, sign-in and cookie; lws service thread. */
+enum dash_verdict {
+	DASH_OK = 0,
+	DASH_OFF, /* no EDGE_DASHBOARD_SECRET */
+	DASH_MISSING,
+	DASH_MALFORMED,
+	DASH_BAD_SIGNATURE,
+	DASH_EXPIRED,
+	DASH_TOO_LONG_LIVED,
+	DASH_SCOPE /* a valid token for another scope */
+};
+#define DASH_SCOPE_READ "dashboard:read"
+#define DASH_COOKIE "edge_dash"
+#define DASH_TOKEN_MAX 256
+/* Check a dashboard token at time now; *expiry set when DASH_OK.  Pure. */
+enum dash_verdict dash_token_check(
+    const struct edge_cfg *, const char *tok, int64_t now, int64_t *expiry);
+/* Make a token for scope expiring at expiry into out; 0 or -1.  Pure. */
+int dash_token_make(const char *secret, const char *scope, int64_t expiry,
+    char *out, size_t len);
+const char *dash_verdict_name(enum dash_verdict);
+/* HTTP status of a refusal: 401, or 403 for another scope. */
+int dash_verdict_status(enum dash_verdict);
+/* Is origin (an Origin header value) on the allow-list?  Pure. */
+bool dash_origin_ok(const struct edge_cfg *, const char *origin);
+/* The request's cookie, checked; *expiry (may be NULL) set when DASH_OK. */
+enum dash_verdict dash_cookie_check(
+    struct edge *, struct lws *, int64_t *expiry);
+/* Count a refusal in edge_dashboard_refusals_total{reason}. */
+void dash_refused(struct edge *, const char *reason);
+/* GET /dashboard..., POST /dashboard/signin|signout: 0 when it is ours
+ * (an answer is queued or a body is awaited), 1 when it is not. */
+int  dash_http(struct edge *, struct lws *, struct pss *, const char *path);
+int  dash_body(struct pss *, const void *in, size_t len);
+int  dash_body_done(struct edge *, struct lws *, struct pss *);
+int  dash_writeable(struct lws *, struct pss *);
+void dash_closed(struct pss *);
+/* An API answer is about to go out (EV_WEB_REPLY): a created or refused
+ * call becomes an /events "call" or "refusal" event. */
+void dash_web_reply_seen(struct edge *, const struct ev *);
 
 /* webjobs.c */
 int  webjobs_start(struct edge *); /* main */
@@ -690,8 +762,8 @@ void webjobs_reply_json(struct edge *, const struct wjob *, int status,
     const char *error, const char *reason, int retry_after);
 /* Worker threads: the provider's "update call" Status=completed; the
  * HTTP status it answered (0: unreachable or no provider). */
-long webjobs_provider_hangup(
-    struct edge *, void *curl, const char *call_sid, int attempts);
+long webjobs_provider_hangup(struct edge *, struct http_client *,
+    const char *call_sid, const struct http_retry *);
 /* Worker threads: a request to rate-limiter (true) or persister; the
  * reply (wire_free) or NULL. */
 Bus__Envelope *webjobs_request(

@@ -7,13 +7,16 @@
  *	{"type":"turn","call_sid":..,"role":..,"text":..,"seq":N}
  *	{"type":"summary","call_sid":..,"outcome":..,"summary":..}
  *	{"type":"rate","id":..,"allowed":b,"remaining":N,"retry_after":N}
+ *	{"type":"call","call_sid":..,"direction":..,"who":..,"status":..}
+ *	{"type":"refusal","direction":..,"who":..,"reason":..,
+ *	    "retry_after":N[,"call_sid":..]}            ("*" only; dash.c)
  *
  * Client messages: {"op":"subscribe","call_sid":".."},
  * {"op":"unsubscribe","call_sid":".."} and {"op":"rate","phone":"+1..",
  * "id":".."} (a RateCheck with peek: nothing is counted).  Transcript
  * turns reach us from the ai-session's pub socket (TranscriptTurn, topic
  * = call sid); the summary arrives as a Summary request on our request
- * socket (ctl.c), is forwarded and also sent as the signed notification.
+ * socket (dispatch.c), is forwarded and also sent as the signed notification.
  *
  * Each client has a bounded queue (the outq of calls) and at most
  * EVENTS_MAX_SUBS subscriptions; a client that does not read is cut off.
@@ -22,6 +25,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "edge.h"
 #include "hmac.h"
@@ -40,23 +44,56 @@ struct evclient {
 	int              nsubs;
 	bool             dead;
 	uint64_t         id; /* rate answers find their client by it */
+	int64_t          expires; /* signed in by cookie: its token's expiry */
 };
 
 static struct evclient *clients;
 static uint64_t         next_id;
 
-bool
-events_auth(struct edge *e, struct lws *wsi)
+/*
+ * Admission: an Origin header (every browser sends one) must be on the
+ * allow-list (EDGE_DASHBOARD_ORIGINS), whatever the credentials; then
+ * either the bearer EDGE_API_TOKEN (programs) or the dashboard's cookie
+ * with a dashboard:read token (dash.c).
+ */
+int
+events_admit(struct edge *e, struct lws *wsi, const char **reason)
 {
-	char auth[300], want[300];
+	char              origin[256], auth[300], want[300];
+	enum dash_verdict v;
 
-	if (e->cfg.api_token[0] == '\0'
-	    || lws_hdr_copy(
-	           wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION)
-	        <= 0)
-		return (false);
-	snprintf(want, sizeof(want), "Bearer %s", e->cfg.api_token);
-	return (hmac_streq(auth, want));
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0
+	    && (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN)
+	            <= 0
+	        || !dash_origin_ok(&e->cfg, origin))) {
+		*reason = "origin not allowed";
+		dash_refused(e, "origin");
+		return (403);
+	}
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0) {
+		if (e->cfg.api_token[0] != '\0'
+		    && lws_hdr_copy(wsi, auth, sizeof(auth),
+		           WSI_TOKEN_HTTP_AUTHORIZATION)
+		        > 0) {
+			snprintf(
+			    want, sizeof(want), "Bearer %s", e->cfg.api_token);
+			if (hmac_streq(auth, want))
+				return (0);
+		}
+		*reason = "bad bearer token";
+		edge_auth_fail(e, "events_token");
+		return (401);
+	}
+	if ((v = dash_cookie_check(e, wsi, NULL)) == DASH_OK)
+		return (0);
+	if (v == DASH_MISSING || v == DASH_OFF) {
+		*reason = "bearer token or dashboard cookie required";
+		edge_auth_fail(e, "events_token");
+		return (401);
+	}
+	*reason = dash_verdict_name(v);
+	dash_refused(e, dash_verdict_name(v));
+	return (dash_verdict_status(v));
 }
 
 void *
@@ -64,9 +101,11 @@ events_open(struct edge *e, struct lws *wsi)
 {
 	struct evclient *c = xcalloc(1, sizeof(*c));
 
-	(void)e;
 	c->wsi = wsi;
 	c->id = ++next_id;
+	/* admitted by its cookie (no bearer token): it ends with the token */
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)
+		(void)dash_cookie_check(e, wsi, &c->expires);
 	outq_init(&c->out, EVENTS_QUEUE_BYTES);
 	c->next = clients;
 	clients = c;
@@ -87,6 +126,24 @@ events_close(void *arg)
 	free(c);
 }
 
+/* A client signed in by cookie is closed once its token has expired
+ * (1008), before it is sent or does anything more. */
+static bool
+expired(struct evclient *c)
+{
+	if (c->expires == 0 || (int64_t)time(NULL) < c->expires)
+		return (false);
+	if (!c->dead) {
+		log_info("/events client's dashboard token expired; closing");
+		c->dead = true;
+		/* events_writeable() closes it, with this reason */
+		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		    (unsigned char *)"token expired", 13);
+		lws_callback_on_writable(c->wsi);
+	}
+	return (true);
+}
+
 static void
 send_json(struct evclient *c, json_t *o)
 {
@@ -95,6 +152,8 @@ send_json(struct evclient *c, json_t *o)
 	size_t         n;
 
 	if (s == NULL || c->dead)
+		goto out;
+	if (expired(c))
 		goto out;
 	n = strlen(s);
 	if ((p = outq_reserve(&c->out, n)) == NULL) {
@@ -127,19 +186,26 @@ subscribed(const struct evclient *c, const char *sid)
 	int i;
 
 	for (i = 0; i < c->nsubs; i++)
-		if (strcmp(c->subs[i], sid) == 0)
+		if (strcmp(c->subs[i], sid) == 0
+		    || strcmp(c->subs[i], "*") == 0)
 			return (true);
 	return (false);
 }
 
-static void
-broadcast(const char *sid, json_t *o)
+void
+events_broadcast(const char *sid, json_t *o)
 {
 	struct evclient *c;
 
 	for (c = clients; c != NULL; c = c->next)
 		if (subscribed(c, sid))
 			send_json(c, o);
+}
+
+static void
+broadcast(const char *sid, json_t *o)
+{
+	events_broadcast(sid, o);
 	json_decref(o);
 }
 
@@ -228,11 +294,14 @@ void
 events_message(struct edge *e, void *arg, const char *buf, size_t len)
 {
 	struct evclient *c = arg;
-	json_t          *o = json_loadb(buf, len, 0, NULL);
+	json_t          *o;
 	const char      *op, *sid, *phone, *id;
 	struct wjob     *j;
 	int              i;
 
+	if (expired(c))
+		return;
+	o = json_loadb(buf, len, 0, NULL);
 	op = json_string_value(json_object_get(o, "op"));
 	sid = json_string_value(json_object_get(o, "call_sid"));
 	if (op == NULL) {

@@ -2,7 +2,7 @@
  * hop.c - our end of the audio hop to the ai-sessions (common/ahop.c,
  * the same code ai-session runs at its end): the pub socket we bind, the
  * one sub socket dialled to each ai-session pub socket we were told
- * about, and where what arrives on it goes.
+ * about; what arrives on it goes to dispatch.c.
  *
  * The sub socket subscribes to everything and items are routed by call
  * sid through the call table: nng 1.x pub sends every message to every
@@ -36,57 +36,6 @@
 #include "xmalloc.h"
 
 #define HOP_SETTLE_MS 50
-
-/* lws thread: one model item for its call. */
-static void
-hop_item(void *arg, const Bus__BatchItem *it, const char *what)
-{
-	struct edge *e = arg;
-	struct call *c;
-
-	if ((c = call_find(e, it->call_sid)) == NULL || c->closing) {
-		edge_dropped(e, "unrouted", 1);
-		return;
-	}
-	switch (it->item_case) {
-	case BUS__BATCH_ITEM__ITEM_AUDIO:
-		if (it->audio->payload.len > 0)
-			call_send_media(c, it->audio->payload.data,
-			    it->audio->payload.len);
-		break;
-	case BUS__BATCH_ITEM__ITEM_MARK:
-		call_send_mark(c, it->mark->name);
-		break;
-	case BUS__BATCH_ITEM__ITEM_CLEAR:
-		call_send_clear(c);
-		break;
-	default:
-		log_warnx(
-		    "bad input on the sub socket (bus_unexpected): %s", what);
-		edge_bad_input(e, "bus_unexpected");
-		break;
-	}
-}
-
-/* lws thread: a per-call message that is not audio. */
-static void
-hop_message(void *arg, const char *sid, const Bus__Envelope *env)
-{
-	struct edge *e = arg;
-	struct call *c;
-
-	if (env->body_case == BUS__ENVELOPE__BODY_TRANSCRIPT_TURN) {
-		events_turn(e, sid, env->transcript_turn);
-		return;
-	}
-	if ((c = call_find(e, sid)) == NULL || c->closing) {
-		edge_dropped(e, "unrouted", 1);
-		return;
-	}
-	log_warnx("bad input on the sub socket (bus_unexpected): %s",
-	    wire_type_name(env->body_case));
-	edge_bad_input(e, "bus_unexpected");
-}
 
 static void
 hop_dropped(void *arg, enum ahop_drop why, unsigned n)
@@ -122,8 +71,8 @@ hop_peer_gone(void *arg, const char *url)
 }
 
 static const struct ahop_ops hop_ops = {
-	.item = hop_item,
-	.message = hop_message,
+	.item = dispatch_item,
+	.message = dispatch_message,
 	.dropped = hop_dropped,
 	.peer_gone = hop_peer_gone,
 };

@@ -73,6 +73,7 @@ control_event(struct edge *e, struct ev *ev)
 		web_hangup(e, ev->call_sid, ev->text);
 		break;
 	case EV_WEB_REPLY:
+		dash_web_reply_seen(e, ev); /* before the request is gone */
 		web_job_reply(e, ev);
 		free(ev->body);
 		break;
@@ -152,12 +153,13 @@ static int
 http_request(
     struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
 {
-	if (pss->web != NULL || httpd_answering(&pss->hs))
+	if (pss->web != NULL || pss->dash != NULL || httpd_answering(&pss->hs))
 		return (0); /* lws handing this request over again */
 	if (httpd_builtin(wsi, &pss->hs, path, &e->hconf)
 	    || httpd_refuse_unbounded(wsi, &pss->hs))
 		return (0);
-	if (web_http(e, wsi, pss, path) == 0)
+	if (dash_http(e, wsi, pss, path) == 0
+	    || web_http(e, wsi, pss, path) == 0)
 		return (0);
 	return (httpd_reply(wsi, &pss->hs, 404, HTTPD_CT_JSON, body_404,
 	    sizeof(body_404) - 1));
@@ -174,15 +176,21 @@ edge_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_HTTP:
 		return (http_request(e, wsi, pss, in));
 	case LWS_CALLBACK_HTTP_BODY:
+		if (pss->dash != NULL)
+			return (dash_body(pss, in, len));
 		return (web_body(e, pss, in, len));
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		httpd_body_done(wsi, &pss->hs);
+		if (pss->dash != NULL)
+			return (dash_body_done(e, wsi, pss));
 		return (web_body_done(e, wsi, pss));
 	case LWS_CALLBACK_RAW_ADOPT:
 	case LWS_CALLBACK_RAW_RX:
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		return (httpd_raw(wsi, (int)reason)); /* CONNECT */
 	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (pss->dash != NULL)
+			return (dash_writeable(wsi, pss));
 		if (pss->web != NULL && pss->web->state != 0)
 			return (web_writeable(wsi, pss));
 		return (httpd_writeable(wsi, &pss->hs));
@@ -191,6 +199,7 @@ edge_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (pss != NULL) {
 			httpd_sess_fini(&pss->hs);
 			web_closed(e, pss);
+			dash_closed(pss);
 		}
 		break;
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
@@ -236,8 +245,19 @@ hop_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 	return (lws_callback_http_dummy(wsi, reason, user, in, len));
 }
 
+/*
+ * "edge": lws keeps a receive buffer of this size per connection, so it is
+ * per-call memory.  A media message is about 300 bytes; a longer one (a
+ * start with custom parameters) arrives in pieces that ws_receive()
+ * reassembles.  Sends are not bound to it: a message up to EDGE_TX_PACKET
+ * (an /events transcript, say) goes out in one send().
+ */
+#define EDGE_RX_CHUNK 1024
+#define EDGE_TX_PACKET (64 * 1024)
+
 static const struct lws_protocols protocols[]
-    = { { "edge", edge_cb, sizeof(struct pss), 4096, 0, NULL, 0 },
+    = { { "edge", edge_cb, sizeof(struct pss), EDGE_RX_CHUNK, 0, NULL,
+	    EDGE_TX_PACKET },
 	      { "edge-hop", hop_cb, 0, 0, 0, NULL, 0 },
 	      { NULL, NULL, 0, 0, 0, NULL, 0 } };
 

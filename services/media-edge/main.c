@@ -43,6 +43,7 @@ edge_start(struct edge *e)
 	e->ctl_adv = e->cfg.ctl_advertise_url[0] != '\0'
 	    ? e->cfg.ctl_advertise_url
 	    : e->cfg.listen_url;
+	e->tel = tel_find(e->cfg.provider); /* edge_config_check()ed */
 	e->twilio_key = e->cfg.edge_twilio_auth_token[0] != '\0'
 	    ? e->cfg.edge_twilio_auth_token
 	    : e->cfg.twilio_auth_token[0] != '\0' ? e->cfg.twilio_auth_token
@@ -54,7 +55,7 @@ edge_start(struct edge *e)
 	sc.about = ABOUT;
 	sc.rep_url = e->cfg.listen_url;
 	sc.workers = 2;
-	sc.handle = ctl_handle;
+	sc.handle = dispatch_request;
 	sc.arg = e;
 	if (svc_start(&e->svc, &sc) != 0)
 		return (-1);

@@ -69,10 +69,15 @@ edge_metrics_init(struct edge_metrics *m)
 	    "/media sockets refused at the upgrade or closed for want of a "
 	    "start, by reason",
 	    "reason");
+	m->dash_refused = metrics_counter("edge_dashboard_refusals_total",
+	    "Dashboard sign-ins, cookies and /events upgrades refused, by "
+	    "reason",
+	    "reason");
+	m->api_refused = metrics_counter("edge_api_refused_total",
+	    "Calls API requests refused, by route and reason", "route,reason");
 	(void)metric_get(m->upgrades_refused, "start_timeout");
 	(void)metric_get(m->upgrades_refused, "per_address");
 	(void)metric_get(m->bad_input, "malformed_json");
-	api_metrics_init(m);
 	(void)metric_get(m->auth_fail, "bad_signature");
 	(void)metric_get(m->dropped, "slow_reader");
 }

@@ -1,7 +1,8 @@
 /*
  * stream.c - the provider's media-stream messages (protocols.md 1.3 and
- * 4.3): one parser for Twilio and SignalWire, dispatching on `event`
- * only and reading the stream id from start.streamSid.
+ * 4.3, providers.md): one parser for every provider, dispatching on
+ * `event` and reading the start with the field names of the call's
+ * dialect (struct tel_dialect, chosen by the /media path: never guessed).
  *
  * `media` is most of the traffic; it goes through media_fast() when the
  * message has the plain shape (see fastjson.c) and through jansson
@@ -23,22 +24,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "wire.h"
-
-static bool
-sid_ok(const char *s)
-{
-	size_t n = 0;
-
-	if (s == NULL)
-		return (false);
-	for (; s[n] != '\0'; n++)
-		if (!((s[n] >= 'A' && s[n] <= 'Z')
-		        || (s[n] >= 'a' && s[n] <= 'z')
-		        || (s[n] >= '0' && s[n] <= '9') || s[n] == '-'
-		        || s[n] == '_'))
-			return (false);
-	return (n > 0 && n < EDGE_SID_MAX);
-}
 
 static void
 bad(struct call *c, const char *reason, const char *detail)
@@ -89,7 +74,8 @@ stream_media(
 	}
 	if (n == 0)
 		return;
-	call_audio_in(c, c->edge->scratch, (size_t)n, ts, have_ts);
+	call_audio_in(c, c->edge->scratch, (size_t)n, ts,
+	    have_ts && c->prov->ws->media_ts_ms);
 }
 
 static void
@@ -153,28 +139,33 @@ set_direction(struct call *c)
 static void
 on_start(struct call *c, json_t *root)
 {
-	struct edge   *e = c->edge;
-	json_t        *st = json_object_get(root, "start");
-	const char    *call_sid, *stream_sid, *acct, *tok, *why, *prov;
-	struct log_ctx lc = { NULL, NULL };
-	int            rv;
+	struct edge              *e = c->edge;
+	const struct tel_dialect *d = c->prov->ws;
+	json_t                   *st = json_object_get(root, "start");
+	const char               *call_sid, *stream_sid, *acct, *tok, *why;
+	struct log_ctx            lc = { NULL, NULL };
+	int                       rv;
 
 	if (c->state != CALL_CONNECTED) {
 		bad(c, "second_start", "a second start on one stream");
 		return;
 	}
-	call_sid = json_string_value(json_object_get(st, "callSid"));
-	stream_sid = json_string_value(json_object_get(st, "streamSid"));
-	acct = json_string_value(json_object_get(st, "accountSid"));
-	if (!sid_ok(call_sid) || !sid_ok(stream_sid)
-	    || (acct != NULL && !sid_ok(acct))) {
-		bad(c, "bad_start", "start without valid callSid/streamSid");
+	call_sid = json_string_value(json_object_get(st, d->start_call));
+	stream_sid = json_string_value(d->start_stream != NULL
+	        ? json_object_get(st, d->start_stream)
+	        : json_object_get(root, d->stream_top));
+	acct = d->start_account != NULL
+	    ? json_string_value(json_object_get(st, d->start_account))
+	    : NULL;
+	if (!tel_sid_ok(c->prov, call_sid) || !tel_sid_ok(c->prov, stream_sid)
+	    || (acct != NULL && !tel_sid_ok(c->prov, acct))) {
+		bad(c, "bad_start",
+		    "start without a valid call and stream id");
 		edge_auth_fail(e, "bad_start");
 		call_close(c, EDGE_CLOSE_POLICY, "auth_failed");
 		return;
 	}
-	if (copy_params(c, json_object_get(st, "customParameters"), &tok)
-	    == -1)
+	if (copy_params(c, json_object_get(st, d->start_params), &tok) == -1)
 		tok = NULL;
 	lc.call_sid = call_sid;
 	if (token_check(e, call_sid, tok, (int64_t)time(NULL), &why) == -1) {
@@ -209,18 +200,12 @@ on_start(struct call *c, json_t *root)
 		call_close(c, EDGE_CLOSE_POLICY, "duplicate_call");
 		return;
 	}
-	prov = json_string_value(json_object_get(c->params, "provider"));
-	c->dialect_signalwire = c->dialect_signalwire
-	    || (prov != NULL && strcmp(prov, "signalwire") == 0)
-	    || strncmp(call_sid, "CA", 2) != 0;
-	c->provider = c->dialect_signalwire ? BUS__PROVIDER__SIGNALWIRE
-	                                    : BUS__PROVIDER__TWILIO;
 	set_direction(c);
 	c->started_us = edge_mono_us();
 	c->started_ms = wire_now_ms();
 	metric_inc(e->m.streams);
-	logc_info(&lc, "stream started (%s, stream %s)",
-	    c->dialect_signalwire ? "signalwire" : "twilio", c->stream_sid);
+	logc_info(&lc, "stream started (%s, stream %s)", c->prov->name,
+	    c->stream_sid);
 	call_request_session(c, false);
 }
 
@@ -285,14 +270,19 @@ on_stop(struct call *c)
 	call_close(c, EDGE_CLOSE_NORMAL, "stop");
 }
 
+/* The provider reports a fault of the stream (Telnyx's `error`). */
 static void
-on_connected(struct call *c, json_t *root)
+on_error(struct call *c, json_t *root)
 {
-	const char *v = json_string_value(json_object_get(root, "version"));
+	json_t        *p = json_object_get(root, "payload");
+	const char    *title = json_string_value(json_object_get(p, "title"));
+	struct log_ctx lc = { c->call_sid, c->trace_id };
 
-	/* SignalWire says 0.2.0, Twilio 1.0.0 */
-	if (v != NULL && strncmp(v, "0.", 2) == 0)
-		c->dialect_signalwire = true;
+	logc_warnx(&lc, "%s reports a stream error %lld: %.128s",
+	    c->prov->name,
+	    (long long)json_integer_value(json_object_get(p, "code")),
+	    title != NULL ? title : "");
+	edge_bad_input(c->edge, "provider_error");
 }
 
 void
@@ -326,7 +316,9 @@ stream_message(struct call *c, const char *buf, size_t len)
 	else if (strcmp(ev, "stop") == 0)
 		on_stop(c);
 	else if (strcmp(ev, "connected") == 0)
-		on_connected(c, root);
+		; /* nothing to learn: the path told the dialect */
+	else if (strcmp(ev, "error") == 0)
+		on_error(c, root);
 	else {
 		snprintf(
 		    detail, sizeof(detail), "unknown event \"%.64s\"", ev);

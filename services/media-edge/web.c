@@ -39,12 +39,6 @@ static const char refusal[]
       "<Response><Say>We cannot take your call right now. Goodbye.</Say>"
       "<Hangup/></Response>";
 
-bool
-web_is_signalwire(const struct edge *e)
-{
-	return (strcmp(e->cfg.provider, "signalwire") == 0);
-}
-
 static void
 count(struct edge *e, const char *route, int status)
 {
@@ -175,8 +169,15 @@ web_job_reply(struct edge *e, struct ev *ev)
 void
 web_hangup(struct edge *e, const char *call_sid, const char *why)
 {
-	struct wjob *j = xcalloc(1, sizeof(*j));
+	struct wjob *j;
 
+	if (!tel_sid_ok(e->tel, call_sid)) {
+		/* it goes into the provider's URL: only a sid of its shape */
+		log_warnx("hang-up refused: not a %s call sid", e->tel->name);
+		edge_bad_input(e, "bad_call_sid");
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
 	j->kind = WJ_HANGUP;
 	snprintf(j->call_sid, sizeof(j->call_sid), "%s", call_sid);
 	snprintf(j->status, sizeof(j->status), "%s", why);
@@ -221,6 +222,27 @@ web_wait_job(struct edge *e, struct web *w, struct wjob *j)
 	webjobs_submit(&e->wj, j);
 }
 
+/* The signature headers of our provider's webhooks. */
+static void
+copy_headers(const struct tel_provider *p, struct lws *wsi, struct web *w)
+{
+	const char *const *h;
+
+	w->sig[0] = w->ts[0] = '\0';
+	for (h = p->sig_headers; *h != NULL; h++)
+		if (lws_hdr_custom_copy(
+		        wsi, w->sig, sizeof(w->sig), *h, (int)strlen(*h))
+		    > 0)
+			break;
+	if (*h == NULL)
+		w->sig[0] = '\0';
+	if (p->ts_header == NULL
+	    || lws_hdr_custom_copy(wsi, w->ts, sizeof(w->ts), p->ts_header,
+	           (int)strlen(p->ts_header))
+	        <= 0)
+		w->ts[0] = '\0';
+}
+
 int
 web_http(struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
 {
@@ -250,13 +272,7 @@ web_http(struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
 	api_client_ip(e, wsi, w); /* behind TRUSTED_PROXIES */
 	(void)lws_hdr_copy(
 	    wsi, w->auth, sizeof(w->auth), WSI_TOKEN_HTTP_AUTHORIZATION);
-	if (lws_hdr_custom_copy(
-	        wsi, w->sig, sizeof(w->sig), "x-signalwire-signature:", 23)
-	        <= 0
-	    && lws_hdr_custom_copy(
-	           wsi, w->sig, sizeof(w->sig), "x-twilio-signature:", 19)
-	        <= 0)
-		w->sig[0] = '\0';
+	copy_headers(e->tel, wsi, w);
 	w->body_unread
 	    = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH)
 	        > 0
@@ -294,18 +310,17 @@ web_body(struct edge *e, struct pss *pss, const void *in, size_t len)
 	return (0);
 }
 
-/* Which key and scheme check the webhooks of our provider. */
+/* Our provider's signature over the webhook (its key and scheme). */
 static bool
 webhook_ok(
     struct edge *e, struct web *w, const char *path, const struct form *f)
 {
-	char url[600];
+	char            url[600];
+	struct tel_hook h = { url, w->body != NULL ? w->body : "", w->len, f,
+		w->sig, w->ts };
 
 	snprintf(url, sizeof(url), "%s%s", e->cfg.public_url, path);
-	if (web_is_signalwire(e))
-		return (
-		    form_sig_ok(e->cfg.sw_signing_key, url, f, true, w->sig));
-	return (form_sig_ok(e->twilio_key, url, f, false, w->sig));
+	return (e->tel->webhook_ok(e, &h));
 }
 
 static void
@@ -344,7 +359,8 @@ xml_attr(char *out, size_t len, const char *s)
 	out[o] = '\0';
 }
 
-/* The bridge document with a fresh single-use token. */
+/* The bridge document with a fresh single-use token; the stream's path
+ * names the provider (ws.c). */
 char *
 web_twiml_stream(struct edge *e, const char *call_sid, const char *direction,
     const char *answered_by)
@@ -352,41 +368,20 @@ web_twiml_stream(struct edge *e, const char *call_sid, const char *direction,
 	char        tok[160], url[600], eurl[700], ab[96], *doc;
 	int64_t     exp = (int64_t)time(NULL) + e->cfg.stream_token_ttl_s;
 	const char *rest = strstr(e->cfg.public_url, "://");
+	struct tel_answer a = { eurl, tok, direction, ab };
 
 	if (token_make(
 	        e->cfg.stream_token_secret, call_sid, exp, tok, sizeof(tok))
 	    == -1)
 		return (NULL);
-	snprintf(url, sizeof(url), "%s://%s/media",
+	snprintf(url, sizeof(url), "%s://%s/media/%s",
 	    strncmp(e->cfg.public_url, "https", 5) == 0 ? "wss" : "ws",
-	    rest != NULL ? rest + 3 : e->cfg.public_url);
+	    rest != NULL ? rest + 3 : e->cfg.public_url, e->tel->name);
 	xml_attr(eurl, sizeof(eurl), url);
 	xml_attr(ab, sizeof(ab), answered_by != NULL ? answered_by : "");
-	doc = xasprintf(
-	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>"
-	    "<Connect><Stream url=\"%s\"><Parameter name=\"token\" "
-	    "value=\"%s\"/><Parameter name=\"direction\" value=\"%s\"/>"
-	    "<Parameter name=\"provider\" value=\"%s\"/>%s%s%s</Stream>"
-	    "</Connect></Response>",
-	    eurl, tok, direction, e->cfg.provider,
-	    ab[0] != '\0' ? "<Parameter name=\"answered_by\" value=\"" : "",
-	    ab, ab[0] != '\0' ? "\"/>" : "");
+	if (e->tel->answer(&a, &doc) == -1)
+		return (NULL);
 	return (doc);
-}
-
-static bool
-sid_safe(const char *s)
-{
-	size_t n;
-
-	if (s == NULL)
-		return (false);
-	for (n = 0; s[n] != '\0'; n++)
-		if (!((s[n] >= 'A' && s[n] <= 'Z')
-		        || (s[n] >= 'a' && s[n] <= 'z')
-		        || (s[n] >= '0' && s[n] <= '9') || s[n] == '-'))
-			return (false);
-	return (n > 0 && n < EDGE_SID_MAX);
 }
 
 static int
@@ -398,7 +393,7 @@ route_twiml(struct edge *e, struct web *w, struct form *f)
 	struct wjob *j;
 	char        *doc;
 
-	if (!sid_safe(sid)) {
+	if (!tel_sid_ok(e->tel, sid)) {
 		web_json_error(w, 400, "bad_request", "CallSid missing", 0);
 		return (0);
 	}
@@ -430,14 +425,12 @@ route_twiml(struct edge *e, struct web *w, struct form *f)
 }
 
 static bool
-terminal(const char *st)
+terminal(const struct tel_provider *p, const char *st)
 {
-	static const char *t[]
-	    = { "completed", "busy", "failed", "no-answer", "canceled", NULL };
-	size_t i;
+	const char *const *t;
 
-	for (i = 0; st != NULL && t[i] != NULL; i++)
-		if (strcmp(st, t[i]) == 0)
+	for (t = p->end_statuses; st != NULL && *t != NULL; t++)
+		if (strcmp(st, *t) == 0)
 			return (true);
 	return (false);
 }
@@ -465,7 +458,7 @@ web_status_seen(struct edge *e, const struct wjob *ev, const struct form *f)
 			edge_dropped(e, "publish", 1);
 		return;
 	}
-	if (!terminal(ev->status) || e->cfg.notify_url[0] == '\0')
+	if (!terminal(e->tel, ev->status) || e->cfg.notify_url[0] == '\0')
 		return;
 	o = json_pack("{s:s, s:s, s:s, s:I}", "event", "call.ended",
 	    "call_sid", ev->call_sid, "status", ev->status, "duration_s",
@@ -497,7 +490,7 @@ route_status(struct edge *e, struct web *w, struct form *f)
 	size_t       i, k;
 	bool         skip;
 
-	if (!sid_safe(sid)) {
+	if (!tel_sid_ok(e->tel, sid)) {
 		web_json_error(w, 400, "bad_request", "CallSid missing", 0);
 		json_decref(payload);
 		return (0);

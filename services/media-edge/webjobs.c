@@ -15,6 +15,11 @@
  * Writes to persister carry an idempotency key derived from what they
  * say, so a retry (ours, or the provider's) never writes twice.
  *
+ * HTTP goes through common/http: create call is tried once (a retry
+ * could place a second call), hang-up three times, a notification up
+ * to EDGE_NOTIFY_ATTEMPTS times with backoff (or the Retry-After asked
+ * for) until a 2xx, and no further attempt once shutdown starts.
+ *
  * Threads: webjobs_submit() from any thread; the rest on the workers.
  */
 #include <stdlib.h>
@@ -22,22 +27,19 @@
 
 #include <curl/curl.h>
 #include <nng/nng.h>
-#include <nng/supplemental/util/platform.h>
 
 #include "bus.h"
 #include "edge.h"
 #include "hmac.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "wire.h"
 #include "xmalloc.h"
 
 #define RESP_MAX (256 * 1024)
-
-struct buf {
-	char  *p;
-	size_t len;
-};
+/* Hang-up: three attempts, about 1 s then 2 s apart. */
+static const struct http_retry hangup_retry = { 3, 1000, 2000, NULL, NULL };
 
 void
 wjob_free(struct wjob *j)
@@ -109,164 +111,79 @@ webjobs_reply_json(struct edge *e, const struct wjob *j, int status,
 	reply_json(e, j, status, error, reason, retry_after);
 }
 
-static size_t
-write_cb(char *ptr, size_t size, size_t n, void *arg)
-{
-	struct buf *b = arg;
-	size_t      len = size * n;
-
-	if (b->len + len > RESP_MAX)
-		return (0);
-	b->p = xrealloc(b->p, b->len + len + 1);
-	memcpy(b->p + b->len, ptr, len);
-	b->len += len;
-	b->p[b->len] = '\0';
-	return (len);
-}
-
-/* POST; 0 with *status (and *respp, caller frees) or -1 (logged). */
+/*
+ * POST with up to rt's attempts (NULL: one); 0 with *status (and
+ * *respp, caller frees) or -1 (logged by common/http).
+ */
 static int
-post(struct edge *e, CURL *c, const char *url, const char *user,
+post(struct http_client *hc, const char *url, const char *user,
     const char *pass, const char *ctype, const char *body,
-    const char *extra_hdr, long *status, char **respp)
+    const char *extra_hdr, const struct http_retry *rt, long *status,
+    char **respp)
 {
-	struct curl_slist *h = NULL;
-	struct buf         b = { NULL, 0 };
-	char               ct[96];
-	CURLcode           rc;
+	static const struct http_retry once = { 1, 0, 0, NULL, NULL };
+	struct http_req                q = { 0 };
+	struct http_resp               r;
+	const char                    *hdrs[3] = { NULL, NULL, NULL };
+	char                           ct[96];
 
-	curl_easy_reset(c);
 	snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
-	h = curl_slist_append(h, ct);
-	h = curl_slist_append(h, "Expect:");
-	if (extra_hdr != NULL)
-		h = curl_slist_append(h, extra_hdr);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, e->cfg.provider_timeout_ms);
-	curl_easy_setopt(
-	    c, CURLOPT_CONNECTTIMEOUT_MS, e->cfg.provider_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	if (user != NULL) {
-		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-		curl_easy_setopt(c, CURLOPT_USERNAME, user);
-		curl_easy_setopt(c, CURLOPT_PASSWORD, pass);
-	}
-	rc = curl_easy_perform(c);
-	curl_slist_free_all(h);
-	if (rc != CURLE_OK) {
-		log_warnx("POST %s: %s", url, curl_easy_strerror(rc));
-		free(b.p);
+	hdrs[0] = ct;
+	hdrs[1] = extra_hdr;
+	q.url = url;
+	q.headers = hdrs;
+	q.body = body;
+	q.user = user;
+	q.pass = pass;
+	if (http_request(hc, &q, rt != NULL ? rt : &once, &r) == -1)
 		return (-1);
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	*status = r.status;
 	if (respp != NULL)
-		*respp = b.p;
-	else
-		free(b.p);
+		*respp = xstrndup(r.body, r.len);
 	return (0);
-}
-
-static void
-provider_auth(
-    struct edge *e, const char **base, const char **user, const char **pass)
-{
-	if (web_is_signalwire(e)) {
-		*base = e->cfg.sw_api_base;
-		*user = e->cfg.sw_project_id;
-		*pass = e->cfg.sw_api_token;
-	} else {
-		*base = e->cfg.twilio_api_base;
-		*user = e->cfg.twilio_account_sid;
-		*pass = e->cfg.twilio_auth_token;
-	}
-}
-
-static void
-add(CURL *c, char **body, const char *name, const char *value)
-{
-	char *v = curl_easy_escape(c, value, 0), *n;
-
-	n = xasprintf("%s%s%s=%s", *body != NULL ? *body : "",
-	    *body != NULL ? "&" : "", name, v != NULL ? v : "");
-	curl_free(v);
-	free(*body);
-	*body = n;
-}
-
-/* The form body of "create call". */
-static char *
-create_body(struct edge *e, CURL *c, const struct wjob *j)
-{
-	char *body = NULL, u[600], tl[16];
-
-	add(c, &body, "To", j->to);
-	add(c, &body, "From", j->from);
-	snprintf(u, sizeof(u), "%s/twiml", e->cfg.public_url);
-	add(c, &body, "Url", u);
-	add(c, &body, "Method", "POST");
-	snprintf(u, sizeof(u), "%s/status", e->cfg.public_url);
-	add(c, &body, "StatusCallback", u);
-	add(c, &body, "StatusCallbackMethod", "POST");
-	add(c, &body, "StatusCallbackEvent", "initiated");
-	add(c, &body, "StatusCallbackEvent", "ringing");
-	add(c, &body, "StatusCallbackEvent", "answered");
-	add(c, &body, "StatusCallbackEvent", "completed");
-	if (e->cfg.machine_detection[0] != '\0') {
-		add(c, &body, "MachineDetection", e->cfg.machine_detection);
-		add(c, &body, "AsyncAmd", "true");
-		add(c, &body, "AsyncAmdStatusCallback", u);
-		add(c, &body, "AsyncAmdStatusCallbackMethod", "POST");
-	}
-	snprintf(tl, sizeof(tl), "%ld",
-	    j->settings.max_duration_s > 0
-	            && j->settings.max_duration_s < e->cfg.max_call_seconds
-	        ? (long)j->settings.max_duration_s
-	        : e->cfg.max_call_seconds);
-	add(c, &body, "TimeLimit", tl);
-	return (body);
 }
 
 /* Provider REST: create the call; 0 with the sid, or 502 and why. */
 static int
-create_call(struct edge *e, CURL *c, const struct wjob *j, char *sid,
-    size_t sidlen, char *why, size_t whylen)
+create_call(struct edge *e, struct http_client *c, const struct wjob *j,
+    char *sid, size_t sidlen, char *why, size_t whylen)
 {
-	const char *base, *user, *pass, *msg, *s;
-	char       *body, *resp = NULL, url[700];
-	json_t     *o = NULL;
-	long        status = 0;
-	int         rv = 502;
+	struct tel_dial d = { j->to, j->from, e->cfg.max_call_seconds };
+	struct tel_req  r = { .body = NULL };
+	const char     *msg;
+	char           *resp = NULL;
+	json_t         *o = NULL;
+	long            status = 0;
+	int             rv = 502;
 
-	provider_auth(e, &base, &user, &pass);
-	snprintf(url, sizeof(url), "%s/Accounts/%s/Calls.json", base, user);
-	body = create_body(e, c, j);
-	if (post(e, c, url, user, pass, "application/x-www-form-urlencoded",
-	        body, NULL, &status, &resp)
+	if (j->settings.max_duration_s > 0
+	    && j->settings.max_duration_s < e->cfg.max_call_seconds)
+		d.time_limit_s = (long)j->settings.max_duration_s;
+	if (e->tel->create_req(e, &d, &r) == -1) {
+		snprintf(
+		    why, whylen, "%s REST is not configured", e->tel->name);
+		return (rv);
+	}
+	if (post(c, r.url, r.user, r.pass, r.ctype, r.body,
+	        r.hdr[0] != '\0' ? r.hdr : NULL, NULL, &status, &resp)
 	    == -1) {
 		snprintf(why, whylen, "provider unreachable");
 		goto out;
 	}
 	o = json_loads(resp != NULL ? resp : "", 0, NULL);
 	msg = json_string_value(json_object_get(o, "message"));
-	s = json_string_value(json_object_get(o, "sid"));
 	if (status < 200 || status > 299)
 		snprintf(why, whylen, "provider answered %ld: %.120s", status,
 		    msg != NULL ? msg : "");
-	else if (s == NULL || strlen(s) >= sidlen)
+	else if (e->tel->created_sid(resp, sid, sidlen) == -1
+	    || !tel_sid_ok(e->tel, sid))
 		snprintf(why, whylen, "provider answer without a call sid");
-	else {
-		snprintf(sid, sidlen, "%s", s);
+	else
 		rv = 0;
-	}
 out:
 	json_decref(o);
 	free(resp);
-	free(body);
+	free(r.body);
 	return (rv);
 }
 
@@ -393,8 +310,7 @@ call_open(
 	snprintf(key, sizeof(key), "%s:open", sid);
 	env.idempotency_key = key;
 	co.direction = dir;
-	co.provider = web_is_signalwire(e) ? BUS__PROVIDER__SIGNALWIRE
-	                                   : BUS__PROVIDER__TWILIO;
+	co.provider = e->tel->id;
 	co.lead_id = (char *)j->lead_id;
 	co.objective = j->objective != NULL ? j->objective : "";
 	co.context_json = j->context_json != NULL ? j->context_json : "";
@@ -417,7 +333,7 @@ call_open(
 }
 
 static void
-run_create(struct edge *e, CURL *c, struct wjob *j)
+run_create(struct edge *e, struct http_client *c, struct wjob *j)
 {
 	char reason[200], sid[EDGE_SID_MAX];
 	int  retry = 0, rv;
@@ -512,97 +428,82 @@ run_event(struct edge *e, struct wjob *j)
 }
 
 long
-webjobs_provider_hangup(
-    struct edge *e, void *curl, const char *call_sid, int attempts)
+webjobs_provider_hangup(struct edge *e, struct http_client *c,
+    const char *call_sid, const struct http_retry *rt)
 {
-	const char *base, *user, *pass;
-	char        url[700];
-	long        status = 0;
-	int         i;
+	struct tel_req r = { .body = NULL };
+	long           status = 0;
 
-	provider_auth(e, &base, &user, &pass);
-	if (base[0] == '\0' || user[0] == '\0')
+	if (e->tel->hangup_req(e, call_sid, &r) == -1)
 		return (0);
-	snprintf(url, sizeof(url), "%s/Accounts/%s/Calls/%s.json", base, user,
-	    call_sid);
-	for (i = 0; i < attempts; i++) {
-		if (i > 0)
-			nng_msleep(500 << i);
-		status = 0;
-		if (post(e, curl, url, user, pass,
-		        "application/x-www-form-urlencoded",
-		        "Status=completed", NULL, &status, NULL)
-		        == 0
-		    && status < 500)
-			break;
-	}
+	(void)post(c, r.url, r.user, r.pass, r.ctype, r.body,
+	    r.hdr[0] != '\0' ? r.hdr : NULL, rt, &status, NULL);
+	free(r.body);
 	metric_inc(metric_get(
 	    e->m.hangups, status >= 200 && status < 300 ? "ok" : "failed"));
 	return (status);
 }
 
 static void
-run_hangup(struct edge *e, CURL *c, struct wjob *j)
+run_hangup(struct edge *e, struct http_client *c, struct wjob *j)
 {
 	struct log_ctx lc = { j->call_sid, NULL };
 	long           status;
 
-	status = webjobs_provider_hangup(e, c, j->call_sid, 3);
+	status = webjobs_provider_hangup(e, c, j->call_sid, &hangup_retry);
 	logc_info(&lc, "provider hang-up (%s): HTTP %ld", j->status, status);
 }
 
+/* A notification is delivered by a 2xx answer only. */
 static bool
-stopping(struct webjobs *w)
+not_2xx(const struct http_resp *r)
 {
-	bool s;
-
-	pthread_mutex_lock(&w->lock);
-	s = w->stopping;
-	pthread_mutex_unlock(&w->lock);
-	return (s);
+	return (!r->cancelled && !r->too_large
+	    && (r->status < 200 || r->status > 299));
 }
 
 static void
-run_notify(struct edge *e, CURL *c, struct wjob *j)
+run_notify(struct edge *e, struct http_client *c, struct wjob *j)
 {
-	struct log_ctx lc = { j->call_sid, NULL };
-	char           hex[65], hdr[96];
-	long           status = 0;
-	int            i, wait_ms = 1000;
+	struct log_ctx    lc = { j->call_sid, NULL };
+	char              hex[65], hdr[96];
+	long              status = 0;
+	struct http_retry rt
+	    = { e->cfg.notify_attempts, 1000, 60000, not_2xx, &e->wj.stop };
 
 	if (hmac_sha256_hex(
 	        e->cfg.notify_secret, j->payload, strlen(j->payload), hex)
 	    != 0)
 		return;
 	snprintf(hdr, sizeof(hdr), "X-Signature: sha256=%s", hex);
-	for (i = 0; i < e->cfg.notify_attempts; i++) {
-		if (i > 0) {
-			if (stopping(&e->wj))
-				break;
-			nng_msleep(wait_ms);
-			wait_ms = wait_ms * 2 > 60000 ? 60000 : wait_ms * 2;
-		}
-		if (post(e, c, e->cfg.notify_url, NULL, NULL,
-		        "application/json", j->payload, hdr, &status, NULL)
-		        == 0
-		    && status >= 200 && status < 300) {
-			metric_inc(metric_get(e->m.notify, "ok"));
-			return;
-		}
-		logc_info(
-		    &lc, "notification attempt %d: HTTP %ld", i + 1, status);
+	if (rt.attempts < 1)
+		rt.attempts = 1;
+	if (post(c, e->cfg.notify_url, NULL, NULL, "application/json",
+	        j->payload, hdr, &rt, &status, NULL)
+	        == 0
+	    && status >= 200 && status < 300) {
+		metric_inc(metric_get(e->m.notify, "ok"));
+		return;
 	}
-	logc_warnx(&lc, "notification not accepted after %d attempts", i);
+	logc_warnx(
+	    &lc, "notification not accepted (last answer HTTP %ld)", status);
 	metric_inc(metric_get(e->m.notify, "failed"));
 }
 
 static void *
 worker_main(void *arg)
 {
-	struct edge    *e = arg;
-	struct webjobs *w = &e->wj;
-	struct wjob    *j;
-	CURL           *c = curl_easy_init();
+	struct edge       *e = arg;
+	struct webjobs    *w = &e->wj;
+	struct wjob       *j;
+	struct http_client hc, *c = NULL;
+	struct http_opts   o = { 0 };
+
+	o.connect_timeout_ms = e->cfg.provider_timeout_ms;
+	o.timeout_ms = e->cfg.provider_timeout_ms;
+	o.max_body = RESP_MAX;
+	if (http_client_init(&hc, &o) == 0)
+		c = &hc;
 
 	for (;;) {
 		pthread_mutex_lock(&w->lock);
@@ -618,7 +519,7 @@ worker_main(void *arg)
 		if (c == NULL
 		    && (j->kind == WJ_CREATE_CALL || j->kind == WJ_HANGUP
 		        || j->kind == WJ_NOTIFY || j->kind == WJ_API_HANGUP)) {
-			log_warnx("no curl handle");
+			log_warnx("no HTTP client");
 			reply_json(e, j, 500, "internal", "no HTTP client", 0);
 		} else if (j->kind == WJ_CREATE_CALL)
 			run_create(e, c, j);
@@ -637,8 +538,7 @@ worker_main(void *arg)
 			run_notify(e, c, j);
 		wjob_free(j);
 	}
-	if (c != NULL)
-		curl_easy_cleanup(c);
+	http_client_fini(&hc);
 	return (NULL);
 }
 
@@ -680,6 +580,7 @@ webjobs_stop(struct webjobs *w)
 {
 	int i;
 
+	atomic_store(&w->stop, 1); /* no further notification attempt */
 	pthread_mutex_lock(&w->lock);
 	w->stopping = true;
 	pthread_cond_broadcast(&w->cond);

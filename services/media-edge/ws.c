@@ -42,18 +42,22 @@ refuse(struct lws *wsi, int status, const char *error)
 int
 ws_filter(struct edge *e, struct lws *wsi)
 {
-	char path[128], peer[48];
-	int  n;
+	char        path[128], peer[48], body[160];
+	const char *why;
+	int         n, st;
 
 	n = lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
 	if (n > 0 && strcmp(path, "/events") == 0) {
-		if (events_auth(e, wsi))
+		if ((st = events_admit(e, wsi, &why)) == 0)
 			return (0);
-		log_warnx("/events upgrade refused: bearer token");
-		edge_auth_fail(e, "events_token");
-		return (refuse(wsi, 401, "unauthorized"));
+		log_warnx("/events upgrade refused: %s", why);
+		snprintf(body, sizeof(body),
+		    "{\"error\":\"%s\",\"reason\":\"%s\"}",
+		    st == 403 ? "forbidden" : "unauthorized", why);
+		(void)httpd_answer_now(wsi, st, body);
+		return (-1);
 	}
-	if (n <= 0 || strcmp(path, "/media") != 0) {
+	if (n <= 0 || ws_provider(e, path) == NULL) {
 		log_warnx("websocket upgrade refused: unknown path");
 		edge_bad_input(e, "bad_path");
 		return (refuse(wsi, 404, "not found"));
@@ -94,17 +98,33 @@ ws_filter(struct edge *e, struct lws *wsi)
 	return (0);
 }
 
+/* /media/<name>, as the answer document says; plain /media (streams
+ * opened by hand, older documents) speaks EDGE_PROVIDER's dialect. */
+const struct tel_provider *
+ws_provider(struct edge *e, const char *path)
+{
+	if (strcmp(path, "/media") == 0)
+		return (e->tel);
+	if (strncmp(path, "/media/", 7) == 0)
+		return (tel_find(path + 7));
+	return (NULL);
+}
+
 int
 ws_established(struct edge *e, struct lws *wsi, struct pss *pss)
 {
-	char path[32];
+	const struct tel_provider *p;
+	char                       path[128];
 
-	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) > 0
-	    && strcmp(path, "/events") == 0) {
+	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0)
+		path[0] = '\0';
+	if (strcmp(path, "/events") == 0) {
 		pss->events = events_open(e, wsi);
 		return (0);
 	}
-	pss->call = call_new(e, wsi);
+	/* ws_filter() admitted only known paths */
+	p = ws_provider(e, path);
+	pss->call = call_new(e, wsi, p != NULL ? p : e->tel);
 	return (0);
 }
 
@@ -205,24 +225,26 @@ ws_receive(struct lws *wsi, struct pss *pss, const void *in, size_t len)
 	return (0);
 }
 
+/*
+ * Send what the call has queued, as long as the socket takes it whole:
+ * several WebSocket frames per wake-up when more than one is waiting.
+ * lws keeps what the kernel did not take (partial buffering) and sends it
+ * before anything else; we stop there and ask for WRITEABLE.  Called from
+ * the WRITEABLE callback and, when the queue was empty, straight from
+ * commit() on the same loop thread, which spares the POLLOUT round trip
+ * (two epoll_ctl and a wake-up) per frame.  -1: the write failed.
+ */
 int
-ws_writeable(struct lws *wsi, struct pss *pss)
+ws_send_queued(struct call *c)
 {
-	struct call   *c = pss->call;
-	struct edge   *e;
+	struct edge   *e = c->edge;
 	unsigned char *p;
 	size_t         len;
 	enum outq_kind kind;
 
-	if (pss->events != NULL)
-		return (events_writeable(wsi, pss->events));
-	if (c == NULL)
-		return (0);
-	e = c->edge;
-	if (c->kill)
-		return (-1);
-	if (outq_peek(&c->out, &p, &len, &kind)) {
-		if (lws_write(wsi, p, len, LWS_WRITE_TEXT) < (int)len) {
+	while (!lws_partial_buffered(c->wsi)
+	    && outq_peek(&c->out, &p, &len, &kind)) {
+		if (lws_write(c->wsi, p, len, LWS_WRITE_TEXT) < (int)len) {
 			c->close_why = "write failed";
 			return (-1);
 		}
@@ -233,10 +255,25 @@ ws_writeable(struct lws *wsi, struct pss *pss)
 		else
 			metric_inc(e->m.clears_out);
 		outq_pop(&c->out);
-		if (c->out.count > 0 || c->closing)
-			lws_callback_on_writable(wsi);
-		return (0);
 	}
+	if (c->out.count > 0 || c->closing)
+		lws_callback_on_writable(c->wsi);
+	return (0);
+}
+
+int
+ws_writeable(struct lws *wsi, struct pss *pss)
+{
+	struct call *c = pss->call;
+
+	if (pss->events != NULL)
+		return (events_writeable(wsi, pss->events));
+	if (c == NULL)
+		return (0);
+	if (c->kill)
+		return (-1);
+	if (c->out.count > 0)
+		return (ws_send_queued(c));
 	if (c->closing) {
 		lws_close_reason(wsi, (enum lws_close_status)c->close_code,
 		    (unsigned char *)c->close_why, strlen(c->close_why));

@@ -16,7 +16,10 @@
  * the other way round), so the order of writes of one call does not
  * matter when a spooled CallOpen is replayed after a later write.
  *
- * Values go only as parameters; phone numbers only sealed (seal.h).
+ * Each write names its columns one by one through pgrow (common/pgrow.h):
+ * the column, how its parameter is written, how an upsert treats it and
+ * the value, on one line; a new column is one more line.  Values go only
+ * as parameters; phone numbers only sealed (seal.h).
  * Threads: worker threads and the maintenance thread, each with its own
  * struct pg.
  */
@@ -28,112 +31,25 @@
 
 #include "log.h"
 #include "persister.h"
+#include "pgrow.h"
 #include "wire.h"
 #include "xmalloc.h"
 
 #define BAD (-2)
 
-static const char sql_key[]
-    = "INSERT INTO idempotency_keys (key, kind, call_sid) "
-      "VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING";
+/* A time in ms since the epoch as text; the server's now() without one. */
+#define AT_MS "coalesce(to_timestamp($::double precision / 1000), now())"
+#define MS "to_timestamp($::double precision / 1000)"
+/* A message that does not know the direction leaves it as it was. */
+#define SET_DIRECTION                                                         \
+	"direction = CASE WHEN EXCLUDED.direction <> 'unspecified' "          \
+	"THEN EXCLUDED.direction ELSE calls.direction END"
 
-static const char sql_open[]
-    = "INSERT INTO calls (call_sid, direction, provider, lead_id, "
-      " business_id, objective, context, to_phone_enc, from_phone_enc, "
-      " created_at, voice, instructions, language, greeting, "
-      " max_duration_s, metadata) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, "
-      " coalesce(to_timestamp($10::double precision / 1000), now()), "
-      " coalesce($11, ''), coalesce($12, ''), coalesce($13, ''), "
-      " coalesce($14, ''), $15::integer, $16::jsonb) "
-      "ON CONFLICT (call_sid) DO UPDATE SET "
-      " direction = CASE WHEN EXCLUDED.direction <> 'unspecified' "
-      "  THEN EXCLUDED.direction ELSE calls.direction END, "
-      " provider = EXCLUDED.provider, "
-      " lead_id = coalesce(EXCLUDED.lead_id, calls.lead_id), "
-      " business_id = coalesce(EXCLUDED.business_id, calls.business_id), "
-      " objective = EXCLUDED.objective, "
-      " context = coalesce(EXCLUDED.context, calls.context), "
-      " to_phone_enc = coalesce(EXCLUDED.to_phone_enc, calls.to_phone_enc), "
-      " from_phone_enc = coalesce(EXCLUDED.from_phone_enc, "
-      "  calls.from_phone_enc), "
-      " created_at = least(EXCLUDED.created_at, calls.created_at), "
-      " voice = coalesce($11, calls.voice), "
-      " instructions = coalesce($12, calls.instructions), "
-      " language = coalesce($13, calls.language), "
-      " greeting = coalesce($14, calls.greeting), "
-      " max_duration_s = coalesce(EXCLUDED.max_duration_s, "
-      "  calls.max_duration_s), "
-      " metadata = coalesce(EXCLUDED.metadata, calls.metadata), "
-      " updated_at = now()";
-
-static const char sql_event[]
-    = "INSERT INTO call_events (call_sid, kind, status, payload, seq, at) "
-      "VALUES ($1, $2, $3, $4::jsonb, $5::integer, "
-      " coalesce(to_timestamp($6::double precision / 1000), now()))";
 /* A provider status moves the call's status until the record is in. */
 static const char sql_event_status[]
     = "UPDATE calls SET status = $2, updated_at = now() "
       "WHERE call_sid = $1 AND ended_at IS NULL";
 
-static const char sql_turn[]
-    = "INSERT INTO transcript_turns (call_sid, seq, role, text, item_id, at) "
-      "VALUES ($1, $2::integer, $3, $4, $5, "
-      " coalesce(to_timestamp($6::double precision / 1000), now())) "
-      "ON CONFLICT (call_sid, seq) DO UPDATE SET role = EXCLUDED.role, "
-      " text = EXCLUDED.text, item_id = EXCLUDED.item_id, at = EXCLUDED.at";
-
-static const char sql_record[]
-    = "INSERT INTO calls (call_sid, direction, status, started_at, ended_at, "
-      " duration_s, transcript, summary, summary_pending, outcome, "
-      " interest_level, next_action, appointment, quote, end_reason, "
-      " answered_by, model_input_tokens, model_output_tokens, "
-      " model_input_audio_tokens, model_output_audio_tokens, "
-      " model_cached_tokens, model_responses, reasoner_input_tokens, "
-      " reasoner_output_tokens) "
-      "VALUES ($1, $2, $3, to_timestamp($4::double precision / 1000), "
-      " to_timestamp($5::double precision / 1000), $6::integer, $7, "
-      " $8::jsonb, $9::boolean, $10, $11, $12, $13, $14, $15, $16, "
-      " $17::bigint, $18::bigint, $19::bigint, $20::bigint, $21::bigint, "
-      " $22::integer, $23::bigint, $24::bigint) "
-      "ON CONFLICT (call_sid) DO UPDATE SET "
-      " direction = CASE WHEN EXCLUDED.direction <> 'unspecified' "
-      "  THEN EXCLUDED.direction ELSE calls.direction END, "
-      " status = EXCLUDED.status, "
-      " started_at = coalesce(EXCLUDED.started_at, calls.started_at), "
-      " ended_at = coalesce(EXCLUDED.ended_at, calls.ended_at), "
-      " duration_s = EXCLUDED.duration_s, "
-      " transcript = coalesce(EXCLUDED.transcript, calls.transcript), "
-      " summary = coalesce(EXCLUDED.summary, calls.summary), "
-      " summary_pending = EXCLUDED.summary_pending, "
-      " outcome = coalesce(EXCLUDED.outcome, calls.outcome), "
-      " interest_level = coalesce(EXCLUDED.interest_level, "
-      "  calls.interest_level), "
-      " next_action = coalesce(EXCLUDED.next_action, calls.next_action), "
-      " appointment = coalesce(EXCLUDED.appointment, calls.appointment), "
-      " quote = coalesce(EXCLUDED.quote, calls.quote), "
-      " end_reason = coalesce(EXCLUDED.end_reason, calls.end_reason), "
-      " answered_by = coalesce(EXCLUDED.answered_by, calls.answered_by), "
-      " model_input_tokens = coalesce(EXCLUDED.model_input_tokens, "
-      "calls.model_input_tokens), "
-      " model_output_tokens = coalesce(EXCLUDED.model_output_tokens, "
-      "calls.model_output_tokens), "
-      " model_input_audio_tokens = "
-      "coalesce(EXCLUDED.model_input_audio_tokens, "
-      "calls.model_input_audio_tokens), "
-      " model_output_audio_tokens = "
-      "coalesce(EXCLUDED.model_output_audio_tokens, "
-      "calls.model_output_audio_tokens), "
-      " model_cached_tokens = coalesce(EXCLUDED.model_cached_tokens, "
-      "calls.model_cached_tokens), "
-      " model_responses = coalesce(EXCLUDED.model_responses, "
-      "calls.model_responses), "
-      " reasoner_input_tokens = coalesce(EXCLUDED.reasoner_input_tokens, "
-      "calls.reasoner_input_tokens), "
-      " reasoner_output_tokens = coalesce(EXCLUDED.reasoner_output_tokens, "
-      "calls.reasoner_output_tokens), "
-      " updated_at = now() "
-      "RETURNING lead_id";
 static const char sql_lead[]
     = "UPDATE leads SET status = $2, updated_at = now() WHERE id = $1";
 
@@ -171,6 +87,8 @@ provider_name(Bus__Provider p)
 		return ("twilio");
 	case BUS__PROVIDER__SIGNALWIRE:
 		return ("signalwire");
+	case BUS__PROVIDER__TELNYX:
+		return ("telnyx");
 	default:
 		return ("unspecified");
 	}
@@ -232,6 +150,19 @@ seal_phone(
 	return (buf);
 }
 
+/* The row's statement for rows that are not wanted: 0 or -1 (logged). */
+static int
+row_cmd(struct pg *pg, const char *what, const struct pgrow *row,
+    const char *conflict)
+{
+	PGresult *res;
+
+	if ((res = pgrow_exec(pg, what, row, conflict, NULL)) == NULL)
+		return (-1);
+	PQclear(res);
+	return (0);
+}
+
 static int
 write_open(struct pg *pg, const unsigned char *key, const Bus__Envelope *env,
     char *err, size_t errlen)
@@ -239,10 +170,9 @@ write_open(struct pg *pg, const unsigned char *key, const Bus__Envelope *env,
 	const Bus__CallOpen     *o = env->call_open;
 	const Bus__CallSettings *cs = o->settings;
 	unsigned char           *to, *from;
-	const char              *v[16] = { NULL };
-	int                      len[16] = { 0 }, fmt[16] = { 0 };
+	int                      tolen = 0, fromlen = 0, rv;
 	char                     at[24], maxd[16];
-	PGresult                *res;
+	struct pgrow             row;
 
 	if (json_ok(o->context_json, "context_json", err, errlen) == BAD
 	    || (cs != NULL
@@ -250,8 +180,8 @@ write_open(struct pg *pg, const unsigned char *key, const Bus__Envelope *env,
 	               errlen)
 	            == BAD))
 		return (BAD);
-	to = seal_phone(key, o->to_phone, "calls.to_phone", &len[7]);
-	from = seal_phone(key, o->from_phone, "calls.from_phone", &len[8]);
+	to = seal_phone(key, o->to_phone, "calls.to_phone", &tolen);
+	from = seal_phone(key, o->from_phone, "calls.from_phone", &fromlen);
 	if ((nz(o->to_phone) && to == NULL)
 	    || (nz(o->from_phone) && from == NULL)) {
 		free(to);
@@ -259,40 +189,62 @@ write_open(struct pg *pg, const unsigned char *key, const Bus__Envelope *env,
 		snprintf(err, errlen, "cannot encrypt a phone number");
 		return (-1);
 	}
-	v[0] = env->call_sid;
-	v[1] = direction_name(o->direction);
-	v[2] = provider_name(o->provider);
-	v[3] = nz(o->lead_id);
-	v[4] = nz(o->business_id);
-	v[5] = o->objective;
-	v[6] = nz(o->context_json);
-	v[7] = (const char *)to;
-	v[8] = (const char *)from;
-	v[9] = ms_text(at, sizeof(at), o->created_at_ms);
+	pgrow_init(&row, "calls");
+	pgrow_add(&row, "call_sid", NULL, PGROW_KEY, env->call_sid);
+	pgrow_add(
+	    &row, "direction", NULL, PGROW_KEY, direction_name(o->direction));
+	pgrow_add(
+	    &row, "provider", NULL, PGROW_SET, provider_name(o->provider));
+	pgrow_add(&row, "lead_id", NULL, PGROW_COALESCE, nz(o->lead_id));
+	pgrow_add(
+	    &row, "business_id", NULL, PGROW_COALESCE, nz(o->business_id));
+	pgrow_add(&row, "objective", NULL, PGROW_SET, o->objective);
+	pgrow_add(
+	    &row, "context", "$::jsonb", PGROW_COALESCE, nz(o->context_json));
+	pgrow_add_bytea(&row, "to_phone_enc", PGROW_COALESCE, to, tolen);
+	pgrow_add_bytea(&row, "from_phone_enc", PGROW_COALESCE, from, fromlen);
+	pgrow_add(&row, "created_at", AT_MS, PGROW_KEY,
+	    ms_text(at, sizeof(at), o->created_at_ms));
+	/* per-call settings: a column only when given, so a later
+	 * CallOpen without them keeps what is stored */
 	if (cs != NULL) {
-		v[10] = nz(cs->voice);
-		v[11] = nz(cs->instructions);
-		v[12] = nz(cs->language);
-		v[13] = nz(cs->greeting);
-		v[14] = ms_text(maxd, sizeof(maxd), cs->max_duration_s);
-		v[15] = nz(cs->metadata_json);
+		if (nz(cs->voice) != NULL)
+			pgrow_add(&row, "voice", NULL, PGROW_SET, cs->voice);
+		if (nz(cs->instructions) != NULL)
+			pgrow_add(&row, "instructions", NULL, PGROW_SET,
+			    cs->instructions);
+		if (nz(cs->language) != NULL)
+			pgrow_add(
+			    &row, "language", NULL, PGROW_SET, cs->language);
+		if (nz(cs->greeting) != NULL)
+			pgrow_add(
+			    &row, "greeting", NULL, PGROW_SET, cs->greeting);
+		if (cs->max_duration_s > 0)
+			pgrow_add(&row, "max_duration_s", "$::integer",
+			    PGROW_SET,
+			    ms_text(maxd, sizeof(maxd), cs->max_duration_s));
+		if (nz(cs->metadata_json) != NULL)
+			pgrow_add(&row, "metadata", "$::jsonb", PGROW_SET,
+			    cs->metadata_json);
 	}
-	fmt[7] = fmt[8] = 1; /* bytea, binary */
-	res = pg_exec(pg, "call open", sql_open, 16, v, len, fmt);
+	pgrow_set(&row, SET_DIRECTION);
+	pgrow_set(&row,
+	    "created_at = least(EXCLUDED.created_at, "
+	    "calls.created_at)");
+	pgrow_set(&row, "updated_at = now()");
+	rv = row_cmd(pg, "call open", &row, "call_sid");
 	free(to);
 	free(from);
-	if (res == NULL)
-		return (-1);
-	PQclear(res);
-	return (0);
+	return (rv);
 }
 
 static int
 write_event(struct pg *pg, const Bus__Envelope *env, char *err, size_t errlen)
 {
 	const Bus__CallEvent *e = env->call_event;
-	const char           *v[6];
+	const char           *v[2];
 	char                  seq[16], at[24];
+	struct pgrow          row;
 
 	if (e->kind == NULL || e->kind[0] == '\0') {
 		snprintf(err, errlen, "call_event.kind is empty");
@@ -301,16 +253,19 @@ write_event(struct pg *pg, const Bus__Envelope *env, char *err, size_t errlen)
 	if (json_ok(e->payload_json, "payload_json", err, errlen) == BAD)
 		return (BAD);
 	snprintf(seq, sizeof(seq), "%u", e->seq);
-	v[0] = env->call_sid;
-	v[1] = e->kind;
-	v[2] = e->status;
-	v[3] = nz(e->payload_json);
-	v[4] = seq;
-	v[5] = ms_text(at, sizeof(at), e->at_ms);
-	if (pg_cmd(pg, "call event", sql_event, 6, v) == -1)
+	pgrow_init(&row, "call_events");
+	pgrow_add(&row, "call_sid", NULL, PGROW_KEY, env->call_sid);
+	pgrow_add(&row, "kind", NULL, PGROW_KEY, e->kind);
+	pgrow_add(&row, "status", NULL, PGROW_KEY, e->status);
+	pgrow_add(&row, "payload", "$::jsonb", PGROW_KEY, nz(e->payload_json));
+	pgrow_add(&row, "seq", "$::integer", PGROW_KEY, seq);
+	pgrow_add(
+	    &row, "at", AT_MS, PGROW_KEY, ms_text(at, sizeof(at), e->at_ms));
+	if (row_cmd(pg, "call event", &row, NULL) == -1)
 		return (-1);
 	if (strcmp(e->kind, "status") != 0 || nz(e->status) == NULL)
 		return (0);
+	v[0] = env->call_sid;
 	v[1] = e->status;
 	return (pg_cmd(pg, "call status", sql_event_status, 2, v));
 }
@@ -319,8 +274,8 @@ static int
 write_turn(struct pg *pg, const Bus__Envelope *env, char *err, size_t errlen)
 {
 	const Bus__TranscriptTurn *t = env->transcript_turn;
-	const char                *v[6];
 	char                       seq[16], at[24];
+	struct pgrow               row;
 
 	if (t->turn == NULL || t->turn->role == NULL
 	    || t->turn->role[0] == '\0') {
@@ -328,13 +283,15 @@ write_turn(struct pg *pg, const Bus__Envelope *env, char *err, size_t errlen)
 		return (BAD);
 	}
 	snprintf(seq, sizeof(seq), "%u", t->turn->seq);
-	v[0] = env->call_sid;
-	v[1] = seq;
-	v[2] = t->turn->role;
-	v[3] = t->turn->text;
-	v[4] = t->item_id;
-	v[5] = ms_text(at, sizeof(at), t->turn->at_ms);
-	return (pg_cmd(pg, "transcript turn", sql_turn, 6, v));
+	pgrow_init(&row, "transcript_turns");
+	pgrow_add(&row, "call_sid", NULL, PGROW_KEY, env->call_sid);
+	pgrow_add(&row, "seq", "$::integer", PGROW_KEY, seq);
+	pgrow_add(&row, "role", NULL, PGROW_SET, t->turn->role);
+	pgrow_add(&row, "text", NULL, PGROW_SET, t->turn->text);
+	pgrow_add(&row, "item_id", NULL, PGROW_SET, t->item_id);
+	pgrow_add(&row, "at", AT_MS, PGROW_SET,
+	    ms_text(at, sizeof(at), t->turn->at_ms));
+	return (row_cmd(pg, "transcript turn", &row, "call_sid, seq"));
 }
 
 /* The summary as JSON text (malloc'd): its own json when that parses to
@@ -369,50 +326,81 @@ summary_json(const Bus__Summary *s)
 }
 
 /* Upsert the call, then move its lead's status: one transaction. */
+/* The call's token usage (CallRecord.usage); a record without usage
+ * keeps what is stored.  n: the values' text. */
+static void
+usage_columns(struct pgrow *row, const Bus__Usage *u, char n[8][24])
+{
+	static const char *const col[8]
+	    = { "model_input_tokens", "model_output_tokens",
+		      "model_input_audio_tokens", "model_output_audio_tokens",
+		      "model_cached_tokens", "model_responses",
+		      "reasoner_input_tokens", "reasoner_output_tokens" };
+	uint64_t v[8] = { 0 };
+	int      i;
+
+	if (u != NULL) {
+		v[0] = u->model_input_tokens;
+		v[1] = u->model_output_tokens;
+		v[2] = u->model_input_audio_tokens;
+		v[3] = u->model_output_audio_tokens;
+		v[4] = u->model_cached_tokens;
+		v[5] = u->model_responses;
+		v[6] = u->reasoner_input_tokens;
+		v[7] = u->reasoner_output_tokens;
+	}
+	for (i = 0; i < 8; i++) {
+		snprintf(n[i], sizeof(n[0]), "%llu", (unsigned long long)v[i]);
+		pgrow_add(row, col[i], i == 5 ? "$::integer" : "$::bigint",
+		    PGROW_COALESCE, u != NULL ? n[i] : NULL);
+	}
+}
+
 static int
 write_record(struct pg *pg, const Bus__Envelope *env)
 {
 	const Bus__CallRecord *r = env->call_record;
 	const Bus__Summary    *s = r->summary;
-	const Bus__Usage      *u = r->usage;
-	const char            *v[24] = { NULL }, *lead;
+	const char            *v[2], *lead;
 	char                   t0[24], t1[24], dur[16], *sj, n[8][24];
-	const uint64_t         un[8] = { u != NULL ? u->model_input_tokens : 0,
-                u != NULL ? u->model_output_tokens : 0,
-		u != NULL ? u->model_input_audio_tokens : 0,
-		u != NULL ? u->model_output_audio_tokens : 0,
-		u != NULL ? u->model_cached_tokens : 0,
-		u != NULL ? u->model_responses : 0,
-		u != NULL ? u->reasoner_input_tokens : 0,
-		u != NULL ? u->reasoner_output_tokens : 0 };
-	int       i;
-	PGresult *res;
-	int       rv = -1;
+	struct pgrow           row;
+	PGresult              *res;
+	int                    rv = -1;
 
 	sj = summary_json(s);
 	snprintf(dur, sizeof(dur), "%u", r->duration_s);
-	v[0] = env->call_sid;
-	v[1] = direction_name(r->direction);
-	v[2] = nz(r->status) != NULL ? r->status : "completed";
-	v[3] = ms_text(t0, sizeof(t0), r->started_at_ms);
-	v[4] = ms_text(t1, sizeof(t1), r->ended_at_ms);
-	v[5] = dur;
-	v[6] = nz(r->transcript);
-	v[7] = sj;
-	v[8] = r->summary_pending ? "true" : "false";
-	v[9] = s != NULL ? nz(s->outcome) : NULL;
-	v[10] = s != NULL ? nz(s->interest_level) : NULL;
-	v[11] = s != NULL ? nz(s->next_action) : NULL;
-	v[12] = s != NULL ? nz(s->appointment) : NULL;
-	v[13] = s != NULL ? nz(s->quote) : NULL;
-	v[14] = nz(r->end_reason);
-	v[15] = nz(r->answered_by);
-	for (i = 0; i < 8 && u != NULL; i++) { /* no usage: keep what is */
-		snprintf(
-		    n[i], sizeof(n[i]), "%llu", (unsigned long long)un[i]);
-		v[16 + i] = n[i];
-	}
-	res = pg_exec(pg, "call record", sql_record, 24, v, NULL, NULL);
+	pgrow_init(&row, "calls");
+	pgrow_add(&row, "call_sid", NULL, PGROW_KEY, env->call_sid);
+	pgrow_add(
+	    &row, "direction", NULL, PGROW_KEY, direction_name(r->direction));
+	pgrow_add(&row, "status", NULL, PGROW_SET,
+	    nz(r->status) != NULL ? r->status : "completed");
+	pgrow_add(&row, "started_at", MS, PGROW_COALESCE,
+	    ms_text(t0, sizeof(t0), r->started_at_ms));
+	pgrow_add(&row, "ended_at", MS, PGROW_COALESCE,
+	    ms_text(t1, sizeof(t1), r->ended_at_ms));
+	pgrow_add(&row, "duration_s", "$::integer", PGROW_SET, dur);
+	pgrow_add(&row, "transcript", NULL, PGROW_COALESCE, nz(r->transcript));
+	pgrow_add(&row, "summary", "$::jsonb", PGROW_COALESCE, sj);
+	pgrow_add(&row, "summary_pending", "$::boolean", PGROW_SET,
+	    r->summary_pending ? "true" : "false");
+	pgrow_add(&row, "outcome", NULL, PGROW_COALESCE,
+	    s != NULL ? nz(s->outcome) : NULL);
+	pgrow_add(&row, "interest_level", NULL, PGROW_COALESCE,
+	    s != NULL ? nz(s->interest_level) : NULL);
+	pgrow_add(&row, "next_action", NULL, PGROW_COALESCE,
+	    s != NULL ? nz(s->next_action) : NULL);
+	pgrow_add(&row, "appointment", NULL, PGROW_COALESCE,
+	    s != NULL ? nz(s->appointment) : NULL);
+	pgrow_add(&row, "quote", NULL, PGROW_COALESCE,
+	    s != NULL ? nz(s->quote) : NULL);
+	pgrow_add(&row, "end_reason", NULL, PGROW_COALESCE, nz(r->end_reason));
+	pgrow_add(
+	    &row, "answered_by", NULL, PGROW_COALESCE, nz(r->answered_by));
+	usage_columns(&row, r->usage, n);
+	pgrow_set(&row, SET_DIRECTION);
+	pgrow_set(&row, "updated_at = now()");
+	res = pgrow_exec(pg, "call record", &row, "call_sid", "lead_id");
 	free(sj);
 	if (res == NULL)
 		return (-1);
@@ -472,32 +460,34 @@ enum store_rv
 store_apply(struct pg *pg, const unsigned char *key, const Bus__Envelope *env,
     char *err, size_t errlen)
 {
-	const char *type = wire_type_name(env->body_case);
-	const char *v[3];
-	char        mkey[64];
-	PGresult   *res;
-	int         r;
+	const char  *type = wire_type_name(env->body_case), *k;
+	char         mkey[64];
+	struct pgrow row;
+	PGresult    *res;
+	int          r;
 
 	err[0] = '\0';
 	if (env->call_sid == NULL || env->call_sid[0] == '\0') {
 		snprintf(err, errlen, "%s without a call_sid", type);
 		return (STORE_BAD);
 	}
-	v[0] = nz(env->idempotency_key);
-	if (v[0] == NULL && nz(env->msg_id) != NULL) {
+	k = nz(env->idempotency_key);
+	if (k == NULL && nz(env->msg_id) != NULL) {
 		/* bus_request keeps msg_id across its own retries */
 		snprintf(mkey, sizeof(mkey), "msg:%.40s", env->msg_id);
-		v[0] = mkey;
+		k = mkey;
 	}
-	if (v[0] == NULL) {
+	if (k == NULL) {
 		snprintf(err, errlen, "%s without an idempotency_key", type);
 		return (STORE_BAD);
 	}
-	v[1] = type;
-	v[2] = env->call_sid;
+	pgrow_init(&row, "idempotency_keys");
+	pgrow_add(&row, "key", NULL, PGROW_KEY, k);
+	pgrow_add(&row, "kind", NULL, PGROW_KEY, type);
+	pgrow_add(&row, "call_sid", NULL, PGROW_KEY, env->call_sid);
 	if (pg_begin(pg) == -1)
 		return (classify(pg, type, err, errlen));
-	if ((res = pg_exec(pg, "idempotency key", sql_key, 3, v, NULL, NULL))
+	if ((res = pgrow_exec(pg, "idempotency key", &row, "key", NULL))
 	    == NULL)
 		goto fail;
 	r = strcmp(PQcmdTuples(res), "1") == 0;

@@ -35,6 +35,7 @@
 #include "bus.h"
 #include "bus.pb-c.h"
 #include "cfg.h"
+#include "http.h"
 #include "svc.h"
 
 #define REASONER_NAME "reasoner"
@@ -110,12 +111,11 @@ struct reasoner {
 struct worker {
 	struct reasoner   *r;
 	struct worker     *next; /* {r->lock} */
-	CURL              *easy;
-	CURLM             *multi;
-	struct curl_slist *headers;
+	struct http_client http;
 	char              *url;
-	char              *body; /* response body */
-	size_t             len, cap;
+	const char        *hdr[5]; /* request headers, NULL-terminated */
+	char              *version_hdr, *key_hdr; /* in hdr; key zeroed */
+	size_t             len; /* of the last response body */
 	unsigned int       seed; /* jitter, rand_r */
 };
 
@@ -256,13 +256,9 @@ void attempt_fini(struct attempt *);
 /* Should a non-2xx status be retried?  x-should-retry (may be NULL)
  * overrides the status rules. */
 bool retry_status(long status, const char *should_retry);
-/* Server-requested wait in seconds from retry-after-ms / retry-after
- * (seconds, fractional, or an HTTP date relative to now), or -1 when
- * absent, unparseable or outside (0, 60]. */
-double retry_after(const char *after_ms, const char *after, time_t now);
-/* min(0.5 * 2^attempt, 8) s times jitter 1 - 0.25 * u, u in [0, 1). */
-double retry_backoff(int attempt, double u);
-/* The wait before retry number attempt+1, in milliseconds. */
+/* The wait before retry number attempt+1, in milliseconds: the server's
+ * wish (http_retry_after), else min(0.5 * 2^attempt, 8) s times jitter
+ * 1 - 0.25 * u, u in [0, 1) (http_backoff). */
 long retry_wait_ms(int attempt, const char *after_ms, const char *after,
     time_t now, double u);
 

@@ -2,7 +2,7 @@
  * anthropic_fuzz - Anthropic Messages API replies as the reasoner reads
  * them: the body parsed as upstream.c does, then the check exchange.c
  * applies to a 2xx reply (decision_check of decision.c, summary_check of
- * summary.c, both through prompt.c), and the retry headers (retry.c).
+ * summary.c, both through prompt.c), and the retry headers (retry.c, common/http.c).
  *
  * Input: byte 0 picks the reader; the rest is the body, or for the
  * headers "<retry-after-ms>\n<retry-after>\n<x-should-retry>".
@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "../../services/reasoner/reasoner.h"
+#include "http.h"
 #include "log.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -104,7 +105,7 @@ check_headers(const uint8_t *p, size_t n)
 			retry = nl + 1;
 		}
 	}
-	w = retry_after(ms[0] != '\0' ? ms : NULL, after, 1800000000);
+	w = http_retry_after(ms[0] != '\0' ? ms : NULL, after, 1800000000);
 	if (w != -1.0 && !(w > 0.0 && w <= 60.0))
 		broken("a retry-after outside (0, 60]");
 	wait = retry_wait_ms(

@@ -4,7 +4,8 @@
  * sends them over the /media WebSocket, Twilio or SignalWire dialect.
  *
  * Input: one byte of setup (the call's state before the first message,
- * the dialect, whether the call sid is already taken), then messages
+ * the provider whose dialect the stream speaks (bits 4 and 16), whether
+ * the call sid is already taken), then messages
  * separated by 0xFF (a byte no UTF-8 text contains).  Each message is
  * passed to stream_message() in a buffer of exactly its size, so a read
  * past the end is caught.  The text "@TOKEN@" is replaced by a valid
@@ -54,7 +55,7 @@ valid_sid(const char *s)
 	return (n > 0 && n < EDGE_SID_MAX
 	    && strspn(s,
 	           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	           "0123456789-_")
+	           "0123456789-_:")
 	        == n);
 }
 
@@ -193,6 +194,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const enum call_state states[]
 	    = { CALL_CONNECTED, CALL_CONNECTED, CALL_ACTIVE, CALL_ENDED };
+	static const struct tel_provider *const provs[]
+	    = { &tel_twilio, &tel_signalwire, &tel_telnyx, &tel_telnyx };
 	struct subst   sv[] = { { "@TOKEN@", "" }, { "@SWTOKEN@", "" } };
 	struct call    c;
 	char          *msg;
@@ -204,7 +207,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&c, 0, sizeof(c));
 	c.edge = &e;
 	c.state = states[data[0] & 3];
-	c.dialect_signalwire = (data[0] & 4) != 0;
+	c.prov = provs[((data[0] & 4) != 0) | ((data[0] & 16) != 0) << 1];
 	sid_taken = (data[0] & 8) != 0;
 	tokens_init(&e.tokens, 64);
 	if (token_make(FUZZ_SECRET, FUZZ_SID, (int64_t)time(NULL) + 60,

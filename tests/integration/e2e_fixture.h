@@ -36,6 +36,7 @@
 #include "harness.h"
 #include "hmac.h"
 #include "pgtest.h"
+#include "telnyx_keys.h"
 
 #include "../sim/scripts/voice.h"
 
@@ -66,6 +67,7 @@ struct e2e_opts {
 	const char        *answered_by; /* sim-twilio AMD result, or NULL */
 	const char        *dtmf; /* keys the callee presses (D@ms,...) */
 	const char        *sim_auth_token; /* sim-twilio's (NULL: ours) */
+	bool               telnyx; /* EDGE_PROVIDER=telnyx, sim --telnyx */
 	const char *const *ant_args; /* more sim-anthropic arguments */
 	const char *const *rsn_env; /* more environment per daemon */
 	const char *const *ai_env;
@@ -92,6 +94,7 @@ struct e2e {
 	char                 wav[512];
 	long long            t0;
 	int                  seq; /* 1, 2, ... per process: file names */
+	struct tx_keys       tx; /* telnyx: this run's webhook key pair */
 };
 
 static int e2e_nstarted;
@@ -263,6 +266,13 @@ e2e_start_sims(struct e2e *e, const struct e2e_opts *o)
 		tw[n++] = "--answered-by";
 		tw[n++] = o->answered_by;
 	}
+	if (o->telnyx) {
+		if (tx_keys_new(&e->tx) == -1)
+			return (-1);
+		tw[n++] = "--telnyx";
+		tw[n++] = "--telnyx-key";
+		tw[n++] = e->tx.seed_b64;
+	}
 	tw[n] = NULL;
 	if ((e->twilio
 	        = e2e_sim("sim-twilio", tw, e->tw_base, sizeof(e->tw_base)))
@@ -352,12 +362,24 @@ e2e_start_edge(struct e2e *e, const struct e2e_opts *o)
 		e2e_put(
 		    &env, "EDGE_STREAM_TOKEN_SECRET=%s", E2E_STREAM_SECRET);
 		e2e_put(&env, "EDGE_API_TOKEN=%s", E2E_API_TOKEN);
-		e2e_put(&env, "EDGE_PROVIDER=twilio");
-		e2e_put(&env, "TWILIO_API_BASE_URL=%s/2010-04-01", e->tw_base);
-		e2e_put(&env, "TWILIO_ACCOUNT_SID=%s", E2E_ACCOUNT);
-		e2e_put(&env, "TWILIO_AUTH_TOKEN=%s", E2E_AUTH_TOKEN);
+		if (o->telnyx) {
+			/* the sim's application id and API key are the
+			 * Twilio account's sid and token */
+			e2e_put(&env, "EDGE_PROVIDER=telnyx");
+			e2e_put(&env, "TELNYX_API_BASE_URL=%s/v2", e->tw_base);
+			e2e_put(&env, "TELNYX_APPLICATION_ID=%s", E2E_ACCOUNT);
+			e2e_put(&env, "TELNYX_API_KEY=%s", E2E_AUTH_TOKEN);
+			e2e_put(&env, "TELNYX_PUBLIC_KEY=%s", e->tx.pub_b64);
+			e2e_put(&env, "TELNYX_FROM_NUMBER=%s", E2E_FROM);
+		} else {
+			e2e_put(&env, "EDGE_PROVIDER=twilio");
+			e2e_put(&env, "TWILIO_API_BASE_URL=%s/2010-04-01",
+			    e->tw_base);
+			e2e_put(&env, "TWILIO_ACCOUNT_SID=%s", E2E_ACCOUNT);
+			e2e_put(&env, "TWILIO_AUTH_TOKEN=%s", E2E_AUTH_TOKEN);
+			e2e_put(&env, "TWILIO_FROM_NUMBER=%s", E2E_FROM);
+		}
 		e2e_put(&env, "EDGE_TWILIO_AUTH_TOKEN");
-		e2e_put(&env, "TWILIO_FROM_NUMBER=%s", E2E_FROM);
 		e2e_put(&env, "EDGE_DRAIN_TIMEOUT_MS=2000");
 		e2e_put(&env, "LOG_LEVEL=debug");
 		e2e_put_list(&env, o->edge_env);
@@ -422,6 +444,7 @@ e2e_stop(struct e2e *e)
 		}
 	if (e->db.dsn != NULL)
 		pgtest_schema_drop(&e->db);
+	tx_keys_free(&e->tx);
 	assert_int_equal(bad, 0);
 }
 

@@ -507,6 +507,34 @@ test_signalwire(void **state)
 	assert_int_equal(harness_stop(sw, 5000), 0);
 }
 
+/* EDGE_PROVIDER=telnyx: its settings are checked (the key redacted),
+ * its account is not probed. */
+static void
+test_telnyx(void **state)
+{
+	char *out;
+
+	assert_int_equal(
+	    doctor(&out,
+	        "EDGE_PROVIDER=telnyx TELNYX_API_KEY=KEYtx-doctor-1 "
+	        "TELNYX_APPLICATION_ID= TELNYX_PUBLIC_KEY="),
+	    1);
+	assert_fail_line(
+	    out, "telephony  credentials", "TELNYX_APPLICATION_ID");
+	assert_null(strstr(out, "KEYtx-doctor-1"));
+	free(out);
+	assert_int_equal(
+	    doctor(&out,
+	        "EDGE_PROVIDER=telnyx TELNYX_API_KEY=KEYtx-doctor-1 "
+	        "TELNYX_APPLICATION_ID=app-1 "
+	        "TELNYX_PUBLIC_KEY=MCowBQYDK2VwAyEA "
+	        "TELNYX_FROM_NUMBER=" NUMBER),
+	    0);
+	assert_non_null(strstr(out, "ok    telephony  credentials"));
+	assert_null(strstr(out, "KEYtx-doctor-1"));
+	free(out);
+}
+
 static void
 test_bad_phone_key(void **state)
 {
@@ -548,6 +576,7 @@ main(void)
 		cmocka_unit_test(test_missing_secret),
 		cmocka_unit_test(test_bad_database),
 		cmocka_unit_test(test_signalwire),
+		cmocka_unit_test(test_telnyx),
 		cmocka_unit_test(test_bad_phone_key),
 		cmocka_unit_test(test_persister_down),
 	};

@@ -139,6 +139,20 @@ stream_hub_fini(struct stream_hub *hub)
 	memset(hub, 0, sizeof(*hub));
 }
 
+const char *
+stream_sid_key(const struct stream_call *sc)
+{
+	return (sc->hub->cfg->dialect == STREAM_TELNYX ? "stream_id"
+	                                               : "streamSid");
+}
+
+const char *
+stream_seq_key(const struct stream_call *sc)
+{
+	return (sc->hub->cfg->dialect == STREAM_TELNYX ? "sequence_number"
+	                                               : "sequenceNumber");
+}
+
 /* Picks the ids, and the token put in customParameters. */
 static int
 call_ids(struct stream_call *sc, const struct stream_call_opts *o)
@@ -152,7 +166,10 @@ call_ids(struct stream_call *sc, const struct stream_call_opts *o)
 		snprintf(
 		    sc->call_sid, sizeof(sc->call_sid), "%s", o->call_sid);
 	else
-		stream_sid_make(sc->call_sid, tw ? "CA" : NULL);
+		stream_sid_make(sc->call_sid,
+		    tw                                  ? "CA"
+		        : cfg->dialect == STREAM_TELNYX ? "v3:"
+		                                        : NULL);
 	if (o->account_sid != NULL)
 		snprintf(sc->account_sid, sizeof(sc->account_sid), "%s",
 		    o->account_sid);

@@ -1,5 +1,6 @@
 /*
- * stream - the telephone side of a Twilio / SignalWire media stream, as a
+ * stream - the telephone side of a Twilio / SignalWire / Telnyx media
+ * stream (docs/providers.md for Telnyx's dialect), as a
  * libwebsockets client.  One call is one WebSocket: we send connected,
  * start (customParameters with the stream token), 20 ms mu-law media paced
  * in real time, optional dtmf, then stop, and we play the part of the
@@ -34,7 +35,8 @@ struct stream_call;
 
 enum stream_dialect {
 	STREAM_TWILIO, /* MZ/CA/AC ids, streamSid everywhere */
-	STREAM_SIGNALWIRE /* UUIDs, version 0.2.0, leaner messages */
+	STREAM_SIGNALWIRE, /* UUIDs, version 0.2.0, leaner messages */
+	STREAM_TELNYX /* v3: call_control_id, stream_id, snake_case */
 };
 
 /* Bad input the caller can send on purpose (--inject). */

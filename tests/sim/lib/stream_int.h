@@ -76,6 +76,10 @@ struct stream_call {
 
 /* stream.c */
 void stream_finish(struct stream_call *sc, const char *why);
+/* The stream id's key in every message of the call's dialect. */
+const char *stream_sid_key(const struct stream_call *sc);
+/* Its sequence number's key. */
+const char *stream_seq_key(const struct stream_call *sc);
 
 /* stream_tx.c */
 int  stream_tx_one(struct stream_call *sc, int64_t now);

@@ -26,11 +26,18 @@ static const char *const clear_keys[] = { "event", "streamSid", NULL };
 static const char *const dtmf_keys[] = { "event", "streamSid", "dtmf", NULL };
 static const char *const dtmf_inner[] = { "digit", NULL };
 
+/* "streamSid" in the lists below stands for the dialect's key. */
+static const char *
+key_of(const struct stream_call *sc, const char *k)
+{
+	return (strcmp(k, "streamSid") == 0 ? stream_sid_key(sc) : k);
+}
+
 static bool
-in_list(const char *key, const char *const *list)
+in_list(const struct stream_call *sc, const char *key, const char *const *list)
 {
 	for (; *list != NULL; list++)
-		if (strcmp(key, *list) == 0)
+		if (strcmp(key, key_of(sc, *list)) == 0)
 			return (true);
 	return (false);
 }
@@ -50,16 +57,17 @@ check_keys(struct stream_call *sc, json_t *o, const char *const *list,
 	}
 	json_object_foreach(o, key, v)
 	{
-		if (!in_list(key, list)) {
+		if (!in_list(sc, key, list)) {
 			stream_error(sc, STREAM_ERR_BAD_MESSAGE,
 			    "%s: extra field \"%s\"", what, key);
 			return (-1);
 		}
 	}
 	for (; *list != NULL; list++)
-		if (json_object_get(o, *list) == NULL) {
+		if (json_object_get(o, key_of(sc, *list)) == NULL) {
 			stream_error(sc, STREAM_ERR_BAD_MESSAGE,
-			    "%s: missing field \"%s\"", what, *list);
+			    "%s: missing field \"%s\"", what,
+			    key_of(sc, *list));
 			return (-1);
 		}
 	return (0);
@@ -82,10 +90,10 @@ check_msg(struct stream_call *sc, json_t *o, const char *ev,
 	if (inner != NULL
 	    && check_keys(sc, json_object_get(o, inner), ikeys, inner) == -1)
 		return (-1);
-	sid = json_string_value(json_object_get(o, "streamSid"));
+	sid = json_string_value(json_object_get(o, stream_sid_key(sc)));
 	if (sid == NULL || strcmp(sid, sc->stream_sid) != 0) {
-		stream_error(
-		    sc, STREAM_ERR_WRONG_SID, "%s: wrong streamSid", ev);
+		stream_error(sc, STREAM_ERR_WRONG_SID, "%s: wrong %s", ev,
+		    stream_sid_key(sc));
 		return (-1);
 	}
 	return (0);

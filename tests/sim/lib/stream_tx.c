@@ -61,6 +61,18 @@ is_twilio(const struct stream_call *sc)
 	return (sc->hub->cfg->dialect == STREAM_TWILIO);
 }
 
+static bool
+is_signalwire(const struct stream_call *sc)
+{
+	return (sc->hub->cfg->dialect == STREAM_SIGNALWIRE);
+}
+
+static bool
+is_telnyx(const struct stream_call *sc)
+{
+	return (sc->hub->cfg->dialect == STREAM_TELNYX);
+}
+
 static int
 send_connected(struct stream_call *sc)
 {
@@ -69,7 +81,7 @@ send_connected(struct stream_call *sc)
 	    snprintf(txbuf(sc), STREAM_TX_MAX,
 	        "{\"event\":\"connected\",\"protocol\":\"Call\","
 	        "\"version\":\"%s\"}",
-	        is_twilio(sc) ? "1.0.0" : "0.2.0"),
+	        is_twilio(sc) || is_telnyx(sc) ? "1.0.0" : "0.2.0"),
 	    LWS_WRITE_TEXT));
 }
 
@@ -81,24 +93,34 @@ send_start(struct stream_call *sc, int64_t now)
 	bool    first = !sc->sent_start;
 
 	snprintf(seq, sizeof(seq), "%llu", (unsigned long long)++sc->seq);
-	start = json_pack("{s:s, s:s, s:s, s:[s], s:{s:s, s:i, s:i}}",
-	    "accountSid", sc->account_sid, "streamSid", sc->stream_sid,
-	    "callSid", sc->call_sid, "tracks", "inbound", "mediaFormat",
-	    "encoding", "audio/x-mulaw", "sampleRate", 8000, "channels", 1);
+	if (is_telnyx(sc))
+		/* no from/to: the bridge needs no phone number here */
+		start = json_pack("{s:s, s:s, s:O, s:{s:s, s:i, s:i}}",
+		    "call_control_id", sc->call_sid, "call_session_id",
+		    sc->account_sid, "custom_parameters", sc->params,
+		    "media_format", "encoding", "PCMU", "sample_rate", 8000,
+		    "channels", 1);
+	else
+		start = json_pack("{s:s, s:s, s:s, s:[s], s:{s:s, s:i, s:i}}",
+		    "accountSid", sc->account_sid, "streamSid", sc->stream_sid,
+		    "callSid", sc->call_sid, "tracks", "inbound",
+		    "mediaFormat", "encoding", "audio/x-mulaw", "sampleRate",
+		    8000, "channels", 1);
 	/* SignalWire omits customParameters when there are none (4.3). */
-	if (start != NULL && (is_twilio(sc) || json_object_size(sc->params)))
+	if (start != NULL && !is_telnyx(sc)
+	    && (is_twilio(sc) || json_object_size(sc->params)))
 		json_object_set(start, "customParameters", sc->params);
-	msg = json_pack("{s:s, s:s, s:o}", "event", "start", "sequenceNumber",
-	    seq, "start", start);
-	if (msg != NULL && is_twilio(sc))
+	msg = json_pack("{s:s, s:s, s:o}", "event", "start",
+	    stream_seq_key(sc), seq, "start", start);
+	if (msg != NULL && !is_signalwire(sc))
 		json_object_set_new(
-		    msg, "streamSid", json_string(sc->stream_sid));
+		    msg, stream_sid_key(sc), json_string(sc->stream_sid));
 	if (first) {
 		sc->media_prefix_len = (size_t)snprintf(sc->media_prefix,
 		    sizeof(sc->media_prefix),
-		    "{\"event\":\"media\",\"streamSid\":"
+		    "{\"event\":\"media\",\"%s\":"
 		    "\"%s\",\"media\":{\"payload\":\"",
-		    sc->stream_sid);
+		    stream_sid_key(sc), sc->stream_sid);
 		sc->sent_start = true;
 		sc->t0_us = now;
 		sc->play_end_us = now;
@@ -124,14 +146,15 @@ media_msg(struct stream_call *sc, uint64_t chunk, const char *payload)
 {
 	char tail[STREAM_SID_LEN + 32] = "}";
 
-	if (is_twilio(sc))
-		snprintf(tail, sizeof(tail), ",\"streamSid\":\"%s\"}",
-		    sc->stream_sid);
+	if (!is_signalwire(sc))
+		snprintf(tail, sizeof(tail), ",\"%s\":\"%s\"}",
+		    stream_sid_key(sc), sc->stream_sid);
 	return (snprintf(txbuf(sc), STREAM_TX_MAX,
-	    "{\"event\":\"media\",\"sequenceNumber\":\"%llu\",\"media\":{"
+	    "{\"event\":\"media\",\"%s\":\"%llu\",\"media\":{"
 	    "\"track\":\"inbound\",\"chunk\":\"%llu\",\"timestamp\":\"%llu\","
 	    "\"payload\":\"%s\"}%s",
-	    (unsigned long long)++sc->seq, (unsigned long long)chunk,
+	    stream_seq_key(sc), (unsigned long long)++sc->seq,
+	    (unsigned long long)chunk,
 	    (unsigned long long)(chunk - 1) * STREAM_FRAME_MS, payload, tail));
 }
 
@@ -252,12 +275,12 @@ send_mark(struct stream_call *sc)
 	json_t             *msg;
 	char                seq[24];
 
-	if (is_twilio(sc)) {
+	if (!is_signalwire(sc)) {
 		snprintf(
 		    seq, sizeof(seq), "%llu", (unsigned long long)++sc->seq);
 		msg = json_pack("{s:s, s:s, s:s, s:{s:s}}", "event", "mark",
-		    "sequenceNumber", seq, "streamSid", sc->stream_sid, "mark",
-		    "name", m->name);
+		    stream_seq_key(sc), seq, stream_sid_key(sc),
+		    sc->stream_sid, "mark", "name", m->name);
 	} else
 		msg = json_pack("{s:s, s:s, s:{s:s}}", "event", "mark",
 		    "streamSid", sc->stream_sid, "mark", "name", m->name);
@@ -273,6 +296,14 @@ send_dtmf(struct stream_call *sc)
 	char d = sc->hub->cfg->dtmf[sc->dtmf_next++].digit;
 
 	sc->st.dtmf_sent++;
+	if (is_telnyx(sc))
+		return (tx_write(sc,
+		    snprintf(txbuf(sc), STREAM_TX_MAX,
+		        "{\"event\":\"dtmf\",\"stream_id\":\"%s\","
+		        "\"sequence_number\":\"%llu\",\"dtmf\":{"
+		        "\"digit\":\"%c\"}}",
+		        sc->stream_sid, (unsigned long long)++sc->seq, d),
+		    LWS_WRITE_TEXT));
 	if (is_twilio(sc))
 		return (tx_write(sc,
 		    snprintf(txbuf(sc), STREAM_TX_MAX,
@@ -305,6 +336,13 @@ send_stop(struct stream_call *sc)
 		    "\"%s\",\"callSid\":\"%s\"},\"streamSid\":\"%s\"}",
 		    (unsigned long long)++sc->seq, sc->account_sid,
 		    sc->call_sid, sc->stream_sid);
+	else if (is_telnyx(sc))
+		n = snprintf(txbuf(sc), STREAM_TX_MAX,
+		    "{\"event\":\"stop\",\"sequence_number\":\"%llu\","
+		    "\"stream_id\":\"%s\",\"stop\":{\"call_control_id\":"
+		    "\"%s\",\"reason\":\"hangup\"}}",
+		    (unsigned long long)++sc->seq, sc->stream_sid,
+		    sc->call_sid);
 	else
 		n = snprintf(txbuf(sc), STREAM_TX_MAX,
 		    "{\"event\":\"stop\","

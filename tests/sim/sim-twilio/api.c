@@ -11,7 +11,8 @@
  *   GET  /sim/calls       every call sid
  *   GET  /sim/calls/{sid} what happened to that call
  *
- * {base} is /2010-04-01, or /api/laml/2010-04-01 in SignalWire mode.  The
+ * {base} is /2010-04-01, or /api/laml/2010-04-01 in SignalWire mode;
+ * in Telnyx mode (--telnyx) its own routes under /v2 (telnyx.c).  The
  * provider routes need HTTP Basic auth AccountSid:AuthToken (compared in
  * constant time); /sim/ routes are the test's back door and need none.
  * Every request is recorded, without its Authorization header.  The
@@ -335,9 +336,12 @@ record(struct sim *sim, const struct api_req *req, const struct form *f,
 {
 	json_t *line, *params;
 
-	params = req->post && strncmp(req->path, "/sim/", 5) != 0
-	    ? form_json(f)
-	    : json_stringn(req->body, req->len);
+	if (sim->o.telnyx && strncmp(req->path, "/v2/", 4) == 0)
+		params = json_loadb(req->body, req->len, 0, NULL); /* JSON */
+	else if (req->post && strncmp(req->path, "/sim/", 5) != 0)
+		params = form_json(f);
+	else
+		params = json_stringn(req->body, req->len);
 	line = json_pack("{s:s, s:s, s:s, s:o, s:s, s:i}", "kind", "rest",
 	    "method", req->post ? "POST" : "GET", "path", req->path, "params",
 	    params != NULL ? params : json_null(), "auth", auth, "status",
@@ -359,6 +363,8 @@ api_handle(struct sim *sim, const struct api_req *req, struct api_resp *resp)
 		bad_form = form_parse(&f, req->body, req->len);
 	if (strncmp(req->path, "/sim/", 5) == 0)
 		sim_routes(sim, req, resp);
+	else if (sim->o.telnyx && strncmp(req->path, "/v2/", 4) == 0)
+		auth = telnyx_handle(sim, req, resp);
 	else if (strncmp(req->path, sim->api_base, nb) != 0)
 		respond(resp, 404,
 		    api_error(20404,

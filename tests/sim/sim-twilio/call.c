@@ -187,7 +187,8 @@ fetch_done(struct call *c, struct hook_job *j)
 		return;
 	}
 	json_array_append_new(c->twiml_log, json_string(j->resp));
-	capture_twiml(j->resp);
+	if (!c->sim->o.telnyx) /* TeXML is checked against no library */
+		capture_twiml(j->resp);
 	if (twiml_parse(j->resp, j->resp_len, &doc, err, sizeof(err)) == -1) {
 		free(c->error);
 		c->error = stream_xstrdup(err);
@@ -475,7 +476,10 @@ call_new(
 	}
 	c = stream_xcalloc(1, sizeof(*c));
 	c->sim = sim;
-	stream_sid_make(c->sid, sim->o.signalwire ? NULL : "CA");
+	stream_sid_make(c->sid,
+	    sim->o.signalwire   ? NULL
+	        : sim->o.telnyx ? "v3:"
+	                        : "CA");
 	c->inbound = inbound;
 	c->to = stream_xstrdup(to);
 	c->from = stream_xstrdup(from);

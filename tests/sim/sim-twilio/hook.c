@@ -13,9 +13,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
+#include "edsig.h"
 #include "twilio.h"
 
 #define HOOK_RESP_MAX (1024 * 1024)
@@ -82,7 +84,7 @@ post(struct hooks *h, CURL *curl, struct hook_job *j)
 {
 	const struct sim_opts *o = &h->sim->o;
 	struct curl_slist     *hdrs = NULL;
-	char                   sig[TWSIG_LEN + 64], errbuf[CURL_ERROR_SIZE];
+	char                   sig[128], ts[48], errbuf[CURL_ERROR_SIZE];
 	char                  *body;
 	int64_t                t0 = stream_now_us();
 	CURLcode               rc;
@@ -91,6 +93,18 @@ post(struct hooks *h, CURL *curl, struct hook_job *j)
 	snprintf(sig, sizeof(sig), "%s: %s",
 	    o->signalwire ? "X-SignalWire-Signature" : "X-Twilio-Signature",
 	    j->sig);
+	if (o->telnyx) {
+		/* Ed25519 over "<timestamp>|<body>", as sent */
+		snprintf(j->ts, sizeof(j->ts), "%lld", (long long)time(NULL));
+		if (edsig_sign(
+		        h->sim->ed_key, j->ts, body, j->esig, sizeof(j->esig))
+		    == -1)
+			j->esig[0] = '\0';
+		snprintf(
+		    sig, sizeof(sig), "telnyx-signature-ed25519: %s", j->esig);
+		snprintf(ts, sizeof(ts), "telnyx-timestamp: %s", j->ts);
+		hdrs = curl_slist_append(hdrs, ts);
+	}
 	hdrs = curl_slist_append(
 	    hdrs, "Content-Type: application/x-www-form-urlencoded");
 	hdrs = curl_slist_append(hdrs, sig);
@@ -237,7 +251,8 @@ finish(struct sim *sim, struct hook_job *j)
 
 	line = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:I}", "kind",
 	    "webhook", "hook", j->kind, "call_sid", c->sid, "url", j->url,
-	    "params", form_json(&j->params), "signature", j->sig, "status",
+	    "params", form_json(&j->params), "signature",
+	    sim->o.telnyx ? j->esig : j->sig, "status",
 	    (json_int_t)j->http_status, "ms", (json_int_t)j->ms);
 	if (line != NULL && j->error[0] != '\0')
 		json_object_set_new(line, "error", json_string(j->error));

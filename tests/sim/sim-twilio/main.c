@@ -8,7 +8,8 @@
  *	    [--caller-tone-at-ms X:DUR] [--caller-dtmf D@ms,...] [--tags]
  *	    [--call-duration-ms D]
  *	    [--ring-ms R] [--media-url ws://127.0.0.1:8080/media]
- *	    [--signalwire --signing-key K] [--hook-workers N]
+ *	    [--signalwire --signing-key K] [--telnyx --telnyx-key SEED]
+ *	    [--hook-workers N]
  *	    [--hook-timeout-ms T]
  *	sim-twilio --self-test
  *
@@ -35,7 +36,8 @@ usage(void)
 	    "\t[--caller-audio FILE] [--caller-speak-at-ms X,Y] "
 	    "[--caller-tone-at-ms X:DUR] [--caller-dtmf D@ms,...] [--tags]\n"
 	    "\t[--call-duration-ms D] [--ring-ms R] [--media-url ws://...]\n"
-	    "\t[--signalwire --signing-key K] [--hook-workers N] "
+	    "\t[--signalwire --signing-key K] [--telnyx --telnyx-key SEED]\n"
+	    "\t[--hook-workers N] "
 	    "[--hook-timeout-ms T]\n"
 	    "\t[--number E164 [--number-voice-url U] "
 	    "[--number-status-callback U]]\n"
@@ -83,6 +85,8 @@ static const struct opt {
 	{ "media-url", OPT_STR, offsetof(struct sim_opts, media_url), 0 },
 	{ "signalwire", OPT_FLAG, offsetof(struct sim_opts, signalwire), 0 },
 	{ "signing-key", OPT_STR, offsetof(struct sim_opts, signing_key), 0 },
+	{ "telnyx", OPT_FLAG, offsetof(struct sim_opts, telnyx), 0 },
+	{ "telnyx-key", OPT_STR, offsetof(struct sim_opts, telnyx_key), 0 },
 	{ "hook-workers", OPT_INT, offsetof(struct sim_opts, hook_workers),
 	    64 },
 	{ "hook-timeout-ms", OPT_INT,
@@ -135,6 +139,11 @@ check(const struct sim_opts *o)
 		stream_log("error", "--signalwire needs --signing-key");
 		return (-1);
 	}
+	if (o->telnyx && (o->telnyx_key == NULL || o->signalwire)) {
+		stream_log("error",
+		    "--telnyx needs --telnyx-key and no --signalwire");
+		return (-1);
+	}
 	if (o->hook_workers < 1 || o->hook_timeout_ms < 100) {
 		stream_log("error",
 		    "need --hook-workers >= 1 and "
@@ -185,7 +194,9 @@ stream_setup(struct sim *sim)
 	    && stream_audio_tone_at(&sim->audio, o->caller_tone_at) == -1)
 		return (-1);
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->dialect = o->signalwire ? STREAM_SIGNALWIRE : STREAM_TWILIO;
+	cfg->dialect = o->signalwire ? STREAM_SIGNALWIRE
+	    : o->telnyx              ? STREAM_TELNYX
+	                             : STREAM_TWILIO;
 	if (o->caller_audio != NULL || o->caller_tone_at != NULL)
 		cfg->audio = &sim->audio;
 	cfg->tags = o->tags;
@@ -193,7 +204,7 @@ stream_setup(struct sim *sim)
 	    && stream_dtmf_parse(cfg, o->caller_dtmf) == -1)
 		return (-1);
 	/* Twilio signs the upgrade (1.6); SignalWire documents no header. */
-	cfg->sig_key = o->signalwire ? NULL : o->auth_token;
+	cfg->sig_key = o->signalwire || o->telnyx ? NULL : o->auth_token;
 	return (0);
 }
 
@@ -243,7 +254,9 @@ run(struct sim *sim, const sigset_t *sigs)
 		goto out;
 	stream_log_obj("info", "ready",
 	    json_pack("{s:i, s:s}", "port", sim->port, "mode",
-	        sim->o.signalwire ? "signalwire" : "twilio"));
+	        sim->o.signalwire   ? "signalwire"
+	            : sim->o.telnyx ? "telnyx"
+	                            : "twilio"));
 	while (!atomic_load(&sim->stop))
 		if (lws_service(sim->ctx, 0) < 0)
 			break;
@@ -282,13 +295,19 @@ main(int argc, char *argv[])
 	}
 	if (sim.o.self_test)
 		return (twsig_self_test() == 0 ? 0 : 1);
-	sim.api_base
-	    = sim.o.signalwire ? "/api/laml/2010-04-01" : "/2010-04-01";
+	sim.api_base = sim.o.signalwire ? "/api/laml/2010-04-01"
+	    : sim.o.telnyx              ? "/v2"
+	                                : "/2010-04-01";
+	if (sim.o.telnyx && telnyx_key_load(&sim) == -1) {
+		stream_log("error", "--telnyx-key: the base64 of 32 bytes");
+		return (2);
+	}
 	numbers_init(&sim);
 	stream_sig_block(&sigs); /* before curl, lws or any thread */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	rv = run(&sim, &sigs);
 	curl_global_cleanup();
 	numbers_fini(&sim);
+	EVP_PKEY_free(sim.ed_key);
 	return (rv == 0 ? 0 : 1);
 }

@@ -13,6 +13,7 @@
  *	twiml.c	the small TwiML subset we execute
  *	hook.c	webhook posts on worker threads (libcurl), results back
  *	form.c	application/x-www-form-urlencoded in and out
+ *	telnyx.c	--telnyx: its REST routes and webhook signatures
  *
  * Threads: the main thread runs the lws loop and owns every struct below
  * except hook jobs in flight (hook.c says who owns what when).
@@ -23,6 +24,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+
+#include <openssl/evp.h>
 
 #include "stream.h"
 #include "twsig.h"
@@ -47,6 +50,8 @@ struct sim_opts {
 	const char *media_url; /* overrides <Stream url> */
 	bool        signalwire;
 	const char *signing_key; /* SignalWire webhook key */
+	bool        telnyx;
+	const char *telnyx_key; /* base64 Ed25519 seed: webhook signatures */
 	int         hook_workers;
 	int         hook_timeout_ms;
 	bool        tags;
@@ -78,7 +83,8 @@ struct sim {
 	struct lws_context *ctx;
 	struct lws_vhost   *vhost;
 	int                 port;
-	const char         *api_base; /* /2010-04-01 or laml's */
+	const char         *api_base; /* /2010-04-01, laml's or /v2 */
+	EVP_PKEY           *ed_key; /* --telnyx-key */
 	struct stream_audio audio;
 	struct stream_cfg   scfg;
 	struct stream_hub   hub;
@@ -218,6 +224,8 @@ struct hook_job {
 	char            *url;
 	struct form      params;
 	char             sig[TWSIG_LEN + 1];
+	char             esig[96]; /* Telnyx: Ed25519, base64 */
+	char             ts[24]; /* Telnyx: telnyx-timestamp */
 	hook_done_fn     done;
 	/* Filled by the worker. */
 	long    http_status; /* 0: no HTTP answer */
@@ -231,6 +239,12 @@ void hook_stop(struct sim *sim);
 void hook_post(struct sim *sim, struct call *c, const char *kind,
     const char *url, struct form *params, hook_done_fn done);
 void hook_drain(struct sim *sim);
+
+/* telnyx.c */
+int telnyx_key_load(struct sim *sim);
+/* Answers a /v2/ request; "ok", "none" or "bad": its bearer token. */
+const char *telnyx_handle(
+    struct sim *sim, const struct api_req *req, struct api_resp *resp);
 
 /* form.c */
 int         form_parse(struct form *f, const char *body, size_t len);
