@@ -32,11 +32,14 @@ FUZZ_CC	?= clang
 ifeq ($(MODE),fuzz)
 CC	:= $(FUZZ_CC)
 endif
-CFLAGS	:= -std=c11 -D_GNU_SOURCE -g -Icommon -I$(GEN) -Itests/lib \
+CFLAGS	:= -std=c11 -D_GNU_SOURCE -g -Icommon -I$(GEN) \
 	   -I/usr/include/postgresql \
-	   -Itests/sim/lib -MMD -MP -Wall -Wextra -Wshadow \
+	   -MMD -MP -Wall -Wextra -Wshadow \
 	   -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
 	   -Wno-unused-parameter $(OPT.$(MODE)) $(EXTRA_CFLAGS)
+# Test and simulator headers: for objects under tests/ only, so that no
+# daemon can come to depend on them.
+TEST_INC := -Itests/lib -Itests/sim/lib
 LDFLAGS	:= $(filter -fsanitize=%,$(OPT.$(MODE)))
 # Debian's libnng-dev ships no pkg-config file.
 LDLIBS	:= -lnng -lwebsockets -lprotobuf-c -ljansson -lcurl -lpq -lssl \
@@ -108,6 +111,10 @@ $(BUILD)/services/media-edge/dash.o: $(GEN)/dash_assets.h
 $(BUILD)/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(@D)
 	$(Q_CC)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/%.c | $(PROTO_H)
+	@mkdir -p $(@D)
+	$(Q_CC)$(CC) $(CFLAGS) $(TEST_INC) -c -o $@ $<
 
 .SECONDEXPANSION:
 define program

@@ -35,6 +35,7 @@
 #include "bus.h"
 #include "log.h"
 #include "metrics.h"
+#include "util.h"
 #include "wire.h"
 #include "xmalloc.h"
 
@@ -723,13 +724,7 @@ bus_close(nng_socket s, const char *name, int timeout_ms)
 		return (0);
 	}
 	pthread_detach(t);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	util_deadline(&until, CLOCK_REALTIME, (long)timeout_ms);
 	pthread_mutex_lock(&j->mtx);
 	while (!j->done && rv != ETIMEDOUT)
 		rv = pthread_cond_timedwait(&j->cv, &j->mtx, &until);

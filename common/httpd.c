@@ -33,6 +33,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "metrics.h"
+#include "util.h"
 #include "xmalloc.h"
 
 /* Body bytes per WRITEABLE: big enough for few callbacks per scrape,
@@ -622,13 +623,7 @@ httpd_stop(struct httpd *h)
 		return;
 	atomic_store(&h->stopping, true);
 	lws_cancel_service(h->ctx);
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += HTTPD_STOP_TIMEOUT_MS / 1000;
-	deadline.tv_nsec += (HTTPD_STOP_TIMEOUT_MS % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	util_deadline(&deadline, CLOCK_REALTIME, HTTPD_STOP_TIMEOUT_MS);
 	if ((rv = pthread_timedjoin_np(h->thread, NULL, &deadline)) != 0) {
 		/* The thread may still use ctx: leak it rather than crash. */
 		log_warnx("httpd: service thread did not stop in %d ms",

@@ -15,21 +15,13 @@
 
 #include "log.h"
 #include "pg.h"
+#include "util.h"
 #include "xmalloc.h"
 
 #define PG_BACKOFF_MIN_MS 100
 #define PG_BACKOFF_MAX_MS 5000
 #define PG_CONNECT_TIMEOUT_S "5"
 #define PG_MAX_OPTS 64
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
 
 static void
 set_state(struct pg *pg, const char *state)
@@ -128,7 +120,7 @@ pg_ensure(struct pg *pg)
 		PQfinish(pg->conn);
 		pg->conn = NULL;
 	}
-	now = mono_ms();
+	now = util_mono_ms();
 	if (now < pg->next_try_ms) {
 		set_state(pg, "08006");
 		return (-1);

@@ -13,18 +13,7 @@
 #include "codec.h"
 #include "log.h"
 #include "seal.h"
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
+#include "util.h"
 
 int
 seal_key_parse(const char *text, unsigned char key[SEAL_KEY_LEN])
@@ -35,8 +24,8 @@ seal_key_parse(const char *text, unsigned char key[SEAL_KEY_LEN])
 
 	if (len == 2 * SEAL_KEY_LEN) {
 		for (i = 0; i < SEAL_KEY_LEN; i++) {
-			hi = hexval((unsigned char)text[2 * i]);
-			lo = hexval((unsigned char)text[2 * i + 1]);
+			hi = util_hexval((unsigned char)text[2 * i]);
+			lo = util_hexval((unsigned char)text[2 * i + 1]);
 			if (hi < 0 || lo < 0)
 				break;
 			buf[i] = (unsigned char)(hi << 4 | lo);

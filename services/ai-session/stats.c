@@ -9,16 +9,14 @@
 
 #include "ai.h"
 #include "metrics.h"
+#include "util.h"
 
 struct ai_stats st;
 
 int64_t
 ai_mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return (util_mono_ms());
 }
 
 static struct metric *

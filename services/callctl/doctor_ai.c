@@ -26,6 +26,7 @@
 #include "callctl.h"
 #include "cfg.h"
 #include "../ai-session/oai_json.h"
+#include "util.h"
 #include "xmalloc.h"
 
 static struct ai_cfg ac;
@@ -272,15 +273,6 @@ probe_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	return (lws_callback_http_dummy(wsi, reason, user, in, len));
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
 /* Open, update, close: 0 with p->ok, or p->why says what went wrong. */
 static void
 probe_run(struct probe *p)
@@ -328,12 +320,12 @@ probe_run(struct probe *p)
 		snprintf(p->why, sizeof(p->why), "cannot start connecting");
 		p->done = -1;
 	}
-	end = now_ms() + ctl_cfg.doctor_timeout_ms;
-	while (p->done == 0 && now_ms() < end)
+	end = util_mono_ms() + ctl_cfg.doctor_timeout_ms;
+	while (p->done == 0 && util_mono_ms() < end)
 		lws_service(ctx, 50);
 	/* A clean close: let the close frame go out (bounded). */
-	end = now_ms() + 500;
-	while (p->done == 1 && now_ms() < end)
+	end = util_mono_ms() + 500;
+	while (p->done == 1 && util_mono_ms() < end)
 		lws_service(ctx, 20);
 	if (p->done == 0)
 		snprintf(p->why, sizeof(p->why),

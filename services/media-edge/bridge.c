@@ -15,6 +15,9 @@
  * the call is retried too, so that with several instances it reaches
  * the owner.
  *
+ * The threads and the bounded queue are common/jobs'; a job refused by a
+ * full queue fails at once (bridge_submit).
+ *
  * Threads: bridge_submit() from the lws thread; the workers block.
  */
 #include <stdlib.h>
@@ -25,6 +28,7 @@
 
 #include "bus.h"
 #include "edge.h"
+#include "jobs.h"
 #include "log.h"
 #include "metrics.h"
 #include "wire.h"
@@ -33,26 +37,14 @@
 /* NOT_FOUND: another ai-session behind the address may hold the call; nng
  * sends each try to the next connection, so try again at once. */
 #define END_NOT_FOUND_TRIES 16
+/* Jobs waiting for a request thread (a few per call); beyond, refused. */
+#define BRIDGE_MAX_QUEUED 4096
 
 static void
 job_free(struct job *j)
 {
 	json_decref(j->params);
 	free(j);
-}
-
-void
-bridge_submit(struct bridge *b, struct job *j)
-{
-	j->next = NULL;
-	pthread_mutex_lock(&b->lock);
-	if (b->last != NULL)
-		b->last->next = j;
-	else
-		b->first = j;
-	b->last = j;
-	pthread_cond_signal(&b->cond);
-	pthread_mutex_unlock(&b->lock);
 }
 
 static void
@@ -269,30 +261,43 @@ run_end(struct bridge *b, struct job *j)
 	logc_warnx(&lc, "SessionEnd not delivered after %d attempts", i);
 }
 
+/* common/jobs thread_init: each thread's state is the bridge. */
 static void *
-worker_main(void *arg)
+bridge_thread(void *arg, int n)
 {
-	struct bridge *b = arg;
-	struct job    *j;
+	return (arg);
+}
 
-	for (;;) {
-		pthread_mutex_lock(&b->lock);
-		while (b->first == NULL && !b->stopping)
-			pthread_cond_wait(&b->cond, &b->lock);
-		if ((j = b->first) == NULL) {
-			pthread_mutex_unlock(&b->lock);
-			break; /* stopping, and nothing left */
-		}
-		if ((b->first = j->next) == NULL)
-			b->last = NULL;
-		pthread_mutex_unlock(&b->lock);
-		if (j->kind == JOB_START)
-			run_start(b, j);
-		else
-			run_end(b, j);
-		job_free(j);
+/* A request thread: one job. */
+static void
+run(void *arg, void *ts)
+{
+	struct job *j = arg;
+
+	if (j->kind == JOB_START)
+		run_start(ts, j);
+	else
+		run_end(ts, j);
+	job_free(j);
+}
+
+/* Refused by a full queue: the start fails at once (the call is told,
+ * as for a start that failed), an end is counted as not delivered. */
+void
+bridge_submit(struct bridge *b, struct job *j)
+{
+	struct log_ctx lc = { j->call_sid, j->trace_id };
+
+	if (b->q != NULL && jobs_submit(b->q, run, j) == 0)
+		return;
+	if (j->kind == JOB_START) {
+		count(b->edge, "start", "failed");
+		result(b->edge, j, EV_START_FAILED, NULL, "busy", NULL);
+	} else {
+		count(b->edge, "end", "failed");
+		logc_warnx(&lc, "SessionEnd not sent: queue full");
 	}
-	return (NULL);
+	job_free(j);
 }
 
 static int
@@ -315,23 +320,20 @@ out:
 int
 bridge_start(struct edge *e)
 {
-	struct bridge *b = &e->bridge;
-	int            i;
+	struct bridge   *b = &e->bridge;
+	struct jobs_conf jc;
 
 	b->edge = e;
-	pthread_mutex_init(&b->lock, NULL);
-	pthread_cond_init(&b->cond, NULL);
 	if (dial_all(b, e->cfg.ai_session_url) == -1)
 		return (-1);
-	b->threads = xcalloc((size_t)e->cfg.req_workers, sizeof(pthread_t));
-	for (i = 0; i < e->cfg.req_workers; i++) {
-		if (pthread_create(&b->threads[i], NULL, worker_main, b)
-		    != 0) {
-			log_warnx("cannot start request worker %d", i);
-			return (-1);
-		}
-		b->nthreads++;
-	}
+	memset(&jc, 0, sizeof(jc));
+	jc.name = "session";
+	jc.threads = e->cfg.req_workers;
+	jc.max_queued = BRIDGE_MAX_QUEUED;
+	jc.thread_init = bridge_thread;
+	jc.arg = b;
+	if ((b->q = jobs_new(&jc)) == NULL)
+		return (-1);
 	return (0);
 }
 
@@ -339,16 +341,7 @@ bridge_start(struct edge *e)
 void
 bridge_stop(struct bridge *b)
 {
-	int i;
-
-	pthread_mutex_lock(&b->lock);
-	b->stopping = true;
-	pthread_cond_broadcast(&b->cond);
-	pthread_mutex_unlock(&b->lock);
-	for (i = 0; i < b->nthreads; i++)
-		pthread_join(b->threads[i], NULL);
-	free(b->threads);
-	b->threads = NULL;
-	b->nthreads = 0;
+	jobs_free(b->q, JOBS_DRAIN);
+	b->q = NULL;
 	nng_close(b->req);
 }

@@ -46,7 +46,6 @@
 
 struct http_client; /* common/http.h */
 struct http_retry;
-
 /* proxy.c: TRUSTED_PROXIES, parsed. */
 #define PROXY_MAX 32
 struct proxy_net {
@@ -254,7 +253,6 @@ struct evq {
 enum job_kind { JOB_START = 1, JOB_END };
 
 struct job {
-	struct job    *next;
 	enum job_kind  kind;
 	uint64_t       call_id;
 	char           call_sid[EDGE_SID_MAX];
@@ -271,15 +269,9 @@ struct job {
 };
 
 struct bridge {
-	struct edge    *edge;
-	pthread_mutex_t lock;
-	pthread_cond_t  cond;
-	struct job     *first, *last; /* {lock} */
-	bool            stopping; /* {lock} */
-	atomic_int      stop; /* set by webjobs_stop() */
-	int             nthreads;
-	pthread_t      *threads;
-	nng_socket      req;
+	struct edge *edge;
+	struct jobs *q; /* common/jobs: EDGE_REQ_WORKERS threads */
+	nng_socket   req;
 };
 
 /* ---- token.c: single-use stream tokens ---- */
@@ -370,7 +362,6 @@ struct call_settings {
 };
 
 struct wjob {
-	struct wjob   *next;
 	enum wjob_kind kind;
 	uint64_t       web_id;
 	char           call_sid[EDGE_SID_MAX];
@@ -394,16 +385,11 @@ struct wjob {
 };
 
 struct webjobs {
-	struct edge    *edge;
-	pthread_mutex_t lock;
-	pthread_cond_t  cond;
-	struct wjob    *first, *last; /* {lock} */
-	bool            stopping; /* {lock} */
-	atomic_int      stop; /* set by webjobs_stop() */
-	int             nthreads;
-	pthread_t      *threads;
-	nng_socket      rl, ps; /* rate-limiter, persister */
-	bool            rl_open, ps_open;
+	struct edge *edge;
+	struct jobs *q; /* common/jobs: EDGE_WEB_WORKERS threads */
+	atomic_int   stop; /* set by webjobs_stop() */
+	nng_socket   rl, ps; /* rate-limiter, persister */
+	bool         rl_open, ps_open;
 };
 
 /* ---- the daemon ---- */

@@ -17,19 +17,8 @@
 #include "codec.h"
 #include "edge.h"
 #include "hmac.h"
+#include "util.h"
 #include "xmalloc.h"
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
 
 /* Decode one component; -1 on a bad %XX. */
 static int
@@ -43,8 +32,8 @@ decode(const char *s, size_t n, char **outp)
 		if (s[i] == '+')
 			out[o++] = ' ';
 		else if (s[i] == '%') {
-			if (i + 2 >= n || (h = hexval(s[i + 1])) < 0
-			    || (l = hexval(s[i + 2])) < 0) {
+			if (i + 2 >= n || (h = util_hexval(s[i + 1])) < 0
+			    || (l = util_hexval(s[i + 2])) < 0) {
 				free(out);
 				return (-1);
 			}

@@ -20,6 +20,10 @@
  * to EDGE_NOTIFY_ATTEMPTS times with backoff (or the Retry-After asked
  * for) until a 2xx, and no further attempt once shutdown starts.
  *
+ * The threads and the bounded queue are common/jobs'; each thread owns
+ * its HTTP client.  A request refused by a full queue is answered at
+ * once (webjobs_submit).
+ *
  * Threads: webjobs_submit() from any thread; the rest on the workers.
  */
 #include <stdlib.h>
@@ -32,12 +36,20 @@
 #include "edge.h"
 #include "hmac.h"
 #include "http.h"
+#include "jobs.h"
 #include "log.h"
 #include "metrics.h"
 #include "wire.h"
 #include "xmalloc.h"
 
 #define RESP_MAX (256 * 1024)
+/* Jobs waiting for a web thread; beyond, requests are refused (503). */
+#define WEBJOBS_MAX_QUEUED 4096
+
+static const char refusal[]
+    = "<?xml version=\"1.0\" encoding="
+      "\"UTF-8\"?><Response><Say>We cannot take your call right now. "
+      "Goodbye.</Say><Hangup/></Response>";
 /* Hang-up: three attempts, about 1 s then 2 s apart. */
 static const struct http_retry hangup_retry = { 3, 1000, 2000, NULL, NULL };
 
@@ -52,20 +64,6 @@ wjob_free(struct wjob *j)
 	free(j->twiml_params);
 	call_settings_free(&j->settings);
 	free(j);
-}
-
-void
-webjobs_submit(struct webjobs *w, struct wjob *j)
-{
-	j->next = NULL;
-	pthread_mutex_lock(&w->lock);
-	if (w->last != NULL)
-		w->last->next = j;
-	else
-		w->first = j;
-	w->last = j;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
 }
 
 static void
@@ -233,20 +231,12 @@ rate_check(struct edge *e, const char *phone, const char *ip,
 	    e, phone, ip, kind, false, reason, rlen, retry, NULL));
 }
 
+/* The answer to an /events query: o (consumed) to the lws thread. */
 static void
-run_rate_peek(struct edge *e, struct wjob *j)
+events_reply(struct edge *e, const struct wjob *j, json_t *o)
 {
 	struct ev *ev = xcalloc(1, sizeof(*ev));
-	char       reason[200] = "";
-	int        retry = 0, rv;
-	uint32_t   remaining = 0;
-	json_t    *o;
 
-	rv = rate_check_full(e, j->to, "", BUS__RATE_CHECK__KIND__OUTBOUND,
-	    true, reason, sizeof(reason), &retry, &remaining);
-	o = json_pack("{s:s, s:s, s:b, s:I, s:i, s:s}", "type", "rate", "id",
-	    j->lead_id, "allowed", rv == 1, "remaining", (json_int_t)remaining,
-	    "retry_after", retry, "reason", rv == -1 ? "unavailable" : reason);
 	ev->kind = EV_EVENTS_REPLY;
 	ev->call_id = j->web_id;
 	ev->body = json_dumps(o, JSON_COMPACT);
@@ -267,6 +257,22 @@ webjobs_request(
 	        != 0)
 		return (NULL);
 	return (rep);
+}
+
+static void
+run_rate_peek(struct edge *e, struct wjob *j)
+{
+	char     reason[200] = "";
+	int      retry = 0, rv;
+	uint32_t remaining = 0;
+
+	rv = rate_check_full(e, j->to, "", BUS__RATE_CHECK__KIND__OUTBOUND,
+	    true, reason, sizeof(reason), &retry, &remaining);
+	events_reply(e, j,
+	    json_pack("{s:s, s:s, s:b, s:I, s:i, s:s}", "type", "rate", "id",
+	        j->lead_id, "allowed", rv == 1, "remaining",
+	        (json_int_t)remaining, "retry_after", retry, "reason",
+	        rv == -1 ? "unavailable" : reason));
 }
 
 /* A write to persister; true once acknowledged. */
@@ -383,10 +389,6 @@ run_create(struct edge *e, struct http_client *c, struct wjob *j)
 static void
 run_inbound(struct edge *e, struct wjob *j)
 {
-	static const char refusal[]
-	    = "<?xml version=\"1.0\" encoding="
-	      "\"UTF-8\"?><Response><Say>We cannot take your call right now. "
-	      "Goodbye.</Say><Hangup/></Response>";
 	struct log_ctx lc = { j->call_sid, NULL };
 	char           reason[200], *doc;
 	int            retry = 0, rv;
@@ -490,67 +492,103 @@ run_notify(struct edge *e, struct http_client *c, struct wjob *j)
 	metric_inc(metric_get(e->m.notify, "failed"));
 }
 
-static void *
-worker_main(void *arg)
-{
-	struct edge       *e = arg;
-	struct webjobs    *w = &e->wj;
-	struct wjob       *j;
-	struct http_client hc, *c = NULL;
-	struct http_opts   o = { 0 };
+/* What each web thread owns. */
+struct wthread {
+	struct edge       *e;
+	struct http_client hc;
+	bool               http_ok;
+};
 
+/* common/jobs thread_init, on the new web thread. */
+static void *
+wthread_init(void *arg, int n)
+{
+	struct edge     *e = arg;
+	struct wthread  *t = xcalloc(1, sizeof(*t));
+	struct http_opts o = { 0 };
+
+	t->e = e;
 	o.connect_timeout_ms = e->cfg.provider_timeout_ms;
 	o.timeout_ms = e->cfg.provider_timeout_ms;
 	o.max_body = RESP_MAX;
-	if (http_client_init(&hc, &o) == 0)
-		c = &hc;
+	t->http_ok = http_client_init(&t->hc, &o) == 0;
+	return (t);
+}
 
-	for (;;) {
-		pthread_mutex_lock(&w->lock);
-		while (w->first == NULL && !w->stopping)
-			pthread_cond_wait(&w->cond, &w->lock);
-		if ((j = w->first) == NULL) {
-			pthread_mutex_unlock(&w->lock);
-			break;
-		}
-		if ((w->first = j->next) == NULL)
-			w->last = NULL;
-		pthread_mutex_unlock(&w->lock);
-		if (c == NULL
-		    && (j->kind == WJ_CREATE_CALL || j->kind == WJ_HANGUP
-		        || j->kind == WJ_NOTIFY || j->kind == WJ_API_HANGUP)) {
-			log_warnx("no HTTP client");
-			reply_json(e, j, 500, "internal", "no HTTP client", 0);
-		} else if (j->kind == WJ_CREATE_CALL)
-			run_create(e, c, j);
-		else if (j->kind == WJ_INBOUND)
-			run_inbound(e, j);
-		else if (j->kind == WJ_EVENT)
-			run_event(e, j);
-		else if (j->kind == WJ_HANGUP)
-			run_hangup(e, c, j);
-		else if (j->kind == WJ_RATE_PEEK)
-			run_rate_peek(e, j);
-		else if (j->kind == WJ_API_QUERY || j->kind == WJ_API_HANGUP
-		    || j->kind == WJ_API_DNC)
-			api_job(e, c, j);
-		else
-			run_notify(e, c, j);
-		wjob_free(j);
-	}
-	http_client_fini(&hc);
-	return (NULL);
+static void
+wthread_fini(void *arg, void *ts)
+{
+	struct wthread *t = ts;
+
+	http_client_fini(&t->hc);
+	free(t);
+}
+
+/* A web thread: one job. */
+static void
+run(void *arg, void *ts)
+{
+	struct wjob    *j = arg;
+	struct wthread *t = ts;
+	struct edge    *e = t->e;
+
+	if (!t->http_ok
+	    && (j->kind == WJ_CREATE_CALL || j->kind == WJ_HANGUP
+	        || j->kind == WJ_NOTIFY || j->kind == WJ_API_HANGUP)) {
+		log_warnx("no HTTP client");
+		reply_json(e, j, 500, "internal", "no HTTP client", 0);
+	} else if (j->kind == WJ_CREATE_CALL)
+		run_create(e, &t->hc, j);
+	else if (j->kind == WJ_INBOUND)
+		run_inbound(e, j);
+	else if (j->kind == WJ_EVENT)
+		run_event(e, j);
+	else if (j->kind == WJ_HANGUP)
+		run_hangup(e, &t->hc, j);
+	else if (j->kind == WJ_RATE_PEEK)
+		run_rate_peek(e, j);
+	else if (j->kind == WJ_API_QUERY || j->kind == WJ_API_HANGUP
+	    || j->kind == WJ_API_DNC)
+		api_job(e, &t->hc, j);
+	else
+		run_notify(e, &t->hc, j);
+	wjob_free(j);
+}
+
+/*
+ * Refused by a full queue: a waiting HTTP request gets its answer now
+ * (503, the inbound refusal, an unavailable rate answer); a callback,
+ * hang-up or notification is dropped, logged and counted.
+ */
+void
+webjobs_submit(struct webjobs *w, struct wjob *j)
+{
+	struct edge   *e = w->edge;
+	struct log_ctx lc = { j->call_sid, NULL };
+
+	if (w->q != NULL && jobs_submit(w->q, run, j) == 0)
+		return;
+	if (j->kind == WJ_CREATE_CALL || j->kind == WJ_API_QUERY
+	    || j->kind == WJ_API_HANGUP || j->kind == WJ_API_DNC)
+		reply_json(e, j, 503, "unavailable", "server busy", 1);
+	else if (j->kind == WJ_INBOUND)
+		reply(e, j, 200, "text/xml", xstrdup(refusal), 0);
+	else if (j->kind == WJ_RATE_PEEK)
+		events_reply(e, j,
+		    json_pack("{s:s, s:s, s:b, s:s}", "type", "rate", "id",
+		        j->lead_id, "allowed", 0, "reason", "unavailable"));
+	else
+		logc_warnx(&lc, "web job %d dropped: queue full", j->kind);
+	wjob_free(j);
 }
 
 int
 webjobs_start(struct edge *e)
 {
-	struct webjobs *w = &e->wj;
-	int             i;
+	struct webjobs  *w = &e->wj;
+	struct jobs_conf jc;
 
 	w->edge = e;
-	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->cond, NULL);
 	if (e->cfg.rate_limiter_url[0] != '\0') {
 		if (bus_req_dial(
 		        &w->rl, "rate_limiter", e->cfg.rate_limiter_url)
@@ -566,30 +604,24 @@ webjobs_start(struct edge *e)
 			return (-1);
 		w->ps_open = true;
 	}
-	w->threads = xcalloc((size_t)e->cfg.web_workers, sizeof(pthread_t));
-	for (i = 0; i < e->cfg.web_workers; i++) {
-		if (pthread_create(&w->threads[i], NULL, worker_main, e) != 0)
-			return (-1);
-		w->nthreads++;
-	}
+	memset(&jc, 0, sizeof(jc));
+	jc.name = "web";
+	jc.threads = e->cfg.web_workers;
+	jc.max_queued = WEBJOBS_MAX_QUEUED;
+	jc.thread_init = wthread_init;
+	jc.thread_fini = wthread_fini;
+	jc.arg = e;
+	if ((w->q = jobs_new(&jc)) == NULL)
+		return (-1);
 	return (0);
 }
 
 void
 webjobs_stop(struct webjobs *w)
 {
-	int i;
-
 	atomic_store(&w->stop, 1); /* no further notification attempt */
-	pthread_mutex_lock(&w->lock);
-	w->stopping = true;
-	pthread_cond_broadcast(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-	for (i = 0; i < w->nthreads; i++)
-		pthread_join(w->threads[i], NULL);
-	free(w->threads);
-	w->threads = NULL;
-	w->nthreads = 0;
+	jobs_free(w->q, JOBS_DRAIN); /* every request queued is answered */
+	w->q = NULL;
 	if (w->rl_open)
 		nng_close(w->rl);
 	if (w->ps_open)

@@ -75,9 +75,7 @@ ps_journal_gauges(struct ps *ps)
 void
 ps_kick(struct ps *ps)
 {
-	pthread_mutex_lock(&ps->lock);
-	pthread_cond_signal(&ps->cond);
-	pthread_mutex_unlock(&ps->lock);
+	jobs_bg_kick(&ps->maint);
 }
 
 /* lws service thread: atomics only. */
@@ -162,8 +160,6 @@ ps_start(struct ps *ps)
 {
 	struct svc_conf conf = { 0 };
 
-	pthread_mutex_init(&ps->lock, NULL);
-	pthread_cond_init(&ps->cond, NULL);
 	metrics_register();
 	if (prepare(ps) == -1)
 		return (-1);

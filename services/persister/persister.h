@@ -20,6 +20,7 @@
 #include "bus.h"
 #include "bus.pb-c.h"
 #include "cfg.h"
+#include "jobs.h"
 #include "pg.h"
 #include "seal.h"
 
@@ -135,15 +136,11 @@ enum store_rv query_calls(
 /* ---- persister.c: the daemon ---------------------------------------- */
 
 struct ps {
-	struct ps_cfg   cfg;
-	unsigned char   phone_key[SEAL_KEY_LEN];
-	struct journal  journal;
-	struct svc     *svc;
-	pthread_t       maint;
-	bool            maint_started;
-	pthread_mutex_t lock;
-	pthread_cond_t  cond; /* wakes the maint thread */
-	bool            stopping; /* {lock} */
+	struct ps_cfg  cfg;
+	unsigned char  phone_key[SEAL_KEY_LEN];
+	struct journal journal;
+	struct svc    *svc;
+	struct jobs_bg maint; /* the maintenance thread (replay.c) */
 };
 
 int  ps_start(struct ps *);

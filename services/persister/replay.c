@@ -18,55 +18,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "jobs.h"
 #include "log.h"
 #include "persister.h"
+#include "util.h"
 #include "wire.h"
 #include "xmalloc.h"
 
 #define REPLAY_BATCH 100
 #define EXPIRE_EVERY_MS (3600 * 1000)
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
-/* Sleep up to ms or until kicked; returns true when stopping. */
-static bool
-nap(struct ps *ps, long ms)
-{
-	struct timespec ts;
-	bool            stop;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&ps->lock);
-	if (!ps->stopping)
-		(void)pthread_cond_timedwait(&ps->cond, &ps->lock, &ts);
-	stop = ps->stopping;
-	pthread_mutex_unlock(&ps->lock);
-	return (stop);
-}
-
-static bool
-stopping(struct ps *ps)
-{
-	bool stop;
-
-	pthread_mutex_lock(&ps->lock);
-	stop = ps->stopping;
-	pthread_mutex_unlock(&ps->lock);
-	return (stop);
-}
 
 /* Apply one record; 1 consumed, -1 the database cannot take it now. */
 static int
@@ -147,8 +107,8 @@ replay_batch(struct ps *ps, struct pg *pg)
 	return (1);
 }
 
-static void *
-maint_main(void *arg)
+static void
+maint_main(struct jobs_bg *bg, void *arg)
 {
 	struct ps *ps = arg;
 	struct pg  pg;
@@ -157,52 +117,39 @@ maint_main(void *arg)
 	int        r;
 
 	if (pg_init(&pg, ps->cfg.database_url, "persister-replay") == -1)
-		return (NULL);
-	next_expire = mono_ms() + 60 * 1000;
-	while (!stopping(ps)) {
+		return;
+	next_expire = util_mono_ms() + 60 * 1000;
+	while (!jobs_bg_is_stopping(bg)) {
 		pg.next_try_ms = 0; /* at most one attempt per nap */
 		if (!ps_migrated()) {
 			if (migrate_run(&pg) == -1) {
-				(void)nap(ps, 1000);
+				(void)jobs_bg_nap(bg, 1000);
 				continue;
 			}
 			ps_set_migrated();
 		}
 		if ((r = replay_batch(ps, &pg)) == 1)
 			continue;
-		if (r == 0 && mono_ms() >= next_expire) {
-			next_expire = mono_ms() + EXPIRE_EVERY_MS;
+		if (r == 0 && util_mono_ms() >= next_expire) {
+			next_expire = util_mono_ms() + EXPIRE_EVERY_MS;
 			if ((n = store_expire_keys(
 			         &pg, ps->cfg.idempotency_ttl_ms))
 			    > 0)
 				log_info("expired %ld idempotency keys", n);
 		}
-		(void)nap(ps, r == -1 ? 500 : 1000);
+		(void)jobs_bg_nap(bg, r == -1 ? 500 : 1000);
 	}
 	pg_fini(&pg);
-	return (NULL);
 }
 
 int
 replay_start(struct ps *ps)
 {
-	if (pthread_create(&ps->maint, NULL, maint_main, ps) != 0) {
-		log_warnx("cannot start the maintenance thread");
-		return (-1);
-	}
-	ps->maint_started = true;
-	return (0);
+	return (jobs_bg_start(&ps->maint, "maintenance", maint_main, ps));
 }
 
 void
 replay_stop(struct ps *ps)
 {
-	if (!ps->maint_started)
-		return;
-	pthread_mutex_lock(&ps->lock);
-	ps->stopping = true;
-	pthread_cond_broadcast(&ps->cond);
-	pthread_mutex_unlock(&ps->lock);
-	pthread_join(ps->maint, NULL);
-	ps->maint_started = false;
+	jobs_bg_stop(&ps->maint);
 }

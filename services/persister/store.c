@@ -326,43 +326,21 @@ summary_json(const Bus__Summary *s)
 }
 
 /* Upsert the call, then move its lead's status: one transaction. */
-/* The call's token usage (CallRecord.usage); a record without usage
- * keeps what is stored.  n: the values' text. */
-static void
-usage_columns(struct pgrow *row, const Bus__Usage *u, char n[8][24])
-{
-	static const char *const col[8]
-	    = { "model_input_tokens", "model_output_tokens",
-		      "model_input_audio_tokens", "model_output_audio_tokens",
-		      "model_cached_tokens", "model_responses",
-		      "reasoner_input_tokens", "reasoner_output_tokens" };
-	uint64_t v[8] = { 0 };
-	int      i;
-
-	if (u != NULL) {
-		v[0] = u->model_input_tokens;
-		v[1] = u->model_output_tokens;
-		v[2] = u->model_input_audio_tokens;
-		v[3] = u->model_output_audio_tokens;
-		v[4] = u->model_cached_tokens;
-		v[5] = u->model_responses;
-		v[6] = u->reasoner_input_tokens;
-		v[7] = u->reasoner_output_tokens;
-	}
-	for (i = 0; i < 8; i++) {
-		snprintf(n[i], sizeof(n[0]), "%llu", (unsigned long long)v[i]);
-		pgrow_add(row, col[i], i == 5 ? "$::integer" : "$::bigint",
-		    PGROW_COALESCE, u != NULL ? n[i] : NULL);
-	}
-}
+/* The calls columns of Bus__Usage, in the order write_record() fills. */
+static const char *const usage_cols[8] = { "model_input_tokens",
+	"model_output_tokens", "model_input_audio_tokens",
+	"model_output_audio_tokens", "model_cached_tokens", "model_responses",
+	"reasoner_input_tokens", "reasoner_output_tokens" };
 
 static int
 write_record(struct pg *pg, const Bus__Envelope *env)
 {
 	const Bus__CallRecord *r = env->call_record;
 	const Bus__Summary    *s = r->summary;
+	const Bus__Usage      *u = r->usage;
 	const char            *v[2], *lead;
 	char                   t0[24], t1[24], dur[16], *sj, n[8][24];
+	int                    i;
 	struct pgrow           row;
 	PGresult              *res;
 	int                    rv = -1;
@@ -397,7 +375,23 @@ write_record(struct pg *pg, const Bus__Envelope *env)
 	pgrow_add(&row, "end_reason", NULL, PGROW_COALESCE, nz(r->end_reason));
 	pgrow_add(
 	    &row, "answered_by", NULL, PGROW_COALESCE, nz(r->answered_by));
-	usage_columns(&row, r->usage, n);
+	/* cost: the model's and the reasoner's token counts; a record
+	 * without them keeps what is stored */
+	if (u != NULL) {
+		const uint64_t un[8] = { u->model_input_tokens,
+			u->model_output_tokens, u->model_input_audio_tokens,
+			u->model_output_audio_tokens, u->model_cached_tokens,
+			u->model_responses, u->reasoner_input_tokens,
+			u->reasoner_output_tokens };
+
+		for (i = 0; i < 8; i++) {
+			snprintf(n[i], sizeof(n[i]), "%llu",
+			    (unsigned long long)un[i]);
+			pgrow_add(&row, usage_cols[i],
+			    i == 5 ? "$::integer" : "$::bigint",
+			    PGROW_COALESCE, n[i]);
+		}
+	}
 	pgrow_set(&row, SET_DIRECTION);
 	pgrow_set(&row, "updated_at = now()");
 	res = pgrow_exec(pg, "call record", &row, "call_sid", "lead_id");

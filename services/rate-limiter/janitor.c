@@ -1,5 +1,5 @@
 /*
- * janitor - the rate-limiter's background thread and its start/stop.
+ * janitor - the rate-limiter's background thread (common/jobs' jobs_bg).
  *
  * Every second: while the database is marked down, probe it; when it
  * answers, bump the epoch so the workers reconnect at once.  Every
@@ -9,51 +9,17 @@
  * Threads: janitor_main is its own thread with its own struct pg;
  * janitor_start/stop are called from rl_start/rl_stop on main.
  */
-#include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
+#include "jobs.h"
 #include "log.h"
 #include "metrics.h"
 #include "rate-limiter.h"
+#include "util.h"
 
 static const char sql_probe[] = "SELECT 1 FROM rate_limit_hits LIMIT 1";
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
-/* Sleep up to ms, or until stop; returns true when stopping. */
-static bool
-nap(struct rl *rl, long ms)
-{
-	struct timespec ts;
-	bool            stop;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&rl->lock);
-	while (!rl->stopping) {
-		if (pthread_cond_timedwait(&rl->cond, &rl->lock, &ts)
-		    == ETIMEDOUT)
-			break;
-	}
-	stop = rl->stopping;
-	pthread_mutex_unlock(&rl->lock);
-	return (stop);
-}
 
 static void
 probe(struct rl *rl, struct pg *pg)
@@ -69,8 +35,8 @@ probe(struct rl *rl, struct pg *pg)
 		log_info("database reachable again: rate checks exact");
 }
 
-static void *
-janitor_main(void *arg)
+static void
+janitor_main(struct jobs_bg *bg, void *arg)
 {
 	struct rl *rl = arg;
 	struct pg  pg;
@@ -78,14 +44,14 @@ janitor_main(void *arg)
 	long       n;
 
 	if (pg_init(&pg, rl->cfg.database_url, "rate-limiter-janitor") == -1)
-		return (NULL);
+		return;
 	longest = rl->cfg.phone_window_ms > rl->cfg.ip_window_ms
 	    ? rl->cfg.phone_window_ms
 	    : rl->cfg.ip_window_ms;
-	while (!nap(rl, 1000)) {
+	while (!jobs_bg_nap(bg, 1000)) {
 		if (rl_is_degraded())
 			probe(rl, &pg);
-		now = mono_ms();
+		now = util_mono_ms();
 		if (now < next_clean)
 			continue;
 		next_clean = now + rl->cfg.cleanup_ms;
@@ -96,29 +62,16 @@ janitor_main(void *arg)
 			    "cleanup: %ld old rate-limit rows deleted", n);
 	}
 	pg_fini(&pg);
-	return (NULL);
 }
 
 int
 janitor_start(struct rl *rl)
 {
-	if (pthread_create(&rl->janitor, NULL, janitor_main, rl) != 0) {
-		log_warnx("cannot start the janitor thread");
-		return (-1);
-	}
-	rl->janitor_started = true;
-	return (0);
+	return (jobs_bg_start(&rl->janitor, "janitor", janitor_main, rl));
 }
 
 void
 janitor_stop(struct rl *rl)
 {
-	if (!rl->janitor_started)
-		return;
-	pthread_mutex_lock(&rl->lock);
-	rl->stopping = true;
-	pthread_cond_broadcast(&rl->cond);
-	pthread_mutex_unlock(&rl->lock);
-	pthread_join(rl->janitor, NULL);
-	rl->janitor_started = false;
+	jobs_bg_stop(&rl->janitor);
 }

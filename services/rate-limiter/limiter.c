@@ -32,6 +32,7 @@
 #include "metrics.h"
 #include "rate-limiter.h"
 #include "svc.h"
+#include "util.h"
 #include "wire.h"
 #include "xmalloc.h"
 
@@ -117,15 +118,6 @@ pending_putback(struct rl_pending *p, int n)
 	npending += n;
 	pending_cap = npending;
 	pthread_mutex_unlock(&pending_lock);
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
 static void
@@ -289,13 +281,13 @@ check(struct rl_worker *w, const Bus__RateCheck *rc, struct reply *out)
 	 * hits allowed from memory are in the table. */
 	if (!atomic_load(&degraded) && take(w, keys, n, rc, &v) == 0) {
 		if (v.allowed && !rc->peek)
-			window_record(rl->mem, keys, n, mono_ms());
+			window_record(rl->mem, keys, n, util_mono_ms());
 	} else {
 		if (atomic_exchange(&degraded, 1) == 0)
 			log_warnx("database unavailable: rate checks answered "
 			          "from memory (degraded)");
 		set_degraded(1);
-		window_take(rl->mem, keys, n, mono_ms(), rc->peek, &v);
+		window_take(rl->mem, keys, n, util_mono_ms(), rc->peek, &v);
 		v.degraded = true;
 		if (v.allowed && !rc->peek
 		    && !pending_add(keys, n, kind_name(rc->kind)))
@@ -471,8 +463,6 @@ rl_start(struct rl *rl)
 	if (pg_init(&probe, rl->cfg.database_url, "rate-limiter") == -1)
 		return (-1);
 	pg_fini(&probe);
-	pthread_mutex_init(&rl->lock, NULL);
-	pthread_cond_init(&rl->cond, NULL);
 	rl->mem = window_new(rl->cfg.memory_max_keys);
 	metrics_register();
 	conf.name = "rate-limiter";

@@ -21,6 +21,7 @@
 #include "bus.h"
 #include "cfg.h"
 #include "hmac.h"
+#include "jobs.h"
 #include "pg.h"
 
 #define RL_HASH_HEX (2 * HMAC_SHA256_LEN + 1)
@@ -186,11 +187,7 @@ struct rl {
 	struct rl_hours     hours; /* RATE_LIMIT_CALLING_HOURS */
 	struct window      *mem;
 	struct svc         *svc;
-	pthread_t           janitor;
-	bool                janitor_started;
-	pthread_mutex_t     lock;
-	pthread_cond_t      cond;
-	bool                stopping; /* {lock} */
+	struct jobs_bg      janitor; /* janitor.c */
 	int                 db_up; /* last answer's source */
 };
 

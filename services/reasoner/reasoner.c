@@ -17,6 +17,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "reasoner.h"
+#include "util.h"
 #include "xmalloc.h"
 
 /* Longest wait for woken requests to be answered before closing. */
@@ -25,10 +26,7 @@
 int64_t
 reasoner_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return (util_mono_ms());
 }
 
 int
@@ -37,13 +35,7 @@ reasoner_sleep(struct reasoner *r, long ms)
 	struct timespec until;
 	int             rv = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	util_deadline(&until, CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&r->lock);
 	while (!atomic_load(&r->stopping)) {
 		if (pthread_cond_timedwait(&r->wake, &r->lock, &until) != 0)

@@ -42,12 +42,13 @@ struct step {
 };
 
 struct server {
-	int         fd, port;
-	pthread_t   thr;
-	struct step steps[MAX_STEPS]; /* the last one repeats */
-	int         nsteps;
-	atomic_int  requests;
-	char        last[4096]; /* the last request, head and body */
+	int             fd, port;
+	pthread_t       thr;
+	pthread_mutex_t lock;
+	struct step     steps[MAX_STEPS]; /* {lock} the last one repeats */
+	int             nsteps;
+	atomic_int      requests;
+	char            last[4096]; /* the last request, head and body */
 };
 
 static double
@@ -115,6 +116,7 @@ static void *
 server_main(void *arg)
 {
 	struct server *sv = arg;
+	struct step    st;
 	int            c, i;
 
 	while ((c = accept(sv->fd, NULL, NULL)) >= 0) {
@@ -122,9 +124,12 @@ server_main(void *arg)
 		i = atomic_fetch_add(&sv->requests, 1);
 		if (i >= sv->nsteps)
 			i = sv->nsteps - 1;
-		if (sv->steps[i].delay_ms > 0)
-			usleep((useconds_t)sv->steps[i].delay_ms * 1000);
-		answer(c, &sv->steps[i]);
+		pthread_mutex_lock(&sv->lock);
+		st = sv->steps[i];
+		pthread_mutex_unlock(&sv->lock);
+		if (st.delay_ms > 0)
+			usleep((useconds_t)st.delay_ms * 1000);
+		answer(c, &st);
 		close(c);
 	}
 	return (NULL);
@@ -137,6 +142,7 @@ server_start(const struct step *steps, int n)
 	struct sockaddr_in a = { 0 };
 	socklen_t          alen = sizeof(a);
 
+	pthread_mutex_init(&sv->lock, NULL);
 	memcpy(sv->steps, steps, sizeof(*steps) * (size_t)n);
 	sv->nsteps = n;
 	a.sin_family = AF_INET;
@@ -166,6 +172,25 @@ url_of(const struct server *sv, char *out, size_t len)
 	snprintf(out, len, "http://127.0.0.1:%d/x?token=secret", sv->port);
 }
 
+/* The scripted server and a client with opts o; url is the server's. */
+static struct server *
+client_start(const struct step *s, int n, const struct http_opts *o,
+    struct http_client *c, char *url, size_t len)
+{
+	struct server *sv = server_start(s, n);
+
+	url_of(sv, url, len);
+	assert_int_equal(http_client_init(c, o), 0);
+	return (sv);
+}
+
+static void
+client_stop(struct server *sv, struct http_client *c)
+{
+	http_client_fini(c);
+	server_stop(sv);
+}
+
 static const struct http_retry three = { 3, 10, 50, NULL, NULL };
 
 static void
@@ -173,7 +198,7 @@ test_retry_until_ok(void **state)
 {
 	static const struct step s[] = { { 503, NULL, 0, 0 },
 		{ 502, NULL, 0, 0 }, { 200, NULL, 5, 0 } };
-	struct server           *sv = server_start(s, 3);
+	struct server           *sv;
 	struct http_opts         o = { 0 };
 	struct http_client       c;
 	struct http_resp         r;
@@ -181,8 +206,7 @@ test_retry_until_ok(void **state)
 	struct http_req          q = { .url = url };
 
 	(void)state;
-	url_of(sv, url, sizeof(url));
-	assert_int_equal(http_client_init(&c, &o), 0);
+	sv = client_start(s, 3, &o, &c, url, sizeof(url));
 	assert_int_equal(http_request(&c, &q, &three, &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(r.attempts, 3);
@@ -190,21 +214,22 @@ test_retry_until_ok(void **state)
 	assert_string_equal(r.body, "xxxxx");
 	assert_int_equal(atomic_load(&sv->requests), 3);
 	/* the attempts are bounded: 503 for ever ends after three */
+	pthread_mutex_lock(&sv->lock);
 	sv->steps[2].status = 503;
+	pthread_mutex_unlock(&sv->lock);
 	atomic_store(&sv->requests, 0);
 	assert_int_equal(http_request(&c, &q, &three, &r), 0);
 	assert_int_equal(r.status, 503);
 	assert_int_equal(r.attempts, 3);
 	assert_int_equal(atomic_load(&sv->requests), 3);
-	http_client_fini(&c);
-	server_stop(sv);
+	client_stop(sv, &c);
 }
 
 static void
 test_no_retry_on_400(void **state)
 {
 	static const struct step s[] = { { 400, NULL, 0, 0 } };
-	struct server           *sv = server_start(s, 1);
+	struct server           *sv;
 	struct http_opts         o = { 0 };
 	struct http_client       c;
 	struct http_resp         r;
@@ -212,14 +237,12 @@ test_no_retry_on_400(void **state)
 	struct http_req          q = { .url = url };
 
 	(void)state;
-	url_of(sv, url, sizeof(url));
-	assert_int_equal(http_client_init(&c, &o), 0);
+	sv = client_start(s, 1, &o, &c, url, sizeof(url));
 	assert_int_equal(http_request(&c, &q, &three, &r), 0);
 	assert_int_equal(r.status, 400);
 	assert_int_equal(r.attempts, 1);
 	assert_int_equal(atomic_load(&sv->requests), 1);
-	http_client_fini(&c);
-	server_stop(sv);
+	client_stop(sv, &c);
 }
 
 static void
@@ -228,7 +251,7 @@ test_retry_after(void **state)
 	static const struct step s[] = { { 429, "Retry-After: 1\r\n", 0, 0 },
 		{ 503, "retry-after-ms: 300\r\n", 0, 0 },
 		{ 200, NULL, 0, 0 } };
-	struct server           *sv = server_start(s, 3);
+	struct server           *sv;
 	struct http_opts         o = { 0 };
 	struct http_client       c;
 	struct http_resp         r;
@@ -237,8 +260,7 @@ test_retry_after(void **state)
 	double                   t0, dt;
 
 	(void)state;
-	url_of(sv, url, sizeof(url));
-	assert_int_equal(http_client_init(&c, &o), 0);
+	sv = client_start(s, 3, &o, &c, url, sizeof(url));
 	t0 = now_s();
 	assert_int_equal(http_request(&c, &q, &three, &r), 0);
 	dt = now_s() - t0;
@@ -247,15 +269,14 @@ test_retry_after(void **state)
 	/* 1 s, then 0.3 s, where the backoff alone would wait < 0.1 s */
 	assert_true(dt >= 1.29);
 	assert_true(dt < 3.0);
-	http_client_fini(&c);
-	server_stop(sv);
+	client_stop(sv, &c);
 }
 
 static void
 test_size_limit(void **state)
 {
 	static const struct step s[] = { { 200, NULL, 200000, 0 } };
-	struct server           *sv = server_start(s, 1);
+	struct server           *sv;
 	struct http_opts         o = { .max_body = 1000 };
 	struct http_client       c;
 	struct http_resp         r;
@@ -263,8 +284,7 @@ test_size_limit(void **state)
 	struct http_req          q = { .url = url };
 
 	(void)state;
-	url_of(sv, url, sizeof(url));
-	assert_int_equal(http_client_init(&c, &o), 0);
+	sv = client_start(s, 1, &o, &c, url, sizeof(url));
 	assert_int_equal(http_request(&c, &q, &three, &r), -1);
 	assert_true(r.too_large);
 	assert_int_equal(r.cc, CURLE_WRITE_ERROR);
@@ -272,11 +292,12 @@ test_size_limit(void **state)
 	assert_int_equal(r.attempts, 1); /* a too-large answer is final */
 	assert_non_null(strstr(r.err, "1000 bytes"));
 	/* under the limit it passes */
+	pthread_mutex_lock(&sv->lock);
 	sv->steps[0].body_len = 1000;
+	pthread_mutex_unlock(&sv->lock);
 	assert_int_equal(http_request(&c, &q, &three, &r), 0);
 	assert_int_equal(r.len, 1000);
-	http_client_fini(&c);
-	server_stop(sv);
+	client_stop(sv, &c);
 }
 
 static void
@@ -285,7 +306,7 @@ test_timeout(void **state)
 	/* one server thread: the second request waits out the first */
 	static const struct step s[]
 	    = { { 200, NULL, 0, 1500 }, { 200, NULL, 0, 0 } };
-	struct server     *sv = server_start(s, 2);
+	struct server     *sv;
 	struct http_opts   o = { .timeout_ms = 5000 };
 	struct http_client c;
 	struct http_resp   r;
@@ -294,8 +315,7 @@ test_timeout(void **state)
 	double             t0, dt;
 
 	(void)state;
-	url_of(sv, url, sizeof(url));
-	assert_int_equal(http_client_init(&c, &o), 0);
+	sv = client_start(s, 2, &o, &c, url, sizeof(url));
 	t0 = now_s();
 	assert_int_equal(http_perform(&c, &q, &r), -1);
 	dt = now_s() - t0;
@@ -311,8 +331,7 @@ test_timeout(void **state)
 	snprintf(url, sizeof(url), "http://127.0.0.1:1/");
 	assert_int_equal(http_perform(&c, &q, &r), -1);
 	assert_int_equal(r.cc, CURLE_COULDNT_CONNECT);
-	http_client_fini(&c);
-	server_stop(sv);
+	client_stop(sv, &c);
 }
 
 struct stopper {
@@ -336,7 +355,7 @@ test_stop_cuts_wait(void **state)
 {
 	static const struct step s[]
 	    = { { 503, "Retry-After: 30\r\n", 0, 0 } };
-	struct server     *sv = server_start(s, 1);
+	struct server     *sv;
 	atomic_int         stop = 0;
 	struct http_opts   o = { .stop = &stop };
 	struct http_client c;
@@ -348,8 +367,7 @@ test_stop_cuts_wait(void **state)
 	double             t0, dt;
 
 	(void)state;
-	url_of(sv, url, sizeof(url));
-	assert_int_equal(http_client_init(&c, &o), 0);
+	sv = client_start(s, 1, &o, &c, url, sizeof(url));
 	pthread_create(&t, NULL, stop_later, &st);
 	t0 = now_s();
 	assert_int_equal(http_request(&c, &q, &three, &r), 0);
@@ -379,8 +397,7 @@ test_stop_cuts_wait(void **state)
 	assert_int_equal(http_perform(&c, &q, &r), -1);
 	assert_true(r.cancelled);
 	assert_false(http_retryable(&r));
-	http_client_fini(&c);
-	server_stop(sv);
+	client_stop(sv, &c);
 }
 
 static void
@@ -389,7 +406,7 @@ test_request_sent(void **state)
 	static const struct step s[] = { { 201, NULL, 0, 0 } };
 	static const char *const hdrs[]
 	    = { "X-Signature: abc", "Content-Type: application/json", NULL };
-	struct server     *sv = server_start(s, 1);
+	struct server     *sv;
 	struct http_opts   o = { .user_agent = "test/1" };
 	struct http_client c;
 	struct http_resp   r;
@@ -401,8 +418,7 @@ test_request_sent(void **state)
 		   .pass = "pw" };
 
 	(void)state;
-	url_of(sv, url, sizeof(url));
-	assert_int_equal(http_client_init(&c, &o), 0);
+	sv = client_start(s, 1, &o, &c, url, sizeof(url));
 	assert_int_equal(http_perform(&c, &q, &r), 0);
 	assert_int_equal(r.status, 201);
 	assert_non_null(strstr(sv->last, "POST /x?token=secret HTTP/1.1"));
@@ -419,8 +435,7 @@ test_request_sent(void **state)
 	assert_int_equal(http_perform(&c, &q, &r), 0);
 	assert_non_null(strstr(sv->last, "DELETE /x"));
 	assert_null(strstr(sv->last, "Authorization"));
-	http_client_fini(&c);
-	server_stop(sv);
+	client_stop(sv, &c);
 }
 
 static void
