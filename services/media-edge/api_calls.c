@@ -9,7 +9,9 @@
  *
  * Every request is authorised in one place, api_scope(): the master API
  * token (EDGE_API_TOKEN) grants everything; reads need API_SCOPE_READ,
- * which a read-only token may grant.  Bad input is answered before any
+ * which a dashboard:read token grants (dash.c), as a bearer token or in
+ * the dashboard's cookie (reads only: the cookie never authorises a
+ * write).  Bad input is answered before any
  * side effect with a 4xx {error, reason[, field]} and counted in
  * edge_api_refused_total{route,reason}.  Reads go to persister
  * (CallQuery), the hang-up to the provider's REST API, both on the web
@@ -19,6 +21,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "edge.h"
 #include "hmac.h"
@@ -48,7 +51,16 @@ api_scope(const struct edge *e, const char *authorization)
 {
 	char want[300];
 
-	if (authorization == NULL || e->cfg.api_token[0] == '\0')
+	if (authorization == NULL)
+		return (API_SCOPE_NONE);
+	/* a dashboard token (dash.c) reads, never writes */
+	if (strncmp(authorization, "Bearer dsh1.", 12) == 0)
+		return (dash_token_check(
+		            &e->cfg, authorization + 7, time(NULL), NULL)
+		            == DASH_OK
+		        ? API_SCOPE_READ
+		        : API_SCOPE_NONE);
+	if (e->cfg.api_token[0] == '\0')
 		return (API_SCOPE_NONE);
 	snprintf(want, sizeof(want), "Bearer %s", e->cfg.api_token);
 	if (hmac_streq(authorization, want))
@@ -100,8 +112,9 @@ method_of(struct lws *wsi)
 }
 
 void
-api_capture(struct web *w, struct lws *wsi, const char *path)
+api_capture(struct edge *e, struct web *w, struct lws *wsi, const char *path)
 {
+	w->dash_read = dash_cookie_check(e, wsi, NULL) == DASH_OK;
 	char   frag[256];
 	int    i, n;
 	size_t used = 0;
@@ -159,6 +172,9 @@ authorise(
     struct edge *e, struct web *w, const char *route, enum api_scope need)
 {
 	enum api_scope have = api_scope(e, w->auth);
+
+	if (have == API_SCOPE_NONE && w->auth[0] == '\0' && w->dash_read)
+		have = API_SCOPE_READ; /* the dashboard's cookie */
 
 	if (have == API_SCOPE_NONE) {
 		refuse(e, w, route, 401, "unauthorized",

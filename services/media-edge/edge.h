@@ -343,6 +343,7 @@ struct web {
 	bool           body_unread; /* answer only after the body */
 	char           ip[64]; /* the client (api_client_ip) */
 	bool           xff_bad; /* a trusted proxy sent a bad X-F-F */
+	bool           dash_read; /* ROUTE_API: a valid dashboard cookie */
 	char           auth[300];
 	char           sig[160]; /* the provider's signature header */
 	char           ts[32]; /* and its timestamp header */
@@ -699,9 +700,9 @@ void web_wait_job(struct edge *, struct web *, struct wjob *);
 enum api_scope { API_SCOPE_NONE = 0, API_SCOPE_READ, API_SCOPE_ADMIN };
 enum api_scope api_scope(const struct edge *, const char *authorization);
 bool           api_path(const char *path);
-void           api_capture(struct web *, struct lws *, const char *path);
-int            api_request(struct edge *, struct web *);
-int            api_create(struct edge *, struct web *);
+void api_capture(struct edge *, struct web *, struct lws *, const char *path);
+int  api_request(struct edge *, struct web *);
+int  api_create(struct edge *, struct web *);
 /* Worker threads: WJ_API_QUERY and WJ_API_HANGUP. */
 void api_job(struct edge *, struct http_client *, struct wjob *);
 void call_settings_free(struct call_settings *);

@@ -318,7 +318,7 @@ web_http(struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
 	        > 0
 	    && strtoll(cl, NULL, 10) > 0;
 	if (r == ROUTE_API)
-		api_capture(w, wsi, path);
+		api_capture(e, w, wsi, path);
 	else if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) <= 0) {
 		web_reply(w, 405, CT_JSON,
 		    "{\"error\":\"method not allowed\"}", 30, 0);

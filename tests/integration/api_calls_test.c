@@ -21,6 +21,19 @@
 #define SPEAK_AT "400,5000,9200,13800"
 #define SECOND_PHONE "+14155550177"
 #define DNC_PHONE "+14155550188"
+#define DASH_SECRET "api-test-dashboard-secret-5f1e"
+
+/* A dashboard token (dash.c's format) for scope, valid an hour. */
+static void
+dash_token(const char *scope, const char *key, char *out, size_t len)
+{
+	char msg[128], hex[65];
+
+	snprintf(msg, sizeof(msg), "dsh1.%s.%lld", scope,
+	    (long long)time(NULL) + 3600);
+	assert_int_equal(hmac_sha256_hex(key, msg, strlen(msg), hex), 0);
+	snprintf(out, len, "%s.%s", msg, hex);
+}
 
 static struct e2e E;
 
@@ -30,8 +43,12 @@ setup(void **state)
 	struct e2e_opts o = { 0 };
 
 	(void)state;
+	static const char *const edge_env[]
+	    = { "EDGE_DASHBOARD_SECRET=" DASH_SECRET, NULL };
+
 	o.script = "outbound.json";
 	o.speak_at = SPEAK_AT;
+	o.edge_env = edge_env;
 	o.dtmf = "4@2600,2@2700,#@2800"; /* every call's callee presses */
 	e2e_start(&E, &o);
 	e2e_seed(&E);
@@ -251,6 +268,45 @@ test_dnc(void **state)
 	                     "{\"phone\":\"" DNC_PHONE "\"}", NULL),
 	    200);
 	assert_int_equal(e2e_count(&E, "SELECT count(*) FROM do_not_call"), 0);
+}
+
+/* A dashboard:read token reads the calls API (as a bearer token or in
+ * the dashboard's cookie) and can write nothing. */
+static void
+test_read_scope(void **state)
+{
+	char        tok[256], forged[256], url[128], cookie[300], *resp = NULL;
+	const char *h[3] = { "Content-Type: application/json", cookie, NULL };
+	long        st = 0;
+
+	(void)state;
+	dash_token("dashboard:read", DASH_SECRET, tok, sizeof(tok));
+	dash_token("dashboard:read", "another-secret-0123456789", forged,
+	    sizeof(forged));
+	assert_int_equal(api("GET", "/calls", tok, NULL, NULL), 200);
+	assert_int_equal(api("GET", "/calls/CAunknown", tok, NULL, NULL), 404);
+	expect(
+	    "GET", "/calls", forged, NULL, 401, "list", "unauthorized", NULL);
+	expect("POST", "/calls/CA1/hangup", tok, "", 403, "hangup", "scope",
+	    NULL);
+	expect("POST", "/dnc", tok, "{\"phone\":\"" DNC_PHONE "\"}", 403,
+	    "dnc", "scope", NULL);
+	expect("POST", "/calls", tok, "{\"to\":\"" E2E_LEAD_PHONE "\"}", 403,
+	    "create", "scope", NULL);
+	/* the dashboard page's cookie: reads only */
+	snprintf(cookie, sizeof(cookie), "Cookie: edge_dash=%s", tok);
+	snprintf(url, sizeof(url), "%s/calls?limit=5", E.edge_base);
+	assert_int_equal(harness_http("GET", url, h, NULL, &st, &resp), 0);
+	assert_int_equal(st, 200);
+	free(resp);
+	snprintf(url, sizeof(url), "%s/calls", E.edge_base);
+	assert_int_equal(harness_http("POST", url, h,
+	                     "{\"to\":\"" E2E_LEAD_PHONE "\"}", &st, &resp),
+	    0);
+	assert_int_equal(st, 401);
+	free(resp);
+	assert_int_equal(e2e_nrecords(E.tw_rec, "kind", "rest"), 1);
+	assert_int_equal(e2e_count(&E, "SELECT count(*) FROM calls"), 0);
 }
 
 static const char *
@@ -495,6 +551,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_dnc),
+		cmocka_unit_test(test_read_scope),
 		cmocka_unit_test(test_call_read_back),
 	};
 
