@@ -2,7 +2,8 @@
  * anthropic_fuzz - Anthropic Messages API replies as the reasoner reads
  * them: the body parsed as upstream.c does, then the check exchange.c
  * applies to a 2xx reply (decision_check of decision.c, summary_check of
- * summary.c, both through prompt.c), and the retry headers (retry.c, common/http.c).
+ * summary.c, both through prompt.c), and the retry headers (retry.c,
+ * common/http.c).
  *
  * Input: byte 0 picks the reader; the rest is the body, or for the
  * headers "<retry-after-ms>\n<retry-after>\n<x-should-retry>".
