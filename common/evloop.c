@@ -174,3 +174,21 @@ evloop_adopt_fd(
 	}
 	return (0);
 }
+
+int
+evloop_fd_callback(struct lws *wsi, enum lws_callback_reasons reason,
+    void *user, void *in, size_t len)
+{
+	const struct evloop_fd *f = lws_get_protocol(wsi)->user;
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		f->readable(wsi);
+		return (0);
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		return (0);
+	default:
+		break;
+	}
+	return (lws_callback_http_dummy(wsi, reason, user, in, len));
+}

@@ -90,6 +90,18 @@ int evloop_adopt_fd(
     struct lws_context *ctx, int fd, const char *protocol, const char *what);
 
 /*
+ * The protocol callback of such a descriptor: on each readable turn it
+ * calls the function a struct evloop_fd in the protocol's user pointer
+ * names (which takes a bounded number of messages, so the other sockets
+ * get their turn; the descriptor stays readable while more wait).
+ */
+struct evloop_fd {
+	void (*readable)(struct lws *wsi);
+};
+int evloop_fd_callback(struct lws *wsi, enum lws_callback_reasons reason,
+    void *user, void *in, size_t len);
+
+/*
  * Cancel the timer evloop_service() keeps in the context (libev only).
  * Call before lws_context_destroy(), on the service thread or once it has
  * ended.  Safe when nothing is attached.

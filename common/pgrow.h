@@ -25,7 +25,7 @@
 
 #include "pg.h"
 
-#define PGROW_MAX 24
+#define PGROW_MAX 48
 #define PGROW_SET_MAX 8
 
 /* What an upsert does with the column. */

@@ -129,24 +129,15 @@ drain(void)
 	}
 }
 
-/* lws service thread: the sub socket has messages (or nng closed it). */
-static int
-sub_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-    void *in, size_t len)
+/* lws service thread: the sub socket has messages (or nng closed it):
+ * a bounded number, so model sockets get their turn. */
+static void
+sub_readable(struct lws *wsi)
 {
-	switch (reason) {
-	case LWS_CALLBACK_RAW_RX_FILE:
-		/* bounded, so model sockets get their turn; the descriptor
-		 * stays readable while more wait */
-		(void)edge_recv(SUB_BATCH);
-		return (0);
-	case LWS_CALLBACK_RAW_CLOSE_FILE:
-		return (0);
-	default:
-		break;
-	}
-	return (lws_callback_http_dummy(wsi, reason, user, in, len));
+	(void)edge_recv(SUB_BATCH);
 }
+
+static const struct evloop_fd sub_fd = { sub_readable };
 
 /* Poll a duplicate of nng's descriptor: lws closes what it adopted. */
 static int
@@ -232,7 +223,8 @@ loop_start(void)
 	protos[0] = ws_protocol;
 	memset(&protos[1], 0, 2 * sizeof(protos[1]));
 	protos[1].name = "ai-edge-sub";
-	protos[1].callback = sub_callback;
+	protos[1].callback = evloop_fd_callback;
+	protos[1].user = (void *)&sub_fd;
 	ws_set_wakeup(drain);
 	httpd_log_init();
 	memset(&info, 0, sizeof(info));

@@ -237,25 +237,14 @@ edge_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 /* The sub socket has messages (or nng closed it): take them here, on
  * the service thread (hop.c). */
-static int
-hop_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-    size_t len)
+/* The sub socket has messages (or nng closed it): a bounded number. */
+static void
+hop_readable(struct lws *wsi)
 {
-	struct edge *e = lws_context_user(lws_get_context(wsi));
-
-	switch (reason) {
-	case LWS_CALLBACK_RAW_RX_FILE:
-		/* bounded, so the callers get their turn; the descriptor
-		 * stays readable while more wait */
-		(void)hop_recv(e, LOOP_BATCH);
-		return (0);
-	case LWS_CALLBACK_RAW_CLOSE_FILE:
-		return (0);
-	default:
-		break;
-	}
-	return (lws_callback_http_dummy(wsi, reason, user, in, len));
+	(void)hop_recv(lws_context_user(lws_get_context(wsi)), LOOP_BATCH);
 }
+
+static const struct evloop_fd hop_fd = { hop_readable };
 
 /*
  * "edge": lws keeps a receive buffer of this size per connection, so it is
@@ -270,7 +259,7 @@ hop_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 static const struct lws_protocols protocols[]
     = { { "edge", edge_cb, sizeof(struct pss), EDGE_RX_CHUNK, 0, NULL,
 	    EDGE_TX_PACKET },
-	      { "edge-hop", hop_cb, 0, 0, 0, NULL, 0 },
+	      { "edge-hop", evloop_fd_callback, 0, 0, 0, (void *)&hop_fd, 0 },
 	      { NULL, NULL, 0, 0, 0, NULL, 0 } };
 
 /* Poll a duplicate of nng's descriptor: lws closes what it adopted. */
