@@ -196,8 +196,9 @@ test-integration: deps-test tests
 test-conformance: deps-test tests
 	@BUILD=$(BUILD) tests/run.sh conformance
 
-# tests/integration/ops_chaos_test at length: more calls, longer, every
-# fault twice (its short version runs in make test).  A few minutes.
+# tests/integration/ops_chaos_test at the scale of a deploy: 40 calls of
+# 25 s, about 13 at once, longer outages (its short version runs in make
+# test).  About two minutes.
 chaos: deps-test tests
 	@TOP_DIR=$(CURDIR) BIN_DIR=$(CURDIR)/$(BIN) CHAOS_LONG=1 \
 	    $(BUILD)/tests/integration/ops_chaos_test

@@ -123,6 +123,7 @@ struct stream_totals {
 	uint64_t  frames_sent, frames_received, bytes_received;
 	uint64_t  marks_received, marks_echoed, clears, dtmf_sent;
 	uint64_t  lost_start, lost_middle, lost_end;
+	uint64_t  lost_max; /* the most one call lost */
 	uint64_t  late_frames;
 	int64_t   lag_max_us;
 	uint64_t  errors, err_kind[STREAM_ERR__COUNT];

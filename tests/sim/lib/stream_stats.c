@@ -132,6 +132,8 @@ stream_totals_add(struct stream_hub *hub, const struct stream_call *sc)
 	t->lost_start += s->lost_start;
 	t->lost_middle += s->lost_middle;
 	t->lost_end += s->lost_end;
+	if (s->lost_start + s->lost_middle + s->lost_end > t->lost_max)
+		t->lost_max = s->lost_start + s->lost_middle + s->lost_end;
 	t->late_frames += s->late_frames;
 	if (s->lag_max_us > t->lag_max_us)
 		t->lag_max_us = s->lag_max_us;
@@ -190,12 +192,12 @@ stream_hub_report(const struct stream_hub *hub)
 		json_array_append_new(samples, json_string(t->samples[i]));
 	lost = json_null(); /* not measured without tags */
 	if (hub->cfg->tags)
-		lost = json_pack("{s:I, s:I, s:I, s:I}", "start",
+		lost = json_pack("{s:I, s:I, s:I, s:I, s:I}", "start",
 		    (json_int_t)t->lost_start, "middle",
 		    (json_int_t)t->lost_middle, "end", (json_int_t)t->lost_end,
 		    "total",
-		    (json_int_t)(t->lost_start + t->lost_middle
-		        + t->lost_end));
+		    (json_int_t)(t->lost_start + t->lost_middle + t->lost_end),
+		    "max_per_call", (json_int_t)t->lost_max);
 	r = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I}",
 	    "calls", (json_int_t)t->calls, "connected",
 	    (json_int_t)t->connected, "completed", (json_int_t)t->completed,
