@@ -87,18 +87,8 @@ call_settings_free(struct call_settings *s)
 void
 api_client_ip(struct edge *e, struct lws *wsi, struct web *w)
 {
-	char peer[sizeof(w->ip)], xff[1024];
-	int  n;
-
-	snprintf(peer, sizeof(peer), "%s", w->ip);
-	n = lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR);
-	if (proxy_client(&e->cfg.proxies, peer, n > 0 ? xff : NULL, w->ip,
-	        sizeof(w->ip))
-	        == -1
-	    || (n < 0 && proxy_trusted(&e->cfg.proxies, peer))) {
+	if (proxy_wsi_client(&e->cfg.proxies, wsi, w->ip, sizeof(w->ip)) == -1)
 		w->xff_bad = true; /* unreadable or too long */
-		snprintf(w->ip, sizeof(w->ip), "%s", peer);
-	}
 }
 
 static const char *

@@ -137,7 +137,8 @@ call_new(struct edge *e, struct lws *wsi, const struct tel_provider *prov)
 	c->prov = prov;
 	c->wsi = wsi;
 	c->id = ++e->next_id;
-	(void)lws_get_peer_simple(wsi, c->peer, sizeof(c->peer));
+	/* as ws_filter() counted it (a bad header was refused there) */
+	(void)proxy_wsi_client(&e->cfg.proxies, wsi, c->peer, sizeof(c->peer));
 	c->pending = true;
 	e->npending++;
 	metric_inc(e->m.pending_streams);

@@ -714,6 +714,10 @@ bool proxy_trusted(const struct proxies *, const char *addr);
  * none) into out: 0, or -1 when the header is malformed. */
 int proxy_client(const struct proxies *, const char *peer, const char *xff,
     char *out, size_t len);
+/* lws service thread: the client of the request on wsi, into out: 0, or
+ * -1 (out is the TCP peer) when a trusted proxy's header is unusable. */
+int proxy_wsi_client(
+    const struct proxies *, struct lws *wsi, char *out, size_t len);
 /* web_http: w->ip becomes the client (api_calls.c). */
 void api_client_ip(struct edge *, struct lws *, struct web *);
 

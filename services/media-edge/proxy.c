@@ -12,7 +12,8 @@
  * (bad input), since the client cannot be known.  IPv4-mapped IPv6
  * addresses count as IPv4.
  *
- * Pure functions; any thread.
+ * Pure functions, any thread; proxy_wsi_client reads the request's
+ * headers on the lws service thread.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -140,4 +141,27 @@ proxy_client(const struct proxies *p, const char *peer, const char *xff,
 			return (0);
 		end = start;
 	}
+}
+
+/*
+ * The client of a request on wsi: its TCP peer, or behind TRUSTED_PROXIES
+ * the address X-Forwarded-For names.  -1 (out is the peer) when a trusted
+ * proxy sent a header that is malformed or too long to read.
+ */
+int
+proxy_wsi_client(
+    const struct proxies *p, struct lws *wsi, char *out, size_t len)
+{
+	char peer[64], xff[1024];
+	int  n;
+
+	peer[0] = '\0';
+	(void)lws_get_peer_simple(wsi, peer, sizeof(peer));
+	n = lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR);
+	if (proxy_client(p, peer, n > 0 ? xff : NULL, out, len) == -1
+	    || (n < 0 && proxy_trusted(p, peer))) {
+		snprintf(out, len, "%s", peer);
+		return (-1);
+	}
+	return (0);
 }

@@ -36,8 +36,10 @@ refuse(struct lws *wsi, int status, const char *error)
 /*
  * Admission of a /media upgrade.  A socket holds no call slot until its
  * start is accepted, so what bounds sockets before that is the number
- * waiting for a start: per client address (EDGE_PENDING_PER_ADDR) and
- * in all (EDGE_MAX_CALLS), each for at most EDGE_START_TIMEOUT_MS.
+ * waiting for a start: per client address (EDGE_PENDING_PER_ADDR; behind
+ * TRUSTED_PROXIES the address X-Forwarded-For names, so callers behind
+ * one ingress are bounded one by one) and in all (EDGE_MAX_CALLS), each
+ * for at most EDGE_START_TIMEOUT_MS.
  */
 int
 ws_filter(struct edge *e, struct lws *wsi)
@@ -82,7 +84,12 @@ ws_filter(struct edge *e, struct lws *wsi)
 		edge_refused(e, "pending_full");
 		return (refuse(wsi, 503, "too many pending streams"));
 	}
-	(void)lws_get_peer_simple(wsi, peer, sizeof(peer));
+	if (proxy_wsi_client(&e->cfg.proxies, wsi, peer, sizeof(peer)) == -1) {
+		log_warnx("websocket upgrade refused: unusable "
+		          "X-Forwarded-For from a trusted proxy");
+		edge_refused(e, "bad_forwarded_for");
+		return (refuse(wsi, 400, "bad X-Forwarded-For"));
+	}
 	if (calls_pending_from(e, peer) >= e->cfg.pending_per_addr) {
 		log_warnx("websocket upgrade refused: %ld sockets from one "
 		          "address waiting for their start",

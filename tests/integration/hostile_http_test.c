@@ -11,7 +11,8 @@
  * garbage WebSocket frames; a few hundred silent /media upgrades from
  * several loopback addresses, which take no call slot (a real call is
  * served meanwhile), are bounded per address (429) and are all closed
- * after EDGE_START_TIMEOUT_MS; then /health on both ports and one more
+ * after EDGE_START_TIMEOUT_MS; the same bound behind a trusted ingress,
+ * per client X-Forwarded-For names; then /health on both ports and one more
  * real call.  All of it twice: media-edge on libev (epoll), then on poll.
  */
 #include <arpa/inet.h>
@@ -34,7 +35,8 @@
 
 #define SECRET "edge-test-secret-0123456789"
 #define API_TOKEN "api-token-for-tests"
-#define NADDR 8 /* client addresses 127.0.0.2 ... */
+#define NADDR 8 /* client addresses 127.0.0.10 ... */
+#define PROXY 9 /* 127.0.0.9: the one TRUSTED_PROXIES entry */
 #define PER_ADDR 40 /* EDGE_PENDING_PER_ADDR */
 #define START_TIMEOUT_MS 2000
 
@@ -89,6 +91,7 @@ group_setup(void **state)
 	snprintf(e[n++], 300, "EDGE_API_TOKEN=" API_TOKEN);
 	snprintf(e[n++], 300, "EDGE_START_TIMEOUT_MS=%d", START_TIMEOUT_MS);
 	snprintf(e[n++], 300, "EDGE_PENDING_PER_ADDR=%d", PER_ADDR);
+	snprintf(e[n++], 300, "TRUSTED_PROXIES=127.0.0.%d/32", PROXY);
 	/* fewer slots than silent sockets: they must not take slots */
 	snprintf(e[n++], 300, "EDGE_MAX_CALLS=%d", NADDR * PER_ADDR + 10);
 	snprintf(e[n++], 300, "EDGE_DRAIN_TIMEOUT_MS=2000");
@@ -537,6 +540,64 @@ test_silent_upgrades(void **state)
 	both_healthy();
 }
 
+/*
+ * Behind a trusted ingress (127.0.0.9) the per-address bound applies to
+ * the client X-Forwarded-For names: one client's silent upgrades are
+ * bounded while another client behind the same ingress still gets in; a
+ * client cannot choose its address by writing the header itself, and an
+ * unusable header from the ingress is refused 400.
+ */
+static void
+test_behind_proxy(void **state)
+{
+	static int  fds[PER_ADDR + 2];
+	const char *status;
+	double      bad0 = metric(
+	         "edge_upgrades_refused_total{reason=\"bad_forwarded_for\"}");
+	int i, n = 0;
+
+	(void)state;
+	for (i = 0; i < PER_ADDR; i++) {
+		fds[n] = upgrade(PROXY, "/media",
+		    "X-Forwarded-For: 203.0.113.7\r\n", &status);
+		if (fds[n] < 0)
+			fail_msg("upgrade %d for 203.0.113.7 refused: %.40s",
+			    i, status);
+		n++;
+	}
+	/* that client is full, whatever it writes left of the ingress's entry
+	 */
+	assert_int_equal(upgrade(PROXY, "/media",
+	                     "X-Forwarded-For: 203.0.113.7\r\n", &status),
+	    -1);
+	assert_non_null(strstr(status, " 429 "));
+	assert_int_equal(
+	    upgrade(PROXY, "/media",
+	        "X-Forwarded-For: 198.51.100.1, 203.0.113.7\r\n", &status),
+	    -1);
+	assert_non_null(strstr(status, " 429 "));
+	/* another caller behind the same ingress, and the ingress itself */
+	assert_true((fds[n++] = upgrade(PROXY, "/media",
+	                 "X-Forwarded-For: 203.0.113.8\r\n", &status))
+	    >= 0);
+	assert_true((fds[n++] = upgrade(PROXY, "/media", "", &status)) >= 0);
+	/* a header the ingress would never send */
+	assert_int_equal(
+	    upgrade(PROXY, "/media",
+	        "X-Forwarded-For: 203.0.113.7, not-an-address\r\n", &status),
+	    -1);
+	assert_non_null(strstr(status, " 400 "));
+	assert_true(
+	    metric("edge_upgrades_refused_total{reason=\"bad_forwarded_for\"}")
+	        - bad0
+	    == 1);
+	assert_int_equal(health_field("pendingStreams"), n);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	assert_int_equal(harness_wait_for(no_pending, NULL, 10000), 0);
+	both_healthy();
+}
+
 /* After all of it: both daemons answer and a call works. */
 static void
 test_still_serving(void **state)
@@ -558,6 +619,7 @@ main(void)
 		cmocka_unit_test(test_chunked_and_tokens),
 		cmocka_unit_test(test_garbage_frames),
 		cmocka_unit_test(test_silent_upgrades),
+		cmocka_unit_test(test_behind_proxy),
 		cmocka_unit_test(test_still_serving),
 	};
 
