@@ -129,6 +129,7 @@ stream_totals_add(struct stream_hub *hub, const struct stream_call *sc)
 	t->marks_echoed += s->marks_echoed;
 	t->clears += s->clears;
 	t->dtmf_sent += s->dtmf_sent;
+	t->dtmf_heard += sc->det != NULL ? sc->det->nkeys : 0;
 	t->lost_start += s->lost_start;
 	t->lost_middle += s->lost_middle;
 	t->lost_end += s->lost_end;
@@ -217,6 +218,8 @@ stream_hub_report(const struct stream_hub *hub)
 	json_object_set_new(r, "clears", json_integer((json_int_t)t->clears));
 	json_object_set_new(
 	    r, "dtmf_sent", json_integer((json_int_t)t->dtmf_sent));
+	json_object_set_new(
+	    r, "dtmf_heard", json_integer((json_int_t)t->dtmf_heard));
 	json_object_set_new(r, "errors", json_integer((json_int_t)t->errors));
 	json_object_set_new(r, "error_kinds", kinds);
 	json_object_set_new(r, "error_samples", samples);
