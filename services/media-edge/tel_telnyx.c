@@ -6,8 +6,8 @@
  * our clock; a TeXML <Connect><Stream> in RTP bidirectional mode; the
  * TeXML REST "create call" for TELNYX_APPLICATION_ID and the Call
  * Control "hangup" and "send_dtmf" actions, with the API key as bearer
- * token; and the media dialect with a top-level stream_id, start.call_control_id
- * and start.custom_parameters.
+ * token; and the media dialect with a top-level stream_id,
+ * start.call_control_id and start.custom_parameters.
  *
  * Pure apart from the clock; any thread.
  */
