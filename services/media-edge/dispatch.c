@@ -87,6 +87,8 @@ dispatch_item(void *arg, const Bus__BatchItem *it, const char *what)
 
 	if ((c = call_find(e, it->call_sid)) == NULL || c->closing) {
 		edge_dropped(e, "unrouted", 1);
+		if (it->item_case == BUS__BATCH_ITEM__ITEM_SEND_DIGITS)
+			keys_dropped(e); /* the call ended first */
 		return;
 	}
 	switch (it->item_case) {

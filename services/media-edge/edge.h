@@ -803,6 +803,7 @@ int webjobs_post(struct http_client *, const struct tel_req *, long *status);
  * on the lws thread; keys_run() on a web thread (WJ_KEYS);
  * keys_rest_failed() from any thread. */
 void keys_send(struct call *, const Bus__SendDigits *);
+void keys_dropped(struct edge *); /* SendDigits for a call that ended */
 void keys_run(struct edge *, struct http_client *, struct wjob *);
 void keys_rest_failed(struct edge *, const struct wjob *, const char *why);
 void keys_rest_failed_ev(struct edge *, const struct ev *);

@@ -16,9 +16,11 @@
  *
  * Bad keys from the bus (not 1-32 of 0-9 * # A-D w) are counted as
  * edge_bad_input_total{reason="bad_digits"} and answered with a
- * DigitsResult; keys for a call that ended are dropped and counted in
- * edge_keys_total{how,result="call_ended"} (or unrouted, before they are
- * read).  Everything is in edge_keys_total{how="tones"|"rest",result}.
+ * DigitsResult.  Keys for a call that ended are dropped and counted in
+ * edge_keys_total{result="call_ended"}: how="none" when the call was gone
+ * before they were read, "tones" when it closed while they were queued,
+ * "rest" when the provider's failure came back after it ended.
+ * Everything is in edge_keys_total{how="tones"|"rest"|"none",result}.
  *
  * Threads: the lws service thread, but keys_run (a web thread).
  */
@@ -38,6 +40,13 @@ static void
 keys_metric(struct edge *e, const char *how, const char *result)
 {
 	metric_inc(metric_get(e->m.keys, how, result));
+}
+
+/* lws thread: SendDigits for a call that is gone. */
+void
+keys_dropped(struct edge *e)
+{
+	keys_metric(e, "none", "call_ended");
 }
 
 /* lws thread: tell the call's ai-session that keys seq were not sent. */

@@ -761,6 +761,44 @@ test_keys_bad(void **state)
 	keys_case("twilio", "12x", 0, 2);
 }
 
+static double keys_ended_n;
+
+static int
+keys_ended(void *arg)
+{
+	keys_ended_n = metric(
+	    arg, "edge_keys_total{how=\"none\",result=\"call_ended\"}");
+	return (keys_ended_n >= 1);
+}
+
+/* Keys for a call that has ended: dropped and counted, nothing else. */
+static void
+test_keys_call_ended(void **state)
+{
+	struct edge_run r;
+	json_t         *rep;
+	char            sid[64];
+
+	(void)state;
+	assert_int_equal(edge_spawn(&r, NULL), 0);
+	rep = caller_run(&r,
+	    "--calls 1 --duration-ms 600 --drain-ms 200 "
+	    "--token-secret " SECRET);
+	assert_non_null(rep);
+	assert_int_equal(jint(rep, "completed"), 1);
+	json_decref(rep);
+	wait_ends(1);
+	pthread_mutex_lock(&F.lock);
+	snprintf(sid, sizeof(sid), "%s", F.calls[0].sid);
+	pthread_mutex_unlock(&F.lock);
+	send_keys(sid, "123");
+	assert_int_equal(harness_wait_for(keys_ended, &r, 5000), 0);
+	assert_true(keys_ended_n == 1);
+	assert_int_equal(atomic_load(&F.keys_failed), 0);
+	assert_true(metric(&r, "edge_active_calls") == 0);
+	edge_finish(&r);
+}
+
 static void
 refused(const char *inject, const char *reason, int calls, int starts)
 {
@@ -1235,6 +1273,7 @@ main(void)
 		cmocka_unit_test_teardown(test_keys_twilio, teardown),
 		cmocka_unit_test_teardown(test_keys_signalwire, teardown),
 		cmocka_unit_test_teardown(test_keys_bad, teardown),
+		cmocka_unit_test_teardown(test_keys_call_ended, teardown),
 		cmocka_unit_test_teardown(test_no_token, teardown),
 		cmocka_unit_test_teardown(test_bad_token, teardown),
 		cmocka_unit_test_teardown(test_expired_token, teardown),
