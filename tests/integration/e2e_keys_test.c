@@ -12,11 +12,12 @@
  * request fails (sim --telnyx-dtmf-status 500), the model is told in a
  * system conversation item.  Bad digits ("12x", keys_bad.json): the model
  * gets an error, nothing is sent, ai_tool_calls_total counts bad_args.
- * Bounded: about 15 s a case.
+ * The callee speaks well after each model answer, so no turn interrupts
+ * the model (no Clear could drop the tones).  Bounded: about 15 s a case.
  */
 #include "e2e_fixture.h"
 
-#define SPEAK_AT "400,3600,6800,9000"
+#define SPEAK_AT "400,3600,6800,9800"
 #define SAY1_BYTES (1200 * 8) /* the first answer's audio */
 #define BYE_BYTES (1000 * 8) /* the goodbye's */
 
