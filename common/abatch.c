@@ -2,9 +2,9 @@
  * abatch - batches of audio-path messages; see abatch.h.
  *
  * An item is copied when it is added: its call sid and its bytes (the
- * payload, or the mark name / DTMF digit with a NUL) go into the batch's
- * data buffer, and the item keeps offsets, since the buffer may move as
- * it grows.  At publish time the offsets become the pointers protobuf-c
+ * payload, or the mark name / DTMF digit(s) / error with a NUL) go into the
+ * batch's data buffer, and the item keeps offsets, since the buffer may move
+ * as it grows.  At publish time the offsets become the pointers protobuf-c
  * packs from, and the whole batch is one Envelope{audio_batch} sent with
  * wire_publish (non-blocking: a refused batch is dropped and counted,
  * like a refused frame before).
@@ -20,11 +20,13 @@
 struct abatch_item {
 	Bus__BatchItem bi;
 	union {
-		Bus__AudioFrame audio;
-		Bus__Mark       mark;
-		Bus__MarkEcho   echo;
-		Bus__Clear      clear;
-		Bus__Dtmf       dtmf;
+		Bus__AudioFrame   audio;
+		Bus__Mark         mark;
+		Bus__MarkEcho     echo;
+		Bus__Clear        clear;
+		Bus__Dtmf         dtmf;
+		Bus__SendDigits   keys;
+		Bus__DigitsResult keys_result;
 	} u;
 	size_t sid_off;
 	size_t data_off; /* payload, or a NUL-terminated string */
@@ -142,6 +144,14 @@ fix_item(struct abatch *b, struct abatch_item *it)
 		it->u.dtmf.digit = str;
 		it->bi.dtmf = &it->u.dtmf;
 		break;
+	case BUS__BATCH_ITEM__ITEM_SEND_DIGITS:
+		it->u.keys.digits = str;
+		it->bi.send_digits = &it->u.keys;
+		break;
+	case BUS__BATCH_ITEM__ITEM_DIGITS_RESULT:
+		it->u.keys_result.error = str;
+		it->bi.digits_result = &it->u.keys_result;
+		break;
 	default:
 		break;
 	}
@@ -220,6 +230,12 @@ item_bytes(const Bus__BatchItem *item, size_t *np, bool *strp)
 	case BUS__BATCH_ITEM__ITEM_DTMF:
 		str = item->dtmf->digit;
 		break;
+	case BUS__BATCH_ITEM__ITEM_SEND_DIGITS:
+		str = item->send_digits->digits;
+		break;
+	case BUS__BATCH_ITEM__ITEM_DIGITS_RESULT:
+		str = item->digits_result->error;
+		break;
 	default:
 		break;
 	}
@@ -263,6 +279,14 @@ abatch_add(struct abatch_set *s, struct abatch *b, const Bus__BatchItem *item)
 	case BUS__BATCH_ITEM__ITEM_DTMF:
 		bus__dtmf__init(&it->u.dtmf);
 		it->u.dtmf.duration_ms = item->dtmf->duration_ms;
+		break;
+	case BUS__BATCH_ITEM__ITEM_SEND_DIGITS:
+		bus__send_digits__init(&it->u.keys);
+		it->u.keys.seq = item->send_digits->seq;
+		break;
+	case BUS__BATCH_ITEM__ITEM_DIGITS_RESULT:
+		bus__digits_result__init(&it->u.keys_result);
+		it->u.keys_result.seq = item->digits_result->seq;
 		break;
 	default:
 		break;

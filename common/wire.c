@@ -100,6 +100,12 @@ item_fits(struct wire_bad *c, const Bus__BatchItem *it)
 	case BUS__BATCH_ITEM__ITEM_DTMF:
 		return (fits(c, "audio_batch.dtmf.digit", it->dtmf->digit,
 		    WIRE_NAME_MAX));
+	case BUS__BATCH_ITEM__ITEM_SEND_DIGITS:
+		return (fits(c, "audio_batch.send_digits.digits",
+		    it->send_digits->digits, WIRE_NAME_MAX));
+	case BUS__BATCH_ITEM__ITEM_DIGITS_RESULT:
+		return (fits(c, "audio_batch.digits_result.error",
+		    it->digits_result->error, WIRE_NAME_MAX));
 	default:
 		return (true);
 	}

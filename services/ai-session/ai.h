@@ -278,6 +278,8 @@ struct call {
 	void             *hangup_timer;
 	void             *dtmf_timer; /* dtmf.c: keys gathered */
 	char              dtmf[AI_DTMF_MAX + 1]; /* keys not yet sent */
+	uint32_t          keys_seq; /* tools.c: press_keys sent, from 1 */
+	char              keys_last[AI_DTMF_MAX + 1]; /* the last pressed */
 	void             *idle_timer;
 	int64_t           last_frame_ms; /* monotonic */
 	unsigned          reconnects; /* model sessions opened again */
@@ -345,6 +347,8 @@ char *ctx_continue(
 /* tools.c: tool calls, end_call, voicemail; hooks from session.c. */
 void ev_tool_call(
     void *arg, const char *call_id, const char *name, const char *args);
+/* A press_keys of c that media-edge could not send (DigitsResult). */
+void tools_keys_result(struct call *, const Bus__DigitsResult *);
 void session_ready_hook(struct call *);
 void session_turn_hook(struct call *, const struct turn *);
 void session_echo_hook(struct call *);
@@ -460,6 +464,7 @@ int    edge_unsubscribe(const char *sid);
 int         edge_pub_audio(struct call *, const uint8_t *, size_t);
 int         edge_pub_mark(struct call *, const char *name);
 int         edge_pub_clear(struct call *);
+int         edge_pub_keys(struct call *, const char *digits, uint32_t seq);
 int         edge_pub_turn(struct call *, const struct turn *);
 void        edge_flush(void);
 void        edge_release(struct call *); /* the call ends */

@@ -62,6 +62,9 @@ handle_item(struct call *c, const Bus__BatchItem *it, const char *what)
 	case BUS__BATCH_ITEM__ITEM_DTMF:
 		session_dtmf(c, it->dtmf);
 		break;
+	case BUS__BATCH_ITEM__ITEM_DIGITS_RESULT:
+		tools_keys_result(c, it->digits_result);
+		break;
 	default:
 		metric_inc(st.bad_bus);
 		logc_warnx(&c->lc, "edge sub: unexpected %s; dropped", what);
@@ -287,6 +290,19 @@ edge_pub_clear(struct call *c)
 
 	it.item_case = BUS__BATCH_ITEM__ITEM_CLEAR;
 	it.clear = &cl;
+	return (send_item(c, &it));
+}
+
+int
+edge_pub_keys(struct call *c, const char *digits, uint32_t seq)
+{
+	Bus__BatchItem  it = BUS__BATCH_ITEM__INIT;
+	Bus__SendDigits sd = BUS__SEND_DIGITS__INIT;
+
+	sd.digits = (char *)digits;
+	sd.seq = seq;
+	it.item_case = BUS__BATCH_ITEM__ITEM_SEND_DIGITS;
+	it.send_digits = &sd;
 	return (send_item(c, &it));
 }
 

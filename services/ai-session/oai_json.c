@@ -192,9 +192,24 @@ dump(json_t *j)
 }
 
 static json_t *
+press_keys_tool(void)
+{
+	return (json_pack("{s:s, s:s, s:s, s:{s:s, s:{s:{s:s, s:s}}, s:[s]}}",
+	    "type", "function", "name", "press_keys", "description",
+	    "Press keys on the phone line, e.g. to answer an automated menu "
+	    "(\"press 1 for sales\") or enter a number. The keys are sent "
+	    "after what you are saying now; the call does not end.",
+	    "parameters", "type", "object", "properties", "digits", "type",
+	    "string", "description",
+	    "1 to 32 keys of 0-9, *, #, A-D, in order; w waits half a "
+	    "second. Example: \"1w123#\".",
+	    "required", "digits"));
+}
+
+static json_t *
 tools(void)
 {
-	return (json_pack(
+	json_t *t = json_pack(
 	    "[{s:s, s:s, s:s, s:{s:s, s:{s:{s:s, s:s}}, "
 	    "s:[s]}}, {s:s, s:s, s:s, s:{s:s, s:{s:{s:s, s:s}}, s:[]}}]",
 	    "type", "function", "name", "consult_reasoner", "description",
@@ -213,7 +228,11 @@ tools(void)
 	    "string", "description",
 	    "Why the call ends, e.g. done, "
 	    "not_interested, wrong_number, voicemail.",
-	    "required"));
+	    "required");
+
+	if (t != NULL)
+		json_array_append_new(t, press_keys_tool());
+	return (t);
 }
 
 char *

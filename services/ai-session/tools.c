@@ -10,6 +10,19 @@
  * function_call_output, then response.create (deferred until no response
  * is active: only one may write to the conversation at a time).
  *
+ * press_keys: the model presses phone keys ("digits": 1-32 of 0-9 * #
+ * A-D, w a 0.5 s pause; common/dtmf).  Bad digits are refused at once
+ * (function_call_output with the error, ai_tool_calls_total{name=
+ * "press_keys",result="bad_args"}) and nothing is sent.  Good ones go to
+ * media-edge as a SendDigits item in the call's audio batch, after the
+ * model audio already sent, so they are heard after what the model is
+ * saying; the tool answers {"ok":true} once they are handed over, the keys
+ * go into the transcript as an assistant turn "[keys pressed] 1 2 #", and
+ * no response is asked for (the model listens to what the line says
+ * next).  When media-edge reports that it could not send them
+ * (DigitsResult), the model is told with a system conversation item and
+ * a response is asked for (result="failed").
+ *
  * end_call, and voicemail: the call is hung up (HangUp to media-edge)
  * only after the goodbye or the voicemail message has played: after the
  * response that carries it is done and every mark of it has come back.
@@ -29,6 +42,7 @@
 
 #include "ai.h"
 #include "bus.h"
+#include "dtmf.h"
 #include "metrics.h"
 #include "wire.h"
 #include "xmalloc.h"
@@ -326,6 +340,71 @@ consult(struct call *c, const char *call_id, json_t *args)
 	jobs_push(reason_run, j);
 }
 
+static void
+press_keys(struct call *c, const char *call_id, json_t *args)
+{
+	const char *d = json_string_value(json_object_get(args, "digits"));
+	const struct turn *t;
+	char               text[16 + 2 * AI_DTMF_MAX];
+	size_t             i, n;
+
+	if (!dtmf_digits_ok(d)) {
+		tool_metric("press_keys", "bad_args");
+		logc_warnx(&c->lc, "press_keys refused: bad digits");
+		(void)session_provider->send_tool_output(c->rt, call_id,
+		    "{\"error\":\"Nothing was pressed: digits must be 1 to 32 "
+		    "of 0-9, *, #, A-D, and w for a half-second pause.\"}");
+		want_response(c);
+		return;
+	}
+	if (edge_pub_keys(c, d, c->keys_seq + 1) != 0) {
+		tool_metric("press_keys", "error");
+		(void)session_provider->send_tool_output(c->rt, call_id,
+		    "{\"error\":\"The keys could not be sent.\"}");
+		want_response(c);
+		return;
+	}
+	c->keys_seq++;
+	snprintf(c->keys_last, sizeof(c->keys_last), "%s", d);
+	tool_metric("press_keys", "ok");
+	logc_info(&c->lc, "press_keys: %zu keys sent", strlen(d));
+	(void)session_provider->send_tool_output(
+	    c->rt, call_id, "{\"ok\":true}");
+	n = (size_t)snprintf(text, sizeof(text), "[keys pressed]");
+	for (i = 0; d[i] != '\0' && n + 2 < sizeof(text); i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, " %c", d[i]);
+	if ((t = transcript_add(&c->tr, RT_ASSISTANT, "", text, wire_now_ms()))
+	    != NULL) {
+		metric_inc(st.turns);
+		(void)edge_pub_turn(c, t);
+		record_turn(c, t);
+	}
+}
+
+void
+tools_keys_result(struct call *c, const Bus__DigitsResult *r)
+{
+	char *note;
+
+	tool_metric("press_keys", "failed");
+	logc_warnx(&c->lc,
+	    "press_keys: media-edge could not send the keys: "
+	    "%.120s",
+	    r->error);
+	if (c->rt == NULL || c->state != CALL_READY)
+		return;
+	note = xasprintf("The keys you pressed (%s) did not reach the line: "
+	                 "%s. Nothing was pressed; try again or go on "
+	                 "without them.",
+	    r->seq == c->keys_seq && c->keys_last[0] != '\0' ? c->keys_last
+	                                                     : "earlier",
+	    r->error != NULL && r->error[0] != '\0' ? r->error
+	                                            : "no reason given");
+	(void)session_provider->add_system_text(c->rt, note);
+	free(note);
+	want_response(c);
+}
+
 void
 ev_tool_call(
     void *arg, const char *call_id, const char *name, const char *args)
@@ -336,6 +415,8 @@ ev_tool_call(
 
 	if (strcmp(name, "consult_reasoner") == 0)
 		consult(c, call_id, a);
+	else if (strcmp(name, "press_keys") == 0)
+		press_keys(c, call_id, a);
 	else if (strcmp(name, "end_call") == 0) {
 		why = json_string_value(json_object_get(a, "reason"));
 		tool_metric(name, "ok");

@@ -10,7 +10,7 @@
  *	Summary		-> EV_SUMMARY: notification and /events push
  *   on the sub socket of the audio hop (hop.c), per call:
  *	AudioBatch items Audio, Mark, Clear -> dispatch_item(): the call's
- *			   outgoing queue (calls.c)
+ *			   outgoing queue (calls.c); SendDigits -> keys.c
  *	TranscriptTurn	-> dispatch_message(): /events (events.c)
  *   anything else is answered UNSUPPORTED or counted as bus_unexpected.
  *
@@ -87,6 +87,8 @@ dispatch_item(void *arg, const Bus__BatchItem *it, const char *what)
 
 	if ((c = call_find(e, it->call_sid)) == NULL || c->closing) {
 		edge_dropped(e, "unrouted", 1);
+		if (it->item_case == BUS__BATCH_ITEM__ITEM_SEND_DIGITS)
+			keys_dropped(e); /* the call ended first */
 		return;
 	}
 	switch (it->item_case) {
@@ -100,6 +102,9 @@ dispatch_item(void *arg, const Bus__BatchItem *it, const char *what)
 		break;
 	case BUS__BATCH_ITEM__ITEM_CLEAR:
 		call_send_clear(c);
+		break;
+	case BUS__BATCH_ITEM__ITEM_SEND_DIGITS:
+		keys_send(c, it->send_digits);
 		break;
 	default:
 		log_warnx(

@@ -243,7 +243,8 @@ enum ev_kind {
 	EV_WEB_REPLY, /* answer web id */
 	EV_EVENTS_REPLY, /* answer an /events client */
 	EV_SUMMARY, /* ai-session's summary for call sid: body JSON */
-	EV_HANGUP_DONE /* the provider hang-up of call id was tried */
+	EV_HANGUP_DONE, /* the provider hang-up of call id was tried */
+	EV_KEYS_FAILED /* keys of call sid not sent: status seq, text why */
 };
 
 struct ev {
@@ -371,7 +372,8 @@ enum wjob_kind {
 	WJ_API_QUERY, /* GET /calls, GET /calls/{sid} */
 	WJ_API_HANGUP, /* POST /calls/{sid}/hangup */
 	WJ_API_DNC, /* POST /dnc, /dnc/remove (status: "add", "remove") */
-	WJ_RECORD /* CallRecord of a call no ai-session served */
+	WJ_RECORD, /* CallRecord of a call no ai-session served */
+	WJ_KEYS /* the provider's REST request for keys (keys.c) */
 };
 
 /* POST /calls: what the business chose for this call (api_calls.c). */
@@ -405,6 +407,8 @@ struct wjob {
 	uint32_t       seq;
 	/* WJ_CREATE_CALL */
 	struct call_settings settings;
+	/* WJ_KEYS: the request (seq above: SendDigits.seq) */
+	struct tel_req *req;
 	/* WJ_API_QUERY (call_sid, status and lead_id above) */
 	int64_t  since_ms, until_ms, cursor;
 	uint32_t limit;
@@ -443,6 +447,7 @@ struct edge_metrics {
 	struct metric_family *webhook_refused;
 	struct metric_family *records;
 	struct metric_family *hangups;
+	struct metric_family *keys; /* keys.c */
 	struct metric_family *fallbacks;
 	struct metric_family *notify;
 	struct metric        *pending_streams;
@@ -794,6 +799,18 @@ void webjobs_reply_json(struct edge *, const struct wjob *, int status,
  * HTTP status it answered (0: unreachable or no provider). */
 long webjobs_provider_hangup(struct edge *, struct http_client *,
     const char *call_sid, const struct http_retry *);
+/* Worker threads: the provider REST request r, tried once; 0 with the
+ * HTTP status (0: no answer), or -1. */
+int webjobs_post(struct http_client *, const struct tel_req *, long *status);
+
+/* keys.c: keys the model presses.  keys_send() and keys_rest_failed_ev()
+ * on the lws thread; keys_run() on a web thread (WJ_KEYS);
+ * keys_rest_failed() from any thread. */
+void keys_send(struct call *, const Bus__SendDigits *);
+void keys_dropped(struct edge *); /* SendDigits for a call that ended */
+void keys_run(struct edge *, struct http_client *, struct wjob *);
+void keys_rest_failed(struct edge *, const struct wjob *, const char *why);
+void keys_rest_failed_ev(struct edge *, const struct ev *);
 /* Worker threads: a request to rate-limiter (true) or persister; the
  * reply (wire_free) or NULL. */
 Bus__Envelope *webjobs_request(

@@ -84,6 +84,9 @@ control_event(struct edge *e, struct ev *ev)
 			        ? "max_duration"
 			        : "hang_up");
 		break;
+	case EV_KEYS_FAILED:
+		keys_rest_failed_ev(e, ev);
+		break;
 	case EV_WEB_REPLY:
 		dash_web_reply_seen(e, ev); /* before the request is gone */
 		web_job_reply(e, ev);

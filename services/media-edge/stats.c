@@ -63,6 +63,10 @@ edge_metrics_init(struct edge_metrics *m)
 	    "CallOpen / CallEvent writes to persister by result", "result");
 	m->hangups = metrics_counter("edge_provider_hangups_total",
 	    "Hang-ups through the provider REST API by result", "result");
+	m->keys = metrics_counter("edge_keys_total",
+	    "Key presses of the model, by how they were sent (tones, rest; "
+	    "none: the call had ended) and result (sent, failed, call_ended)",
+	    "how,result");
 	m->fallbacks = metrics_counter("edge_fallbacks_total",
 	    "Calls that could not be served and got the spoken fallback, by "
 	    "reason",

@@ -4,10 +4,10 @@
  * A provider (tel_twilio.c, tel_signalwire.c, tel_telnyx.c) implements struct
  * tel_provider: how its webhooks are signed, the XML document that
  * answers its call webhook (<Connect><Stream>), the REST requests that
- * create and hang up a call, and the field names of its media-stream
- * messages.  web.c, webjobs.c, stream.c and calls.c reach the provider
- * only through it.  Adding a provider means one more tel_<name>.c and its
- * line in tel_providers[] (tel.c); its settings go in config.c.
+ * create and hang up a call and send keys, and the field names of its
+ * media-stream messages.  web.c, webjobs.c, stream.c and calls.c reach the
+ * provider only through it.  Adding a provider means one more tel_<name>.c and
+ * its line in tel_providers[] (tel.c); its settings go in config.c.
  *
  * Which provider a call belongs to is never guessed: webhooks and REST
  * use EDGE_PROVIDER (e->tel), and a media stream is told by the path it
@@ -102,6 +102,11 @@ struct tel_provider {
 	/* Hang the call up: 0 with req filled, -1 when not configured. */
 	int (*hangup_req)(
 	    const struct edge *, const char *call_sid, struct tel_req *);
+	/* How keys the model presses are sent (keys.c): 0 with req filled
+	 * when a REST request sends them; -1 (or no hook) when they go as
+	 * in-band tones in the media stream. */
+	int (*keys)(const struct edge *, const char *call_sid,
+	    const char *digits, struct tel_req *);
 };
 
 extern const struct tel_provider tel_twilio;

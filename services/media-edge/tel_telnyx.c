@@ -5,9 +5,9 @@
  * base64 public key) and refused outside TELNYX_WEBHOOK_TOLERANCE_S of
  * our clock; a TeXML <Connect><Stream> in RTP bidirectional mode; the
  * TeXML REST "create call" for TELNYX_APPLICATION_ID and the Call
- * Control "hangup" action, both with the API key as bearer token; and
- * the media dialect with a top-level stream_id, start.call_control_id
- * and start.custom_parameters.
+ * Control "hangup" and "send_dtmf" actions, with the API key as bearer
+ * token; and the media dialect with a top-level stream_id,
+ * start.call_control_id and start.custom_parameters.
  *
  * Pure apart from the clock; any thread.
  */
@@ -164,6 +164,26 @@ telnyx_hangup(const struct edge *e, const char *sid, struct tel_req *r)
 	return (0);
 }
 
+/* Call Control send_dtmf on the call (call_control_id); without an API
+ * key, -1: the keys go as tones (keys.c). */
+static int
+telnyx_keys(const struct edge *e, const char *sid, const char *digits,
+    struct tel_req *r)
+{
+	json_t *o;
+
+	if (e->cfg.telnyx_api_base[0] == '\0'
+	    || e->cfg.telnyx_api_key[0] == '\0')
+		return (-1);
+	snprintf(r->url, sizeof(r->url), "%s/calls/%s/actions/send_dtmf",
+	    e->cfg.telnyx_api_base, sid);
+	bearer(e, r);
+	o = json_pack("{s:s}", "digits", digits);
+	r->body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return (r->body != NULL ? 0 : -1);
+}
+
 static const struct tel_dialect telnyx_dialect = {
 	.stream_top = "stream_id",
 	.start_stream = NULL,
@@ -187,4 +207,5 @@ const struct tel_provider tel_telnyx = {
 	.create_req = telnyx_create,
 	.created_sid = telnyx_sid,
 	.hangup_req = telnyx_hangup,
+	.keys = telnyx_keys,
 };

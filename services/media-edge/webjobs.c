@@ -10,6 +10,8 @@
  *                   then EV_HANGUP_DONE so the lws thread closes the
  *                   stream (only now: see web_hangup_call);
  *   WJ_RECORD       the CallRecord of a call no ai-session served;
+ *   WJ_KEYS         the provider's REST request for keys the model
+ *                   presses (keys.c), tried once;
  *   WJ_NOTIFY       the signed notification to NOTIFY_WEBHOOK_URL;
  *   WJ_API_QUERY,   the calls API's reads, hang-up and do-not-call list
  *   WJ_API_HANGUP,  (api_calls.c).
@@ -66,6 +68,9 @@ wjob_free(struct wjob *j)
 	free(j->context_json);
 	free(j->payload);
 	free(j->twiml_params);
+	if (j->req != NULL)
+		free(j->req->body);
+	free(j->req);
 	call_settings_free(&j->settings);
 	free(j);
 }
@@ -143,6 +148,13 @@ post(struct http_client *hc, const char *url, const char *user,
 	if (respp != NULL)
 		*respp = xstrndup(r.body, r.len);
 	return (0);
+}
+
+int
+webjobs_post(struct http_client *hc, const struct tel_req *r, long *status)
+{
+	return (post(hc, r->url, r->user, r->pass, r->ctype, r->body,
+	    r->hdr[0] != '\0' ? r->hdr : NULL, NULL, status, NULL));
 }
 
 /* Provider REST: create the call; 0 with the sid, or 502 and why. */
@@ -591,10 +603,17 @@ run(void *arg, void *ts)
 
 	if (!t->http_ok
 	    && (j->kind == WJ_CREATE_CALL || j->kind == WJ_HANGUP
-	        || j->kind == WJ_NOTIFY || j->kind == WJ_API_HANGUP)) {
+	        || j->kind == WJ_NOTIFY || j->kind == WJ_API_HANGUP
+	        || j->kind == WJ_KEYS)) {
 		log_warnx("no HTTP client");
-		reply_json(e, j, 500, "internal", "no HTTP client", 0);
-	} else if (j->kind == WJ_CREATE_CALL)
+		if (j->kind == WJ_KEYS)
+			keys_rest_failed(
+			    e, j, "media-edge has no HTTP client");
+		else
+			reply_json(e, j, 500, "internal", "no HTTP client", 0);
+	} else if (j->kind == WJ_KEYS)
+		keys_run(e, &t->hc, j);
+	else if (j->kind == WJ_CREATE_CALL)
 		run_create(e, &t->hc, j);
 	else if (j->kind == WJ_INBOUND)
 		run_inbound(e, j);
@@ -634,6 +653,8 @@ webjobs_submit(struct webjobs *w, struct wjob *j)
 		reply_json(e, j, 503, "unavailable", "server busy", 1);
 	else if (j->kind == WJ_INBOUND)
 		reply(e, j, 200, "text/xml", xstrdup(refusal), 0);
+	else if (j->kind == WJ_KEYS)
+		keys_rest_failed(e, j, "media-edge is too busy");
 	else if (j->kind == WJ_RATE_PEEK)
 		events_reply(e, j,
 		    json_pack("{s:s, s:s, s:b, s:s}", "type", "rate", "id",

@@ -70,6 +70,7 @@ struct e2e_opts {
 	bool               telnyx; /* EDGE_PROVIDER=telnyx, sim --telnyx */
 	const char *const *ant_args; /* more sim-anthropic arguments */
 	const char *const *oai_args; /* more sim-openai arguments */
+	const char *const *tw_args; /* more sim-twilio arguments */
 	const char *const *rsn_env; /* more environment per daemon */
 	const char *const *ai_env;
 	const char *const *edge_env;
@@ -277,6 +278,8 @@ e2e_start_sims(struct e2e *e, const struct e2e_opts *o)
 		tw[n++] = "--telnyx-key";
 		tw[n++] = e->tx.seed_b64;
 	}
+	for (i = 0; o->tw_args != NULL && o->tw_args[i] != NULL && n < 30; i++)
+		tw[n++] = o->tw_args[i];
 	tw[n] = NULL;
 	if ((e->twilio
 	        = e2e_sim("sim-twilio", tw, e->tw_base, sizeof(e->tw_base)))

@@ -12,7 +12,9 @@
  * tokens refused with 1008 and no SessionStart; every bad-input kind
  * counted without ending the call; garbage on the NNG sockets; a slow
  * reader cut off; HangUp; an ai-session that dies mid-call replaced via
- * SessionStart{resume}; drain on SIGTERM.
+ * SessionStart{resume}; drain on SIGTERM; keys the model presses
+ * (SendDigits) heard by the caller as tones on both dialects, bad ones
+ * refused with a DigitsResult and a metric.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -61,24 +63,26 @@ struct fcall {
 };
 
 struct fake {
-	nng_socket      rep, pub, sub;
-	char            pub_url[256];
-	char            edge_pub[256];
-	char            edge_topic[160]; /* media-edge's batch topic */
-	atomic_bool     no_topic; /* answer without a batch topic */
-	pthread_t       rep_thr, sub_thr;
-	atomic_bool     stop;
-	atomic_int      starts, resumes, ends, overload_left, marks_echo;
-	atomic_int      dtmf, frames, garbage_sent;
-	atomic_int      per_call; /* messages outside batches */
-	atomic_bool     echo;
-	atomic_int      pump_bytes; /* extra audio per frame (slow reader) */
-	pthread_mutex_t lock;
-	bool            running;
-	struct fcall    calls[MAX_FAKE_CALLS];
-	int             ncalls;
-	bool            sub_dialled;
-	int             pub_gen;
+	nng_socket  rep, pub, sub;
+	char        pub_url[256];
+	char        edge_pub[256];
+	char        edge_topic[160]; /* media-edge's batch topic */
+	atomic_bool no_topic; /* answer without a batch topic */
+	pthread_t   rep_thr, sub_thr;
+	atomic_bool stop;
+	atomic_int  starts, resumes, ends, overload_left, marks_echo;
+	atomic_int  dtmf, frames, garbage_sent;
+	atomic_int  per_call; /* messages outside batches */
+	atomic_bool echo;
+	atomic_int  pump_bytes; /* extra audio per frame (slow reader) */
+	const char *_Atomic keys; /* SendDigits after caller frame 10 */
+	atomic_int          keys_failed; /* DigitsResult items back */
+	pthread_mutex_t     lock;
+	bool                running;
+	struct fcall        calls[MAX_FAKE_CALLS];
+	int                 ncalls;
+	bool                sub_dialled;
+	int                 pub_gen;
 };
 
 static struct fake F;
@@ -236,6 +240,22 @@ echo_frame(const char *sid, const Bus__AudioFrame *af)
 	free(big);
 }
 
+/* The model presses keys: a SendDigits item after the echoed audio. */
+static void
+send_keys(const char *sid, const char *digits)
+{
+	Bus__BatchItem  it = BUS__BATCH_ITEM__INIT;
+	Bus__SendDigits sd = BUS__SEND_DIGITS__INIT;
+
+	sd.digits = (char *)digits;
+	sd.seq = 1;
+	it.item_case = BUS__BATCH_ITEM__ITEM_SEND_DIGITS;
+	it.send_digits = &sd;
+	pthread_mutex_lock(&F.lock);
+	(void)fb_publish(F.pub, F.edge_topic, sid, &it);
+	pthread_mutex_unlock(&F.lock);
+}
+
 static void on_item(const char *topic, const Bus__Envelope *in);
 
 static void *
@@ -259,6 +279,9 @@ sub_main(void *arg)
 		if (strcmp(topic, FAKE_TOPIC) == 0
 		    && in->body_case == BUS__ENVELOPE__BODY_AUDIO_BATCH)
 			for (i = 0; i < in->audio_batch->n_items; i++) {
+				if (in->audio_batch->items[i]->item_case
+				    == BUS__BATCH_ITEM__ITEM_DIGITS_RESULT)
+					atomic_fetch_add(&F.keys_failed, 1);
 				fb_item_env(in->audio_batch->items[i], &one);
 				on_item(one.call_sid, &one);
 			}
@@ -278,6 +301,8 @@ on_item(const char *topic, const Bus__Envelope *in)
 	switch (in->body_case) {
 	case BUS__ENVELOPE__BODY_AUDIO:
 		atomic_fetch_add(&F.frames, 1);
+		if (atomic_load(&F.keys) != NULL && in->audio->seq == 10)
+			send_keys(topic, atomic_load(&F.keys));
 		pthread_mutex_lock(&F.lock);
 		if ((fc = fcall_get(topic)) != NULL) {
 			if (fc->frames == 0)
@@ -681,6 +706,96 @@ test_signalwire_echo(void **state)
 	                "result=\"overloaded\"}")
 	    == 2);
 	json_decref(rep);
+	edge_finish(&r);
+}
+
+/* The fake model presses keys in each call of the dialect: the callers
+ * hear them (sim-caller's DTMF detector) or, bad, they are refused. */
+static void
+keys_case(const char *dialect, const char *keys, int heard, int failed)
+{
+	struct edge_run r;
+	json_t         *rep;
+	char            args[256];
+
+	assert_int_equal(edge_spawn(&r, NULL), 0);
+	atomic_store(&F.keys, keys);
+	snprintf(args, sizeof(args),
+	    "--calls 2 --duration-ms 2500 --drain-ms 500 --dialect %s "
+	    "--token-secret " SECRET,
+	    dialect);
+	rep = caller_run(&r, args);
+	assert_non_null(rep);
+	assert_int_equal(jint(rep, "completed"), 2);
+	assert_int_equal(jint(rep, "dtmf_heard"), heard);
+	wait_ends(2);
+	assert_int_equal(atomic_load(&F.keys_failed), failed);
+	assert_int_equal(
+	    metric(&r, "edge_keys_total{how=\"tones\",result=\"sent\"}"),
+	    failed > 0 ? 0 : 2);
+	assert_int_equal(
+	    metric(&r, "edge_bad_input_total{reason=\"bad_digits\"}"), failed);
+	json_decref(rep);
+	atomic_store(&F.keys, NULL);
+	edge_finish(&r);
+}
+
+static void
+test_keys_twilio(void **state)
+{
+	(void)state;
+	keys_case("twilio", "159#", 2 * 4, 0);
+}
+
+static void
+test_keys_signalwire(void **state)
+{
+	(void)state;
+	keys_case("signalwire", "7w*0D", 2 * 4, 0);
+}
+
+static void
+test_keys_bad(void **state)
+{
+	(void)state;
+	keys_case("twilio", "12x", 0, 2);
+}
+
+static double keys_ended_n;
+
+static int
+keys_ended(void *arg)
+{
+	keys_ended_n = metric(
+	    arg, "edge_keys_total{how=\"none\",result=\"call_ended\"}");
+	return (keys_ended_n >= 1);
+}
+
+/* Keys for a call that has ended: dropped and counted, nothing else. */
+static void
+test_keys_call_ended(void **state)
+{
+	struct edge_run r;
+	json_t         *rep;
+	char            sid[64];
+
+	(void)state;
+	assert_int_equal(edge_spawn(&r, NULL), 0);
+	rep = caller_run(&r,
+	    "--calls 1 --duration-ms 600 --drain-ms 200 "
+	    "--token-secret " SECRET);
+	assert_non_null(rep);
+	assert_int_equal(jint(rep, "completed"), 1);
+	json_decref(rep);
+	wait_ends(1);
+	pthread_mutex_lock(&F.lock);
+	snprintf(sid, sizeof(sid), "%s", F.calls[0].sid);
+	pthread_mutex_unlock(&F.lock);
+	send_keys(sid, "123");
+	assert_int_equal(harness_wait_for(keys_ended, &r, 5000), 0);
+	assert_true(keys_ended_n == 1);
+	assert_int_equal(atomic_load(&F.keys_failed), 0);
+	assert_true(metric(&r, "edge_active_calls") == 0);
 	edge_finish(&r);
 }
 
@@ -1155,6 +1270,10 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_twilio_echo, teardown),
 		cmocka_unit_test_teardown(test_signalwire_echo, teardown),
+		cmocka_unit_test_teardown(test_keys_twilio, teardown),
+		cmocka_unit_test_teardown(test_keys_signalwire, teardown),
+		cmocka_unit_test_teardown(test_keys_bad, teardown),
+		cmocka_unit_test_teardown(test_keys_call_ended, teardown),
 		cmocka_unit_test_teardown(test_no_token, teardown),
 		cmocka_unit_test_teardown(test_bad_token, teardown),
 		cmocka_unit_test_teardown(test_expired_token, teardown),

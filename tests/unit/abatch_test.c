@@ -86,6 +86,8 @@ test_every_kind_in_order(void **state)
 	Bus__MarkEcho     me = BUS__MARK_ECHO__INIT;
 	Bus__Clear        cl = BUS__CLEAR__INIT;
 	Bus__Dtmf         d = BUS__DTMF__INIT;
+	Bus__SendDigits   sd = BUS__SEND_DIGITS__INIT;
+	Bus__DigitsResult dr = BUS__DIGITS_RESULT__INIT;
 	Bus__Envelope    *env;
 	Bus__BatchItem  **v;
 	char              topic[ABATCH_TOPIC_MAX], sid[16];
@@ -122,14 +124,24 @@ test_every_kind_in_order(void **state)
 	d.duration_ms = 120;
 	it.dtmf = &d;
 	assert_int_equal(abatch_add(&s, b, &it), 0);
+	it.item_case = BUS__BATCH_ITEM__ITEM_SEND_DIGITS;
+	sd.digits = "1w23#";
+	sd.seq = 3;
+	it.send_digits = &sd;
+	assert_int_equal(abatch_add(&s, b, &it), 0);
+	it.item_case = BUS__BATCH_ITEM__ITEM_DIGITS_RESULT;
+	dr.seq = 3;
+	dr.error = "refused";
+	it.digits_result = &dr;
+	assert_int_equal(abatch_add(&s, b, &it), 0);
 	add_audio(&s, b, "CA1", 2, 0x22);
 	assert_int_equal(s.batches, 0); /* nothing sent before the flush */
 
 	assert_int_equal(abatch_flush(&s), 0);
 	assert_int_equal(s.batches, 1);
-	assert_int_equal(s.items, 6);
+	assert_int_equal(s.items, 8);
 	env = recv_batch(&p, topic);
-	assert_int_equal(env->audio_batch->n_items, 6);
+	assert_int_equal(env->audio_batch->n_items, 8);
 	v = env->audio_batch->items;
 	assert_string_equal(v[0]->call_sid, "CA1");
 	assert_int_equal(v[0]->item_case, BUS__BATCH_ITEM__ITEM_AUDIO);
@@ -143,8 +155,12 @@ test_every_kind_in_order(void **state)
 	assert_int_equal(v[3]->item_case, BUS__BATCH_ITEM__ITEM_CLEAR);
 	assert_string_equal(v[4]->dtmf->digit, "7");
 	assert_int_equal(v[4]->dtmf->duration_ms, 120);
-	assert_int_equal(v[5]->audio->seq, 2);
-	assert_int_equal(v[5]->audio->payload.data[0], 0x22);
+	assert_string_equal(v[5]->send_digits->digits, "1w23#");
+	assert_int_equal(v[5]->send_digits->seq, 3);
+	assert_string_equal(v[6]->digits_result->error, "refused");
+	assert_int_equal(v[6]->digits_result->seq, 3);
+	assert_int_equal(v[7]->audio->seq, 2);
+	assert_int_equal(v[7]->audio->payload.data[0], 0x22);
 	wire_free(env);
 
 	/* an empty flush sends nothing */

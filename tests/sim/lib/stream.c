@@ -506,6 +506,7 @@ stream_call_free(struct stream_call *sc)
 		free(sc->tag_seen);
 	}
 	lws_sul_cancel(&sc->done_sul);
+	free(sc->det);
 	json_decref(sc->params);
 	free(sc->url_str);
 	free(sc->bearer);

@@ -122,6 +122,7 @@ struct stream_totals {
 	uint64_t  closed_by_peer, timed_out;
 	uint64_t  frames_sent, frames_received, bytes_received;
 	uint64_t  marks_received, marks_echoed, clears, dtmf_sent;
+	uint64_t  dtmf_heard; /* keys detected in what the calls heard */
 	uint64_t  lost_start, lost_middle, lost_end;
 	uint64_t  lost_max; /* the most one call lost */
 	uint64_t  late_frames;

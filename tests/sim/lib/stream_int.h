@@ -11,6 +11,7 @@
 #ifndef STREAM_INT_H
 #define STREAM_INT_H
 
+#include "dtmf.h"
 #include "stream.h"
 
 #define STREAM_TICK_US 5000 /* pacing resolution */
@@ -65,6 +66,12 @@ struct stream_call {
 	int64_t             play_end_us;
 	struct stream_mark *marks; /* ring, due times ascending */
 	size_t              mhead, mcount, mcap;
+
+	/* Keys heard in the audio received (common/dtmf's detector, made
+	 * at the first media), and where: bytes_received after the media
+	 * message that completed each. */
+	struct dtmf_det *det;
+	uint64_t         dtmf_heard_at[sizeof(((struct dtmf_det *)0)->keys)];
 
 	/* Tags: send time (us after t0) and seen flag per frame index. */
 	uint32_t *tag_us;

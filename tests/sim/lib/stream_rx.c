@@ -144,6 +144,29 @@ tags_match(struct stream_call *sc, const unsigned char *p, int n, int64_t now)
 	}
 }
 
+/* Keys in the audio received: recorded as "dtmf_heard". */
+static void
+heard_keys(struct stream_call *sc, const unsigned char *p, int n)
+{
+	size_t before;
+
+	if (sc->det == NULL) {
+		sc->det = stream_xcalloc(1, sizeof(*sc->det));
+		dtmf_det_init(sc->det);
+	}
+	before = sc->det->nkeys;
+	if (dtmf_det_feed(sc->det, p, (size_t)n) == 0)
+		return;
+	for (; before < sc->det->nkeys; before++) {
+		char d[2] = { sc->det->keys[before], '\0' };
+
+		sc->dtmf_heard_at[before] = sc->st.bytes_received;
+		stream_record(sc, "dtmf_heard",
+		    json_pack("{s:s, s:I}", "digit", d, "at_bytes",
+		        (json_int_t)sc->st.bytes_received));
+	}
+}
+
 static void
 media_payload(struct stream_call *sc, const char *b64, size_t len, int64_t now)
 {
@@ -155,6 +178,7 @@ media_payload(struct stream_call *sc, const char *b64, size_t len, int64_t now)
 	}
 	sc->st.frames_received++;
 	sc->st.bytes_received += (uint64_t)n;
+	heard_keys(sc, sc->hub->dec, n);
 	if (sc->hub->cfg->tags)
 		tags_match(sc, sc->hub->dec, n, now);
 	if (sc->play_end_us < now)

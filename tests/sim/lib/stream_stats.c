@@ -129,6 +129,7 @@ stream_totals_add(struct stream_hub *hub, const struct stream_call *sc)
 	t->marks_echoed += s->marks_echoed;
 	t->clears += s->clears;
 	t->dtmf_sent += s->dtmf_sent;
+	t->dtmf_heard += sc->det != NULL ? sc->det->nkeys : 0;
 	t->lost_start += s->lost_start;
 	t->lost_middle += s->lost_middle;
 	t->lost_end += s->lost_end;
@@ -219,6 +220,8 @@ stream_hub_report(const struct stream_hub *hub)
 	json_object_set_new(r, "clears", json_integer((json_int_t)t->clears));
 	json_object_set_new(
 	    r, "dtmf_sent", json_integer((json_int_t)t->dtmf_sent));
+	json_object_set_new(
+	    r, "dtmf_heard", json_integer((json_int_t)t->dtmf_heard));
 	json_object_set_new(r, "errors", json_integer((json_int_t)t->errors));
 	json_object_set_new(r, "error_kinds", kinds);
 	json_object_set_new(r, "error_samples", samples);
@@ -232,7 +235,8 @@ json_t *
 stream_call_json(const struct stream_call *sc)
 {
 	const struct stream_stats *s = &sc->st;
-	json_t                    *r;
+	json_t                    *r, *at;
+	size_t                     i;
 
 	r = json_pack("{s:s, s:s, s:s, s:O, s:b, s:b, s:b, s:b, s:i}",
 	    "call_sid", sc->call_sid, "stream_sid", sc->stream_sid, "url",
@@ -255,6 +259,13 @@ stream_call_json(const struct stream_call *sc)
 	json_object_set_new(r, "clears", json_integer((json_int_t)s->clears));
 	json_object_set_new(
 	    r, "dtmf_sent", json_integer((json_int_t)s->dtmf_sent));
+	json_object_set_new(r, "dtmf_heard",
+	    json_string(sc->det != NULL ? sc->det->keys : ""));
+	at = json_array();
+	for (i = 0; sc->det != NULL && i < sc->det->nkeys; i++)
+		json_array_append_new(
+		    at, json_integer((json_int_t)sc->dtmf_heard_at[i]));
+	json_object_set_new(r, "dtmf_heard_at_bytes", at);
 	json_object_set_new(r, "errors", json_integer((json_int_t)s->errors));
 	json_object_set_new(r, "error",
 	    s->error[0] != '\0' ? json_string(s->error) : json_null());

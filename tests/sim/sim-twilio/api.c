@@ -130,6 +130,7 @@ call_view(const struct call *c)
 	json_object_set(r, "twiml", c->twiml_log);
 	json_object_set(r, "said", c->said);
 	json_object_set(r, "unsupported_verbs", c->skipped);
+	json_object_set(r, "send_dtmf", c->send_dtmf);
 	json_object_set_new(r, "streams", streams);
 	return (r);
 }

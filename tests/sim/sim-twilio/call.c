@@ -506,6 +506,7 @@ call_new(
 	c->hooks_log = json_array();
 	c->twiml_log = json_array();
 	c->said = json_array();
+	c->send_dtmf = json_array();
 	c->skipped = json_array();
 	c->next = sim->calls;
 	sim->calls = c;
@@ -540,6 +541,7 @@ call_free_all(struct sim *sim)
 		json_decref(c->hooks_log);
 		json_decref(c->twiml_log);
 		json_decref(c->said);
+		json_decref(c->send_dtmf);
 		json_decref(c->skipped);
 		free(c->to);
 		free(c->from);

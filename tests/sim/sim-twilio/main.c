@@ -36,7 +36,8 @@ usage(void)
 	    "\t[--caller-audio FILE] [--caller-speak-at-ms X,Y] "
 	    "[--caller-tone-at-ms X:DUR] [--caller-dtmf D@ms,...] [--tags]\n"
 	    "\t[--call-duration-ms D] [--ring-ms R] [--media-url ws://...]\n"
-	    "\t[--signalwire --signing-key K] [--telnyx --telnyx-key SEED]\n"
+	    "\t[--signalwire --signing-key K] [--telnyx --telnyx-key SEED "
+	    "[--telnyx-dtmf-status S]]\n"
 	    "\t[--hook-workers N] "
 	    "[--hook-timeout-ms T]\n"
 	    "\t[--number E164 [--number-voice-url U] "
@@ -87,6 +88,8 @@ static const struct opt {
 	{ "signing-key", OPT_STR, offsetof(struct sim_opts, signing_key), 0 },
 	{ "telnyx", OPT_FLAG, offsetof(struct sim_opts, telnyx), 0 },
 	{ "telnyx-key", OPT_STR, offsetof(struct sim_opts, telnyx_key), 0 },
+	{ "telnyx-dtmf-status", OPT_INT,
+	    offsetof(struct sim_opts, telnyx_dtmf_status), 599 },
 	{ "hook-workers", OPT_INT, offsetof(struct sim_opts, hook_workers),
 	    64 },
 	{ "hook-timeout-ms", OPT_INT,

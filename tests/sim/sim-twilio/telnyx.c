@@ -8,6 +8,12 @@
  *        TimeLimit}; answers 200 with the flat call object {call_sid, ...}
  *   POST /v2/calls/{call control id}/actions/hangup    hang up: 200
  *        {"data":{"result":"ok"}}, 404 for a call we do not have
+ *   POST /v2/calls/{call control id}/actions/send_dtmf    {"digits":
+ *        1-32 of 0-9 A-D * # w W}: 200 {"data":{"result":"ok"}}, 422 for
+ *        bad digits, 404 for a call we do not have or that has ended;
+ *        --telnyx-dtmf-status S answers S instead (an error body).  Each
+ *        request is kept in the call's view ("send_dtmf": [{digits,
+ *        status}]) and the record ("telnyx_send_dtmf").
  *
  * Both need "Authorization: Bearer <--auth-token>" (constant time); the
  * application id is --account-sid.  Nothing here is captured for the
@@ -134,11 +140,67 @@ hangup(struct sim *sim, const char *sid, struct api_resp *resp)
 	form_free(&f);
 }
 
+static bool
+telnyx_digits_ok(const char *d)
+{
+	size_t n = d != NULL ? strlen(d) : 0;
+
+	return (n > 0 && n <= 32 && strspn(d, "0123456789ABCD*#wW") == n);
+}
+
+static void
+send_dtmf(struct sim *sim, const char *sid, const struct api_req *req,
+    struct api_resp *resp)
+{
+	struct call *c = call_find(sim, sid);
+	json_t      *o = json_loadb(req->body, req->len, 0, NULL);
+	const char  *d = json_string_value(json_object_get(o, "digits"));
+	int          status = sim->o.telnyx_dtmf_status;
+
+	if (c == NULL || c->ending || c->stream == NULL)
+		respond(resp, 404,
+		    error("90018", "Call has already ended",
+		        "no such call, or it has ended"));
+	else if (!json_is_object(o) || !telnyx_digits_ok(d))
+		respond(resp, 422,
+		    error("10015", "Bad request",
+		        "digits: 1-32 of 0-9, A-D, *, #, w, W"));
+	else if (status != 0 && status != 200)
+		respond(resp, status,
+		    error("10007", "Unexpected error", "injected failure"));
+	else
+		respond(
+		    resp, 200, json_pack("{s:{s:s}}", "data", "result", "ok"));
+	if (c != NULL)
+		json_array_append_new(c->send_dtmf,
+		    json_pack("{s:s, s:i}", "digits", d != NULL ? d : "",
+		        "status", resp->status));
+	sim_record(sim,
+	    json_pack("{s:s, s:s, s:s, s:i}", "event", "telnyx_send_dtmf",
+	        "sid", sid, "digits", d != NULL ? d : "", "status",
+	        resp->status));
+	json_decref(o);
+}
+
+/* "/calls/{sid}<action>" in p: the sid into sid. */
+static bool
+call_action(const char *p, const char *action, char *sid, size_t len)
+{
+	const char *end;
+
+	if (strncmp(p, "/calls/", 7) != 0
+	    || (end = strstr(p + 7, action)) == NULL
+	    || strcmp(end, action) != 0 || (size_t)(end - (p + 7)) >= len)
+		return (false);
+	snprintf(sid, len, "%.*s", (int)(end - (p + 7)), p + 7);
+	return (true);
+}
+
 const char *
 telnyx_handle(
     struct sim *sim, const struct api_req *req, struct api_resp *resp)
 {
-	const char *app = sim->o.account_sid, *p = req->path + 3, *end;
+	const char *app = sim->o.account_sid, *p = req->path + 3;
 	const char *auth = bearer(sim, req->auth);
 	char        sid[STREAM_SID_LEN + 1];
 	size_t      n = strlen(app);
@@ -153,14 +215,11 @@ telnyx_handle(
 	else if (strncmp(p, "/texml/calls/", 13) == 0
 	    && strncmp(p + 13, app, n) == 0 && p[13 + n] == '\0')
 		create(sim, req, resp);
-	else if (strncmp(p, "/calls/", 7) == 0
-	    && (end = strstr(p + 7, "/actions/hangup")) != NULL
-	    && strcmp(end, "/actions/hangup") == 0
-	    && (size_t)(end - (p + 7)) <= STREAM_SID_LEN) {
-		snprintf(
-		    sid, sizeof(sid), "%.*s", (int)(end - (p + 7)), p + 7);
+	else if (call_action(p, "/actions/hangup", sid, sizeof(sid)))
 		hangup(sim, sid, resp);
-	} else
+	else if (call_action(p, "/actions/send_dtmf", sid, sizeof(sid)))
+		send_dtmf(sim, sid, req, resp);
+	else
 		respond(resp, 404,
 		    error("10005", "Resource not found", "unknown route"));
 	return (auth);

@@ -52,6 +52,7 @@ struct sim_opts {
 	const char *signing_key; /* SignalWire webhook key */
 	bool        telnyx;
 	const char *telnyx_key; /* base64 Ed25519 seed: webhook signatures */
+	int         telnyx_dtmf_status; /* send_dtmf answers this; 0: 200 */
 	int         hook_workers;
 	int         hook_timeout_ms;
 	bool        tags;
@@ -139,6 +140,7 @@ struct call {
 	json_t                *twiml_log; /* TwiML documents executed */
 	json_t                *said; /* <Say> texts, in order */
 	json_t                *skipped; /* verbs we do not run */
+	json_t                *send_dtmf; /* Telnyx send_dtmf requests */
 	char                  *error;
 	int                    seq; /* status callback counter */
 	lws_sorted_usec_list_t step_sul, limit_sul, amd_sul;

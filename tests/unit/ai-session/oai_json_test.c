@@ -42,11 +42,17 @@ path(json_t *j, const char *a, const char *b, const char *c, const char *d)
 	return (json_string_value(j));
 }
 
+static json_t *
+path_obj(json_t *j, const char *a, const char *b)
+{
+	return (json_object_get(json_object_get(j, a), b));
+}
+
 static void
 test_session_update(void **state)
 {
 	struct rt_session s = { 0 };
-	json_t           *j, *sess, *td, *in;
+	json_t           *j, *sess, *td, *in, *tool;
 
 	(void)state;
 	s.instructions = "Be \"brief\".\nThanks";
@@ -86,7 +92,7 @@ test_session_update(void **state)
 	/* both set explicitly */
 	assert_true(json_is_true(json_object_get(td, "create_response")));
 	assert_true(json_is_true(json_object_get(td, "interrupt_response")));
-	assert_int_equal(json_array_size(json_object_get(sess, "tools")), 2);
+	assert_int_equal(json_array_size(json_object_get(sess, "tools")), 3);
 	assert_string_equal(
 	    json_string_value(json_object_get(
 	        json_array_get(json_object_get(sess, "tools"), 0), "name")),
@@ -95,6 +101,15 @@ test_session_update(void **state)
 	    json_string_value(json_object_get(
 	        json_array_get(json_object_get(sess, "tools"), 1), "name")),
 	    "end_call");
+	tool = json_array_get(json_object_get(sess, "tools"), 2);
+	assert_string_equal(
+	    json_string_value(json_object_get(tool, "name")), "press_keys");
+	assert_string_equal(json_string_value(json_array_get(
+	                        path_obj(tool, "parameters", "required"), 0)),
+	    "digits");
+	assert_string_equal(
+	    path(tool, "parameters", "properties", "digits", "type"),
+	    "string");
 	json_decref(j);
 	/* no transcription model, no effort: the keys are left out */
 	s.transcribe_model = "";
