@@ -25,6 +25,7 @@ struct abatch_item {
 		Bus__MarkEcho   echo;
 		Bus__Clear      clear;
 		Bus__Dtmf       dtmf;
+		Bus__AudioAck   ack;
 	} u;
 	size_t sid_off;
 	size_t data_off; /* payload, or a NUL-terminated string */
@@ -141,6 +142,9 @@ fix_item(struct abatch *b, struct abatch_item *it)
 	case BUS__BATCH_ITEM__ITEM_DTMF:
 		it->u.dtmf.digit = str;
 		it->bi.dtmf = &it->u.dtmf;
+		break;
+	case BUS__BATCH_ITEM__ITEM_AUDIO_ACK:
+		it->bi.audio_ack = &it->u.ack;
 		break;
 	default:
 		break;
@@ -263,6 +267,12 @@ abatch_add(struct abatch_set *s, struct abatch *b, const Bus__BatchItem *item)
 	case BUS__BATCH_ITEM__ITEM_DTMF:
 		bus__dtmf__init(&it->u.dtmf);
 		it->u.dtmf.duration_ms = item->dtmf->duration_ms;
+		break;
+	case BUS__BATCH_ITEM__ITEM_AUDIO_ACK:
+		bus__audio_ack__init(&it->u.ack);
+		it->u.ack.seq = item->audio_ack->seq;
+		it->u.ack.released = item->audio_ack->released;
+		it->u.ack.holder = item->audio_ack->holder;
 		break;
 	default:
 		break;

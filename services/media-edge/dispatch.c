@@ -10,7 +10,8 @@
  *	Summary		-> EV_SUMMARY: notification and /events push
  *   on the sub socket of the audio hop (hop.c), per call:
  *	AudioBatch items Audio, Mark, Clear -> dispatch_item(): the call's
- *			   outgoing queue (calls.c)
+ *			   outgoing queue (calls.c); AudioAck: the caller
+ *			   frames kept for a move (calls.c, replay.c)
  *	TranscriptTurn	-> dispatch_message(): /events (events.c)
  *   anything else is answered UNSUPPORTED or counted as bus_unexpected.
  *
@@ -100,6 +101,9 @@ dispatch_item(void *arg, const Bus__BatchItem *it, const char *what)
 		break;
 	case BUS__BATCH_ITEM__ITEM_CLEAR:
 		call_send_clear(c);
+		break;
+	case BUS__BATCH_ITEM__ITEM_AUDIO_ACK:
+		call_audio_ack(c, it->audio_ack);
 		break;
 	default:
 		log_warnx(
