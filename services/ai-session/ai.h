@@ -471,6 +471,10 @@ int         edge_pub_clear(struct call *);
 int         edge_pub_turn(struct call *, const struct turn *);
 void        edge_flush(void);
 void        edge_release(struct call *); /* the call ends */
+const char *edge_advertise_url(void);
+/* Our batch topic ("@<instance>"; "" when the instance is too long). */
+const char *edge_batch_topic(void);
+
 /* lws thread: caller frame seq was written to the model socket; an
  * AudioAck goes to media-edge at most every AI_AUDIO_ACK_MS. */
 void edge_audio_written(struct call *, uint32_t seq);
@@ -479,9 +483,6 @@ void edge_audio_written(struct call *, uint32_t seq);
  * {released}, what was written; the caller then closes the model
  * socket.  media-edge replays the rest to the next holder. */
 void edge_hand_over(struct call *);
-const char *edge_advertise_url(void);
-/* Our batch topic ("@<instance>"; "" when the instance is too long). */
-const char *edge_batch_topic(void);
 
 /* ---- dispatch.c: the request socket ------------------------------- */
 

@@ -87,7 +87,6 @@ ev_pull_audio(void *arg, uint8_t *buf, size_t len, bool *more)
 {
 	struct call *c = arg;
 	size_t       n;
-
 	uint32_t     seq = 0;
 
 	n = ring_pop(&c->inq, buf, len, &seq);

@@ -69,8 +69,8 @@ grow(struct replay *rp)
 }
 
 int
-replay_add(struct replay *rp, const unsigned char *p, size_t len,
-    uint32_t ts, uint32_t seq)
+replay_add(struct replay *rp, const unsigned char *p, size_t len, uint32_t ts,
+    uint32_t seq)
 {
 	struct replay_frame *f;
 	int                  lost = 0;

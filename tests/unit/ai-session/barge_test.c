@@ -314,8 +314,9 @@ test_ring(void **state)
 	/* wrap around many times; each frame keeps its seq (0: a piece) */
 	for (i = 0; i < 1000; i++) {
 		in[0] = (uint8_t)i;
-		assert_int_equal(ring_push(&r, in, 100 + i % 50,
-		                     i % 2 == 0 ? 0 : 0x01020304u * (uint32_t)i),
+		assert_int_equal(
+		    ring_push(&r, in, 100 + i % 50,
+		        i % 2 == 0 ? 0 : 0x01020304u * (uint32_t)i),
 		    0);
 		if (i % 3 == 2) {
 			assert_int_not_equal(

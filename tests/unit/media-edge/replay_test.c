@@ -123,7 +123,8 @@ test_bound(void **state)
 	{
 		unsigned char big[REPLAY_SLOT + 1] = { 0 };
 
-		assert_int_equal(replay_add(&rp, big, sizeof(big), 0, 131), -1);
+		assert_int_equal(
+		    replay_add(&rp, big, sizeof(big), 0, 131), -1);
 	}
 	replay_fini(&rp);
 }
