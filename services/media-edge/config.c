@@ -187,6 +187,11 @@ edge_config_check(struct edge_cfg *c)
 		log_errorx("EDGE_HTTP_PORT: out of range");
 		rv = -1;
 	}
+	if (c->unacked_ms > 60000 || c->replay_ms > 60000) {
+		/* a frame slot per 20 ms per call */
+		log_errorx("EDGE_UNACKED_MS, EDGE_REPLAY_MS: at most 60000");
+		rv = -1;
+	}
 	if (strlen(c->stream_token_secret) < 16) {
 		log_errorx("EDGE_STREAM_TOKEN_SECRET: use at least 16 bytes");
 		rv = -1;
