@@ -87,7 +87,9 @@ dispatch_item(void *arg, const Bus__BatchItem *it, const char *what)
 	struct call *c;
 
 	if ((c = call_find(e, it->call_sid)) == NULL || c->closing) {
-		edge_dropped(e, "unrouted", 1);
+		/* a late ack of a call that is gone drops no audio */
+		if (it->item_case != BUS__BATCH_ITEM__ITEM_AUDIO_ACK)
+			edge_dropped(e, "unrouted", 1);
 		return;
 	}
 	switch (it->item_case) {

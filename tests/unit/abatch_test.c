@@ -86,6 +86,7 @@ test_every_kind_in_order(void **state)
 	Bus__MarkEcho     me = BUS__MARK_ECHO__INIT;
 	Bus__Clear        cl = BUS__CLEAR__INIT;
 	Bus__Dtmf         d = BUS__DTMF__INIT;
+	Bus__AudioAck     ack = BUS__AUDIO_ACK__INIT;
 	Bus__Envelope    *env;
 	Bus__BatchItem  **v;
 	char              topic[ABATCH_TOPIC_MAX], sid[16];
@@ -122,14 +123,20 @@ test_every_kind_in_order(void **state)
 	d.duration_ms = 120;
 	it.dtmf = &d;
 	assert_int_equal(abatch_add(&s, b, &it), 0);
+	it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO_ACK;
+	ack.seq = 4000000000u;
+	ack.released = true;
+	ack.holder = 3;
+	it.audio_ack = &ack;
+	assert_int_equal(abatch_add(&s, b, &it), 0);
 	add_audio(&s, b, "CA1", 2, 0x22);
 	assert_int_equal(s.batches, 0); /* nothing sent before the flush */
 
 	assert_int_equal(abatch_flush(&s), 0);
 	assert_int_equal(s.batches, 1);
-	assert_int_equal(s.items, 6);
+	assert_int_equal(s.items, 7);
 	env = recv_batch(&p, topic);
-	assert_int_equal(env->audio_batch->n_items, 6);
+	assert_int_equal(env->audio_batch->n_items, 7);
 	v = env->audio_batch->items;
 	assert_string_equal(v[0]->call_sid, "CA1");
 	assert_int_equal(v[0]->item_case, BUS__BATCH_ITEM__ITEM_AUDIO);
@@ -143,8 +150,13 @@ test_every_kind_in_order(void **state)
 	assert_int_equal(v[3]->item_case, BUS__BATCH_ITEM__ITEM_CLEAR);
 	assert_string_equal(v[4]->dtmf->digit, "7");
 	assert_int_equal(v[4]->dtmf->duration_ms, 120);
-	assert_int_equal(v[5]->audio->seq, 2);
-	assert_int_equal(v[5]->audio->payload.data[0], 0x22);
+	assert_int_equal(v[5]->item_case, BUS__BATCH_ITEM__ITEM_AUDIO_ACK);
+	assert_string_equal(v[5]->call_sid, "CA1");
+	assert_int_equal(v[5]->audio_ack->seq, 4000000000u);
+	assert_true(v[5]->audio_ack->released);
+	assert_int_equal(v[5]->audio_ack->holder, 3);
+	assert_int_equal(v[6]->audio->seq, 2);
+	assert_int_equal(v[6]->audio->payload.data[0], 0x22);
 	wire_free(env);
 
 	/* an empty flush sends nothing */
