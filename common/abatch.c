@@ -27,6 +27,7 @@ struct abatch_item {
 		Bus__Dtmf         dtmf;
 		Bus__SendDigits   keys;
 		Bus__DigitsResult keys_result;
+		Bus__AudioAck     ack;
 	} u;
 	size_t sid_off;
 	size_t data_off; /* payload, or a NUL-terminated string */
@@ -151,6 +152,9 @@ fix_item(struct abatch *b, struct abatch_item *it)
 	case BUS__BATCH_ITEM__ITEM_DIGITS_RESULT:
 		it->u.keys_result.error = str;
 		it->bi.digits_result = &it->u.keys_result;
+		break;
+	case BUS__BATCH_ITEM__ITEM_AUDIO_ACK:
+		it->bi.audio_ack = &it->u.ack;
 		break;
 	default:
 		break;
@@ -287,6 +291,12 @@ abatch_add(struct abatch_set *s, struct abatch *b, const Bus__BatchItem *item)
 	case BUS__BATCH_ITEM__ITEM_DIGITS_RESULT:
 		bus__digits_result__init(&it->u.keys_result);
 		it->u.keys_result.seq = item->digits_result->seq;
+		break;
+	case BUS__BATCH_ITEM__ITEM_AUDIO_ACK:
+		bus__audio_ack__init(&it->u.ack);
+		it->u.ack.seq = item->audio_ack->seq;
+		it->u.ack.released = item->audio_ack->released;
+		it->u.ack.holder = item->audio_ack->holder;
 		break;
 	default:
 		break;

@@ -49,6 +49,7 @@ struct ai_cfg {
 	long  job_workers;
 	long  max_calls;
 	long  start_buffer_ms;
+	long  audio_ack_ms; /* AudioAck at most this often per call */
 	long  dial_timeout_ms;
 	long  setup_timeout_ms;
 	long  mark_min_ms;
@@ -108,11 +109,12 @@ struct ring {
 
 void ring_init(struct ring *, size_t max);
 void ring_fini(struct ring *);
-/* Append one frame (n <= AI_FRAME_MAX); -1 if it does not fit in max. */
-int ring_push(struct ring *, const void *, size_t n);
-/* Take the oldest frame into out; its length, 0 if empty (or if outlen
- * is too small, which is a programming error). */
-size_t ring_pop(struct ring *, void *out, size_t outlen);
+/* Append one frame (n <= AI_FRAME_MAX) with its seq (0: none); -1 if it
+ * does not fit in max. */
+int ring_push(struct ring *, const void *, size_t n, uint32_t seq);
+/* Take the oldest frame into out and its seq; its length, 0 if empty (or
+ * if outlen is too small, which is a programming error). */
+size_t ring_pop(struct ring *, void *out, size_t outlen, uint32_t *seq);
 
 /* ---- barge-in bookkeeping (barge.c) ------------------------------- */
 
@@ -254,6 +256,12 @@ struct call {
 	struct abatch    *dest; /* edge.c: media-edge's batch */
 	struct ring       inq;
 	uint32_t          in_seq; /* last caller frame seq seen */
+	bool              audio_acks; /* SessionStart.audio_acks */
+	bool              released; /* handed over: caller audio ignored */
+	bool              ack_hello; /* the first AudioAck went out */
+	uint32_t          written_seq; /* last caller frame to the model */
+	uint32_t          acked_seq; /* last one acknowledged to media-edge */
+	int64_t           ack_ms; /* monotonic ms of the last AudioAck */
 	uint32_t          out_seq; /* last model frame seq published */
 	struct barge      barge;
 	struct transcript tr;
@@ -472,6 +480,15 @@ const char *edge_advertise_url(void);
 /* Our batch topic ("@<instance>"; "" when the instance is too long). */
 const char *edge_batch_topic(void);
 
+/* lws thread: caller frame seq was written to the model socket; an
+ * AudioAck goes to media-edge at most every AI_AUDIO_ACK_MS. */
+void edge_audio_written(struct call *, uint32_t seq);
+/* lws thread: a live call moves to another ai-session (shutdown): stop
+ * taking its caller audio and tell media-edge, with the final AudioAck
+ * {released}, what was written; the caller then closes the model
+ * socket.  media-edge replays the rest to the next holder. */
+void edge_hand_over(struct call *);
+
 /* ---- dispatch.c: the request socket ------------------------------- */
 
 struct svc;
@@ -514,6 +531,8 @@ struct ai_stats {
 	struct metric        *frames_in, *frames_out;
 	struct metric        *drop_queue, *drop_unknown, *drop_late, *drop_pub;
 	struct metric        *drop_not_ours;
+	struct metric        *acks_sent; /* AudioAcks to media-edge */
+	struct metric        *drop_released; /* caller audio after hand-over */
 	struct metric        *batches_out, *batches_in, *batch_items_out;
 	struct metric        *frame_gaps;
 	struct metric        *bargeins, *truncates;

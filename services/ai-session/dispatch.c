@@ -86,6 +86,7 @@ call_from_request(const Bus__Envelope *in)
 	c->resume = ss->resume;
 	c->resume_from_seq = ss->resume_from_seq;
 	c->holder = ss->holder;
+	c->audio_acks = ss->audio_acks;
 	c->started_at_ms
 	    = ss->started_at_ms != 0 ? ss->started_at_ms : in->sent_at_ms;
 	if ((ab = param(ss, "answered_by", "AnsweredBy")) != NULL)

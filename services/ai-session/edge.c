@@ -48,12 +48,23 @@
 
 static struct ahop hop;
 
+static void send_ack(struct call *c, bool released);
+
 /* lws thread: one audio item for call c. */
 static void
 handle_item(struct call *c, const Bus__BatchItem *it, const char *what)
 {
 	switch (it->item_case) {
 	case BUS__BATCH_ITEM__ITEM_AUDIO:
+		if (c->released) {
+			/* media-edge replays it to the next holder */
+			metric_inc(st.drop_released);
+			break;
+		}
+		/* the first ack says that acks will come, so media-edge
+		 * keeps what this holder has not written yet */
+		if (c->audio_acks && !c->ack_hello)
+			send_ack(c, false);
 		session_frame(c, it->audio);
 		break;
 	case BUS__BATCH_ITEM__ITEM_MARK_ECHO:
@@ -248,6 +259,56 @@ edge_release(struct call *c)
 {
 	ahop_dest_release(&hop, c->dest);
 	c->dest = NULL;
+}
+
+/* lws thread: AudioAck{written_seq} into the call's batch. */
+static void
+send_ack(struct call *c, bool released)
+{
+	Bus__BatchItem it = BUS__BATCH_ITEM__INIT;
+	Bus__AudioAck  ack = BUS__AUDIO_ACK__INIT;
+
+	ack.seq = c->written_seq;
+	ack.released = released;
+	ack.holder = c->holder;
+	it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO_ACK;
+	it.audio_ack = &ack;
+	c->ack_hello = true;
+	c->ack_ms = ai_mono_ms();
+	if (send_item(c, &it) != 0)
+		return; /* counted (pub_full); the next ack says it all */
+	c->acked_seq = c->written_seq;
+	metric_inc(st.acks_sent);
+}
+
+void
+edge_audio_written(struct call *c, uint32_t seq)
+{
+	if (seq > c->written_seq)
+		c->written_seq = seq;
+	if (c->audio_acks && c->written_seq != c->acked_seq
+	    && ai_mono_ms() - c->ack_ms >= cfg.audio_ack_ms)
+		send_ack(c, false);
+}
+
+void
+edge_hand_over(struct call *c)
+{
+	if (c->released)
+		return;
+	c->released = true;
+	if (!c->audio_acks) {
+		logc_info(&c->lc,
+		    "handing the call over; media-edge replays its last "
+		    "caller audio (no acks)");
+		return;
+	}
+	/* what sits in the ring is not written: media-edge has it */
+	send_ack(c, true);
+	logc_info(&c->lc,
+	    "handing the call over after caller frame %u; %u frames "
+	    "queued for the model go to the next holder",
+	    c->written_seq, c->inq.frames);
 }
 
 int

@@ -1,7 +1,9 @@
 /*
  * ring.c - the bounded queue of caller frames of one call.
  *
- * Frames are stored back to back as a 2-byte length and the bytes, in a
+ * Frames are stored back to back as a 2-byte length, the frame's 4-byte
+ * seq (media-edge's caller frame seq on the last piece of a bus frame, 0
+ * on the others: edge.c acknowledges it once written) and the bytes, in a
  * byte ring that starts small and doubles up to its maximum, so a call in
  * steady state holds a few hundred bytes while a call whose model is
  * still being set up can keep AI_START_BUFFER_MS of audio.  Frames keep
@@ -19,7 +21,7 @@
 
 #define RING_MIN 1024
 #define RING_KEEP (4 * RING_MIN) /* larger and empty: freed */
-#define HDR 2
+#define HDR 6
 
 void
 ring_init(struct ring *r, size_t max)
@@ -81,7 +83,7 @@ grow(struct ring *r, size_t need)
 }
 
 int
-ring_push(struct ring *r, const void *p, size_t n)
+ring_push(struct ring *r, const void *p, size_t n, uint32_t seq)
 {
 	uint8_t hdr[HDR];
 
@@ -89,6 +91,10 @@ ring_push(struct ring *r, const void *p, size_t n)
 		return (-1);
 	hdr[0] = (uint8_t)(n >> 8);
 	hdr[1] = (uint8_t)n;
+	hdr[2] = (uint8_t)(seq >> 24);
+	hdr[3] = (uint8_t)(seq >> 16);
+	hdr[4] = (uint8_t)(seq >> 8);
+	hdr[5] = (uint8_t)seq;
 	copy_in(r, r->len, hdr, HDR);
 	copy_in(r, r->len + HDR, p, n);
 	r->len += n + HDR;
@@ -97,7 +103,7 @@ ring_push(struct ring *r, const void *p, size_t n)
 }
 
 size_t
-ring_pop(struct ring *r, void *out, size_t outlen)
+ring_pop(struct ring *r, void *out, size_t outlen, uint32_t *seq)
 {
 	uint8_t hdr[HDR];
 	size_t  n;
@@ -108,6 +114,8 @@ ring_pop(struct ring *r, void *out, size_t outlen)
 	n = (size_t)hdr[0] << 8 | hdr[1];
 	if (n > outlen || n + HDR > r->len)
 		return (0);
+	*seq = (uint32_t)hdr[2] << 24 | (uint32_t)hdr[3] << 16
+	    | (uint32_t)hdr[4] << 8 | hdr[5];
 	copy_out(r, HDR, out, n);
 	r->head = (r->head + n + HDR) % r->cap;
 	r->len -= n + HDR;

@@ -87,9 +87,12 @@ ev_pull_audio(void *arg, uint8_t *buf, size_t len, bool *more)
 {
 	struct call *c = arg;
 	size_t       n;
+	uint32_t     seq = 0;
 
-	n = ring_pop(&c->inq, buf, len);
+	n = ring_pop(&c->inq, buf, len, &seq);
 	*more = c->inq.frames > 0;
+	if (seq != 0)
+		edge_audio_written(c, seq);
 	return (n);
 }
 
@@ -354,7 +357,7 @@ session_frame(struct call *c, const Bus__AudioFrame *af)
 	}
 	while (left > 0) {
 		n = left > AI_FRAME_MAX ? AI_FRAME_MAX : left;
-		if (ring_push(&c->inq, p, n) != 0) {
+		if (ring_push(&c->inq, p, n, n == left ? af->seq : 0) != 0) {
 			metric_inc(st.drop_queue);
 			logc_debug(&c->lc, "caller frame dropped: queue full");
 		}
@@ -435,6 +438,7 @@ static void
 end_one(struct call *c, void *arg)
 {
 	(void)arg;
+	edge_hand_over(c);
 	session_end(c, "shutdown", "ai-session shutting down", false);
 }
 

@@ -57,6 +57,10 @@ stats_init(void)
 	st.drop_not_ours = metric_get(drop, "not_ours");
 	st.drop_late = metric_get(drop, "late_delta");
 	st.drop_pub = metric_get(drop, "pub_full");
+	st.drop_released = metric_get(drop, "handed_over");
+	st.acks_sent = metrics_counter1("ai_audio_acks_sent_total",
+	    "AudioAcks sent to media-edge: caller frames written to the "
+	    "model, so a move replays only the rest");
 	drop = metrics_counter("ai_bus_batches_total",
 	    "AudioBatch messages sent to media-edges and received for us",
 	    "direction");

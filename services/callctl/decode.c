@@ -43,6 +43,8 @@ batch_item_type(const Bus__BatchItem *it)
 		return ("clear");
 	case BUS__BATCH_ITEM__ITEM_DTMF:
 		return ("dtmf");
+	case BUS__BATCH_ITEM__ITEM_AUDIO_ACK:
+		return ("audio_ack");
 	default:
 		return ("none");
 	}

@@ -206,6 +206,7 @@ run_start(struct bridge *b, struct job *j)
 	ss.started_at_ms = j->at_ms;
 	ss.resume = j->resume;
 	ss.holder = j->holder;
+	ss.audio_acks = j->audio_acks;
 	ptrs = build_params(j, ents, 32, &ss.n_params);
 	ss.params = ptrs;
 	ss.n_turns = build_turns(j, &tptrs, &tbuf);

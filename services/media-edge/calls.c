@@ -146,7 +146,8 @@ call_new(struct edge *e, struct lws *wsi, const struct tel_provider *prov)
 	    start_timeout_cb, e->cfg.start_timeout_ms * LWS_US_PER_MS);
 	outq_init(&c->out, (size_t)e->cfg.out_queue_bytes);
 	c->pend.limit = (size_t)e->cfg.start_buffer_bytes;
-	c->replay.n = (unsigned)(e->cfg.replay_ms / 20);
+	replay_init(&c->replay, (unsigned)(e->cfg.unacked_ms / 20),
+	    (unsigned)(e->cfg.replay_ms / 20));
 	c->next = e->calls;
 	if (e->calls != NULL)
 		e->calls->prev = c;
@@ -242,9 +243,9 @@ call_free(struct call *c)
 	ahop_dest_release(&e->hop, c->dest);
 	json_decref(c->params);
 	free(c->pend.buf);
-	free(c->replay.buf);
+	metric_add(e->m.unacked_frames, -(double)c->unacked_counted);
+	replay_fini(&c->replay);
 	json_decref(c->turns);
-	free(c->replay.meta);
 	free(c->rx);
 	outq_fini(&c->out);
 	free(c);
@@ -307,15 +308,17 @@ call_publish_item(struct call *c, const Bus__BatchItem *it)
 	(void)ahop_send(&c->edge->hop, c->dest, c->call_sid, it);
 }
 
+/* Hold a frame until the session is ready; a replayed one (force) is
+ * held whatever the bound, since it was kept within EDGE_UNACKED_MS. */
 static void
 pend_add(struct call *c, const unsigned char *p, size_t len, uint32_t ts,
-    uint32_t seq)
+    uint32_t seq, bool force)
 {
 	struct pend *pd = &c->pend;
 	uint32_t     hdr[3] = { ts, seq, (uint32_t)len };
 	size_t       need = PEND_HDR + len;
 
-	if (pd->len + need > pd->limit) {
+	if (!force && pd->len + need > pd->limit) {
 		edge_dropped(c->edge, "start_buffer_full", 1);
 		return;
 	}
@@ -348,48 +351,54 @@ pend_flush(struct call *c)
 	pd->len = pd->cap = 0;
 }
 
-/* Keep the frame among the last EDGE_REPLAY_MS (replay_to_pend). */
+/* The gauge follows the frames kept for a move. */
 static void
-replay_add(struct call *c, const unsigned char *p, size_t len, uint32_t ts,
+unacked_sync(struct call *c)
+{
+	metric_add(c->edge->m.unacked_frames,
+	    (double)c->replay.used - (double)c->unacked_counted);
+	c->unacked_counted = c->replay.used;
+}
+
+/* Keep the frame until the ai-session acknowledges it (replay.c). */
+static void
+replay_keep(struct call *c, const unsigned char *p, size_t len, uint32_t ts,
     uint32_t seq)
 {
-	struct replay *rp = &c->replay;
+	if (replay_add(&c->replay, p, len, ts, seq) == 1) {
+		edge_dropped(c->edge, "replay_unacked", 1);
+		if (!c->unacked_warned) {
+			struct log_ctx lc = { c->call_sid, c->trace_id };
 
-	if (rp->n == 0 || len > REPLAY_SLOT)
-		return;
-	if (rp->buf == NULL) {
-		rp->buf = xmalloc((size_t)rp->n * REPLAY_SLOT);
-		rp->meta = xcalloc((size_t)rp->n * 3, sizeof(uint32_t));
+			logc_warnx(&lc,
+			    "ai-session acknowledges no caller audio: more "
+			    "than EDGE_UNACKED_MS kept; the oldest dropped "
+			    "from what a move would replay");
+			c->unacked_warned = true;
+		}
 	}
-	memcpy(rp->buf + (size_t)rp->next * REPLAY_SLOT, p, len);
-	rp->meta[rp->next * 3] = ts;
-	rp->meta[rp->next * 3 + 1] = seq;
-	rp->meta[rp->next * 3 + 2] = (uint32_t)len;
-	rp->next = (rp->next + 1) % rp->n;
-	if (rp->used < rp->n)
-		rp->used++;
+	unacked_sync(c);
 }
 
 /*
- * A call moves to another ai-session: the kept frames go first into what
- * is held for it, oldest first.  The one that went away may have had
- * them queued and not passed on (killed), or never seen them (it ended
- * its calls before its pipe closed); the new one gets them again, with
- * their seq, so at most EDGE_REPLAY_MS is heard twice and nothing lost.
+ * A call moves to another ai-session: the frames its holder did not
+ * acknowledge go first into what is held for the next one, oldest first,
+ * with their seq.  A holder that acknowledged its frames (AudioAck) and
+ * let the call go gets nothing repeated; a killed one has repeated what
+ * it wrote after its last ack.  A holder that sent no acks (an older
+ * ai-session) has the last EDGE_REPLAY_MS repeated.
  */
 static void
 replay_to_pend(struct call *c)
 {
-	struct replay *rp = &c->replay;
-	unsigned       i, slot;
+	const struct replay_frame *f;
+	unsigned                   i, n = replay_pending(&c->replay);
 
-	for (i = 0; i < rp->used; i++) {
-		slot = (rp->next + rp->n - rp->used + i) % rp->n;
-		pend_add(c, rp->buf + (size_t)slot * REPLAY_SLOT,
-		    rp->meta[slot * 3 + 2], rp->meta[slot * 3],
-		    rp->meta[slot * 3 + 1]);
+	for (i = 0; i < n; i++) {
+		f = replay_frame(&c->replay, i);
+		pend_add(c, f->p, f->len, f->ts, f->seq, true);
 	}
-	metric_add(c->edge->m.frames_replayed, rp->used);
+	metric_add(c->edge->m.frames_replayed, n);
 }
 
 static void
@@ -397,11 +406,11 @@ deliver(struct call *c, const unsigned char *p, size_t len, uint32_t ts)
 {
 	uint32_t seq = ++c->seq;
 
-	replay_add(c, p, len, ts, seq);
+	replay_keep(c, p, len, ts, seq);
 	if (c->state == CALL_ACTIVE)
 		publish_audio(c, p, len, ts, seq);
 	else
-		pend_add(c, p, len, ts, seq);
+		pend_add(c, p, len, ts, seq, false);
 }
 
 /*
@@ -499,6 +508,8 @@ call_request_session(struct call *c, bool resume)
 	j->direction = c->direction;
 	j->resume = resume;
 	j->holder = c->holders++; /* the record's version range */
+	j->audio_acks = c->edge->cfg.unacked_ms > 0;
+	replay_holder(&c->replay, j->holder);
 	j->at_ms = c->started_ms;
 	/* a copy: jansson objects are not shared between threads */
 	j->params = json_deep_copy(c->params);
@@ -547,6 +558,44 @@ call_ai_gone(struct edge *e, const char *url)
 		replay_to_pend(c);
 		call_request_session(c, true);
 	}
+}
+
+void
+call_audio_ack(struct call *c, const Bus__AudioAck *ack)
+{
+	struct edge   *e = c->edge;
+	struct log_ctx lc = { c->call_sid, c->trace_id };
+
+	switch (replay_ack(&c->replay, ack->seq, ack->holder)) {
+	case REPLAY_ACK_OK:
+		break;
+	case REPLAY_ACK_AHEAD:
+		/* never the holder's own mistake to trust: keep the frames */
+		metric_inc(metric_get(e->m.acks, "bad_ack"));
+		edge_bad_input(e, "bad_ack");
+		logc_debug(&lc, "audio ack %u ahead of the last frame sent %u",
+		    ack->seq, c->replay.top);
+		return;
+	case REPLAY_ACK_STALE:
+		metric_inc(metric_get(e->m.acks, "stale"));
+		edge_bad_input(e, "bad_ack");
+		logc_debug(&lc, "audio ack of holder %u; the holder is %u",
+		    ack->holder, c->replay.holder);
+		return;
+	}
+	metric_inc(metric_get(e->m.acks, "ok"));
+	unacked_sync(c);
+	if (!ack->released || c->state != CALL_ACTIVE)
+		return;
+	/* the holder let the call go, its ack final: hand it over now */
+	metric_inc(metric_get(e->m.acks, "released"));
+	logc_info(&lc,
+	    "ai-session at %s released the call at frame %u; %u frames "
+	    "after it go to the next one",
+	    c->ai_url, ack->seq, replay_pending(&c->replay));
+	metric_inc(e->m.resumes);
+	replay_to_pend(c);
+	call_request_session(c, true);
 }
 
 /* Queue one record; false (and the caller cut off) when over the limit. */

@@ -56,9 +56,14 @@ const struct cfg_opt edge_cfg_opts[] = {
 	{ "EDGE_START_BUFFER_BYTES", CFG_INT, O(start_buffer_bytes), "64000",
 	    "caller audio held per call until the ai-session is ready" },
 	{ "EDGE_REPLAY_MS", CFG_INT, O(replay_ms), "1000",
-	    "caller audio kept per call and sent again to the ai-session "
-	    "that takes a call over (what the one that went away may not "
-	    "have passed on; 0: none)" },
+	    "caller audio sent again to the ai-session that takes a call "
+	    "over when the one before sent no acks (an older ai-session; "
+	    "0: none)" },
+	{ "EDGE_UNACKED_MS", CFG_INT, O(unacked_ms), "6000",
+	    "caller audio kept per call until its ai-session acknowledges "
+	    "it, and sent again, exactly that, to the one that takes the "
+	    "call over; beyond it the oldest is dropped (0: no acks, "
+	    "EDGE_REPLAY_MS only)" },
 	{ "EDGE_OUT_QUEUE_BYTES", CFG_INT, O(out_queue_bytes), "524288",
 	    "queued output per call before a slow reader is cut off" },
 	{ "EDGE_MAX_PAD_MS", CFG_INT, O(max_pad_ms), "2000",
@@ -182,6 +187,11 @@ edge_config_check(struct edge_cfg *c)
 		log_errorx("EDGE_HTTP_PORT: out of range");
 		rv = -1;
 	}
+	if (c->unacked_ms > 60000 || c->replay_ms > 60000) {
+		/* a frame slot per 20 ms per call */
+		log_errorx("EDGE_UNACKED_MS, EDGE_REPLAY_MS: at most 60000");
+		rv = -1;
+	}
 	if (strlen(c->stream_token_secret) < 16) {
 		log_errorx("EDGE_STREAM_TOKEN_SECRET: use at least 16 bytes");
 		rv = -1;
@@ -194,6 +204,7 @@ edge_config_check(struct edge_cfg *c)
 	    || positive("EDGE_START_BUFFER_BYTES", c->start_buffer_bytes, 0)
 	        == -1
 	    || positive("EDGE_REPLAY_MS", c->replay_ms, 0) == -1
+	    || positive("EDGE_UNACKED_MS", c->unacked_ms, 0) == -1
 	    || positive("EDGE_OUT_QUEUE_BYTES", c->out_queue_bytes, 1024) == -1
 	    || positive("EDGE_TOKEN_CACHE", c->token_cache, 16) == -1
 	    || positive("EDGE_START_TIMEOUT_MS", c->start_timeout_ms, 100)

@@ -10,7 +10,9 @@
  *	Summary		-> EV_SUMMARY: notification and /events push
  *   on the sub socket of the audio hop (hop.c), per call:
  *	AudioBatch items Audio, Mark, Clear -> dispatch_item(): the call's
- *			   outgoing queue (calls.c); SendDigits -> keys.c
+ *			   outgoing queue (calls.c); SendDigits -> keys.c;
+ *			   AudioAck: the caller frames kept for a move
+ *			   (calls.c, replay.c)
  *	TranscriptTurn	-> dispatch_message(): /events (events.c)
  *   anything else is answered UNSUPPORTED or counted as bus_unexpected.
  *
@@ -86,7 +88,9 @@ dispatch_item(void *arg, const Bus__BatchItem *it, const char *what)
 	struct call *c;
 
 	if ((c = call_find(e, it->call_sid)) == NULL || c->closing) {
-		edge_dropped(e, "unrouted", 1);
+		/* a late ack of a call that is gone drops no audio */
+		if (it->item_case != BUS__BATCH_ITEM__ITEM_AUDIO_ACK)
+			edge_dropped(e, "unrouted", 1);
 		if (it->item_case == BUS__BATCH_ITEM__ITEM_SEND_DIGITS)
 			keys_dropped(e); /* the call ended first */
 		return;
@@ -105,6 +109,9 @@ dispatch_item(void *arg, const Bus__BatchItem *it, const char *what)
 		break;
 	case BUS__BATCH_ITEM__ITEM_SEND_DIGITS:
 		keys_send(c, it->send_digits);
+		break;
+	case BUS__BATCH_ITEM__ITEM_AUDIO_ACK:
+		call_audio_ack(c, it->audio_ack);
 		break;
 	default:
 		log_warnx(

@@ -78,6 +78,7 @@ struct edge_cfg {
 	long  session_attempts;
 	long  start_buffer_bytes;
 	long  replay_ms;
+	long  unacked_ms; /* bound of the frames kept for a move */
 	long  out_queue_bytes;
 	long  max_pad_ms;
 	long  token_cache;
@@ -154,17 +155,48 @@ struct pend {
 	size_t         limit;
 };
 
-/* ---- replay: the last EDGE_REPLAY_MS of caller frames (calls.c) ---- */
+/* ---- replay: caller frames not yet acknowledged (replay.c) ---- */
 
 #define REPLAY_SLOT EDGE_FRAME_BYTES /* larger frames are not kept */
 
-struct replay {
-	unsigned char *buf; /* n slots of REPLAY_SLOT bytes, on first use */
-	uint32_t      *meta; /* per slot: ts, seq, len */
-	unsigned       n; /* slots */
-	unsigned       next; /* slot the next frame goes to */
-	unsigned       used;
+struct replay_frame {
+	uint32_t      ts, seq, len;
+	unsigned char p[REPLAY_SLOT];
 };
+
+struct replay {
+	struct replay_frame *f; /* cap slots, growing up to max */
+	unsigned             cap, max;
+	unsigned             head; /* the oldest frame */
+	unsigned             used;
+	unsigned             tail; /* replayed without acks: the newest */
+	uint32_t             top; /* highest seq kept */
+	uint32_t             acked; /* highest seq acknowledged */
+	uint32_t             holder; /* whose acks count */
+	bool                 acks; /* the holder acknowledges */
+};
+
+enum replay_verdict {
+	REPLAY_ACK_OK = 0,
+	REPLAY_ACK_AHEAD, /* a frame not sent yet */
+	REPLAY_ACK_STALE /* another holder's */
+};
+
+/* replay.c: lws service thread.  max frames kept (EDGE_UNACKED_MS),
+ * tail of them replayed when the holder sends no acks (EDGE_REPLAY_MS). */
+void replay_init(struct replay *, unsigned max, unsigned tail);
+void replay_fini(struct replay *);
+/* Keep a frame: 0; 1 when the bound pushed out one not acknowledged;
+ * -1 when not kept (too large, or max 0). */
+int replay_add(struct replay *, const unsigned char *p, size_t len,
+    uint32_t ts, uint32_t seq);
+/* The holder wrote every frame up to seq: forget them. */
+enum replay_verdict replay_ack(struct replay *, uint32_t seq, uint32_t holder);
+/* A new holder (SessionStart.holder): its acks, none yet. */
+void replay_holder(struct replay *, uint32_t holder);
+/* Frames to send again to the next holder; the i-th, oldest first. */
+unsigned                   replay_pending(const struct replay *);
+const struct replay_frame *replay_frame(const struct replay *, unsigned i);
 
 enum call_state {
 	CALL_CONNECTED = 0, /* socket open, no valid start yet */
@@ -208,6 +240,8 @@ struct call {
 	bool            have_ts;
 	struct pend     pend;
 	struct replay   replay;
+	unsigned        unacked_counted; /* replay.used in the gauge */
+	bool            unacked_warned; /* the bound was hit: logged */
 	json_t         *turns; /* published turns, for a resume */
 	struct outq     out;
 	unsigned char  *rx; /* reassembly of fragmented messages */
@@ -285,6 +319,7 @@ struct job {
 	Bus__Direction direction;
 	bool           resume;
 	uint32_t       holder;
+	bool           audio_acks; /* SessionStart.audio_acks */
 	json_t        *turns; /* owned copy of call->turns, or NULL */
 	int64_t        at_ms;
 	char           reason[64];
@@ -431,6 +466,8 @@ struct edge_metrics {
 	struct metric        *frames_out;
 	struct metric        *frames_padded;
 	struct metric        *frames_replayed;
+	struct metric        *unacked_frames; /* gauge: kept for a move */
+	struct metric_family *acks; /* AudioAcks by result */
 	struct metric        *marks_out;
 	struct metric        *clears_out;
 	struct metric_family *dropped;
@@ -573,6 +610,9 @@ void call_started(
     struct call *, const char *ai_url, const char *inst, const char *topic);
 void call_start_failed(struct call *, const char *why);
 void call_ai_gone(struct edge *, const char *url);
+/* AudioAck from the call's ai-session: forget what it wrote; released:
+ * hand the call over now. */
+void call_audio_ack(struct call *, const Bus__AudioAck *);
 void call_request_session(struct call *, bool resume);
 /* A turn the ai-session published: kept (the last EDGE_KEEP_TURNS) for
  * the SessionStart of a resume. */

@@ -58,6 +58,10 @@ control_event(struct edge *e, struct ev *ev)
 			call_start_failed(c, ev->text);
 		break;
 	case EV_AI_GONE:
+		/* what it sent before its pipe went (its last AudioAcks,
+		 * a release) is queued: take it first, so the calls move
+		 * from its final acks */
+		(void)hop_recv(e, LOOP_BATCH);
 		call_ai_gone(e, ev->url);
 		break;
 	case EV_HANGUP:

@@ -29,6 +29,14 @@ edge_metrics_init(struct edge_metrics *m)
 	m->frames_out = metric_get(frames, "out");
 	m->frames_padded = metric_get(frames, "padded");
 	m->frames_replayed = metric_get(frames, "replayed");
+	m->unacked_frames = metrics_gauge1("edge_audio_unacked_frames",
+	    "Caller frames kept for a move: not yet acknowledged by the "
+	    "ai-session holding the call");
+	m->acks = metrics_counter("edge_audio_acks_total",
+	    "AudioAcks from ai-sessions: ok, bad_ack (ahead of what was "
+	    "sent), stale (an earlier holder's), released (a graceful "
+	    "hand-over)",
+	    "result");
 	m->marks_out = metrics_counter1(
 	    "edge_marks_sent_total", "mark messages written to callers");
 	m->clears_out = metrics_counter1(
@@ -90,6 +98,7 @@ edge_metrics_init(struct edge_metrics *m)
 	(void)metric_get(m->bad_input, "malformed_json");
 	(void)metric_get(m->auth_fail, "bad_signature");
 	(void)metric_get(m->dropped, "slow_reader");
+	(void)metric_get(m->acks, "ok");
 }
 
 void

@@ -12,9 +12,11 @@
  * tokens refused with 1008 and no SessionStart; every bad-input kind
  * counted without ending the call; garbage on the NNG sockets; a slow
  * reader cut off; HangUp; an ai-session that dies mid-call replaced via
- * SessionStart{resume}; drain on SIGTERM; keys the model presses
- * (SendDigits) heard by the caller as tones on both dialects, bad ones
- * refused with a DigitsResult and a metric.
+ * SessionStart{resume} (it sent no acks: the last second is replayed);
+ * one that acknowledges its frames and releases the call (exactly the
+ * frames after its last ack are replayed); drain on SIGTERM; keys the
+ * model presses (SendDigits) heard by the caller as tones on both
+ * dialects, bad ones refused with a DigitsResult and a metric.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -60,29 +62,37 @@ struct fcall {
 	uint32_t replayed; /* frames at or below a seq seen before */
 	bool     in_order;
 	bool     first_is_1;
+	uint32_t holder; /* SessionStart.holder */
+	bool     released; /* AudioAck{released} sent */
+	bool     resumed; /* the next holder's SessionStart came */
+	uint32_t ignored; /* frames after the release, before the resume */
 };
 
 struct fake {
-	nng_socket  rep, pub, sub;
-	char        pub_url[256];
-	char        edge_pub[256];
-	char        edge_topic[160]; /* media-edge's batch topic */
-	atomic_bool no_topic; /* answer without a batch topic */
-	pthread_t   rep_thr, sub_thr;
-	atomic_bool stop;
-	atomic_int  starts, resumes, ends, overload_left, marks_echo;
-	atomic_int  dtmf, frames, garbage_sent;
-	atomic_int  per_call; /* messages outside batches */
-	atomic_bool echo;
-	atomic_int  pump_bytes; /* extra audio per frame (slow reader) */
+	nng_socket      rep, pub, sub;
+	char            pub_url[256];
+	char            edge_pub[256];
+	char            edge_topic[160]; /* media-edge's batch topic */
+	atomic_bool     no_topic; /* answer without a batch topic */
+	pthread_t       rep_thr, sub_thr;
+	atomic_bool     stop;
+	atomic_int      starts, resumes, ends, overload_left, marks_echo;
+	atomic_int      dtmf, frames, garbage_sent;
+	atomic_int      per_call; /* messages outside batches */
+	atomic_bool     echo;
+	atomic_int      pump_bytes; /* extra audio per frame (slow reader) */
+	atomic_bool     ack; /* AudioAck every caller frame */
+	atomic_bool     release_now; /* release the call at the next frame */
+	atomic_bool     bad_acks; /* also send an ack ahead, one stale */
+	atomic_int      acks_asked; /* SessionStarts with audio_acks */
 	const char *_Atomic keys; /* SendDigits after caller frame 10 */
 	atomic_int          keys_failed; /* DigitsResult items back */
-	pthread_mutex_t     lock;
-	bool                running;
-	struct fcall        calls[MAX_FAKE_CALLS];
-	int                 ncalls;
-	bool                sub_dialled;
-	int                 pub_gen;
+	pthread_mutex_t lock;
+	bool            running;
+	struct fcall    calls[MAX_FAKE_CALLS];
+	int             ncalls;
+	bool            sub_dialled;
+	int             pub_gen;
 };
 
 static struct fake F;
@@ -162,6 +172,7 @@ rep_main(void *arg)
 {
 	Bus__Envelope *in;
 	nng_msg       *m;
+	struct fcall  *fc;
 
 	(void)arg;
 	while (!atomic_load(&F.stop)) {
@@ -190,7 +201,19 @@ rep_main(void *arg)
 				F.sub_dialled = true;
 				nng_msleep(100);
 			}
-			(void)fcall_get(in->call_sid);
+			fc = fcall_get(in->call_sid);
+			if (in->session_start->audio_acks)
+				atomic_fetch_add(&F.acks_asked, 1);
+			if (fc != NULL && fc->released) {
+				/* what media-edge published before the
+				 * release reaches us first */
+				pthread_mutex_unlock(&F.lock);
+				nng_msleep(200);
+				pthread_mutex_lock(&F.lock);
+				fc->resumed = true;
+			}
+			if (fc != NULL)
+				fc->holder = in->session_start->holder;
 			pthread_mutex_unlock(&F.lock);
 			if (in->session_start->resume)
 				atomic_fetch_add(&F.resumes, 1);
@@ -256,6 +279,23 @@ send_keys(const char *sid, const char *digits)
 	pthread_mutex_unlock(&F.lock);
 }
 
+/* AudioAck{seq, released, holder} for call sid (F.lock held). */
+static void
+send_ack(const char *sid, uint32_t seq, bool released, uint32_t holder)
+{
+	Bus__BatchItem  it = BUS__BATCH_ITEM__INIT;
+	Bus__AudioAck   ack = BUS__AUDIO_ACK__INIT;
+	Bus__BatchItem *items[1] = { &it };
+
+	ack.seq = seq;
+	ack.released = released;
+	ack.holder = holder;
+	it.call_sid = (char *)sid;
+	it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO_ACK;
+	it.audio_ack = &ack;
+	(void)fb_publish_items(F.pub, F.edge_topic, items, 1);
+}
+
 static void on_item(const char *topic, const Bus__Envelope *in);
 
 static void *
@@ -304,7 +344,14 @@ on_item(const char *topic, const Bus__Envelope *in)
 		if (atomic_load(&F.keys) != NULL && in->audio->seq == 10)
 			send_keys(topic, atomic_load(&F.keys));
 		pthread_mutex_lock(&F.lock);
-		if ((fc = fcall_get(topic)) != NULL) {
+		fc = fcall_get(topic);
+		if (fc != NULL && fc->released && !fc->resumed) {
+			/* let go: media-edge replays it to the next one */
+			fc->ignored++;
+			pthread_mutex_unlock(&F.lock);
+			break;
+		}
+		if (fc != NULL) {
 			if (fc->frames == 0)
 				fc->first_is_1 = in->audio->seq == 1;
 			else if (in->audio->seq != fc->last_seq + 1)
@@ -314,6 +361,20 @@ on_item(const char *topic, const Bus__Envelope *in)
 			else
 				fc->last_seq = in->audio->seq;
 			fc->frames++;
+			if (atomic_exchange(&F.bad_acks, false)) {
+				send_ack(topic, in->audio->seq + 1000, false,
+				    fc->holder);
+				send_ack(topic, in->audio->seq, false,
+				    fc->holder + 1);
+			}
+			if (!fc->released
+			    && atomic_exchange(&F.release_now, false)) {
+				send_ack(
+				    topic, in->audio->seq, true, fc->holder);
+				fc->released = true;
+			} else if (atomic_load(&F.ack))
+				send_ack(
+				    topic, in->audio->seq, false, fc->holder);
 		}
 		pthread_mutex_unlock(&F.lock);
 		if (atomic_load(&F.echo))
@@ -1185,6 +1246,72 @@ test_resume(void **state)
 	edge_finish(&r);
 }
 
+/* The ai-session acknowledges every frame it takes, then releases the
+ * call (a graceful move): media-edge hands it over at once and the next
+ * holder gets exactly the frames after the last ack, in order: nothing
+ * repeated, nothing lost.  Acks ahead of what was sent and of another
+ * holder are ignored and counted, and the call goes on. */
+static void
+test_handover_acked(void **state)
+{
+	struct edge_run r;
+	json_t         *rep;
+	FILE           *f;
+	char            cmd[1024];
+	const char     *bin = getenv("BIN_DIR");
+	int             i;
+
+	(void)state;
+	assert_int_equal(edge_spawn(&r, NULL), 0);
+	atomic_store(&F.ack, true);
+	snprintf(cmd, sizeof(cmd),
+	    "%s/sim-caller --url %s --calls 1 "
+	    "--duration-ms 3000 --drain-ms 500 --token-secret " SECRET
+	    " 2>>%s/caller.log",
+	    bin != NULL ? bin : "build/debug/bin", r.ws, harness_tmpdir());
+	assert_non_null(f = popen(cmd, "r"));
+	for (i = 0; i < 100 && atomic_load(&F.frames) < 20; i++)
+		nng_msleep(20);
+	atomic_store(&F.bad_acks, true);
+	for (i = 0; i < 100 && atomic_load(&F.bad_acks); i++)
+		nng_msleep(20);
+	nng_msleep(200);
+	atomic_store(&F.release_now, true);
+	for (i = 0; i < 200 && atomic_load(&F.resumes) < 1; i++)
+		nng_msleep(20);
+	assert_int_equal(atomic_load(&F.resumes), 1);
+	rep = json_loadf(f, 0, NULL);
+	pclose(f);
+	assert_non_null(rep);
+	assert_int_equal(jint(rep, "completed"), 1);
+	wait_ends(1);
+	pthread_mutex_lock(&F.lock);
+	print_message("%u frames taken, %u ignored after the release, "
+	              "%u repeated\n",
+	    F.calls[0].frames, F.calls[0].ignored, F.calls[0].replayed);
+	assert_true(F.calls[0].in_order); /* no gap */
+	assert_true(F.calls[0].first_is_1);
+	assert_int_equal(F.calls[0].replayed, 0); /* no repeat */
+	assert_int_equal(F.calls[0].holder, 1);
+	assert_true(F.calls[0].frames >= 140);
+	pthread_mutex_unlock(&F.lock);
+	assert_int_equal(atomic_load(&F.acks_asked), 2);
+	assert_true(metric(&r, "edge_session_resumes_total") == 1);
+	assert_true(
+	    metric(&r, "edge_audio_acks_total{result=\"released\"}") == 1);
+	assert_true(
+	    metric(&r, "edge_audio_acks_total{result=\"bad_ack\"}") == 1);
+	assert_true(
+	    metric(&r, "edge_audio_acks_total{result=\"stale\"}") == 1);
+	assert_true(
+	    metric(&r, "edge_bad_input_total{reason=\"bad_ack\"}") == 2);
+	assert_true(metric(&r, "edge_audio_acks_total{result=\"ok\"}") >= 100);
+	/* the call is gone: nothing kept */
+	assert_true(metric(&r, "edge_audio_unacked_frames") == 0);
+	json_decref(rep);
+	edge_finish(&r);
+}
+
 /* A call past EDGE_MAX_CALL_SECONDS is closed normally (and hung up at
  * the provider, not configured here). */
 static void
@@ -1291,6 +1418,7 @@ main(void)
 		cmocka_unit_test_teardown(test_slow_reader, teardown),
 		cmocka_unit_test_teardown(test_hangup, teardown),
 		cmocka_unit_test_teardown(test_resume, teardown),
+		cmocka_unit_test_teardown(test_handover_acked, teardown),
 		cmocka_unit_test_teardown(test_max_duration, teardown),
 		cmocka_unit_test_teardown(test_drain, teardown),
 	};

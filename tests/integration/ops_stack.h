@@ -167,11 +167,15 @@ ops_ai_env(struct ops_stack *s, const char **env, const char *req,
  * media-edge, each with its record journal.  0, or -1 with the reason
  * printed.
  */
+/* Set before ops_stack_start_opts(): sim-openai reads sim-caller's frame
+ * tags and records every append to this file (--tags --record). */
+static char ops_oai_record[512] __attribute__((unused));
+
 OPS_FN int
 ops_stack_start_opts(struct ops_stack *s, const char *oai_mode, bool two_ai)
 {
-	const char *const oai[] = { "--port", "0", "--api-key", "sk-ops",
-		"--mode", oai_mode, NULL };
+	const char *oai[] = { "--port", "0", "--api-key", "sk-ops", "--mode",
+		oai_mode, NULL, NULL, NULL, NULL };
 	const char *const ant[]
 	    = { "--port", "0", "--api-key", "sk-ant-ops", NULL };
 	const char **env;
@@ -179,6 +183,11 @@ ops_stack_start_opts(struct ops_stack *s, const char *oai_mode, bool two_ai)
 	int          i, n;
 
 	memset(s, 0, sizeof(*s));
+	if (ops_oai_record[0] != '\0') {
+		oai[6] = "--tags";
+		oai[7] = "--record";
+		oai[8] = ops_oai_record;
+	}
 	if (pgtest_schema_new(&s->db, 1) != 0)
 		return (-1);
 	for (i = 0; i < OPS_N; i++) {

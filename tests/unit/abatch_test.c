@@ -88,6 +88,7 @@ test_every_kind_in_order(void **state)
 	Bus__Dtmf         d = BUS__DTMF__INIT;
 	Bus__SendDigits   sd = BUS__SEND_DIGITS__INIT;
 	Bus__DigitsResult dr = BUS__DIGITS_RESULT__INIT;
+	Bus__AudioAck     ack = BUS__AUDIO_ACK__INIT;
 	Bus__Envelope    *env;
 	Bus__BatchItem  **v;
 	char              topic[ABATCH_TOPIC_MAX], sid[16];
@@ -134,14 +135,20 @@ test_every_kind_in_order(void **state)
 	dr.error = "refused";
 	it.digits_result = &dr;
 	assert_int_equal(abatch_add(&s, b, &it), 0);
+	it.item_case = BUS__BATCH_ITEM__ITEM_AUDIO_ACK;
+	ack.seq = 4000000000u;
+	ack.released = true;
+	ack.holder = 3;
+	it.audio_ack = &ack;
+	assert_int_equal(abatch_add(&s, b, &it), 0);
 	add_audio(&s, b, "CA1", 2, 0x22);
 	assert_int_equal(s.batches, 0); /* nothing sent before the flush */
 
 	assert_int_equal(abatch_flush(&s), 0);
 	assert_int_equal(s.batches, 1);
-	assert_int_equal(s.items, 8);
+	assert_int_equal(s.items, 9);
 	env = recv_batch(&p, topic);
-	assert_int_equal(env->audio_batch->n_items, 8);
+	assert_int_equal(env->audio_batch->n_items, 9);
 	v = env->audio_batch->items;
 	assert_string_equal(v[0]->call_sid, "CA1");
 	assert_int_equal(v[0]->item_case, BUS__BATCH_ITEM__ITEM_AUDIO);
@@ -159,8 +166,13 @@ test_every_kind_in_order(void **state)
 	assert_int_equal(v[5]->send_digits->seq, 3);
 	assert_string_equal(v[6]->digits_result->error, "refused");
 	assert_int_equal(v[6]->digits_result->seq, 3);
-	assert_int_equal(v[7]->audio->seq, 2);
-	assert_int_equal(v[7]->audio->payload.data[0], 0x22);
+	assert_int_equal(v[7]->item_case, BUS__BATCH_ITEM__ITEM_AUDIO_ACK);
+	assert_string_equal(v[7]->call_sid, "CA1");
+	assert_int_equal(v[7]->audio_ack->seq, 4000000000u);
+	assert_true(v[7]->audio_ack->released);
+	assert_int_equal(v[7]->audio_ack->holder, 3);
+	assert_int_equal(v[8]->audio->seq, 2);
+	assert_int_equal(v[8]->audio->payload.data[0], 0x22);
 	wire_free(env);
 
 	/* an empty flush sends nothing */

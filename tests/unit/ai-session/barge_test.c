@@ -291,39 +291,48 @@ test_ring(void **state)
 	uint8_t     in[200], out[AI_FRAME_MAX];
 	int         i, pushed = 0;
 	size_t      n;
+	uint32_t    seq, next = 1;
 
 	(void)state;
 	ring_init(&r, 4000);
 	for (i = 0; i < 100; i++) {
 		memset(in, i, sizeof(in));
 		in[0] = (uint8_t)i;
-		if (ring_push(&r, in, 160) == 0)
+		if (ring_push(&r, in, 160, 70000u + (uint32_t)i) == 0)
 			pushed++;
 	}
-	/* bounded: 4000 bytes hold 24 frames of 160 + 2 */
+	/* bounded: 4000 bytes hold 24 frames of 160 + 6 */
 	assert_int_equal(pushed, 24);
 	for (i = 0; i < pushed; i++) {
-		n = ring_pop(&r, out, sizeof(out));
+		n = ring_pop(&r, out, sizeof(out), &seq);
 		assert_int_equal(n, 160);
 		assert_int_equal(out[0], i); /* in order, oldest first */
 		assert_int_equal(out[159], i);
+		assert_int_equal(seq, 70000u + (uint32_t)i); /* its seq */
 	}
-	assert_int_equal(ring_pop(&r, out, sizeof(out)), 0);
-	/* wrap around many times */
+	assert_int_equal(ring_pop(&r, out, sizeof(out), &seq), 0);
+	/* wrap around many times; each frame keeps its seq (0: a piece) */
 	for (i = 0; i < 1000; i++) {
 		in[0] = (uint8_t)i;
-		assert_int_equal(ring_push(&r, in, 100 + i % 50), 0);
+		assert_int_equal(
+		    ring_push(&r, in, 100 + i % 50,
+		        i % 2 == 0 ? 0 : 0x01020304u * (uint32_t)i),
+		    0);
 		if (i % 3 == 2) {
 			assert_int_not_equal(
-			    ring_pop(&r, out, sizeof(out)), 0);
+			    ring_pop(&r, out, sizeof(out), &seq), 0);
 			assert_int_not_equal(
-			    ring_pop(&r, out, sizeof(out)), 0);
+			    ring_pop(&r, out, sizeof(out), &seq), 0);
 			assert_int_not_equal(
-			    ring_pop(&r, out, sizeof(out)), 0);
+			    ring_pop(&r, out, sizeof(out), &seq), 0);
 		}
 	}
-	assert_int_equal(ring_push(&r, in, 0), -1);
-	assert_int_equal(ring_push(&r, in, AI_FRAME_MAX + 1), -1);
+	while ((n = ring_pop(&r, out, sizeof(out), &seq)) > 0)
+		next++;
+	assert_int_equal(next, 1 + 1000 - 999);
+	assert_int_equal(seq, 0x01020304u * 999u);
+	assert_int_equal(ring_push(&r, in, 0, 1), -1);
+	assert_int_equal(ring_push(&r, in, AI_FRAME_MAX + 1, 1), -1);
 	ring_fini(&r);
 }
 
