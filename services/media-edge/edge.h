@@ -341,6 +341,7 @@ struct web {
 	bool           too_big;
 	bool           waiting;
 	bool           body_unread; /* answer only after the body */
+	bool           get; /* GET /twiml: body is the re-encoded query */
 	char           ip[64]; /* the client (api_client_ip) */
 	bool           xff_bad; /* a trusted proxy sent a bad X-F-F */
 	bool           dash_read; /* ROUTE_API: a valid dashboard cookie */
@@ -655,6 +656,15 @@ int         form_sign(const char *key, const char *url, const struct form *,
             bool signalwire, char out[29]);
 bool        form_sig_ok(const char *key, const char *url, const struct form *,
            bool signalwire, const char *header);
+/* s (n bytes) percent-encoded as RFC 3986 wants it: unreserved bytes
+ * as they are, every other byte %XX (upper case hex), a space %20.
+ * out holds 3n + 1 bytes; returns the length written. */
+size_t form_escape(const char *s, size_t n, char *out);
+/* A GET webhook: the signature over url + "?" + query alone (no form
+ * params), query being form_escape()d pairs; tried as it is and with
+ * each %20 as "+", and with the port variants of form_sig_ok(). */
+bool form_query_sig_ok(const char *key, const char *url, const char *query,
+    const char *header);
 
 /* web.c: lws service thread. */
 int  web_http(struct edge *, struct lws *, struct pss *, const char *path);
