@@ -113,6 +113,7 @@ struct edge_cfg {
 	char *fallback_say;
 	long  stream_token_ttl_s;
 	long  web_workers;
+	long  web_queue_max;
 	long  provider_timeout_ms;
 	long  notify_attempts;
 	char *event_loop; /* "libev" (epoll) or "poll" */
@@ -409,14 +410,20 @@ struct wjob {
 	/* WJ_API_QUERY (call_sid, status and lead_id above) */
 	int64_t  since_ms, until_ms, cursor;
 	uint32_t limit;
+	struct wjob *next; /* webjobs.deferred */
 };
 
 struct webjobs {
-	struct edge *edge;
-	struct jobs *q; /* common/jobs: EDGE_WEB_WORKERS threads */
-	atomic_int   stop; /* set by webjobs_stop() */
-	nng_socket   rl, ps; /* rate-limiter, persister */
-	bool         rl_open, ps_open;
+	struct edge    *edge;
+	struct jobs    *q; /* common/jobs: EDGE_WEB_WORKERS threads */
+	atomic_int      stop; /* set by webjobs_stop() */
+	nng_socket      rl, ps; /* rate-limiter, persister */
+	bool            rl_open, ps_open;
+	pthread_mutex_t mtx;
+	/* Hang-ups, events, records, notifications the full queue
+	 * refused, in order: offered again every tick (webjobs_retry). */
+	struct wjob          *deferred, *deferred_tail; /* {mtx} */
+	struct metric_family *m_deferred;
 };
 
 /* ---- the daemon ---- */
@@ -790,6 +797,9 @@ void dash_web_reply_seen(struct edge *, const struct ev *);
 int  webjobs_start(struct edge *); /* main */
 void webjobs_stop(struct webjobs *); /* main, after the loop */
 void webjobs_submit(struct webjobs *, struct wjob *); /* any */
+/* Offer the deferred jobs to the queue again, in order: true when none
+ * is left (lws tick; main at shutdown). */
+bool webjobs_retry(struct webjobs *);
 void wjob_free(struct wjob *);
 /* Worker threads: answer web request j->web_id (body: malloc'd, taken). */
 void webjobs_reply(struct edge *, const struct wjob *, int status,

@@ -238,7 +238,8 @@ web_fallback(struct call *c, const char *why, bool record)
 	call_close(c, EDGE_CLOSE_ERROR, "session_failed");
 }
 
-/* Once a second: calls past EDGE_MAX_CALL_SECONDS are hung up. */
+/* Once a second: calls past EDGE_MAX_CALL_SECONDS are hung up, and the
+ * web jobs a full queue refused are offered to it again. */
 static void
 tick_cb(lws_sorted_usec_list_t *sul)
 {
@@ -256,6 +257,7 @@ tick_cb(lws_sorted_usec_list_t *sul)
 		c->end_reason = "max duration";
 		web_hangup_call(e, c, "max duration");
 	}
+	(void)webjobs_retry(&e->wj);
 	lws_sul_schedule(e->ctx, 0, &e->tick_sul, tick_cb, LWS_US_PER_SEC);
 }
 
