@@ -277,8 +277,9 @@ ctx_request(struct call *c)
 	if (jobs_push("context", ctx_run, j) == -1) {
 		/* the job queue is full: the call goes on without its
 		 * context, as when persister does not answer */
-		logc_warnx(&c->lc, "call context: job queue full; going on "
-		                   "without it");
+		logc_warnx(&c->lc,
+		    "call context: job queue full; going on "
+		    "without it");
 		free(j);
 		c->instructions = ctx_instructions(cfg.instructions, NULL,
 		    c->direction, cfg.voicemail_message);

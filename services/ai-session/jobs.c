@@ -81,8 +81,7 @@ retry_deferred(void)
 
 	pthread_mutex_lock(&jb.mtx);
 	/* next read first: once submitted, j is the job thread's */
-	while ((j = jb.deferred) != NULL && jb.q != NULL
-	    && jobs_has_room(jb.q)
+	while ((j = jb.deferred) != NULL && jb.q != NULL && jobs_has_room(jb.q)
 	    && ((next = j->next), jobs_submit(jb.q, run, j) == 0))
 		if ((jb.deferred = next) == NULL)
 			jb.deferred_tail = NULL;
@@ -180,7 +179,7 @@ jobs_stop(long deadline_ms)
 	 * work (call records of the calls ending now included) finishes
 	 * while there is time; then the sockets close so that a job
 	 * blocked on a dead peer returns. */
-	struct job     *j;
+	struct job *j;
 
 	pthread_mutex_lock(&jb.mtx);
 	jb.stop = true;

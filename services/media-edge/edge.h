@@ -408,8 +408,8 @@ struct wjob {
 	/* WJ_CREATE_CALL */
 	struct call_settings settings;
 	/* WJ_API_QUERY (call_sid, status and lead_id above) */
-	int64_t  since_ms, until_ms, cursor;
-	uint32_t limit;
+	int64_t      since_ms, until_ms, cursor;
+	uint32_t     limit;
 	struct wjob *next; /* webjobs.deferred */
 };
 
@@ -670,8 +670,8 @@ size_t form_escape(const char *s, size_t n, char *out);
 /* A GET webhook: the signature over url + "?" + query alone (no form
  * params), query being form_escape()d pairs; tried as it is and with
  * each %20 as "+", and with the port variants of form_sig_ok(). */
-bool form_query_sig_ok(const char *key, const char *url, const char *query,
-    const char *header);
+bool form_query_sig_ok(
+    const char *key, const char *url, const char *query, const char *header);
 
 /* web.c: lws service thread. */
 int  web_http(struct edge *, struct lws *, struct pss *, const char *path);

@@ -278,8 +278,8 @@ form_escape(const char *s, size_t n, char *out)
 static char *
 query_url(const char *url, const char *query, bool plus)
 {
-	char  *s = xasprintf("%s%s%s", url, query[0] != '\0' ? "?" : "", query);
-	char  *q = s + strlen(url), *o = q;
+	char *s = xasprintf("%s%s%s", url, query[0] != '\0' ? "?" : "", query);
+	char *q = s + strlen(url), *o = q;
 
 	if (!plus)
 		return (s);

@@ -92,7 +92,8 @@ static bool
 twilio_webhook_ok(const struct edge *e, const struct tel_hook *h)
 {
 	if (h->query != NULL)
-		return (form_query_sig_ok(e->twilio_key, h->url, h->query, h->sig));
+		return (form_query_sig_ok(
+		    e->twilio_key, h->url, h->query, h->sig));
 	return (form_sig_ok(e->twilio_key, h->url, h->form, false, h->sig));
 }
 

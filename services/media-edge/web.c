@@ -317,19 +317,19 @@ query_capture(struct lws *wsi, struct web *w)
 	/* each byte at most 3, plus the "&"s */
 	w->body = xmalloc(4 * WEB_QUERY_MAX + 64);
 	w->body[0] = '\0';
-	for (i = 0; (len = lws_hdr_copy_fragment(wsi, frag, sizeof(frag),
-	                 WSI_TOKEN_HTTP_URI_ARGS, i))
+	for (i = 0; (len = lws_hdr_copy_fragment(
+	                 wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i))
 	     >= 0;
 	     i++) {
 		if (i > 0)
 			w->body[used++] = '&';
 		n = (size_t)len;
 		if ((eq = memchr(frag, '=', n)) != NULL) {
-			used += form_escape(frag, (size_t)(eq - frag),
-			    w->body + used);
-			w->body[used++] = '=';
 			used += form_escape(
-			    eq + 1, n - (size_t)(eq - frag) - 1, w->body + used);
+			    frag, (size_t)(eq - frag), w->body + used);
+			w->body[used++] = '=';
+			used += form_escape(eq + 1,
+			    n - (size_t)(eq - frag) - 1, w->body + used);
 		} else
 			used += form_escape(frag, n, w->body + used);
 	}
@@ -381,7 +381,8 @@ web_http(struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
 			log_warnx("webhook %s refused: query too long", path);
 			refused(e, path + 1, "query_too_long");
 			count(e, path + 1, 414);
-			web_json_error(w, 414, "uri_too_long", "query_too_long", 0);
+			web_json_error(
+			    w, 414, "uri_too_long", "query_too_long", 0);
 			return (0);
 		}
 	} else if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) <= 0) {

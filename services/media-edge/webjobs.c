@@ -674,8 +674,7 @@ webjobs_retry(struct webjobs *w)
 
 	pthread_mutex_lock(&w->mtx);
 	/* next read first: once submitted, j is the worker's */
-	while ((j = w->deferred) != NULL && w->q != NULL
-	    && jobs_has_room(w->q)
+	while ((j = w->deferred) != NULL && w->q != NULL && jobs_has_room(w->q)
 	    && ((next = j->next), jobs_submit(w->q, run, j) == 0))
 		if ((w->deferred = next) == NULL)
 			w->deferred_tail = NULL;
@@ -697,7 +696,8 @@ webjobs_submit(struct webjobs *w, struct wjob *j)
 
 	if (kept(j->kind)) {
 		if (submit_kept(w, j)) {
-			metric_inc(metric_get(w->m_deferred, kind_name(j->kind)));
+			metric_inc(
+			    metric_get(w->m_deferred, kind_name(j->kind)));
 			logc_warnx(&lc, "web job queue full: %s deferred",
 			    kind_name(j->kind));
 		}

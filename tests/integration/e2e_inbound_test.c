@@ -146,8 +146,8 @@ check_twiml_method(struct e2e *e, bool get)
 	a = e2e_records(e->tw_rec, "kind", "webhook");
 	json_array_foreach(a, i, o)
 	{
-		if (strcmp(json_string_value(json_object_get(o, "hook")),
-		        "twiml")
+		if (strcmp(
+		        json_string_value(json_object_get(o, "hook")), "twiml")
 		    != 0)
 			continue;
 		url = json_string_value(json_object_get(o, "url"));

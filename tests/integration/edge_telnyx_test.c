@@ -329,11 +329,11 @@ test_twiml_get_refused(void **state)
 	static const char q[] = "/twiml?CallSid=v3%3Aget0call&CallStatus="
 	                        "ringing&Direction=inbound&From=%2B15550001111"
 	                        "&To=%2B15550002222";
-	char        url[256], h1[160], h2[64], sig[EDSIG_B64], ts[24];
-	const char *headers[3] = { h1, h2, NULL };
-	long        status = 0;
-	double      before = metric("edge_webhook_refused_total{route=\"twiml\","
-	                            "reason=\"webhook_method\"} ");
+	char              url[256], h1[160], h2[64], sig[EDSIG_B64], ts[24];
+	const char       *headers[3] = { h1, h2, NULL };
+	long              status = 0;
+	double before = metric("edge_webhook_refused_total{route=\"twiml\","
+	                       "reason=\"webhook_method\"} ");
 
 	(void)state;
 	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));

@@ -70,7 +70,8 @@ persister(void *arg)
 		wire_env_init(&rep, &ids, in->call_sid, NULL);
 		rep.body_case = BUS__ENVELOPE__BODY_ACK;
 		rep.ack = &ack;
-		if (wire_pack(&rep, &out) == 0 && nng_sendmsg(S.ps, out, 0) != 0)
+		if (wire_pack(&rep, &out) == 0
+		    && nng_sendmsg(S.ps, out, 0) != 0)
 			nng_msg_free(out);
 		wire_free(in);
 	}
@@ -84,9 +85,9 @@ status_hook(int seq)
 {
 	unsigned char mac[HMAC_SHA1_LEN];
 	char          url[128], data[512], body[256], sig[29], hdr[64];
-	const char   *h[3] = { "Content-Type: application/x-www-form-urlencoded",
-		  hdr, NULL };
-	long          status = 0;
+	const char   *h[3]
+	    = { "Content-Type: application/x-www-form-urlencoded", hdr, NULL };
+	long status = 0;
 
 	snprintf(url, sizeof(url), "%s/status", S.edge_http);
 	snprintf(data, sizeof(data),
@@ -142,14 +143,16 @@ test_full_queue(void **state)
 	assert_int_equal(nng_listen(S.ps, ps_url, NULL, 0), 0);
 	assert_int_equal(nng_socket_set_ms(S.ps, NNG_OPT_RECVTIMEO, 100), 0);
 	assert_int_equal(pthread_create(&S.thread, NULL, persister, NULL), 0);
-	snprintf(S.edge_http, sizeof(S.edge_http), "http://127.0.0.1:%d", port);
+	snprintf(
+	    S.edge_http, sizeof(S.edge_http), "http://127.0.0.1:%d", port);
 	snprintf(e[n++], 300, "EDGE_LISTEN_URL=%s", harness_ipc_url("wjctl"));
 	snprintf(e[n++], 300, "EDGE_PUB_URL=%s", harness_ipc_url("wjpub"));
 	snprintf(e[n++], 300, "EDGE_HTTP_PORT=%d", port);
 	snprintf(e[n++], 300, "EDGE_HTTP_ADDR=127.0.0.1");
 	snprintf(e[n++], 300, "EDGE_PUBLIC_URL=%s", S.edge_http);
 	snprintf(e[n++], 300, "TWILIO_AUTH_TOKEN=" TOKEN);
-	snprintf(e[n++], 300, "EDGE_STREAM_TOKEN_SECRET=webjobs-stream-secret");
+	snprintf(
+	    e[n++], 300, "EDGE_STREAM_TOKEN_SECRET=webjobs-stream-secret");
 	snprintf(e[n++], 300, "EDGE_API_TOKEN=webjobs-api-token");
 	snprintf(e[n++], 300, "AI_SESSION_URL=%s", harness_ipc_url("wjai"));
 	snprintf(e[n++], 300, "RATE_LIMITER_URL=");

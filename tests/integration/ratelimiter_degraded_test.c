@@ -30,7 +30,8 @@ setup(void **state)
 	if (dbfx_start(&rl, "rate-limiter", "rl", cl.dsn, NULL, env) != 0)
 		return (-1);
 	/* the default: no list, no outbound call */
-	return (dbfx_start(&strict, "rate-limiter", "rls", cl.dsn, NULL, NULL));
+	return (
+	    dbfx_start(&strict, "rate-limiter", "rls", cl.dsn, NULL, NULL));
 }
 
 static int

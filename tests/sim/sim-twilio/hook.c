@@ -233,7 +233,8 @@ get_url(const char *url, const struct form *f)
 	size_t i, len = strlen(url) + strlen(q) + 2;
 
 	out = stream_xcalloc(1, len);
-	o = out + snprintf(out, len, "%s%s", url, strchr(url, '?') ? "&" : "?");
+	o = out
+	    + snprintf(out, len, "%s%s", url, strchr(url, '?') ? "&" : "?");
 	for (i = 0; q[i] != '\0'; i++) {
 		if (strncmp(q + i, "%20", 3) == 0) {
 			*o++ = '+';

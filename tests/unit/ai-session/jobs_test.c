@@ -100,13 +100,13 @@ release(void)
 static void
 test_full_queue(void **state)
 {
-	const char    *url = "inproc://jobs_test_edge";
-	nng_socket     edge;
-	nng_msg       *msg, *rmsg;
-	Bus__Envelope *env, rep = BUS__ENVELOPE__INIT;
-	Bus__Ack       ack = BUS__ACK__INIT;
+	const char     *url = "inproc://jobs_test_edge";
+	nng_socket      edge;
+	nng_msg        *msg, *rmsg;
+	Bus__Envelope  *env, rep = BUS__ENVELOPE__INIT;
+	Bus__Ack        ack = BUS__ACK__INIT;
 	struct wire_ids ids;
-	int            i;
+	int             i;
 
 	(void)state;
 	assert_int_equal(nng_rep0_open(&edge), 0);

@@ -179,10 +179,10 @@ static void
 test_get_vectors(void **state)
 {
 	/* the pairs as lws hands them over: decoded, in order */
-	static const char *const pairs[][2] = { { "CallSid",
-		                                    "CA1234567890ABCDE" },
-		{ "Caller", "+14158675309" }, { "FromCity", "SAN FRANCISCO" },
-		{ "Note", "a&b=c~x" } };
+	static const char *const pairs[][2]
+	    = { { "CallSid", "CA1234567890ABCDE" },
+		      { "Caller", "+14158675309" },
+		      { "FromCity", "SAN FRANCISCO" }, { "Note", "a&b=c~x" } };
 	char   q[256], *p = q;
 	size_t i;
 
