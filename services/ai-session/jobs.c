@@ -144,6 +144,12 @@ jobs_push_kept(const char *kind, void (*fn)(void *), void *arg)
 	j->fn = fn;
 	j->arg = arg;
 	pthread_mutex_lock(&jb.mtx);
+	if (jb.q == NULL && jb.stop) {
+		/* the pool is gone (shutdown): here and now */
+		pthread_mutex_unlock(&jb.mtx);
+		run(j, NULL);
+		return;
+	}
 	/* behind what is deferred already: a call's writes stay in order */
 	if (jb.deferred == NULL && jb.q != NULL
 	    && jobs_submit(jb.q, run, j) == 0)
