@@ -153,8 +153,11 @@ check_twiml_method(struct e2e *e, bool get)
 		url = json_string_value(json_object_get(o, "url"));
 		print_message("TwiML fetched from %.60s...\n", url);
 		assert_true((strstr(url, "/twiml?") != NULL) == get);
-		if (get)
+		if (get) { /* a space as "+", as Twilio sends it */
 			assert_non_null(strstr(url, "CallSid=CA"));
+			assert_non_null(
+			    strstr(url, "CallerCity=SAN+FRANCISCO"));
+		}
 		assert_int_equal(
 		    json_integer_value(json_object_get(o, "status")), 200);
 		n++;
