@@ -107,6 +107,17 @@ jobs_new(const struct jobs_conf *conf)
 	return (q);
 }
 
+bool
+jobs_has_room(struct jobs *q)
+{
+	bool room;
+
+	pthread_mutex_lock(&q->lock);
+	room = !q->stop && q->waiting < q->conf.max_queued;
+	pthread_mutex_unlock(&q->lock);
+	return (room);
+}
+
 int
 jobs_submit(struct jobs *q, jobs_fn fn, void *arg)
 {

@@ -59,6 +59,9 @@ struct jobs *jobs_new(const struct jobs_conf *conf);
 /* Queue fn(arg); 0, or -1 when full or stopping (counted; arg stays
  * the caller's).  Never blocks but on the queue's mutex. */
 int jobs_submit(struct jobs *, jobs_fn fn, void *arg);
+/* A jobs_submit() now would be taken (it may not be by the time it
+ * comes): for retrying without being counted refused each time. */
+bool jobs_has_room(struct jobs *);
 /* Jobs queued or running. */
 long jobs_queued(struct jobs *);
 /* True once jobs_free() has begun: long jobs may give up early. */

@@ -47,6 +47,7 @@ struct ai_cfg {
 	long  http_port;
 	long  workers;
 	long  job_workers;
+	long  job_queue_max;
 	long  max_calls;
 	long  start_buffer_ms;
 	long  audio_ack_ms; /* AudioAck at most this often per call */
@@ -503,13 +504,20 @@ extern atomic_bool ai_stopping;
 
 /* ---- jobs.c: blocking work off the lws thread ---------------------- */
 
-int jobs_start(int nthreads);
+/* nthreads threads; at most max_queued jobs waiting for them. */
+int jobs_start(int nthreads, long max_queued);
 /* Drain what is queued (bounded by deadline_ms) and join.  Blocks. */
 void jobs_stop(long deadline_ms);
 /* Close the request sockets (after record_stop). */
 void jobs_close(void);
-/* Run fn(arg) on a job thread; fn owns arg. */
-void jobs_push(void (*fn)(void *), void *arg);
+/* Run fn(arg) on a job thread; fn owns arg: 0.  -1 when the queue is
+ * full or stopped: arg stays the caller's, who fails its call path
+ * (counted in ai_jobs_refused_total{kind}). */
+int jobs_push(const char *kind, void (*fn)(void *), void *arg);
+/* The same for what must not be lost (a call record, a turn, a HangUp):
+ * refused, it is deferred and resubmitted until taken, in order
+ * (ai_jobs_deferred_total{kind}).  fn owns arg. */
+void jobs_push_kept(const char *kind, void (*fn)(void *), void *arg);
 long jobs_pending(void);
 /* Shutdown has begun: retry loops give up. */
 bool jobs_stopping(void);

@@ -29,6 +29,9 @@ const struct cfg_opt ai_cfg_opts[] = {
 	    "threads answering the request socket" },
 	{ "AI_JOB_WORKERS", CFG_INT, O(job_workers), "4",
 	    "threads for HangUp, persister and reasoner requests" },
+	{ "AI_JOB_QUEUE_MAX", CFG_INT, O(job_queue_max), "65536",
+	    "jobs waiting for those threads; beyond, call records, turns "
+	    "and HangUps wait and are retried, the rest fail their call" },
 	{ "AI_MAX_CALLS", CFG_INT, O(max_calls), "1000",
 	    "calls taken at once; more get Error{OVERLOADED}" },
 	{ "AI_AUDIO_ACK_MS", CFG_INT, O(audio_ack_ms), "100",

@@ -274,7 +274,17 @@ ctx_request(struct call *c)
 	/* with the turns carried, one try: the start buffer is not spent
 	 * waiting for a persister that is down */
 	j->carried = c->carried;
-	jobs_push(ctx_run, j);
+	if (jobs_push("context", ctx_run, j) == -1) {
+		/* the job queue is full: the call goes on without its
+		 * context, as when persister does not answer */
+		logc_warnx(&c->lc,
+		    "call context: job queue full; going on "
+		    "without it");
+		free(j);
+		c->instructions = ctx_instructions(cfg.instructions, NULL,
+		    c->direction, cfg.voicemail_message);
+		return (false);
+	}
 	return (true);
 }
 

@@ -4,7 +4,15 @@
  * and (record.c, context.c, tools.c) requests to persister and reasoner.
  *
  * jobs_push() queues a function and its argument on common/jobs; a job
- * thread runs it and the function frees its argument.  Request sockets are
+ * thread runs it and the function frees its argument.  The queue is
+ * bounded (AI_JOB_QUEUE_MAX): a job it refuses is either the caller's to
+ * answer for (jobs_push returns -1, counted in
+ * ai_jobs_refused_total{kind}: the context fetch, a reasoner question)
+ * or, for what must never be lost (the call record, a turn, a HangUp:
+ * jobs_push_kept), kept in order on a deferred list and resubmitted by
+ * a retry thread every JOBS_RETRY_MS until the queue takes it (counted
+ * in ai_jobs_deferred_total{kind}); at shutdown what is still deferred
+ * runs on the main thread after the pool has drained.  Request sockets are
  * dialled once per distinct URL and shared (nng req sockets are thread-safe,
  * and bus_request opens a context per request).
  *
@@ -22,15 +30,17 @@
 #include "bus.h"
 #include "jobs.h"
 #include "log.h"
+#include "metrics.h"
 #include "wire.h"
 #include "xmalloc.h"
 
 #define HANGUP_ATTEMPTS 3
-/* Jobs waiting for a thread: a few per call and turn, so this is only
- * reached by a runaway (refusals: jobs_rejected_total{queue="ai"}). */
-#define JOBS_MAX_QUEUED 65536
+/* How often deferred jobs are offered to the queue again. */
+#define JOBS_RETRY_MS 20
 
 struct job {
+	struct job *next; /* jb.deferred */
+	const char *kind; /* a label: static */
 	void (*fn)(void *);
 	void *arg;
 };
@@ -42,10 +52,13 @@ struct reqsock {
 };
 
 static struct {
-	struct jobs    *q; /* common/jobs */
-	pthread_mutex_t mtx;
-	bool            stop; /* {mtx} */
-	struct reqsock *socks; /* {mtx} */
+	struct jobs          *q; /* common/jobs */
+	pthread_mutex_t       mtx;
+	bool                  stop; /* {mtx} */
+	struct reqsock       *socks; /* {mtx} */
+	struct job           *deferred, *deferred_tail; /* {mtx} */
+	struct jobs_bg        retry; /* resubmits jb.deferred */
+	struct metric_family *m_deferred, *m_refused;
 } jb = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
 /* A job thread: one job. */
@@ -58,33 +71,101 @@ run(void *arg, void *ts)
 	free(j);
 }
 
+/* Offer the deferred jobs to the queue in order, until it refuses one:
+ * true when none is left. */
+static bool
+retry_deferred(void)
+{
+	struct job *j, *next;
+	bool        empty;
+
+	pthread_mutex_lock(&jb.mtx);
+	/* next read first: once submitted, j is the job thread's */
+	while ((j = jb.deferred) != NULL && jb.q != NULL && jobs_has_room(jb.q)
+	    && ((next = j->next), jobs_submit(jb.q, run, j) == 0))
+		if ((jb.deferred = next) == NULL)
+			jb.deferred_tail = NULL;
+	empty = jb.deferred == NULL;
+	pthread_mutex_unlock(&jb.mtx);
+	return (empty);
+}
+
+static void
+retry_main(struct jobs_bg *bg, void *arg)
+{
+	(void)arg;
+	while (!jobs_bg_nap(bg, JOBS_RETRY_MS))
+		(void)retry_deferred();
+}
+
 int
-jobs_start(int n)
+jobs_start(int n, long max_queued)
 {
 	struct jobs_conf jc = { 0 };
 
+	jb.m_deferred = metrics_counter("ai_jobs_deferred_total",
+	    "Jobs the full queue refused, kept and resubmitted, by kind",
+	    "kind");
+	jb.m_refused = metrics_counter("ai_jobs_refused_total",
+	    "Jobs the full queue refused, given up by their call, by kind",
+	    "kind");
+	(void)metric_get(jb.m_deferred, "record");
+	(void)metric_get(jb.m_deferred, "hangup");
 	jc.name = "ai";
 	jc.threads = n;
-	jc.max_queued = JOBS_MAX_QUEUED;
+	jc.max_queued = (int)max_queued;
 	if ((jb.q = jobs_new(&jc)) == NULL)
 		return (-1);
-	return (0);
+	return (jobs_bg_start(&jb.retry, "ai job retry", retry_main, NULL));
 }
 
-void
-jobs_push(void (*fn)(void *), void *arg)
+int
+jobs_push(const char *kind, void (*fn)(void *), void *arg)
 {
 	struct job *j = xcalloc(1, sizeof(*j));
 
+	j->kind = kind;
 	j->fn = fn;
 	j->arg = arg;
 	if (jb.q != NULL && jobs_submit(jb.q, run, j) == 0)
-		return;
-	/* TODO(#12): the callers give up their argument here; refusing
-	 * needs each of them to answer for its job (the call lifecycle
-	 * rework), until then only a runaway queue gets this far. */
-	log_warnx("job dropped: queue full or stopped");
+		return (0);
+	metric_inc(metric_get(jb.m_refused, kind));
 	free(j);
+	return (-1);
+}
+
+void
+jobs_push_kept(const char *kind, void (*fn)(void *), void *arg)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+	bool        queued = false;
+
+	j->kind = kind;
+	j->fn = fn;
+	j->arg = arg;
+	pthread_mutex_lock(&jb.mtx);
+	if (jb.q == NULL && jb.stop) {
+		/* the pool is gone (shutdown): here and now */
+		pthread_mutex_unlock(&jb.mtx);
+		run(j, NULL);
+		return;
+	}
+	/* behind what is deferred already: a call's writes stay in order */
+	if (jb.deferred == NULL && jb.q != NULL
+	    && jobs_submit(jb.q, run, j) == 0)
+		queued = true;
+	else {
+		if (jb.deferred_tail != NULL)
+			jb.deferred_tail->next = j;
+		else
+			jb.deferred = j;
+		jb.deferred_tail = j;
+	}
+	pthread_mutex_unlock(&jb.mtx);
+	if (!queued) {
+		metric_inc(metric_get(jb.m_deferred, kind));
+		log_warnx("job queue full: %s deferred", kind);
+	}
 }
 
 long
@@ -104,9 +185,15 @@ jobs_stop(long deadline_ms)
 	 * work (call records of the calls ending now included) finishes
 	 * while there is time; then the sockets close so that a job
 	 * blocked on a dead peer returns. */
+	struct job *j;
+
 	pthread_mutex_lock(&jb.mtx);
 	jb.stop = true;
 	pthread_mutex_unlock(&jb.mtx);
+	/* what was deferred goes first, while there is time */
+	while (!retry_deferred() && ai_mono_ms() < end)
+		nng_msleep(JOBS_RETRY_MS);
+	jobs_bg_stop(&jb.retry);
 	while ((left = jobs_pending()) > 0 && ai_mono_ms() < end)
 		nng_msleep(20);
 	if (left > 0) {
@@ -118,7 +205,21 @@ jobs_stop(long deadline_ms)
 		pthread_mutex_unlock(&jb.mtx);
 	}
 	jobs_free(jb.q, JOBS_DRAIN);
+	pthread_mutex_lock(&jb.mtx);
 	jb.q = NULL;
+	j = jb.deferred;
+	jb.deferred = jb.deferred_tail = NULL;
+	pthread_mutex_unlock(&jb.mtx);
+	/* never refused for good: the rest runs here, each bounded by its
+	 * request timeout */
+	if (j != NULL)
+		log_warnx("shutdown: running the deferred jobs here");
+	while (j != NULL) {
+		struct job *next = j->next;
+
+		run(j, NULL);
+		j = next;
+	}
 }
 
 void
@@ -236,5 +337,5 @@ jobs_hangup(const char *url, const char *sid, const char *trace,
 	h->failed = failed;
 	snprintf(h->sid, sizeof(h->sid), "%s", sid);
 	snprintf(h->trace, sizeof(h->trace), "%s", trace);
-	jobs_push(hangup_run, h);
+	jobs_push_kept("hangup", hangup_run, h);
 }

@@ -58,7 +58,8 @@ ai_start(void)
 	struct svc_conf sc;
 	struct svc     *s;
 
-	if (edge_open() != 0 || jobs_start((int)cfg.job_workers) != 0
+	if (edge_open() != 0
+	    || jobs_start((int)cfg.job_workers, cfg.job_queue_max) != 0
 	    || record_start() != 0 || loop_start() != 0)
 		return (-1);
 	memset(&sc, 0, sizeof(sc));

@@ -820,7 +820,7 @@ record_turn(struct call *c, const struct turn *t)
 	j->t = *t;
 	j->t.text = xstrdup(t->text);
 	j->t.item_id = xstrdup(t->item_id);
-	jobs_push(turn_run, j);
+	jobs_push_kept("turn", turn_run, j);
 }
 
 void
@@ -857,5 +857,5 @@ record_finish(struct call *c, const char *why)
 	    && (strcmp(why, "connect_failed") == 0
 	        || strcmp(why, "setup_timeout") == 0
 	        || strcmp(why, "model_error") == 0);
-	jobs_push(record_first, r);
+	jobs_push_kept("record", record_first, r);
 }

@@ -235,6 +235,20 @@ session_response_hook(struct call *c)
 
 /* Job thread: ask the reasoner; the answer goes back as a command. */
 static void
+reason_job_free(struct reason_job *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->nturns; i++)
+		free(j->turns[i].text);
+	free(j->turns);
+	free(j->call_id);
+	free(j->question);
+	free(j->situation);
+	free(j);
+}
+
+static void
 reason_run(void *arg)
 {
 	struct reason_job *j = arg;
@@ -276,7 +290,8 @@ reason_run(void *arg)
 	}
 	cmd = cmd_new(CMD_TOOL_RESULT, j->sid, NULL);
 	cmd->text = out != NULL ? json_dumps(out, JSON_COMPACT) : NULL;
-	cmd->text2 = j->call_id;
+	cmd->text2 = j->call_id; /* the command's now */
+	j->call_id = NULL;
 	if (out != NULL
 	    && rep->body_case == BUS__ENVELOPE__BODY_REASON_DECISION) {
 		cmd->tokens_in = rep->reason_decision->input_tokens;
@@ -290,12 +305,7 @@ reason_run(void *arg)
 	loop_push_cmd(cmd);
 	json_decref(out);
 	wire_free(rep);
-	for (i = 0; i < j->nturns; i++)
-		free(j->turns[i].text);
-	free(j->turns);
-	free(j->question);
-	free(j->situation);
-	free(j);
+	reason_job_free(j);
 }
 
 static void
@@ -335,9 +345,19 @@ consult(struct call *c, const char *call_id, json_t *args)
 		t->seq = c->tr.turns[i].seq;
 		t->at_ms = c->tr.turns[i].at_ms;
 	}
+	if (jobs_push("reason", reason_run, j) == -1) {
+		/* the job queue is full: the model answers without help */
+		logc_warnx(&c->lc, "consult_reasoner: job queue full");
+		reason_job_free(j);
+		tool_metric("consult_reasoner", "unavailable");
+		(void)session_provider->send_tool_output(c->rt, call_id,
+		    "{\"error\":\"No colleague is available. Answer as best "
+		    "you can.\"}");
+		want_response(c);
+		return;
+	}
 	c->tools_running++;
 	logc_info(&c->lc, "consult_reasoner: asking (%zu chars)", strlen(q));
-	jobs_push(reason_run, j);
 }
 
 static void

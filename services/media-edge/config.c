@@ -141,6 +141,10 @@ const struct cfg_opt edge_cfg_opts[] = {
 	    "lifetime of the stream tokens /twiml issues" },
 	{ "EDGE_WEB_WORKERS", CFG_INT, O(web_workers), "4",
 	    "threads for provider REST, rate checks, records, notifications" },
+	{ "EDGE_WEB_QUEUE_MAX", CFG_INT, O(web_queue_max), "4096",
+	    "jobs waiting for those threads; beyond, requests get 503 and "
+	    "hang-ups, events, records and notifications wait and are "
+	    "retried" },
 	{ "EDGE_PROVIDER_TIMEOUT_MS", CFG_INT, O(provider_timeout_ms), "10000",
 	    "timeout of one provider REST or notification request" },
 	{ "EDGE_NOTIFY_ATTEMPTS", CFG_INT, O(notify_attempts), "8",
@@ -220,6 +224,7 @@ edge_config_check(struct edge_cfg *c)
 	    == -1)
 		rv = -1;
 	if (positive("EDGE_WEB_WORKERS", c->web_workers, 1) == -1
+	    || positive("EDGE_WEB_QUEUE_MAX", c->web_queue_max, 1) == -1
 	    || positive("EDGE_MAX_CALL_SECONDS", c->max_call_seconds, 1) == -1
 	    || positive("EDGE_STREAM_TOKEN_TTL_S", c->stream_token_ttl_s, 5)
 	        == -1)

@@ -114,6 +114,7 @@ struct edge_cfg {
 	char *fallback_say;
 	long  stream_token_ttl_s;
 	long  web_workers;
+	long  web_queue_max;
 	long  provider_timeout_ms;
 	long  notify_attempts;
 	char *event_loop; /* "libev" (epoll) or "poll" */
@@ -377,6 +378,7 @@ struct web {
 	bool           too_big;
 	bool           waiting;
 	bool           body_unread; /* answer only after the body */
+	bool           get; /* GET /twiml: body is the re-encoded query */
 	char           ip[64]; /* the client (api_client_ip) */
 	bool           xff_bad; /* a trusted proxy sent a bad X-F-F */
 	bool           dash_read; /* ROUTE_API: a valid dashboard cookie */
@@ -445,16 +447,22 @@ struct wjob {
 	/* WJ_KEYS: the request (seq above: SendDigits.seq) */
 	struct tel_req *req;
 	/* WJ_API_QUERY (call_sid, status and lead_id above) */
-	int64_t  since_ms, until_ms, cursor;
-	uint32_t limit;
+	int64_t      since_ms, until_ms, cursor;
+	uint32_t     limit;
+	struct wjob *next; /* webjobs.deferred */
 };
 
 struct webjobs {
-	struct edge *edge;
-	struct jobs *q; /* common/jobs: EDGE_WEB_WORKERS threads */
-	atomic_int   stop; /* set by webjobs_stop() */
-	nng_socket   rl, ps; /* rate-limiter, persister */
-	bool         rl_open, ps_open;
+	struct edge    *edge;
+	struct jobs    *q; /* common/jobs: EDGE_WEB_WORKERS threads */
+	atomic_int      stop; /* set by webjobs_stop() */
+	nng_socket      rl, ps; /* rate-limiter, persister */
+	bool            rl_open, ps_open;
+	pthread_mutex_t mtx;
+	/* Hang-ups, events, records, notifications the full queue
+	 * refused, in order: offered again every tick (webjobs_retry). */
+	struct wjob          *deferred, *deferred_tail; /* {mtx} */
+	struct metric_family *m_deferred;
 };
 
 /* ---- the daemon ---- */
@@ -700,6 +708,15 @@ int         form_sign(const char *key, const char *url, const struct form *,
             bool signalwire, char out[29]);
 bool        form_sig_ok(const char *key, const char *url, const struct form *,
            bool signalwire, const char *header);
+/* s (n bytes) percent-encoded as RFC 3986 wants it: unreserved bytes
+ * as they are, every other byte %XX (upper case hex), a space %20.
+ * out holds 3n + 1 bytes; returns the length written. */
+size_t form_escape(const char *s, size_t n, char *out);
+/* A GET webhook: the signature over url + "?" + query alone (no form
+ * params), query being form_escape()d pairs; tried as it is and with
+ * each %20 as "+", and with the port variants of form_sig_ok(). */
+bool form_query_sig_ok(
+    const char *key, const char *url, const char *query, const char *header);
 
 /* web.c: lws service thread. */
 int  web_http(struct edge *, struct lws *, struct pss *, const char *path);
@@ -829,6 +846,9 @@ void dash_web_reply_seen(struct edge *, const struct ev *);
 int  webjobs_start(struct edge *); /* main */
 void webjobs_stop(struct webjobs *); /* main, after the loop */
 void webjobs_submit(struct webjobs *, struct wjob *); /* any */
+/* Offer the deferred jobs to the queue again, in order: true when none
+ * is left (lws tick; main at shutdown). */
+bool webjobs_retry(struct webjobs *);
 void wjob_free(struct wjob *);
 /* Worker threads: answer web request j->web_id (body: malloc'd, taken). */
 void webjobs_reply(struct edge *, const struct wjob *, int status,

@@ -9,6 +9,13 @@
  * tried as configured, with the default port added and with the port
  * removed, as the official SDKs do.  Comparison is constant time.
  *
+ * A webhook fetched by GET is signed over the URL with its query string
+ * and nothing else.  libwebsockets 4.1 decodes the query before we see it
+ * (%XX and "+", split at "&" and ";"; no raw copy is kept), so web.c
+ * re-encodes the decoded pairs in order (form_escape) and the signature
+ * is checked over that, with a space as "%20" and as "+": the two
+ * encodings providers use (docs/protocols-twiml-get.md).
+ *
  * Pure functions; any thread.
  */
 #include <stdlib.h>
@@ -240,6 +247,67 @@ form_sig_ok(const char *key, const char *url, const struct form *f,
 		    && hmac_equal(sig, 28, header, strlen(header)))
 			ok = true; /* no early exit: same work each time */
 		free(v[i]);
+	}
+	return (ok);
+}
+
+size_t
+form_escape(const char *s, size_t n, char *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t            i, o = 0;
+	unsigned char     c;
+
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)s[i];
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+		    || (c >= '0' && c <= '9') || c == '-' || c == '.'
+		    || c == '_' || c == '~')
+			out[o++] = (char)c;
+		else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+	return (o);
+}
+
+/* url?query with each "%20" of query as "+" when plus. */
+static char *
+query_url(const char *url, const char *query, bool plus)
+{
+	char *s = xasprintf("%s%s%s", url, query[0] != '\0' ? "?" : "", query);
+	char *q = s + strlen(url), *o = q;
+
+	if (!plus)
+		return (s);
+	while (*q != '\0') {
+		if (strncmp(q, "%20", 3) == 0) {
+			*o++ = '+';
+			q += 3;
+		} else
+			*o++ = *q++;
+	}
+	*o = '\0';
+	return (s);
+}
+
+bool
+form_query_sig_ok(
+    const char *key, const char *url, const char *query, const char *header)
+{
+	struct form none = { 0 };
+	char       *u;
+	int         plus;
+	bool        ok = false;
+
+	for (plus = 0; plus < 2; plus++) {
+		u = query_url(url, query, plus == 1);
+		if (form_sig_ok(key, u, &none, false, header))
+			ok = true; /* no early exit: same work each time */
+		free(u);
 	}
 	return (ok);
 }

@@ -66,7 +66,9 @@ edge_metrics_init(struct edge_metrics *m)
 	m->http = metrics_counter("edge_http_requests_total",
 	    "API and webhook requests by route and status", "route,code");
 	m->webhook_refused = metrics_counter("edge_webhook_refused_total",
-	    "Webhooks refused for a missing or forged signature", "route");
+	    "Webhooks refused, by route and reason (missing_signature, "
+	    "bad_signature, missing_param, query_too_long, webhook_method)",
+	    "route,reason");
 	m->records = metrics_counter("edge_records_total",
 	    "CallOpen / CallEvent writes to persister by result", "result");
 	m->hangups = metrics_counter("edge_provider_hangups_total",

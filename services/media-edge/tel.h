@@ -37,6 +37,10 @@ struct tel_hook {
 	const struct form *form; /* the body, parsed */
 	const char        *sig; /* the provider's signature header, or "" */
 	const char        *ts; /* its timestamp header, or "" */
+	/* A GET: the query re-encoded from its decoded pairs (web.c,
+	 * form_escape), signed with the URL; form is then empty.  NULL for
+	 * a POST. */
+	const char *query;
 };
 
 /* What the answer document says (strings already XML-escaped). */
@@ -87,6 +91,9 @@ struct tel_provider {
 	/* The statuses that end a call (status callbacks), NULL-ended. */
 	const char *const        *end_statuses;
 	const struct tel_dialect *ws;
+	/* The call webhook may be fetched by GET (the query signed with the
+	 * URL); false: POST only, a GET gets 405. */
+	bool twiml_get;
 
 	/* The webhook is the provider's: constant time. */
 	bool (*webhook_ok)(const struct edge *, const struct tel_hook *);

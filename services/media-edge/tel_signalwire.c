@@ -14,6 +14,9 @@
 static bool
 sw_webhook_ok(const struct edge *e, const struct tel_hook *h)
 {
+	if (h->query != NULL) /* the URL alone: no sorting to differ in */
+		return (form_query_sig_ok(
+		    e->cfg.sw_signing_key, h->url, h->query, h->sig));
 	return (
 	    form_sig_ok(e->cfg.sw_signing_key, h->url, h->form, true, h->sig));
 }
@@ -53,6 +56,7 @@ const struct tel_provider tel_signalwire = {
 	.sid_extra = "",
 	.end_statuses = tel_twiml_end_statuses,
 	.ws = &tel_twiml_dialect,
+	.twiml_get = true,
 	.webhook_ok = sw_webhook_ok,
 	.answer = sw_answer,
 	.default_from = sw_from,

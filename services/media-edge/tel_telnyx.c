@@ -65,7 +65,8 @@ telnyx_webhook_ok(const struct edge *e, const struct tel_hook *h)
 	char         *msg;
 	bool          ok = false;
 
-	if (!ts_fresh(h->ts, e->cfg.telnyx_tolerance_s)
+	if (h->query != NULL /* webhooks are POSTs: web.c refuses a GET */
+	    || !ts_fresh(h->ts, e->cfg.telnyx_tolerance_s)
 	    || b64_exact(e->cfg.telnyx_public_key, key, sizeof(key)) == -1
 	    || b64_exact(h->sig, sig, sizeof(sig)) == -1)
 		return (false);
@@ -201,6 +202,7 @@ const struct tel_provider tel_telnyx = {
 	.sid_extra = ":",
 	.end_statuses = tel_twiml_end_statuses,
 	.ws = &telnyx_dialect,
+	.twiml_get = false,
 	.webhook_ok = telnyx_webhook_ok,
 	.answer = telnyx_answer,
 	.default_from = telnyx_from,

@@ -91,6 +91,9 @@ tel_laml_sid(const char *resp, char *sid, size_t len)
 static bool
 twilio_webhook_ok(const struct edge *e, const struct tel_hook *h)
 {
+	if (h->query != NULL)
+		return (form_query_sig_ok(
+		    e->twilio_key, h->url, h->query, h->sig));
 	return (form_sig_ok(e->twilio_key, h->url, h->form, false, h->sig));
 }
 
@@ -129,6 +132,7 @@ const struct tel_provider tel_twilio = {
 	.sid_extra = "",
 	.end_statuses = tel_twiml_end_statuses,
 	.ws = &tel_twiml_dialect,
+	.twiml_get = true,
 	.webhook_ok = twilio_webhook_ok,
 	.answer = twilio_answer,
 	.default_from = twilio_from,

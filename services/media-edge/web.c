@@ -1,7 +1,8 @@
 /*
  * web.c - the HTTP part of the public port: routing of the calls API
- * (api_calls.c: POST /calls, /api/call, GET /calls...), POST /twiml and
- * POST /status (the provider's webhooks).
+ * (api_calls.c: POST /calls, /api/call, GET /calls...), /twiml (POST, or
+ * GET when the provider fetches it so) and POST /status (the provider's
+ * webhooks).
  *
  * Requests are read on the lws thread; anything that blocks (rate checks,
  * the provider's REST API, persister) goes to the web workers
@@ -11,7 +12,11 @@
  * Webhooks are checked before anything else happens: the signature over
  * EDGE_PUBLIC_URL + path and every form parameter (form.c), constant time.
  * A forged or missing signature gets 403 and causes nothing at all: no
- * rate check, no record, no token, no event.
+ * rate check, no record, no token, no event.  GET /twiml is signed over
+ * the URL with its query: lws hands over the query decoded, so it is
+ * re-encoded here from its pairs in order (form.c) and then read as a
+ * form body.  Every refusal counts in edge_webhook_refused_total{route,
+ * reason}.
  *
  * lws service thread only.
  */
@@ -27,6 +32,9 @@
 #include "xmalloc.h"
 
 #define WEB_BODY_MAX (64 * 1024)
+/* The decoded query of GET /twiml; beyond, 414.  Twilio's parameters
+ * take well under 1 KiB; lws's header space (4 KiB) must hold it. */
+#define WEB_QUERY_MAX 2048
 #define CT_JSON "application/json"
 #define CT_XML "text/xml"
 
@@ -46,6 +54,13 @@ count(struct edge *e, const char *route, int status)
 
 	snprintf(code, sizeof(code), "%d", status);
 	metric_inc(metric_get(e->m.http, route, code));
+}
+
+/* A webhook refused before anything happened. */
+static void
+refused(struct edge *e, const char *route, const char *reason)
+{
+	metric_inc(metric_get(e->m.webhook_refused, route, reason));
 }
 
 void
@@ -223,7 +238,8 @@ web_fallback(struct call *c, const char *why, bool record)
 	call_close(c, EDGE_CLOSE_ERROR, "session_failed");
 }
 
-/* Once a second: calls past EDGE_MAX_CALL_SECONDS are hung up. */
+/* Once a second: calls past EDGE_MAX_CALL_SECONDS are hung up, and the
+ * web jobs a full queue refused are offered to it again. */
 static void
 tick_cb(lws_sorted_usec_list_t *sul)
 {
@@ -241,6 +257,7 @@ tick_cb(lws_sorted_usec_list_t *sul)
 		c->end_reason = "max duration";
 		web_hangup_call(e, c, "max duration");
 	}
+	(void)webjobs_retry(&e->wj);
 	lws_sul_schedule(e->ctx, 0, &e->tick_sul, tick_cb, LWS_US_PER_SEC);
 }
 
@@ -283,6 +300,44 @@ copy_headers(const struct tel_provider *p, struct lws *wsi, struct web *w)
 		w->ts[0] = '\0';
 }
 
+/*
+ * The query of GET /twiml into w->body as a form: its decoded pairs (lws
+ * keeps no raw copy) re-encoded in order, "=" left between name and
+ * value, "&" between pairs.  -1 when longer than WEB_QUERY_MAX.
+ */
+static int
+query_capture(struct lws *wsi, struct web *w)
+{
+	char   frag[WEB_QUERY_MAX + 1], *eq;
+	size_t n, used = 0;
+	int    i, len;
+
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) > WEB_QUERY_MAX)
+		return (-1);
+	/* each byte at most 3, plus the "&"s */
+	w->body = xmalloc(4 * WEB_QUERY_MAX + 64);
+	w->body[0] = '\0';
+	for (i = 0; (len = lws_hdr_copy_fragment(
+	                 wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i))
+	     >= 0;
+	     i++) {
+		if (i > 0)
+			w->body[used++] = '&';
+		n = (size_t)len;
+		if ((eq = memchr(frag, '=', n)) != NULL) {
+			used += form_escape(
+			    frag, (size_t)(eq - frag), w->body + used);
+			w->body[used++] = '=';
+			used += form_escape(eq + 1,
+			    n - (size_t)(eq - frag) - 1, w->body + used);
+		} else
+			used += form_escape(frag, n, w->body + used);
+	}
+	w->body[used] = '\0';
+	w->len = used;
+	return (0);
+}
+
 int
 web_http(struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
 {
@@ -319,7 +374,23 @@ web_http(struct edge *e, struct lws *wsi, struct pss *pss, const char *path)
 	    && strtoll(cl, NULL, 10) > 0;
 	if (r == ROUTE_API)
 		api_capture(e, w, wsi, path);
-	else if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) <= 0) {
+	else if (r == ROUTE_TWIML && e->tel->twiml_get
+	    && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0) {
+		w->get = true;
+		if (query_capture(wsi, w) == -1) {
+			log_warnx("webhook %s refused: query too long", path);
+			refused(e, path + 1, "query_too_long");
+			count(e, path + 1, 414);
+			web_json_error(
+			    w, 414, "uri_too_long", "query_too_long", 0);
+			return (0);
+		}
+	} else if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) <= 0) {
+		if (r == ROUTE_TWIML || r == ROUTE_STATUS) {
+			log_warnx("webhook %s refused: not a POST", path);
+			refused(e, path + 1, "webhook_method");
+			count(e, path + 1, 405);
+		}
 		web_reply(w, 405, CT_JSON,
 		    "{\"error\":\"method not allowed\"}", 30, 0);
 		return (0);
@@ -337,7 +408,7 @@ web_body(struct edge *e, struct pss *pss, const void *in, size_t len)
 	struct web *w = pss->web;
 
 	(void)e;
-	if (w == NULL)
+	if (w == NULL || w->get) /* GET: the query is the form */
 		return (0);
 	if (w->too_big || w->len + len > WEB_BODY_MAX) {
 		w->too_big = true;
@@ -356,8 +427,10 @@ webhook_ok(
     struct edge *e, struct web *w, const char *path, const struct form *f)
 {
 	char            url[600];
-	struct tel_hook h = { url, w->body != NULL ? w->body : "", w->len, f,
-		w->sig, w->ts };
+	struct form     none = { 0 };
+	struct tel_hook h = { url, w->body != NULL ? w->body : "", w->len,
+		w->get ? &none : f, w->sig, w->ts,
+		w->get ? (w->body != NULL ? w->body : "") : NULL };
 
 	snprintf(url, sizeof(url), "%s%s", e->cfg.public_url, path);
 	return (e->tel->webhook_ok(e, &h));
@@ -438,6 +511,7 @@ route_twiml(struct edge *e, struct web *w, struct form *f)
 	char        *doc;
 
 	if (!tel_sid_ok(e->tel, sid)) {
+		refused(e, "twiml", "missing_param");
 		web_json_error(w, 400, "bad_request", "CallSid missing", 0);
 		return (0);
 	}
@@ -535,6 +609,7 @@ route_status(struct edge *e, struct web *w, struct form *f)
 	bool         skip;
 
 	if (!tel_sid_ok(e->tel, sid)) {
+		refused(e, "status", "missing_param");
 		web_json_error(w, 400, "bad_request", "CallSid missing", 0);
 		json_decref(payload);
 		return (0);
@@ -614,7 +689,8 @@ web_body_done(struct edge *e, struct lws *wsi, struct pss *pss)
 		/* nothing else happens for a forged request */
 		log_warnx("webhook %s refused: %s signature", path,
 		    w->sig[0] == '\0' ? "missing" : "bad");
-		metric_inc(metric_get(e->m.webhook_refused, path + 1));
+		refused(e, path + 1,
+		    w->sig[0] == '\0' ? "missing_signature" : "bad_signature");
 		web_reply(w, 403, CT_JSON, "{\"error\":\"forbidden\"}", 21, 0);
 		form_free(&f);
 		return (0);

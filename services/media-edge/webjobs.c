@@ -26,9 +26,13 @@
  * to EDGE_NOTIFY_ATTEMPTS times with backoff (or the Retry-After asked
  * for) until a 2xx, and no further attempt once shutdown starts.
  *
- * The threads and the bounded queue are common/jobs'; each thread owns
- * its HTTP client.  A request refused by a full queue is answered at
- * once (webjobs_submit).
+ * The threads and the bounded queue (EDGE_WEB_QUEUE_MAX) are
+ * common/jobs'; each thread owns its HTTP client.  A request refused by
+ * a full queue is answered at once (webjobs_submit); a hang-up, call
+ * event, record or notification is never dropped: it waits, in order,
+ * on a deferred list offered to the queue again every second
+ * (webjobs_retry, from the lws tick; edge_web_jobs_deferred_total{kind})
+ * and runs at shutdown if it is still there.
  *
  * Threads: webjobs_submit() from any thread; the rest on the workers.
  */
@@ -37,6 +41,7 @@
 
 #include <curl/curl.h>
 #include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
 
 #include "bus.h"
 #include "edge.h"
@@ -49,8 +54,6 @@
 #include "xmalloc.h"
 
 #define RESP_MAX (256 * 1024)
-/* Jobs waiting for a web thread; beyond, requests are refused (503). */
-#define WEBJOBS_MAX_QUEUED 4096
 
 static const char refusal[]
     = "<?xml version=\"1.0\" encoding="
@@ -635,10 +638,74 @@ run(void *arg, void *ts)
 	wjob_free(j);
 }
 
+static const char *
+kind_name(enum wjob_kind k)
+{
+	switch (k) {
+	case WJ_HANGUP:
+		return ("hangup");
+	case WJ_EVENT:
+		return ("event");
+	case WJ_RECORD:
+		return ("record");
+	case WJ_NOTIFY:
+		return ("notify");
+	default:
+		return ("other");
+	}
+}
+
+/* What must not be lost: kept when the queue is full. */
+static bool
+kept(enum wjob_kind k)
+{
+	return (k == WJ_HANGUP || k == WJ_EVENT || k == WJ_RECORD
+	    || k == WJ_NOTIFY);
+}
+
+/* A kept job into the queue, or onto the deferred list behind those
+ * already there (a call's events stay in order): true when deferred. */
+static bool
+submit_kept(struct webjobs *w, struct wjob *j)
+{
+	bool deferred = false;
+
+	pthread_mutex_lock(&w->mtx);
+	if (w->deferred != NULL || w->q == NULL
+	    || jobs_submit(w->q, run, j) == -1) {
+		j->next = NULL;
+		if (w->deferred_tail != NULL)
+			w->deferred_tail->next = j;
+		else
+			w->deferred = j;
+		w->deferred_tail = j;
+		deferred = true;
+	}
+	pthread_mutex_unlock(&w->mtx);
+	return (deferred);
+}
+
+bool
+webjobs_retry(struct webjobs *w)
+{
+	struct wjob *j, *next;
+	bool         empty;
+
+	pthread_mutex_lock(&w->mtx);
+	/* next read first: once submitted, j is the worker's */
+	while ((j = w->deferred) != NULL && w->q != NULL && jobs_has_room(w->q)
+	    && ((next = j->next), jobs_submit(w->q, run, j) == 0))
+		if ((w->deferred = next) == NULL)
+			w->deferred_tail = NULL;
+	empty = w->deferred == NULL;
+	pthread_mutex_unlock(&w->mtx);
+	return (empty);
+}
+
 /*
  * Refused by a full queue: a waiting HTTP request gets its answer now
  * (503, the inbound refusal, an unavailable rate answer); a callback,
- * hang-up or notification is dropped, logged and counted.
+ * hang-up, record or notification is deferred (submit_kept).
  */
 void
 webjobs_submit(struct webjobs *w, struct wjob *j)
@@ -646,6 +713,15 @@ webjobs_submit(struct webjobs *w, struct wjob *j)
 	struct edge   *e = w->edge;
 	struct log_ctx lc = { j->call_sid, NULL };
 
+	if (kept(j->kind)) {
+		if (submit_kept(w, j)) {
+			metric_inc(
+			    metric_get(w->m_deferred, kind_name(j->kind)));
+			logc_warnx(&lc, "web job queue full: %s deferred",
+			    kind_name(j->kind));
+		}
+		return;
+	}
 	if (w->q != NULL && jobs_submit(w->q, run, j) == 0)
 		return;
 	if (j->kind == WJ_CREATE_CALL || j->kind == WJ_API_QUERY
@@ -659,10 +735,6 @@ webjobs_submit(struct webjobs *w, struct wjob *j)
 		events_reply(e, j,
 		    json_pack("{s:s, s:s, s:b, s:s}", "type", "rate", "id",
 		        j->lead_id, "allowed", 0, "reason", "unavailable"));
-	else
-		logc_warnx(&lc, "web job %d dropped: queue full", j->kind);
-	if (j->kind == WJ_HANGUP)
-		hangup_done(e, j); /* the stream is closed all the same */
 	wjob_free(j);
 }
 
@@ -673,6 +745,12 @@ webjobs_start(struct edge *e)
 	struct jobs_conf jc;
 
 	w->edge = e;
+	pthread_mutex_init(&w->mtx, NULL);
+	w->m_deferred = metrics_counter("edge_web_jobs_deferred_total",
+	    "Hang-ups, events, records and notifications the full web job "
+	    "queue refused, kept and retried, by kind",
+	    "kind");
+	(void)metric_get(w->m_deferred, "hangup");
 	if (e->cfg.rate_limiter_url[0] != '\0') {
 		if (bus_req_dial(
 		        &w->rl, "rate_limiter", e->cfg.rate_limiter_url)
@@ -691,7 +769,7 @@ webjobs_start(struct edge *e)
 	memset(&jc, 0, sizeof(jc));
 	jc.name = "web";
 	jc.threads = e->cfg.web_workers;
-	jc.max_queued = WEBJOBS_MAX_QUEUED;
+	jc.max_queued = (int)e->cfg.web_queue_max;
 	jc.thread_init = wthread_init;
 	jc.thread_fini = wthread_fini;
 	jc.arg = e;
@@ -703,9 +781,22 @@ webjobs_start(struct edge *e)
 void
 webjobs_stop(struct webjobs *w)
 {
+	struct wjob *j, *next;
+
 	atomic_store(&w->stop, 1); /* no further notification attempt */
+	/* what waits goes in as the queue empties, then is drained */
+	while (w->q != NULL && !webjobs_retry(w))
+		nng_msleep(10);
 	jobs_free(w->q, JOBS_DRAIN); /* every request queued is answered */
+	pthread_mutex_lock(&w->mtx);
 	w->q = NULL;
+	j = w->deferred;
+	w->deferred = w->deferred_tail = NULL;
+	pthread_mutex_unlock(&w->mtx);
+	for (; j != NULL; j = next) {
+		next = j->next;
+		wjob_free(j);
+	}
 	if (w->rl_open)
 		nng_close(w->rl);
 	if (w->ps_open)

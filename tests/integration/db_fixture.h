@@ -168,6 +168,12 @@ dbfx_rate(nng_socket s, const char *phone, const char *ip, bool peek,
 		else if (strcmp(rep->rate_decision->reason, "invalid_number")
 		    == 0)
 			out->reason = "invalid_number";
+		else if (strcmp(rep->rate_decision->reason, "do_not_call")
+		    == 0)
+			out->reason = "do_not_call";
+		else if (strcmp(rep->rate_decision->reason, "dnc_unavailable")
+		    == 0)
+			out->reason = "dnc_unavailable";
 		else
 			out->reason = "other";
 		rv = 0;

@@ -68,6 +68,7 @@ struct e2e_opts {
 	const char        *dtmf; /* keys the callee presses (D@ms,...) */
 	const char        *sim_auth_token; /* sim-twilio's (NULL: ours) */
 	bool               telnyx; /* EDGE_PROVIDER=telnyx, sim --telnyx */
+	bool               twiml_get; /* sim-twilio fetches TwiML by GET */
 	const char *const *ant_args; /* more sim-anthropic arguments */
 	const char *const *oai_args; /* more sim-openai arguments */
 	const char *const *tw_args; /* more sim-twilio arguments */
@@ -271,6 +272,8 @@ e2e_start_sims(struct e2e *e, const struct e2e_opts *o)
 		tw[n++] = "--answered-by";
 		tw[n++] = o->answered_by;
 	}
+	if (o->twiml_get)
+		tw[n++] = "--twiml-get";
 	if (o->telnyx) {
 		if (tx_keys_new(&e->tx) == -1)
 			return (-1);

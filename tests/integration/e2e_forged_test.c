@@ -6,6 +6,10 @@
  *   /twiml, /status: a signature under the wrong auth token, a right
  *       signature over other parameters (a tampered From), and none at
  *       all -> 403 each.
+ *   GET /twiml: the same three forgeries over the URL with its query, a
+ *       signature made for the POST form sent as a GET -> 403 each; a
+ *       right signature without CallSid -> 400; a query over 2 KiB
+ *       -> 414.
  *   a provider that signs with another account's token: sim-twilio (run
  *       with a different --auth-token) rings /twiml -> 403, the call dies
  *       without TwiML, no stream is opened.
@@ -44,7 +48,8 @@ sign(const char *key, const char *url, struct pair *p, size_t n, char out[29])
 	char          data[4096];
 	size_t        i, len;
 
-	qsort(p, n, sizeof(*p), pair_cmp);
+	if (n > 1)
+		qsort(p, n, sizeof(*p), pair_cmp);
 	len = (size_t)snprintf(data, sizeof(data), "%s", url);
 	for (i = 0; i < n; i++)
 		len += (size_t)snprintf(data + len, sizeof(data) - len, "%s%s",
@@ -129,6 +134,73 @@ forged_webhooks(struct e2e *e, const char *path, const char *status_word)
 	/* none at all, and an empty one */
 	assert_int_equal(webhook(e, path, p, n, NULL), 403);
 	assert_int_equal(webhook(e, path, p, n, ""), 403);
+}
+
+/* GETs path?query with sig (NULL: no header); the status. */
+static long
+get_hook(struct e2e *e, const char *path, const char *query, const char *sig)
+{
+	char        url[4096], hdr[120], *resp = NULL;
+	const char *h[2] = { NULL, NULL };
+	long        status = 0;
+
+	snprintf(url, sizeof(url), "%s%s?%s", e->edge_base, path, query);
+	if (sig != NULL) {
+		snprintf(hdr, sizeof(hdr), "X-Twilio-Signature: %s", sig);
+		h[0] = hdr;
+	}
+	assert_int_equal(harness_http("GET", url, h, NULL, &status, &resp), 0);
+	print_message("GET %s (%s signature): %ld %s\n", path,
+	    sig == NULL ? "no" : "a forged", status, resp != NULL ? resp : "");
+	free(resp);
+	return (status);
+}
+
+static void
+forged_get(struct e2e *e)
+{
+	struct pair p[] = { { "CallSid",
+		                "CA00000000000000000000000000f0rged" },
+		{ "AccountSid", E2E_ACCOUNT }, { "From", VICTIM },
+		{ "To", E2E_FROM }, { "CallStatus", "ringing" },
+		{ "Direction", "inbound" }, { "ApiVersion", "2010-04-01" } };
+	size_t      n = sizeof(p) / sizeof(p[0]), i;
+	char        url[4096], q[3072], sig[29], big[2600];
+	char        base[160];
+
+	snprintf(base, sizeof(base), "%s/twiml", e->edge_base);
+	form(p, n, q, sizeof(q));
+	snprintf(url, sizeof(url), "%s?%s", base, q);
+	/* the wrong key over the URL and its query */
+	sign(FORGER_TOKEN, url, NULL, 0, sig);
+	assert_int_equal(get_hook(e, "/twiml", q, sig), 403);
+	/* the right key, From tampered afterwards */
+	sign(E2E_AUTH_TOKEN, url, NULL, 0, sig);
+	p[2].value = "+14155550199";
+	form(p, n, q, sizeof(q));
+	assert_int_equal(get_hook(e, "/twiml", q, sig), 403);
+	p[2].value = VICTIM;
+	form(p, n, q, sizeof(q));
+	/* signed as a POST (URL + sorted params), sent as a GET */
+	sign(E2E_AUTH_TOKEN, base, p, n, sig);
+	assert_int_equal(get_hook(e, "/twiml", q, sig), 403);
+	/* none at all, and an empty one */
+	assert_int_equal(get_hook(e, "/twiml", q, NULL), 403);
+	assert_int_equal(get_hook(e, "/twiml", q, ""), 403);
+	/* rightly signed but no CallSid: refused, nothing happens (sign()
+	 * sorted p: put the last pair in CallSid's place, leave it out) */
+	for (i = 0; strcmp(p[i].name, "CallSid") != 0; i++)
+		;
+	p[i] = p[n - 1];
+	form(p, n - 1, q, sizeof(q));
+	snprintf(url, sizeof(url), "%s?%s", base, q);
+	sign(E2E_AUTH_TOKEN, url, NULL, 0, sig);
+	assert_int_equal(get_hook(e, "/twiml", q, sig), 400);
+	/* a query too long to be a provider's */
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big, "Pad=", 4);
+	assert_int_equal(get_hook(e, "/twiml", big, NULL), 414);
 }
 
 /* sim-caller once against /media; its JSON report. */
@@ -218,6 +290,16 @@ no_side_effect(struct e2e *e)
 	    harness_http("GET", url, NULL, NULL, &status, &body), 0);
 	assert_int_equal(status, 200);
 	assert_non_null(strstr(body, "edge_stream_auth_failures_total"));
+	/* no signature or an empty one: twice by POST, twice by GET */
+	assert_non_null(strstr(body,
+	    "edge_webhook_refused_total{route=\"twiml\",reason=\"query_too_"
+	    "long\"} 1\n"));
+	assert_non_null(strstr(body,
+	    "edge_webhook_refused_total{route=\"twiml\",reason=\"missing_"
+	    "param\"} 1\n"));
+	assert_non_null(strstr(body,
+	    "edge_webhook_refused_total{route=\"twiml\",reason=\"missing_"
+	    "signature\"} 4\n"));
 	free(body);
 }
 
@@ -239,6 +321,7 @@ test_forged(void **state)
 
 	forged_webhooks(&e, "/twiml", "ringing");
 	forged_webhooks(&e, "/status", "completed");
+	forged_get(&e);
 
 	/* a whole call from a provider with the wrong key */
 	e2e_tw_inbound(&e, VICTIM, sid, sizeof(sid));

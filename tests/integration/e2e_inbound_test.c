@@ -11,7 +11,9 @@
  * outcome, duration, the caller's number sealed), each turn and the
  * status callbacks stored, one rate-limit hit (an HMAC), the TwiML and
  * the stream as sim-twilio saw them, the hang-up, and no phone number in
- * any daemon's log.  Bounded: about 20 s.
+ * any daemon's log.  Then the same call with the TwiML fetched by GET
+ * (sim-twilio --twiml-get: the parameters in the signed URL's query).
+ * Bounded: about 40 s.
  */
 #include "e2e_fixture.h"
 
@@ -132,14 +134,46 @@ check_database(struct e2e *e, const char *sid)
 	assert_int_equal(e2e_count(e, "SELECT count(*) FROM calls"), 1);
 }
 
+/* The TwiML request went as o asked: a POST, or a GET with the call's
+ * parameters in its query. */
 static void
-test_inbound(void **state)
+check_twiml_method(struct e2e *e, bool get)
+{
+	json_t     *a, *o;
+	const char *url;
+	size_t      i, n = 0;
+
+	a = e2e_records(e->tw_rec, "kind", "webhook");
+	json_array_foreach(a, i, o)
+	{
+		if (strcmp(
+		        json_string_value(json_object_get(o, "hook")), "twiml")
+		    != 0)
+			continue;
+		url = json_string_value(json_object_get(o, "url"));
+		print_message("TwiML fetched from %.60s...\n", url);
+		assert_true((strstr(url, "/twiml?") != NULL) == get);
+		if (get) { /* a space as "+", as Twilio sends it */
+			assert_non_null(strstr(url, "CallSid=CA"));
+			assert_non_null(
+			    strstr(url, "CallerCity=SAN+FRANCISCO"));
+		}
+		assert_int_equal(
+		    json_integer_value(json_object_get(o, "status")), 200);
+		n++;
+	}
+	json_decref(a);
+	assert_int_equal(n, 1);
+}
+
+static void
+run_inbound(bool get)
 {
 	struct e2e      e;
 	struct e2e_opts o = { 0 };
 	char            sid[64];
 
-	(void)state;
+	o.twiml_get = get;
 	o.script = "inbound.json";
 	o.speak_at = SPEAK_AT;
 	e2e_start(&e, &o);
@@ -152,9 +186,24 @@ test_inbound(void **state)
 	    e2e_nrecords(e.oai_rec, "type", "connection_opened"), 1);
 	assert_int_equal(e2e_nrecords(e.oai_rec, "type", "barge_in"), 0);
 	check_provider(&e, sid);
+	check_twiml_method(&e, get);
 	check_database(&e, sid);
 	e2e_assert_no_phone_in_logs(&e, CALLER);
 	e2e_stop(&e);
+}
+
+static void
+test_inbound(void **state)
+{
+	(void)state;
+	run_inbound(false);
+}
+
+static void
+test_inbound_get(void **state)
+{
+	(void)state;
+	run_inbound(true);
 }
 
 int
@@ -162,6 +211,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_inbound),
+		cmocka_unit_test(test_inbound_get),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -797,10 +797,18 @@ test_forged_webhooks(void **state)
 	assert_int_equal(c1, c0);
 	assert_int_equal(o1, o0);
 	assert_int_equal(e1, e0);
-	assert_true(
-	    metric("edge_webhook_refused_total{route=\"twiml\"}") == 3);
-	assert_true(
-	    metric("edge_webhook_refused_total{route=\"status\"}") == 3);
+	assert_true(metric("edge_webhook_refused_total{route=\"twiml\","
+	                   "reason=\"missing_signature\"}")
+	    == 1);
+	assert_true(metric("edge_webhook_refused_total{route=\"twiml\","
+	                   "reason=\"bad_signature\"}")
+	    == 2);
+	assert_true(metric("edge_webhook_refused_total{route=\"status\","
+	                   "reason=\"missing_signature\"}")
+	    == 1);
+	assert_true(metric("edge_webhook_refused_total{route=\"status\","
+	                   "reason=\"bad_signature\"}")
+	    == 2);
 	assert_true(metric("edge_streams_total") == before);
 }
 

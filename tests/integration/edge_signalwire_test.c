@@ -4,7 +4,9 @@
  * webhooks signed with the signing key (X-SignalWire-Signature, scheme B),
  * UUID call sids, the SignalWire media dialect through the real
  * ai-session and sim-openai (echo).  A webhook signed with the auth token
- * instead of the signing key is refused.
+ * instead of the signing key is refused.  The LaML fetched by GET: signed
+ * with the signing key over the URL and its query, answered with the
+ * same document; the same GET unsigned is refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +19,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "codec.h"
 #include "harness.h"
+#include "hmac.h"
 
 #define SECRET "edge-test-secret-0123456789"
 #define PROJECT "5f2c1a3e-0d8b-4c4e-9d0a-6b1f2e3d4c5b"
@@ -198,12 +202,43 @@ test_wrong_key(void **state)
 	assert_int_equal(status, 403);
 }
 
+static void
+test_twiml_get(void **state)
+{
+	static const char q[] = "CallSid=0b9e6a52-4c3d-4e1f-9a8b-7c6d5e4f3a2b"
+	                        "&AccountSid=" PROJECT
+	                        "&Direction=outbound-api&FromCity=NEW%20YORK";
+	unsigned char mac[HMAC_SHA1_LEN];
+	char          url[300], sig[29], hdr[80], *body = NULL;
+	const char   *headers[2] = { hdr, NULL };
+	long          status = 0;
+
+	(void)state;
+	snprintf(url, sizeof(url), "%s/twiml?%s", S.edge_http, q);
+	assert_int_equal(
+	    hmac_sha1(SIGN_KEY, strlen(SIGN_KEY), url, strlen(url), mac), 0);
+	assert_int_equal(codec_b64_encode(mac, sizeof(mac), sig, 29), 28);
+	snprintf(hdr, sizeof(hdr), "X-SignalWire-Signature: %s", sig);
+	assert_int_equal(
+	    harness_http("GET", url, headers, NULL, &status, &body), 0);
+	assert_int_equal(status, 200);
+	assert_non_null(body);
+	assert_non_null(strstr(body, "<Connect><Stream url=\"ws://"));
+	assert_non_null(strstr(body, "/media/signalwire\""));
+	free(body);
+	/* unsigned: refused */
+	assert_int_equal(
+	    harness_http("GET", url, NULL, NULL, &status, NULL), 0);
+	assert_int_equal(status, 403);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_outbound),
 		cmocka_unit_test(test_wrong_key),
+		cmocka_unit_test(test_twiml_get),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));

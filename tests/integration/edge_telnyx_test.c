@@ -321,6 +321,37 @@ metric(const char *series)
 	return (v);
 }
 
+/* TeXML webhooks are POSTs: /twiml by GET is refused, signed or not,
+ * and starts nothing. */
+static void
+test_twiml_get_refused(void **state)
+{
+	static const char q[] = "/twiml?CallSid=v3%3Aget0call&CallStatus="
+	                        "ringing&Direction=inbound&From=%2B15550001111"
+	                        "&To=%2B15550002222";
+	char              url[256], h1[160], h2[64], sig[EDSIG_B64], ts[24];
+	const char       *headers[3] = { h1, h2, NULL };
+	long              status = 0;
+	double before = metric("edge_webhook_refused_total{route=\"twiml\","
+	                       "reason=\"webhook_method\"} ");
+
+	(void)state;
+	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
+	assert_int_equal(edsig_sign(S.keys.key, ts, "", sig, sizeof(sig)), 0);
+	snprintf(h1, sizeof(h1), "telnyx-signature-ed25519: %s", sig);
+	snprintf(h2, sizeof(h2), "telnyx-timestamp: %s", ts);
+	snprintf(url, sizeof(url), "%s%s", S.edge_http, q);
+	assert_int_equal(
+	    harness_http("GET", url, headers, NULL, &status, NULL), 0);
+	assert_int_equal(status, 405);
+	assert_int_equal(
+	    harness_http("GET", url, NULL, NULL, &status, NULL), 0);
+	assert_int_equal(status, 405);
+	assert_true(metric("edge_webhook_refused_total{route=\"twiml\","
+	                   "reason=\"webhook_method\"} ")
+	    == (before > 0 ? before : 0) + 2);
+}
+
 static void
 test_bad_signatures(void **state)
 {
@@ -352,8 +383,12 @@ test_bad_signatures(void **state)
 	assert_int_equal(
 	    edsig_sign(S.keys.key, ahead, body, sig, sizeof(sig)), 0);
 	assert_int_equal(hook("/status", body, sig, ahead), 403);
-	assert_true(
-	    metric("edge_webhook_refused_total{route=\"status\"} ") >= 6);
+	assert_true(metric("edge_webhook_refused_total{route=\"status\","
+	                   "reason=\"bad_signature\"} ")
+	    >= 5);
+	assert_true(metric("edge_webhook_refused_total{route=\"status\","
+	                   "reason=\"missing_signature\"} ")
+	    >= 1);
 	/* and the same request signed right is taken */
 	assert_int_equal(
 	    edsig_sign(S.keys.key, ts, body, sig, sizeof(sig)), 0);
@@ -418,6 +453,7 @@ main(void)
 		cmocka_unit_test(test_outbound),
 		cmocka_unit_test(test_inbound),
 		cmocka_unit_test(test_bad_signatures),
+		cmocka_unit_test(test_twiml_get_refused),
 		cmocka_unit_test(test_unknown_provider),
 		cmocka_unit_test(test_hangup_bad_sid),
 	};

@@ -4,7 +4,10 @@
  * flagged degraded, limits still hold per process, /metrics and /health
  * say so; when PostgreSQL starts again the daemon goes back to it by
  * itself, the calls it allowed from memory are written to the table so
- * they still count, and the answers are exact again.
+ * they still count, and the answers are exact again.  A second
+ * rate-limiter with the default RATE_LIMIT_DNC_WHEN_DOWN shows that
+ * compliance fails closed: while the do-not-call list cannot be read,
+ * outbound calls are refused "dnc_unavailable".
  */
 #include <libpq-fe.h>
 
@@ -12,7 +15,7 @@
 #include "hmac.h"
 
 static struct pgtest_cluster cl;
-static struct dbfx_proc      rl;
+static struct dbfx_proc      rl, strict;
 
 static int
 setup(void **state)
@@ -24,12 +27,17 @@ setup(void **state)
 
 	if (pgtest_cluster_start(&cl) != 0 || dbfx_migrate(cl.dsn) != 0)
 		return (-1);
-	return (dbfx_start(&rl, "rate-limiter", "rl", cl.dsn, NULL, env));
+	if (dbfx_start(&rl, "rate-limiter", "rl", cl.dsn, NULL, env) != 0)
+		return (-1);
+	/* the default: no list, no outbound call */
+	return (
+	    dbfx_start(&strict, "rate-limiter", "rls", cl.dsn, NULL, NULL));
 }
 
 static int
 teardown(void **state)
 {
+	dbfx_stop(&strict);
 	dbfx_stop(&rl);
 	pgtest_cluster_destroy(&cl);
 	return (0);
@@ -50,6 +58,18 @@ expect(const char *phone, const char *ip, bool allowed, bool degraded,
 		    reason);
 }
 
+/* The strict rate-limiter's answer for a fresh outbound number. */
+static void
+expect_strict(const char *phone, bool allowed, const char *reason)
+{
+	Bus__RateDecision d;
+
+	assert_int_equal(dbfx_rate(strict.req, phone, "", false, &d), 0);
+	if (d.allowed != allowed || strcmp(d.reason, reason) != 0)
+		fail_msg("strict %s: allowed %d reason %s; wanted %d %s",
+		    phone, d.allowed, d.reason, allowed, reason);
+}
+
 static int
 answers_exact(void *arg)
 {
@@ -57,6 +77,18 @@ answers_exact(void *arg)
 
 	return (dbfx_rate(rl.req, "+61412345999", "", true, &d) == 0
 	    && !d.degraded);
+}
+
+/* The strict rate-limiter reads the do-not-call list again (each of
+ * its workers reconnects on its own): a fresh outbound call goes out.
+ * Refusals count no hit. */
+static int
+strict_calls_again(void *arg)
+{
+	Bus__RateDecision d;
+
+	return (dbfx_rate(strict.req, "+14155550999", "", false, &d) == 0
+	    && d.allowed && !d.degraded && strcmp(d.reason, "ok") == 0);
 }
 
 static void
@@ -67,6 +99,7 @@ test_outage_and_recovery(void **state)
 
 	/* database up: exact */
 	expect("+14155550111", "198.51.100.1", true, false, "ok");
+	expect_strict("+14155550777", true, "ok");
 	assert_true(dbfx_metric(rl.http, "rate_limit_degraded") == 0);
 
 	assert_int_equal(pgtest_cluster_stop(&cl), 0);
@@ -79,6 +112,14 @@ test_outage_and_recovery(void **state)
 	expect("+14155550222", "198.51.100.2", false, true, "phone_limit");
 	assert_true(dbfx_metric(rl.http, "rate_limit_degraded") == 1);
 	assert_true(dbfx_metric(rl.http, "rate_limit_db_up") == 0);
+	/* compliance fails closed: the list is unreadable, so no outbound
+	 * call, not even a fresh number well under its limits */
+	expect_strict("+14155550888", false, "dnc_unavailable");
+	expect_strict("+14155550777", false, "dnc_unavailable");
+	assert_true(dbfx_metric(strict.http,
+	                "rate_limit_dnc_total{op=\"check\",result="
+	                "\"unavailable\"}")
+	    >= 2);
 	/* liveness and readiness never wait for the database */
 	snprintf(url, sizeof(url), "%s/health", rl.http);
 	assert_int_equal(
@@ -98,14 +139,17 @@ test_outage_and_recovery(void **state)
 	    harness_now_ms() - t0);
 	assert_true(dbfx_metric(rl.http, "rate_limit_degraded") == 0);
 	assert_true(dbfx_metric(rl.http, "rate_limit_db_up") == 1);
-	/* the three calls allowed from memory were written back */
+	/* the three calls allowed from memory were written back (and the
+	 * strict one's first call) */
 	assert_int_equal(dbfx_count(cl.dsn,
 	                     "SELECT count(*) FROM "
 	                     "rate_limit_hits WHERE scope = 'phone'"),
-	    4);
+	    5);
 	expect("+14155550111", "198.51.100.1", false, false, "phone_limit");
 	expect("+14155550222", "198.51.100.2", false, false, "phone_limit");
 	expect("+14155550333", "198.51.100.3", true, false, "ok");
+	/* and once the list can be read again, calls go out again */
+	assert_int_equal(harness_wait_for(strict_calls_again, NULL, 10000), 0);
 }
 
 static int

@@ -208,6 +208,9 @@ fetch(struct call *c)
 	struct form f = { NULL, 0, 0 };
 
 	base_params(c, &f, c->inbound ? "ringing" : "in-progress");
+	/* Twilio's geographic data: a value with a space, which a GET
+	 * carries in its query */
+	form_add(&f, "CallerCity", "SAN FRANCISCO");
 	if (c->amd && !c->amd_async && c->answered_by != NULL)
 		form_add(&f, "AnsweredBy", c->answered_by);
 	c->wait = WAIT_HOOK;

@@ -1,7 +1,10 @@
 /*
  * hook - the provider's outgoing webhooks (status callbacks, the TwiML
  * request, the async AMD result): signed form POSTs made with libcurl on
- * a few worker threads, never on the lws thread.  Nothing is retried
+ * a few worker threads, never on the lws thread.  With --twiml-get the
+ * TwiML request is a GET instead: the params form-encoded into the
+ * URL's query (a space as "+", as Twilio sends it) and the signature
+ * over that URL alone.  Nothing is retried
  * (the provider does not retry either); every result is recorded.
  *
  * Ownership: hook_post() (lws thread) builds a job and hands it to the
@@ -89,7 +92,7 @@ post(struct hooks *h, CURL *curl, struct hook_job *j)
 	int64_t                t0 = stream_now_us();
 	CURLcode               rc;
 
-	body = form_encode(&j->params);
+	body = j->get ? stream_xstrdup("") : form_encode(&j->params);
 	snprintf(sig, sizeof(sig), "%s: %s",
 	    o->signalwire ? "X-SignalWire-Signature" : "X-Twilio-Signature",
 	    j->sig);
@@ -105,16 +108,22 @@ post(struct hooks *h, CURL *curl, struct hook_job *j)
 		snprintf(ts, sizeof(ts), "telnyx-timestamp: %s", j->ts);
 		hdrs = curl_slist_append(hdrs, ts);
 	}
-	hdrs = curl_slist_append(
-	    hdrs, "Content-Type: application/x-www-form-urlencoded");
+	if (!j->get)
+		hdrs = curl_slist_append(
+		    hdrs, "Content-Type: application/x-www-form-urlencoded");
 	hdrs = curl_slist_append(hdrs, sig);
 	hdrs = curl_slist_append(hdrs, "User-Agent: TwilioProxy/1.1");
 	hdrs = curl_slist_append(hdrs, "Expect:");
 	errbuf[0] = '\0';
 	curl_easy_reset(curl);
 	curl_easy_setopt(curl, CURLOPT_URL, j->url);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	if (j->get)
+		curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+	else {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(
+		    curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	}
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, j);
@@ -216,6 +225,28 @@ hook_stop(struct sim *sim)
 	sim->hooks = NULL;
 }
 
+/* url with the params as its query, a space as "+". */
+static char *
+get_url(const char *url, const struct form *f)
+{
+	char  *q = form_encode(f), *out, *o;
+	size_t i, len = strlen(url) + strlen(q) + 2;
+
+	out = stream_xcalloc(1, len);
+	o = out
+	    + snprintf(out, len, "%s%s", url, strchr(url, '?') ? "&" : "?");
+	for (i = 0; q[i] != '\0'; i++) {
+		if (strncmp(q + i, "%20", 3) == 0) {
+			*o++ = '+';
+			i += 2;
+		} else
+			*o++ = q[i];
+	}
+	*o = '\0';
+	free(q);
+	return (out);
+}
+
 void
 hook_post(struct sim *sim, struct call *c, const char *kind, const char *url,
     struct form *params, hook_done_fn done)
@@ -227,12 +258,16 @@ hook_post(struct sim *sim, struct call *c, const char *kind, const char *url,
 	j = stream_xcalloc(1, sizeof(*j));
 	j->call = c;
 	j->kind = kind;
-	j->url = stream_xstrdup(url);
 	j->params = *params; /* the job owns the pairs now */
 	memset(params, 0, sizeof(*params));
 	j->done = done;
+	j->get = sim->o.twiml_get && strcmp(kind, "twiml") == 0;
+	if (j->get)
+		j->url = get_url(url, &j->params);
+	else
+		j->url = stream_xstrdup(url);
 	key = sim->o.signalwire ? sim->o.signing_key : sim->o.auth_token;
-	if (twsig_compute(key, url, j->params.v, j->params.n,
+	if (twsig_compute(key, j->url, j->params.v, j->get ? 0 : j->params.n,
 	        sim->o.signalwire ? TWSIG_SIGNALWIRE : TWSIG_TWILIO, j->sig)
 	    == -1)
 		j->sig[0] = '\0';

@@ -10,7 +10,7 @@
  *	    [--ring-ms R] [--media-url ws://127.0.0.1:8080/media]
  *	    [--signalwire --signing-key K] [--telnyx --telnyx-key SEED]
  *	    [--hook-workers N]
- *	    [--hook-timeout-ms T]
+ *	    [--hook-timeout-ms T] [--twiml-get]
  *	sim-twilio --self-test
  *
  * Prints {"msg":"ready","svc":"sim-twilio","port":N} on stderr once it
@@ -39,7 +39,7 @@ usage(void)
 	    "\t[--signalwire --signing-key K] [--telnyx --telnyx-key SEED "
 	    "[--telnyx-dtmf-status S]]\n"
 	    "\t[--hook-workers N] "
-	    "[--hook-timeout-ms T]\n"
+	    "[--hook-timeout-ms T] [--twiml-get]\n"
 	    "\t[--number E164 [--number-voice-url U] "
 	    "[--number-status-callback U]]\n"
 	    "       sim-twilio --self-test\n");
@@ -95,6 +95,7 @@ static const struct opt {
 	{ "hook-timeout-ms", OPT_INT,
 	    offsetof(struct sim_opts, hook_timeout_ms), 600000 },
 	{ "self-test", OPT_FLAG, offsetof(struct sim_opts, self_test), 0 },
+	{ "twiml-get", OPT_FLAG, offsetof(struct sim_opts, twiml_get), 0 },
 	{ "number", OPT_STR, offsetof(struct sim_opts, number), 0 },
 	{ "number-voice-url", OPT_STR,
 	    offsetof(struct sim_opts, number_voice_url), 0 },

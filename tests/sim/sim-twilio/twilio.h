@@ -60,6 +60,7 @@ struct sim_opts {
 	const char *number; /* one IncomingPhoneNumber (E.164), or NULL */
 	const char *number_voice_url;
 	const char *number_status_cb;
+	bool        twiml_get; /* fetch TwiML by GET, the pairs in the query */
 };
 
 /* The account's phone number (numbers.c); strings owned here. */
@@ -223,8 +224,9 @@ struct hook_job {
 	struct hook_job *next;
 	struct call     *call; /* calls live until exit */
 	const char      *kind; /* "status", "twiml", "amd" */
-	char            *url;
+	char            *url; /* GET: with the params as its query */
 	struct form      params;
+	bool             get; /* the TwiML request by GET (--twiml-get) */
 	char             sig[TWSIG_LEN + 1];
 	char             esig[96]; /* Telnyx: Ed25519, base64 */
 	char             ts[24]; /* Telnyx: telnyx-timestamp */

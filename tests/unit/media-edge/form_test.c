@@ -166,6 +166,58 @@ test_long_url(void **state)
 	form_free(&f);
 }
 
+/*
+ * GET webhooks: the signature over the URL with its query, no params.
+ * The signatures were computed apart from this code:
+ *	printf '%s' "$URL" | openssl dgst -sha1 -hmac 12345 -binary | base64
+ * with a space sent as %20, as "+", and with the default port added.
+ */
+#define GQ_PFX "CallSid=CA1234567890ABCDE&Caller=%2B14158675309&FromCity=SAN"
+#define GQ_SFX "FRANCISCO&Note=a%26b%3Dc~x"
+
+static void
+test_get_vectors(void **state)
+{
+	/* the pairs as lws hands them over: decoded, in order */
+	static const char *const pairs[][2]
+	    = { { "CallSid", "CA1234567890ABCDE" },
+		      { "Caller", "+14158675309" },
+		      { "FromCity", "SAN FRANCISCO" }, { "Note", "a&b=c~x" } };
+	char   q[256], *p = q;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 4; i++) {
+		if (i > 0)
+			*p++ = '&';
+		p += form_escape(pairs[i][0], strlen(pairs[i][0]), p);
+		*p++ = '=';
+		p += form_escape(pairs[i][1], strlen(pairs[i][1]), p);
+	}
+	assert_string_equal(q, GQ_PFX "%20" GQ_SFX);
+	/* %20 for a space */
+	assert_true(form_query_sig_ok("12345", "https://mycompany.com/twiml",
+	    q, "Yhvidxc/qEJS8ZKTE2yXmkp+2c8="));
+	/* "+" for a space */
+	assert_true(form_query_sig_ok("12345", "https://mycompany.com/twiml",
+	    q, "1bsQrEjJQmnI257Y7ERGPuQTXIA="));
+	/* Twilio's side added the default port */
+	assert_true(form_query_sig_ok("12345", "https://mycompany.com/twiml",
+	    q, "ZSI+LbhC1UtFu6QVuSQtiKTB5bM="));
+	/* wrong key, other query, other path, nothing */
+	assert_false(form_query_sig_ok("54321", "https://mycompany.com/twiml",
+	    q, "Yhvidxc/qEJS8ZKTE2yXmkp+2c8="));
+	assert_false(form_query_sig_ok("12345", "https://mycompany.com/twiml",
+	    "CallSid=CA1234567890ABCDE", "Yhvidxc/qEJS8ZKTE2yXmkp+2c8="));
+	assert_false(form_query_sig_ok("12345", "https://mycompany.com/status",
+	    q, "Yhvidxc/qEJS8ZKTE2yXmkp+2c8="));
+	assert_false(
+	    form_query_sig_ok("12345", "https://mycompany.com/twiml", q, ""));
+	/* every byte but the unreserved ones is escaped */
+	assert_int_equal(form_escape("a b+/\xff", 6, q), 14);
+	assert_string_equal(q, "a%20b%2B%2F%FF");
+}
+
 int
 main(void)
 {
@@ -176,6 +228,7 @@ main(void)
 		cmocka_unit_test(test_dup_keys),
 		cmocka_unit_test(test_signalwire_plain),
 		cmocka_unit_test(test_long_url),
+		cmocka_unit_test(test_get_vectors),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
