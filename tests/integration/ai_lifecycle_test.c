@@ -592,8 +592,8 @@ test_context_persister_down(void **state)
 /*
  * The record journal: a call ends while persister is down, then its
  * ai-session is killed (kill -9).  Started again on the same
- * AI_JOURNAL_DIR, the next process sends the record, whole, and the
- * summary follows.
+ * AI_JOURNAL_DIR, the next process sends the record, whole (its token
+ * usage too), and the summary follows.
  */
 static void
 test_journal(void **state)
@@ -640,6 +640,13 @@ test_journal(void **state)
 	print_message("journaled transcript:\n%s\n", s);
 	assert_non_null(strstr(s, "AI: "));
 	free(s);
+	/* the token usage came back with it: the model's (the first life
+	 * answered at least once) and the summary's */
+	assert_true(dbfx_count(l.db.dsn,
+	                "SELECT count(*) FROM calls WHERE call_sid = "
+	                "'CAjour1' AND model_input_tokens > 0 AND "
+	                "model_output_tokens > 0 AND reasoner_input_tokens > 0")
+	    == 1);
 	assert_true(fe_metric(l.http_port, "ai_records_replayed_total") == 1);
 	life_down(&l);
 }
