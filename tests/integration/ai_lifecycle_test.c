@@ -642,10 +642,11 @@ test_journal(void **state)
 	free(s);
 	/* the token usage came back with it: the model's (the first life
 	 * answered at least once) and the summary's */
-	assert_true(dbfx_count(l.db.dsn,
-	                "SELECT count(*) FROM calls WHERE call_sid = "
-	                "'CAjour1' AND model_input_tokens > 0 AND "
-	                "model_output_tokens > 0 AND reasoner_input_tokens > 0")
+	assert_true(
+	    dbfx_count(l.db.dsn,
+	        "SELECT count(*) FROM calls WHERE call_sid = "
+	        "'CAjour1' AND model_input_tokens > 0 AND "
+	        "model_output_tokens > 0 AND reasoner_input_tokens > 0")
 	    == 1);
 	assert_true(fe_metric(l.http_port, "ai_records_replayed_total") == 1);
 	life_down(&l);
