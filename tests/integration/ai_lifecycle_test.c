@@ -488,6 +488,12 @@ move_call(const char *sid, bool persister_down)
 	free(s);
 	/* a rolling deploy: the first ai-session goes */
 	assert_int_equal(harness_stop(l.ai, 10000), 0);
+	/* the call moved: live -> moving -> ending -> recorded there */
+	assert_true(harness_log_contains(l.ai, "call state live -> moving"));
+	assert_true(harness_log_contains(l.ai, "call state moving -> ending"));
+	assert_true(
+	    harness_log_contains(l.ai, "call state ending -> recorded"));
+	assert_false(harness_log_contains(l.ai, "refused (a bug)"));
 	snprintf(sql, sizeof(sql),
 	    "SELECT transcript FROM calls WHERE call_sid = '%s' AND "
 	    "record_partial AND record_version = 0",
