@@ -77,19 +77,20 @@ static const char *const state_names[CALL_NSTATES] = {
 	[CALL_RECORDED] = "recorded",
 };
 
-/* allowed[from] has bit `to` set when from -> to is a transition. */
+/* allowed[from] has bit `to` set when from -> to is a transition.  Any
+ * state before the end may move (shutdown) or end. */
 #define TO(s) (1u << (s))
+#define GOING (TO(CALL_MOVING) | TO(CALL_ENDING))
 static const unsigned allowed[CALL_NSTATES] = {
-	[CALL_NEW] = TO(CALL_SETUP) | TO(CALL_MOVING) | TO(CALL_ENDING),
-	[CALL_SETUP] = TO(CALL_LIVE) | TO(CALL_MOVING) | TO(CALL_ENDING),
-	[CALL_LIVE]
-	= TO(CALL_RECONNECTING) | TO(CALL_MOVING) | TO(CALL_ENDING),
-	[CALL_RECONNECTING]
-	= TO(CALL_LIVE) | TO(CALL_MOVING) | TO(CALL_ENDING),
+	[CALL_NEW] = TO(CALL_SETUP) | GOING,
+	[CALL_SETUP] = TO(CALL_LIVE) | GOING,
+	[CALL_LIVE] = TO(CALL_RECONNECTING) | GOING,
+	[CALL_RECONNECTING] = TO(CALL_LIVE) | GOING,
 	[CALL_MOVING] = TO(CALL_ENDING),
 	[CALL_ENDING] = TO(CALL_RECORDED),
 	[CALL_RECORDED] = 0,
 };
+#undef GOING
 #undef TO
 
 const char *
