@@ -13,16 +13,16 @@
  * end_call, and voicemail: the call is hung up (HangUp to media-edge)
  * only after the goodbye or the voicemail message has played: after the
  * response that carries it is done and every mark of it has come back.
- * A timer bounds the wait (TOOLS_HANGUP_WAIT_MS).
+ * A timer bounds the wait (TOOLS_HANGUP_WAIT_MS).  Voicemail is
+ * recognised from the provider's answering-machine result
+ * (SessionStart.params answered_by, or a CallEvent of kind "amd") or from
+ * voicemail phrases in the first turns of the callee; the configured
+ * message is spoken and the outcome is voicemail.
  *
  * A leaf of session.c: each tools_* function does its part with the
  * model and returns what the session is to do next (enum tools_next in
  * ai.h); session.c arms the timer and ends the call.  A new tool is one
- * function and one row of tools[].  Voicemail is recognised from the
- * provider's answering-machine result (SessionStart.params answered_by, or a
- * CallEvent of kind "amd") or from voicemail phrases in the first turns
- * of the callee; the configured message is spoken and the outcome is
- * voicemail.
+ * function and one row of tools[].
  *
  * lws service thread, except reason_run (job thread).
  */
