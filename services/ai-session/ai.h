@@ -211,13 +211,19 @@ char *transcript_format(const struct transcript *);
 
 /* ---- the call (calls.c, session.c) -------------------------------- */
 
+/* The call's state machine (session.c owns it; the diagram and the
+ * allowed transitions are at the top of session.c).  lws thread only,
+ * but CALL_NEW, which the worker that creates the call sets. */
 enum call_state {
-	CALL_PENDING = 0, /* SessionStart still dialling media-edge */
-	CALL_STARTING, /* model socket being opened / configured */
-	CALL_READY, /* audio flows */
+	CALL_NEW = 0, /* SessionStart still dialling media-edge */
+	CALL_SETUP, /* call context, model socket being opened / configured */
+	CALL_LIVE, /* audio flows */
 	CALL_RECONNECTING, /* model session lost: opening another, audio
 	                      held */
-	CALL_ENDING
+	CALL_MOVING, /* this ai-session is going: the call moves on */
+	CALL_ENDING, /* session_end: closing, telling media-edge */
+	CALL_RECORDED, /* the record is with record.c; freed next */
+	CALL_NSTATES
 };
 
 struct job_ctx;
@@ -322,6 +328,14 @@ void calls_free_all(void);
 void calls_foreach_live(void (*fn)(struct call *, void *), void *arg);
 
 /* session.c: the life of a call on the lws service thread. */
+const char *call_state_name(enum call_state);
+/* The transition table: may a call go from one state to the other? */
+bool call_state_allowed(enum call_state from, enum call_state to);
+/* Every state change goes through here: 0, or -1 (logged, counted in
+ * ai_call_state_errors_total, state unchanged) if the table refuses it. */
+int session_set_state(struct call *, enum call_state to);
+/* ai_call_state_* series (after stats_init; main thread). */
+void session_stats_init(void);
 void session_start(struct call *);
 /* End the call once: why is a metric label from a fixed set ("edge",
  * "model_closed", "model_error", "setup_timeout", "connect_failed",
@@ -334,6 +348,7 @@ void session_mark_echo(struct call *, const char *name);
 /* dtmf.c: a key the caller pressed (lws thread). */
 void session_dtmf(struct call *, const Bus__Dtmf *);
 void session_event(struct call *, const Bus__CallEvent *);
+void session_keys_result(struct call *, const Bus__DigitsResult *);
 void session_shutdown_all(void);
 /* lws thread: one command from the inbox (the caller frees it). */
 void session_command(struct cmd *);
@@ -353,18 +368,35 @@ char *ctx_instructions(const char *base, const Bus__CallContext *cc,
 char *ctx_continue(
     const char *instructions, const struct transcript *tr, size_t from);
 
-/* tools.c: tool calls, end_call, voicemail; hooks from session.c. */
-void ev_tool_call(
-    void *arg, const char *call_id, const char *name, const char *args);
+/* tools.c, a leaf of session.c: tool calls, end_call, voicemail.  Each
+ * function does its part with the model and returns what the session is
+ * to do next; none ends the call or arms a timer itself. */
+enum tools_next {
+	TOOLS_NONE = 0, /* nothing: the call goes on */
+	TOOLS_SAY_AND_END, /* a goodbye or voicemail message is coming:
+	                      hang up once it has played (bounded wait) */
+	TOOLS_HANG_UP /* it has played: hang up now */
+};
+
+#define TOOLS_HANGUP_WAIT_MS 20000 /* goodbye audio plays within this */
+
+/* The model called a tool; args is a JSON text. */
+enum tools_next tools_call(
+    struct call *, const char *call_id, const char *name, const char *args);
+/* The model session is configured for the first time. */
+enum tools_next tools_ready(struct call *);
+/* A CallEvent from media-edge (answering machine detection). */
+enum tools_next tools_call_event(struct call *, const Bus__CallEvent *);
+/* A finished turn (voicemail greetings are recognised here). */
+enum tools_next tools_turn(struct call *, const struct turn *);
+/* A mark of ours came back: model audio was heard. */
+enum tools_next tools_echo(struct call *);
+/* A model response is done. */
+enum tools_next tools_response_done(struct call *);
 /* A press_keys of c that media-edge could not send (DigitsResult). */
-void tools_keys_result(struct call *, const Bus__DigitsResult *);
-void session_ready_hook(struct call *);
-void session_turn_hook(struct call *, const struct turn *);
-void session_echo_hook(struct call *);
-void session_bargein_hook(struct call *);
-void session_response_hook(struct call *);
+enum tools_next tools_keys_result(struct call *, const Bus__DigitsResult *);
 /* CMD_TOOL_RESULT: text = output JSON, text2 = call_id. */
-void tools_result(struct call *, struct cmd *);
+enum tools_next tools_result(struct call *, struct cmd *);
 
 /* record.c: turns to persister as they happen; the call record at the
  * end (summary from reasoner), kept and retried until acknowledged. */
@@ -555,6 +587,10 @@ struct ai_stats {
 	struct metric_family *config_errors;
 	struct metric_family *ended;
 	struct metric_family *tools;
+	/* session_set_state: [from][to], NULL where the table refuses */
+	struct metric *transition[CALL_NSTATES][CALL_NSTATES];
+	struct metric *in_state[CALL_NSTATES];
+	struct metric *state_errors;
 };
 
 extern struct ai_stats st;

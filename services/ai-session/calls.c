@@ -2,7 +2,7 @@
  * calls.c - the table of calls, keyed by call sid.
  *
  * The only structure the svc workers and the lws service thread share.
- * A worker creates a call (CALL_PENDING), reserves its place here, dials
+ * A worker creates a call (CALL_NEW), reserves its place here, dials
  * and subscribes, then marks it live and hands it to the lws thread with
  * a CMD_START.  From then on only the lws thread uses the call, and only
  * it removes and frees it.  A call that never became live is removed and
@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "ai.h"
+#include "metrics.h"
 #include "xmalloc.h"
 
 #define NBUCKETS 4096 /* power of two */
@@ -55,6 +56,7 @@ call_new(const char *sid, const char *trace)
 	ring_init(&c->inq, (size_t)cfg.start_buffer_ms * 8);
 	barge_init(&c->barge, (unsigned)cfg.mark_min_ms);
 	transcript_init(&c->tr, 1);
+	metric_inc(st.in_state[CALL_NEW]); /* c->state: CALL_NEW (0) */
 	return (c);
 }
 
@@ -63,6 +65,7 @@ call_free(struct call *c)
 {
 	if (c == NULL)
 		return;
+	metric_dec(st.in_state[c->state]);
 	ring_fini(&c->inq);
 	transcript_fini(&c->tr);
 	free(c->stream_sid);

@@ -42,7 +42,7 @@ dtmf_flush(struct call *c)
 		(void)edge_pub_turn(c, t);
 		record_turn(c, t);
 	}
-	if (c->rt == NULL || c->state != CALL_READY) {
+	if (c->rt == NULL || c->state != CALL_LIVE) {
 		logc_info(&c->lc,
 		    "keys pressed before the model was ready: "
 		    "kept in the transcript only");

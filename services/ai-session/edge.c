@@ -74,7 +74,7 @@ handle_item(struct call *c, const Bus__BatchItem *it, const char *what)
 		session_dtmf(c, it->dtmf);
 		break;
 	case BUS__BATCH_ITEM__ITEM_DIGITS_RESULT:
-		tools_keys_result(c, it->digits_result);
+		session_keys_result(c, it->digits_result);
 		break;
 	default:
 		metric_inc(st.bad_bus);

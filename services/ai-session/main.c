@@ -116,6 +116,7 @@ main(int argc, char *argv[])
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	metrics_init("ai-session", cfg_version);
 	stats_init();
+	session_stats_init();
 	if (ai_start() == -1)
 		fatalx("startup failed");
 	/* always written, whatever LOG_LEVEL: tests and operators wait

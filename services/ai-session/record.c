@@ -103,7 +103,9 @@ static struct {
  * this process.  record_start() reads the journal back and queues every
  * record without its "done"; the file is emptied whenever no record is
  * open.  Entries are JSON: {"op":"put","id":..., the record} or
- * {"op":"done","id":...}, id "<sid>/<holder>".
+ * {"op":"done","id":...}, id "<sid>/<holder>".  The record's token
+ * usage is in the entry ("usage"), so a replayed record costs what the
+ * call did.
  */
 static struct {
 	pthread_mutex_t mtx;
@@ -151,6 +153,44 @@ rec_id(const struct rec *r, char *buf, size_t len)
 	snprintf(buf, len, "%s/%u", r->sid, r->holder);
 }
 
+/* The token counts of a record as a journal object. */
+static json_t *
+usage_json(const struct call_usage *u)
+{
+	return (json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "in",
+	    (json_int_t)u->in, "out", (json_int_t)u->out, "in_audio",
+	    (json_int_t)u->in_audio, "out_audio", (json_int_t)u->out_audio,
+	    "cached", (json_int_t)u->cached, "rsn_in", (json_int_t)u->rsn_in,
+	    "rsn_out", (json_int_t)u->rsn_out, "responses",
+	    (json_int_t)u->responses));
+}
+
+/* u from a journal object; keys missing (or an entry older than the
+ * object) count 0.  Negative counts are not ours: 0 too. */
+static void
+usage_from_json(json_t *o, struct call_usage *u)
+{
+	json_int_t v[8] = { 0 };
+	int        i;
+
+	if (!json_is_object(o))
+		return;
+	(void)json_unpack(o, "{s?I,s?I,s?I,s?I,s?I,s?I,s?I,s?I}", "in", &v[0],
+	    "out", &v[1], "in_audio", &v[2], "out_audio", &v[3], "cached",
+	    &v[4], "rsn_in", &v[5], "rsn_out", &v[6], "responses", &v[7]);
+	for (i = 0; i < 8; i++)
+		if (v[i] < 0)
+			v[i] = 0;
+	u->in = (uint64_t)v[0];
+	u->out = (uint64_t)v[1];
+	u->in_audio = (uint64_t)v[2];
+	u->out_audio = (uint64_t)v[3];
+	u->cached = (uint64_t)v[4];
+	u->rsn_in = (uint64_t)v[5];
+	u->rsn_out = (uint64_t)v[6];
+	u->responses = (uint32_t)v[7];
+}
+
 /* The record as a journal entry. */
 static json_t *
 rec_json(const struct rec *r)
@@ -178,6 +218,8 @@ rec_json(const struct rec *r)
 	    "edge_ctl_url", r->edge_ctl_url, "failed", r->failed, "partial",
 	    r->partial, "holder", (json_int_t)r->holder, "version",
 	    (json_int_t)r->version, "state", (int)r->state);
+	if (o != NULL)
+		json_object_set_new(o, "usage", usage_json(&r->usage));
 	if (o != NULL && r->summary != NULL)
 		json_object_set_new(
 		    o, "summary", pbjson_from_pb(&r->summary->base));
@@ -242,6 +284,7 @@ rec_from_json(json_t *o)
 	r->holder = (unsigned)holder;
 	r->version = (unsigned)version;
 	r->state = state == REC_SUMMARY ? REC_SUMMARY : REC_SEND;
+	usage_from_json(json_object_get(o, "usage"), &r->usage);
 	if ((sj = json_object_get(o, "summary")) != NULL
 	    && pbjson_to_pb(&bus__summary__descriptor, sj,
 	           (ProtobufCMessage **)&r->summary_own, err, sizeof(err))

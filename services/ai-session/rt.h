@@ -16,6 +16,8 @@
  *
  * Threads: every function here and every event runs on the lws service
  * thread (loop.c).  After close() the provider calls no event again.
+ * A struct rt_events is filled by field name (.on_ready = fn, ...), so a
+ * new event cannot shift the others.
  */
 #ifndef RT_H
 #define RT_H
@@ -49,35 +51,36 @@ struct rt_session {
 
 struct rt_events {
 	/* The session is configured: audio may flow. */
-	void (*ready)(void *arg);
+	void (*on_ready)(void *arg);
 	/* Copy the oldest queued caller frame into buf; return its length,
 	 * 0 when the queue is empty.  *more: frames are left after it. */
-	size_t (*pull_audio)(void *arg, uint8_t *buf, size_t len, bool *more);
+	size_t (*on_pull_audio)(
+	    void *arg, uint8_t *buf, size_t len, bool *more);
 	/* A chunk of model audio (raw mu-law) for item_id of resp_id. */
-	void (*audio)(void *arg, const char *item_id, const char *resp_id,
+	void (*on_audio)(void *arg, const char *item_id, const char *resp_id,
 	    const uint8_t *ulaw, size_t n);
 	/* The model finished (or stopped) the audio of item_id. */
-	void (*audio_done)(
+	void (*on_audio_done)(
 	    void *arg, const char *item_id, const char *resp_id);
-	void (*speech_started)(void *arg);
-	void (*speech_stopped)(void *arg);
-	void (*response_created)(void *arg, const char *resp_id);
+	void (*on_speech_started)(void *arg);
+	void (*on_speech_stopped)(void *arg);
+	void (*on_response_created)(void *arg, const char *resp_id);
 	/* status: completed, cancelled, failed, incomplete. */
-	void (*response_done)(
+	void (*on_response_done)(
 	    void *arg, const char *resp_id, const char *status);
 	/* A finished turn of either side. */
-	void (*transcript)(
+	void (*on_transcript)(
 	    void *arg, enum rt_role, const char *item_id, const char *text);
 	/* The model called a tool; args is a JSON text. */
-	void (*tool_call)(void *arg, const char *call_id, const char *name,
+	void (*on_tool_call)(void *arg, const char *call_id, const char *name,
 	    const char *args);
 	/* An error event from the model; fatal: the session cannot go on. */
-	void (*error)(
+	void (*on_error)(
 	    void *arg, const char *code, const char *message, bool fatal);
 	/* The model socket went away (not after close()). */
-	void (*closed)(void *arg, const char *reason);
+	void (*on_closed)(void *arg, const char *reason);
 	/* A response's token usage (response.done); may be NULL. */
-	void (*usage)(void *arg, const struct rt_usage *);
+	void (*on_usage)(void *arg, const struct rt_usage *);
 };
 
 struct rt_provider {

@@ -120,7 +120,7 @@ on_audio_delta(struct rt_conn *rc, const char *item, const char *resp,
 		return;
 	}
 	if (n > 0)
-		rc->ev->audio(rc->arg, item, resp, dbuf, (size_t)n);
+		rc->ev->on_audio(rc->arg, item, resp, dbuf, (size_t)n);
 }
 
 /*
@@ -169,7 +169,7 @@ on_error(struct rt_conn *rc, json_t *ev)
 		send_update(rc);
 		return;
 	}
-	rc->ev->error(rc->arg, code, msg, !rc->ready);
+	rc->ev->on_error(rc->arg, code, msg, !rc->ready);
 }
 
 /* One event parsed by jansson; type is its "type". */
@@ -197,7 +197,7 @@ on_usage(struct rt_conn *rc, json_t *u)
 	ru.input_audio = count_of(in, "audio_tokens");
 	ru.output_audio = count_of(out, "audio_tokens");
 	ru.cached = count_of(in, "cached_tokens");
-	rc->ev->usage(rc->arg, &ru);
+	rc->ev->on_usage(rc->arg, &ru);
 }
 
 static void
@@ -217,34 +217,34 @@ on_event(struct rt_conn *rc, json_t *ev, const char *type)
 	} else if (strcmp(type, "session.updated") == 0) {
 		if (!rc->ready) {
 			rc->ready = true;
-			e->ready(rc->arg);
+			e->on_ready(rc->arg);
 			ws_want_write(rc->ws);
 		}
 	} else if (strcmp(type, "input_audio_buffer.speech_started") == 0)
-		e->speech_started(rc->arg);
+		e->on_speech_started(rc->arg);
 	else if (strcmp(type, "input_audio_buffer.speech_stopped") == 0)
-		e->speech_stopped(rc->arg);
+		e->on_speech_stopped(rc->arg);
 	else if (strcmp(type,
 	             "conversation.item.input_audio_transcription."
 	             "completed")
 	    == 0)
-		e->transcript(rc->arg, RT_USER, str(ev, "item_id"),
+		e->on_transcript(rc->arg, RT_USER, str(ev, "item_id"),
 		    str(ev, "transcript"));
 	else if (strcmp(type, "response.output_audio_transcript.done") == 0)
-		e->transcript(rc->arg, RT_ASSISTANT, str(ev, "item_id"),
+		e->on_transcript(rc->arg, RT_ASSISTANT, str(ev, "item_id"),
 		    str(ev, "transcript"));
 	else if (strcmp(type, "response.output_audio.done") == 0)
-		e->audio_done(
+		e->on_audio_done(
 		    rc->arg, str(ev, "item_id"), str(ev, "response_id"));
 	else if (strcmp(type, "response.created") == 0)
-		e->response_created(rc->arg, str(resp, "id"));
+		e->on_response_created(rc->arg, str(resp, "id"));
 	else if (strcmp(type, "response.done") == 0) {
-		if (e->usage != NULL)
+		if (e->on_usage != NULL)
 			on_usage(rc, json_object_get(resp, "usage"));
-		e->response_done(
+		e->on_response_done(
 		    rc->arg, str(resp, "id"), str(resp, "status"));
 	} else if (strcmp(type, "response.function_call_arguments.done") == 0)
-		e->tool_call(rc->arg, str(ev, "call_id"), str(ev, "name"),
+		e->on_tool_call(rc->arg, str(ev, "call_id"), str(ev, "name"),
 		    str(ev, "arguments"));
 	else if (strcmp(type, "error") == 0)
 		on_error(rc, ev);
@@ -333,7 +333,7 @@ ws_writeable(void *arg)
 			continue;
 		}
 		if (!rc->ready || !more
-		    || (n = rc->ev->pull_audio(
+		    || (n = rc->ev->on_pull_audio(
 		            rc->arg, fbuf, sizeof(fbuf), &more))
 		        == 0)
 			return;
@@ -353,7 +353,7 @@ ws_closed(void *arg, const char *reason)
 	struct rt_conn *rc = arg;
 
 	rc->ws = NULL; /* ws.c frees it */
-	rc->ev->closed(rc->arg, reason);
+	rc->ev->on_closed(rc->arg, reason);
 }
 
 static const struct ws_handler handler

@@ -2,17 +2,30 @@
  * session.c - the life of one call on the lws service thread: caller
  * frames in, model events out, barge-in, transcript, the end.
  *
- * The call's state machine and the one switch over the commands other
- * threads send (session_command) are here:
+ * The call's state machine (enum call_state in ai.h) and the one switch
+ * over the commands other threads send (session_command) are here.
+ * Every state change goes through session_set_state() and its table:
  *
- *	CALL_STARTING ---ready---> CALL_READY <---ready--- CALL_RECONNECTING
- *	      |                     |     \---model lost--->   |
- *	      |                     |                          |
- *	      +------ session_end (any reason, once) ----------+--> CALL_ENDING
- *	                                                     (record.c keeps
- *	                                                      the record)
+ *	new --CMD_START--> setup --ready--> live --model lost--> reconnecting
+ *	 |                   |               ^                       |
+ *	 |                   |               +---------ready---------+
+ *	 |                   |               |                       |
+ *	 +-------------------+---shutdown----+-----------------------+
+ *	 |                   |  (end_one)    |                       |
+ *	 |                   |               v                       |
+ *	 |                   |            moving                     |
+ *	 |                   |               |                       |
+ *	 +-------------------+--session_end--+-----------------------+
+ *	                                     v
+ *	                                  ending --record.c has it--> recorded
  *
- * context.c (the call context) is a leaf: ctx_request() and, on
+ * A refused change is a bug: it is logged with both states and counted
+ * (ai_call_state_errors_total) and the call keeps its state.
+ *
+ * tools.c, context.c and record.c are leaves: they do their work and
+ * return; tools.c says what the session is to do next (enum tools_next:
+ * nothing, or hang up after the goodbye, or now), and only this file
+ * ends a call or changes its state.  context.c: ctx_request() and, on
  * CMD_CONTEXT, ctx_apply(); then session_connect() here.
  *
  * Start (CMD_START): ask for the context and arm the setup timer; open
@@ -54,6 +67,132 @@
 
 const struct rt_provider *session_provider = &rt_openai;
 
+static const char *const state_names[CALL_NSTATES] = {
+	[CALL_NEW] = "new",
+	[CALL_SETUP] = "setup",
+	[CALL_LIVE] = "live",
+	[CALL_RECONNECTING] = "reconnecting",
+	[CALL_MOVING] = "moving",
+	[CALL_ENDING] = "ending",
+	[CALL_RECORDED] = "recorded",
+};
+
+/* allowed[from] has bit `to` set when from -> to is a transition.  Any
+ * state before the end may move (shutdown) or end. */
+#define TO(s) (1u << (s))
+#define GOING (TO(CALL_MOVING) | TO(CALL_ENDING))
+static const unsigned allowed[CALL_NSTATES] = {
+	[CALL_NEW] = TO(CALL_SETUP) | GOING,
+	[CALL_SETUP] = TO(CALL_LIVE) | GOING,
+	[CALL_LIVE] = TO(CALL_RECONNECTING) | GOING,
+	[CALL_RECONNECTING] = TO(CALL_LIVE) | GOING,
+	[CALL_MOVING] = TO(CALL_ENDING),
+	[CALL_ENDING] = TO(CALL_RECORDED),
+	[CALL_RECORDED] = 0,
+};
+#undef GOING
+#undef TO
+
+const char *
+call_state_name(enum call_state s)
+{
+	if ((unsigned)s >= CALL_NSTATES)
+		return ("invalid");
+	return (state_names[s]);
+}
+
+bool
+call_state_allowed(enum call_state from, enum call_state to)
+{
+	if ((unsigned)from >= CALL_NSTATES || (unsigned)to >= CALL_NSTATES)
+		return (false);
+	return ((allowed[from] & (1u << to)) != 0);
+}
+
+int
+session_set_state(struct call *c, enum call_state to)
+{
+	enum call_state from = c->state;
+
+	if (!call_state_allowed(from, to)) {
+		metric_inc(st.state_errors);
+		logc_warnx(&c->lc, "call state %s -> %s refused (a bug)",
+		    call_state_name(from), call_state_name(to));
+		return (-1);
+	}
+	c->state = to;
+	metric_inc(st.transition[from][to]);
+	metric_dec(st.in_state[from]);
+	metric_inc(st.in_state[to]);
+	logc_debug(&c->lc, "call state %s -> %s", call_state_name(from),
+	    call_state_name(to));
+	return (0);
+}
+
+/* The state machine's series: every allowed transition and every state
+ * present from the start (0), so a dashboard sees them all.  Main
+ * thread, after stats_init(). */
+void
+session_stats_init(void)
+{
+	struct metric_family *tr, *in;
+	int                   from, to;
+
+	tr = metrics_counter("ai_call_state_transitions_total",
+	    "Call state changes, by the state left and the state entered",
+	    "from,to");
+	in = metrics_gauge("ai_calls_in_state",
+	    "Calls held now, by state (session.c's state machine)", "state");
+	st.state_errors = metrics_counter1("ai_call_state_errors_total",
+	    "State changes the transition table refused (a bug: the call "
+	    "kept its state)");
+	for (from = 0; from < CALL_NSTATES; from++) {
+		st.in_state[from] = metric_get(in, call_state_name(from));
+		for (to = 0; to < CALL_NSTATES; to++)
+			if (call_state_allowed(from, to))
+				st.transition[from][to]
+				    = metric_get(tr, call_state_name(from),
+				        call_state_name(to));
+	}
+}
+
+/* Moving, ending or recorded: the call takes no more audio or events. */
+static bool
+call_over(const struct call *c)
+{
+	return (c->state == CALL_MOVING || c->state == CALL_ENDING
+	    || c->state == CALL_RECORDED);
+}
+
+static void
+hangup_timeout(struct call *c)
+{
+	logc_warnx(&c->lc,
+	    "goodbye audio not confirmed played within %d ms; hanging up",
+	    TOOLS_HANGUP_WAIT_MS);
+	session_end(c, c->voicemail ? "voicemail" : "end_call",
+	    c->hangup_reason != NULL ? c->hangup_reason : "end_call", true);
+}
+
+/* Do what tools.c asked for.  After TOOLS_HANG_UP c is freed. */
+static void
+session_next(struct call *c, enum tools_next next)
+{
+	switch (next) {
+	case TOOLS_NONE:
+		break;
+	case TOOLS_SAY_AND_END:
+		loop_timer(
+		    &c->hangup_timer, TOOLS_HANGUP_WAIT_MS, hangup_timeout, c);
+		break;
+	case TOOLS_HANG_UP:
+		session_end(c, c->voicemail ? "voicemail" : "end_call",
+		    c->hangup_reason != NULL ? c->hangup_reason : "end_call",
+		    true);
+		break;
+	}
+}
+
 /* The model session is configured: audio flows (first time, or after a
  * lost socket). */
 static void
@@ -63,9 +202,10 @@ ev_ready(void *arg)
 	bool         again = c->state == CALL_RECONNECTING;
 	int64_t      since = again ? c->t_lost : c->t_start;
 
-	if (c->state != CALL_STARTING && !again)
+	if (c->state != CALL_SETUP && !again)
 		return;
-	c->state = CALL_READY;
+	if (session_set_state(c, CALL_LIVE) != 0)
+		return;
 	loop_timer_cancel(&c->setup_timer);
 	metric_observe(again ? st.reconnect_s : st.setup_s,
 	    (double)(ai_mono_ms() - since) / 1000.0);
@@ -79,7 +219,7 @@ ev_ready(void *arg)
 	if (again)
 		metric_inc(metric_get(st.model_reconnects, "restored"));
 	else
-		session_ready_hook(c);
+		session_next(c, tools_ready(c));
 }
 
 static size_t
@@ -149,7 +289,6 @@ ev_speech_started(void *arg)
 		    "%u ms",
 		    tr[i].item_id, tr[i].ms);
 	}
-	session_bargein_hook(c);
 }
 
 static void
@@ -176,7 +315,7 @@ ev_response_done(void *arg, const char *resp, const char *status)
 	barge_response_done(&c->barge, resp, strcmp(status, "cancelled") == 0);
 	if (strcmp(status, "failed") == 0)
 		logc_warnx(&c->lc, "model response %s failed", resp);
-	session_response_hook(c);
+	session_next(c, tools_response_done(c));
 }
 
 static void
@@ -190,7 +329,17 @@ ev_transcript(void *arg, enum rt_role role, const char *item, const char *text)
 		return;
 	metric_inc(st.turns);
 	(void)edge_pub_turn(c, t);
-	session_turn_hook(c, t);
+	record_turn(c, t);
+	session_next(c, tools_turn(c, t));
+}
+
+static void
+ev_tool_call(
+    void *arg, const char *call_id, const char *name, const char *args)
+{
+	struct call *c = arg;
+
+	session_next(c, tools_call(c, call_id, name, args));
 }
 
 static void
@@ -217,19 +366,19 @@ ev_closed(void *arg, const char *reason)
 }
 
 static const struct rt_events events = {
-	.ready = ev_ready,
-	.pull_audio = ev_pull_audio,
-	.audio = ev_audio,
-	.audio_done = ev_audio_done,
-	.speech_started = ev_speech_started,
-	.speech_stopped = ev_speech_stopped,
-	.response_created = ev_response_created,
-	.response_done = ev_response_done,
-	.transcript = ev_transcript,
-	.tool_call = ev_tool_call,
-	.error = ev_error,
-	.closed = ev_closed,
-	.usage = usage_model,
+	.on_ready = ev_ready,
+	.on_pull_audio = ev_pull_audio,
+	.on_audio = ev_audio,
+	.on_audio_done = ev_audio_done,
+	.on_speech_started = ev_speech_started,
+	.on_speech_stopped = ev_speech_stopped,
+	.on_response_created = ev_response_created,
+	.on_response_done = ev_response_done,
+	.on_transcript = ev_transcript,
+	.on_tool_call = ev_tool_call,
+	.on_error = ev_error,
+	.on_closed = ev_closed,
+	.on_usage = usage_model,
 };
 
 static void
@@ -249,9 +398,9 @@ model_lost(struct call *c, const char *reason)
 	struct rt_session  s;
 	char              *instr;
 
-	if (c->state == CALL_ENDING)
+	if (call_over(c))
 		return;
-	if ((c->state != CALL_READY && c->state != CALL_RECONNECTING)
+	if ((c->state != CALL_LIVE && c->state != CALL_RECONNECTING)
 	    || c->reconnects >= (unsigned)cfg.model_reconnects) {
 		if (c->reconnects > 0)
 			metric_inc(metric_get(st.model_reconnects, "gave_up"));
@@ -260,13 +409,14 @@ model_lost(struct call *c, const char *reason)
 	}
 	session_provider->close(c->rt);
 	c->rt = NULL;
-	if (c->state == CALL_READY) {
+	if (c->state == CALL_LIVE) {
 		c->t_lost = ai_mono_ms();
 		/* what the old session was saying is void */
 		if (barge_interrupt(&c->barge, tr, BARGE_TRUNC_MAX) > 0)
 			(void)edge_pub_clear(c);
+		if (session_set_state(c, CALL_RECONNECTING) != 0)
+			return;
 	}
-	c->state = CALL_RECONNECTING;
 	c->reconnects++;
 	logc_info(&c->lc, "opening the model session again (try %u of %ld)",
 	    c->reconnects, cfg.model_reconnects);
@@ -332,7 +482,8 @@ idle_check(struct call *c)
 void
 session_start(struct call *c)
 {
-	c->state = CALL_STARTING;
+	if (session_set_state(c, CALL_SETUP) != 0)
+		return; /* started already */
 	c->last_frame_ms = ai_mono_ms();
 	if (cfg.idle_timeout_ms > 0)
 		idle_check(c);
@@ -347,7 +498,7 @@ session_frame(struct call *c, const Bus__AudioFrame *af)
 	const uint8_t *p = af->payload.data;
 	size_t         left = af->payload.len, n;
 
-	if (c->state == CALL_ENDING)
+	if (call_over(c))
 		return;
 	c->last_frame_ms = ai_mono_ms();
 	if (af->seq != 0) {
@@ -364,7 +515,7 @@ session_frame(struct call *c, const Bus__AudioFrame *af)
 		p += n;
 		left -= n;
 	}
-	if (c->state == CALL_READY)
+	if (c->state == CALL_LIVE)
 		session_provider->audio_available(c->rt);
 }
 
@@ -374,7 +525,7 @@ session_mark_echo(struct call *c, const char *name)
 	switch (barge_echo(&c->barge, name)) {
 	case BARGE_ECHO_OK:
 		metric_inc(st.marks_echoed);
-		session_echo_hook(c);
+		session_next(c, tools_echo(c));
 		break;
 	case BARGE_ECHO_STALE:
 		metric_inc(st.marks_stale);
@@ -406,9 +557,9 @@ void
 session_end(
     struct call *c, const char *why, const char *detail, bool tell_edge)
 {
-	if (c->state == CALL_ENDING)
+	if (c->state == CALL_ENDING || c->state == CALL_RECORDED
+	    || session_set_state(c, CALL_ENDING) != 0)
 		return;
-	c->state = CALL_ENDING;
 	loop_timer_cancel(&c->setup_timer);
 	loop_timer_cancel(&c->hangup_timer);
 	loop_timer_cancel(&c->idle_timer);
@@ -427,6 +578,7 @@ session_end(
 	free(c->end_reason);
 	c->end_reason = xstrdup(detail != NULL ? detail : why);
 	record_finish(c, why); /* record.c: takes the transcript */
+	(void)session_set_state(c, CALL_RECORDED);
 	calls_remove(c);
 	metric_dec(st.active);
 	if (ai_svc != NULL) /* atomic: svc comes up after the loop */
@@ -434,12 +586,34 @@ session_end(
 	call_free(c);
 }
 
+/* Shutdown: the call moves.  Not media-edge's end of it (no HangUp):
+ * media-edge starts it again on another ai-session with the turns so
+ * far, and the record kept here is partial. */
 static void
 end_one(struct call *c, void *arg)
 {
 	(void)arg;
+	if (session_set_state(c, CALL_MOVING) != 0)
+		return;
 	edge_hand_over(c);
 	session_end(c, "shutdown", "ai-session shutting down", false);
+}
+
+void
+session_event(struct call *c, const Bus__CallEvent *ev)
+{
+	if (call_over(c))
+		return;
+	session_next(c, tools_call_event(c, ev));
+}
+
+/* media-edge could not send the keys press_keys asked for. */
+void
+session_keys_result(struct call *c, const Bus__DigitsResult *r)
+{
+	if (call_over(c))
+		return;
+	session_next(c, tools_keys_result(c, r));
 }
 
 void
@@ -465,13 +639,13 @@ session_command(struct cmd *cmd)
 		session_start(c);
 		break;
 	case CMD_CONTEXT:
-		if (c->state != CALL_STARTING || c->rt != NULL)
+		if (c->state != CALL_SETUP || c->rt != NULL)
 			break; /* too late: set up already, or ending */
 		ctx_apply(c, cmd);
 		session_connect(c);
 		break;
 	case CMD_TOOL_RESULT:
-		tools_result(c, cmd);
+		session_next(c, tools_result(c, cmd));
 		break;
 	case CMD_END:
 		session_end(c, "edge", cmd->text, false);

@@ -26,11 +26,16 @@
  * end_call, and voicemail: the call is hung up (HangUp to media-edge)
  * only after the goodbye or the voicemail message has played: after the
  * response that carries it is done and every mark of it has come back.
- * A timer bounds the wait.  Voicemail is recognised from the provider's
- * answering-machine result (SessionStart.params answered_by, or a
- * CallEvent of kind "amd") or from voicemail phrases in the first turns
- * of the callee; the configured message is spoken and the outcome is
- * voicemail.
+ * A timer bounds the wait (TOOLS_HANGUP_WAIT_MS).  Voicemail is
+ * recognised from the provider's answering-machine result
+ * (SessionStart.params answered_by, or a CallEvent of kind "amd") or from
+ * voicemail phrases in the first turns of the callee; the configured
+ * message is spoken and the outcome is voicemail.
+ *
+ * A leaf of session.c: each tools_* function does its part with the
+ * model and returns what the session is to do next (enum tools_next in
+ * ai.h); session.c arms the timer and ends the call.  A new tool is one
+ * function and one row of tools[].
  *
  * lws service thread, except reason_run (job thread).
  */
@@ -47,7 +52,6 @@
 #include "wire.h"
 #include "xmalloc.h"
 
-#define HANGUP_WAIT_MS 20000 /* goodbye audio must play within this */
 #define REASON_TURNS 12 /* recent turns sent to the reasoner */
 #define VM_USER_TURNS 2 /* voicemail phrases count this early */
 
@@ -85,29 +89,18 @@ want_response(struct call *c)
 	(void)session_provider->request_response(c->rt, NULL);
 }
 
-static void
+/* TOOLS_HANG_UP once the goodbye has been spoken and heard. */
+static enum tools_next
 maybe_hangup(struct call *c)
 {
 	if (!c->hangup_after_audio || barge_pending(&c->barge))
-		return;
-	session_end(c, c->voicemail ? "voicemail" : "end_call",
-	    c->hangup_reason != NULL ? c->hangup_reason : "end_call", true);
-}
-
-static void
-hangup_timeout(struct call *c)
-{
-	logc_warnx(&c->lc,
-	    "goodbye audio not confirmed played within %d "
-	    "ms; hanging up",
-	    HANGUP_WAIT_MS);
-	session_end(c, c->voicemail ? "voicemail" : "end_call",
-	    c->hangup_reason != NULL ? c->hangup_reason : "end_call", true);
+		return (TOOLS_NONE);
+	return (TOOLS_HANG_UP);
 }
 
 /* Hang up once the response in progress (or the next one, if none is)
  * has been spoken and heard. */
-static void
+static enum tools_next
 hangup_after_speech(struct call *c, const char *reason)
 {
 	free(c->hangup_reason);
@@ -116,11 +109,12 @@ hangup_after_speech(struct call *c, const char *reason)
 		c->hangup_armed = true;
 	else
 		c->hangup_after_audio = true;
-	loop_timer(&c->hangup_timer, HANGUP_WAIT_MS, hangup_timeout, c);
-	maybe_hangup(c);
+	if (maybe_hangup(c) == TOOLS_HANG_UP)
+		return (TOOLS_HANG_UP);
+	return (TOOLS_SAY_AND_END);
 }
 
-static void
+static enum tools_next
 speak_voicemail(struct call *c)
 {
 	const char *msg = c->voicemail_message != NULL ? c->voicemail_message
@@ -136,22 +130,23 @@ speak_voicemail(struct call *c)
 	free(c->hangup_reason);
 	c->hangup_reason = xstrdup("voicemail");
 	c->hangup_armed = true; /* after the response asked for */
-	loop_timer(&c->hangup_timer, HANGUP_WAIT_MS, hangup_timeout, c);
+	return (TOOLS_SAY_AND_END);
 }
 
-static void
+static enum tools_next
 start_voicemail(struct call *c, const char *why)
 {
-	if (c->voicemail || c->state != CALL_READY)
-		return;
+	if (c->voicemail || c->state != CALL_LIVE)
+		return (TOOLS_NONE);
 	c->voicemail = true;
 	free(c->outcome);
 	c->outcome = xstrdup("voicemail");
 	logc_info(&c->lc, "voicemail (%s): leaving the message", why);
-	if (c->barge.active_resp[0] != '\0')
+	if (c->barge.active_resp[0] != '\0') {
 		c->voicemail_wanted = true; /* after the current one */
-	else
-		speak_voicemail(c);
+		return (TOOLS_NONE);
+	}
+	return (speak_voicemail(c));
 }
 
 static bool
@@ -162,75 +157,67 @@ is_machine(const char *answered_by)
 	        || strcasecmp(answered_by, "fax") == 0));
 }
 
-void
-session_ready_hook(struct call *c)
+enum tools_next
+tools_ready(struct call *c)
 {
 	if (is_machine(c->answered_by))
-		start_voicemail(c, c->answered_by);
-	else if (c->direction == BUS__DIRECTION__INBOUND || c->resume)
+		return (start_voicemail(c, c->answered_by));
+	if (c->direction == BUS__DIRECTION__INBOUND || c->resume)
 		want_response(c); /* we speak first */
+	return (TOOLS_NONE);
 }
 
-void
-session_event(struct call *c, const Bus__CallEvent *ev)
+enum tools_next
+tools_call_event(struct call *c, const Bus__CallEvent *ev)
 {
 	if (ev->kind == NULL || strcmp(ev->kind, "amd") != 0)
-		return;
+		return (TOOLS_NONE);
 	free(c->answered_by);
 	c->answered_by = xstrdup(ev->status != NULL ? ev->status : "");
 	if (is_machine(ev->status))
-		start_voicemail(c, ev->status);
+		return (start_voicemail(c, ev->status));
+	return (TOOLS_NONE);
 }
 
-void
-session_turn_hook(struct call *c, const struct turn *t)
+enum tools_next
+tools_turn(struct call *c, const struct turn *t)
 {
 	size_t i;
 
-	record_turn(c, t);
 	if (t->role != RT_USER || c->voicemail
 	    || ++c->user_turns > VM_USER_TURNS)
-		return;
-	for (i = 0; vm_phrases[i] != NULL; i++) {
-		if (strcasestr(t->text, vm_phrases[i]) != NULL) {
-			start_voicemail(c, "voicemail greeting heard");
-			return;
-		}
-	}
+		return (TOOLS_NONE);
+	for (i = 0; vm_phrases[i] != NULL; i++)
+		if (strcasestr(t->text, vm_phrases[i]) != NULL)
+			return (
+			    start_voicemail(c, "voicemail greeting heard"));
+	return (TOOLS_NONE);
 }
 
-void
-session_echo_hook(struct call *c)
+enum tools_next
+tools_echo(struct call *c)
 {
-	maybe_hangup(c);
+	return (maybe_hangup(c));
 }
 
-void
-session_bargein_hook(struct call *c)
-{
-	(void)c;
-}
-
-void
-session_response_hook(struct call *c)
+enum tools_next
+tools_response_done(struct call *c)
 {
 	const char *active = c->barge.active_resp;
 
 	if (active[0] != '\0')
-		return;
-	if (c->voicemail_wanted) {
-		speak_voicemail(c);
-		return;
-	}
+		return (TOOLS_NONE);
+	if (c->voicemail_wanted)
+		return (speak_voicemail(c));
 	if (c->hangup_armed) {
 		/* the response carrying the goodbye is done */
 		c->hangup_armed = false;
 		c->hangup_after_audio = true;
-		maybe_hangup(c);
-		return;
+		return (maybe_hangup(c));
 	}
 	if (c->response_wanted)
 		want_response(c);
+	return (TOOLS_NONE);
 }
 
 /* Job thread: ask the reasoner; the answer goes back as a command. */
@@ -308,8 +295,8 @@ reason_run(void *arg)
 	reason_job_free(j);
 }
 
-static void
-consult(struct call *c, const char *call_id, json_t *args)
+static enum tools_next
+tool_consult(struct call *c, const char *call_id, json_t *args)
 {
 	struct reason_job *j;
 	const char *q = json_string_value(json_object_get(args, "question"));
@@ -322,7 +309,7 @@ consult(struct call *c, const char *call_id, json_t *args)
 		    "{\"error\":\"No colleague is available. Answer as best "
 		    "you can.\"}");
 		want_response(c);
-		return;
+		return (TOOLS_NONE);
 	}
 	j = xcalloc(1, sizeof(*j));
 	snprintf(j->sid, sizeof(j->sid), "%s", c->sid);
@@ -354,14 +341,15 @@ consult(struct call *c, const char *call_id, json_t *args)
 		    "{\"error\":\"No colleague is available. Answer as best "
 		    "you can.\"}");
 		want_response(c);
-		return;
+		return (TOOLS_NONE);
 	}
 	c->tools_running++;
 	logc_info(&c->lc, "consult_reasoner: asking (%zu chars)", strlen(q));
+	return (TOOLS_NONE);
 }
 
-static void
-press_keys(struct call *c, const char *call_id, json_t *args)
+static enum tools_next
+tool_press_keys(struct call *c, const char *call_id, json_t *args)
 {
 	const char *d = json_string_value(json_object_get(args, "digits"));
 	const struct turn *t;
@@ -375,14 +363,14 @@ press_keys(struct call *c, const char *call_id, json_t *args)
 		    "{\"error\":\"Nothing was pressed: digits must be 1 to 32 "
 		    "of 0-9, *, #, A-D, and w for a half-second pause.\"}");
 		want_response(c);
-		return;
+		return (TOOLS_NONE);
 	}
 	if (edge_pub_keys(c, d, c->keys_seq + 1) != 0) {
 		tool_metric("press_keys", "error");
 		(void)session_provider->send_tool_output(c->rt, call_id,
 		    "{\"error\":\"The keys could not be sent.\"}");
 		want_response(c);
-		return;
+		return (TOOLS_NONE);
 	}
 	c->keys_seq++;
 	snprintf(c->keys_last, sizeof(c->keys_last), "%s", d);
@@ -399,9 +387,10 @@ press_keys(struct call *c, const char *call_id, json_t *args)
 		(void)edge_pub_turn(c, t);
 		record_turn(c, t);
 	}
+	return (TOOLS_NONE);
 }
 
-void
+enum tools_next
 tools_keys_result(struct call *c, const Bus__DigitsResult *r)
 {
 	char *note;
@@ -411,8 +400,8 @@ tools_keys_result(struct call *c, const Bus__DigitsResult *r)
 	    "press_keys: media-edge could not send the keys: "
 	    "%.120s",
 	    r->error);
-	if (c->rt == NULL || c->state != CALL_READY)
-		return;
+	if (c->rt == NULL || c->state != CALL_LIVE)
+		return (TOOLS_NONE);
 	note = xasprintf("The keys you pressed (%s) did not reach the line: "
 	                 "%s. Nothing was pressed; try again or go on "
 	                 "without them.",
@@ -423,36 +412,54 @@ tools_keys_result(struct call *c, const Bus__DigitsResult *r)
 	(void)session_provider->add_system_text(c->rt, note);
 	free(note);
 	want_response(c);
+	return (TOOLS_NONE);
 }
 
-void
-ev_tool_call(
-    void *arg, const char *call_id, const char *name, const char *args)
+/* end_call: say goodbye, then hang up (args.reason "voicemail": the
+ * outcome is voicemail). */
+static enum tools_next
+tool_end_call(struct call *c, const char *call_id, json_t *args)
 {
-	struct call *c = arg;
-	json_t      *a = json_loads(args, 0, NULL);
-	const char  *why;
+	const char *why = json_string_value(json_object_get(args, "reason"));
 
-	if (strcmp(name, "consult_reasoner") == 0)
-		consult(c, call_id, a);
-	else if (strcmp(name, "press_keys") == 0)
-		press_keys(c, call_id, a);
-	else if (strcmp(name, "end_call") == 0) {
-		why = json_string_value(json_object_get(a, "reason"));
-		tool_metric(name, "ok");
-		(void)session_provider->send_tool_output(
-		    c->rt, call_id, "{\"ok\":true}");
-		if (why != NULL && strcmp(why, "voicemail") == 0) {
-			c->voicemail = true;
-			free(c->outcome);
-			c->outcome = xstrdup("voicemail");
-		}
-		logc_info(&c->lc,
-		    "end_call (%.60s): hanging up after the "
-		    "goodbye",
-		    why != NULL ? why : "done");
-		hangup_after_speech(c, why != NULL ? why : "end_call");
-	} else {
+	tool_metric("end_call", "ok");
+	(void)session_provider->send_tool_output(
+	    c->rt, call_id, "{\"ok\":true}");
+	if (why != NULL && strcmp(why, "voicemail") == 0) {
+		c->voicemail = true;
+		free(c->outcome);
+		c->outcome = xstrdup("voicemail");
+	}
+	logc_info(&c->lc, "end_call (%.60s): hanging up after the goodbye",
+	    why != NULL ? why : "done");
+	return (hangup_after_speech(c, why != NULL ? why : "end_call"));
+}
+
+/* The tools the model may call (rt_openai.c declares them). */
+static const struct tool {
+	const char *name;
+	enum tools_next (*run)(struct call *, const char *call_id, json_t *);
+} tools[] = {
+	{ "consult_reasoner", tool_consult },
+	{ "end_call", tool_end_call },
+	{ "press_keys", tool_press_keys },
+	{ NULL, NULL },
+};
+
+enum tools_next
+tools_call(
+    struct call *c, const char *call_id, const char *name, const char *args)
+{
+	json_t         *a = json_loads(args, 0, NULL);
+	enum tools_next next = TOOLS_NONE;
+	int             i;
+
+	for (i = 0; tools[i].name != NULL; i++)
+		if (strcmp(name, tools[i].name) == 0)
+			break;
+	if (tools[i].name != NULL)
+		next = tools[i].run(c, call_id, a);
+	else {
 		tool_metric("unknown", "error");
 		logc_warnx(&c->lc, "model called unknown tool %.60s", name);
 		(void)session_provider->send_tool_output(
@@ -460,9 +467,10 @@ ev_tool_call(
 		want_response(c);
 	}
 	json_decref(a);
+	return (next);
 }
 
-void
+enum tools_next
 tools_result(struct call *c, struct cmd *cmd)
 {
 	const char *result = cmd->ptr;
@@ -472,9 +480,9 @@ tools_result(struct call *c, struct cmd *cmd)
 		c->tools_running--;
 	tool_metric("consult_reasoner", result);
 	usage_reasoner(&c->usage, cmd->tokens_in, cmd->tokens_out);
-	if (c->rt == NULL || c->state != CALL_READY || cmd->text == NULL
+	if (c->rt == NULL || c->state != CALL_LIVE || cmd->text == NULL
 	    || cmd->text2 == NULL)
-		return;
+		return (TOOLS_NONE);
 	if (cmd->gen != c->rt_gen) {
 		/* asked by a model session that was lost since: the new one
 		 * does not know the call item, so it gets the answer as a
@@ -486,10 +494,11 @@ tools_result(struct call *c, struct cmd *cmd)
 		(void)session_provider->add_system_text(c->rt, note);
 		free(note);
 		want_response(c);
-		return;
+		return (TOOLS_NONE);
 	}
 	/* The call item exists, so the output is valid even if the caller
 	 * spoke meanwhile; the answer is then spoken at the next turn. */
 	(void)session_provider->send_tool_output(c->rt, cmd->text2, cmd->text);
 	want_response(c);
+	return (TOOLS_NONE);
 }

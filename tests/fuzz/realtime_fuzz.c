@@ -204,9 +204,20 @@ ev_closed(void *arg, const char *reason)
 	broken("closed without a close");
 }
 
-static const struct rt_events events
-    = { ev_ready, ev_pull, ev_audio, ev_audio_done, ev_void, ev_void, ev_resp,
-	      ev_resp_done, ev_transcript, ev_tool, ev_error, ev_closed };
+static const struct rt_events events = {
+	.on_ready = ev_ready,
+	.on_pull_audio = ev_pull,
+	.on_audio = ev_audio,
+	.on_audio_done = ev_audio_done,
+	.on_speech_started = ev_void,
+	.on_speech_stopped = ev_void,
+	.on_response_created = ev_resp,
+	.on_response_done = ev_resp_done,
+	.on_transcript = ev_transcript,
+	.on_tool_call = ev_tool,
+	.on_error = ev_error,
+	.on_closed = ev_closed,
+};
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)

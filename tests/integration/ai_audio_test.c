@@ -113,6 +113,48 @@ closed_record(struct rig *r)
 	return (c);
 }
 
+/* How many times ai-session counted the call state change from -> to. */
+static double
+transitions(struct rig *r, const char *from, const char *to)
+{
+	char series[160];
+
+	snprintf(series, sizeof(series),
+	    "ai_call_state_transitions_total{from=\"%s\",to=\"%s\"}", from,
+	    to);
+	return (fe_metric(r->http_port, series));
+}
+
+/*
+ * The states the calls went through: path is a list of states, each
+ * change along it counted n times (the call ended and was recorded:
+ * waited for); no change was refused, and no call is left in any state.
+ */
+static void
+assert_states(struct rig *r, const char *const *path, double n)
+{
+	static const char *const all[] = { "new", "setup", "live",
+		"reconnecting", "moving", "ending", "recorded", NULL };
+	char                     series[96];
+	long long                end = fe_now() + 5000;
+	int                      i;
+
+	while (transitions(r, "ending", "recorded") < n && fe_now() < end)
+		nng_msleep(20);
+	for (i = 0; path[i + 1] != NULL; i++) {
+		print_message("state %s -> %s: %g\n", path[i], path[i + 1],
+		    transitions(r, path[i], path[i + 1]));
+		assert_true(transitions(r, path[i], path[i + 1]) == n);
+	}
+	assert_true(
+	    fe_metric(r->http_port, "ai_call_state_errors_total") == 0);
+	for (i = 0; all[i] != NULL; i++) {
+		snprintf(series, sizeof(series),
+		    "ai_calls_in_state{state=\"%s\"}", all[i]);
+		assert_true(fe_metric(r->http_port, series) == 0);
+	}
+}
+
 static void
 test_order(void **state)
 {
@@ -157,6 +199,11 @@ test_order(void **state)
 	json_decref(c);
 	assert_true(fe_metric(r.http_port, "ai_frames_total{direction=\"in\"}")
 	    >= 150);
+	assert_states(&r,
+	    (const char *[]) {
+	        "new", "setup", "live", "ending", "recorded", NULL },
+	    1);
+	assert_true(transitions(&r, "live", "reconnecting") == 0);
 	rig_down(&r);
 }
 
@@ -307,7 +354,13 @@ test_model_drop(void **state)
 	c = fe_records(r.rec, "connection_opened");
 	assert_int_equal(json_array_size(c), 2); /* one more */
 	json_decref(c);
+	assert_true(
+	    fe_metric(r.http_port, "ai_calls_in_state{state=\"live\"}") == 1);
 	assert_int_equal(fe_end(&r.fe, "CAdrop1"), BUS__ENVELOPE__BODY_ACK);
+	assert_states(&r,
+	    (const char *[]) { "new", "setup", "live", "reconnecting", "live",
+	        "ending", "recorded", NULL },
+	    1);
 	rig_down(&r);
 }
 
@@ -568,6 +621,11 @@ test_end_while_starting(void **state)
 	assert_true(
 	    fe_metric(r.http_port, "ai_calls_ended_total{reason=\"edge\"}")
 	    == 1);
+	/* ended while it was being set up: it never went live */
+	assert_states(&r,
+	    (const char *[]) { "new", "setup", "ending", "recorded", NULL },
+	    1);
+	assert_true(transitions(&r, "setup", "live") == 0);
 	nng_close(late);
 	rig_down(&r);
 }

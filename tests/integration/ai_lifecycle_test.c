@@ -488,6 +488,12 @@ move_call(const char *sid, bool persister_down)
 	free(s);
 	/* a rolling deploy: the first ai-session goes */
 	assert_int_equal(harness_stop(l.ai, 10000), 0);
+	/* the call moved: live -> moving -> ending -> recorded there */
+	assert_true(harness_log_contains(l.ai, "call state live -> moving"));
+	assert_true(harness_log_contains(l.ai, "call state moving -> ending"));
+	assert_true(
+	    harness_log_contains(l.ai, "call state ending -> recorded"));
+	assert_false(harness_log_contains(l.ai, "refused (a bug)"));
 	snprintf(sql, sizeof(sql),
 	    "SELECT transcript FROM calls WHERE call_sid = '%s' AND "
 	    "record_partial AND record_version = 0",
@@ -592,8 +598,8 @@ test_context_persister_down(void **state)
 /*
  * The record journal: a call ends while persister is down, then its
  * ai-session is killed (kill -9).  Started again on the same
- * AI_JOURNAL_DIR, the next process sends the record, whole, and the
- * summary follows.
+ * AI_JOURNAL_DIR, the next process sends the record, whole (its token
+ * usage too), and the summary follows.
  */
 static void
 test_journal(void **state)
@@ -640,6 +646,14 @@ test_journal(void **state)
 	print_message("journaled transcript:\n%s\n", s);
 	assert_non_null(strstr(s, "AI: "));
 	free(s);
+	/* the token usage came back with it: the model's (the first life
+	 * answered at least once) and the summary's */
+	assert_true(
+	    dbfx_count(l.db.dsn,
+	        "SELECT count(*) FROM calls WHERE call_sid = "
+	        "'CAjour1' AND model_input_tokens > 0 AND "
+	        "model_output_tokens > 0 AND reasoner_input_tokens > 0")
+	    == 1);
 	assert_true(fe_metric(l.http_port, "ai_records_replayed_total") == 1);
 	life_down(&l);
 }

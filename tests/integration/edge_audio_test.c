@@ -69,30 +69,30 @@ struct fcall {
 };
 
 struct fake {
-	nng_socket      rep, pub, sub;
-	char            pub_url[256];
-	char            edge_pub[256];
-	char            edge_topic[160]; /* media-edge's batch topic */
-	atomic_bool     no_topic; /* answer without a batch topic */
-	pthread_t       rep_thr, sub_thr;
-	atomic_bool     stop;
-	atomic_int      starts, resumes, ends, overload_left, marks_echo;
-	atomic_int      dtmf, frames, garbage_sent;
-	atomic_int      per_call; /* messages outside batches */
-	atomic_bool     echo;
-	atomic_int      pump_bytes; /* extra audio per frame (slow reader) */
-	atomic_bool     ack; /* AudioAck every caller frame */
-	atomic_bool     release_now; /* release the call at the next frame */
-	atomic_bool     bad_acks; /* also send an ack ahead, one stale */
-	atomic_int      acks_asked; /* SessionStarts with audio_acks */
+	nng_socket  rep, pub, sub;
+	char        pub_url[256];
+	char        edge_pub[256];
+	char        edge_topic[160]; /* media-edge's batch topic */
+	atomic_bool no_topic; /* answer without a batch topic */
+	pthread_t   rep_thr, sub_thr;
+	atomic_bool stop;
+	atomic_int  starts, resumes, ends, overload_left, marks_echo;
+	atomic_int  dtmf, frames, garbage_sent;
+	atomic_int  per_call; /* messages outside batches */
+	atomic_bool echo;
+	atomic_int  pump_bytes; /* extra audio per frame (slow reader) */
+	atomic_bool ack; /* AudioAck every caller frame */
+	atomic_bool release_now; /* release the call at the next frame */
+	atomic_bool bad_acks; /* also send an ack ahead, one stale */
+	atomic_int  acks_asked; /* SessionStarts with audio_acks */
 	const char *_Atomic keys; /* SendDigits after caller frame 10 */
 	atomic_int          keys_failed; /* DigitsResult items back */
-	pthread_mutex_t lock;
-	bool            running;
-	struct fcall    calls[MAX_FAKE_CALLS];
-	int             ncalls;
-	bool            sub_dialled;
-	int             pub_gen;
+	pthread_mutex_t     lock;
+	bool                running;
+	struct fcall        calls[MAX_FAKE_CALLS];
+	int                 ncalls;
+	bool                sub_dialled;
+	int                 pub_gen;
 };
 
 static struct fake F;
