@@ -514,7 +514,8 @@ const char *edge_advertise_url(void);
 const char *edge_batch_topic(void);
 
 /* lws thread: caller frame seq was written to the model socket; an
- * AudioAck goes to media-edge at most every AI_AUDIO_ACK_MS. */
+ * AudioAck goes to media-edge at most every AI_AUDIO_ACK_MS, in a batch
+ * that goes anyway, and at least every twice that. */
 void edge_audio_written(struct call *, uint32_t seq);
 /* lws thread: a live call moves to another ai-session (shutdown): stop
  * taking its caller audio and tell media-edge, with the final AudioAck

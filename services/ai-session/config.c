@@ -37,7 +37,8 @@ const struct cfg_opt ai_cfg_opts[] = {
 	{ "AI_AUDIO_ACK_MS", CFG_INT, O(audio_ack_ms), "100",
 	    "per call, how often at most media-edge is told which caller "
 	    "frames were written to the model (AudioAck), so a move "
-	    "replays only the rest" },
+	    "replays only the rest; an ack waits for a batch going to "
+	    "media-edge anyway, at most twice this" },
 	{ "AI_START_BUFFER_MS", CFG_INT, O(start_buffer_ms), "5000",
 	    "caller audio kept while the model session is being set up" },
 	{ "AI_DIAL_TIMEOUT_MS", CFG_INT, O(dial_timeout_ms), "2000",

@@ -281,13 +281,23 @@ send_ack(struct call *c, bool released)
 	metric_inc(st.acks_sent);
 }
 
+/* An ack that is due rides in a batch that goes to media-edge anyway
+ * (the call's model audio, other calls' items); only one twice overdue
+ * makes a batch of its own.  At light load the paced flush would
+ * otherwise send a batch for little but acks: more messages, more of
+ * nng's thread wake-ups per frame. */
 void
 edge_audio_written(struct call *c, uint32_t seq)
 {
+	long age;
+
 	if (seq > c->written_seq)
 		c->written_seq = seq;
-	if (c->audio_acks && c->written_seq != c->acked_seq
-	    && ai_mono_ms() - c->ack_ms >= cfg.audio_ack_ms)
+	if (!c->audio_acks || c->written_seq == c->acked_seq)
+		return;
+	age = ai_mono_ms() - c->ack_ms;
+	if (age >= 2 * cfg.audio_ack_ms
+	    || (age >= cfg.audio_ack_ms && c->dest != NULL && c->dest->n > 0))
 		send_ack(c, false);
 }
 

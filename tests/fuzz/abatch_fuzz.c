@@ -1,6 +1,7 @@
 /*
  * abatch_fuzz - audio batches (common/abatch.c): items carrying caller
- * data (call sids, audio, mark names, DTMF digits) packed into
+ * data (call sids, audio, mark names, DTMF digits, keys to press and
+ * why they could not be, audio acks) packed into
  * AudioBatch envelopes, published on a real pub socket and read back on
  * a sub socket (inproc) with wire_unpack_pub(), as ai-session reads them.
  *
@@ -43,7 +44,7 @@ struct sent {
 	char                     sid[64];
 	uint8_t                  data[1024];
 	size_t                   len;
-	uint32_t                 a, b; /* ts/seq, or duration */
+	uint32_t                 a, b; /* ts/seq, duration, seq/holder */
 };
 
 static nng_socket  pub, sub;
@@ -107,6 +108,21 @@ expect(int t, const Bus__BatchItem *it)
 			broken("a DTMF duration that changed");
 		str = it->dtmf->digit;
 		break;
+	case BUS__BATCH_ITEM__ITEM_SEND_DIGITS:
+		if (it->send_digits->seq != s->a)
+			broken("a SendDigits seq that changed");
+		str = it->send_digits->digits;
+		break;
+	case BUS__BATCH_ITEM__ITEM_DIGITS_RESULT:
+		if (it->digits_result->seq != s->a)
+			broken("a DigitsResult seq that changed");
+		str = it->digits_result->error;
+		break;
+	case BUS__BATCH_ITEM__ITEM_AUDIO_ACK:
+		if (it->audio_ack->seq != s->a || it->audio_ack->holder != s->b
+		    || it->audio_ack->released != (s->len & 1))
+			broken("an AudioAck that changed");
+		return;
 	default:
 		return;
 	}
@@ -149,18 +165,23 @@ add(struct abatch_set *set, struct abatch *b[2], const uint8_t **pp,
 	static const Bus__BatchItem__ItemCase kinds[]
 	    = { BUS__BATCH_ITEM__ITEM_AUDIO, BUS__BATCH_ITEM__ITEM_MARK,
 		      BUS__BATCH_ITEM__ITEM_MARK_ECHO,
-		      BUS__BATCH_ITEM__ITEM_CLEAR,
-		      BUS__BATCH_ITEM__ITEM_DTMF };
-	Bus__BatchItem  it = BUS__BATCH_ITEM__INIT;
-	Bus__AudioFrame af = BUS__AUDIO_FRAME__INIT;
-	Bus__Mark       mk = BUS__MARK__INIT;
-	Bus__MarkEcho   me = BUS__MARK_ECHO__INIT;
-	Bus__Clear      cl = BUS__CLEAR__INIT;
-	Bus__Dtmf       dt = BUS__DTMF__INIT;
-	const uint8_t  *p = *pp;
-	struct sent    *s;
-	int             t;
-	size_t          sl, dl;
+		      BUS__BATCH_ITEM__ITEM_CLEAR, BUS__BATCH_ITEM__ITEM_DTMF,
+		      BUS__BATCH_ITEM__ITEM_SEND_DIGITS,
+		      BUS__BATCH_ITEM__ITEM_DIGITS_RESULT,
+		      BUS__BATCH_ITEM__ITEM_AUDIO_ACK };
+	Bus__BatchItem    it = BUS__BATCH_ITEM__INIT;
+	Bus__AudioFrame   af = BUS__AUDIO_FRAME__INIT;
+	Bus__Mark         mk = BUS__MARK__INIT;
+	Bus__MarkEcho     me = BUS__MARK_ECHO__INIT;
+	Bus__Clear        cl = BUS__CLEAR__INIT;
+	Bus__Dtmf         dt = BUS__DTMF__INIT;
+	Bus__SendDigits   sd = BUS__SEND_DIGITS__INIT;
+	Bus__DigitsResult dr = BUS__DIGITS_RESULT__INIT;
+	Bus__AudioAck     ak = BUS__AUDIO_ACK__INIT;
+	const uint8_t    *p = *pp;
+	struct sent      *s;
+	int               t;
+	size_t            sl, dl;
 
 	if (end - p < 4) {
 		*pp = end;
@@ -173,7 +194,7 @@ add(struct abatch_set *set, struct abatch *b[2], const uint8_t **pp,
 	}
 	s = &sent[t][nsent[t]];
 	memset(s, 0, sizeof(*s));
-	s->kind = kinds[p[0] % 5];
+	s->kind = kinds[p[0] % (sizeof(kinds) / sizeof(kinds[0]))];
 	sl = p[1] & 0x3f; /* sids are checked before they get here */
 	p += 2;
 	sl = sl < (size_t)(end - p) ? sl : (size_t)(end - p);
@@ -212,6 +233,24 @@ add(struct abatch_set *set, struct abatch *b[2], const uint8_t **pp,
 		break;
 	case BUS__BATCH_ITEM__ITEM_CLEAR:
 		it.clear = &cl;
+		break;
+	case BUS__BATCH_ITEM__ITEM_SEND_DIGITS:
+		s->data[s->len < sizeof(s->data) ? s->len : s->len - 1] = '\0';
+		sd.digits = (char *)s->data;
+		sd.seq = s->a;
+		it.send_digits = &sd;
+		break;
+	case BUS__BATCH_ITEM__ITEM_DIGITS_RESULT:
+		s->data[s->len < sizeof(s->data) ? s->len : s->len - 1] = '\0';
+		dr.error = (char *)s->data;
+		dr.seq = s->a;
+		it.digits_result = &dr;
+		break;
+	case BUS__BATCH_ITEM__ITEM_AUDIO_ACK:
+		ak.seq = s->a;
+		ak.holder = s->b;
+		ak.released = (s->len & 1) != 0;
+		it.audio_ack = &ak;
 		break;
 	default:
 		s->data[s->len < sizeof(s->data) ? s->len : s->len - 1] = '\0';
