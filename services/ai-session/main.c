@@ -86,15 +86,17 @@ ai_stop(void)
 	loop_stop(); /* ends every call: records are queued */
 	svc_stop(ai_svc);
 	ai_svc = NULL;
-	/* Close the audio hop at once: media-edge sees the pipe go and
-	 * hands the calls over now, not after the records below are sent
-	 * (which may take the whole grace period while persister is
-	 * down); what it sent meanwhile it replays to the next holder. */
-	edge_close();
 	calls_free_all(); /* taken while the loop was stopping */
 	jobs_stop(grace);
 	record_stop();
 	jobs_close();
+	/* The audio hop closes last.  Every call was handed over by the
+	 * loop (AudioAck{released}: media-edge moved it then; a media-edge
+	 * that takes no acks moves it when the pipe goes, at exit).  Closing
+	 * it earlier, while media-edge drops its side, can hang in NNG 1.5
+	 * (bus_close leaves it behind after 2 s), and the shutdown steps
+	 * after it were seen to hang past the watchdog (exit 1). */
+	edge_close();
 }
 
 int
