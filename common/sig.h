@@ -5,7 +5,8 @@
  * SIGTERM and SIGHUP (threads inherit the mask, so only sig_wait() sees
  * them) and ignores SIGPIPE.  sig_wait() returns the signal that arrived.
  * sig_watchdog() bounds shutdown: if the process is still alive after
- * timeout_ms it logs and exits, so an orchestrator never needs SIGKILL.
+ * timeout_ms it logs (with the step named by sig_watchdog_step()) and
+ * exits, so an orchestrator never needs SIGKILL.
  */
 #ifndef SIG_H
 #define SIG_H
@@ -17,5 +18,15 @@ int  sig_wait(const sigset_t *);
 /* Start a detached timer thread that exits the process with status 1
  * after timeout_ms.  Call once, when shutdown begins. */
 void sig_watchdog(long timeout_ms);
+/* Name the shutdown step under way (a string that lives as long as the
+ * process), so that the watchdog says where the time went. */
+void sig_watchdog_step(const char *step);
+/* End a daemon after its shutdown: stdio flushed, then _exit(code),
+ * past the atexit handlers.  NNG 1.5.2 registers nng_fini() there; it
+ * closes every socket still open and can wait forever for a pipe that a
+ * dialer was making as its socket closed (nng#1498, fixed after 1.5.2),
+ * which ended clean shutdowns by the watchdog.  Whatever a daemon must
+ * finish is finished before this. */
+_Noreturn void sig_exit(int code);
 
 #endif

@@ -403,8 +403,10 @@ enum tools_next tools_result(struct call *, struct cmd *);
 void record_turn(struct call *, const struct turn *);
 void record_finish(struct call *, const char *why);
 int  record_start(void);
-/* Last try for each pending record, then free them.  Blocks. */
-void record_stop(void);
+/* Shutdown: stop the record thread and make a last try for each pending
+ * record while the monotonic clock (ai_mono_ms) is before until; what is
+ * not stored by then stays in the journal.  Blocks, till about until. */
+void record_stop(int64_t until);
 /* Too many records wait: take no new calls until they are stored. */
 bool record_backlogged(void);
 /* The provider every call uses. */
@@ -541,6 +543,9 @@ extern atomic_bool ai_stopping;
 int jobs_start(int nthreads, long max_queued);
 /* Drain what is queued (bounded by deadline_ms) and join.  Blocks. */
 void jobs_stop(long deadline_ms);
+/* Shutdown: close the request sockets now, so that a request waiting on
+ * a peer that does not answer returns (each close bounded). */
+void jobs_abort_requests(void);
 /* Close the request sockets (after record_stop). */
 void jobs_close(void);
 /* Run fn(arg) on a job thread; fn owns arg: 0.  -1 when the queue is

@@ -49,7 +49,12 @@ struct reqsock {
 	struct reqsock *next;
 	char           *url;
 	nng_socket      s;
+	bool            closed; /* {jb.mtx} by close_requests() */
 };
+
+/* How long closing one request socket may take at shutdown (bus_close:
+ * NNG 1.5 can hang in nng_close). */
+#define REQ_CLOSE_MS 500
 
 static struct {
 	struct jobs          *q; /* common/jobs */
@@ -168,6 +173,36 @@ jobs_push_kept(const char *kind, void (*fn)(void *), void *arg)
 	}
 }
 
+/* Close every request socket not closed yet, outside jb.mtx (each close
+ * is bounded): a request waiting on one returns at once (NNG_ECLOSED),
+ * and jobs_req_socket() hands out no closed socket. */
+static void
+close_requests(void)
+{
+	struct reqsock *r;
+	nng_socket     *ss = NULL;
+	size_t          n = 0, i;
+
+	pthread_mutex_lock(&jb.mtx);
+	for (r = jb.socks; r != NULL; r = r->next) {
+		if (r->closed)
+			continue;
+		r->closed = true;
+		ss = xrealloc(ss, (n + 1) * sizeof(*ss));
+		ss[n++] = r->s;
+	}
+	pthread_mutex_unlock(&jb.mtx);
+	for (i = 0; i < n; i++)
+		(void)bus_close(ss[i], "request", REQ_CLOSE_MS);
+	free(ss);
+}
+
+void
+jobs_abort_requests(void)
+{
+	close_requests();
+}
+
 long
 jobs_pending(void)
 {
@@ -177,9 +212,8 @@ jobs_pending(void)
 void
 jobs_stop(long deadline_ms)
 {
-	int64_t         end = ai_mono_ms() + deadline_ms;
-	struct reqsock *r;
-	long            left;
+	int64_t end = ai_mono_ms() + deadline_ms;
+	long    left;
 
 	/* Retry loops see jobs_stopping() and make one last try; queued
 	 * work (call records of the calls ending now included) finishes
@@ -199,10 +233,7 @@ jobs_stop(long deadline_ms)
 	if (left > 0) {
 		/* blocked on a dead peer: closing makes bus_request return */
 		log_warnx("shutdown: %ld jobs not finished", left);
-		pthread_mutex_lock(&jb.mtx);
-		for (r = jb.socks; r != NULL; r = r->next)
-			nng_close(r->s);
-		pthread_mutex_unlock(&jb.mtx);
+		close_requests();
 	}
 	jobs_free(jb.q, JOBS_DRAIN);
 	pthread_mutex_lock(&jb.mtx);
@@ -227,10 +258,10 @@ jobs_close(void)
 {
 	struct reqsock *r;
 
+	close_requests();
 	pthread_mutex_lock(&jb.mtx);
 	while ((r = jb.socks) != NULL) {
 		jb.socks = r->next;
-		nng_close(r->s);
 		free(r->url);
 		free(r);
 	}
@@ -269,7 +300,7 @@ jobs_req_socket(const char *url, nng_socket *sp)
 			jb.socks = r;
 		}
 	}
-	if (r != NULL)
+	if (r != NULL && !r->closed)
 		*sp = r->s;
 	else
 		rv = -1;

@@ -77,26 +77,76 @@ ai_start(void)
 	return (0);
 }
 
+/* One shutdown step, timed: a slow one is named in the log, so that a
+ * shutdown that ends by the watchdog says where its time went. */
+static void
+stop_step(const char *name, void (*fn)(void))
+{
+	int64_t t0 = ai_mono_ms(), ms;
+
+	sig_watchdog_step(name);
+	fn();
+	ms = ai_mono_ms() - t0;
+	if (ms >= 1000)
+		log_warnx("shutdown: %s took %lld ms", name, (long long)ms);
+	else
+		log_debug("shutdown: %s took %lld ms", name, (long long)ms);
+}
+
+static void
+svc_stop_ai(void)
+{
+	svc_stop(ai_svc);
+	ai_svc = NULL;
+}
+
+/*
+ * The shutdown's budget, within the watchdog's SHUTDOWN_TIMEOUT_MS: the
+ * calls end and the jobs and records get until stop_until; what is not
+ * stored by then stays in the record journal.  The rest is for closing
+ * the sockets, each close bounded (the audio hop's two at 2 s, a request
+ * socket's at 0.5 s).
+ */
+#define STOP_CLOSE_RESERVE_MS 5000
+
+static int64_t stop_until;
+
+static void
+jobs_stop_ai(void)
+{
+	int64_t left = stop_until - ai_mono_ms();
+
+	jobs_stop(left > 0 ? (long)left : 0);
+}
+
+static void
+record_stop_ai(void)
+{
+	record_stop(stop_until);
+}
+
 static void
 ai_stop(void)
 {
-	long grace = cfg.shutdown_timeout_ms / 2;
+	long t = cfg.shutdown_timeout_ms;
 
+	stop_until = ai_mono_ms()
+	    + (t - STOP_CLOSE_RESERVE_MS > t / 2 ? t - STOP_CLOSE_RESERVE_MS
+	                                         : t / 2);
 	atomic_store(&ai_stopping, true); /* new calls go elsewhere */
-	loop_stop(); /* ends every call: records are queued */
-	svc_stop(ai_svc);
-	ai_svc = NULL;
-	calls_free_all(); /* taken while the loop was stopping */
-	jobs_stop(grace);
-	record_stop();
-	jobs_close();
+	stop_step("ending the calls", loop_stop); /* records are queued */
+	stop_step("the request workers", svc_stop_ai);
+	stop_step("freeing the calls", calls_free_all);
+	stop_step("the jobs", jobs_stop_ai);
+	stop_step("the records", record_stop_ai);
+	stop_step("the request sockets", jobs_close);
 	/* The audio hop closes last.  Every call was handed over by the
 	 * loop (AudioAck{released}: media-edge moved it then; a media-edge
 	 * that takes no acks moves it when the pipe goes, at exit).  Closing
 	 * it earlier, while media-edge drops its side, can hang in NNG 1.5
-	 * (bus_close leaves it behind after 2 s), and the shutdown steps
-	 * after it were seen to hang past the watchdog (exit 1). */
-	edge_close();
+	 * (bus_close leaves it behind after 2 s). */
+	stop_step("the audio hop", edge_close);
+	sig_watchdog_step("after the last step");
 }
 
 int
@@ -132,5 +182,5 @@ main(int argc, char *argv[])
 	metrics_fini();
 	curl_global_cleanup();
 	log_info("stopped");
-	return (0);
+	sig_exit(0); /* past NNG's atexit handler: sig.h */
 }

@@ -34,6 +34,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <nng/nng.h>
@@ -44,6 +45,7 @@
 #include "journal.h"
 #include "metrics.h"
 #include "pbjson.h"
+#include "util.h"
 #include "wire.h"
 #include "xmalloc.h"
 
@@ -91,6 +93,9 @@ static struct {
 	bool            stop; /* {mtx} */
 	pthread_t       thread;
 	bool            started;
+	/* record_stop's last tries (main thread, the record thread gone):
+	 * each send ends by this monotonic time */
+	int64_t         until;
 	struct metric  *pending, *sent, *failed, *turns_failed, *edge_failed;
 	struct metric  *duplicate, *unjournaled, *replayed;
 } rq = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
@@ -428,8 +433,19 @@ send_version(struct rec *r, Bus__CallRecord *cr)
 	struct log_ctx  lc = { r->sid, r->trace };
 	nng_socket      s;
 	char            key[AI_SID_MAX + 24];
-	int             rv = -1;
+	int             rv = -1, tmo = (int)cfg.request_timeout_ms;
+	int             tries = SEND_ATTEMPTS;
 
+	if (rq.until != 0) {
+		/* a last try at shutdown: one attempt, within its budget */
+		int64_t left = rq.until - ai_mono_ms();
+
+		if (left <= 0)
+			return (-1);
+		tries = 1;
+		if (left < tmo)
+			tmo = (int)left;
+	}
 	wire_env_init(&env, &ids, r->sid, r->trace);
 	snprintf(key, sizeof(key), "%s:record:%u", r->sid, r->version);
 	env.idempotency_key = key;
@@ -437,9 +453,7 @@ send_version(struct rec *r, Bus__CallRecord *cr)
 	env.body_case = BUS__ENVELOPE__BODY_CALL_RECORD;
 	env.call_record = cr;
 	if (jobs_req_socket(cfg.persister_url, &s) == 0
-	    && bus_request(
-	           s, &env, &rep, (int)cfg.request_timeout_ms, SEND_ATTEMPTS)
-	        == 0
+	    && bus_request(s, &env, &rep, tmo, tries) == 0
 	    && rep->body_case == BUS__ENVELOPE__BODY_ACK)
 		rv = rep->ack->duplicate ? 0 : 1;
 	else
@@ -609,9 +623,12 @@ record_first(void *arg)
 {
 	struct rec *r = arg;
 
-	if (cfg.reasoner_url[0] != '\0' && !r->partial)
-		(void)summarize(r);
-	jr_put(r); /* before the first try: it survives us from now on */
+	/* journalled before anything is asked of a peer: from now on the
+	 * record survives us, whatever a summary or a send may take */
+	jr_put(r);
+	if (cfg.reasoner_url[0] != '\0' && !r->partial
+	    && summarize(r) == 0)
+		jr_put(r); /* with its summary */
 	if (step(r))
 		rec_done(r);
 	else
@@ -748,8 +765,20 @@ record_start(void)
 	return (0);
 }
 
+/* Join the record thread by the monotonic time until: 0, or -1 if it is
+ * still running then. */
+static int
+join_by(int64_t until)
+{
+	struct timespec ts;
+	long            left = (long)(until - ai_mono_ms());
+
+	util_deadline(&ts, CLOCK_REALTIME, left > 0 ? left : 0);
+	return (pthread_timedjoin_np(rq.thread, NULL, &ts) == 0 ? 0 : -1);
+}
+
 void
-record_stop(void)
+record_stop(int64_t until)
 {
 	struct rec *r;
 
@@ -759,15 +788,34 @@ record_stop(void)
 	rq.stop = true;
 	pthread_cond_broadcast(&rq.cv);
 	pthread_mutex_unlock(&rq.mtx);
-	pthread_join(rq.thread, NULL);
-	/* One last try each; what still fails stays in the journal for the
-	 * next start, or is lost with this process without one. */
+	/* The thread may be inside a request to persister or reasoner (a
+	 * summary can take AI_REASON_TIMEOUT_MS twice): at until the
+	 * request sockets close, which ends it. */
+	if (join_by(until) != 0) {
+		log_warnx("shutdown: a call record request still waits; "
+		          "closing the request sockets");
+		jobs_abort_requests();
+		if (join_by(ai_mono_ms() + 2 * cfg.request_timeout_ms) != 0) {
+			/* its record stays in the journal (taken at the
+			 * next start), or is lost without one */
+			log_warnx("shutdown: the record thread did not stop; "
+			          "left behind");
+			rq.started = false;
+			return;
+		}
+	}
+	rq.started = false;
+	/* One last try each while there is time; what is not stored stays
+	 * in the journal for the next start, or is lost with this process
+	 * without one. */
+	rq.until = until;
 	while ((r = rq.list) != NULL) {
 		struct log_ctx lc = { r->sid, r->trace };
 		bool           sent;
 
 		rq.list = r->next;
-		sent = r->state == REC_SEND && send_record(r) == 0;
+		sent = r->state == REC_SEND && ai_mono_ms() < until
+		    && send_record(r) == 0;
 		if (sent
 		    && (r->summary != NULL || r->partial
 		        || cfg.reasoner_url[0] == '\0')) {

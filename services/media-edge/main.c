@@ -107,7 +107,7 @@ main(int argc, char *argv[])
 	sig_watchdog(edge.cfg.shutdown_timeout_ms);
 	log_info("shutting down");
 	edge_stop(&edge);
-	log_info("stopped");
 	cfg_free(edge_cfg_opts, &edge.cfg);
-	return (0);
+	log_info("stopped");
+	sig_exit(0); /* past NNG's atexit handler: sig.h */
 }

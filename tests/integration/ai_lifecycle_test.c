@@ -14,6 +14,12 @@
  *                 message, then HangUp; outcome voicemail.
  *   summary late: Anthropic down for the whole call: the record is stored
  *                 with summary_pending, and completed once it is back.
+ *   journal:      kill -9 with a record persister has not acknowledged:
+ *                 the next start sends it from AI_JOURNAL_DIR.
+ *   unanswered:   SIGTERM while persister takes requests and never
+ *                 answers (stopped): the shutdown ends in its budget with
+ *                 exit 0, the records kept in the journal; the next start
+ *                 stores them, whole.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -658,6 +664,66 @@ test_journal(void **state)
 	life_down(&l);
 }
 
+/*
+ * SIGTERM while persister is there but does not answer (SIGSTOP: its
+ * socket takes the requests) and two call records wait for it: the
+ * shutdown gives them until its budget ends (SHUTDOWN_TIMEOUT_MS less
+ * 5 s), closes the request sockets and exits 0, before the watchdog (one
+ * last try of 4 s per record would not fit); the records stay in the
+ * journal, and the next start stores them.
+ */
+static void
+test_shutdown_unanswered(void **state)
+{
+	static const char *const sids[] = { "CAunans1", "CAunans2" };
+	struct life              l;
+	char                     dir[300], sql[300], *s;
+	long long                t0;
+	int                      i;
+
+	(void)state;
+	life_up(&l, NULL, NULL, NULL);
+	snprintf(dir, sizeof(dir), "AI_JOURNAL_DIR=%s/aijournal%d",
+	    harness_tmpdir(), nlife);
+	fe_close(&l.fe);
+	assert_int_equal(harness_stop(l.ai, 10000), 0);
+	l.ai = ai_spawn(&l, l.ai_url, l.ai_pub, &l.http_port, dir);
+	assert_int_equal(fe_open(&l.fe, l.ai_url, l.ai_pub), 0);
+	for (i = 0; i < 2; i++) {
+		seed(&l, sids[i]);
+		assert_int_equal(fe_start(&l.fe, sids[i], NULL, NULL),
+		    BUS__ENVELOPE__BODY_SESSION_STARTED);
+		turn(&l, sids[i], 4000);
+	}
+	assert_int_equal(kill(harness_pid(l.per.p), SIGSTOP), 0);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(
+		    fe_end(&l.fe, sids[i]), BUS__ENVELOPE__BODY_ACK);
+	nng_msleep(300); /* the records' first sends are waiting */
+	t0 = fe_now();
+	assert_int_equal(harness_stop(l.ai, 15000), 0);
+	print_message("shutdown with persister silent: %lld ms\n",
+	    fe_now() - t0);
+	assert_true(harness_log_contains(l.ai, "kept in the journal") == 1);
+	assert_true(
+	    harness_log_contains(l.ai, "shutdown took longer than") == 0);
+	fe_close(&l.fe);
+	assert_int_equal(kill(harness_pid(l.per.p), SIGCONT), 0);
+	l.ai = ai_spawn(&l, l.ai_url, l.ai_pub, &l.http_port, dir);
+	assert_int_equal(fe_open(&l.fe, l.ai_url, l.ai_pub), 0);
+	for (i = 0; i < 2; i++) {
+		snprintf(sql, sizeof(sql),
+		    "SELECT transcript FROM calls WHERE call_sid = '%s' AND "
+		    "ended_at IS NOT NULL AND NOT summary_pending AND "
+		    "summary IS NOT NULL AND NOT record_partial",
+		    sids[i]);
+		assert_non_null(s = db_wait(&l, sql, 15000));
+		assert_non_null(strstr(s, "AI: "));
+		free(s);
+	}
+	life_down(&l);
+}
+
 int
 main(void)
 {
@@ -670,6 +736,7 @@ main(void)
 		cmocka_unit_test(test_move_persister_down),
 		cmocka_unit_test(test_context_persister_down),
 		cmocka_unit_test(test_journal),
+		cmocka_unit_test(test_shutdown_unanswered),
 	};
 
 	if (getenv("TEST_FILTER") != NULL) /* one test: TEST_FILTER=test_x */
