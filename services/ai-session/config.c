@@ -53,7 +53,8 @@ const struct cfg_opt ai_cfg_opts[] = {
 	{ "AI_PUB_BUFFER", CFG_INT, O(pub_buffer), "8192",
 	    "messages the pub socket queues per peer before dropping" },
 	{ "SHUTDOWN_TIMEOUT_MS", CFG_INT, O(shutdown_timeout_ms), "10000",
-	    "hard limit on shutdown" },
+	    "hard limit on shutdown (exit 1 past it); records get until 5 s "
+	    "before it (at least half of it), then stay in the journal" },
 	{ "LOG_LEVEL", CFG_STR, O(log_level), "info",
 	    "debug, info, warn or error" },
 	BUS_TLS_CFG_OPTS(struct ai_cfg, bus_tls),
