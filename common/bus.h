@@ -110,6 +110,8 @@ int bus_set_buffers(nng_socket, int recv, int send);
  * 0, or -1 when left behind.
  */
 int bus_close(nng_socket, const char *name, int timeout_ms);
+/* What a daemon gives each socket it closes at shutdown. */
+#define BUS_CLOSE_MS 2000
 
 /*
  * Send req on sock and wait for the reply, at most attempts tries of

@@ -336,7 +336,7 @@ svc_stop(struct svc *s)
 		if (w->aio != NULL)
 			nng_aio_free(w->aio);
 	}
-	nng_close(s->rep);
+	(void)bus_close(s->rep, "rep", BUS_CLOSE_MS);
 	free(s->workers);
 	if (s->httpd != NULL)
 		httpd_stop(s->httpd);

@@ -377,5 +377,5 @@ bridge_stop(struct bridge *b)
 {
 	jobs_free(b->q, JOBS_DRAIN);
 	b->q = NULL;
-	nng_close(b->req);
+	(void)bus_close(b->req, "ai-session request", BUS_CLOSE_MS);
 }

@@ -798,8 +798,8 @@ webjobs_stop(struct webjobs *w)
 		wjob_free(j);
 	}
 	if (w->rl_open)
-		nng_close(w->rl);
+		(void)bus_close(w->rl, "rate-limiter request", BUS_CLOSE_MS);
 	if (w->ps_open)
-		nng_close(w->ps);
+		(void)bus_close(w->ps, "persister request", BUS_CLOSE_MS);
 	w->rl_open = w->ps_open = false;
 }
