@@ -601,6 +601,20 @@ test_context_persister_down(void **state)
 	life_down(&l);
 }
 
+/* A life whose ai-session keeps a record journal; dir gets the
+ * AI_JOURNAL_DIR=... setting, for the ai-sessions started after it. */
+static void
+life_up_journal(struct life *l, char *dir, size_t len)
+{
+	life_up(l, NULL, NULL, NULL);
+	snprintf(dir, len, "AI_JOURNAL_DIR=%s/aijournal%d", harness_tmpdir(),
+	    nlife);
+	fe_close(&l->fe);
+	assert_int_equal(harness_stop(l->ai, 10000), 0);
+	l->ai = ai_spawn(l, l->ai_url, l->ai_pub, &l->http_port, dir);
+	assert_int_equal(fe_open(&l->fe, l->ai_url, l->ai_pub), 0);
+}
+
 /*
  * The record journal: a call ends while persister is down, then its
  * ai-session is killed (kill -9).  Started again on the same
@@ -615,14 +629,7 @@ test_journal(void **state)
 	long long   end;
 
 	(void)state;
-	life_up(&l, NULL, NULL, NULL);
-	snprintf(dir, sizeof(dir), "AI_JOURNAL_DIR=%s/aijournal%d",
-	    harness_tmpdir(), nlife);
-	/* this life's ai-session, again with a journal */
-	fe_close(&l.fe);
-	assert_int_equal(harness_stop(l.ai, 10000), 0);
-	l.ai = ai_spawn(&l, l.ai_url, l.ai_pub, &l.http_port, dir);
-	assert_int_equal(fe_open(&l.fe, l.ai_url, l.ai_pub), 0);
+	life_up_journal(&l, dir, sizeof(dir));
 	seed(&l, "CAjour1");
 	assert_int_equal(fe_start(&l.fe, "CAjour1", NULL, NULL),
 	    BUS__ENVELOPE__BODY_SESSION_STARTED);
@@ -682,13 +689,7 @@ test_shutdown_unanswered(void **state)
 	int                      i;
 
 	(void)state;
-	life_up(&l, NULL, NULL, NULL);
-	snprintf(dir, sizeof(dir), "AI_JOURNAL_DIR=%s/aijournal%d",
-	    harness_tmpdir(), nlife);
-	fe_close(&l.fe);
-	assert_int_equal(harness_stop(l.ai, 10000), 0);
-	l.ai = ai_spawn(&l, l.ai_url, l.ai_pub, &l.http_port, dir);
-	assert_int_equal(fe_open(&l.fe, l.ai_url, l.ai_pub), 0);
+	life_up_journal(&l, dir, sizeof(dir));
 	for (i = 0; i < 2; i++) {
 		seed(&l, sids[i]);
 		assert_int_equal(fe_start(&l.fe, sids[i], NULL, NULL),
