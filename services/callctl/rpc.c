@@ -46,7 +46,7 @@ request(const char *url, const Bus__Envelope *req, Bus__Envelope **repp,
 	rv = bus_request(s, req, repp, (int)ctl_cfg.timeout_ms, 1);
 	if (rttp != NULL)
 		*rttp = now_ms() - t0;
-	nng_close(s);
+	(void)bus_close(s, "callctl", BUS_CLOSE_MS); /* bounded: bus.h */
 	return (rv);
 }
 

@@ -267,6 +267,9 @@ cmd_tap(int argc, char *argv[])
 		one(&t, msg);
 		nng_msg_free(msg);
 	}
-	nng_close(sub);
+	/* bounded: closing a sub socket whose dialer is redialling a
+	 * daemon that went away can hang in NNG 1.5.2 (seen: a tap whose
+	 * ai-session had stopped never exited) */
+	(void)bus_close(sub, "tap", BUS_CLOSE_MS);
 	return (0);
 }
