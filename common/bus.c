@@ -672,6 +672,13 @@ tls_collect(void)
 	nng_stats_free(root);
 }
 
+/* Set once a close was left behind: NNG's reaper thread is then likely
+ * stuck too (seen), so every later close would wait its whole timeout. */
+static atomic_bool close_wedged;
+/* What a close waits once NNG is wedged: long enough to start it (the
+ * socket's pending requests are aborted before NNG waits on its pipes). */
+#define CLOSE_WEDGED_MS 100
+
 struct close_job {
 	nng_socket      s;
 	pthread_mutex_t mtx;
@@ -724,6 +731,8 @@ bus_close(nng_socket s, const char *name, int timeout_ms)
 		return (0);
 	}
 	pthread_detach(t);
+	if (atomic_load(&close_wedged) && timeout_ms > CLOSE_WEDGED_MS)
+		timeout_ms = CLOSE_WEDGED_MS;
 	util_deadline(&until, CLOCK_REALTIME, (long)timeout_ms);
 	pthread_mutex_lock(&j->mtx);
 	while (!j->done && rv != ETIMEDOUT)
@@ -733,6 +742,7 @@ bus_close(nng_socket s, const char *name, int timeout_ms)
 	close_job_unref(j);
 	if (done)
 		return (0);
+	atomic_store(&close_wedged, true);
 	log_warnx("bus: closing the %s socket did not finish in %d ms (a "
 	          "known NNG 1.5 deadlock); left behind",
 	    name, timeout_ms);

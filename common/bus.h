@@ -103,13 +103,15 @@ int bus_subscribe_all(nng_socket);
 int bus_set_buffers(nng_socket, int recv, int send);
 /*
  * nng_close(), bounded: NNG 1.5.2 (Debian 12) can block for good in
- * nng_close() on a socket whose pipes are busy or whose dialer is
- * making a pipe (nanomsg/nng#1543, #1498, fixed upstream after 1.5.2;
- * seen here: a sub socket dialling a daemon that had stopped, nng_close
- * waiting on the pipes while nng's reaper thread waits too).  The close runs on a thread of its own; past
- * timeout_ms it is left to finish whenever it can (it only happens while
- * a daemon or test is shutting the socket down) and a warning is logged.
- * 0, or -1 when left behind.
+ * nng_close() on a socket whose pipes are busy or whose dialer is making
+ * a pipe (nanomsg/nng#1543, #1498, fixed upstream after 1.5.2; seen here:
+ * a sub socket dialling a daemon that had stopped, nng_close waiting on
+ * the pipes while nng's reaper thread waits too).  The close runs on a
+ * thread of its own; past timeout_ms it is left to finish whenever it can
+ * (it only happens while a daemon or test is shutting the socket down)
+ * and a warning is logged.  Once one close was left behind, later ones
+ * wait at most 100 ms: with the reaper stuck none would finish, and a
+ * shutdown must not spend its time on them.  0, or -1 when left behind.
  */
 int bus_close(nng_socket, const char *name, int timeout_ms);
 /* What a daemon gives each socket it closes at shutdown. */

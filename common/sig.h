@@ -22,11 +22,11 @@ void sig_watchdog(long timeout_ms);
  * process), so that the watchdog says where the time went. */
 void sig_watchdog_step(const char *step);
 /* End a daemon after its shutdown: stdio flushed, then _exit(code),
- * past the atexit handlers.  NNG 1.5.2 registers nng_fini() there; it
- * closes every socket still open and can wait forever for a pipe that a
- * dialer was making as its socket closed (nng#1498, fixed after 1.5.2),
- * which ended clean shutdowns by the watchdog.  Whatever a daemon must
- * finish is finished before this. */
+ * without the atexit handlers and library destructors.  A shutdown may
+ * have left a socket close behind (bus_close: NNG 1.5.2 can hang in
+ * nng_close), so threads may still be inside NNG, and through it
+ * OpenSSL, whose clean-up at exit would run under them.  Whatever a
+ * daemon must finish is finished before this. */
 _Noreturn void sig_exit(int code);
 
 #endif

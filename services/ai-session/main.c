@@ -182,5 +182,5 @@ main(int argc, char *argv[])
 	metrics_fini();
 	curl_global_cleanup();
 	log_info("stopped");
-	sig_exit(0); /* past NNG's atexit handler: sig.h */
+	sig_exit(0); /* no exit handlers under threads left behind: sig.h */
 }

@@ -73,8 +73,8 @@ main(int argc, char *argv[])
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[1], cmds[i].name) == 0)
-			/* past NNG's atexit(nng_fini), which can wait for
-			 * ever on a socket closed while dialling (sig.h) */
+			/* a close left behind (bus_close) may still run:
+			 * no exit handlers under it (sig.h) */
 			sig_exit(cmds[i].fn(argc - 1, argv + 1));
 	fprintf(stderr, "callctl: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);

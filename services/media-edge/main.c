@@ -109,5 +109,5 @@ main(int argc, char *argv[])
 	edge_stop(&edge);
 	cfg_free(edge_cfg_opts, &edge.cfg);
 	log_info("stopped");
-	sig_exit(0); /* past NNG's atexit handler: sig.h */
+	sig_exit(0); /* no exit handlers under threads left behind: sig.h */
 }

@@ -44,5 +44,5 @@ main(int argc, char *argv[])
 	ps_stop(&ps);
 	cfg_free(ps_cfg_opts, &ps.cfg);
 	log_info("stopped");
-	sig_exit(0); /* past NNG's atexit handler: sig.h */
+	sig_exit(0); /* no exit handlers under threads left behind: sig.h */
 }

@@ -44,5 +44,5 @@ main(int argc, char *argv[])
 	rl_stop(&rl);
 	cfg_free(rl_cfg_opts, &rl.cfg);
 	log_info("stopped");
-	sig_exit(0); /* past NNG's atexit handler: sig.h */
+	sig_exit(0); /* no exit handlers under threads left behind: sig.h */
 }

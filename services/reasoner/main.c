@@ -53,5 +53,5 @@ main(int argc, char *argv[])
 	curl_global_cleanup();
 	cfg_free(reasoner_cfg_opts, &r.cfg);
 	log_info("stopped");
-	sig_exit(0); /* past NNG's atexit handler: sig.h */
+	sig_exit(0); /* no exit handlers under threads left behind: sig.h */
 }
