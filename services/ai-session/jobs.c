@@ -49,7 +49,7 @@ struct reqsock {
 	struct reqsock *next;
 	char           *url;
 	nng_socket      s;
-	bool            closed; /* {jb.mtx} by close_requests() */
+	bool            closed; /* {jb.mtx} by jobs_abort_requests() */
 };
 
 /* How long closing one request socket may take at shutdown (bus_close:
@@ -176,8 +176,8 @@ jobs_push_kept(const char *kind, void (*fn)(void *), void *arg)
 /* Close every request socket not closed yet, outside jb.mtx (each close
  * is bounded): a request waiting on one returns at once (NNG_ECLOSED),
  * and jobs_req_socket() hands out no closed socket. */
-static void
-close_requests(void)
+void
+jobs_abort_requests(void)
 {
 	struct reqsock *r;
 	nng_socket     *ss = NULL;
@@ -195,12 +195,6 @@ close_requests(void)
 	for (i = 0; i < n; i++)
 		(void)bus_close(ss[i], "request", REQ_CLOSE_MS);
 	free(ss);
-}
-
-void
-jobs_abort_requests(void)
-{
-	close_requests();
 }
 
 long
@@ -233,7 +227,7 @@ jobs_stop(long deadline_ms)
 	if (left > 0) {
 		/* blocked on a dead peer: closing makes bus_request return */
 		log_warnx("shutdown: %ld jobs not finished", left);
-		close_requests();
+		jobs_abort_requests();
 	}
 	jobs_free(jb.q, JOBS_DRAIN);
 	pthread_mutex_lock(&jb.mtx);
@@ -258,7 +252,7 @@ jobs_close(void)
 {
 	struct reqsock *r;
 
-	close_requests();
+	jobs_abort_requests();
 	pthread_mutex_lock(&jb.mtx);
 	while ((r = jb.socks) != NULL) {
 		jb.socks = r->next;
